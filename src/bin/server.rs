@@ -1,0 +1,150 @@
+//! `server`: serve the chat until Ctrl-C or SIGTERM.
+
+use std::io::IsTerminal as _;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chat::config::{self, Limits, ServerConfig, Token};
+use clap::Parser;
+use tokio::net::TcpListener;
+
+/// A chat server over WebSocket: every message goes to everyone in the same room.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on (0.0.0.0 for a LAN)
+    #[arg(long, env = "CHAT_ADDR", default_value = config::DEFAULT_ADDR)]
+    addr: IpAddr,
+    /// Port to listen on (0 picks a free one; the first line printed says which)
+    #[arg(long, env = "CHAT_PORT", default_value_t = config::DEFAULT_PORT)]
+    port: u16,
+    /// Welcome text sent to every client first
+    #[arg(long, env = "CHAT_MOTD", default_value = config::DEFAULT_MOTD)]
+    motd: String,
+    /// Messages kept per room for late joiners and resume
+    #[arg(long, env = "CHAT_HISTORY", default_value_t = config::DEFAULT_HISTORY_LEN)]
+    history: usize,
+    /// Shared secret clients must send as ?token=; without it anyone who can reach the port may join
+    #[arg(long, env = "CHAT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Largest text message accepted, in bytes (frames over twice this close the connection)
+    #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = Limits::default().max_message_bytes)]
+    max_message_bytes: usize,
+    /// Open connections at most; more are closed with 1013 (try again later)
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Rooms at most; one more evicts the least recently active empty room
+    #[arg(long, env = "CHAT_MAX_ROOMS", default_value_t = Limits::default().max_rooms)]
+    max_rooms: usize,
+    /// Events a room queues for a slow reader before it gets a gap
+    #[arg(long, env = "CHAT_ROOM_QUEUE", default_value_t = Limits::default().room_queue_len)]
+    room_queue: usize,
+    /// Seconds a write to a client may stall before the client is closed
+    #[arg(long, env = "CHAT_WRITE_TIMEOUT", default_value_t = Limits::default().write_timeout.as_secs())]
+    write_timeout: u64,
+    /// Seconds of silence before a ping; as long again without an answer closes the connection
+    #[arg(long, env = "CHAT_PING_INTERVAL", default_value_t = Limits::default().ping_interval.as_secs())]
+    ping_interval: u64,
+    /// Seconds a client has to send its HTTP request head
+    #[arg(long, env = "CHAT_HANDSHAKE_TIMEOUT", default_value_t = Limits::default().handshake_timeout.as_secs())]
+    handshake_timeout: u64,
+    /// Largest HTTP request head, in bytes
+    #[arg(long, env = "CHAT_MAX_HEADER_BYTES", default_value_t = Limits::default().max_header_bytes)]
+    max_header_bytes: usize,
+    /// Most header lines in an HTTP request
+    #[arg(long, env = "CHAT_MAX_HEADERS", default_value_t = Limits::default().max_headers)]
+    max_headers: usize,
+}
+
+impl Args {
+    fn config(&self) -> ServerConfig {
+        let defaults = Limits::default();
+        ServerConfig {
+            motd: self.motd.clone(),
+            history_len: self.history,
+            token: self.token.clone().map(Token::new),
+            limits: Limits {
+                max_message_bytes: self.max_message_bytes,
+                max_connections: self.max_connections,
+                max_rooms: self.max_rooms,
+                room_queue_len: self.room_queue,
+                write_timeout: Duration::from_secs(self.write_timeout),
+                ping_interval: Duration::from_secs(self.ping_interval),
+                handshake_timeout: Duration::from_secs(self.handshake_timeout),
+                max_header_bytes: self.max_header_bytes,
+                max_headers: self.max_headers,
+                ..defaults
+            },
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match serve(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: &Args) -> anyhow::Result<()> {
+    let addr = SocketAddr::new(args.addr, args.port);
+    let listener = TcpListener::bind(addr).await.map_err(|err| {
+        let hint = match err.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                " (is another server running there? choose another --port)"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                " (ports below 1024 need privileges; choose --port 1024 or above)"
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                " (this machine has no such address; try --addr 127.0.0.1 or 0.0.0.0)"
+            }
+            _ => "",
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {err}{hint}")
+    })?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    println!("listening on ws://{local}");
+    chat::server::run(listener, args.config(), shutdown_signal()).await;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM, whichever comes first.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {err}");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!("cannot listen for SIGTERM: {err}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

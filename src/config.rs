@@ -1,0 +1,145 @@
+//! Server settings and their defaults.
+//!
+//! The defaults are the figures of the design's "Running it" and "Limits and bad
+//! input" sections, as named constants so that the flags, the welcome event and
+//! the tests all read them from one place. Flag parsing lives in the binary; this
+//! module knows nothing of clap.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Address the server listens on when none is given.
+pub const DEFAULT_ADDR: &str = "127.0.0.1";
+/// Port the server listens on, and the client connects to, when none is given.
+pub const DEFAULT_PORT: u16 = 8080;
+/// The welcome text sent as the first frame of every connection.
+pub const DEFAULT_MOTD: &str = "Welcome to chat! Type a message";
+/// Messages kept per room for late joiners and `since` resume.
+pub const DEFAULT_HISTORY_LEN: usize = 100;
+
+/// Everything `server::run` needs to know besides the listener.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Welcome text, sent in the first frame.
+    pub motd: String,
+    /// Messages kept per room (default [`DEFAULT_HISTORY_LEN`]).
+    pub history_len: usize,
+    /// Shared secret a connection must present as `?token=`; `None` lets anyone in.
+    pub token: Option<Token>,
+    /// Bounds on what one client may cost the server.
+    pub limits: Limits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            motd: DEFAULT_MOTD.to_owned(),
+            history_len: DEFAULT_HISTORY_LEN,
+            token: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The shared secret of `--token`.
+///
+/// Its `Debug` form is redacted so that logging a config never leaks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// Compares in time that does not depend on where the first difference is,
+    /// so the secret cannot be guessed byte by byte from response times.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Bounds on what one client, or all of them together, may cost the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest text message accepted; a longer one gets a `too_long` error event
+    /// (default 64 KiB). Frames over twice this close the connection with 1009.
+    pub max_message_bytes: usize,
+    /// Sustained messages per second one client may send (default 20).
+    pub messages_per_second: u32,
+    /// Messages one client may send in a burst above the rate (default 40).
+    pub message_burst: u32,
+    /// Open WebSocket connections; one more is closed with 1013 (default 10,000).
+    pub max_connections: usize,
+    /// Rooms that may exist at once (default 1,000).
+    pub max_rooms: usize,
+    /// Events a room keeps for its slowest reader before that reader gets a
+    /// `gap` (default 1,024).
+    pub room_queue_len: usize,
+    /// How long a write to a client may stall before the client is closed
+    /// (default 30 s).
+    pub write_timeout: Duration,
+    /// Silence after which the server pings a client; no answer within as long
+    /// again closes it (default 30 s).
+    pub ping_interval: Duration,
+    /// Time a client has to send its whole HTTP request head (default 10 s).
+    pub handshake_timeout: Duration,
+    /// Largest HTTP request head, in bytes (default 8 KiB).
+    pub max_header_bytes: usize,
+    /// Most header lines in an HTTP request (default 100).
+    pub max_headers: usize,
+}
+
+impl Limits {
+    /// Frames larger than this are a protocol violation, closed with 1009
+    /// instead of answered with `too_long`: twice the message limit leaves room
+    /// for a person who pastes a little too much to get a friendly error.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_message_bytes.saturating_mul(2)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 64 * 1024,
+            messages_per_second: 20,
+            message_burst: 40,
+            max_connections: 10_000,
+            max_rooms: 1_000,
+            room_queue_len: 1_024,
+            write_timeout: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            max_header_bytes: 8 * 1024,
+            max_headers: 100,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_matches_only_itself() {
+        let token = Token::new("s3cret");
+        assert!(token.matches("s3cret"));
+        assert!(!token.matches("s3cre"));
+        assert!(!token.matches("s3creT"));
+        assert!(!token.matches(""));
+    }
+
+    #[test]
+    fn token_debug_is_redacted() {
+        assert_eq!(format!("{:?}", Token::new("s3cret")), "Token(<redacted>)");
+    }
+}

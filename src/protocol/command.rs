@@ -1,0 +1,306 @@
+//! What a client's text frame means: a message to the room, or a command.
+//!
+//! A frame that starts with `/` is a command; `//` escapes a literal leading
+//! slash. Parsing checks everything that needs no server state (argument
+//! counts, name and room syntax, empty text); the server checks the rest.
+
+use super::event::{ErrorCode, Event, HelpEntry};
+use super::{MAX_NAME_LEN, MAX_ROOM_LEN, is_valid_name, is_valid_room};
+
+/// A parsed text frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// Plain text for the room.
+    Say(&'a str),
+    Command(Command<'a>),
+}
+
+/// A slash command, as in the design's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command<'a> {
+    Nick(&'a str),
+    Join(&'a str),
+    Who,
+    Rooms,
+    Me(&'a str),
+    Msg { to: &'a str, text: &'a str },
+    Help,
+    Quit(Option<&'a str>),
+}
+
+/// Why a frame was refused before it reached the server's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl CommandError {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn usage(usage: &str) -> Self {
+        Self::new(ErrorCode::BadArguments, format!("usage: {usage}"))
+    }
+}
+
+impl From<CommandError> for Event {
+    fn from(err: CommandError) -> Self {
+        Event::Error {
+            code: err.code,
+            message: err.message,
+        }
+    }
+}
+
+/// Each command's usage and effect, in the order `/help` lists them.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("/nick NAME", "change your name"),
+    ("/join ROOM", "leave this room and enter ROOM"),
+    ("/who", "the names in this room"),
+    ("/rooms", "rooms with their number of people"),
+    ("/me TEXT", "an action line: * you TEXT"),
+    ("/msg NAME TEXT", "a private message to one person"),
+    ("/help", "this list"),
+    ("/quit [TEXT]", "leave, with an optional goodbye"),
+    ("//TEXT", "send TEXT with a leading slash"),
+];
+
+/// The `/help` answer.
+pub fn help_event() -> Event {
+    Event::Help {
+        commands: COMMANDS
+            .iter()
+            .map(|(usage, effect)| HelpEntry {
+                usage: (*usage).to_owned(),
+                effect: (*effect).to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// Parses one text frame (already stripped of control characters).
+///
+/// # Errors
+///
+/// An unknown command, wrong arguments, an invalid name or room, or text that
+/// is empty once trimmed; the error becomes an `error` event for the sender.
+pub fn parse_input(frame: &str) -> Result<Input<'_>, CommandError> {
+    let Some(rest) = frame.strip_prefix('/') else {
+        return say(frame);
+    };
+    if rest.starts_with('/') {
+        return say(rest);
+    }
+    let (word, args) = match rest.split_once(char::is_whitespace) {
+        Some((word, args)) => (word, args.trim()),
+        None => (rest, ""),
+    };
+    let command = match word.to_ascii_lowercase().as_str() {
+        "nick" => Command::Nick(one_word(args, "/nick NAME")?),
+        "join" => Command::Join(one_word(args, "/join ROOM")?),
+        "who" => no_args(args, "/who", Command::Who)?,
+        "rooms" => no_args(args, "/rooms", Command::Rooms)?,
+        "help" => no_args(args, "/help", Command::Help)?,
+        "me" if args.is_empty() => return Err(CommandError::usage("/me TEXT")),
+        "me" => Command::Me(args),
+        "msg" => {
+            let (to, text) = args
+                .split_once(char::is_whitespace)
+                .map(|(to, text)| (to, text.trim()))
+                .filter(|(_, text)| !text.is_empty())
+                .ok_or_else(|| CommandError::usage("/msg NAME TEXT"))?;
+            Command::Msg { to, text }
+        }
+        "quit" => Command::Quit(Some(args).filter(|a| !a.is_empty())),
+        _ => {
+            return Err(CommandError::new(
+                ErrorCode::UnknownCommand,
+                format!("unknown command '/{}'; type /help for the list", clip(word)),
+            ));
+        }
+    };
+    validate(&command)?;
+    Ok(Input::Command(command))
+}
+
+fn say(text: &str) -> Result<Input<'_>, CommandError> {
+    if text.trim().is_empty() {
+        Err(CommandError::new(
+            ErrorCode::EmptyMessage,
+            "empty message: type some text",
+        ))
+    } else {
+        Ok(Input::Say(text))
+    }
+}
+
+fn one_word<'a>(args: &'a str, usage: &str) -> Result<&'a str, CommandError> {
+    if args.is_empty() || args.contains(char::is_whitespace) {
+        Err(CommandError::usage(usage))
+    } else {
+        Ok(args)
+    }
+}
+
+fn no_args<'a>(args: &str, usage: &str, command: Command<'a>) -> Result<Command<'a>, CommandError> {
+    if args.is_empty() {
+        Ok(command)
+    } else {
+        Err(CommandError::usage(usage))
+    }
+}
+
+fn validate(command: &Command<'_>) -> Result<(), CommandError> {
+    match command {
+        Command::Nick(name) | Command::Msg { to: name, .. } if !is_valid_name(name) => {
+            Err(invalid_name(name))
+        }
+        Command::Join(room) if !is_valid_room(room) => Err(invalid_room(room)),
+        _ => Ok(()),
+    }
+}
+
+/// The error for a name outside `[A-Za-z0-9_-]{1,24}`.
+pub fn invalid_name(name: &str) -> CommandError {
+    CommandError::new(
+        ErrorCode::InvalidName,
+        format!(
+            "invalid name '{}': use 1 to {MAX_NAME_LEN} letters, digits, '_' or '-'",
+            clip(name)
+        ),
+    )
+}
+
+/// The error for a room outside `[A-Za-z0-9_-]{1,32}`.
+pub fn invalid_room(room: &str) -> CommandError {
+    CommandError::new(
+        ErrorCode::InvalidRoom,
+        format!(
+            "invalid room '{}': use 1 to {MAX_ROOM_LEN} letters, digits, '_' or '-'",
+            clip(room)
+        ),
+    )
+}
+
+/// Keeps an echoed piece of a client's input short, so an error event can
+/// never be larger than a few hundred bytes.
+fn clip(s: &str) -> &str {
+    const MAX_ECHO_CHARS: usize = 40;
+    match s.char_indices().nth(MAX_ECHO_CHARS) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn code(frame: &str) -> ErrorCode {
+        parse_input(frame).unwrap_err().code
+    }
+
+    #[test]
+    fn plain_text_is_said() {
+        assert_eq!(parse_input("hi there"), Ok(Input::Say("hi there")));
+        assert_eq!(parse_input("//nick"), Ok(Input::Say("/nick")));
+        assert_eq!(parse_input("//"), Ok(Input::Say("/")));
+        assert_eq!(parse_input(" /who"), Ok(Input::Say(" /who")));
+    }
+
+    #[test]
+    fn every_command_parses() {
+        let cmd = |f| match parse_input(f) {
+            Ok(Input::Command(c)) => c,
+            other => panic!("{f:?} gave {other:?}"),
+        };
+        assert_eq!(cmd("/nick bo"), Command::Nick("bo"));
+        assert_eq!(cmd("/NICK  bo "), Command::Nick("bo"));
+        assert_eq!(cmd("/join rust"), Command::Join("rust"));
+        assert_eq!(cmd("/who"), Command::Who);
+        assert_eq!(cmd("/rooms"), Command::Rooms);
+        assert_eq!(cmd("/help"), Command::Help);
+        assert_eq!(cmd("/me waves  hello"), Command::Me("waves  hello"));
+        assert_eq!(
+            cmd("/msg bo  psst, you"),
+            Command::Msg {
+                to: "bo",
+                text: "psst, you"
+            }
+        );
+        assert_eq!(cmd("/quit"), Command::Quit(None));
+        assert_eq!(cmd("/quit bye all"), Command::Quit(Some("bye all")));
+    }
+
+    #[test]
+    fn bad_input_gets_the_right_error() {
+        assert_eq!(code(""), ErrorCode::EmptyMessage);
+        assert_eq!(code("  \t"), ErrorCode::EmptyMessage);
+        assert_eq!(code("/"), ErrorCode::UnknownCommand);
+        assert_eq!(code("/dance"), ErrorCode::UnknownCommand);
+        assert_eq!(code("/nick"), ErrorCode::BadArguments);
+        assert_eq!(code("/nick a b"), ErrorCode::BadArguments);
+        assert_eq!(code("/nick a!"), ErrorCode::InvalidName);
+        assert_eq!(
+            code(&format!("/nick {}", "a".repeat(25))),
+            ErrorCode::InvalidName
+        );
+        assert_eq!(code("/join"), ErrorCode::BadArguments);
+        assert_eq!(code("/join a/b"), ErrorCode::InvalidRoom);
+        assert_eq!(code("/who me"), ErrorCode::BadArguments);
+        assert_eq!(code("/rooms x"), ErrorCode::BadArguments);
+        assert_eq!(code("/help me"), ErrorCode::BadArguments);
+        assert_eq!(code("/me"), ErrorCode::BadArguments);
+        assert_eq!(code("/me   "), ErrorCode::BadArguments);
+        assert_eq!(code("/msg"), ErrorCode::BadArguments);
+        assert_eq!(code("/msg bo"), ErrorCode::BadArguments);
+        assert_eq!(code("/msg bo   "), ErrorCode::BadArguments);
+        assert_eq!(code("/msg b@d hi"), ErrorCode::InvalidName);
+    }
+
+    #[test]
+    fn error_messages_say_what_to_do() {
+        let err = parse_input("/dance").unwrap_err();
+        assert_eq!(
+            err.message,
+            "unknown command '/dance'; type /help for the list"
+        );
+        let err = parse_input("/msg bo").unwrap_err();
+        assert_eq!(err.message, "usage: /msg NAME TEXT");
+    }
+
+    #[test]
+    fn echoed_input_is_clipped() {
+        let err = parse_input(&format!("/{}", "x".repeat(10_000))).unwrap_err();
+        assert!(err.message.len() < 200, "{}", err.message);
+    }
+
+    proptest! {
+        #[test]
+        fn no_input_panics(frame in any::<String>()) {
+            let _ = parse_input(&frame);
+        }
+
+        #[test]
+        fn no_command_like_input_panics(word in "/[a-zA-Z]{0,6}", args in ".{0,40}") {
+            let _ = parse_input(&format!("{word} {args}"));
+        }
+
+        #[test]
+        fn accepted_names_and_rooms_are_valid(frame in "/(nick|join|msg) .{0,30}") {
+            match parse_input(&frame) {
+                Ok(Input::Command(Command::Nick(n) | Command::Msg { to: n, .. })) => {
+                    prop_assert!(is_valid_name(n));
+                }
+                Ok(Input::Command(Command::Join(r))) => prop_assert!(is_valid_room(r)),
+                _ => {}
+            }
+        }
+    }
+}

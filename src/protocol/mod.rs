@@ -1,0 +1,75 @@
+//! The wire protocol, v1: what travels in the URL and in each text frame.
+//!
+//! Pure functions and plain data only (no sockets, no clock), so that parsing,
+//! validation and rendering can be unit- and property-tested and shared by the
+//! server and the client.
+//!
+//! - [`event`]: what the server sends ([`Event`]), as JSON and as a text line.
+//! - [`command`]: what a client's frame means ([`Input`], [`Command`]).
+//! - [`query`]: what a connection asks for in its URL ([`JoinRequest`]).
+
+pub mod command;
+pub mod event;
+pub mod query;
+
+pub use command::{Command, Input, parse_input};
+pub use event::{ErrorCode, Event, HelpEntry, LimitsInfo, RoomInfo};
+pub use query::JoinRequest;
+
+/// The room a connection enters when its URL names none.
+pub const DEFAULT_ROOM: &str = "lobby";
+/// Longest valid name, in characters.
+pub const MAX_NAME_LEN: usize = 24;
+/// Longest valid room name, in characters.
+pub const MAX_ROOM_LEN: usize = 32;
+
+/// How a connection wants its events: `text` lines for people and generic tools,
+/// `json` objects for programs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Whether `name` is a valid person name: `[A-Za-z0-9_-]{1,24}`.
+pub fn is_valid_name(name: &str) -> bool {
+    is_token(name, MAX_NAME_LEN)
+}
+
+/// Whether `room` is a valid room name: `[A-Za-z0-9_-]{1,32}`.
+pub fn is_valid_room(room: &str) -> bool {
+    is_token(room, MAX_ROOM_LEN)
+}
+
+fn is_token(s: &str, max_len: usize) -> bool {
+    (1..=max_len).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_design_pattern() {
+        assert!(is_valid_name("ana"));
+        assert!(is_valid_name("Bo_2-x"));
+        assert!(is_valid_name(&"a".repeat(24)));
+        assert!(!is_valid_name(&"a".repeat(25)));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name("ana bo"));
+        assert!(!is_valid_name("anä"));
+        assert!(!is_valid_name("ana\u{1b}"));
+    }
+
+    #[test]
+    fn rooms_follow_the_design_pattern() {
+        assert!(is_valid_room("lobby"));
+        assert!(is_valid_room(&"r".repeat(32)));
+        assert!(!is_valid_room(&"r".repeat(33)));
+        assert!(!is_valid_room("a/b"));
+        assert!(!is_valid_room(""));
+    }
+}

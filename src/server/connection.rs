@@ -1,0 +1,380 @@
+//! One client, from the welcome to the close frame.
+//!
+//! A single task per connection `select!`s between what the peer sends, what
+//! its room broadcasts, private messages, the keepalive timer and shutdown, so
+//! a connection costs one task and no locks. Writes are batched: everything
+//! the room has queued is fed to the socket before one flush.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{MissedTickBehavior, interval_at, timeout};
+use tokio_websockets::{CloseCode, Message, WebSocketStream};
+
+use super::Shared;
+use super::encoded::EncodedEvent;
+use super::rooms::Said;
+use crate::protocol::command::help_event;
+use crate::protocol::{
+    Command, ErrorCode, Event, Format, Input, JoinRequest, LimitsInfo, parse_input,
+};
+use crate::sanitize::strip_controls;
+
+/// Private messages a recipient may have waiting before senders are told it
+/// is busy; a person does not get more than a few at once.
+const PRIVATE_QUEUE_LEN: usize = 16;
+/// Room events sent in one batch before one flush; bounds how long one busy
+/// connection keeps its worker thread before yielding.
+const MAX_BATCH: usize = 256;
+/// How long the closing handshake may take before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why a connection ended, which decides the close frame and the leave notice.
+enum Ending {
+    Quit(Option<String>),
+    /// The peer closed, or the stream failed (the stream itself answers
+    /// protocol errors with the right close code).
+    Disconnected,
+    Shutdown,
+    /// No answer to a ping within the ping interval.
+    Unresponsive,
+    /// A write stalled for the write timeout: the peer stopped reading.
+    Stalled,
+}
+
+impl Ending {
+    fn leave_reason(&self) -> String {
+        match self {
+            Ending::Quit(None) => "quit".to_owned(),
+            Ending::Quit(Some(text)) => format!("quit: {text}"),
+            Ending::Disconnected => "disconnected".to_owned(),
+            Ending::Shutdown => "server shutting down".to_owned(),
+            Ending::Unresponsive | Ending::Stalled => "timed out".to_owned(),
+        }
+    }
+
+    fn close_frame(&self) -> Option<Message> {
+        match self {
+            Ending::Quit(_) => Some(Message::close(Some(CloseCode::NORMAL_CLOSURE), "bye")),
+            Ending::Shutdown => Some(Message::close(
+                Some(CloseCode::GOING_AWAY),
+                "server shutting down",
+            )),
+            Ending::Unresponsive => Some(Message::close(
+                Some(CloseCode::POLICY_VIOLATION),
+                "no answer to ping",
+            )),
+            Ending::Disconnected | Ending::Stalled => None,
+        }
+    }
+}
+
+/// A registered client and its socket.
+struct Connection<S> {
+    ws: WebSocketStream<S>,
+    shared: Arc<Shared>,
+    format: Format,
+    name: String,
+    room: String,
+    events_rx: broadcast::Receiver<EncodedEvent>,
+}
+
+/// Serves one upgraded connection until it ends.
+pub(crate) async fn serve<S>(ws: WebSocketStream<S>, request: JoinRequest, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (private_tx, mut private_rx) = mpsc::channel(PRIVATE_QUEUE_LEN);
+    let registration = shared.rooms.connect(
+        request.name.as_deref(),
+        &request.room,
+        request.since,
+        private_tx,
+    );
+    let membership = registration.membership;
+    let mut conn = Connection {
+        ws,
+        format: request.format,
+        name: registration.name,
+        room: membership.room,
+        events_rx: membership.events_rx,
+        shared,
+    };
+    tracing::debug!(name = %conn.name, room = %conn.room, "connected");
+
+    let welcome = conn.welcome();
+    let greeting = std::iter::once(welcome)
+        .chain(request.problems.into_iter().map(Event::from))
+        .chain(registration.problems.into_iter().map(Event::from))
+        .map(|event| conn.encode(&event))
+        .chain(membership.replay.iter().map(|e| e.message(conn.format)))
+        .chain((membership.missed > 0).then(|| {
+            conn.encode(&Event::Gap {
+                missed: membership.missed,
+            })
+        }))
+        .collect::<Vec<_>>();
+    let ending = match conn.write(greeting).await {
+        Ok(()) => conn.run(&mut private_rx).await,
+        Err(ending) => ending,
+    };
+
+    conn.shared
+        .rooms
+        .disconnect(&conn.name, &conn.room, &ending.leave_reason());
+    tracing::debug!(name = %conn.name, reason = %ending.leave_reason(), "disconnected");
+    conn.close(ending).await;
+}
+
+/// Refuses an upgraded connection because the server is full.
+pub(crate) async fn refuse_overloaded<S>(mut ws: WebSocketStream<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = Message::close(
+        Some(CloseCode::SERVICE_OVERLOAD),
+        "server full, try again later",
+    );
+    let _ = timeout(CLOSE_TIMEOUT, async {
+        ws.send(frame).await?;
+        ws.close().await
+    })
+    .await;
+}
+
+impl<S> Connection<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    async fn run(&mut self, private_rx: &mut mpsc::Receiver<Box<Event>>) -> Ending {
+        let ping_interval = self.shared.config.limits.ping_interval;
+        let mut ping = interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut awaiting_pong = false;
+        let cancel = self.shared.cancel.clone();
+
+        loop {
+            let step = tokio::select! {
+                () = cancel.cancelled() => Err(Ending::Shutdown),
+                frame = self.ws.next() => {
+                    awaiting_pong = false;
+                    match frame {
+                        Some(Ok(message)) => self.on_message(message).await,
+                        Some(Err(err)) => {
+                            tracing::debug!(name = %self.name, "connection failed: {err}");
+                            Err(Ending::Disconnected)
+                        }
+                        None => Err(Ending::Disconnected),
+                    }
+                }
+                event = self.events_rx.recv() => self.deliver(event).await,
+                Some(event) = private_rx.recv() => {
+                    let message = self.encode(&event);
+                    self.write_after_room(message).await
+                }
+                _ = ping.tick() => {
+                    if awaiting_pong {
+                        Err(Ending::Unresponsive)
+                    } else {
+                        awaiting_pong = true;
+                        self.write([Message::ping(bytes::Bytes::new())]).await
+                    }
+                }
+            };
+            if let Err(ending) = step {
+                return ending;
+            }
+        }
+    }
+
+    fn welcome(&self) -> Event {
+        let config = &self.shared.config;
+        Event::Welcome {
+            motd: config.motd.clone(),
+            name: self.name.clone(),
+            room: self.room.clone(),
+            history: config.history_len,
+            limits: LimitsInfo {
+                max_message_bytes: config.limits.max_message_bytes,
+                per_second: config.limits.messages_per_second,
+                burst: config.limits.message_burst,
+            },
+        }
+    }
+
+    /// Handles one frame from the peer.
+    async fn on_message(&mut self, message: Message) -> Result<(), Ending> {
+        if message.is_close() {
+            return Err(Ending::Disconnected);
+        }
+        if message.is_binary() {
+            return self
+                .reply(Event::error(
+                    ErrorCode::BinaryUnsupported,
+                    "binary frames are not supported; send text",
+                ))
+                .await;
+        }
+        let Some(text) = message.as_text() else {
+            // Pings are answered by the stream itself; pongs only prove life.
+            return Ok(());
+        };
+        let max = self.shared.config.limits.max_message_bytes;
+        if text.len() > max {
+            return self
+                .reply(Event::error(
+                    ErrorCode::TooLong,
+                    format!("message too long: {} bytes, the limit is {max}", text.len()),
+                ))
+                .await;
+        }
+        let text = strip_controls(text);
+        match parse_input(&text) {
+            Ok(Input::Say(said)) => {
+                self.shared
+                    .rooms
+                    .say(&self.name, &self.room, said, Said::Message);
+                Ok(())
+            }
+            Ok(Input::Command(command)) => self.on_command(command).await,
+            Err(err) => self.reply(err.into()).await,
+        }
+    }
+
+    async fn on_command(&mut self, command: Command<'_>) -> Result<(), Ending> {
+        let rooms = &self.shared.rooms;
+        let answer = match command {
+            Command::Me(text) => {
+                rooms.say(&self.name, &self.room, text, Said::Action);
+                return Ok(());
+            }
+            Command::Nick(new) => match rooms.rename(&self.name, &self.room, new) {
+                Ok(()) => {
+                    new.clone_into(&mut self.name);
+                    return Ok(());
+                }
+                Err(err) => err.into(),
+            },
+            Command::Join(room) => match rooms.switch(&self.name, &self.room, room) {
+                Ok(membership) => {
+                    // What the old room said before we left is still ours to show.
+                    let mut batch = Vec::new();
+                    self.drain_into(&mut batch, usize::MAX);
+                    self.room = membership.room;
+                    self.events_rx = membership.events_rx;
+                    batch.extend(membership.replay.iter().map(|e| e.message(self.format)));
+                    return self.write(batch).await;
+                }
+                Err(err) => err.into(),
+            },
+            Command::Who => rooms.who(&self.room),
+            Command::Rooms => rooms.list(),
+            Command::Help => help_event(),
+            Command::Msg { to, text } => match rooms.private(&self.name, to, text) {
+                Ok(copy) => {
+                    let message = match self.format {
+                        Format::Text => Message::text(copy.render_text_for_sender()),
+                        Format::Json => Message::text(copy.to_json()),
+                    };
+                    return self.write_after_room(message).await;
+                }
+                Err(err) => err.into(),
+            },
+            Command::Quit(text) => return Err(Ending::Quit(text.map(str::to_owned))),
+        };
+        self.reply(answer).await
+    }
+
+    /// Sends an event meant for this connection alone.
+    async fn reply(&mut self, event: Event) -> Result<(), Ending> {
+        let message = self.encode(&event);
+        self.write_after_room(message).await
+    }
+
+    /// Sends `message` after whatever the room has already queued for us, so
+    /// that a person sees the copy of their own last message before the answer
+    /// to the command they typed after it.
+    async fn write_after_room(&mut self, message: Message) -> Result<(), Ending> {
+        let mut batch = Vec::new();
+        self.drain_into(&mut batch, usize::MAX);
+        batch.push(message);
+        self.write(batch).await
+    }
+
+    /// Sends a room event and whatever else the room has queued, then flushes once.
+    async fn deliver(
+        &mut self,
+        first: Result<EncodedEvent, broadcast::error::RecvError>,
+    ) -> Result<(), Ending> {
+        let mut batch = Vec::new();
+        match first {
+            Ok(event) => batch.push(event.message(self.format)),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                batch.push(self.encode(&Event::Gap { missed }));
+            }
+            // The room outlives its members; nothing to do if it somehow did not.
+            Err(broadcast::error::RecvError::Closed) => return Err(Ending::Disconnected),
+        }
+        self.drain_into(&mut batch, MAX_BATCH);
+        self.write(batch).await
+    }
+
+    /// Moves up to `max` already-queued room events into `batch`.
+    fn drain_into(&mut self, batch: &mut Vec<Message>, max: usize) {
+        use broadcast::error::TryRecvError;
+        while batch.len() < max {
+            match self.events_rx.try_recv() {
+                Ok(event) => batch.push(event.message(self.format)),
+                Err(TryRecvError::Lagged(missed)) => {
+                    batch.push(self.encode(&Event::Gap { missed }))
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+    }
+
+    /// Feeds `messages` to the socket and flushes once; a peer that does not
+    /// take them within the write timeout is cut off, so that it holds up
+    /// nobody (its room's queue moves on without it, and it gets a `gap`).
+    async fn write(&mut self, messages: impl IntoIterator<Item = Message>) -> Result<(), Ending> {
+        let ws = &mut self.ws;
+        let result = timeout(self.shared.config.limits.write_timeout, async {
+            for message in messages {
+                ws.feed(message).await?;
+            }
+            ws.flush().await
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => {
+                tracing::debug!(name = %self.name, "write failed: {err}");
+                Err(Ending::Disconnected)
+            }
+            Err(_elapsed) => Err(Ending::Stalled),
+        }
+    }
+
+    fn encode(&self, event: &Event) -> Message {
+        match self.format {
+            Format::Text => Message::text(event.render_text()),
+            Format::Json => Message::text(event.to_json()),
+        }
+    }
+
+    /// Sends the close frame that `ending` calls for and completes the closing
+    /// handshake, within a bound.
+    async fn close(mut self, ending: Ending) {
+        let frame = ending.close_frame();
+        let _ = timeout(CLOSE_TIMEOUT, async {
+            if let Some(frame) = frame {
+                self.ws.send(frame).await?;
+            }
+            self.ws.close().await
+        })
+        .await;
+    }
+}

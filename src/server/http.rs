@@ -1,0 +1,209 @@
+//! The HTTP layer in front of the WebSocket handshake.
+//!
+//! hyper parses every request on the port, so that a browser, curl or garbage
+//! gets a plain HTTP answer (never a hang), the handshake is bounded in time
+//! and size, and a page can later be served from the same port. A valid
+//! upgrade gets `101 Switching Protocols` here; the upgraded socket is then
+//! handed to tokio-websockets, which speaks the protocol from there on.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Shared, connection};
+use crate::protocol::JoinRequest;
+
+/// How long a plain HTTP exchange may take to finish once shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// RFC 6455's constant for the `Sec-WebSocket-Accept` digest.
+const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Serves HTTP on one accepted socket until it is upgraded or done.
+pub(crate) async fn serve<IO>(io: IO, shared: Arc<Shared>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = {
+        let shared = Arc::clone(&shared);
+        service_fn(move |request| {
+            let response = route(request, &shared);
+            async move { Ok::<_, Infallible>(response) }
+        })
+    };
+    let conn = shared
+        .http
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(err) = result {
+                tracing::debug!("HTTP connection ended: {err}");
+            }
+        }
+        () = shared.cancel.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+        }
+    }
+}
+
+fn route(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
+    if !wants_websocket(request.headers()) {
+        return not_websocket(&request);
+    }
+    let headers = request.headers();
+    let version_ok = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13");
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).cloned();
+    let (Some(key), true, &Method::GET) = (key, version_ok, request.method()) else {
+        let mut response = plain(
+            StatusCode::BAD_REQUEST,
+            "bad WebSocket handshake: send GET with Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key\n"
+                .to_owned(),
+        );
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return response;
+    };
+
+    let join = JoinRequest::parse(request.uri().path(), request.uri().query());
+    if let Some(token) = &shared.config.token
+        && !join.token.as_deref().is_some_and(|t| token.matches(t))
+    {
+        tracing::info!(
+            path = request.uri().path(),
+            "refused a connection without the right token"
+        );
+        return plain(
+            StatusCode::UNAUTHORIZED,
+            "this chat server needs a token: add ?token=SECRET to the URL (ask its operator)\n"
+                .to_owned(),
+        );
+    }
+
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let permit = Arc::clone(&shared.connections).try_acquire_owned().ok();
+    let task_shared = Arc::clone(shared);
+    shared.tracker.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(err) => {
+                tracing::debug!("upgrade failed: {err}");
+                return;
+            }
+        };
+        let ws = task_shared.websocket.serve(TokioIo::new(upgraded));
+        match permit {
+            Some(_permit) => connection::serve(ws, join, task_shared).await,
+            None => {
+                tracing::warn!("connection limit reached; refusing a connection with 1013");
+                connection::refuse_overloaded(ws).await;
+            }
+        }
+    });
+
+    let mut response = Response::new(Full::default());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&accept_key(key.as_bytes())).expect("base64 is a valid header value"),
+    );
+    response
+}
+
+/// Whether the request asks to become a WebSocket (`Upgrade: websocket`).
+fn wants_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|protocol| protocol.trim().eq_ignore_ascii_case("websocket"))
+}
+
+/// The answer to a request that is not a WebSocket upgrade: what this is and
+/// how to connect.
+fn not_websocket(request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .map_or_else(|| "HOST:PORT".to_owned(), |a| a.to_string());
+    let body = format!(
+        "This is a chat server. It speaks WebSocket, not plain HTTP.\n\
+         Connect with its client:   client ws://{host}/ROOM\n\
+         or any WebSocket tool:     websocat ws://{host}/ROOM\n\
+         ROOM is optional (the default is lobby); add ?name=NAME to choose your name.\n"
+    );
+    let (status, allow) = match *request.method() {
+        Method::GET | Method::HEAD => (StatusCode::UPGRADE_REQUIRED, None),
+        _ => (StatusCode::METHOD_NOT_ALLOWED, Some("GET")),
+    };
+    let mut response = plain(status, body);
+    let headers = response.headers_mut();
+    if let Some(allow) = allow {
+        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    } else {
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
+    response
+}
+
+fn plain(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    // One answer per connection: nothing keeps an idle socket open.
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key` (RFC 6455, 4.2.2).
+fn accept_key(key: &[u8]) -> String {
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(key);
+    sha1.update(WEBSOCKET_GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha1.digest().bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_key_matches_rfc_6455_example() {
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn upgrade_header_is_matched_as_a_token_list() {
+        let mut headers = HeaderMap::new();
+        assert!(!wants_websocket(&headers));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("h2c, WebSocket"));
+        assert!(wants_websocket(&headers));
+    }
+}

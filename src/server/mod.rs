@@ -1,0 +1,119 @@
+//! The chat server: [`run`] accepts connections until told to stop, spawning
+//! a task per connection, then closes every client with 1001 and waits for
+//! the tasks to finish.
+//!
+//! - `http`: the HTTP layer in front of the WebSocket handshake.
+//! - `connection`: one client, from the welcome to the close frame.
+//! - `rooms`: the registry of rooms, people and history.
+//! - `encoded`: an event encoded once per format, shared by all recipients.
+
+mod connection;
+mod encoded;
+mod http;
+mod rooms;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ServerConfig;
+use rooms::Rooms;
+
+/// How long connections get to close after shutdown begins.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
+/// Pause after a failed accept (out of file descriptors, say) before the next,
+/// so that a persistent failure does not spin a core.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    config: ServerConfig,
+    rooms: Rooms,
+    /// One permit per open WebSocket connection: the connection cap.
+    connections: Arc<Semaphore>,
+    /// Cancelled when the server shuts down.
+    cancel: CancellationToken,
+    /// Every connection task, so shutdown can wait for them.
+    tracker: TaskTracker,
+    http: http1::Builder,
+    websocket: tokio_websockets::ServerBuilder,
+}
+
+/// Serves chat on `listener` until `shutdown` completes, then closes every
+/// connection (WebSocket clients get close 1001) and returns once they are
+/// done, or after a few seconds at most.
+///
+/// Errors on single connections are logged and never stop the server.
+pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
+    let limits = &config.limits;
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.handshake_timeout)
+        .max_headers(limits.max_headers)
+        .max_header_size(limits.max_header_bytes);
+    let websocket = tokio_websockets::ServerBuilder::new().limits(
+        tokio_websockets::Limits::default().max_payload_len(Some(limits.max_frame_bytes())),
+    );
+    let shared = Arc::new(Shared {
+        rooms: Rooms::new(&config),
+        connections: Arc::new(Semaphore::new(limits.max_connections)),
+        cancel: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        http,
+        websocket,
+        config,
+    });
+
+    tokio::select! {
+        () = accept_loop(&listener, &shared) => {}
+        () = shutdown => tracing::info!("shutting down"),
+    }
+    drop(listener);
+    shared.cancel.cancel();
+    shared.tracker.close();
+    if tokio::time::timeout(SHUTDOWN_TIMEOUT, shared.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "{} connections did not close in time; dropping them",
+            shared.tracker.len()
+        );
+    }
+}
+
+async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                // Chat frames are small and latency matters more than packing.
+                if let Err(err) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, "cannot set TCP_NODELAY: {err}");
+                }
+                shared
+                    .tracker
+                    .spawn(http::serve(stream, Arc::clone(shared)));
+            }
+            Err(err) => {
+                log_accept_error(&err);
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+fn log_accept_error(err: &io::Error) {
+    if err.raw_os_error() == Some(24) {
+        tracing::error!("cannot accept: out of file descriptors (raise `ulimit -n`); retrying");
+    } else {
+        tracing::warn!("cannot accept a connection: {err}; retrying");
+    }
+}

@@ -1,0 +1,16 @@
+//! Integration tests: the real `server` and `client` binaries, driven by real
+//! WebSocket clients, with exact assertions on what a person or program sees.
+//!
+//! One test binary with a module per area keeps `cargo test` to one link.
+
+mod support;
+
+mod client;
+mod commands;
+mod formats;
+mod history;
+mod http;
+mod names;
+mod rooms;
+mod seed;
+mod shutdown;

@@ -1,0 +1,320 @@
+//! Shared test helpers: start the real server on port 0, connect WebSocket
+//! clients, run the real client binary, and wait on events with a timeout.
+//!
+//! Every wait is on an event (a line printed, a frame received) bounded by
+//! [`TIMEOUT`]; nothing sleeps and hopes.
+
+#![allow(dead_code, reason = "each test module uses a different part")]
+
+use std::future::Future;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use chat::protocol::Event;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, ChildStdout, Command};
+use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
+
+/// The longest any single expected event may take. Generous, because the
+/// machine is small and shared; a passing test never waits this long.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Awaits `fut`, failing the test with `what` if it takes longer than [`TIMEOUT`].
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TIMEOUT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {TIMEOUT:?} waiting for {what}"))
+}
+
+/// A running `server` binary, killed when dropped.
+pub struct TestServer {
+    child: Child,
+    /// `ws://127.0.0.1:PORT`, as the server printed it.
+    pub url: String,
+    pub port: u16,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl TestServer {
+    /// Starts the server on port 0 with extra `args`, and waits for its
+    /// `listening on ws://…` line.
+    pub async fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--addr", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the server binary starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut first = String::new();
+        within("the server's first line", stdout.read_line(&mut first))
+            .await
+            .expect("reading the server's stdout");
+        let url = first
+            .trim_end()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
+            .to_owned();
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {url:?}"));
+        Self {
+            child,
+            url,
+            port,
+            stdout,
+        }
+    }
+
+    /// The URL of `path_and_query` (e.g. `/rust?name=ana&format=json`) on this server.
+    pub fn url_for(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.url)
+    }
+
+    /// `host:port`, for raw TCP.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Connects a JSON client named `name` to `room`, and returns it with its
+    /// welcome already read.
+    pub async fn join(&self, name: &str, room: &str) -> (WsClient, Event) {
+        let mut client =
+            WsClient::connect(&self.url_for(&format!("/{room}?name={name}&format=json"))).await;
+        let welcome = client.next_event().await;
+        assert!(
+            matches!(welcome, Event::Welcome { .. }),
+            "first frame: {welcome:?}"
+        );
+        (client, welcome)
+    }
+
+    /// Sends `signal` (e.g. "TERM", "INT") to the server process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("the server is running");
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// Waits for the server to exit.
+    pub async fn wait(&mut self) -> ExitStatus {
+        within("the server to exit", self.child.wait())
+            .await
+            .expect("waiting for the server")
+    }
+
+    /// Everything the server printed on stdout after its first line, up to its exit.
+    pub async fn rest_of_stdout(&mut self) -> String {
+        let mut rest = String::new();
+        within(
+            "the server's stdout to close",
+            self.stdout.read_to_string(&mut rest),
+        )
+        .await
+        .expect("reading the server's stdout");
+        rest
+    }
+}
+
+/// A WebSocket client, as any program would connect.
+pub struct WsClient {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    /// Connects to `url`, failing the test if that is impossible.
+    pub async fn connect(url: &str) -> Self {
+        Self::try_connect(url)
+            .await
+            .unwrap_or_else(|err| panic!("connecting to {url}: {err}"))
+    }
+
+    /// Connects to `url`, returning the error if the handshake fails.
+    pub async fn try_connect(url: &str) -> Result<Self, tokio_websockets::Error> {
+        let uri = url.parse().expect("a valid URL");
+        let (ws, _response) = within(
+            "the WebSocket handshake",
+            ClientBuilder::from_uri(uri).connect(),
+        )
+        .await?;
+        Ok(Self { ws })
+    }
+
+    /// Sends one text frame.
+    pub async fn send(&mut self, text: &str) {
+        within(
+            "sending a frame",
+            self.ws.send(Message::text(text.to_owned())),
+        )
+        .await
+        .expect("sending a frame");
+    }
+
+    /// The next frame that is not a ping or pong.
+    pub async fn next_message(&mut self) -> Message {
+        loop {
+            let message = within("the next frame", self.ws.next())
+                .await
+                .expect("the connection closed")
+                .expect("a valid frame");
+            if !message.is_ping() && !message.is_pong() {
+                return message;
+            }
+        }
+    }
+
+    /// The next text frame, exactly as sent.
+    pub async fn next_text(&mut self) -> String {
+        let message = self.next_message().await;
+        message
+            .as_text()
+            .unwrap_or_else(|| panic!("expected a text frame, got {message:?}"))
+            .to_owned()
+    }
+
+    /// The next frame, parsed as a JSON event.
+    pub async fn next_event(&mut self) -> Event {
+        let text = self.next_text().await;
+        serde_json::from_str(&text).unwrap_or_else(|err| panic!("not an event ({err}): {text}"))
+    }
+
+    /// Reads events until one matches `pred`, returning it (the others are dropped).
+    pub async fn event_matching(&mut self, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+        within(what, async {
+            loop {
+                let event = self.next_event().await;
+                if pred(&event) {
+                    return event;
+                }
+            }
+        })
+        .await
+    }
+
+    /// Waits for the server's close frame and returns its code and reason.
+    pub async fn expect_close(&mut self) -> (u16, String) {
+        within("a close frame", async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(message)) if message.is_close() => {
+                        let (code, reason) = message.as_close().expect("a close frame");
+                        return (u16::from(code), reason.to_owned());
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => panic!("connection failed before a close frame: {err}"),
+                    None => panic!("connection ended without a close frame"),
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// What a run of the `client` binary printed, and how it ended.
+pub struct ClientRun {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `client` binary with `args`, `stdin` as its input, to completion.
+pub async fn run_client(args: &[&str], stdin: &str) -> ClientRun {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(args)
+        .env_remove("CHAT_NAME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the client binary starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("writing the client's stdin");
+    drop(input);
+    let output = within("the client to exit", child.wait_with_output())
+        .await
+        .expect("waiting for the client");
+    ClientRun {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A `client` binary left running, for tests that interleave with it.
+pub struct RunningClient {
+    pub child: Child,
+    pub stdin: Option<tokio::process::ChildStdin>,
+    pub stdout: BufReader<ChildStdout>,
+}
+
+impl RunningClient {
+    /// Starts the `client` binary with `args` and piped stdin and stdout.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+            .args(args)
+            .env_remove("CHAT_NAME")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the client binary starts");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Types one line.
+    pub async fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is still open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("writing a line");
+        stdin.flush().await.expect("flushing stdin");
+    }
+
+    /// The next line printed on stdout, without its newline.
+    pub async fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        let n = within("a line from the client", self.stdout.read_line(&mut line))
+            .await
+            .expect("reading the client's stdout");
+        assert!(n > 0, "the client's stdout closed");
+        line.trim_end_matches('\n').to_owned()
+    }
+
+    /// Reads lines until one equals `wanted`.
+    pub async fn wait_for_line(&mut self, wanted: &str) {
+        within(&format!("the line {wanted:?}"), async {
+            while self.next_line().await != wanted {}
+        })
+        .await;
+    }
+
+    /// Closes stdin (end of input) and waits for the client to exit.
+    pub async fn finish(mut self) -> ExitStatus {
+        drop(self.stdin.take());
+        within("the client to exit", self.child.wait())
+            .await
+            .expect("waiting for the client")
+    }
+}

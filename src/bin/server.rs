@@ -32,6 +32,12 @@ struct Args {
     /// Largest text message accepted, in bytes (frames over twice this close the connection)
     #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = Limits::default().max_message_bytes)]
     max_message_bytes: usize,
+    /// Messages per second one client may send on average (0: no limit)
+    #[arg(long, env = "CHAT_MESSAGES_PER_SECOND", default_value_t = Limits::default().messages_per_second)]
+    messages_per_second: u32,
+    /// Messages one client may send at once above that rate; a sustained flood closes the connection with 1008
+    #[arg(long, env = "CHAT_MESSAGE_BURST", default_value_t = Limits::default().message_burst)]
+    message_burst: u32,
     /// Open connections at most; more are closed with 1013 (try again later)
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
     max_connections: usize,
@@ -60,13 +66,14 @@ struct Args {
 
 impl Args {
     fn config(&self) -> ServerConfig {
-        let defaults = Limits::default();
         ServerConfig {
             motd: self.motd.clone(),
             history_len: self.history,
             token: self.token.clone().map(Token::new),
             limits: Limits {
                 max_message_bytes: self.max_message_bytes,
+                messages_per_second: self.messages_per_second,
+                message_burst: self.message_burst,
                 max_connections: self.max_connections,
                 max_rooms: self.max_rooms,
                 room_queue_len: self.room_queue,
@@ -75,7 +82,6 @@ impl Args {
                 handshake_timeout: Duration::from_secs(self.handshake_timeout),
                 max_header_bytes: self.max_header_bytes,
                 max_headers: self.max_headers,
-                ..defaults
             },
         }
     }

@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_websockets::{CloseCode, Message};
 
 pub use connect::{ConnectError, DEFAULT_URL, Target};
 
-use crate::protocol::Event;
+use crate::protocol::{Event, LimitsInfo};
+use crate::rate::RateLimit;
 use crate::sanitize::strip_controls;
 
 /// How long the closing handshake may take at the end.
@@ -44,17 +46,25 @@ pub async fn run(target: &Target) -> Result<(), ClientError> {
     let mut ws = target.connect().await?;
     let mut lines = spawn_stdin_reader();
     let mut renderer = Renderer::default();
+    // Until the welcome states the server's limits, send nothing faster than this.
+    let mut pace = RateLimit::new(1, 1, Instant::now());
+    // A line read but held back to keep under the server's rate limit.
+    let mut held: Option<String> = None;
     loop {
+        let send_at = Instant::now() + pace.wait(Instant::now());
         tokio::select! {
-            line = lines.recv() => match line {
+            line = lines.recv(), if held.is_none() => match line {
                 Some(line) if line.trim().is_empty() => {}
-                Some(line) => {
-                    if let Err(err) = ws.send(Message::text(line)).await {
-                        return Err(lost(target, &err));
-                    }
-                }
+                Some(line) => held = Some(line),
                 None => return finish(&mut ws, &mut renderer).await,
             },
+            () = tokio::time::sleep_until(send_at), if held.is_some() => {
+                pace.check(Instant::now());
+                let line = held.take().expect("the branch runs only with a held line");
+                if let Err(err) = ws.send(Message::text(line)).await {
+                    return Err(lost(target, &err));
+                }
+            }
             frame = ws.next() => match frame {
                 Some(Ok(message)) => {
                     if let Some((code, reason)) = message.as_close() {
@@ -69,12 +79,25 @@ pub async fn run(target: &Target) -> Result<(), ClientError> {
                     {
                         return Ok(());
                     }
+                    if let Some(limits) = renderer.announced_limits.take() {
+                        pace = pace_under(&limits);
+                    }
                 }
                 Some(Err(err)) => return Err(lost(target, &err)),
                 None => return Err(ClientError::Lost { url: target.shown.clone(), reason: "the server went away".to_owned() }),
             },
         }
     }
+}
+
+/// Our sending pace under the limits the server announced: the same rate with
+/// half the burst, leaving the other half for network jitter bunching our
+/// messages up on the way, so that a pasted block arrives whole.
+fn pace_under(limits: &LimitsInfo) -> RateLimit {
+    if limits.per_second == 0 {
+        return RateLimit::new(u32::MAX, u32::MAX, Instant::now());
+    }
+    RateLimit::new(limits.per_second, (limits.burst / 2).max(1), Instant::now())
 }
 
 /// Ends the session after the last line of input: the server answers our
@@ -104,6 +127,8 @@ async fn finish(ws: &mut connect::ChatStream, renderer: &mut Renderer) -> Result
 #[derive(Debug, Default)]
 struct Renderer {
     me: String,
+    /// The limits of the last welcome, until the send loop takes them.
+    announced_limits: Option<LimitsInfo>,
 }
 
 impl Renderer {
@@ -111,7 +136,10 @@ impl Renderer {
         let line = match serde_json::from_str::<Event>(frame) {
             Ok(event) => {
                 match &event {
-                    Event::Welcome { name, .. } => name.clone_into(&mut self.me),
+                    Event::Welcome { name, limits, .. } => {
+                        name.clone_into(&mut self.me);
+                        self.announced_limits = Some(limits.clone());
+                    }
                     Event::Nick { old, new, .. } if *old == self.me => new.clone_into(&mut self.me),
                     _ => {}
                 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{broadcast, mpsc};
-use tokio::time::{MissedTickBehavior, interval_at, timeout};
+use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
 use super::Shared;
@@ -21,6 +21,7 @@ use crate::protocol::command::help_event;
 use crate::protocol::{
     Command, ErrorCode, Event, Format, Input, JoinRequest, LimitsInfo, parse_input,
 };
+use crate::rate::{FloodGuard, Verdict};
 use crate::sanitize::strip_controls;
 
 /// Private messages a recipient may have waiting before senders are told it
@@ -43,6 +44,8 @@ enum Ending {
     Unresponsive,
     /// A write stalled for the write timeout: the peer stopped reading.
     Stalled,
+    /// Kept sending over the rate limit.
+    Flooding,
 }
 
 impl Ending {
@@ -53,6 +56,7 @@ impl Ending {
             Ending::Disconnected => "disconnected".to_owned(),
             Ending::Shutdown => "server shutting down".to_owned(),
             Ending::Unresponsive | Ending::Stalled => "timed out".to_owned(),
+            Ending::Flooding => "sent too many messages".to_owned(),
         }
     }
 
@@ -67,6 +71,10 @@ impl Ending {
                 Some(CloseCode::POLICY_VIOLATION),
                 "no answer to ping",
             )),
+            Ending::Flooding => Some(Message::close(
+                Some(CloseCode::POLICY_VIOLATION),
+                "too many messages",
+            )),
             Ending::Disconnected | Ending::Stalled => None,
         }
     }
@@ -80,6 +88,8 @@ struct Connection<S> {
     name: String,
     room: String,
     events_rx: broadcast::Receiver<EncodedEvent>,
+    /// `None` when the server runs without a rate limit.
+    flood: Option<FloodGuard>,
 }
 
 /// Serves one upgraded connection until it ends.
@@ -101,6 +111,11 @@ where
         name: registration.name,
         room: membership.room,
         events_rx: membership.events_rx,
+        flood: FloodGuard::new(
+            shared.config.limits.messages_per_second,
+            shared.config.limits.message_burst,
+            Instant::now(),
+        ),
         shared,
     };
     tracing::debug!(name = %conn.name, room = %conn.room, "connected");
@@ -151,7 +166,7 @@ where
 {
     async fn run(&mut self, private_rx: &mut mpsc::Receiver<Box<Event>>) -> Ending {
         let ping_interval = self.shared.config.limits.ping_interval;
-        let mut ping = interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+        let mut ping = interval_at(Instant::now() + ping_interval, ping_interval);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut awaiting_pong = false;
         let cancel = self.shared.cancel.clone();
@@ -209,6 +224,26 @@ where
     async fn on_message(&mut self, message: Message) -> Result<(), Ending> {
         if message.is_close() {
             return Err(Ending::Disconnected);
+        }
+        if message.is_text() || message.is_binary() {
+            match self
+                .flood
+                .as_mut()
+                .map_or(Verdict::Allowed, |f| f.check(Instant::now()))
+            {
+                Verdict::Allowed => {}
+                Verdict::Dropped => {
+                    let limits = &self.shared.config.limits;
+                    let message = format!(
+                        "slow down: at most {} messages a second (bursts of {}); that one was dropped",
+                        limits.messages_per_second, limits.message_burst
+                    );
+                    return self
+                        .reply(Event::error(ErrorCode::RateLimited, message))
+                        .await;
+                }
+                Verdict::Abusive => return Err(Ending::Flooding),
+            }
         }
         if message.is_binary() {
             return self

@@ -124,33 +124,25 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         };
         anyhow::anyhow!("cannot listen on {addr}: {err}{hint}")
     })?;
+    let shutdown = shutdown_signal()?;
     let local = listener.local_addr().context("reading the bound address")?;
     println!("listening on ws://{local}");
-    chat::server::run(listener, args.config(), shutdown_signal()).await;
+    chat::server::run(listener, args.config(), shutdown).await;
     Ok(())
 }
 
-/// Completes on Ctrl-C or SIGTERM, whichever comes first.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::warn!("cannot listen for Ctrl-C: {err}");
-            std::future::pending::<()>().await;
+/// Completes on Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
+///
+/// The handlers are installed at once, not when the future is first polled,
+/// so that a signal arriving right after the `listening on` line is caught.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::warn!("cannot listen for SIGTERM: {err}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    })
 }

@@ -182,6 +182,7 @@ impl Event {
                 }
                 out
             }
+            Event::Gap { missed: 1 } => "... 1 message missed".to_owned(),
             Event::Gap { missed } => format!("... {missed} messages missed"),
             Event::Error { message, .. } => format!("! {message}"),
         }
@@ -339,6 +340,11 @@ mod tests {
             r#"{"type":"help","commands":[{"usage":"/who","effect":"the names in this room"}]}"#,
             "commands:\n  /who             the names in this room",
         );
+    }
+
+    #[test]
+    fn a_single_missed_message_is_singular() {
+        assert_eq!(Event::Gap { missed: 1 }.render_text(), "... 1 message missed");
     }
 
     #[test]

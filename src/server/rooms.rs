@@ -33,7 +33,7 @@ struct Room {
     /// The last messages and actions said here, oldest first, with their ids.
     history: VecDeque<(u64, EncodedEvent)>,
     last_id: u64,
-    /// Display names, sorted, for `/who`.
+    /// Display names, for `/who`.
     members: BTreeSet<String>,
     /// When this room last saw a message or a member change; the least recently
     /// active empty room is evicted when the room limit is reached.
@@ -263,6 +263,12 @@ impl Rooms {
     /// `name_taken` if someone else has `new` (in any letter case).
     pub(crate) fn rename(&self, old: &str, room: &str, new: &str) -> Result<(), CommandError> {
         let mut state = self.state();
+        if old == new {
+            return Err(CommandError {
+                code: ErrorCode::BadArguments,
+                message: format!("you are already called {new}"),
+            });
+        }
         let (old_key, new_key) = (old.to_lowercase(), new.to_lowercase());
         if new_key != old_key && state.people.contains_key(&new_key) {
             return Err(name_taken(new, "pick another"));
@@ -316,11 +322,13 @@ impl Rooms {
     /// The names in `room`.
     pub(crate) fn who(&self, room: &str) -> Event {
         let state = self.state();
-        let names = state
+        let mut names: Vec<String> = state
             .rooms
             .get(room)
             .map(|r| r.members.iter().cloned().collect())
             .unwrap_or_default();
+        // As a person reads a list: `ana` before `Bo`.
+        names.sort_by_cached_key(|name| name.to_lowercase());
         Event::Who {
             room: room.to_owned(),
             names,
@@ -354,7 +362,7 @@ impl Rooms {
         let state = self.state();
         let no_such_user = || CommandError {
             code: ErrorCode::NoSuchUser,
-            message: format!("nobody here is called '{to}'; /who lists the names in this room"),
+            message: format!("nobody called '{to}' is connected (check the spelling)"),
         };
         let recipient = state
             .people

@@ -1,0 +1,488 @@
+//! A load generator for the chat server: fan-out throughput, latency, and the
+//! server's cost per delivery and per connection.
+//!
+//! It opens `--subscribers` listeners and `--senders` talkers in one fresh room
+//! (plus `--idle` connections spread over rooms of 100), has each sender send
+//! `--messages` messages of `--bytes` bytes (paced by `--rate`, or as fast as
+//! the server takes them), and reports what arrived and how late. Each message
+//! carries its send time, so latency is measured end to end on one clock.
+//! Given `--server-pid`, it reads the server's CPU time and memory from /proc.
+//!
+//! Loopback only, bounded by `--timeout`. Run the server with
+//! `--messages-per-second 0` (a load generator is not a person typing):
+//!
+//! ```sh
+//! cargo run --release --bin server -- --port 9000 --messages-per-second 0 &
+//! cargo run --release --example loadgen -- --port 9000 --server-pid $! \
+//!     --subscribers 1000 --senders 1 --messages 2000 --bytes 64
+//! ```
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use tokio::sync::{Barrier, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_websockets::{ClientBuilder, Message};
+
+#[derive(Debug, Parser)]
+#[command(about = "Load generator for the chat server (loopback only)")]
+struct Args {
+    /// Server address (must be a loopback address)
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Connections that only listen in the measured room
+    #[arg(long, default_value_t = 100)]
+    subscribers: usize,
+    /// Connections that send into the measured room (they do not count as receivers)
+    #[arg(long, default_value_t = 1)]
+    senders: usize,
+    /// Messages each sender sends
+    #[arg(long, default_value_t = 1000)]
+    messages: usize,
+    /// Size of each message's text, in bytes (at least 40, for the timestamp)
+    #[arg(long, default_value_t = 64)]
+    bytes: usize,
+    /// Messages per second per sender; 0 sends as fast as the server takes them
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Extra connections that stay idle, in rooms of 100, to measure memory per connection
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
+    /// Connection attempts in flight at once
+    #[arg(long, default_value_t = 200)]
+    concurrency: usize,
+    /// The server's process id, to read its CPU time and memory from /proc
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Seconds to keep all connections open after the run (memory readings settle)
+    #[arg(long, default_value_t = 0.0)]
+    hold: f64,
+    /// Give up after this many seconds; what has not arrived by then is lost
+    #[arg(long, default_value_t = 120.0)]
+    timeout: f64,
+    /// Worker threads for the load generator's own runtime
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+/// Every timestamp is nanoseconds since this instant, one clock for all tasks.
+static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+fn now_ns() -> u64 {
+    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// What the receivers count, shared.
+#[derive(Default)]
+struct Counters {
+    delivered: AtomicU64,
+    missed_in_gaps: AtomicU64,
+    last_delivery_ns: AtomicU64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if !args.host.is_loopback() {
+        bail!(
+            "loadgen only targets loopback addresses (127.0.0.0/8 or ::1), not {}",
+            args.host
+        );
+    }
+    if args.bytes < 40 {
+        bail!("--bytes must be at least 40, to hold the sender, sequence number and send time");
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    EPOCH.get_or_init(Instant::now);
+    let base = format!("ws://{}", std::net::SocketAddr::new(args.host, args.port));
+    let run_id = std::process::id();
+    let room = format!("load-{run_id}");
+    let cancel = CancellationToken::new();
+    let deadline = Duration::from_secs_f64(args.timeout);
+    let counters = Arc::new(Counters::default());
+    let expected_per_subscriber = (args.senders * args.messages) as u64;
+
+    let rss_before = args.server_pid.and_then(server_rss_kib);
+    let connect_started = Instant::now();
+    let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    // Everyone waits here once connected, so sending starts with all in place.
+    let ready = Arc::new(Barrier::new(
+        args.subscribers + args.senders + args.idle + 1,
+    ));
+    let mut receivers = JoinSet::new();
+    let mut others = JoinSet::new();
+
+    for i in 0..args.subscribers {
+        let url = format!("{base}/{room}?name=s{run_id}-{i}&format=json");
+        let (gate, ready, cancel, counters) = (
+            gate.clone(),
+            ready.clone(),
+            cancel.clone(),
+            counters.clone(),
+        );
+        receivers.spawn(async move {
+            let ws = connect(&url, &gate, &ready).await?;
+            receive(ws, expected_per_subscriber, &counters, &cancel).await
+        });
+    }
+    for i in 0..args.idle {
+        let url = format!(
+            "{base}/idle-{run_id}-{}?name=i{run_id}-{i}&format=json",
+            i / 100
+        );
+        let (gate, ready, cancel) = (gate.clone(), ready.clone(), cancel.clone());
+        others.spawn(async move {
+            let mut ws = connect(&url, &gate, &ready).await?;
+            // Read (and drop) the join notices of the room, until the end.
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    frame = ws.next() => if frame.is_none() { break },
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close()).await;
+            anyhow::Ok(())
+        });
+    }
+    let start_sending = Arc::new(Barrier::new(args.senders + 1));
+    for i in 0..args.senders {
+        let url = format!("{base}/{room}?name=t{run_id}-{i}&format=json");
+        let (gate, ready, cancel, start) = (
+            gate.clone(),
+            ready.clone(),
+            cancel.clone(),
+            start_sending.clone(),
+        );
+        let (messages, bytes, rate) = (args.messages, args.bytes, args.rate);
+        others.spawn(async move {
+            let ws = connect(&url, &gate, &ready).await?;
+            start.wait().await;
+            send(ws, i, messages, bytes, rate, &cancel).await
+        });
+    }
+
+    tokio::select! {
+        _ = ready.wait() => {}
+        () = tokio::time::sleep(deadline) => bail!("not every connection was made within --timeout; is the server running on port {}?", args.port),
+    }
+    let connect_time = connect_started.elapsed();
+    let connections = args.subscribers + args.senders + args.idle;
+    let rss_connected = args.server_pid.and_then(server_rss_kib);
+
+    let cpu_before = args.server_pid.and_then(server_cpu_ticks);
+    let send_started_ns = now_ns();
+    start_sending.wait().await;
+
+    let mut latency =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let collect = async {
+        while let Some(result) = receivers.join_next().await {
+            latency.add(result??).expect("same histogram bounds");
+        }
+        anyhow::Ok(())
+    };
+    let timed_out = match tokio::time::timeout(deadline, collect).await {
+        Ok(result) => {
+            result?;
+            false
+        }
+        Err(_) => true,
+    };
+    let cpu_after = args.server_pid.and_then(server_cpu_ticks);
+    if args.hold > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
+    }
+    let rss_held = args.server_pid.and_then(server_rss_kib);
+    cancel.cancel();
+    // Partial histograms of receivers cut off by the timeout are dropped; their
+    // deliveries still count in the totals.
+    receivers.abort_all();
+    while others.join_next().await.is_some() {}
+
+    let delivered = counters.delivered.load(Ordering::Relaxed);
+    let expected = expected_per_subscriber * args.subscribers as u64;
+    let sending_secs = (counters
+        .last_delivery_ns
+        .load(Ordering::Relaxed)
+        .saturating_sub(send_started_ns)) as f64
+        / 1e9;
+    let report = Report {
+        connections,
+        connect_secs: connect_time.as_secs_f64(),
+        expected,
+        delivered,
+        missed_in_gaps: counters.missed_in_gaps.load(Ordering::Relaxed),
+        timed_out,
+        deliveries_per_sec: if sending_secs > 0.0 {
+            delivered as f64 / sending_secs
+        } else {
+            0.0
+        },
+        latency_us: [50.0, 90.0, 99.0, 99.9, 100.0].map(|q| latency.value_at_percentile(q)),
+        cpu_us_per_delivery: match (cpu_before, cpu_after) {
+            (Some(before), Some(after)) if delivered > 0 => {
+                Some((after - before) as f64 * 1e6 / ticks_per_second() / delivered as f64)
+            }
+            _ => None,
+        },
+        kib_per_connection: match (rss_before, rss_connected.max(rss_held)) {
+            (Some(before), Some(after)) if connections > 0 => {
+                Some(after.saturating_sub(before) as f64 / connections as f64)
+            }
+            _ => None,
+        },
+        server_rss_kib: rss_connected.max(rss_held),
+    };
+    report.print(&args);
+    Ok(())
+}
+
+/// Connects, reads the welcome, and waits for everyone else to be connected.
+async fn connect(
+    url: &str,
+    gate: &Semaphore,
+    ready: &Barrier,
+) -> anyhow::Result<
+    tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>,
+> {
+    let ws = {
+        let _permit = gate.acquire().await.expect("the gate is never closed");
+        let uri = url.parse().context("building the URL")?;
+        let (mut ws, _) = ClientBuilder::from_uri(uri)
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        let welcome = ws.next().await.context("closed before the welcome")??;
+        if !welcome
+            .as_text()
+            .is_some_and(|t| t.starts_with(r#"{"type":"welcome""#))
+        {
+            bail!("the first frame was not a welcome; is this the chat server?");
+        }
+        ws
+    };
+    ready.wait().await;
+    Ok(ws)
+}
+
+/// Counts the messages of the measured room and records their latency.
+async fn receive(
+    mut ws: tokio_websockets::WebSocketStream<
+        tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    expected: u64,
+    counters: &Counters,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut latency =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let mut seen = 0;
+    while seen < expected {
+        let frame = tokio::select! {
+            () = cancel.cancelled() => break,
+            frame = ws.next() => frame,
+        };
+        let Some(frame) = frame else { break };
+        let frame = frame?;
+        let Some(text) = frame.as_text() else {
+            continue;
+        };
+        if let Some(sent_ns) = send_time(text) {
+            let now = now_ns();
+            latency.saturating_record(now.saturating_sub(sent_ns) / 1_000);
+            seen += 1;
+            counters.delivered.fetch_add(1, Ordering::Relaxed);
+            counters.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
+        } else if let Some(missed) = gap(text) {
+            counters.missed_in_gaps.fetch_add(missed, Ordering::Relaxed);
+            seen += missed;
+        }
+    }
+    Ok(latency)
+}
+
+/// Sends the messages, each stamped with its send time, and drops what comes back.
+async fn send(
+    ws: tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>,
+    sender: usize,
+    messages: usize,
+    bytes: usize,
+    rate: f64,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let (mut sink, mut stream) = ws.split();
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    let mut pace = (rate > 0.0).then(|| {
+        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        interval
+    });
+    for seq in 0..messages {
+        if let Some(pace) = pace.as_mut() {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                _ = pace.tick() => {}
+            }
+        } else if cancel.is_cancelled() {
+            break;
+        }
+        let mut text = format!("lg {} {sender} {seq} ", now_ns());
+        text.extend(std::iter::repeat_n('x', bytes.saturating_sub(text.len())));
+        sink.send(Message::text(text)).await?;
+    }
+    cancel.cancelled().await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    drain.abort();
+    Ok(())
+}
+
+/// The send time embedded in a loadgen message event, without parsing the JSON.
+fn send_time(frame: &str) -> Option<u64> {
+    if !frame.starts_with(r#"{"type":"message""#) {
+        return None;
+    }
+    let rest = &frame[frame.find(r#""text":"lg "#)? + 11..];
+    rest[..rest.find(' ')?].parse().ok()
+}
+
+fn gap(frame: &str) -> Option<u64> {
+    let rest = frame.strip_prefix(r#"{"type":"gap","missed":"#)?;
+    rest.trim_end_matches('}').parse().ok()
+}
+
+/// utime + stime of a process, in clock ticks.
+fn server_cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name, which may contain spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn ticks_per_second() -> f64 {
+    // Linux reports CPU times in USER_HZ, 100 on every common configuration.
+    100.0
+}
+
+fn server_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+struct Report {
+    connections: usize,
+    connect_secs: f64,
+    expected: u64,
+    delivered: u64,
+    missed_in_gaps: u64,
+    timed_out: bool,
+    deliveries_per_sec: f64,
+    /// p50, p90, p99, p99.9, max.
+    latency_us: [u64; 5],
+    cpu_us_per_delivery: Option<f64>,
+    kib_per_connection: Option<f64>,
+    server_rss_kib: Option<u64>,
+}
+
+impl Report {
+    fn print(&self, args: &Args) {
+        let [p50, p90, p99, p999, max] = self.latency_us;
+        let lost = self.expected.saturating_sub(self.delivered);
+        let opt = |v: Option<f64>, unit: &str| {
+            v.map_or_else(
+                || "n/a (no --server-pid)".to_owned(),
+                |v| format!("{v:.2} {unit}"),
+            )
+        };
+        println!(
+            "scenario        {} subscribers, {} senders x {} msgs x {} B, rate {}, {} idle",
+            args.subscribers,
+            args.senders,
+            args.messages,
+            args.bytes,
+            if args.rate > 0.0 {
+                format!("{}/s", args.rate)
+            } else {
+                "unpaced".to_owned()
+            },
+            args.idle
+        );
+        println!(
+            "connections     {} in {:.2} s",
+            self.connections, self.connect_secs
+        );
+        println!(
+            "deliveries      {} of {} expected, {} lost ({} reported in gaps){}",
+            self.delivered,
+            self.expected,
+            lost,
+            self.missed_in_gaps,
+            if self.timed_out { ", TIMED OUT" } else { "" }
+        );
+        println!(
+            "throughput      {:.0} deliveries/s",
+            self.deliveries_per_sec
+        );
+        println!("latency (us)    p50 {p50}  p90 {p90}  p99 {p99}  p99.9 {p999}  max {max}");
+        println!(
+            "server cpu      {}",
+            opt(self.cpu_us_per_delivery, "us per delivery")
+        );
+        println!(
+            "server memory   {} ({})",
+            opt(self.kib_per_connection, "KiB per connection"),
+            self.server_rss_kib
+                .map_or("n/a".to_owned(), |k| format!("{k} KiB resident"))
+        );
+        let json = serde_json::json!({
+            "subscribers": args.subscribers, "senders": args.senders, "messages": args.messages,
+            "bytes": args.bytes, "rate": args.rate, "idle": args.idle,
+            "connections": self.connections, "connect_secs": self.connect_secs,
+            "expected": self.expected, "delivered": self.delivered, "lost": lost,
+            "missed_in_gaps": self.missed_in_gaps, "timed_out": self.timed_out,
+            "deliveries_per_sec": self.deliveries_per_sec,
+            "latency_us": {"p50": p50, "p90": p90, "p99": p99, "p99_9": p999, "max": max},
+            "server_cpu_us_per_delivery": self.cpu_us_per_delivery,
+            "server_kib_per_connection": self.kib_per_connection,
+            "server_rss_kib": self.server_rss_kib,
+        });
+        println!("{json}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_send_time_from_a_message_event() {
+        let frame = r#"{"type":"message","id":1,"room":"r","from":"t1","text":"lg 123456 0 7 xxxx","ts":1}"#;
+        assert_eq!(send_time(frame), Some(123_456));
+        assert_eq!(
+            send_time(r#"{"type":"join","room":"r","name":"x","ts":1}"#),
+            None
+        );
+        assert_eq!(gap(r#"{"type":"gap","missed":17}"#), Some(17));
+    }
+}

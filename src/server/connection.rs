@@ -188,7 +188,7 @@ where
                 event = self.events_rx.recv() => self.deliver(event).await,
                 Some(event) = private_rx.recv() => {
                     let message = self.encode(&event);
-                    self.write_after_room(message).await
+                    self.write_after_room(Some(message)).await
                 }
                 _ = ping.tick() => {
                     if awaiting_pong {
@@ -272,7 +272,7 @@ where
                 self.shared
                     .rooms
                     .say(&self.name, &self.room, said, Said::Message);
-                Ok(())
+                self.write_after_room(None).await
             }
             Ok(Input::Command(command)) => self.on_command(command).await,
             Err(err) => self.reply(err.into()).await,
@@ -284,7 +284,7 @@ where
         let answer = match command {
             Command::Me(text) => {
                 rooms.say(&self.name, &self.room, text, Said::Action);
-                return Ok(());
+                return self.write_after_room(None).await;
             }
             Command::Nick(new) => match rooms.rename(&self.name, &self.room, new) {
                 Ok(()) => {
@@ -314,7 +314,7 @@ where
                         Format::Text => Message::text(copy.render_text_for_sender()),
                         Format::Json => Message::text(copy.to_json()),
                     };
-                    return self.write_after_room(message).await;
+                    return self.write_after_room(Some(message)).await;
                 }
                 Err(err) => err.into(),
             },
@@ -326,16 +326,19 @@ where
     /// Sends an event meant for this connection alone.
     async fn reply(&mut self, event: Event) -> Result<(), Ending> {
         let message = self.encode(&event);
-        self.write_after_room(message).await
+        self.write_after_room(Some(message)).await
     }
 
     /// Sends `message` after whatever the room has already queued for us, so
     /// that a person sees the copy of their own last message before the answer
-    /// to the command they typed after it.
-    async fn write_after_room(&mut self, message: Message) -> Result<(), Ending> {
+    /// to the command they typed after it. With no message, it delivers the
+    /// copy of what we just said before the next frame from the peer is read:
+    /// if that frame is a close, the stream answers it at once, and the copy
+    /// (the sender's confirmation) would never go out.
+    async fn write_after_room(&mut self, message: Option<Message>) -> Result<(), Ending> {
         let mut batch = Vec::new();
         self.drain_into(&mut batch, usize::MAX);
-        batch.push(message);
+        batch.extend(message);
         self.write(batch).await
     }
 

@@ -1,1 +1,302 @@
-//! placeholder
+//! The HTTP layer in front of the WebSocket handshake: what plain HTTP,
+//! garbage and bad handshakes get, and the `--token` check.
+
+use std::io::ErrorKind;
+use std::process::Stdio;
+
+use chat::protocol::Event;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::shutdown::{port_of_first_line, send_signal, server_command, spawn_and_read_first_line};
+use crate::support::{TestServer, WsClient, within};
+
+/// The body of the 401 answer to a connection without the right token.
+const TOKEN_BODY: &str =
+    "this chat server needs a token: add ?token=SECRET to the URL (ask its operator)\n";
+
+/// An HTTP answer, split into its parts.
+#[derive(Debug)]
+struct Answer {
+    status_line: String,
+    /// Header names lowercased, values as sent.
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn parse(raw: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(raw);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no end of head in {text:?}"));
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default().to_owned();
+        let headers = lines
+            .map(|line| {
+                let (name, value) = line
+                    .split_once(':')
+                    .unwrap_or_else(|| panic!("bad header line {line:?}"));
+                (name.to_ascii_lowercase(), value.trim().to_owned())
+            })
+            .collect();
+        Self {
+            status_line,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    /// The one value of header `name`; fails the test if absent or repeated.
+    fn header(&self, name: &str) -> &str {
+        let values: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(values.len(), 1, "one {name} header in {self:?}");
+        values[0]
+    }
+}
+
+/// Writes `request` on a fresh connection to `addr` and reads everything the
+/// server answers until it closes the connection (a reset counts as a close).
+async fn exchange(addr: &str, request: &[u8]) -> Vec<u8> {
+    within("the server's answer and close", async {
+        let mut stream = TcpStream::connect(addr).await.expect("connecting");
+        stream
+            .write_all(request)
+            .await
+            .expect("writing the request");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => return answer,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(err) if err.kind() == ErrorKind::ConnectionReset => return answer,
+                Err(err) => panic!("reading the answer: {err}"),
+            }
+        }
+    })
+    .await
+}
+
+/// A valid WebSocket upgrade request for `path`, as raw bytes.
+fn upgrade_request(path: &str, version: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\n\
+         Host: 127.0.0.1\r\n\
+         Upgrade: websocket\r\n\
+         Connection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: {version}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Whether `result` is the handshake failure of an HTTP 401 answer.
+fn is_401(result: &Result<WsClient, tokio_websockets::Error>) -> bool {
+    matches!(
+        result,
+        Err(tokio_websockets::Error::Upgrade(
+            tokio_websockets::upgrade::Error::DidNotSwitchProtocols(401)
+        ))
+    )
+}
+
+fn describe(result: &Result<WsClient, tokio_websockets::Error>) -> String {
+    match result {
+        Ok(_) => "the handshake succeeded".to_owned(),
+        Err(err) => format!("{err:?}"),
+    }
+}
+
+/// A plain `GET /` gets 426 and a text body on how to connect to the Host it named.
+#[tokio::test]
+async fn plain_get_gets_426_and_how_to_connect_to_the_host_it_named() {
+    let server = TestServer::start(&[]).await;
+    let raw = exchange(
+        &server.addr(),
+        b"GET / HTTP/1.1\r\nHost: chat.example.org:4242\r\n\r\n",
+    )
+    .await;
+    let answer = Answer::parse(&raw);
+    assert_eq!(answer.status_line, "HTTP/1.1 426 Upgrade Required");
+    assert_eq!(answer.header("content-type"), "text/plain; charset=utf-8");
+    assert_eq!(answer.header("upgrade"), "websocket");
+    let lines: Vec<&str> = answer.body.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "This is a chat server. It speaks WebSocket, not plain HTTP.",
+            "Connect with its client:   client ws://chat.example.org:4242/ROOM",
+            "or any WebSocket tool:     websocat ws://chat.example.org:4242/ROOM",
+            "ROOM is optional (the default is lobby); add ?name=NAME to choose your name.",
+        ]
+    );
+}
+
+/// A POST gets 405 with `allow: GET`.
+#[tokio::test]
+async fn post_gets_405_allowing_get() {
+    let server = TestServer::start(&[]).await;
+    let raw = exchange(
+        &server.addr(),
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\nhi",
+    )
+    .await;
+    let answer = Answer::parse(&raw);
+    assert_eq!(answer.status_line, "HTTP/1.1 405 Method Not Allowed");
+    assert_eq!(answer.header("allow"), "GET");
+    assert_eq!(answer.header("content-type"), "text/plain; charset=utf-8");
+}
+
+/// Non-HTTP bytes get a 4xx or a close, never a hang, and the server keeps serving.
+#[tokio::test]
+async fn garbage_gets_a_4xx_or_a_close_and_the_server_keeps_serving() {
+    let server = TestServer::start(&[]).await;
+    for garbage in [
+        &b"\x16\x03\x01 hello\r\n\r\n"[..],
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"\x00\xff\xfe\r\n\r\n",
+    ] {
+        let raw = exchange(&server.addr(), garbage).await;
+        assert!(
+            raw.is_empty() || raw.starts_with(b"HTTP/1.1 4"),
+            "answer to {garbage:?}: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
+
+    let (_client, welcome) = server.join("ana", "lobby").await;
+    assert!(
+        matches!(&welcome, Event::Welcome { name, .. } if name == "ana"),
+        "{welcome:?}"
+    );
+}
+
+/// An upgrade with a Sec-WebSocket-Version other than 13 gets 400 naming version 13.
+#[tokio::test]
+async fn wrong_websocket_version_gets_400_naming_version_13() {
+    let server = TestServer::start(&[]).await;
+    let raw = exchange(&server.addr(), &upgrade_request("/", "8")).await;
+    let answer = Answer::parse(&raw);
+    assert_eq!(answer.status_line, "HTTP/1.1 400 Bad Request");
+    assert_eq!(answer.header("sec-websocket-version"), "13");
+}
+
+/// With `--token`, a WebSocket connection without a token fails the handshake with 401.
+#[tokio::test]
+async fn with_a_token_set_a_connection_without_one_gets_401() {
+    let server = TestServer::start(&["--token", "s3cret"]).await;
+    let result = WsClient::try_connect(&server.url_for("/?name=ana&format=json")).await;
+    assert!(is_401(&result), "{}", describe(&result));
+}
+
+/// With `--token`, a WebSocket connection with a wrong token fails the handshake with 401.
+#[tokio::test]
+async fn with_a_token_set_a_wrong_token_gets_401() {
+    let server = TestServer::start(&["--token", "s3cret"]).await;
+    for wrong in ["nope", "s3cre", "s3cret2", "S3CRET"] {
+        let result = WsClient::try_connect(&server.url_for(&format!("/?token={wrong}"))).await;
+        assert!(is_401(&result), "token {wrong:?}: {}", describe(&result));
+    }
+}
+
+/// The raw 401 answer tells the person to add `?token=` to the URL.
+#[tokio::test]
+async fn the_401_answer_says_to_add_a_token_to_the_url() {
+    let server = TestServer::start(&["--token", "s3cret"]).await;
+    let raw = exchange(&server.addr(), &upgrade_request("/lobby", "13")).await;
+    let answer = Answer::parse(&raw);
+    assert_eq!(answer.status_line, "HTTP/1.1 401 Unauthorized");
+    assert_eq!(answer.header("content-type"), "text/plain; charset=utf-8");
+    assert_eq!(answer.body, TOKEN_BODY);
+}
+
+/// With `--token`, a connection with `?token=` and the right secret gets the welcome.
+#[tokio::test]
+async fn with_the_right_token_a_connection_gets_the_welcome() {
+    let server = TestServer::start(&["--token", "s3cret"]).await;
+    let mut client =
+        WsClient::connect(&server.url_for("/rust?name=ana&format=json&token=s3cret")).await;
+    let welcome = client.next_event().await;
+    assert!(
+        matches!(&welcome, Event::Welcome { name, room, .. } if name == "ana" && room == "rust"),
+        "{welcome:?}"
+    );
+}
+
+/// Even at debug level, neither the token nor a near miss of it appears in the server's output.
+#[tokio::test]
+async fn the_token_never_appears_in_the_server_logs() {
+    const SECRET: &str = "s3cret";
+    const NEAR_MISS: &str = "s3creT";
+    let mut command = server_command();
+    command
+        .args(["--addr", "127.0.0.1", "--port", "0", "--token", SECRET])
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::piped());
+    let (child, mut stdout, first) = spawn_and_read_first_line(command).await;
+    let port = port_of_first_line(&first);
+    let base = format!("ws://127.0.0.1:{port}");
+
+    let mut ana =
+        WsClient::connect(&format!("{base}/rust?name=ana&format=json&token={SECRET}")).await;
+    assert!(matches!(ana.next_event().await, Event::Welcome { .. }));
+    ana.send("hello").await;
+    let said = ana
+        .event_matching("ana's message", |e| matches!(e, Event::Message { .. }))
+        .await;
+    assert!(
+        matches!(&said, Event::Message { text, .. } if text == "hello"),
+        "{said:?}"
+    );
+    for url in [
+        format!("{base}/rust?name=bo&token={NEAR_MISS}"),
+        format!("{base}/rust?name=bo"),
+    ] {
+        let result = WsClient::try_connect(&url).await;
+        assert!(is_401(&result), "{url}: {}", describe(&result));
+    }
+    let raw = exchange(
+        &format!("127.0.0.1:{port}"),
+        format!("GET /?token={SECRET} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(
+        raw.starts_with(b"HTTP/1.1 426 "),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+
+    send_signal(&child, "TERM");
+    let output = within("the server to exit", child.wait_with_output())
+        .await
+        .expect("waiting for the server");
+    let mut rest = String::new();
+    within(
+        "the server's stdout to close",
+        stdout.read_to_string(&mut rest),
+    )
+    .await
+    .expect("reading the server's stdout");
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DEBUG"), "no debug log on stderr: {stderr}");
+    for (what, text) in [
+        ("stdout", format!("{first}{rest}")),
+        ("stderr", stderr.into_owned()),
+    ] {
+        assert!(
+            !text.contains(SECRET),
+            "the token is in the server's {what}:\n{text}"
+        );
+        assert!(
+            !text.contains(NEAR_MISS),
+            "a near miss of the token is in the server's {what}:\n{text}"
+        );
+    }
+}

@@ -318,3 +318,38 @@ impl RunningClient {
             .expect("waiting for the client")
     }
 }
+
+impl TestServer {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is running")
+    }
+
+    /// The server's resident memory, in KiB (VmRSS from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("reading the server's /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+
+    /// Proves the server is still healthy: a fresh pair of clients connects to
+    /// a fresh room, and a message from one reaches the other promptly.
+    pub async fn assert_still_serves(&self) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static PAIRS: AtomicU32 = AtomicU32::new(0);
+        let n = PAIRS.fetch_add(1, Ordering::Relaxed);
+        let room = format!("health-{n}");
+        let (mut a, _) = self.join(&format!("health-a{n}"), &room).await;
+        let (mut b, _) = self.join(&format!("health-b{n}"), &room).await;
+        a.send("still there?").await;
+        let text = "still there?".to_owned();
+        b.event_matching("the health check message", |e| {
+            matches!(e, Event::Message { text: t, .. } if *t == text)
+        })
+        .await;
+    }
+}

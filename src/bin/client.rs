@@ -1,16 +1,19 @@
-//! `client`: chat from a terminal or a pipe.
+//! `client`: chat from a terminal, or from a script through pipes.
 
 use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chat::client::{self, DEFAULT_URL, Target};
+use std::time::Duration;
+
+use chat::client::{self, ClientError, DEFAULT_URL, Look, Options, Target, Tls, terminal};
 use clap::Parser;
 
 /// A chat client: sends each line you type, prints what others say.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
-    /// Server URL, ws://HOST:PORT/ROOM
+    /// Server URL, ws://HOST:PORT/ROOM (or wss:// for TLS)
     #[arg(default_value = DEFAULT_URL)]
     url: String,
     /// Your name (the server picks guest-N without one)
@@ -22,6 +25,21 @@ struct Args {
     /// Port to connect to, instead of the URL's
     #[arg(long)]
     port: Option<u16>,
+    /// Print every event as one JSON object per line (for programs)
+    #[arg(long)]
+    json: bool,
+    /// No colours (the NO_COLOR environment variable does the same)
+    #[arg(long)]
+    no_color: bool,
+    /// Exit when the connection drops instead of reconnecting
+    #[arg(long)]
+    no_reconnect: bool,
+    /// Trust the certificate authority in this PEM file for wss://, besides the system's
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Seconds one connection attempt may take
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    connect_timeout: Duration,
 }
 
 #[tokio::main]
@@ -35,20 +53,53 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let result = match Target::new(
-        Some(&args.url),
-        args.port,
-        args.room.as_deref(),
-        args.name.as_deref(),
-    ) {
-        Ok(target) => client::run(&target).await,
-        Err(err) => Err(err.into()),
-    };
-    match result {
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
-            ExitCode::FAILURE
+            ExitCode::from(err.exit_code())
         }
     }
+}
+
+async fn run(args: Args) -> Result<(), ClientError> {
+    let mut target = Target::new(
+        &args.url,
+        args.port,
+        args.room.as_deref(),
+        args.name.as_deref(),
+    )?;
+    target.connect_timeout = args.connect_timeout;
+    let tls = Tls::new(args.ca.as_deref())?;
+    // A person at a terminal gets the line editor; pipes, files and --json
+    // get plain lines.
+    let interactive =
+        !args.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let no_color = args.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let look = if interactive {
+        Look::Terminal { color: !no_color }
+    } else {
+        Look::Plain
+    };
+    let (input, output) = terminal::open(interactive, "> ").map_err(|err| ClientError::Lost {
+        url: target.shown.clone(),
+        reason: format!("cannot use the terminal: {err}"),
+    })?;
+    let options = Options {
+        target,
+        tls,
+        look,
+        json: args.json,
+        reconnect: !args.no_reconnect,
+        interactive,
+    };
+    client::run(options, input, output).await
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|secs| *secs > 0.0)
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("'{text}' is not a positive number of seconds"))
 }

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 /// A chat server over WebSocket: every message goes to everyone in the same room.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Address to listen on (0.0.0.0 for a LAN)
     #[arg(long, env = "CHAT_ADDR", default_value = config::DEFAULT_ADDR)]

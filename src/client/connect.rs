@@ -1,6 +1,10 @@
-//! Where the client connects, and why it could not.
+//! Where the client connects, how (plain or TLS, every address of the host in
+//! turn), and why it could not, in words that say what to try next.
 
 use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Uri;
@@ -11,8 +15,8 @@ use crate::config::DEFAULT_PORT;
 
 /// The URL the client connects to when given none.
 pub const DEFAULT_URL: &str = "ws://127.0.0.1:8080";
-/// How long connecting and the handshake may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting, TLS and the handshake may take together, by default.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An open connection to a chat server.
 pub type ChatStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -22,9 +26,26 @@ pub type ChatStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub struct Target {
     /// `ws://HOST:PORT/ROOM`, as shown to the person (no query, so no token).
     pub shown: String,
+    pub host: String,
     pub port: u16,
-    /// The full URL, with `name`, `format` and the URL's own query parts.
-    uri: Uri,
+    pub tls: bool,
+    /// The room of the URL's path, if it names one.
+    pub room: Option<String>,
+    /// The name asked for, from `--name` or the URL's `name=`.
+    pub name: Option<String>,
+    /// The URL's other query parts (the token, say), passed on unchanged.
+    extra_query: Vec<(String, String)>,
+    /// How long one connection attempt may take.
+    pub connect_timeout: Duration,
+}
+
+/// Who to be and what to resume, for one connection attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    pub name: Option<String>,
+    pub room: Option<String>,
+    /// Resume after this message id.
+    pub since: Option<u64>,
 }
 
 /// Why the client could not reach the server, each with what to try next.
@@ -32,6 +53,8 @@ pub struct Target {
 pub enum ConnectError {
     #[error("invalid URL '{url}': {reason} (expected something like ws://127.0.0.1:8080/lobby)")]
     BadUrl { url: String, reason: String },
+    #[error("cannot read --ca {path}: {reason}")]
+    BadCa { path: String, reason: String },
     #[error(
         "cannot connect to {url}: connection refused (is the server running, and on port {port}? \
          otherwise pass --port)"
@@ -41,8 +64,17 @@ pub enum ConnectError {
         "cannot connect to {url}: the host name does not resolve (check the spelling, or use an IP address)"
     )]
     Dns { url: String },
-    #[error("cannot connect to {url}: no answer within {}s (is the host reachable, and the port open?)", CONNECT_TIMEOUT.as_secs())]
-    Timeout { url: String },
+    #[error(
+        "cannot connect to {url}: no answer within {}s (is the host reachable, and is it a chat server?)",
+        after.as_secs_f64()
+    )]
+    Timeout { url: String, after: Duration },
+    #[error("cannot connect to {url}: TLS failed for {host}: {reason}")]
+    Tls {
+        url: String,
+        host: String,
+        reason: String,
+    },
     #[error(
         "cannot connect to {url}: the server wants a token (add ?token=SECRET to the URL; ask its operator)"
     )]
@@ -58,75 +90,214 @@ pub enum ConnectError {
 
 impl Target {
     /// Builds the target from the URL argument and the flags that adjust it:
-    /// `--port` replaces only the port, `--room` the path, `--name` adds `name=`.
+    /// `--port` replaces only the port, `--room` the path, `--name` the name.
     ///
     /// # Errors
     ///
     /// `BadUrl` if `url` is not a `ws://` or `wss://` URL (a bare `host:port`
     /// is taken as `ws://host:port`).
     pub fn new(
-        url: Option<&str>,
+        url: &str,
         port: Option<u16>,
         room: Option<&str>,
         name: Option<&str>,
     ) -> Result<Self, ConnectError> {
-        let raw = url.unwrap_or(DEFAULT_URL);
         let bad = |reason: &str| ConnectError::BadUrl {
-            url: raw.to_owned(),
+            url: url.to_owned(),
             reason: reason.to_owned(),
         };
-        let with_scheme = if raw.contains("://") {
-            raw.to_owned()
+        let with_scheme = if url.contains("://") {
+            url.to_owned()
         } else {
-            format!("ws://{raw}")
+            format!("ws://{url}")
         };
         let uri: Uri = with_scheme.parse().map_err(|_| bad("not a URL"))?;
-        let scheme = match uri.scheme_str() {
-            Some("ws" | "http") => "ws",
-            Some("wss" | "https") => "wss",
+        let tls = match uri.scheme_str() {
+            Some("ws" | "http") => false,
+            Some("wss" | "https") => true,
             _ => return Err(bad("the scheme must be ws:// or wss://")),
         };
-        let host = uri.host().ok_or_else(|| bad("no host"))?;
-        let default_port = if scheme == "wss" { 443 } else { DEFAULT_PORT };
-        let port = port.or(uri.port_u16()).unwrap_or(default_port);
-        let path = match room {
-            Some(room) => format!("/{room}"),
-            None => uri.path().to_owned(),
+        // Kept without the brackets of an IPv6 literal, as resolvers want it.
+        let host = uri
+            .host()
+            .ok_or_else(|| bad("no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = port
+            .or(uri.port_u16())
+            .unwrap_or(if tls { 443 } else { DEFAULT_PORT });
+        let path_room = Some(uri.path().trim_matches('/')).filter(|p| !p.is_empty());
+        let mut query: Vec<(String, String)> =
+            form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+        let url_name = query
+            .iter()
+            .find(|(k, _)| k == "name")
+            .map(|(_, v)| v.clone());
+        query.retain(|(k, _)| !matches!(k.as_str(), "name" | "format" | "since"));
+        let mut target = Self {
+            shown: String::new(),
+            host,
+            port,
+            tls,
+            room: room.or(path_room).map(str::to_owned),
+            name: name.map(str::to_owned).or(url_name),
+            extra_query: query,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         };
-        let path = if path == "/" { String::new() } else { path };
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (key, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
-            if key != "name" && key != "format" {
-                query.append_pair(&key, &value);
-            }
-        }
-        if let Some(name) = name
-            .map(str::to_owned)
-            .or_else(|| query_value(&uri, "name"))
-        {
-            query.append_pair("name", &name);
-        }
-        query.append_pair("format", "json");
-        let shown = format!("{scheme}://{host}:{port}{path}");
-        let uri = format!("{shown}?{}", query.finish())
-            .parse()
+        target.shown = format!(
+            "{}://{}:{}{}",
+            if tls { "wss" } else { "ws" },
+            target.authority_host(),
+            target.port,
+            target
+                .room
+                .as_deref()
+                .map(|r| format!("/{r}"))
+                .unwrap_or_default()
+        );
+        // Checked now, so that a bad room or name in the flags is a usage
+        // error rather than a failure at every connection attempt.
+        target
+            .uri(&target.first_session())
             .map_err(|_| bad("not a URL once the flags are applied"))?;
-        Ok(Self { shown, port, uri })
+        Ok(target)
     }
 
-    /// Opens the WebSocket connection.
+    /// The host as a URL writes it: an IPv6 literal in brackets.
+    fn authority_host(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
+
+    /// The session of the first connection: the name and room asked for.
+    pub fn first_session(&self) -> Session {
+        Session {
+            name: self.name.clone(),
+            room: self.room.clone(),
+            since: None,
+        }
+    }
+
+    /// The full URL for `session`, always asking for the JSON format.
+    fn uri(&self, session: &Session) -> Result<Uri, http::uri::InvalidUri> {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in &self.extra_query {
+            query.append_pair(key, value);
+        }
+        if let Some(name) = &session.name {
+            query.append_pair("name", name);
+        }
+        if let Some(since) = session.since {
+            query.append_pair("since", &since.to_string());
+        }
+        query.append_pair("format", "json");
+        format!(
+            "{}://{}:{}/{}?{}",
+            if self.tls { "wss" } else { "ws" },
+            self.authority_host(),
+            self.port,
+            session.room.as_deref().unwrap_or(""),
+            query.finish()
+        )
+        .parse()
+    }
+
+    /// Opens the WebSocket connection for `session`, trying each address of
+    /// the host in turn (so `localhost` works whether the server listens on
+    /// `::1` or `127.0.0.1`).
     ///
     /// # Errors
     ///
     /// A [`ConnectError`] that names the URL and what to try.
-    pub async fn connect(&self) -> Result<ChatStream, ConnectError> {
-        let builder = ClientBuilder::from_uri(self.uri.clone());
-        match tokio::time::timeout(CONNECT_TIMEOUT, builder.connect()).await {
-            Ok(Ok((stream, _response))) => Ok(stream),
-            Ok(Err(err)) => Err(self.explain(err)),
+    pub async fn connect(&self, session: &Session, tls: &Tls) -> Result<ChatStream, ConnectError> {
+        match tokio::time::timeout(self.connect_timeout, self.try_connect(session, tls)).await {
+            Ok(result) => result,
             Err(_elapsed) => Err(ConnectError::Timeout {
                 url: self.shown.clone(),
+                after: self.connect_timeout,
             }),
+        }
+    }
+
+    async fn try_connect(&self, session: &Session, tls: &Tls) -> Result<ChatStream, ConnectError> {
+        let url = || self.shown.clone();
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await
+            .map_err(|_| ConnectError::Dns { url: url() })?
+            .collect();
+        let mut last_err = None;
+        let mut stream = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(err) => last_err = Some(err),
+            }
+        }
+        let Some(stream) = stream else {
+            return Err(match last_err {
+                Some(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
+                    ConnectError::Refused {
+                        url: url(),
+                        port: self.port,
+                    }
+                }
+                Some(err) => ConnectError::Other {
+                    url: url(),
+                    reason: err.to_string(),
+                },
+                None => ConnectError::Dns { url: url() },
+            });
+        };
+        // Chat lines are small; send each at once.
+        let _ = stream.set_nodelay(true);
+        let connector = if self.tls {
+            &tls.connector
+        } else {
+            &tokio_websockets::Connector::Plain
+        };
+        let stream = connector
+            .wrap(&self.host, stream)
+            .await
+            .map_err(|err| self.tls_error(&err))?;
+        let uri = self.uri(session).map_err(|err| ConnectError::Other {
+            url: url(),
+            reason: err.to_string(),
+        })?;
+        let (ws, _response) = ClientBuilder::from_uri(uri)
+            .connect_on(stream)
+            .await
+            .map_err(|err| self.explain(err))?;
+        Ok(ws)
+    }
+
+    fn tls_error(&self, err: &tokio_websockets::Error) -> ConnectError {
+        let reason = match err {
+            tokio_websockets::Error::Io(io) => {
+                match io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                    Some(rustls::Error::InvalidCertificate(cert)) => {
+                        describe_certificate_error(cert)
+                    }
+                    Some(other) => {
+                        format!("{other} (is the server serving TLS on this port? try ws://)")
+                    }
+                    None => io.to_string(),
+                }
+            }
+            other => other.to_string(),
+        };
+        ConnectError::Tls {
+            url: self.shown.clone(),
+            host: self.host.clone(),
+            reason,
         }
     }
 
@@ -135,20 +306,19 @@ impl Target {
         use tokio_websockets::upgrade::Error as Upgrade;
         let url = self.shown.clone();
         match err {
-            Error::Io(io) if io.kind() == io::ErrorKind::ConnectionRefused => {
-                ConnectError::Refused {
-                    url,
-                    port: self.port,
-                }
-            }
-            Error::CannotResolveHost => ConnectError::Dns { url },
-            Error::Io(io) if io.to_string().contains("lookup") => ConnectError::Dns { url },
             Error::Upgrade(Upgrade::DidNotSwitchProtocols(401)) => {
                 ConnectError::Unauthorized { url }
             }
             Error::Upgrade(Upgrade::DidNotSwitchProtocols(status)) => {
                 ConnectError::NotChat { url, status }
             }
+            Error::Upgrade(Upgrade::Parsing(_)) => ConnectError::NotChat { url, status: 0 },
+            Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => ConnectError::Other {
+                url,
+                reason: "the server closed the connection during the handshake \
+                         (is it a chat server? if it uses TLS, try wss://)"
+                    .to_owned(),
+            },
             other => ConnectError::Other {
                 url,
                 reason: other.to_string(),
@@ -157,10 +327,77 @@ impl Target {
     }
 }
 
-fn query_value(uri: &Uri, wanted: &str) -> Option<String> {
-    form_urlencoded::parse(uri.query()?.as_bytes())
-        .find(|(key, _)| key == wanted)
-        .map(|(_, value)| value.into_owned())
+fn describe_certificate_error(err: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    match err {
+        E::Expired | E::ExpiredContext { .. } => "the server's certificate has expired".to_owned(),
+        E::NotValidYet | E::NotValidYetContext { .. } => {
+            "the server's certificate is not valid yet (check this machine's clock)".to_owned()
+        }
+        E::NotValidForName | E::NotValidForNameContext { .. } => {
+            "the server's certificate is for another name (connect with the name it was issued for)"
+                .to_owned()
+        }
+        E::UnknownIssuer => {
+            "the server's certificate is from an unknown issuer (for a private authority, pass --ca FILE)"
+                .to_owned()
+        }
+        E::Revoked => "the server's certificate has been revoked".to_owned(),
+        other => format!("the server's certificate was refused ({other:?})"),
+    }
+}
+
+/// The TLS settings for `wss://`: the system's trusted roots, plus a private
+/// authority's certificate when `--ca` names one.
+pub struct Tls {
+    connector: tokio_websockets::Connector,
+}
+
+impl Tls {
+    /// Loads the trusted roots.
+    ///
+    /// # Errors
+    ///
+    /// `BadCa` if the `--ca` file cannot be read or holds no certificate.
+    pub fn new(ca: Option<&Path>) -> Result<Self, ConnectError> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject as _;
+
+        let mut roots = rustls::RootCertStore::empty();
+        // A machine without system roots can still reach a server whose
+        // authority is given with --ca; others fail at the TLS handshake,
+        // with a line that suggests --ca.
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        if let Some(path) = ca {
+            let bad = |reason: String| ConnectError::BadCa {
+                path: path.display().to_string(),
+                reason,
+            };
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|err| bad(err.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|err| bad(err.to_string()))?;
+            if certs.is_empty() {
+                return Err(bad("no PEM certificate in it".to_owned()));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|err| bad(err.to_string()))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            connector: tokio_websockets::Connector::Rustls(tokio_rustls::TlsConnector::from(
+                Arc::new(config),
+            )),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -168,19 +405,20 @@ mod tests {
     use super::*;
 
     fn target(
-        url: Option<&str>,
+        url: &str,
         port: Option<u16>,
         room: Option<&str>,
         name: Option<&str>,
     ) -> (String, String) {
         let t = Target::new(url, port, room, name).unwrap();
-        (t.shown, t.uri.to_string())
+        let uri = t.uri(&t.first_session()).unwrap();
+        (t.shown, uri.to_string())
     }
 
     #[test]
     fn defaults_to_the_local_server() {
         assert_eq!(
-            target(None, None, None, None),
+            target(DEFAULT_URL, None, None, None),
             (
                 "ws://127.0.0.1:8080".into(),
                 "ws://127.0.0.1:8080/?format=json".into()
@@ -192,7 +430,7 @@ mod tests {
     fn flags_adjust_the_url() {
         assert_eq!(
             target(
-                Some("ws://10.0.0.2:9000/rust?token=t"),
+                "ws://10.0.0.2:9000/rust?token=t",
                 Some(9001),
                 Some("go"),
                 Some("ana")
@@ -203,17 +441,38 @@ mod tests {
             )
         );
         assert_eq!(
-            target(Some("localhost:9000/rust?name=bo"), None, None, None),
+            target("localhost:9000/rust?name=bo&format=text", None, None, None),
             (
                 "ws://localhost:9000/rust".into(),
                 "ws://localhost:9000/rust?name=bo&format=json".into()
             )
         );
+        assert_eq!(
+            target("wss://chat.example.org", None, None, None),
+            (
+                "wss://chat.example.org:443".into(),
+                "wss://chat.example.org:443/?format=json".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_resumed_session_names_its_room_name_and_since() {
+        let t = Target::new("ws://[::1]:9000/?token=t", None, None, Some("ana")).unwrap();
+        let session = Session {
+            name: Some("bo".into()),
+            room: Some("rust".into()),
+            since: Some(42),
+        };
+        assert_eq!(
+            t.uri(&session).unwrap().to_string(),
+            "ws://[::1]:9000/rust?token=t&name=bo&since=42&format=json"
+        );
     }
 
     #[test]
     fn rejects_other_schemes() {
-        let err = Target::new(Some("ftp://x"), None, None, None).unwrap_err();
+        let err = Target::new("ftp://x", None, None, None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid URL 'ftp://x': the scheme must be ws:// or wss:// (expected something like ws://127.0.0.1:8080/lobby)"

@@ -1,92 +1,390 @@
-//! The chat client: connects, sends each line read from standard input, and
-//! prints what the server sends, both at once.
+//! The chat client: connects, sends what the person types while printing what
+//! arrives, and comes back by itself when the connection drops.
 //!
-//! It speaks the JSON format and renders events itself, stripping control
-//! characters from everything it prints, whatever the server sent.
+//! - `connect`: the target URL, TLS, and connection errors with their advice.
+//! - `terminal`: the line editor for a person, plain lines for a script.
+//! - `render`: how events look (plain, timestamps, colours).
+//!
+//! It speaks the JSON format and renders events itself. It tracks its name,
+//! its room and the id of the last message it showed, so that a reconnection
+//! resumes exactly where it left off (`since`), showing nothing twice.
 
 mod connect;
+mod render;
+pub mod terminal;
 
-use std::io::{self, Write as _};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_websockets::{CloseCode, Message};
 
-pub use connect::{ConnectError, DEFAULT_URL, Target};
+pub use connect::{ConnectError, DEFAULT_URL, Session, Target, Tls};
+pub use render::{Look, Renderer};
+use terminal::{Input, Output, Typed};
 
-use crate::protocol::{Event, LimitsInfo};
+use crate::protocol::{ErrorCode, Event, LimitsInfo};
 use crate::rate::RateLimit;
-use crate::sanitize::strip_controls;
 
 /// How long the closing handshake may take at the end.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Lines read ahead of the network; reading pauses when it is full.
-const INPUT_QUEUE_LEN: usize = 64;
+/// First pause before reconnecting; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Why a session ended badly.
+/// How the client behaves, from its flags.
+pub struct Options {
+    pub target: Target,
+    pub tls: Tls,
+    pub look: Look,
+    /// Print every event as one JSON object per line.
+    pub json: bool,
+    /// Reconnect when an established connection drops.
+    pub reconnect: bool,
+    /// A person is at a terminal (rather than a script at a pipe).
+    pub interactive: bool,
+}
+
+/// Why a session ended badly. Each kind has its own exit status.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    #[error("{message}")]
+    NameRefused { message: String },
     #[error("lost the connection to {url}: {reason}")]
     Lost { url: String, reason: String },
     #[error("the server closed the connection: {reason}")]
     ClosedByServer { reason: String },
 }
 
-/// Connects to `target` and chats until standard input ends (then closes
-/// with 1000), the person types `/quit`, or the server goes away.
+impl ClientError {
+    /// The process exit status for this error (the table is in the README).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Connect(err) => match err {
+                ConnectError::Refused { .. } | ConnectError::Other { .. } => 1,
+                ConnectError::BadUrl { .. } | ConnectError::BadCa { .. } => 2,
+                ConnectError::Dns { .. } => 3,
+                ConnectError::Timeout { .. } => 4,
+                ConnectError::Tls { .. } => 5,
+                ConnectError::NotChat { .. } => 6,
+                ConnectError::Unauthorized { .. } => 7,
+            },
+            ClientError::NameRefused { .. } => 8,
+            ClientError::Lost { .. } | ClientError::ClosedByServer { .. } => 9,
+        }
+    }
+}
+
+/// How one connection ended.
+enum Ending {
+    /// The person left (end of input, Ctrl-C, Ctrl-D, `/quit`).
+    Done,
+    /// The connection dropped, or the server went away (close 1001/1012):
+    /// worth reconnecting.
+    Dropped(String),
+    /// The server closed it for a reason that a retry would not change.
+    Closed(String),
+    NameRefused(String),
+}
+
+/// Connects and chats until the person leaves.
 ///
 /// # Errors
 ///
-/// The connection could not be made, or was lost.
-pub async fn run(target: &Target) -> Result<(), ClientError> {
-    let mut ws = target.connect().await?;
-    let mut lines = spawn_stdin_reader();
-    let mut renderer = Renderer::default();
-    // Until the welcome states the server's limits, send nothing faster than this.
-    let mut pace = RateLimit::new(1, 1, Instant::now());
-    // A line read but held back to keep under the server's rate limit.
-    let mut held: Option<String> = None;
-    loop {
-        let send_at = Instant::now() + pace.wait(Instant::now());
-        tokio::select! {
-            line = lines.recv(), if held.is_none() => match line {
-                Some(line) if line.trim().is_empty() => {}
-                Some(line) => held = Some(line),
-                None => return finish(&mut ws, &mut renderer).await,
-            },
-            () = tokio::time::sleep_until(send_at), if held.is_some() => {
-                pace.check(Instant::now());
-                let line = held.take().expect("the branch runs only with a held line");
-                if let Err(err) = ws.send(Message::text(line)).await {
-                    return Err(lost(target, &err));
-                }
+/// The first connection could not be made, the name was refused (scripts
+/// only), or the connection was lost and reconnecting is off.
+pub async fn run(
+    options: Options,
+    mut input: Input,
+    mut output: Output,
+) -> Result<(), ClientError> {
+    let target = &options.target;
+    let mut chat = Chat {
+        renderer: Renderer::new(options.look),
+        session: target.first_session(),
+        json: options.json,
+        interactive: options.interactive,
+        reconnected: false,
+    };
+    let mut ws = target.connect(&chat.session, &options.tls).await?;
+    let result = loop {
+        let ending = chat.converse(&mut ws, &mut input, &mut output).await;
+        let reason = match ending {
+            Ending::Done => break Ok(()),
+            Ending::Closed(reason) => break Err(ClientError::ClosedByServer { reason }),
+            Ending::NameRefused(message) => break Err(ClientError::NameRefused { message }),
+            Ending::Dropped(reason) if !options.reconnect => {
+                break Err(ClientError::Lost {
+                    url: target.shown.clone(),
+                    reason,
+                });
             }
-            frame = ws.next() => match frame {
-                Some(Ok(message)) => {
+            Ending::Dropped(reason) => reason,
+        };
+        let _ = output
+            .status(
+                &chat
+                    .renderer
+                    .notice(&format!("connection lost ({reason}); reconnecting")),
+            )
+            .await;
+        match chat.reconnect(&options, &mut input, &mut output).await {
+            Some(next) => ws = next,
+            None => break Ok(()),
+        }
+    };
+    input.close();
+    result
+}
+
+/// One person's chat across reconnections.
+struct Chat {
+    renderer: Renderer,
+    /// Who we are and where, to resume after a reconnection.
+    session: Session,
+    json: bool,
+    interactive: bool,
+    /// This connection is a reconnection (its welcome is not shown again).
+    reconnected: bool,
+}
+
+impl Chat {
+    /// Chats over one connection until it ends.
+    async fn converse(
+        &mut self,
+        ws: &mut connect::ChatStream,
+        input: &mut Input,
+        output: &mut Output,
+    ) -> Ending {
+        // Until the welcome states the server's limits, send nothing faster than this.
+        let mut pace = RateLimit::new(1, 1, Instant::now());
+        // A line read but held back to keep under the server's rate limit.
+        let mut held: Option<String> = None;
+        // Typed lines wait for the welcome, which says whether we got the name
+        // we asked for, so that a script never posts under another name.
+        let mut greeted = false;
+        // The welcome gave us another name than the one we asked for: the
+        // server's explanation is the next frame.
+        let mut refused: Option<String> = None;
+        loop {
+            let send_at = Instant::now() + pace.wait(Instant::now());
+            tokio::select! {
+                typed = input.read(), if greeted && held.is_none() => match typed {
+                    Typed::Line(line) if line.trim().is_empty() => {}
+                    Typed::Line(line) => held = Some(line),
+                    Typed::End | Typed::Interrupt => return self.finish(ws, output).await,
+                },
+                () = tokio::time::sleep_until(send_at), if held.is_some() => {
+                    pace.check(Instant::now());
+                    let line = held.take().expect("the branch runs only with a held line");
+                    if let Err(err) = ws.send(Message::text(line)).await {
+                        return Ending::Dropped(err.to_string());
+                    }
+                }
+                frame = ws.next() => {
+                    let message = match frame {
+                        Some(Ok(message)) => message,
+                        Some(Err(err)) => return Ending::Dropped(err.to_string()),
+                        None => return Ending::Dropped("the server went away".to_owned()),
+                    };
                     if let Some((code, reason)) = message.as_close() {
-                        return match u16::from(code) {
-                            1000 => Ok(()),
-                            _ => Err(ClientError::ClosedByServer { reason: describe_close(u16::from(code), reason) }),
-                        };
+                        return closed(code, reason);
                     }
-                    // Standard output gone (a closed pipe) means nobody is reading.
-                    if let Some(text) = message.as_text()
-                        && renderer.print(text).is_err()
+                    let Some(text) = message.as_text() else { continue };
+                    let event = serde_json::from_str::<Event>(text).ok();
+                    if let Some(asked) = refused {
+                        return self.refused_name(&asked, event.as_ref());
+                    }
+                    if let Some(event @ Event::Welcome { name, .. }) = &event
+                        && !greeted
                     {
-                        return Ok(());
-                    }
-                    if let Some(limits) = renderer.announced_limits.take() {
+                        greeted = true;
+                        refused = self
+                            .session
+                            .name
+                            .clone()
+                            .filter(|asked| asked != name && (self.reconnected || !self.interactive));
+                        if let Some(limits) = self.follow(event, input) {
+                            pace = pace_under(&limits);
+                        }
+                        if refused.is_some() {
+                            continue;
+                        }
+                    } else if let Some(event) = &event
+                        && let Some(limits) = self.follow(event, input)
+                    {
                         pace = pace_under(&limits);
                     }
+                    if self.show(text, event.as_ref(), output).await.is_err() {
+                        // Standard output is gone (a closed pipe): nobody is reading.
+                        return Ending::Done;
+                    }
                 }
-                Some(Err(err)) => return Err(lost(target, &err)),
-                None => return Err(ClientError::Lost { url: target.shown.clone(), reason: "the server went away".to_owned() }),
-            },
+            }
         }
+    }
+
+    /// Updates who and where we are from `event`; returns the limits of a welcome.
+    fn follow(&mut self, event: &Event, input: &mut Input) -> Option<LimitsInfo> {
+        self.renderer.observe(event);
+        let me = self.renderer.me().to_owned();
+        match event {
+            Event::Welcome {
+                name, room, limits, ..
+            } => {
+                self.session.name = Some(name.clone());
+                if self.session.room.as_deref() != Some(room) {
+                    self.session.room = Some(room.clone());
+                    self.session.since = None;
+                }
+                input.set_prompt(&format!("{me}> "));
+                return Some(limits.clone());
+            }
+            Event::Nick { new, .. } if *new == me => {
+                self.session.name = Some(me.clone());
+                input.set_prompt(&format!("{me}> "));
+            }
+            Event::Join { room, name, .. }
+                if *name == me && self.session.room.as_deref() != Some(room) =>
+            {
+                self.session.room = Some(room.clone());
+                self.session.since = None;
+            }
+            Event::Message { id, .. } | Event::Action { id, .. } => self.session.since = Some(*id),
+            _ => {}
+        }
+        None
+    }
+
+    /// How a connection ends whose asked-for name was refused: a script
+    /// stops, since posting under another name would mislead (a person sees
+    /// the error and can `/nick`); a reconnection whose name is still held by
+    /// its own dropped connection retries until the server lets that one go.
+    fn refused_name(&self, asked: &str, explanation: Option<&Event>) -> Ending {
+        let message = match explanation {
+            Some(Event::Error {
+                code: ErrorCode::NameTaken,
+                ..
+            }) => format!("the name '{asked}' is taken on this server; choose another with --name"),
+            Some(Event::Error { message, .. }) => message.clone(),
+            _ => format!("the server did not give us the name '{asked}'"),
+        };
+        if self.reconnected {
+            Ending::Dropped(format!(
+                "{message}: the server still holds our previous connection"
+            ))
+        } else {
+            Ending::NameRefused(message)
+        }
+    }
+
+    /// Prints one frame.
+    async fn show(
+        &self,
+        frame: &str,
+        event: Option<&Event>,
+        output: &mut Output,
+    ) -> std::io::Result<()> {
+        if self.json {
+            // Re-encoded, so that whatever the server sent is one line of
+            // valid JSON with every control character escaped.
+            return match serde_json::from_str::<serde_json::Value>(frame) {
+                Ok(value) => output.line(&value.to_string()).await,
+                Err(_) => Ok(()),
+            };
+        }
+        match event {
+            Some(Event::Welcome { .. }) if self.reconnected => {
+                output.status(&self.renderer.notice("reconnected")).await
+            }
+            Some(event) => output.line(&self.renderer.render(event)).await,
+            // A newer server's event we do not know: show it rather than lose it.
+            None => output.line(&crate::sanitize::strip_controls(frame)).await,
+        }
+    }
+
+    /// Ends the session after the last line of input: the server answers our
+    /// close frame only after everything we sent, so printing until that
+    /// answer shows the server's copies of our own last messages.
+    async fn finish(&self, ws: &mut connect::ChatStream, output: &mut Output) -> Ending {
+        let drain = async {
+            ws.send(Message::close(Some(CloseCode::NORMAL_CLOSURE), ""))
+                .await?;
+            while let Some(message) = ws.next().await.transpose()? {
+                if let Some(text) = message.as_text() {
+                    let event = serde_json::from_str::<Event>(text).ok();
+                    if self.show(text, event.as_ref(), output).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Ok::<_, tokio_websockets::Error>(())
+        };
+        // Leaving is what the person asked for: a server too slow to answer
+        // the close is not worth an error.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
+        Ending::Done
+    }
+
+    /// Reconnects with capped exponential backoff and jitter, resuming after
+    /// the last message shown. `None` when the person gave up (Ctrl-C, Ctrl-D).
+    async fn reconnect(
+        &mut self,
+        options: &Options,
+        input: &mut Input,
+        output: &mut Output,
+    ) -> Option<connect::ChatStream> {
+        self.reconnected = true;
+        // Resume after what we showed; with nothing shown yet, after nothing,
+        // so that a gap in between is reported.
+        self.session.since = Some(self.session.since.unwrap_or(0));
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let pause = jittered(backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            let deadline = Instant::now() + pause;
+            let attempt = async {
+                tokio::time::sleep_until(deadline).await;
+                options.target.connect(&self.session, &options.tls).await
+            };
+            tokio::pin!(attempt);
+            let result = loop {
+                tokio::select! {
+                    result = &mut attempt => break result,
+                    typed = input.read_while_away() => match typed {
+                        Typed::End | Typed::Interrupt => return None,
+                        Typed::Line(_) => {
+                            let notice = self.renderer.notice("not connected: that line was not sent");
+                            let _ = output.status(&notice).await;
+                        }
+                    },
+                }
+            };
+            match result {
+                Ok(ws) => return Some(ws),
+                Err(err) => {
+                    let notice = format!("{err}; retrying in about {}s", backoff.as_secs().max(1));
+                    let _ = output.status(&self.renderer.notice(&notice)).await;
+                }
+            }
+        }
+    }
+}
+
+/// What a close frame from the server means for the session.
+fn closed(code: CloseCode, reason: &str) -> Ending {
+    let described = if reason.is_empty() {
+        format!("close code {}", u16::from(code))
+    } else {
+        format!("{reason} (close code {})", u16::from(code))
+    };
+    match u16::from(code) {
+        1000 => Ending::Done,
+        // Going away, service restart, try again later: the server means to be back.
+        1001 | 1012 | 1013 => Ending::Dropped(described),
+        _ => Ending::Closed(described),
     }
 }
 
@@ -100,100 +398,15 @@ fn pace_under(limits: &LimitsInfo) -> RateLimit {
     RateLimit::new(limits.per_second, (limits.burst / 2).max(1), Instant::now())
 }
 
-/// Ends the session after the last line of input: the server answers our
-/// close frame only after everything we sent, so printing until that answer
-/// shows the server's copies of our own last messages.
-async fn finish(ws: &mut connect::ChatStream, renderer: &mut Renderer) -> Result<(), ClientError> {
-    let drain = async {
-        ws.send(Message::close(Some(CloseCode::NORMAL_CLOSURE), ""))
-            .await?;
-        while let Some(message) = ws.next().await.transpose()? {
-            if let Some(text) = message.as_text()
-                && renderer.print(text).is_err()
-            {
-                break;
-            }
-        }
-        Ok::<_, tokio_websockets::Error>(())
-    };
-    // Leaving is what the person asked for: a server too slow to answer the
-    // close is not worth an error.
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
-    Ok(())
-}
-
-/// Turns event frames into the lines a person reads, remembering who "we"
-/// are so that the confirmation of our own private message names its recipient.
-#[derive(Debug, Default)]
-struct Renderer {
-    me: String,
-    /// The limits of the last welcome, until the send loop takes them.
-    announced_limits: Option<LimitsInfo>,
-}
-
-impl Renderer {
-    fn render(&mut self, frame: &str) -> String {
-        let line = match serde_json::from_str::<Event>(frame) {
-            Ok(event) => {
-                match &event {
-                    Event::Welcome { name, limits, .. } => {
-                        name.clone_into(&mut self.me);
-                        self.announced_limits = Some(limits.clone());
-                    }
-                    Event::Nick { old, new, .. } if *old == self.me => new.clone_into(&mut self.me),
-                    _ => {}
-                }
-                match &event {
-                    Event::Private { from, to, .. } if *from == self.me && *to != self.me => {
-                        event.render_text_for_sender()
-                    }
-                    _ => event.render_text(),
-                }
-            }
-            // A newer server's event we do not know: show it rather than lose it.
-            Err(_) => frame.to_owned(),
-        };
-        strip_controls(&line).into_owned()
-    }
-
-    /// Prints one event frame.
-    fn print(&mut self, frame: &str) -> io::Result<()> {
-        let line = self.render(frame);
-        let mut out = io::stdout().lock();
-        writeln!(out, "{line}")?;
-        out.flush()
-    }
-}
-
-/// Reads standard input on its own thread: a blocking read there cannot
-/// hold up the runtime's shutdown, and the bounded queue pauses reading when
-/// the network is slower than the input.
-fn spawn_stdin_reader() -> mpsc::Receiver<String> {
-    let (lines_tx, lines_rx) = mpsc::channel(INPUT_QUEUE_LEN);
-    std::thread::spawn(move || {
-        for line in io::stdin().lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.blocking_send(line).is_err() {
-                break;
-            }
-        }
-    });
-    lines_rx
-}
-
-fn lost(target: &Target, err: &tokio_websockets::Error) -> ClientError {
-    ClientError::Lost {
-        url: target.shown.clone(),
-        reason: err.to_string(),
-    }
-}
-
-fn describe_close(code: u16, reason: &str) -> String {
-    if reason.is_empty() {
-        format!("close code {code}")
-    } else {
-        format!("{reason} (close code {code})")
-    }
+/// `pause` give or take a quarter, so that clients dropped together do not
+/// all come back in the same instant.
+fn jittered(pause: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    // 0.75 to 1.25, from the clock's low bits: plenty for spreading clients out.
+    let factor = 0.75 + f64::from(nanos % 1000) / 2000.0;
+    pause.mul_f64(factor)
 }
 
 #[cfg(test)]
@@ -201,20 +414,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_private_message_names_the_recipient() {
-        let mut renderer = Renderer::default();
-        renderer.render(r#"{"type":"welcome","motd":"","name":"ana","room":"lobby","history":0,"limits":{"max_message_bytes":1,"per_second":1,"burst":1}}"#);
-        let private = r#"{"type":"private","from":"ana","to":"bo","text":"psst","ts":1}"#;
-        assert_eq!(renderer.render(private), "[private to bo] ana: psst");
-        renderer.render(r#"{"type":"nick","room":"lobby","old":"ana","new":"cy","ts":1}"#);
-        assert_eq!(renderer.render(private), "[private] ana: psst");
+    fn jitter_stays_within_a_quarter() {
+        for _ in 0..100 {
+            let pause = jittered(Duration::from_secs(4));
+            assert!(
+                pause >= Duration::from_secs(3) && pause <= Duration::from_secs(5),
+                "{pause:?}"
+            );
+        }
     }
 
     #[test]
-    fn hostile_text_is_printed_harmlessly() {
-        let mut renderer = Renderer::default();
-        let frame = r#"{"type":"message","id":1,"room":"lobby","from":"e\u001b[31mve","text":"\u001b]0;pwned\u0007hi","ts":1}"#;
-        assert_eq!(renderer.render(frame), "e[31mve: ]0;pwnedhi");
-        assert_eq!(renderer.render("not json \u{1b}[2J"), "not json [2J");
+    fn only_a_server_that_means_to_come_back_is_retried() {
+        assert!(matches!(
+            closed(CloseCode::NORMAL_CLOSURE, "bye"),
+            Ending::Done
+        ));
+        assert!(matches!(
+            closed(CloseCode::GOING_AWAY, "server shutting down"),
+            Ending::Dropped(_)
+        ));
+        assert!(matches!(
+            closed(CloseCode::SERVICE_OVERLOAD, ""),
+            Ending::Dropped(_)
+        ));
+        match closed(CloseCode::POLICY_VIOLATION, "too many messages") {
+            Ending::Closed(reason) => assert_eq!(reason, "too many messages (close code 1008)"),
+            _ => panic!("1008 is final"),
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 use super::event::{ErrorCode, Event, HelpEntry};
 use super::{MAX_NAME_LEN, MAX_ROOM_LEN, is_valid_name, is_valid_room};
+use crate::sanitize::strip_controls;
 
 /// A parsed text frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,14 +188,16 @@ pub fn invalid_room(room: &str) -> CommandError {
     )
 }
 
-/// Keeps an echoed piece of a client's input short, so an error event can
-/// never be larger than a few hundred bytes.
-fn clip(s: &str) -> &str {
+/// Makes a piece of a client's input safe to echo in a one-line error:
+/// without control characters, line breaks included (it may come straight
+/// from a URL), and short, so an error event stays a few hundred bytes.
+fn clip(s: &str) -> String {
     const MAX_ECHO_CHARS: usize = 40;
-    match s.char_indices().nth(MAX_ECHO_CHARS) {
-        Some((end, _)) => &s[..end],
-        None => s,
-    }
+    strip_controls(s)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_ECHO_CHARS)
+        .collect()
 }
 
 #[cfg(test)]
@@ -273,6 +276,15 @@ mod tests {
         );
         let err = parse_input("/msg bo").unwrap_err();
         assert_eq!(err.message, "usage: /msg NAME TEXT");
+    }
+
+    #[test]
+    fn echoed_input_loses_its_control_characters() {
+        let err = invalid_name("\x1b]52;c;eA==\x07x");
+        assert_eq!(
+            err.message,
+            "invalid name ']52;c;eA==x': use 1 to 24 letters, digits, '_' or '-'"
+        );
     }
 
     #[test]

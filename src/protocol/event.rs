@@ -344,7 +344,10 @@ mod tests {
 
     #[test]
     fn a_single_missed_message_is_singular() {
-        assert_eq!(Event::Gap { missed: 1 }.render_text(), "... 1 message missed");
+        assert_eq!(
+            Event::Gap { missed: 1 }.render_text(),
+            "... 1 message missed"
+        );
     }
 
     #[test]

@@ -46,6 +46,12 @@ enum Ending {
     Stalled,
     /// Kept sending over the rate limit.
     Flooding,
+    /// Sent a message over the frame limit in fragments. (One oversized
+    /// frame is refused by the stream itself, which sends 1009; an
+    /// assembled message is refused after the fact, and the 1009 is ours.)
+    TooBig {
+        max_len: usize,
+    },
 }
 
 impl Ending {
@@ -57,6 +63,7 @@ impl Ending {
             Ending::Shutdown => "server shutting down".to_owned(),
             Ending::Unresponsive | Ending::Stalled => "timed out".to_owned(),
             Ending::Flooding => "sent too many messages".to_owned(),
+            Ending::TooBig { .. } => "sent a message too big".to_owned(),
         }
     }
 
@@ -74,6 +81,11 @@ impl Ending {
             Ending::Flooding => Some(Message::close(
                 Some(CloseCode::POLICY_VIOLATION),
                 "too many messages",
+            )),
+            // The stream's own wording for the single-frame case.
+            Ending::TooBig { max_len } => Some(Message::close(
+                Some(CloseCode::MESSAGE_TOO_BIG),
+                &format!("max length: {max_len}"),
             )),
             Ending::Disconnected | Ending::Stalled => None,
         }
@@ -178,6 +190,9 @@ where
                     awaiting_pong = false;
                     match frame {
                         Some(Ok(message)) => self.on_message(message).await,
+                        Some(Err(tokio_websockets::Error::PayloadTooLong { max_len, .. })) => {
+                            Err(Ending::TooBig { max_len })
+                        }
                         Some(Err(err)) => {
                             tracing::debug!(name = %self.name, "connection failed: {err}");
                             Err(Ending::Disconnected)
@@ -409,7 +424,9 @@ where
         let frame = ending.close_frame();
         let _ = timeout(CLOSE_TIMEOUT, async {
             if let Some(frame) = frame {
-                self.ws.send(frame).await?;
+                // Fails when the stream has already queued a close of its own
+                // (a protocol error); closing then sends that one.
+                let _ = self.ws.send(frame).await;
             }
             self.ws.close().await
         })

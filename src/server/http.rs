@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -17,7 +18,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 
 use super::{Shared, connection};
 use crate::protocol::JoinRequest;
@@ -28,34 +29,58 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Serves HTTP on one accepted socket until it is upgraded or done.
+///
+/// The request head must arrive within the handshake timeout. hyper's own
+/// header timeout closes the socket silently; ours answers 408 first, so a
+/// slow client (or a person typing a request by hand) learns why.
 pub(crate) async fn serve<IO>(io: IO, shared: Arc<Shared>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let head_seen = Arc::new(AtomicBool::new(false));
     let service = {
-        let shared = Arc::clone(&shared);
+        let (shared, head_seen) = (Arc::clone(&shared), Arc::clone(&head_seen));
         service_fn(move |request| {
-            let response = route(request, &shared);
-            async move { Ok::<_, Infallible>(response) }
+            head_seen.store(true, Ordering::Relaxed);
+            std::future::ready(Ok::<_, Infallible>(route(request, &shared)))
         })
     };
-    let conn = shared
+    let mut conn = shared
         .http
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
-    tokio::pin!(conn);
+    let head_deadline = async {
+        tokio::time::sleep(shared.config.limits.handshake_timeout).await;
+        if head_seen.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
-        result = conn.as_mut() => {
+        result = &mut conn => {
             if let Err(err) = result {
                 tracing::debug!("HTTP connection ended: {err}");
             }
         }
+        () = head_deadline => {
+            tracing::debug!("no complete request head within the handshake timeout; answering 408");
+            if let Some(parts) = conn.into_parts() {
+                let mut io = parts.io.into_inner();
+                let _ = tokio::time::timeout(SHUTDOWN_GRACE, io.write_all(REQUEST_TIMEOUT)).await;
+            }
+        }
         () = shared.cancel.cancelled() => {
-            conn.as_mut().graceful_shutdown();
+            std::pin::Pin::new(&mut conn).graceful_shutdown();
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
         }
     }
 }
+
+/// The whole answer to a request head that took too long.
+const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
+    content-type: text/plain; charset=utf-8\r\n\
+    connection: close\r\n\
+    content-length: 41\r\n\r\n\
+    the request took too long; connect again\n";
 
 fn route(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
     if !wants_websocket(request.headers()) {
@@ -196,6 +221,16 @@ mod tests {
         assert_eq!(
             accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn the_408_answer_states_its_length() {
+        let text = std::str::from_utf8(REQUEST_TIMEOUT).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{text:?}"
         );
     }
 

@@ -55,8 +55,9 @@ pub(crate) struct Shared {
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
     let limits = &config.limits;
     let mut http = http1::Builder::new();
+    // The handshake timeout is ours (http::serve), so that it can answer 408.
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.handshake_timeout)
+        .header_read_timeout(None)
         .max_headers(limits.max_headers)
         .max_header_size(limits.max_header_bytes);
     let websocket = tokio_websockets::ServerBuilder::new().limits(

@@ -181,13 +181,13 @@ async fn connection_refused_is_one_line_naming_the_port_and_exit_1() {
     );
 }
 
-/// A server wanting a token makes a client without one print one line about it and exit 1.
+/// A server wanting a token makes a client without one print one line about it and exit 7.
 #[tokio::test]
-async fn a_server_wanting_a_token_is_one_line_about_it_and_exit_1() {
+async fn a_server_wanting_a_token_is_one_line_about_it_and_exit_7() {
     let server = TestServer::start(&["--token", "s3cret"]).await;
     let port = server.port;
     let run = run_client(&["--port", &port.to_string()], "hi\n").await;
-    assert_eq!(run.status.code(), Some(1), "stderr: {:?}", run.stderr);
+    assert_eq!(run.status.code(), Some(7), "stderr: {:?}", run.stderr);
     assert_eq!(run.stdout, "");
     assert_eq!(
         run.stderr,
@@ -220,11 +220,11 @@ async fn a_token_in_the_url_lets_the_client_in_without_printing_it() {
     assert!(!run.stderr.contains("s3cret"), "{:?}", run.stderr);
 }
 
-/// A URL that is not ws:// or wss://: exactly one stderr line, exit status 1.
+/// A URL that is not ws:// or wss://: exactly one stderr line, exit status 2 (usage).
 #[tokio::test]
-async fn an_invalid_url_is_one_line_and_exit_1() {
+async fn an_invalid_url_is_one_line_and_exit_2() {
     let run = run_client(&["ftp://x"], "hi\n").await;
-    assert_eq!(run.status.code(), Some(1), "stderr: {:?}", run.stderr);
+    assert_eq!(run.status.code(), Some(2), "stderr: {:?}", run.stderr);
     assert_eq!(run.stdout, "");
     assert_eq!(
         run.stderr,

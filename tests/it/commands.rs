@@ -573,7 +573,12 @@ async fn a_message_over_the_size_limit_is_too_long_and_the_connection_stays() {
 async fn nick_to_ones_own_name_is_bad_arguments() {
     let (_server, mut ana) = ana_alone().await;
     ana.send("/nick ana").await;
-    expect_error(&mut ana, ErrorCode::BadArguments, "you are already called ana").await;
+    expect_error(
+        &mut ana,
+        ErrorCode::BadArguments,
+        "you are already called ana",
+    )
+    .await;
     ana.send("/nick Ana").await;
     expect(&mut ana, nick("lobby", "ana", "Ana")).await;
     say(&mut ana, 1, "lobby", "Ana", "capitalised").await;

@@ -9,6 +9,7 @@ mod client;
 mod commands;
 mod formats;
 mod history;
+mod hostile;
 mod http;
 mod names;
 mod rooms;

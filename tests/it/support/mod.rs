@@ -347,9 +347,10 @@ impl TestServer {
         let (mut b, _) = self.join(&format!("health-b{n}"), &room).await;
         a.send("still there?").await;
         let text = "still there?".to_owned();
-        b.event_matching("the health check message", |e| {
-            matches!(e, Event::Message { text: t, .. } if *t == text)
-        })
+        b.event_matching(
+            "the health check message",
+            |e| matches!(e, Event::Message { text: t, .. } if *t == text),
+        )
         .await;
     }
 }

@@ -1,0 +1,253 @@
+//! How events look in the client: the server's plain text lines for scripts,
+//! or, on a terminal, lines with a short timestamp and colours that tell
+//! one's own messages, others', private messages and notices apart.
+//!
+//! Every name and text is stripped of control characters here, whatever the
+//! server sent, before any colour is added.
+
+use anstyle::{AnsiColor, Effects, Style};
+
+use crate::protocol::Event;
+use crate::sanitize::strip_controls;
+
+/// The look of printed events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// Exactly the server's text format: no timestamps, no colour.
+    Plain,
+    /// For a person at a terminal: timestamps, and colour unless turned off.
+    Terminal { color: bool },
+}
+
+/// Turns events into lines, remembering who "we" are.
+#[derive(Debug)]
+pub struct Renderer {
+    look: Look,
+    /// Our current name, to mark our own messages and private copies.
+    me: String,
+}
+
+/// Colours a name can get; each name always gets the same one.
+const NAME_COLORS: [AnsiColor; 6] = [
+    AnsiColor::BrightRed,
+    AnsiColor::BrightGreen,
+    AnsiColor::BrightYellow,
+    AnsiColor::BrightBlue,
+    AnsiColor::BrightMagenta,
+    AnsiColor::BrightCyan,
+];
+const NOTICE: Style = Style::new().effects(Effects::DIMMED);
+const ERROR: Style = AnsiColor::BrightRed.on_default().effects(Effects::BOLD);
+const PRIVATE: Style = AnsiColor::Magenta.on_default();
+const GAP: Style = AnsiColor::Yellow.on_default();
+const INFO: Style = AnsiColor::Cyan.on_default();
+
+impl Renderer {
+    pub fn new(look: Look) -> Self {
+        Self {
+            look,
+            me: String::new(),
+        }
+    }
+
+    /// Our name, as the server last told us.
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    /// Follows the events that change who we are.
+    pub fn observe(&mut self, event: &Event) {
+        match event {
+            Event::Welcome { name, .. } => name.clone_into(&mut self.me),
+            Event::Nick { old, new, .. } if *old == self.me => new.clone_into(&mut self.me),
+            _ => {}
+        }
+    }
+
+    /// The line (or lines) to print for `event`.
+    pub fn render(&self, event: &Event) -> String {
+        let plain = match event {
+            Event::Private { from, to, .. } if *from == self.me && *to != self.me => {
+                event.render_text_for_sender()
+            }
+            _ => event.render_text(),
+        };
+        let Look::Terminal { color } = self.look else {
+            return strip_controls(&plain).into_owned();
+        };
+        let line = if color {
+            self.colored(event)
+                .unwrap_or_else(|| strip_controls(&plain).into_owned())
+        } else {
+            strip_controls(&plain).into_owned()
+        };
+        match timestamp(event) {
+            Some(ts) if color => format!("{NOTICE}{ts}{NOTICE:#} {line}"),
+            Some(ts) => format!("{ts} {line}"),
+            None => line,
+        }
+    }
+
+    /// A line of the client's own (connection lost, reconnecting…).
+    pub fn notice(&self, text: &str) -> String {
+        match self.look {
+            Look::Terminal { color: true } => format!("{GAP}-- {text}{GAP:#}"),
+            _ => format!("-- {text}"),
+        }
+    }
+
+    fn colored(&self, event: &Event) -> Option<String> {
+        let clean = |s: &str| strip_controls(s).into_owned();
+        let body = |s: &str| clean(s).replace('\n', "\n  ");
+        Some(match event {
+            Event::Message { from, text, .. } if *from == self.me => {
+                // Our own lines: the name in reverse video, unmistakable.
+                let own = name_style(from).effects(Effects::BOLD | Effects::INVERT);
+                format!("{own}{}{own:#}: {}", clean(from), body(text))
+            }
+            Event::Message { from, text, .. } => {
+                let style = name_style(from).effects(Effects::BOLD);
+                format!("{style}{}{style:#}: {}", clean(from), body(text))
+            }
+            Event::Action { from, text, .. } => {
+                let style = name_style(from).effects(Effects::BOLD | Effects::ITALIC);
+                format!("{style}* {}{style:#} {}", clean(from), body(text))
+            }
+            Event::Private { from, to, text, .. } => {
+                let tag = if *from == self.me && *to != self.me {
+                    format!("[private to {}]", clean(to))
+                } else {
+                    "[private]".to_owned()
+                };
+                let bold = PRIVATE.effects(Effects::BOLD);
+                format!(
+                    "{bold}{tag} {}:{bold:#}{PRIVATE} {}{PRIVATE:#}",
+                    clean(from),
+                    body(text)
+                )
+            }
+            Event::Join { .. } | Event::Leave { .. } | Event::Nick { .. } => {
+                format!("{NOTICE}{}{NOTICE:#}", clean(&event.render_text()))
+            }
+            Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", clean(&event.render_text())),
+            Event::Gap { .. } => format!("{GAP}{}{GAP:#}", clean(&event.render_text())),
+            Event::Welcome { .. }
+            | Event::Who { .. }
+            | Event::Rooms { .. }
+            | Event::Help { .. } => {
+                format!("{INFO}{}{INFO:#}", clean(&event.render_text()))
+            }
+        })
+    }
+}
+
+/// A stable colour per name, so a person is recognisable across lines.
+fn name_style(name: &str) -> Style {
+    // FNV-1a: tiny, and stable across runs and platforms.
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    NAME_COLORS[hash as usize % NAME_COLORS.len()].on_default()
+}
+
+/// `HH:MM` in local time, for events that carry a time.
+fn timestamp(event: &Event) -> Option<String> {
+    let ts = match event {
+        Event::Message { ts, .. }
+        | Event::Action { ts, .. }
+        | Event::Join { ts, .. }
+        | Event::Leave { ts, .. }
+        | Event::Nick { ts, .. }
+        | Event::Private { ts, .. } => *ts,
+        _ => return None,
+    };
+    let utc = chrono::DateTime::from_timestamp_millis(i64::try_from(ts).ok()?)?;
+    Some(
+        utc.with_timezone(&chrono::Local)
+            .format("%H:%M")
+            .to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(from: &str, text: &str) -> Event {
+        Event::Message {
+            id: 1,
+            room: "lobby".into(),
+            from: from.into(),
+            text: text.into(),
+            ts: 0,
+        }
+    }
+
+    fn renderer(look: Look, me: &str) -> Renderer {
+        let mut r = Renderer::new(look);
+        r.me = me.to_owned();
+        r
+    }
+
+    #[test]
+    fn plain_is_the_servers_text_format() {
+        let r = renderer(Look::Plain, "ana");
+        assert_eq!(r.render(&message("bo", "hi")), "bo: hi");
+        let private = Event::Private {
+            from: "ana".into(),
+            to: "bo".into(),
+            text: "psst".into(),
+            ts: 0,
+        };
+        assert_eq!(r.render(&private), "[private to bo] ana: psst");
+    }
+
+    #[test]
+    fn terminal_without_colour_has_a_timestamp_and_no_escape() {
+        let line = renderer(Look::Terminal { color: false }, "ana").render(&message("bo", "hi"));
+        assert!(line.ends_with(" bo: hi"), "{line:?}");
+        assert_eq!(line.len(), "HH:MM bo: hi".len(), "{line:?}");
+        assert!(!line.contains('\x1b'));
+    }
+
+    #[test]
+    fn colour_tells_own_messages_from_others() {
+        let r = renderer(Look::Terminal { color: true }, "ana");
+        let own = r.render(&message("ana", "hi"));
+        let other = r.render(&message("bo", "hi"));
+        assert!(own.contains("\x1b[7m") || own.contains(";7m"), "{own:?}");
+        assert!(
+            !other.contains(";7m") && !other.contains("\x1b[7m"),
+            "{other:?}"
+        );
+    }
+
+    #[test]
+    fn a_name_always_gets_the_same_colour() {
+        assert_eq!(name_style("ana"), name_style("ana"));
+        let colours: std::collections::HashSet<_> = ["ana", "bo", "cy", "dee", "eve", "fay", "gus"]
+            .iter()
+            .map(|n| name_style(n))
+            .collect();
+        assert!(colours.len() > 1);
+    }
+
+    #[test]
+    fn hostile_text_loses_its_control_characters_in_every_look() {
+        let event = message("e\x1b[31mve", "\x1b]0;pwned\x07hi\u{202e}");
+        for look in [
+            Look::Plain,
+            Look::Terminal { color: false },
+            Look::Terminal { color: true },
+        ] {
+            let line = renderer(look, "ana").render(&event);
+            // The hostile escapes survive only as harmless text.
+            assert!(line.contains("e[31mve"), "{look:?}: {line:?}");
+            assert!(line.contains("]0;pwnedhi"), "{look:?}: {line:?}");
+            assert!(
+                !line.contains('\x07') && !line.contains('\u{202e}'),
+                "{look:?}: {line:?}"
+            );
+        }
+    }
+}

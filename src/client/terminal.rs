@@ -1,0 +1,166 @@
+//! The two faces of the client: a line editor when a person sits at a
+//! terminal (what arrives is printed above the line being typed, which stays
+//! as it was), and plain lines when standard input or output is a pipe or a
+//! file (no prompt, no escape codes).
+//!
+//! Each face is split in an [`Input`] and an [`Output`] so the session can
+//! wait for typing while it prints what arrives.
+
+use std::io::{self, Write as _};
+
+use rustyline_async::{Readline, ReadlineEvent, SharedWriter};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::mpsc;
+
+/// Lines read ahead of the network in plain mode; reading pauses when full.
+const INPUT_QUEUE_LEN: usize = 64;
+/// Lines kept for the arrow keys.
+const HISTORY_LEN: usize = 500;
+
+/// What the person did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Typed {
+    Line(String),
+    /// Ctrl-D, or the end of piped input.
+    End,
+    /// Ctrl-C.
+    Interrupt,
+}
+
+/// Where typed lines come from.
+pub enum Input {
+    Editor(Box<Readline>),
+    Plain {
+        lines: mpsc::Receiver<String>,
+        /// Ctrl-C in plain mode: a signal, caught so the client can still
+        /// close properly.
+        interrupt: Signal,
+    },
+}
+
+/// Where lines are printed.
+pub enum Output {
+    /// Printed above the input line by the editor.
+    Editor(SharedWriter),
+    Plain(io::Stdout),
+}
+
+/// Opens the line editor (`interactive`) or plain line I/O.
+///
+/// # Errors
+///
+/// The terminal cannot be put in raw mode, or signals cannot be caught.
+pub fn open(interactive: bool, prompt: &str) -> io::Result<(Input, Output)> {
+    if interactive {
+        let (mut editor, writer) = Readline::new(prompt.to_owned()).map_err(io::Error::other)?;
+        // The server's copy of each message is the confirmation; leaving the
+        // typed line on screen as well would show every message twice.
+        editor.should_print_line_on(false, false);
+        editor.set_max_history(HISTORY_LEN);
+        Ok((Input::Editor(Box::new(editor)), Output::Editor(writer)))
+    } else {
+        Ok((
+            Input::Plain {
+                lines: spawn_stdin_reader(),
+                interrupt: signal(SignalKind::interrupt())?,
+            },
+            Output::Plain(io::stdout()),
+        ))
+    }
+}
+
+impl Input {
+    /// Waits for the next thing the person does. Cancel-safe: nothing typed
+    /// is lost if another branch of a `select!` wins.
+    pub async fn read(&mut self) -> Typed {
+        match self {
+            Input::Editor(editor) => match editor.readline().await {
+                Ok(ReadlineEvent::Line(line)) => {
+                    if !line.trim().is_empty() {
+                        editor.add_history_entry(line.clone());
+                    }
+                    Typed::Line(line)
+                }
+                Ok(ReadlineEvent::Interrupted) => Typed::Interrupt,
+                Ok(ReadlineEvent::Eof) | Err(_) => Typed::End,
+            },
+            Input::Plain { lines, interrupt } => tokio::select! {
+                line = lines.recv() => line.map_or(Typed::End, Typed::Line),
+                _ = interrupt.recv() => Typed::Interrupt,
+            },
+        }
+    }
+
+    /// Like [`Input::read`] while there is no connection: a person may still
+    /// type (and give up with Ctrl-C or Ctrl-D), but a script's next lines
+    /// stay unread until they can be sent.
+    pub async fn read_while_away(&mut self) -> Typed {
+        match self {
+            Input::Editor(_) => self.read().await,
+            Input::Plain { interrupt, .. } => {
+                interrupt.recv().await;
+                Typed::Interrupt
+            }
+        }
+    }
+
+    /// Shows `prompt` before the line being typed (the editor only).
+    pub fn set_prompt(&mut self, prompt: &str) {
+        if let Input::Editor(editor) = self {
+            let _ = editor.update_prompt(prompt);
+        }
+    }
+
+    /// Prints what is still queued and gives the terminal back as it was.
+    pub fn close(self) {
+        if let Input::Editor(mut editor) = self {
+            let _ = editor.flush();
+        }
+    }
+}
+
+impl Output {
+    /// Prints one line (which may hold several, for a multi-line message).
+    ///
+    /// # Errors
+    ///
+    /// Standard output is closed (a pipe nobody reads any more).
+    pub async fn line(&mut self, text: &str) -> io::Result<()> {
+        match self {
+            // Waits when the editor's queue is full rather than dropping lines.
+            Output::Editor(writer) => {
+                futures_util::AsyncWriteExt::write_all(writer, format!("{text}\n").as_bytes()).await
+            }
+            Output::Plain(stdout) => {
+                let mut out = stdout.lock();
+                writeln!(out, "{text}")?;
+                out.flush()
+            }
+        }
+    }
+
+    /// Prints a line about the connection itself: on the screen for a person,
+    /// on standard error for a script (whose standard output is data).
+    pub async fn status(&mut self, text: &str) -> io::Result<()> {
+        match self {
+            Output::Editor(_) => self.line(text).await,
+            Output::Plain(_) => writeln!(io::stderr(), "{text}"),
+        }
+    }
+}
+
+/// Reads standard input on its own thread: a blocking read there cannot hold
+/// up the runtime's shutdown, and the bounded queue pauses reading when the
+/// network is slower than the input.
+fn spawn_stdin_reader() -> mpsc::Receiver<String> {
+    let (lines_tx, lines_rx) = mpsc::channel(INPUT_QUEUE_LEN);
+    std::thread::spawn(move || {
+        for line in io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines_rx
+}

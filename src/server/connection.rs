@@ -36,8 +36,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Why a connection ended, which decides the close frame and the leave notice.
 enum Ending {
     Quit(Option<String>),
-    /// The peer closed, or the stream failed (the stream itself answers
-    /// protocol errors with the right close code).
+    /// The socket closed without a close frame, or the stream failed (the
+    /// stream itself answers protocol errors with the right close code).
     Disconnected,
     Shutdown,
     /// No answer to a ping within the ping interval.
@@ -237,8 +237,10 @@ where
 
     /// Handles one frame from the peer.
     async fn on_message(&mut self, message: Message) -> Result<(), Ending> {
-        if message.is_close() {
-            return Err(Ending::Disconnected);
+        if let Some((_code, reason)) = message.as_close() {
+            // A close frame is a deliberate goodbye, unlike a dropped socket.
+            let reason = strip_controls(reason).trim().to_owned();
+            return Err(Ending::Quit(Some(reason).filter(|r| !r.is_empty())));
         }
         if message.is_text() || message.is_binary() {
             match self

@@ -215,7 +215,8 @@ async fn join_renders_exactly_in_both_formats() {
 }
 
 /// A leave is `{"type":"leave",…}` in JSON and `<- NAME left ROOM (REASON)` in
-/// text, for each reason: a goodbye, a bare quit, a move, a disconnection.
+/// text, for each reason: a goodbye, a bare quit, a move, a close frame (a
+/// quit too), and a socket dropped without one.
 #[tokio::test]
 async fn leave_renders_exactly_in_both_formats_for_every_reason() {
     let server = TestServer::start(&[]).await;
@@ -225,7 +226,8 @@ async fn leave_renders_exactly_in_both_formats_for_every_reason() {
         ("cy", "/quit bye", "quit: bye"),
         ("dy", "/quit", "quit"),
         ("ey", "/join rust", "joined rust"),
-        ("fy", "", "disconnected"),
+        ("fy", "", "quit"),
+        ("gy", "drop", "disconnected"),
     ] {
         let mut client = json_client(&server, leaver, "lobby").await;
         expect_json(
@@ -238,6 +240,8 @@ async fn leave_renders_exactly_in_both_formats_for_every_reason() {
             within("closing", client.ws.close())
                 .await
                 .expect("closing the connection");
+        } else if how == "drop" {
+            drop(client);
         } else {
             client.send(how).await;
         }

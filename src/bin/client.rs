@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use std::time::Duration;
 
-use chat::client::{self, ClientError, DEFAULT_URL, Look, Options, Target, Tls, terminal};
+use chat::client::{self, ClientError, DEFAULT_URL, Look, Options, Target, Tls};
 use clap::Parser;
 
 /// A chat client: sends each line you type, prints what others say.
@@ -81,10 +81,6 @@ async fn run(args: Args) -> Result<(), ClientError> {
     } else {
         Look::Plain
     };
-    let (input, output) = terminal::open(interactive, "> ").map_err(|err| ClientError::Lost {
-        url: target.shown.clone(),
-        reason: format!("cannot use the terminal: {err}"),
-    })?;
     let options = Options {
         target,
         tls,
@@ -93,7 +89,7 @@ async fn run(args: Args) -> Result<(), ClientError> {
         reconnect: !args.no_reconnect,
         interactive,
     };
-    client::run(options, input, output).await
+    client::run(options).await
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

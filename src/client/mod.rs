@@ -11,7 +11,7 @@
 
 mod connect;
 mod render;
-pub mod terminal;
+mod terminal;
 
 use std::time::{Duration, SystemTime};
 
@@ -95,11 +95,7 @@ enum Ending {
 ///
 /// The first connection could not be made, the name was refused (scripts
 /// only), or the connection was lost and reconnecting is off.
-pub async fn run(
-    options: Options,
-    mut input: Input,
-    mut output: Output,
-) -> Result<(), ClientError> {
+pub async fn run(options: Options) -> Result<(), ClientError> {
     let target = &options.target;
     let mut chat = Chat {
         renderer: Renderer::new(options.look),
@@ -109,6 +105,12 @@ pub async fn run(
         reconnected: false,
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
+    // Only now: a failure to connect is one line on a terminal left as it was.
+    let (mut input, mut output) =
+        terminal::open(options.interactive, "> ").map_err(|err| ClientError::Lost {
+            url: target.shown.clone(),
+            reason: format!("cannot use the terminal: {err}"),
+        })?;
     let result = loop {
         let ending = chat.converse(&mut ws, &mut input, &mut output).await;
         let reason = match ending {

@@ -1738,3 +1738,35 @@ async fn a_client_that_never_answers_pings_is_closed_with_1008_and_one_that_does
     assert!(pinger.pings_answered >= 3);
     assert_survived(&server, rss).await;
 }
+
+/// Running out of file descriptors is survived: while the server cannot
+/// accept, connections wait in the backlog; once descriptors are free again,
+/// it accepts and serves as before.
+#[tokio::test]
+async fn running_out_of_file_descriptors_is_survived() {
+    let server = TestServer::start_with_file_limit(48, &[]).await;
+    let rss = server.rss_kib();
+    // More connections than the server has descriptors for: some are
+    // accepted, the rest wait while accept fails with EMFILE.
+    let mut hogs = Vec::new();
+    for _ in 0..80 {
+        hogs.push(
+            within("a TCP connection", TcpStream::connect(server.addr()))
+                .await
+                .expect("connecting"),
+        );
+    }
+    // Prove the server reached the limit: a WebSocket client cannot get an
+    // answer now (its connection waits in the backlog).
+    let stuck = tokio::time::timeout(
+        Duration::from_millis(500),
+        WsClient::try_connect(&server.url_for("/?name=stuck")),
+    )
+    .await;
+    assert!(
+        stuck.is_err(),
+        "the server still accepted past its file limit"
+    );
+    drop(hogs);
+    assert_survived(&server, rss).await;
+}

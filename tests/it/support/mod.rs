@@ -41,7 +41,23 @@ impl TestServer {
     /// Starts the server on port 0 with extra `args`, and waits for its
     /// `listening on ws://…` line.
     pub async fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_server")), args).await
+    }
+
+    /// Starts the server like [`TestServer::start`], allowed only `files`
+    /// open file descriptors (through `prlimit`, from util-linux).
+    pub async fn start_with_file_limit(files: u32, args: &[&str]) -> Self {
+        let mut command = Command::new("prlimit");
+        command.args([
+            &format!("--nofile={files}:{files}"),
+            "--",
+            env!("CARGO_BIN_EXE_server"),
+        ]);
+        Self::spawn(command, args).await
+    }
+
+    async fn spawn(mut command: Command, args: &[&str]) -> Self {
+        let mut child = command
             .args(["--addr", "127.0.0.1", "--port", "0"])
             .args(args)
             .stdin(Stdio::null())

@@ -103,6 +103,7 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         json: options.json,
         interactive: options.interactive,
         reconnected: false,
+        backoff: FIRST_BACKOFF,
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
@@ -125,6 +126,9 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
             }
             Ending::Dropped(reason) => reason,
         };
+        // Let go of this connection first: a refused reconnection holds a
+        // guest name, and would stand in the way of the next attempt.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
         let _ = output
             .status(
                 &chat
@@ -150,6 +154,9 @@ struct Chat {
     interactive: bool,
     /// This connection is a reconnection (its welcome is not shown again).
     reconnected: bool,
+    /// The next pause before reconnecting; it grows with each failed
+    /// attempt (refused names included) and starts afresh once we are in.
+    backoff: Duration,
 }
 
 impl Chat {
@@ -199,22 +206,24 @@ impl Chat {
                     if let Some(asked) = refused {
                         return self.refused_name(&asked, event.as_ref());
                     }
-                    if let Some(event @ Event::Welcome { name, .. }) = &event
+                    if let Some(Event::Welcome { name, .. }) = &event
                         && !greeted
                     {
-                        greeted = true;
                         refused = self
                             .session
                             .name
                             .clone()
                             .filter(|asked| asked != name && (self.reconnected || !self.interactive));
-                        if let Some(limits) = self.follow(event, input) {
-                            pace = pace_under(&limits);
-                        }
                         if refused.is_some() {
+                            // Neither greeted (nothing typed is sent) nor
+                            // followed (we stay who we asked to be).
                             continue;
                         }
-                    } else if let Some(event) = &event
+                        greeted = true;
+                        // We are in: the next drop starts its backoff afresh.
+                        self.backoff = FIRST_BACKOFF;
+                    }
+                    if let Some(event) = &event
                         && let Some(limits) = self.follow(event, input)
                     {
                         pace = pace_under(&limits);
@@ -275,7 +284,7 @@ impl Chat {
         };
         if self.reconnected {
             Ending::Dropped(format!(
-                "{message}: the server still holds our previous connection"
+                "the server still holds the name '{asked}' for our dropped connection"
             ))
         } else {
             Ending::NameRefused(message)
@@ -293,7 +302,7 @@ impl Chat {
             // Re-encoded, so that whatever the server sent is one line of
             // valid JSON with every control character escaped.
             return match serde_json::from_str::<serde_json::Value>(frame) {
-                Ok(value) => output.line(&value.to_string()).await,
+                Ok(value) => output.line(&escape_controls(&value.to_string())).await,
                 Err(_) => Ok(()),
             };
         }
@@ -342,10 +351,9 @@ impl Chat {
         // Resume after what we showed; with nothing shown yet, after nothing,
         // so that a gap in between is reported.
         self.session.since = Some(self.session.since.unwrap_or(0));
-        let mut backoff = FIRST_BACKOFF;
         loop {
-            let pause = jittered(backoff);
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            let pause = jittered(self.backoff);
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
             let deadline = Instant::now() + pause;
             let attempt = async {
                 tokio::time::sleep_until(deadline).await;
@@ -367,7 +375,10 @@ impl Chat {
             match result {
                 Ok(ws) => return Some(ws),
                 Err(err) => {
-                    let notice = format!("{err}; retrying in about {}s", backoff.as_secs().max(1));
+                    let notice = format!(
+                        "{err}; retrying in about {}s",
+                        self.backoff.as_secs().max(1)
+                    );
                     let _ = output.status(&self.renderer.notice(&notice)).await;
                 }
             }
@@ -400,6 +411,25 @@ fn pace_under(limits: &LimitsInfo) -> RateLimit {
     RateLimit::new(limits.per_second, (limits.burst / 2).max(1), Instant::now())
 }
 
+/// JSON text with the characters that serde_json leaves raw but a terminal
+/// would act on (DEL, C1 controls, bidi overrides) written as `\uXXXX`
+/// escapes. They can only occur inside strings, where an escape means the
+/// same character, so the JSON is unchanged for a program.
+fn escape_controls(json: &str) -> std::borrow::Cow<'_, str> {
+    if crate::sanitize::strip_controls(json).len() == json.len() {
+        return json.into();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if crate::sanitize::strip_controls(c.encode_utf8(&mut [0; 4])).is_empty() {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 /// `pause` give or take a quarter, so that clients dropped together do not
 /// all come back in the same instant.
 fn jittered(pause: Duration) -> Duration {
@@ -414,6 +444,15 @@ fn jittered(pause: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_output_escapes_what_a_terminal_would_act_on() {
+        let value = serde_json::json!({"text": "a\u{9b}31m\u{7f}b\u{202e}c\u{1b}"});
+        let line = escape_controls(&value.to_string()).into_owned();
+        assert_eq!(line, r#"{"text":"a\u009b31m\u007fb\u202ec\u001b"}"#);
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, value);
+    }
 
     #[test]
     fn jitter_stays_within_a_quarter() {

@@ -1,12 +1,29 @@
 //! The real `client` binary on pipes: what it sends, what it prints, its URL
-//! forms and flags, and its one-line errors.
+//! forms and flags, and its one-line errors, each with its own exit status.
+//!
+//! The error tests build what each failure needs in the test itself: a TLS
+//! server (an rcgen authority, and a proxy that terminates TLS in front of a
+//! real server), a fake HTTP server, a listener that never answers, an empty
+//! network namespace (so that a name lookup sends nothing off the machine),
+//! and a private `/etc/hosts` in which `localhost` is both `::1` and
+//! `127.0.0.1`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use chat::protocol::{Event, LimitsInfo};
+use futures_util::future::join_all;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{ChildStderr, Command};
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_websockets::Message;
 
-use crate::support::{RunningClient, TestServer, run_client, within};
+use crate::support::{ClientRun, RunningClient, TestServer, run_client, within};
 
 /// The welcome lines the client prints for `name` in `room` with the default MOTD.
 fn welcome_lines(name: &str, room: &str) -> String {
@@ -285,41 +302,21 @@ async fn hostile_text_is_printed_without_escape_or_bell() {
 /// The client strips control characters itself, even from a server that sends them raw.
 #[tokio::test]
 async fn the_client_strips_controls_a_server_sent_raw() {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binding a port");
-    let port = listener.local_addr().expect("the bound address").port();
     let welcome = Event::Welcome {
         motd: "\u{1b}[2Jmotd\u{7}".to_owned(),
         name: "ana".to_owned(),
         room: "lobby".to_owned(),
         history: 100,
-        limits: LimitsInfo {
-            max_message_bytes: 65536,
-            per_second: 20,
-            burst: 40,
-        },
+        limits: default_limits(),
     };
-    let message = Event::Message {
+    let hostile = Event::Message {
         id: 1,
         room: "lobby".to_owned(),
         from: "e\u{1b}[31mve".to_owned(),
         text: "\u{1b}]0;pwned\u{7}hi\u{202e}".to_owned(),
         ts: 1,
     };
-    let fake = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accepting the client");
-        let (_request, mut ws) = tokio_websockets::ServerBuilder::new()
-            .accept(stream)
-            .await
-            .expect("the client's handshake");
-        for event in [welcome, message] {
-            ws.send(Message::text(event.to_json()))
-                .await
-                .expect("sending an event");
-        }
-        while let Some(Ok(_)) = ws.next().await {}
-    });
+    let (port, fake) = fake_chat_server(vec![welcome, hostile]).await;
 
     let mut ana = RunningClient::start(&[&format!("127.0.0.1:{port}"), "--name", "ana"]);
     let mut lines = Vec::new();
@@ -339,4 +336,928 @@ async fn the_client_strips_controls_a_server_sent_raw() {
     within("the fake server to end", fake)
         .await
         .expect("the fake server task");
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for the tests below: processes, files, and servers that fail in
+// one particular way.
+// ---------------------------------------------------------------------------
+
+/// The `client` binary with `args`, with no name from the environment.
+fn client_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_client"));
+    command
+        .args(args)
+        .env_remove("CHAT_NAME")
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs `command` with `stdin` as its input, to completion.
+async fn run_command(mut command: Command, stdin: &str) -> ClientRun {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the program starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("writing the program's stdin");
+    drop(input);
+    let output = within("the program to exit", child.wait_with_output())
+        .await
+        .expect("waiting for the program");
+    ClientRun {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Fails the test unless `run` exited with `code`, printed `stdout`, and
+/// printed exactly the one line `stderr_line` on stderr.
+fn assert_run(run: &ClientRun, code: i32, stdout: &str, stderr_line: &str) {
+    assert_eq!(
+        run.status.code(),
+        Some(code),
+        "stdout: {:?}, stderr: {:?}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(run.stderr, format!("{stderr_line}\n"));
+    assert_eq!(run.stdout, stdout);
+}
+
+/// Starts the `client` binary with piped stdin, stdout and stderr; the stdin
+/// stays open (the client keeps running) until the test closes it.
+fn start_client(args: &[&str]) -> (RunningClient, ChildStderr) {
+    let mut child = client_command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the client binary starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let stdin = child.stdin.take();
+    let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let client = RunningClient {
+        child,
+        stdin,
+        stdout,
+    };
+    (client, stderr)
+}
+
+/// Waits for a started client to exit by itself (its stdin still open), and
+/// returns how it ended with the rest of its stdout and all of its stderr.
+async fn exit_of(mut client: RunningClient, mut stderr: ChildStderr) -> ClientRun {
+    let status = within("the client to exit", client.child.wait())
+        .await
+        .expect("waiting for the client");
+    let mut rest = String::new();
+    within(
+        "the client's stdout to close",
+        client.stdout.read_to_string(&mut rest),
+    )
+    .await
+    .expect("reading the client's stdout");
+    let mut errors = String::new();
+    within(
+        "the client's stderr to close",
+        stderr.read_to_string(&mut errors),
+    )
+    .await
+    .expect("reading the client's stderr");
+    ClientRun {
+        status,
+        stdout: rest,
+        stderr: errors,
+    }
+}
+
+/// Parses one line of `client --json` output.
+fn parse_event(line: &str) -> Event {
+    serde_json::from_str(line).unwrap_or_else(|err| panic!("not an event ({err}): {line:?}"))
+}
+
+/// `event` with its timestamp (if it has one) set to 0, to compare events exactly.
+fn without_ts(event: Event) -> Event {
+    let mut value = serde_json::to_value(&event).expect("an event is JSON");
+    if let Some(ts) = value.get_mut("ts") {
+        *ts = 0.into();
+    }
+    serde_json::from_value(value).expect("still an event")
+}
+
+/// A `message` event with no timestamp, as [`without_ts`] leaves it.
+fn message(id: u64, room: &str, from: &str, text: &str) -> Event {
+    Event::Message {
+        id,
+        room: room.to_owned(),
+        from: from.to_owned(),
+        text: text.to_owned(),
+        ts: 0,
+    }
+}
+
+/// A directory of its own under the system's temporary directory, removed
+/// when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static DIRS: AtomicU32 = AtomicU32::new(0);
+        let n = DIRS.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("chat-client-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("creating a temporary directory");
+        Self(path)
+    }
+
+    /// Writes `contents` to the file `name` in this directory.
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("writing a temporary file");
+        path
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A private certificate authority, made at test time.
+struct Authority {
+    /// The authority's certificate, as `--ca` reads it.
+    pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Authority {
+    fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names is valid");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "chat test authority");
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::CrlSign,
+        ];
+        let key = KeyPair::generate().expect("generating the authority's key");
+        let cert = params
+            .self_signed(&key)
+            .expect("self-signing the authority");
+        Self {
+            pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A TLS acceptor whose certificate, issued by this authority, is valid
+    /// for `names` (host names or IP addresses) only.
+    fn acceptor(&self, names: &[&str]) -> TlsAcceptor {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+        use rustls::pki_types::PrivatePkcs8KeyDer;
+        let names: Vec<String> = names.iter().map(|&name| name.to_owned()).collect();
+        let mut params = CertificateParams::new(names.clone()).expect("valid names");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, names[0].as_str());
+        params.use_authority_key_identifier_extension = true;
+        params
+            .extended_key_usages
+            .push(ExtendedKeyUsagePurpose::ServerAuth);
+        let key = KeyPair::generate().expect("generating the server's key");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("issuing the server's certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            )
+            .expect("a valid certificate and key");
+        TlsAcceptor::from(Arc::new(config))
+    }
+}
+
+/// Listens on a free port of 127.0.0.1, and returns the listener and its port.
+async fn listen() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding a port");
+    let port = listener.local_addr().expect("the bound address").port();
+    (listener, port)
+}
+
+/// A TLS server in front of `backend` (`host:port` of a plain server): it
+/// terminates TLS with `acceptor` and forwards the bytes both ways, until the
+/// test's runtime ends. Returns its port.
+async fn tls_proxy(acceptor: TlsAcceptor, backend: String) -> u16 {
+    let (listener, port) = listen().await;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                // A client that refuses our certificate ends here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut plain = TcpStream::connect(&backend)
+                    .await
+                    .expect("connecting to the real server");
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
+}
+
+/// An HTTP server that gives every request `answer` (a whole response), until
+/// the test's runtime ends. Returns its port.
+async fn fake_http(answer: &'static str) -> u16 {
+    let (listener, port) = listen().await;
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // The request head, then the answer, as a server would.
+                let mut head = Vec::new();
+                let mut buf = [0; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// A chat server stand-in that sends `events` raw to the first client, then
+/// reads until it leaves. Returns its port and its task.
+async fn fake_chat_server(events: Vec<Event>) -> (u16, tokio::task::JoinHandle<()>) {
+    let (listener, port) = listen().await;
+    let task = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accepting the client");
+        let (_request, mut ws) = tokio_websockets::ServerBuilder::new()
+            .accept(stream)
+            .await
+            .expect("the client's handshake");
+        for event in events {
+            ws.send(Message::text(event.to_json()))
+                .await
+                .expect("sending an event");
+        }
+        while let Some(Ok(_)) = ws.next().await {}
+    });
+    (port, task)
+}
+
+/// The default limits, as the welcome states them.
+fn default_limits() -> LimitsInfo {
+    LimitsInfo {
+        max_message_bytes: 65536,
+        per_second: 20,
+        burst: 40,
+    }
+}
+
+/// Fails the test with what to install unless `unshare` can make `namespace`
+/// (`-n`: network, `-m`: mounts) here.
+fn require_unshare(namespace: &str) {
+    let run = std::process::Command::new("unshare")
+        .args([namespace, "true"])
+        .output();
+    match run {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "this test needs `unshare {namespace}` (run the tests as root): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(err) => {
+            panic!("this test needs `unshare` from util-linux (apt-get install util-linux): {err}")
+        }
+    }
+}
+
+/// The `client` binary with `args`, run where `/etc/hosts` is `hosts`: in a
+/// mount namespace of its own (`unshare -m` makes mounts private), so the
+/// machine's own file is untouched.
+fn client_with_hosts(hosts: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            r#"mount --bind "$0" /etc/hosts && exec "$@""#,
+        ])
+        .arg(hosts)
+        .arg(env!("CARGO_BIN_EXE_client"))
+        .args(args)
+        .env_remove("CHAT_NAME");
+    command
+}
+
+/// Starts the server binary listening on `addr`, port 0, and returns it with
+/// its port (killed when dropped).
+async fn start_server_on(addr: &str) -> (tokio::process::Child, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--addr", addr, "--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the server binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut first = String::new();
+    within("the server's first line", stdout.read_line(&mut first))
+        .await
+        .expect("reading the server's stdout");
+    let port = first
+        .trim_end()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    (child, port)
+}
+
+// ---------------------------------------------------------------------------
+// Scripted mode: plain lines, JSON lines, pacing.
+// ---------------------------------------------------------------------------
+
+/// The one-shot sender prints no escape code at all, even with colour forced by the environment.
+#[tokio::test]
+async fn a_one_shot_sender_prints_no_escape_codes_even_with_colour_forced() {
+    let server = TestServer::start(&[]).await;
+    let port = server.port.to_string();
+    let mut command = client_command(&["--port", &port, "--name", "ana"]);
+    command
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1")
+        .env("CLICOLOR", "1")
+        .env("FORCE_COLOR", "1")
+        .env("COLORTERM", "truecolor")
+        .env("TERM", "xterm-256color");
+    let run = run_command(command, "hi\n").await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "{}-> ana joined lobby\nana: hi\n",
+            welcome_lines("ana", "lobby")
+        )
+    );
+    assert_eq!(run.stderr, "");
+}
+
+/// `--json` prints every event as one JSON line: welcome, own join, a peer's hostile text, own copy.
+#[tokio::test]
+async fn json_prints_each_event_as_one_line_in_order_with_hostile_text_escaped() {
+    let server = TestServer::start(&["--motd", "json here"]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let port = server.port.to_string();
+    let (mut ana, stderr) = start_client(&["--port", &port, "--name", "ana", "--json"]);
+    let mut lines = vec![ana.next_line().await, ana.next_line().await];
+
+    // ana is in: bo says something hostile, then ana answers.
+    bo.event_matching(
+        "ana's join",
+        |e| matches!(e, Event::Join { name, .. } if name == "ana"),
+    )
+    .await;
+    bo.send("\u{1b}[2J\u{7}ring\u{202e}olleh").await;
+    lines.push(ana.next_line().await);
+    ana.type_line("hi").await;
+    lines.push(ana.next_line().await);
+    drop(ana.stdin.take());
+    let rest = exit_of(ana, stderr).await;
+    assert_eq!(rest.status.code(), Some(0), "stderr: {:?}", rest.stderr);
+    assert_eq!(rest.stdout, "", "nothing after the copy of ana's line");
+    assert_eq!(rest.stderr, "");
+
+    for line in &lines {
+        assert!(
+            !line.contains(['\u{1b}', '\u{7}', '\u{202e}']),
+            "a raw control character: {line:?}"
+        );
+    }
+    let events: Vec<Event> = lines
+        .iter()
+        .map(|line| without_ts(parse_event(line)))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            Event::Welcome {
+                motd: "json here".to_owned(),
+                name: "ana".to_owned(),
+                room: "lobby".to_owned(),
+                history: 100,
+                limits: default_limits(),
+            },
+            Event::Join {
+                room: "lobby".to_owned(),
+                name: "ana".to_owned(),
+                ts: 0,
+            },
+            message(1, "lobby", "bo", "[2Jringolleh"),
+            message(2, "lobby", "ana", "hi"),
+        ]
+    );
+}
+
+/// `--json` keeps whatever a server sends, newlines and escapes included, one valid JSON line per event.
+#[tokio::test]
+async fn json_turns_raw_control_characters_from_a_server_into_one_valid_line() {
+    let welcome = Event::Welcome {
+        motd: "motd\n\u{1b}[2J".to_owned(),
+        name: "ana".to_owned(),
+        room: "lobby".to_owned(),
+        history: 100,
+        limits: default_limits(),
+    };
+    let hostile = Event::Message {
+        id: 1,
+        room: "lobby".to_owned(),
+        from: "e\u{1b}[31mve".to_owned(),
+        text: "line one\nline two\u{1b}]0;pwned\u{7}\r".to_owned(),
+        ts: 1,
+    };
+    let (port, fake) = fake_chat_server(vec![welcome.clone(), hostile.clone()]).await;
+    let run = run_client(
+        &[&format!("127.0.0.1:{port}"), "--name", "ana", "--json"],
+        "",
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert!(
+        !run.stdout.contains(['\u{1b}', '\u{7}', '\r']),
+        "{:?}",
+        run.stdout
+    );
+    let events: Vec<Event> = run.stdout.lines().map(parse_event).collect();
+    assert_eq!(events, [welcome, hostile]);
+    within("the fake server to end", fake)
+        .await
+        .expect("the fake server task");
+}
+
+/// `--json` prints a server's C1 controls, DEL and bidi overrides escaped (`\u009b`), never as raw bytes.
+#[tokio::test]
+async fn json_escapes_c1_controls_and_bidi_overrides_a_server_sent_raw() {
+    let welcome = Event::Welcome {
+        motd: "motd".to_owned(),
+        name: "ana".to_owned(),
+        room: "lobby".to_owned(),
+        history: 100,
+        limits: default_limits(),
+    };
+    // U+009B is the one-character CSI of 8-bit terminals; U+202E reverses
+    // how the rest of the line displays.
+    let hostile = Event::Message {
+        id: 1,
+        room: "lobby".to_owned(),
+        from: "eve".to_owned(),
+        text: "\u{9b}2J\u{7f}olleh\u{202e}hi\u{2066}".to_owned(),
+        ts: 1,
+    };
+    let (port, fake) = fake_chat_server(vec![welcome.clone(), hostile.clone()]).await;
+    let run = run_client(
+        &[&format!("127.0.0.1:{port}"), "--name", "ana", "--json"],
+        "",
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert_eq!(run.stderr, "");
+    let raw: Vec<char> = run
+        .stdout
+        .chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    assert!(raw.is_empty(), "raw {raw:?} in {:?}", run.stdout);
+    let events: Vec<Event> = run.stdout.lines().map(parse_event).collect();
+    assert_eq!(events, [welcome, hostile]);
+    within("the fake server to end", fake)
+        .await
+        .expect("the fake server task");
+}
+
+/// 100 piped lines arrive whole and in order, paced under the welcome's limits: no rate_limited error.
+#[tokio::test]
+async fn a_piped_block_of_100_lines_arrives_whole_and_in_order_without_rate_limiting() {
+    // Faster than the defaults, to keep the test short, yet a burst far
+    // below 100: a client that did not pace itself would be cut.
+    let server =
+        TestServer::start(&["--messages-per-second", "100", "--message-burst", "20"]).await;
+    let (mut observer, _) = server.join("obs", "lobby").await;
+    let port = server.port.to_string();
+    let block: String = (1..=100).map(|n| format!("{n}\n")).collect();
+    let run = run_client(&["--port", &port, "--name", "ana", "--json"], &block).await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert_eq!(run.stderr, "");
+
+    // What the client printed: the welcome with the limits, no error at all,
+    // and the server's copy of every line, in order.
+    let printed: Vec<Event> = run.stdout.lines().map(parse_event).collect();
+    assert!(
+        matches!(&printed[0], Event::Welcome { limits, .. }
+            if limits.per_second == 100 && limits.burst == 20),
+        "{:?}",
+        printed[0]
+    );
+    let errors: Vec<&Event> = printed
+        .iter()
+        .filter(|e| matches!(e, Event::Error { .. }))
+        .collect();
+    assert!(errors.is_empty(), "errors: {errors:?}");
+    let copies: Vec<String> = printed
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { from, text, .. } if from == "ana" => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = (1..=100).map(|n| n.to_string()).collect();
+    assert_eq!(copies, expected);
+
+    // What the observer got: every line, in order, and nothing dropped.
+    let mut received = Vec::new();
+    within("ana's 100 messages", async {
+        while received.len() < 100 {
+            match observer.next_event().await {
+                Event::Message { from, text, .. } if from == "ana" => received.push(text),
+                Event::Message { .. } => panic!("a message from someone else"),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(received, expected);
+}
+
+// ---------------------------------------------------------------------------
+// Each error: one exact line on stderr, its own exit status.
+// ---------------------------------------------------------------------------
+
+/// A host name that does not resolve (in an empty network namespace): one exact line, exit 3.
+#[tokio::test]
+async fn a_host_name_that_does_not_resolve_is_one_line_and_exit_3() {
+    // No network at all, so the lookup fails here instead of asking a DNS
+    // server somewhere.
+    require_unshare("-n");
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "-n",
+            env!("CARGO_BIN_EXE_client"),
+            "ws://nonexistent.invalid:8080",
+        ])
+        .env_remove("CHAT_NAME");
+    let run = run_command(command, "hi\n").await;
+    assert_run(
+        &run,
+        3,
+        "",
+        "error: cannot connect to ws://nonexistent.invalid:8080: the host name does not resolve \
+         (check the spelling, or use an IP address)",
+    );
+}
+
+/// A server that accepts and never answers: one exact line after `--connect-timeout 0.5`, exit 4.
+#[tokio::test]
+async fn a_server_that_never_answers_is_one_line_after_the_timeout_and_exit_4() {
+    let (listener, port) = listen().await;
+    // Accepts, reads whatever comes, answers nothing, until the client goes.
+    let silent = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accepting the client");
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink).await;
+    });
+    let started = Instant::now();
+    let url = format!("ws://127.0.0.1:{port}");
+    let run = run_client(&[&url, "--connect-timeout", "0.5"], "hi\n").await;
+    assert!(
+        started.elapsed().as_millis() >= 500,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_run(
+        &run,
+        4,
+        "",
+        &format!(
+            "error: cannot connect to {url}: no answer within 0.5s \
+             (is the host reachable, and is it a chat server?)"
+        ),
+    );
+    within("the silent server to see the client go", silent)
+        .await
+        .expect("the silent server task");
+}
+
+/// `wss://` to a certificate from an unknown authority, without `--ca`: the issuer line, exit 5.
+#[tokio::test]
+async fn an_unknown_certificate_authority_without_ca_is_one_line_and_exit_5() {
+    let server = TestServer::start(&[]).await;
+    let authority = Authority::new();
+    let port = tls_proxy(
+        authority.acceptor(&["localhost", "127.0.0.1"]),
+        server.addr(),
+    )
+    .await;
+    let url = format!("wss://localhost:{port}");
+    let run = run_client(&[&url, "--name", "ana"], "hi\n").await;
+    assert_run(
+        &run,
+        5,
+        "",
+        &format!(
+            "error: cannot connect to {url}: TLS failed for localhost: the server's certificate \
+             is from an unknown issuer (for a private authority, pass --ca FILE)"
+        ),
+    );
+}
+
+/// `wss://` with `--ca` naming the server's authority connects, chats and exits 0.
+#[tokio::test]
+async fn wss_with_the_authority_given_by_ca_chats_and_exits_0() {
+    let server = TestServer::start(&[]).await;
+    let (mut observer, _) = server.join("obs", "lobby").await;
+    let authority = Authority::new();
+    let dir = TempDir::new();
+    let ca = dir.write("ca.pem", &authority.pem);
+    let port = tls_proxy(
+        authority.acceptor(&["localhost", "127.0.0.1"]),
+        server.addr(),
+    )
+    .await;
+    let url = format!("wss://localhost:{port}");
+    let ca = ca.to_str().expect("a UTF-8 temporary path");
+    let run = run_client(&[&url, "--ca", ca, "--name", "ana"], "over tls\n").await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert_eq!(
+        run.stdout,
+        format!(
+            "{}-> ana joined lobby\nana: over tls\n",
+            welcome_lines("ana", "lobby")
+        )
+    );
+    let said = observer
+        .event_matching("ana's message", |e| matches!(e, Event::Message { .. }))
+        .await;
+    assert_eq!(without_ts(said), message(1, "lobby", "ana", "over tls"));
+}
+
+/// A certificate issued for another name, even from a trusted `--ca`: the wrong-name line, exit 5.
+#[tokio::test]
+async fn a_certificate_for_another_name_is_one_line_and_exit_5() {
+    let server = TestServer::start(&[]).await;
+    let authority = Authority::new();
+    let dir = TempDir::new();
+    let ca = dir.write("ca.pem", &authority.pem);
+    let port = tls_proxy(authority.acceptor(&["example.invalid"]), server.addr()).await;
+    let url = format!("wss://localhost:{port}");
+    let ca = ca.to_str().expect("a UTF-8 temporary path");
+    let run = run_client(&[&url, "--ca", ca, "--name", "ana"], "hi\n").await;
+    assert_run(
+        &run,
+        5,
+        "",
+        &format!(
+            "error: cannot connect to {url}: TLS failed for localhost: the server's certificate \
+             is for another name (connect with the name it was issued for)"
+        ),
+    );
+}
+
+/// `wss://` to a plain server fails at once with a line that suggests ws://, exit 5.
+#[tokio::test]
+async fn wss_to_a_plain_server_fails_fast_suggesting_ws_and_exit_5() {
+    let server = TestServer::start(&[]).await;
+    let url = format!("wss://127.0.0.1:{}", server.port);
+    let started = Instant::now();
+    let run = run_client(&[&url, "--name", "ana"], "hi\n").await;
+    // Far sooner than the 10 s connect timeout or the server's handshake timeout.
+    assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    assert_run(
+        &run,
+        5,
+        "",
+        &format!(
+            "error: cannot connect to {url}: TLS failed for 127.0.0.1: received corrupt message \
+             of type InvalidContentType (is the server serving TLS on this port? try ws://)"
+        ),
+    );
+}
+
+/// `--ca` naming a missing file, or a file with no certificate: `cannot read --ca PATH: …`, exit 2.
+#[tokio::test]
+async fn an_unreadable_ca_file_is_one_line_and_exit_2() {
+    let dir = TempDir::new();
+    let missing = dir.path("missing.pem");
+    let missing = missing.to_str().expect("a UTF-8 temporary path");
+    let run = run_client(&["wss://localhost:1", "--ca", missing], "hi\n").await;
+    assert_run(
+        &run,
+        2,
+        "",
+        &format!(
+            "error: cannot read --ca {missing}: I/O error: No such file or directory (os error 2)"
+        ),
+    );
+
+    let empty = dir.write("empty.pem", "not a certificate\n");
+    let empty = empty.to_str().expect("a UTF-8 temporary path");
+    let run = run_client(&["wss://localhost:1", "--ca", empty], "hi\n").await;
+    assert_run(
+        &run,
+        2,
+        "",
+        &format!("error: cannot read --ca {empty}: no PEM certificate in it"),
+    );
+}
+
+/// An HTTP server that answers 404 or 200 instead of an upgrade: one line with the status, exit 6.
+#[tokio::test]
+async fn an_http_answer_that_is_not_an_upgrade_is_one_line_with_its_status_and_exit_6() {
+    for (answer, status) in [
+        (
+            "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n\
+             connection: close\r\n\r\nnot found",
+            404,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 20\r\n\
+             connection: close\r\n\r\n<html>a page</html>\n",
+            200,
+        ),
+    ] {
+        let port = fake_http(answer).await;
+        let url = format!("ws://127.0.0.1:{port}");
+        let run = run_client(&[&url, "--name", "ana"], "hi\n").await;
+        assert_run(
+            &run,
+            6,
+            "",
+            &format!(
+                "error: cannot connect to {url}: it answered HTTP {status} instead of a WebSocket \
+                 upgrade (is this a chat server, and is the path a room name?)"
+            ),
+        );
+    }
+}
+
+/// A script asking for a taken name exits 8 with one exact line, and posts nothing under another name.
+#[tokio::test]
+async fn a_taken_name_stops_a_script_with_exit_8_and_nothing_posted() {
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let port = server.port.to_string();
+    // Several at once: whether the line could slip out before the refusal
+    // is read is a race inside the client, so give it several chances.
+    let args = ["--port", port.as_str(), "--name", "bo"];
+    let runs = join_all((0..8).map(|_| run_client(&args, "posted anyway\n"))).await;
+    for run in &runs {
+        assert_run(
+            run,
+            8,
+            "",
+            "error: the name 'bo' is taken on this server; choose another with --name",
+        );
+    }
+
+    // A marker from someone else: every message before it has been delivered.
+    let (mut cy, _) = server.join("cy", "lobby").await;
+    cy.send("marker").await;
+    let mut said = Vec::new();
+    within("cy's marker", async {
+        loop {
+            if let message @ Event::Message { .. } = bo.next_event().await {
+                let marker = matches!(&message, Event::Message { text, .. } if text == "marker");
+                said.push(without_ts(message));
+                if marker {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    assert_eq!(said, [message(1, "lobby", "cy", "marker")]);
+}
+
+/// A server killed mid-session makes a `--no-reconnect` client print the lost-connection line and exit 9.
+#[tokio::test]
+async fn a_killed_server_makes_a_no_reconnect_client_exit_9() {
+    let server = TestServer::start(&[]).await;
+    let port = server.port.to_string();
+    let (mut ana, stderr) = start_client(&["--port", &port, "--name", "ana", "--no-reconnect"]);
+    ana.wait_for_line("-> ana joined lobby").await;
+    server.signal("KILL");
+    // Its stdin is still open: only the lost connection can end it.
+    let run = exit_of(ana, stderr).await;
+    assert_run(
+        &run,
+        9,
+        "",
+        &format!("error: lost the connection to ws://127.0.0.1:{port}: the server went away"),
+    );
+}
+
+/// A server shutting down (close 1001) makes a `--no-reconnect` client print why and exit 9.
+#[tokio::test]
+async fn a_server_shutting_down_makes_a_no_reconnect_client_exit_9() {
+    let server = TestServer::start(&[]).await;
+    let port = server.port.to_string();
+    let (mut ana, stderr) = start_client(&["--port", &port, "--name", "ana", "--no-reconnect"]);
+    ana.wait_for_line("-> ana joined lobby").await;
+    server.signal("TERM");
+    let run = exit_of(ana, stderr).await;
+    // 1001 means the server means to come back: a lost connection (which
+    // would be retried without --no-reconnect), not a final close.
+    assert_run(
+        &run,
+        9,
+        "",
+        &format!(
+            "error: lost the connection to ws://127.0.0.1:{port}: \
+             server shutting down (close code 1001)"
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// `localhost` is every address of the name.
+// ---------------------------------------------------------------------------
+
+/// `ws://localhost:PORT` reaches a server on `::1` where localhost is both `::1` and `127.0.0.1`.
+#[tokio::test]
+async fn localhost_reaches_a_server_listening_on_ipv6_loopback() {
+    require_unshare("-m");
+    let dir = TempDir::new();
+    let hosts = dir.write("hosts", "::1 localhost\n127.0.0.1 localhost\n");
+    let (_server, port) = start_server_on("::1").await;
+    let url = format!("ws://localhost:{port}");
+    let run = run_command(client_with_hosts(&hosts, &[&url, "--name", "ana"]), "hi\n").await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert_eq!(
+        run.stdout,
+        format!(
+            "{}-> ana joined lobby\nana: hi\n",
+            welcome_lines("ana", "lobby")
+        )
+    );
+}
+
+/// `ws://localhost:PORT` reaches a server on `127.0.0.1` where localhost is both `::1` and `127.0.0.1`.
+#[tokio::test]
+async fn localhost_reaches_a_server_listening_on_ipv4_loopback() {
+    require_unshare("-m");
+    let dir = TempDir::new();
+    // ::1 first, as resolvers order them: the client must go on to the next address.
+    let hosts = dir.write("hosts", "::1 localhost\n127.0.0.1 localhost\n");
+    let server = TestServer::start(&[]).await;
+    let url = format!("ws://localhost:{}", server.port);
+    let run = run_command(client_with_hosts(&hosts, &[&url, "--name", "ana"]), "hi\n").await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert_eq!(
+        run.stdout,
+        format!(
+            "{}-> ana joined lobby\nana: hi\n",
+            welcome_lines("ana", "lobby")
+        )
+    );
 }

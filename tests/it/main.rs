@@ -12,6 +12,8 @@ mod history;
 mod hostile;
 mod http;
 mod names;
+mod reconnect;
 mod rooms;
 mod seed;
 mod shutdown;
+mod terminal;

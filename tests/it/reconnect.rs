@@ -1,0 +1,835 @@
+//! The real `client` binary coming back by itself: a connection cut by a TCP
+//! proxy while the server stays up, a server restarted on the same port, a
+//! resume past what history still holds (a gap), `--no-reconnect`, Ctrl-C
+//! while retrying, and a name still held by the dropped connection.
+//!
+//! The client prints events on stdout and its status lines (connection lost,
+//! reconnected) on stderr; both are recorded, and each test compares the
+//! whole of them with the exact lines expected. The proxy reports every
+//! connection it accepts with its request line, so the tests see what each
+//! reconnection asked for (name, room, `since`).
+
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use chat::protocol::Event;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::support::{TIMEOUT, TestServer, WsClient, within};
+
+/// The welcome lines the client prints for `name` in `room` with the default MOTD.
+fn welcome(name: &str, room: &str) -> [String; 2] {
+    [
+        "Welcome to chat! Type a message".to_owned(),
+        format!("you are {name} in {room}; type /help for commands"),
+    ]
+}
+
+/// The client's retry notice after a refused attempt on `port`.
+fn refused_retry(port: u16, secs: u64) -> String {
+    format!(
+        "-- cannot connect to ws://127.0.0.1:{port}: connection refused (is the server running, \
+         and on port {port}? otherwise pass --port); retrying in about {secs}s"
+    )
+}
+
+/// The status line for a connection the proxy cut (the client sees the
+/// stream end without a close frame).
+const LOST_BY_CUT: &str = "-- connection lost (the server went away); reconnecting";
+const RECONNECTED: &str = "-- reconnected";
+
+// ---------------------------------------------------------------------------
+// The proxy
+// ---------------------------------------------------------------------------
+
+/// What the proxy does to the connections open when it is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Close both sides: the client and the server each see the connection end.
+    Both,
+    /// Close the client's side only; the server's side stays open (as when
+    /// the server has not noticed a drop yet) until [`Cut::Release`].
+    ClientSide,
+    /// Close the server's sides that [`Cut::ClientSide`] kept open.
+    Release,
+}
+
+/// A TCP proxy between the client and the real server that can cut every
+/// connection on command while the server stays up, and hold new connections
+/// (accepted, not yet forwarded) to decide when a reconnection gets through.
+struct Proxy {
+    port: u16,
+    /// The request line of every connection accepted, in order.
+    accepted_rx: mpsc::UnboundedReceiver<String>,
+    cuts_tx: broadcast::Sender<Cut>,
+    /// `false` while new connections are held.
+    forward_tx: watch::Sender<bool>,
+    accept_task: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Listens on a free port and forwards to the server on `upstream_port`.
+    async fn start(upstream_port: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the proxy");
+        let port = listener.local_addr().expect("the proxy's address").port();
+        let upstream = SocketAddr::from(([127, 0, 0, 1], upstream_port));
+        let (accepted_tx, accepted_rx) = mpsc::unbounded_channel();
+        let (cuts_tx, _) = broadcast::channel(16);
+        let (forward_tx, forward_rx) = watch::channel(true);
+        let accept_task = tokio::spawn({
+            let cuts_tx = cuts_tx.clone();
+            async move {
+                // Dropped with the task, which aborts every relay.
+                let mut relays = JoinSet::new();
+                loop {
+                    let (client, _) = listener.accept().await.expect("accepting a connection");
+                    // Subscribed at the accept, so that a cut ordered after it
+                    // reaches this connection and one ordered before does not.
+                    let cuts = cuts_tx.subscribe();
+                    relays.spawn(relay(
+                        client,
+                        upstream,
+                        cuts,
+                        forward_rx.clone(),
+                        accepted_tx.clone(),
+                    ));
+                }
+            }
+        });
+        Self {
+            port,
+            accepted_rx,
+            cuts_tx,
+            forward_tx,
+            accept_task,
+        }
+    }
+
+    /// The request line of the next connection accepted, e.g.
+    /// `GET /?name=ana&format=json HTTP/1.1`.
+    async fn next_connection(&mut self) -> String {
+        within("a connection to the proxy", self.accepted_rx.recv())
+            .await
+            .expect("the proxy is running")
+    }
+
+    /// The request lines of connections accepted and not yet taken.
+    fn accepted_since(&mut self) -> Vec<String> {
+        std::iter::from_fn(|| self.accepted_rx.try_recv().ok()).collect()
+    }
+
+    /// Closes every open connection, on both sides.
+    fn cut(&self) {
+        // An error only means no connection is open.
+        let _ = self.cuts_tx.send(Cut::Both);
+    }
+
+    /// Closes the client's side of every open connection and keeps the
+    /// server's side open.
+    fn cut_client_side(&self) {
+        let _ = self.cuts_tx.send(Cut::ClientSide);
+    }
+
+    /// Closes the server's sides kept open by [`Proxy::cut_client_side`].
+    fn release_server_sides(&self) {
+        let _ = self.cuts_tx.send(Cut::Release);
+    }
+
+    /// From now on, new connections are accepted (and reported) but not
+    /// forwarded until [`Proxy::forward_new`].
+    fn hold_new(&self) {
+        self.forward_tx.send_replace(false);
+    }
+
+    /// Forwards the held connections and every new one.
+    fn forward_new(&self) {
+        self.forward_tx.send_replace(true);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept_task.abort();
+    }
+}
+
+/// One connection through the proxy, until it ends or is cut.
+async fn relay(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    mut cuts: broadcast::Receiver<Cut>,
+    mut forward: watch::Receiver<bool>,
+    accepted_tx: mpsc::UnboundedSender<String>,
+) {
+    let server = tokio::select! {
+        server = open_upstream(&mut client, upstream, &mut forward, &accepted_tx) => server,
+        _ = next_cut(&mut cuts) => None,
+    };
+    let Some(mut server) = server else { return };
+    let cut = tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+        cut = next_cut(&mut cuts) => cut,
+    };
+    drop(client);
+    if cut == Cut::ClientSide {
+        hold_open(&mut server, &mut cuts).await;
+    }
+}
+
+/// Reads the client's request line, reports it, waits until new connections
+/// are forwarded, then connects to the server and passes on what was read.
+async fn open_upstream(
+    client: &mut TcpStream,
+    upstream: SocketAddr,
+    forward: &mut watch::Receiver<bool>,
+    accepted_tx: &mpsc::UnboundedSender<String>,
+) -> Option<TcpStream> {
+    let mut head = Vec::new();
+    let line_end = loop {
+        if let Some(end) = head.windows(2).position(|w| w == b"\r\n") {
+            break end;
+        }
+        if client.read_buf(&mut head).await.ok()? == 0 {
+            return None;
+        }
+    };
+    let _ = accepted_tx.send(String::from_utf8_lossy(&head[..line_end]).into_owned());
+    forward.wait_for(|open| *open).await.ok()?;
+    let mut server = TcpStream::connect(upstream).await.ok()?;
+    server.write_all(&head).await.ok()?;
+    Some(server)
+}
+
+/// The next cut that closes an open connection.
+async fn next_cut(cuts: &mut broadcast::Receiver<Cut>) -> Cut {
+    loop {
+        match cuts.recv().await {
+            Ok(Cut::Release) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Ok(cut) => return cut,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+        }
+    }
+}
+
+/// Keeps the server's side open, reading and dropping what the server sends
+/// to the departed client, until released (or the server closes it).
+async fn hold_open(server: &mut TcpStream, cuts: &mut broadcast::Receiver<Cut>) {
+    let mut sink = [0; 4096];
+    loop {
+        tokio::select! {
+            read = server.read(&mut sink) => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    return;
+                }
+            }
+            cut = cuts.recv() => {
+                let released = !matches!(
+                    cut,
+                    Ok(Cut::ClientSide) | Err(broadcast::error::RecvError::Lagged(_))
+                );
+                if released {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The client binary, the observers, a server on a given port
+// ---------------------------------------------------------------------------
+
+/// The `client` binary on pipes, with its stdout (events) and stderr (status
+/// lines) read line by line and recorded.
+struct Client {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+    stderr: Lines<BufReader<ChildStderr>>,
+    /// Every line printed on stdout so far.
+    printed: Vec<String>,
+    /// Every line printed on stderr so far.
+    statuses: Vec<String>,
+}
+
+impl Client {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+            .args(args)
+            .env_remove("CHAT_NAME")
+            // No log lines on stderr besides the client's own.
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the client binary starts");
+        Self {
+            stdin: child.stdin.take(),
+            stdout: BufReader::new(child.stdout.take().expect("stdout is piped")).lines(),
+            stderr: BufReader::new(child.stderr.take().expect("stderr is piped")).lines(),
+            child,
+            printed: Vec::new(),
+            statuses: Vec::new(),
+        }
+    }
+
+    async fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is still open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("writing a line");
+        stdin.flush().await.expect("flushing stdin");
+    }
+
+    /// Reads stdout until the client prints `wanted`.
+    async fn wait_printed(&mut self, wanted: &str) {
+        let waited = tokio::time::timeout(TIMEOUT, async {
+            while let Some(line) = self.stdout.next_line().await.expect("reading stdout") {
+                self.printed.push(line);
+                if self.printed.last().is_some_and(|l| l == wanted) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(
+            waited == Ok(true),
+            "the client did not print {wanted:?} ({}); stdout: {:#?}, stderr: {:#?}",
+            if waited.is_ok() {
+                "stdout closed"
+            } else {
+                "timed out"
+            },
+            self.printed,
+            self.statuses
+        );
+    }
+
+    /// The next status line on stderr.
+    async fn next_status(&mut self) -> String {
+        let line = tokio::time::timeout(TIMEOUT, self.stderr.next_line()).await;
+        let Ok(Ok(Some(line))) = line else {
+            panic!(
+                "no further status line ({line:?}); stdout: {:#?}, stderr: {:#?}",
+                self.printed, self.statuses
+            );
+        };
+        self.statuses.push(line.clone());
+        line
+    }
+
+    /// Sends SIGINT, as Ctrl-C does.
+    fn interrupt(&self) {
+        let pid = self.child.id().expect("the client is running");
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -INT {pid} failed");
+    }
+
+    /// Waits for the client to exit, then records whatever else it printed.
+    async fn exit(&mut self) -> ExitStatus {
+        let status = within("the client to exit", self.child.wait())
+            .await
+            .expect("waiting for the client");
+        within("the client's output to end", async {
+            while let Some(line) = self.stdout.next_line().await.expect("reading stdout") {
+                self.printed.push(line);
+            }
+            while let Some(line) = self.stderr.next_line().await.expect("reading stderr") {
+                self.statuses.push(line);
+            }
+        })
+        .await;
+        status
+    }
+
+    /// Ends the input (as at the end of a piped file) and waits for the exit.
+    async fn finish(&mut self) -> ExitStatus {
+        drop(self.stdin.take());
+        self.exit().await
+    }
+}
+
+/// A WebSocket client in a room, recording every event after its welcome as
+/// the text line a person would read.
+struct Observer {
+    name: String,
+    ws: WsClient,
+    seen: Vec<String>,
+}
+
+impl Observer {
+    /// Joins `room` as `name` on the server on `port`; records what comes
+    /// after its own arrival.
+    async fn join(port: u16, name: &str, room: &str) -> Self {
+        let mut ws = WsClient::connect(&format!(
+            "ws://127.0.0.1:{port}/{room}?name={name}&format=json"
+        ))
+        .await;
+        let first = ws.next_event().await;
+        assert!(
+            matches!(&first, Event::Welcome { name: n, .. } if n == name),
+            "first frame: {first:?}"
+        );
+        let mut observer = Self {
+            name: name.to_owned(),
+            ws,
+            seen: Vec::new(),
+        };
+        observer.wait_for(&format!("-> {name} joined {room}")).await;
+        observer.seen.clear();
+        observer
+    }
+
+    /// Reads events until the line `wanted`. Any message under a guest name
+    /// fails the test: every client here asked for a name.
+    async fn wait_for(&mut self, wanted: &str) {
+        let waited = tokio::time::timeout(TIMEOUT, async {
+            loop {
+                let event = self.ws.next_event().await;
+                if let Event::Message { from, .. } | Event::Action { from, .. } = &event {
+                    assert!(
+                        !from.starts_with("guest-"),
+                        "a client posted under a guest name: {event:?}; seen before: {:#?}",
+                        self.seen
+                    );
+                }
+                self.seen.push(event.render_text());
+                if self.seen.last().is_some_and(|l| l == wanted) {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(
+            waited.is_ok(),
+            "{} did not see {wanted:?}; seen: {:#?}",
+            self.name,
+            self.seen
+        );
+    }
+
+    /// Says `text` and waits for the server's copy (so it is in history).
+    async fn say(&mut self, text: &str) {
+        self.ws.send(text).await;
+        self.wait_for(&format!("{}: {text}", self.name)).await;
+    }
+}
+
+/// A `server` binary started on a given port, killed when dropped.
+struct PortServer {
+    _child: Child,
+}
+
+impl PortServer {
+    /// Starts the server on `port` and waits for its `listening on` line.
+    async fn start(port: u16) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--addr", "127.0.0.1", "--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the server binary starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+        let first = within("the new server's first line", stdout.next_line())
+            .await
+            .expect("reading the server's stdout");
+        assert_eq!(
+            first.as_deref(),
+            Some(format!("listening on ws://127.0.0.1:{port}").as_str()),
+            "the server could not start again on port {port}"
+        );
+        Self { _child: child }
+    }
+}
+
+fn lines(lines: &[&str]) -> Vec<String> {
+    lines.iter().map(|&l| l.to_owned()).collect()
+}
+
+// ---------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------
+
+/// A cut connection returns as the same name and room and prints what was said meanwhile once.
+#[tokio::test]
+async fn a_cut_connection_comes_back_as_the_same_person_and_prints_what_was_missed_once() {
+    let server = TestServer::start(&[]).await;
+    let mut proxy = Proxy::start(server.port).await;
+    let mut obs = Observer::join(server.port, "obs", "rust").await;
+    let port = proxy.port.to_string();
+    let mut ana = Client::start(&["--port", &port, "--name", "ana", "--room", "rust"]);
+    assert_eq!(
+        proxy.next_connection().await,
+        "GET /rust?name=ana&format=json HTTP/1.1"
+    );
+    ana.wait_printed("-> ana joined rust").await;
+    obs.wait_for("-> ana joined rust").await;
+    obs.say("one").await;
+    ana.wait_printed("obs: one").await;
+    ana.type_line("two").await;
+    ana.wait_printed("ana: two").await;
+    obs.wait_for("ana: two").await;
+
+    // The reconnection is held at the proxy until the others have spoken.
+    proxy.hold_new();
+    proxy.cut();
+    assert_eq!(ana.next_status().await, LOST_BY_CUT);
+    obs.wait_for("<- ana left rust (disconnected)").await;
+    assert_eq!(
+        proxy.next_connection().await,
+        "GET /rust?name=ana&since=2&format=json HTTP/1.1",
+        "the reconnection asks for the same name and room, after the last id shown (2)"
+    );
+    for text in ["three", "four", "five"] {
+        obs.say(text).await;
+    }
+    proxy.forward_new();
+    assert_eq!(ana.next_status().await, RECONNECTED);
+    ana.wait_printed("-> ana joined rust").await;
+    obs.wait_for("-> ana joined rust").await;
+
+    obs.say("six").await;
+    ana.wait_printed("obs: six").await;
+    ana.type_line("seven").await;
+    obs.wait_for("ana: seven").await;
+    let status = ana.finish().await;
+    assert!(status.success(), "{status:?}");
+    obs.wait_for("<- ana left rust (quit)").await;
+
+    let [motd, you_are] = welcome("ana", "rust");
+    assert_eq!(
+        ana.printed,
+        lines(&[
+            &motd,
+            &you_are,
+            "-> ana joined rust",
+            "obs: one",
+            "ana: two",
+            "obs: three",
+            "obs: four",
+            "obs: five",
+            "-> ana joined rust",
+            "obs: six",
+            "ana: seven",
+        ])
+    );
+    assert_eq!(ana.statuses, lines(&[LOST_BY_CUT, RECONNECTED]));
+    assert_eq!(
+        obs.seen,
+        lines(&[
+            "-> ana joined rust",
+            "obs: one",
+            "ana: two",
+            "<- ana left rust (disconnected)",
+            "obs: three",
+            "obs: four",
+            "obs: five",
+            "-> ana joined rust",
+            "obs: six",
+            "ana: seven",
+            "<- ana left rust (quit)",
+        ])
+    );
+    assert_eq!(proxy.accepted_since(), Vec::<String>::new());
+}
+
+/// After a restart on the same port the client returns, sees the new history whole, and chats.
+#[tokio::test]
+async fn after_a_server_restart_on_the_same_port_the_client_comes_back_and_chats() {
+    let mut server = TestServer::start(&[]).await;
+    let port = server.port;
+    let mut obs = Observer::join(port, "obs", "lobby").await;
+    let mut ana = Client::start(&["--port", &port.to_string(), "--name", "ana"]);
+    ana.wait_printed("-> ana joined lobby").await;
+    obs.wait_for("-> ana joined lobby").await;
+    obs.say("hello").await;
+    ana.wait_printed("obs: hello").await;
+    ana.type_line("before").await;
+    ana.wait_printed("ana: before").await;
+    // Alone in the room at the restart, so that no leave races the shutdown.
+    obs.ws.send("/quit").await;
+    ana.wait_printed("<- obs left lobby (quit)").await;
+
+    server.signal("TERM");
+    assert!(server.wait().await.success());
+    assert_eq!(
+        ana.next_status().await,
+        "-- connection lost (server shutting down (close code 1001)); reconnecting"
+    );
+    for secs in [1, 1, 2] {
+        assert_eq!(ana.next_status().await, refused_retry(port, secs));
+    }
+    // The next attempt is at least 1.5 s away: time for someone to speak on
+    // the new server before the client is back.
+    let _new_server = PortServer::start(port).await;
+    let mut obs = Observer::join(port, "obs", "lobby").await;
+    obs.say("after restart").await;
+    assert_eq!(
+        obs.seen,
+        lines(&["obs: after restart"]),
+        "the client came back before the first message on the new server"
+    );
+
+    assert_eq!(ana.next_status().await, RECONNECTED);
+    ana.wait_printed("-> ana joined lobby").await;
+    obs.wait_for("-> ana joined lobby").await;
+    ana.type_line("typed after restart").await;
+    obs.wait_for("ana: typed after restart").await;
+    obs.say("said after restart").await;
+    ana.wait_printed("obs: said after restart").await;
+    let status = ana.finish().await;
+    assert!(status.success(), "{status:?}");
+
+    let [motd, you_are] = welcome("ana", "lobby");
+    assert_eq!(
+        ana.printed,
+        lines(&[
+            &motd,
+            &you_are,
+            "-> ana joined lobby",
+            "obs: hello",
+            "ana: before",
+            "<- obs left lobby (quit)",
+            // The new server's ids start again at 1, below our `since` (2):
+            // its whole history, with no gap.
+            "obs: after restart",
+            "-> ana joined lobby",
+            "ana: typed after restart",
+            "obs: said after restart",
+        ])
+    );
+    assert_eq!(
+        ana.statuses,
+        lines(&[
+            "-- connection lost (server shutting down (close code 1001)); reconnecting",
+            &refused_retry(port, 1),
+            &refused_retry(port, 1),
+            &refused_retry(port, 2),
+            RECONNECTED,
+        ])
+    );
+}
+
+/// With `--history 3`, ten messages said while away print as the last three and "7 missed".
+#[tokio::test]
+async fn messages_gone_from_history_while_away_are_shown_as_a_gap() {
+    let server = TestServer::start(&["--history", "3"]).await;
+    let mut proxy = Proxy::start(server.port).await;
+    let mut obs = Observer::join(server.port, "obs", "lobby").await;
+    let port = proxy.port.to_string();
+    let mut ana = Client::start(&["--port", &port, "--name", "ana"]);
+    proxy.next_connection().await;
+    ana.wait_printed("-> ana joined lobby").await;
+    obs.say("m0").await;
+    ana.wait_printed("obs: m0").await;
+
+    proxy.hold_new();
+    proxy.cut();
+    assert_eq!(ana.next_status().await, LOST_BY_CUT);
+    obs.wait_for("<- ana left lobby (disconnected)").await;
+    assert_eq!(
+        proxy.next_connection().await,
+        "GET /lobby?name=ana&since=1&format=json HTTP/1.1"
+    );
+    for n in 1..=10 {
+        obs.say(&format!("m{n}")).await;
+    }
+    proxy.forward_new();
+    assert_eq!(ana.next_status().await, RECONNECTED);
+    ana.wait_printed("-> ana joined lobby").await;
+    let status = ana.finish().await;
+    assert!(status.success(), "{status:?}");
+
+    let [motd, you_are] = welcome("ana", "lobby");
+    assert_eq!(
+        ana.printed,
+        lines(&[
+            &motd,
+            &you_are,
+            "-> ana joined lobby",
+            "obs: m0",
+            // History keeps ids 9 to 11 (m8 to m10); 2 to 8 (m1 to m7) are gone.
+            "obs: m8",
+            "obs: m9",
+            "obs: m10",
+            "... 7 messages missed",
+            "-> ana joined lobby",
+        ])
+    );
+    assert_eq!(ana.statuses, lines(&[LOST_BY_CUT, RECONNECTED]));
+}
+
+/// `--no-reconnect`: a dropped connection is one stderr line and exit 9, with no retry.
+#[tokio::test]
+async fn no_reconnect_makes_a_dropped_connection_exit_9_without_retrying() {
+    let server = TestServer::start(&[]).await;
+    let mut proxy = Proxy::start(server.port).await;
+    let mut ana = Client::start(&[
+        "--port",
+        &proxy.port.to_string(),
+        "--name",
+        "ana",
+        "--no-reconnect",
+    ]);
+    proxy.next_connection().await;
+    ana.wait_printed("-> ana joined lobby").await;
+
+    proxy.cut();
+    let status = ana.exit().await;
+    assert_eq!(status.code(), Some(9), "stderr: {:?}", ana.statuses);
+    assert_eq!(
+        ana.statuses,
+        [format!(
+            "error: lost the connection to ws://127.0.0.1:{}: the server went away",
+            proxy.port
+        )]
+    );
+    let [motd, you_are] = welcome("ana", "lobby");
+    assert_eq!(
+        ana.printed,
+        lines(&[&motd, &you_are, "-> ana joined lobby"])
+    );
+    assert_eq!(
+        proxy.accepted_since(),
+        Vec::<String>::new(),
+        "no second connection"
+    );
+}
+
+/// Ctrl-C while the client retries a server that is gone stops it at once, exit 0.
+#[tokio::test]
+async fn ctrl_c_while_retrying_exits_0_at_once() {
+    let mut server = TestServer::start(&[]).await;
+    let port = server.port;
+    let mut ana = Client::start(&["--port", &port.to_string(), "--name", "ana"]);
+    ana.wait_printed("-> ana joined lobby").await;
+    server.signal("TERM");
+    assert!(server.wait().await.success());
+    assert_eq!(
+        ana.next_status().await,
+        "-- connection lost (server shutting down (close code 1001)); reconnecting"
+    );
+    for secs in [1, 1, 2, 4] {
+        assert_eq!(ana.next_status().await, refused_retry(port, secs));
+    }
+
+    // The client now pauses at least 3 s before its next attempt.
+    let interrupted = Instant::now();
+    ana.interrupt();
+    let status = ana.exit().await;
+    assert_eq!(status.code(), Some(0), "stderr: {:?}", ana.statuses);
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(2),
+        "took {:?} to exit after Ctrl-C",
+        interrupted.elapsed()
+    );
+    assert_eq!(
+        ana.statuses.len(),
+        5,
+        "nothing after Ctrl-C: {:?}",
+        ana.statuses
+    );
+    let [motd, you_are] = welcome("ana", "lobby");
+    assert_eq!(
+        ana.printed,
+        lines(&[&motd, &you_are, "-> ana joined lobby"])
+    );
+}
+
+/// A name still held for the dropped connection is retried until regained, never posting as guest.
+#[tokio::test]
+async fn a_name_still_held_by_the_dropped_connection_is_waited_for_never_given_up() {
+    let server = TestServer::start(&[]).await;
+    let mut proxy = Proxy::start(server.port).await;
+    let mut obs = Observer::join(server.port, "obs", "lobby").await;
+    let port = proxy.port.to_string();
+    let mut ana = Client::start(&["--port", &port, "--name", "ana"]);
+    assert_eq!(
+        proxy.next_connection().await,
+        "GET /?name=ana&format=json HTTP/1.1"
+    );
+    ana.wait_printed("-> ana joined lobby").await;
+    obs.wait_for("-> ana joined lobby").await;
+
+    // The server does not notice: it still has ana.
+    proxy.cut_client_side();
+    assert_eq!(ana.next_status().await, LOST_BY_CUT);
+    // A line typed while away, for the next connection to send.
+    ana.type_line("typed while away").await;
+    let taken = "-- connection lost (the server still holds the name 'ana' for our dropped \
+                 connection); reconnecting";
+    let resume = "GET /lobby?name=ana&since=0&format=json HTTP/1.1";
+    for attempt in 1..=2 {
+        assert_eq!(
+            proxy.next_connection().await,
+            resume,
+            "attempt {attempt} asks for ana again"
+        );
+        assert_eq!(ana.next_status().await, taken, "attempt {attempt}");
+    }
+
+    proxy.release_server_sides();
+    obs.wait_for("<- ana left lobby (disconnected)").await;
+    let retries = within("the client to get its name back", async {
+        let mut retries = 2;
+        loop {
+            let status = ana.next_status().await;
+            if status == RECONNECTED {
+                return retries;
+            }
+            assert_eq!(status, taken);
+            retries += 1;
+        }
+    })
+    .await;
+    ana.wait_printed("-> ana joined lobby").await;
+    obs.wait_for("-> ana joined lobby").await;
+    ana.wait_printed("ana: typed while away").await;
+    obs.wait_for("ana: typed while away").await;
+    ana.type_line("back").await;
+    obs.wait_for("ana: back").await;
+    let status = ana.finish().await;
+    assert!(status.success(), "{status:?}");
+
+    let attempts = proxy.accepted_since();
+    assert_eq!(
+        attempts,
+        vec![resume.to_owned(); retries - 1],
+        "every later attempt asks for ana"
+    );
+    let [motd, you_are] = welcome("ana", "lobby");
+    assert_eq!(
+        ana.printed,
+        lines(&[
+            &motd,
+            &you_are,
+            "-> ana joined lobby",
+            "-> ana joined lobby",
+            "ana: typed while away",
+            "ana: back",
+        ])
+    );
+    assert!(
+        !obs.seen
+            .iter()
+            .any(|l| l.starts_with("guest-") || l.starts_with("* guest-")),
+        "{:#?}",
+        obs.seen
+    );
+}

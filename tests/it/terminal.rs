@@ -1,0 +1,700 @@
+//! The interactive face of the real `client` binary: run in a pseudo-terminal,
+//! with assertions on the *screen* (a vt100 parser fed by the pty), against the
+//! real server and real WebSocket observers.
+
+use std::io::{Read as _, Write as _};
+
+use chat::protocol::Event;
+use futures_util::{SinkExt, StreamExt};
+use portable_pty::{CommandBuilder, ExitStatus, MasterPty, PtySize, native_pty_system};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio_websockets::{Message, ServerBuilder};
+use vt100::{Color, Screen};
+
+use crate::support::{TIMEOUT, TestServer, WsClient, within};
+
+const ROWS: u16 = 24;
+const COLS: u16 = 80;
+// Keys, as a terminal sends them to the program.
+const ENTER: &str = "\r";
+const UP: &str = "\x1b[A";
+const CTRL_A: &str = "\x01";
+const CTRL_C: &str = "\x03";
+const CTRL_D: &str = "\x04";
+const CTRL_E: &str = "\x05";
+const CTRL_U: &str = "\x15";
+const CTRL_W: &str = "\x17";
+
+/// What the client asked of the terminal besides drawing on the screen.
+#[derive(Debug, Default)]
+struct Requests {
+    titles: Vec<String>,
+    icon_names: Vec<String>,
+    /// Any other operating system command (clipboard, colours, links…).
+    other_osc: usize,
+}
+
+impl Requests {
+    fn none(&self) -> bool {
+        self.titles.is_empty() && self.icon_names.is_empty() && self.other_osc == 0
+    }
+}
+
+impl vt100::Callbacks for Requests {
+    fn set_window_title(&mut self, _: &mut Screen, title: &[u8]) {
+        self.titles
+            .push(String::from_utf8_lossy(title).into_owned());
+    }
+
+    fn set_window_icon_name(&mut self, _: &mut Screen, name: &[u8]) {
+        self.icon_names
+            .push(String::from_utf8_lossy(name).into_owned());
+    }
+
+    fn unhandled_osc(&mut self, _: &mut Screen, _params: &[&[u8]]) {
+        self.other_osc += 1;
+    }
+}
+
+/// The `client` binary in a pseudo-terminal, with the screen it draws.
+/// Killed when dropped, so a failing test leaves no process behind.
+struct PtyClient {
+    pid: u32,
+    /// Kept open: the terminal exists as long as its master side does.
+    master: Box<dyn MasterPty + Send>,
+    keys: Box<dyn std::io::Write + Send>,
+    /// What the client writes to its terminal, read on a thread.
+    output: mpsc::Receiver<Vec<u8>>,
+    exit: oneshot::Receiver<ExitStatus>,
+    exited: Option<ExitStatus>,
+    parser: vt100::Parser<Requests>,
+    /// The terminal's settings before the client started, as `Debug` shows
+    /// them (their type is `nix`'s, which this crate does not name).
+    cooked: String,
+}
+
+impl PtyClient {
+    /// Runs `client URL --name NAME ARGS…` in an 80x24 xterm, with `env` set
+    /// and `NO_COLOR` unset unless `env` sets it.
+    fn start(url: &str, name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("opening a pseudo-terminal");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_client"));
+        cmd.arg(url);
+        cmd.args(["--name", name]);
+        cmd.args(args);
+        cmd.cwd(env!("CARGO_MANIFEST_DIR"));
+        for var in ["NO_COLOR", "CLICOLOR_FORCE", "CHAT_NAME", "RUST_LOG"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("TERM", "xterm-256color");
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let cooked = format!(
+            "{:?}",
+            pty.master.get_termios().expect("the terminal's settings")
+        );
+        let mut child = pty.slave.spawn_command(cmd).expect("the client starts");
+        // Only the client holds the terminal's slave side now, so reading the
+        // master side ends when the client exits.
+        drop(pty.slave);
+        let pid = child.process_id().expect("the client's pid");
+
+        let (exit_tx, exit) = oneshot::channel();
+        std::thread::spawn(move || {
+            if let Ok(status) = child.wait() {
+                let _ = exit_tx.send(status);
+            }
+        });
+        let mut reader = pty.master.try_clone_reader().expect("the pty's reader");
+        let (output_tx, output) = mpsc::channel(64);
+        std::thread::spawn(move || {
+            let mut buf = [0; 4096];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if output_tx.blocking_send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let keys = pty.master.take_writer().expect("the pty's writer");
+        Self {
+            pid,
+            master: pty.master,
+            keys,
+            output,
+            exit,
+            exited: None,
+            parser: vt100::Parser::new_with_callbacks(
+                ROWS.try_into().expect("rows"),
+                COLS.try_into().expect("cols"),
+                0,
+                Requests::default(),
+            ),
+            cooked,
+        }
+    }
+
+    /// Starts `client --name ana` on `server` and waits for its prompt.
+    async fn ana(server: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut client = Self::start(&server.url, "ana", args, env);
+        client.wait_for_prompt("ana").await;
+        client
+    }
+
+    fn screen(&self) -> &Screen {
+        self.parser.screen()
+    }
+
+    /// Every row of the screen as text (cells never written at its end left out).
+    fn rows(&self) -> Vec<String> {
+        self.screen().rows(0, COLS).collect()
+    }
+
+    /// The row holding exactly `text` (after a `HH:MM ` timestamp if it has one).
+    fn row_of(&self, text: &str) -> Option<u16> {
+        self.rows()
+            .iter()
+            .position(|row| row == text || untimed(row) == Some(text))
+            .map(|i| u16::try_from(i).expect("24 rows"))
+    }
+
+    /// The last row with something on it: the input line, prompt included.
+    fn input_row(&self) -> (u16, String) {
+        let rows = self.rows();
+        let i = rows
+            .iter()
+            .rposition(|row| !row.trim().is_empty())
+            .unwrap_or_else(|| panic!("an empty screen"));
+        (u16::try_from(i).expect("24 rows"), rows[i].clone())
+    }
+
+    /// Feeds the client's output to the screen until `done` holds for it.
+    async fn wait_for(&mut self, what: &str, done: impl Fn(&Self) -> bool) {
+        let waited = tokio::time::timeout(TIMEOUT, async {
+            while !done(self) {
+                match self.output.recv().await {
+                    Some(bytes) => self.parser.process(&bytes),
+                    None => return false,
+                }
+            }
+            true
+        })
+        .await;
+        match waited {
+            Ok(true) => {}
+            Ok(false) => panic!(
+                "the client's terminal closed while waiting for {what}; the screen:\n{}",
+                self.screen().contents()
+            ),
+            Err(_) => panic!(
+                "timed out after {TIMEOUT:?} waiting for {what}; the screen:\n{}",
+                self.screen().contents()
+            ),
+        }
+    }
+
+    /// Waits until a row reads `text` (after its timestamp, if any).
+    async fn wait_for_row(&mut self, text: &str) -> u16 {
+        self.wait_for(&format!("the row {text:?}"), |c| c.row_of(text).is_some())
+            .await;
+        self.row_of(text).expect("just seen")
+    }
+
+    /// Waits until the input line reads exactly `line`, prompt included.
+    async fn wait_for_input(&mut self, line: &str) {
+        self.wait_for(&format!("the input line {line:?}"), |c| {
+            c.input_row().1 == line
+        })
+        .await;
+    }
+
+    /// Waits until the input line reads exactly `line` with the cursor in column `col`.
+    async fn wait_for_cursor(&mut self, line: &str, col: u16) {
+        self.wait_for(
+            &format!("the input line {line:?}, cursor in column {col}"),
+            |c| {
+                let (row, text) = c.input_row();
+                text == line && c.screen().cursor_position() == (row, col)
+            },
+        )
+        .await;
+    }
+
+    /// Waits for the welcome and the prompt `NAME> ` under it.
+    async fn wait_for_prompt(&mut self, name: &str) {
+        let welcome = format!("you are {name} in lobby; type /help for commands");
+        let prompt = format!("{name}> ");
+        self.wait_for("the welcome and the prompt", |c| {
+            c.row_of(&welcome).is_some() && c.input_row().1 == prompt
+        })
+        .await;
+    }
+
+    /// Types `keys` as a person would.
+    fn press(&mut self, keys: &str) {
+        self.keys
+            .write_all(keys.as_bytes())
+            .and_then(|()| self.keys.flush())
+            .expect("typing into the pty");
+    }
+
+    /// Waits for the client to exit.
+    async fn wait_exit(&mut self) -> ExitStatus {
+        let status = within("the client to exit", &mut self.exit)
+            .await
+            .expect("the client's exit status");
+        self.exited = Some(status.clone());
+        status
+    }
+
+    /// The terminal's settings now, as `Debug` shows them.
+    fn termios(&self) -> String {
+        format!(
+            "{:?}",
+            self.master.get_termios().expect("the terminal's settings")
+        )
+    }
+}
+
+impl Drop for PtyClient {
+    fn drop(&mut self) {
+        if self.exited.is_none() && self.exit.try_recv().is_err() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// `row` without its leading `HH:MM ` timestamp, if it starts with one.
+fn untimed(row: &str) -> Option<&str> {
+    let (time, rest) = row.split_at_checked(6)?;
+    let b = time.as_bytes();
+    let timed = b[0].is_ascii_digit()
+        && b[1].is_ascii_digit()
+        && b[2] == b':'
+        && b[3].is_ascii_digit()
+        && b[4].is_ascii_digit()
+        && b[5] == b' ';
+    timed.then_some(rest)
+}
+
+/// The screen's rows, each timestamp written `HH:MM`, so that two runs compare.
+fn normalized(rows: &[String]) -> Vec<String> {
+    rows.iter()
+        .map(|row| match untimed(row) {
+            Some(rest) => format!("HH:MM {rest}"),
+            None => row.clone(),
+        })
+        .collect()
+}
+
+/// The cells of `row` from column `start`, `len` of them.
+fn cells(screen: &Screen, row: u16, start: u16, len: usize) -> Vec<&vt100::Cell> {
+    let len = u16::try_from(len).expect("a short text");
+    (start..start + len)
+        .map(|col| screen.cell(row, col).expect("a cell on the screen"))
+        .collect()
+}
+
+/// The column where `text` starts in `row`.
+fn col_of(screen: &Screen, row: u16, text: &str) -> u16 {
+    let line: String = screen.rows(0, COLS).nth(usize::from(row)).expect("a row");
+    let at = line
+        .find(text)
+        .unwrap_or_else(|| panic!("{text:?} is not in row {row}: {line:?}"));
+    u16::try_from(line[..at].chars().count()).expect("80 columns")
+}
+
+/// The next message event `from` someone, skipping the rest.
+async fn message_from(observer: &mut WsClient, from: &str) -> String {
+    let event = observer
+        .event_matching(
+            &format!("a message from {from}"),
+            |e| matches!(e, Event::Message { from: f, .. } if f == from),
+        )
+        .await;
+    match event {
+        Event::Message { text, .. } => text,
+        other => unreachable!("matched a message: {other:?}"),
+    }
+}
+
+/// A half-typed line stays exactly as typed, in place, while others' messages
+/// print above it, and is sent whole once finished.
+#[tokio::test]
+async fn a_half_typed_line_survives_incoming_messages_in_place() {
+    let server = TestServer::start(&[]).await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press("hello wor");
+    ana.wait_for_input("ana> hello wor").await;
+
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let (mut cy, _) = server.join("cy", "lobby").await;
+    let said: Vec<String> = (1..=3)
+        .flat_map(|i| {
+            [
+                format!("bo: line {i} from bo"),
+                format!("cy: line {i} from cy"),
+            ]
+        })
+        .collect();
+    for i in 1..=3 {
+        bo.send(&format!("line {i} from bo")).await;
+        cy.send(&format!("line {i} from cy")).await;
+    }
+    // The editor erases the input line, prints a message and redraws the
+    // line, so the screen is only checked once it has settled: all six
+    // messages above the input line, which reads exactly as typed, with the
+    // cursor right after it. A client that loses or moves the line never
+    // gets there, and the timeout shows its screen.
+    ana.wait_for(
+        "the six messages above `ana> hello wor`, cursor after it",
+        |c| {
+            let (input, line) = c.input_row();
+            line == "ana> hello wor"
+                && c.screen().cursor_position() == (input, 14)
+                && said
+                    .iter()
+                    .all(|said| c.row_of(said).is_some_and(|row| row < input))
+        },
+    )
+    .await;
+    let typed: Vec<_> = ana
+        .rows()
+        .into_iter()
+        .filter(|r| r.contains("hello"))
+        .collect();
+    assert_eq!(
+        typed,
+        ["ana> hello wor"],
+        "the typed text shows once, on the input line"
+    );
+
+    ana.press(&format!("ld{ENTER}"));
+    assert_eq!(message_from(&mut bo, "ana").await, "hello world");
+    ana.wait_for_row("ana: hello world").await;
+    ana.wait_for_input("ana> ").await;
+}
+
+/// The chat as seen in a terminal: a welcome, a join, bo's line and one's own.
+async fn chat_screen(args: &[&str], env: &[(&str, &str)]) -> PtyClient {
+    let server = TestServer::start(&[]).await;
+    let mut ana = PtyClient::ana(&server, args, env).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    ana.wait_for_row("-> bo joined lobby").await;
+    bo.send("hi from bo").await;
+    ana.wait_for_row("bo: hi from bo").await;
+    ana.press(&format!("hi from ana{ENTER}"));
+    ana.wait_for_row("ana: hi from ana").await;
+    ana.wait_for_input("ana> ").await;
+    ana
+}
+
+/// What [`chat_screen`] shows, colour or not.
+const CHAT_TEXT: [&str; 6] = [
+    "Welcome to chat! Type a message",
+    "you are ana in lobby; type /help for commands",
+    "HH:MM -> ana joined lobby",
+    "HH:MM -> bo joined lobby",
+    "HH:MM bo: hi from bo",
+    "HH:MM ana: hi from ana",
+];
+
+fn assert_chat_text(ana: &PtyClient) {
+    let rows = normalized(&ana.rows());
+    let (input, _) = ana.input_row();
+    let mut expected: Vec<String> = CHAT_TEXT.iter().map(|s| (*s).to_owned()).collect();
+    expected.push("ana> ".to_owned());
+    assert_eq!(rows[..=usize::from(input)], expected, "{rows:#?}");
+}
+
+/// Every cell of the screen has default colours and no attribute.
+fn assert_no_style(screen: &Screen) {
+    for row in 0..ROWS {
+        for col in 0..COLS {
+            let cell = screen.cell(row, col).expect("a cell");
+            assert!(
+                cell.fgcolor() == Color::Default
+                    && cell.bgcolor() == Color::Default
+                    && !cell.inverse()
+                    && !cell.bold()
+                    && !cell.dim()
+                    && !cell.italic()
+                    && !cell.underline(),
+                "styled cell {:?} at {row},{col}: fg {:?} bg {:?} inverse {} bold {} dim {}",
+                cell.contents(),
+                cell.fgcolor(),
+                cell.bgcolor(),
+                cell.inverse(),
+                cell.bold(),
+                cell.dim(),
+            );
+        }
+    }
+}
+
+/// With colour, others' names are coloured, one's own name is in reverse
+/// video, and each message line starts with a dimmed `HH:MM ` timestamp.
+#[tokio::test]
+async fn colour_marks_names_and_ones_own_messages() {
+    let ana = chat_screen(&[], &[]).await;
+    assert_chat_text(&ana);
+    let screen = ana.screen();
+
+    let bo_row = ana.row_of("bo: hi from bo").expect("seen");
+    let bo = cells(screen, bo_row, 6, 2);
+    assert!(
+        bo.iter()
+            .all(|c| c.fgcolor() != Color::Default && !c.inverse()),
+        "bo's name: {:?}",
+        bo.iter()
+            .map(|c| (c.fgcolor(), c.inverse()))
+            .collect::<Vec<_>>()
+    );
+    let text = cells(screen, bo_row, 10, "hi from bo".len());
+    assert!(
+        text.iter()
+            .all(|c| c.fgcolor() == Color::Default && !c.inverse())
+    );
+
+    let own_row = ana.row_of("ana: hi from ana").expect("seen");
+    let own = cells(screen, own_row, 6, 3);
+    assert!(
+        own.iter().all(|c| c.inverse()),
+        "ana's own name is not in reverse video"
+    );
+    let text = cells(screen, own_row, 11, "hi from ana".len());
+    assert!(text.iter().all(|c| !c.inverse()));
+
+    for row in [bo_row, own_row] {
+        let stamp = cells(screen, row, 0, 5);
+        assert!(
+            stamp.iter().all(|c| c.dim()),
+            "the timestamp of row {row} is not dimmed"
+        );
+    }
+}
+
+/// `NO_COLOR=1` gives the same text with no colour or attribute anywhere.
+#[tokio::test]
+async fn no_color_env_shows_the_same_text_unstyled() {
+    let ana = chat_screen(&[], &[("NO_COLOR", "1")]).await;
+    assert_chat_text(&ana);
+    assert_no_style(ana.screen());
+}
+
+/// `--no-color` gives the same text with no colour or attribute anywhere.
+#[tokio::test]
+async fn no_color_flag_shows_the_same_text_unstyled() {
+    let ana = chat_screen(&["--no-color"], &[]).await;
+    assert_chat_text(&ana);
+    assert_no_style(ana.screen());
+}
+
+/// Leaving with `key` exits 0, the room sees a `quit` (a close frame, not a
+/// dropped socket), and the terminal gets its settings back.
+async fn leave_with(key: &str) {
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    assert_ne!(
+        ana.termios(),
+        ana.cooked,
+        "the editor puts the terminal in raw mode"
+    );
+    ana.press("half a line");
+    ana.wait_for_input("ana> half a line").await;
+
+    ana.press(key);
+    let left = bo
+        .event_matching("ana's leave", |e| matches!(e, Event::Leave { .. }))
+        .await;
+    assert!(
+        matches!(&left, Event::Leave { name, reason, .. } if name == "ana" && reason == "quit"),
+        "{left:?}"
+    );
+    let status = ana.wait_exit().await;
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        ana.termios(),
+        ana.cooked,
+        "the terminal is left in raw mode"
+    );
+}
+
+/// Ctrl-D exits 0 with a close frame (`quit`) and restores the terminal.
+#[tokio::test]
+async fn ctrl_d_quits_with_a_close_frame_and_restores_the_terminal() {
+    leave_with(CTRL_D).await;
+}
+
+/// Ctrl-C exits 0 with a close frame (`quit`) and restores the terminal.
+#[tokio::test]
+async fn ctrl_c_quits_with_a_close_frame_and_restores_the_terminal() {
+    leave_with(CTRL_C).await;
+}
+
+/// Up recalls the last line; Ctrl-A, Ctrl-E, Ctrl-W and Ctrl-U edit the line
+/// being typed, and what is sent is the edited line.
+#[tokio::test]
+async fn arrow_up_and_emacs_keys_edit_the_line() {
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+
+    ana.press(&format!("first{ENTER}"));
+    assert_eq!(message_from(&mut bo, "ana").await, "first");
+    ana.wait_for_row("ana: first").await;
+    ana.wait_for_input("ana> ").await;
+    ana.press(UP);
+    ana.wait_for_input("ana> first").await;
+
+    ana.press(&format!("{CTRL_A}say "));
+    ana.wait_for_cursor("ana> say first", 9).await;
+    ana.press(&format!("{CTRL_E}!"));
+    ana.wait_for_input("ana> say first!").await;
+    ana.press(ENTER);
+    assert_eq!(message_from(&mut bo, "ana").await, "say first!");
+    ana.wait_for_input("ana> ").await;
+
+    ana.press("one two three");
+    ana.wait_for_input("ana> one two three").await;
+    ana.press(CTRL_W);
+    ana.wait_for_input("ana> one two ").await;
+    ana.press("2");
+    ana.wait_for_input("ana> one two 2").await;
+    ana.press(CTRL_U);
+    ana.wait_for_cursor("ana> ", 5).await;
+    ana.press(&format!("kept{ENTER}"));
+    assert_eq!(message_from(&mut bo, "ana").await, "kept");
+}
+
+/// A peer's escape sequences neither clear the screen, nor set the window
+/// title, nor colour the text: their remains show as plain text.
+#[tokio::test]
+async fn a_peers_escape_sequences_are_shown_harmlessly() {
+    let server = TestServer::start(&[]).await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    bo.send("before").await;
+    ana.wait_for_row("bo: before").await;
+
+    bo.send("\x1b[2Jcleared? \x1b]0;pwned\x07titled? \x1b[31mred?")
+        .await;
+    let row = ana
+        .wait_for_row("bo: [2Jcleared? ]0;pwnedtitled? [31mred?")
+        .await;
+
+    for earlier in [
+        "you are ana in lobby; type /help for commands",
+        "-> bo joined lobby",
+        "bo: before",
+    ] {
+        assert!(
+            ana.row_of(earlier).is_some(),
+            "{earlier:?} was cleared: {:#?}",
+            ana.rows()
+        );
+    }
+    let requests = ana.parser.callbacks();
+    assert!(requests.none(), "{requests:?}");
+    let col = col_of(ana.screen(), row, "red?");
+    let red = cells(ana.screen(), row, col, 4);
+    assert!(
+        red.iter().all(|c| c.fgcolor() == Color::Default),
+        "the text turned red"
+    );
+}
+
+/// Even a hostile server cannot drive the terminal: the client strips the
+/// escape sequences in names and text itself before printing.
+#[tokio::test]
+async fn a_hostile_servers_escape_sequences_are_shown_harmlessly() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding");
+    let url = format!("ws://{}", listener.local_addr().expect("address"));
+    let welcome = r#"{"type":"welcome","motd":"","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40}}"#;
+    let hostile = serde_json::json!({
+        "type": "message", "id": 1, "room": "lobby",
+        "from": "e\u{1b}[2Jve", "text": "\u{1b}]0;pwned\u{7}hi \u{1b}[31mred?\u{9b}1m",
+        "ts": 1_764_100_000_000_u64,
+    })
+    .to_string();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("the client connects");
+        let (_request, mut ws) = ServerBuilder::new()
+            .accept(stream)
+            .await
+            .expect("the handshake");
+        ws.send(Message::text(welcome)).await.expect("sending");
+        ws.send(Message::text(hostile)).await.expect("sending");
+        // Keep the connection open until the test ends.
+        while ws.next().await.is_some() {}
+    });
+
+    let mut ana = PtyClient::start(&url, "ana", &["--no-reconnect"], &[]);
+    ana.wait_for_prompt("ana").await;
+    let row = ana.wait_for_row("e[2Jve: ]0;pwnedhi [31mred?1m").await;
+    let requests = ana.parser.callbacks();
+    assert!(requests.none(), "{requests:?}");
+    let col = col_of(ana.screen(), row, "red?");
+    let red = cells(ana.screen(), row, col, 4);
+    assert!(
+        red.iter()
+            .all(|c| c.fgcolor() == Color::Default && !c.bold()),
+        "the text turned red or bold"
+    );
+    drop(ana);
+    server.abort();
+}
+
+/// A private message shows as `[private] bo: psst` in magenta; join notices
+/// (and timestamps) are dimmed.
+#[tokio::test]
+async fn private_messages_are_magenta_and_notices_dimmed() {
+    let server = TestServer::start(&[]).await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let joined = ana.wait_for_row("-> bo joined lobby").await;
+    bo.send("/msg ana psst").await;
+    let private = ana.wait_for_row("[private] bo: psst").await;
+
+    let screen = ana.screen();
+    let magenta = [Color::Idx(5), Color::Idx(13)];
+    let shown = cells(screen, private, 6, "[private] bo: psst".len());
+    assert!(
+        shown
+            .iter()
+            .all(|c| magenta.contains(&c.fgcolor()) && !c.dim()),
+        "not magenta: {:?}",
+        shown.iter().map(|c| c.fgcolor()).collect::<Vec<_>>()
+    );
+    // The timestamp and the notice are each dimmed (the space between is not styled).
+    let stamp = cells(screen, joined, 0, 5);
+    let notice = cells(screen, joined, 6, "-> bo joined lobby".len());
+    assert!(
+        stamp
+            .iter()
+            .chain(&notice)
+            .all(|c| c.dim() && c.fgcolor() == Color::Default),
+        "the join notice is not dimmed: {:?}",
+        stamp
+            .iter()
+            .chain(&notice)
+            .map(|c| (c.contents(), c.dim()))
+            .collect::<Vec<_>>()
+    );
+}

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
 use super::Shared;
 use super::encoded::EncodedEvent;
+use super::mailbox::Mailbox;
 use super::rooms::Said;
 use crate::protocol::command::help_event;
 use crate::protocol::{
@@ -24,12 +25,14 @@ use crate::protocol::{
 use crate::rate::{FloodGuard, Verdict};
 use crate::sanitize::strip_controls;
 
-/// Private messages a recipient may have waiting before senders are told it
-/// is busy; a person does not get more than a few at once.
-const PRIVATE_QUEUE_LEN: usize = 16;
-/// Room events sent in one batch before one flush; bounds how long one busy
-/// connection keeps its worker thread before yielding.
+/// Room events sent in one go; bounds how long one busy connection keeps its
+/// worker thread before the others get a turn.
 const MAX_BATCH: usize = 256;
+/// Frames fed to the socket before each flush. A flush writes them all in one
+/// system call; the stream's frame queue grows to the most frames queued at
+/// once and never shrinks, so this also bounds its memory (about 56 bytes a
+/// frame, per connection, for the connection's lifetime).
+const FRAMES_PER_FLUSH: usize = 32;
 /// How long the closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -109,12 +112,12 @@ pub(crate) async fn serve<S>(ws: WebSocketStream<S>, request: JoinRequest, share
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (private_tx, mut private_rx) = mpsc::channel(PRIVATE_QUEUE_LEN);
+    let mailbox = Arc::new(Mailbox::default());
     let registration = shared.rooms.connect(
         request.name.as_deref(),
         &request.room,
         request.since,
-        private_tx,
+        Arc::clone(&mailbox),
     );
     let membership = registration.membership;
     let mut conn = Connection {
@@ -136,16 +139,19 @@ where
     let greeting = std::iter::once(welcome)
         .chain(request.problems.into_iter().map(Event::from))
         .chain(registration.problems.into_iter().map(Event::from))
-        .map(|event| conn.encode(&event))
+        .map(|event| encode(conn.format, &event))
         .chain(membership.replay.iter().map(|e| e.message(conn.format)))
         .chain((membership.missed > 0).then(|| {
-            conn.encode(&Event::Gap {
-                missed: membership.missed,
-            })
+            encode(
+                conn.format,
+                &Event::Gap {
+                    missed: membership.missed,
+                },
+            )
         }))
         .collect::<Vec<_>>();
     let ending = match conn.write(greeting).await {
-        Ok(()) => conn.run(&mut private_rx).await,
+        Ok(()) => conn.run(&mailbox).await,
         Err(ending) => ending,
     };
 
@@ -153,7 +159,8 @@ where
         .rooms
         .disconnect(&conn.name, &conn.room, &ending.leave_reason());
     tracing::debug!(name = %conn.name, reason = %ending.leave_reason(), "disconnected");
-    conn.close(ending).await;
+    // Boxed for the same reason as `on_message`: needed once, at the end.
+    Box::pin(conn.close(ending)).await;
 }
 
 /// Refuses an upgraded connection because the server is full.
@@ -176,7 +183,7 @@ impl<S> Connection<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    async fn run(&mut self, private_rx: &mut mpsc::Receiver<Box<Event>>) -> Ending {
+    async fn run(&mut self, mailbox: &Mailbox) -> Ending {
         let ping_interval = self.shared.config.limits.ping_interval;
         let mut ping = interval_at(Instant::now() + ping_interval, ping_interval);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -189,7 +196,11 @@ where
                 frame = self.ws.next() => {
                     awaiting_pong = false;
                     match frame {
-                        Some(Ok(message)) => self.on_message(message).await,
+                        // Boxed: handling a frame from the peer (commands and
+                        // all) is the largest state of this task, and a
+                        // listener rarely needs it; inline, every connection
+                        // would carry its room for its whole life.
+                        Some(Ok(message)) => Box::pin(self.on_message(message)).await,
                         Some(Err(tokio_websockets::Error::PayloadTooLong { max_len, .. })) => {
                             Err(Ending::TooBig { max_len })
                         }
@@ -201,9 +212,13 @@ where
                     }
                 }
                 event = self.events_rx.recv() => self.deliver(event).await,
-                Some(event) = private_rx.recv() => {
-                    let message = self.encode(&event);
-                    self.write_after_room(Some(message)).await
+                () = mailbox.wait() => {
+                    let format = self.format;
+                    let private = mailbox.take().into_iter().map(|event| encode(format, &event));
+                    let limit = self.write_timeout();
+                    let batch = queued(&mut self.events_rx, format).chain(private);
+                    let result = write_frames(&mut self.ws, batch, limit).await;
+                    self.written(result)
                 }
                 _ = ping.tick() => {
                     if awaiting_pong {
@@ -313,11 +328,11 @@ where
             Command::Join(room) => match rooms.switch(&self.name, &self.room, room) {
                 Ok(membership) => {
                     // What the old room said before we left is still ours to show.
-                    let mut batch = Vec::new();
-                    self.drain_into(&mut batch, usize::MAX);
+                    let format = self.format;
+                    let mut batch: Vec<Message> = queued(&mut self.events_rx, format).collect();
                     self.room = membership.room;
                     self.events_rx = membership.events_rx;
-                    batch.extend(membership.replay.iter().map(|e| e.message(self.format)));
+                    batch.extend(membership.replay.iter().map(|e| e.message(format)));
                     return self.write(batch).await;
                 }
                 Err(err) => err.into(),
@@ -342,7 +357,7 @@ where
 
     /// Sends an event meant for this connection alone.
     async fn reply(&mut self, event: Event) -> Result<(), Ending> {
-        let message = self.encode(&event);
+        let message = encode(self.format, &event);
         self.write_after_room(Some(message)).await
     }
 
@@ -353,70 +368,54 @@ where
     /// if that frame is a close, the stream answers it at once, and the copy
     /// (the sender's confirmation) would never go out.
     async fn write_after_room(&mut self, message: Option<Message>) -> Result<(), Ending> {
-        let mut batch = Vec::new();
-        self.drain_into(&mut batch, usize::MAX);
-        batch.extend(message);
-        self.write(batch).await
+        let limit = self.write_timeout();
+        let batch = queued(&mut self.events_rx, self.format).chain(message);
+        let result = write_frames(&mut self.ws, batch, limit).await;
+        self.written(result)
     }
 
-    /// Sends a room event and whatever else the room has queued, then flushes once.
+    /// Sends a room event and whatever else the room has queued behind it.
     async fn deliver(
         &mut self,
         first: Result<EncodedEvent, broadcast::error::RecvError>,
     ) -> Result<(), Ending> {
-        let mut batch = Vec::new();
-        match first {
-            Ok(event) => batch.push(event.message(self.format)),
+        let format = self.format;
+        let first = match first {
+            Ok(event) => event.message(format),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                batch.push(self.encode(&Event::Gap { missed }));
+                encode(format, &Event::Gap { missed })
             }
             // The room outlives its members; nothing to do if it somehow did not.
             Err(broadcast::error::RecvError::Closed) => return Err(Ending::Disconnected),
-        }
-        self.drain_into(&mut batch, MAX_BATCH);
-        self.write(batch).await
+        };
+        let limit = self.write_timeout();
+        let batch = std::iter::once(first)
+            .chain(queued(&mut self.events_rx, format))
+            .take(MAX_BATCH);
+        let result = write_frames(&mut self.ws, batch, limit).await;
+        self.written(result)
     }
 
-    /// Moves up to `max` already-queued room events into `batch`.
-    fn drain_into(&mut self, batch: &mut Vec<Message>, max: usize) {
-        use broadcast::error::TryRecvError;
-        while batch.len() < max {
-            match self.events_rx.try_recv() {
-                Ok(event) => batch.push(event.message(self.format)),
-                Err(TryRecvError::Lagged(missed)) => {
-                    batch.push(self.encode(&Event::Gap { missed }))
-                }
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-            }
-        }
-    }
-
-    /// Feeds `messages` to the socket and flushes once; a peer that does not
-    /// take them within the write timeout is cut off, so that it holds up
-    /// nobody (its room's queue moves on without it, and it gets a `gap`).
+    /// Sends `messages`; see [`write_frames`].
     async fn write(&mut self, messages: impl IntoIterator<Item = Message>) -> Result<(), Ending> {
-        let ws = &mut self.ws;
-        let result = timeout(self.shared.config.limits.write_timeout, async {
-            for message in messages {
-                ws.feed(message).await?;
-            }
-            ws.flush().await
-        })
-        .await;
+        let limit = self.write_timeout();
+        let result = write_frames(&mut self.ws, messages, limit).await;
+        self.written(result)
+    }
+
+    fn write_timeout(&self) -> Duration {
+        self.shared.config.limits.write_timeout
+    }
+
+    /// What a write's outcome means for the connection.
+    fn written(&self, result: Result<(), WriteError>) -> Result<(), Ending> {
         match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => {
+            Ok(()) => Ok(()),
+            Err(WriteError::Failed(err)) => {
                 tracing::debug!(name = %self.name, "write failed: {err}");
                 Err(Ending::Disconnected)
             }
-            Err(_elapsed) => Err(Ending::Stalled),
-        }
-    }
-
-    fn encode(&self, event: &Event) -> Message {
-        match self.format {
-            Format::Text => Message::text(event.render_text()),
-            Format::Json => Message::text(event.to_json()),
+            Err(WriteError::Stalled) => Err(Ending::Stalled),
         }
     }
 
@@ -433,5 +432,63 @@ where
             self.ws.close().await
         })
         .await;
+    }
+}
+
+/// Why frames could not be written.
+enum WriteError {
+    Failed(tokio_websockets::Error),
+    /// The peer did not take them within the write timeout.
+    Stalled,
+}
+
+/// Feeds `messages` to the socket, flushing after every [`FRAMES_PER_FLUSH`]
+/// and at the end. A peer that does not take them within `limit` is cut off,
+/// so that it holds up nobody: its room's queue moves on without it, and it
+/// would get a `gap`.
+async fn write_frames<S>(
+    ws: &mut WebSocketStream<S>,
+    messages: impl IntoIterator<Item = Message>,
+    limit: Duration,
+) -> Result<(), WriteError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let result = timeout(limit, async {
+        for (n, message) in messages.into_iter().enumerate() {
+            ws.feed(message).await?;
+            if (n + 1) % FRAMES_PER_FLUSH == 0 {
+                ws.flush().await?;
+            }
+        }
+        ws.flush().await
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(WriteError::Failed(err)),
+        Err(_elapsed) => Err(WriteError::Stalled),
+    }
+}
+
+/// The room events already queued for a receiver, as frames, without waiting;
+/// a receiver that fell behind gets a `gap` in place of what it missed.
+fn queued(
+    events_rx: &mut broadcast::Receiver<EncodedEvent>,
+    format: Format,
+) -> impl Iterator<Item = Message> + '_ {
+    use broadcast::error::TryRecvError;
+    std::iter::from_fn(move || match events_rx.try_recv() {
+        Ok(event) => Some(event.message(format)),
+        Err(TryRecvError::Lagged(missed)) => Some(encode(format, &Event::Gap { missed })),
+        Err(TryRecvError::Empty | TryRecvError::Closed) => None,
+    })
+}
+
+/// An event for one connection alone, in its format.
+fn encode(format: Format, event: &Event) -> Message {
+    match format {
+        Format::Text => Message::text(event.render_text()),
+        Format::Json => Message::text(event.to_json()),
     }
 }

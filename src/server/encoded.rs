@@ -5,13 +5,19 @@
 //! count bump on their `Bytes`) means no recipient costs a serialisation or a
 //! copy of the payload.
 
+use std::sync::Arc;
+
 use tokio_websockets::Message;
 
 use crate::protocol::{Event, Format};
 
-/// One event, ready to send in either format.
+/// One event, ready to send in either format. Cloning it is one reference
+/// count, which is what a room's queue does once per recipient.
 #[derive(Debug, Clone)]
-pub struct EncodedEvent {
+pub struct EncodedEvent(Arc<Frames>);
+
+#[derive(Debug)]
+struct Frames {
     text: Message,
     json: Message,
 }
@@ -19,17 +25,17 @@ pub struct EncodedEvent {
 impl EncodedEvent {
     /// Encodes `event` in both formats.
     pub fn new(event: &Event) -> Self {
-        Self {
+        Self(Arc::new(Frames {
             text: Message::text(event.render_text()),
             json: Message::text(event.to_json()),
-        }
+        }))
     }
 
     /// The frame for a connection that asked for `format`.
     pub fn message(&self, format: Format) -> Message {
         match format {
-            Format::Text => self.text.clone(),
-            Format::Json => self.json.clone(),
+            Format::Text => self.0.text.clone(),
+            Format::Json => self.0.json.clone(),
         }
     }
 }

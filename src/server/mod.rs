@@ -6,10 +6,12 @@
 //! - `connection`: one client, from the welcome to the close frame.
 //! - `rooms`: the registry of rooms, people and history.
 //! - `encoded`: an event encoded once per format, shared by all recipients.
+//! - `mailbox`: private messages waiting for one connection.
 
 mod connection;
 mod encoded;
 mod http;
+mod mailbox;
 mod rooms;
 
 use std::future::Future;

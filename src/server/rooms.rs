@@ -7,12 +7,13 @@
 //! disagrees with what was delivered.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 use super::encoded::EncodedEvent;
+use super::mailbox::Mailbox;
 use crate::config::ServerConfig;
 use crate::protocol::command::CommandError;
 use crate::protocol::{DEFAULT_ROOM, ErrorCode, Event, RoomInfo};
@@ -22,8 +23,8 @@ struct Person {
     /// The name as the person spelled it (the map key is its lowercase form).
     name: String,
     room: String,
-    /// Private messages, sent as events because each recipient encodes its own.
-    private_tx: mpsc::Sender<Box<Event>>,
+    /// Private messages, left as events because each recipient encodes its own.
+    mailbox: Arc<Mailbox>,
 }
 
 struct Room {
@@ -123,7 +124,7 @@ impl Rooms {
         wanted: Option<&str>,
         room: &str,
         since: Option<u64>,
-        private_tx: mpsc::Sender<Box<Event>>,
+        mailbox: Arc<Mailbox>,
     ) -> Registration {
         let mut problems = Vec::new();
         let mut state = self.state();
@@ -152,7 +153,7 @@ impl Rooms {
             Person {
                 name: name.clone(),
                 room: room.to_owned(),
-                private_tx,
+                mailbox,
             },
         );
         let membership = self.enter(&mut state, &name, room, since);
@@ -378,16 +379,15 @@ impl Rooms {
             // A note to oneself: the sender's copy is the only one needed.
             return Ok(event);
         }
-        match recipient.private_tx.try_send(Box::new(event.clone())) {
+        match recipient.mailbox.deliver(event.clone()) {
             Ok(()) => Ok(event),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(CommandError {
+            Err(_) => Err(CommandError {
                 code: ErrorCode::RecipientBusy,
                 message: format!(
                     "{} is not reading messages right now; try again later",
                     recipient.name
                 ),
             }),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(no_such_user()),
         }
     }
 

@@ -33,6 +33,10 @@ const MAX_BATCH: usize = 256;
 /// once and never shrinks, so this also bounds its memory (about 56 bytes a
 /// frame, per connection, for the connection's lifetime).
 const FRAMES_PER_FLUSH: usize = 32;
+/// The longest a sender waits for its room to catch up after one message.
+const MAX_HOLD_BACK: Duration = Duration::from_millis(10);
+/// How often a held-back sender looks at its room's queue again.
+const BACKLOG_POLL: Duration = Duration::from_millis(1);
 /// How long the closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -105,6 +109,10 @@ struct Connection<S> {
     events_rx: broadcast::Receiver<EncodedEvent>,
     /// `None` when the server runs without a rate limit.
     flood: Option<FloodGuard>,
+    /// Set while the room's queue is backed up after our last message: we
+    /// stop reading from our peer (TCP then slows it down) until the room
+    /// catches up or this deadline passes.
+    held_back_until: Option<Instant>,
 }
 
 /// Serves one upgraded connection until it ends.
@@ -126,6 +134,7 @@ where
         name: registration.name,
         room: membership.room,
         events_rx: membership.events_rx,
+        held_back_until: None,
         flood: FloodGuard::new(
             shared.config.limits.messages_per_second,
             shared.config.limits.message_burst,
@@ -193,7 +202,17 @@ where
         loop {
             let step = tokio::select! {
                 () = cancel.cancelled() => Err(Ending::Shutdown),
-                frame = self.ws.next() => {
+                // In an async block so that the timer is only made when polled:
+                // select! builds the futures of disabled branches too.
+                () = async { tokio::time::sleep(BACKLOG_POLL).await }, if self.held_back_until.is_some() => {
+                    let room_queue_len = self.shared.config.limits.room_queue_len;
+                    let caught_up = self.shared.rooms.backlog(&self.room) <= room_queue_len / 4;
+                    if caught_up || self.held_back_until.is_some_and(|until| Instant::now() >= until) {
+                        self.held_back_until = None;
+                    }
+                    Ok(())
+                }
+                frame = self.ws.next(), if self.held_back_until.is_none() => {
                     awaiting_pong = false;
                     match frame {
                         // Boxed: handling a frame from the peer (commands and
@@ -301,9 +320,11 @@ where
         let text = strip_controls(text);
         match parse_input(&text) {
             Ok(Input::Say(said)) => {
-                self.shared
+                let backlog = self
+                    .shared
                     .rooms
                     .say(&self.name, &self.room, said, Said::Message);
+                self.hold_back_if(backlog);
                 self.write_after_room(None).await
             }
             Ok(Input::Command(command)) => self.on_command(command).await,
@@ -315,7 +336,8 @@ where
         let rooms = &self.shared.rooms;
         let answer = match command {
             Command::Me(text) => {
-                rooms.say(&self.name, &self.room, text, Said::Action);
+                let backlog = rooms.say(&self.name, &self.room, text, Said::Action);
+                self.hold_back_if(backlog);
                 return self.write_after_room(None).await;
             }
             Command::Nick(new) => match rooms.rename(&self.name, &self.room, new) {
@@ -353,6 +375,18 @@ where
             Command::Quit(text) => return Err(Ending::Quit(text.map(str::to_owned))),
         };
         self.reply(answer).await
+    }
+
+    /// Publisher backpressure. A sender faster than its room's readers (a bot,
+    /// a load generator: a person is far below the rate limit) would
+    /// otherwise push the room's queue past its slowest reader, who would get
+    /// a gap. With the queue half full, we pause reading from this sender
+    /// until the room has caught up, or for [`MAX_HOLD_BACK`] at most, so that
+    /// a reader that has stopped altogether holds nobody up for long.
+    fn hold_back_if(&mut self, backlog: usize) {
+        if backlog > self.shared.config.limits.room_queue_len / 2 {
+            self.held_back_until = Some(Instant::now() + MAX_HOLD_BACK);
+        }
     }
 
     /// Sends an event meant for this connection alone.

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServerConfig;
+pub use encoded::EncodedEvent;
 use rooms::Rooms;
 
 /// How long connections get to close after shutdown begins.

@@ -218,11 +218,12 @@ impl Rooms {
         }
     }
 
-    /// Says `text` in `room` on behalf of `from`.
-    pub(crate) fn say(&self, from: &str, room: &str, text: &str, kind: Said) {
+    /// Says `text` in `room` on behalf of `from`, and returns the room's
+    /// backlog (see [`Rooms::backlog`]).
+    pub(crate) fn say(&self, from: &str, room: &str, text: &str, kind: Said) -> usize {
         let mut state = self.state();
         let Some(entry) = state.rooms.get_mut(room) else {
-            return;
+            return 0;
         };
         entry.last_id += 1;
         let (id, room, from, text, ts) = (
@@ -255,6 +256,15 @@ impl Rooms {
             }
             entry.history.push_back((id, encoded));
         }
+        entry.events_tx.len()
+    }
+
+    /// Events the room holds that its slowest member has not taken yet.
+    pub(crate) fn backlog(&self, room: &str) -> usize {
+        self.state()
+            .rooms
+            .get(room)
+            .map_or(0, |entry| entry.events_tx.len())
     }
 
     /// Renames `old` to `new`, announcing it in `room`.

@@ -203,6 +203,9 @@ async fn help_lists_every_flag_with_its_environment_variable() {
     command
         .arg("--help")
         .env("CHAT_TOKEN", "s3cret")
+        // Wide enough that no description wraps (the test build's clap may
+        // wrap help to the terminal: a dev-dependency enables that feature).
+        .env("COLUMNS", "400")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = command.spawn().expect("the server binary starts");

@@ -168,11 +168,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             cancel.clone(),
             start_sending.clone(),
         );
-        let (messages, bytes, rate) = (args.messages, args.bytes, args.rate);
+        let (senders, messages, bytes, rate) = (args.senders, args.messages, args.bytes, args.rate);
         others.spawn(async move {
             let ws = connect(&url, &gate, &ready).await?;
             start.wait().await;
-            send(ws, i, messages, bytes, rate, &cancel).await
+            send(ws, i, senders, messages, bytes, rate, &cancel).await
         });
     }
 
@@ -320,6 +320,7 @@ async fn receive(
 async fn send(
     ws: tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>,
     sender: usize,
+    senders: usize,
     messages: usize,
     bytes: usize,
     rate: f64,
@@ -328,7 +329,11 @@ async fn send(
     let (mut sink, mut stream) = ws.split();
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
     let mut pace = (rate > 0.0).then(|| {
-        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        // Senders start a fraction of a period apart, as people do: in step,
+        // they would all send in the same instant, and measure the bursts.
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let offset = period.mul_f64(sender as f64 / senders as f64);
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         interval
     });

@@ -197,11 +197,16 @@ where
         let mut ping = interval_at(Instant::now() + ping_interval, ping_interval);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut awaiting_pong = false;
+        // Both made once and polled again on each turn of the loop: made
+        // anew, each would register and unregister a waiter every time, and
+        // the shutdown token is one lock shared by every connection.
         let cancel = self.shared.cancel.clone();
+        let mut shutdown = std::pin::pin!(cancel.cancelled());
+        let mut mail = std::pin::pin!(mailbox.wait());
 
         loop {
             let step = tokio::select! {
-                () = cancel.cancelled() => Err(Ending::Shutdown),
+                () = &mut shutdown => Err(Ending::Shutdown),
                 // In an async block so that the timer is only made when polled:
                 // select! builds the futures of disabled branches too.
                 () = async { tokio::time::sleep(BACKLOG_POLL).await }, if self.held_back_until.is_some() => {
@@ -231,7 +236,8 @@ where
                     }
                 }
                 event = self.events_rx.recv() => self.deliver(event).await,
-                () = mailbox.wait() => {
+                () = &mut mail => {
+                    mail.set(mailbox.wait());
                     let format = self.format;
                     let private = mailbox.take().into_iter().map(|event| encode(format, &event));
                     let limit = self.write_timeout();

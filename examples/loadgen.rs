@@ -66,13 +66,23 @@ struct Args {
     /// Seconds to keep all connections open after the run (memory readings settle)
     #[arg(long, default_value_t = 0.0)]
     hold: f64,
+    /// Seconds to wait once everyone is connected before sending, so that the
+    /// join notices of a big room are delivered before the measurement starts
+    #[arg(long, default_value_t = 1.0)]
+    settle: f64,
     /// Give up after this many seconds; what has not arrived by then is lost
     #[arg(long, default_value_t = 120.0)]
     timeout: f64,
     /// Worker threads for the load generator's own runtime
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// The server is a plain broadcast server (websocat's broadcast mode, the
+    /// `ws` library's recipe): no welcome, every frame echoed as it came
+    #[arg(long)]
+    peer: bool,
 }
+
+type Ws = tokio_websockets::WebSocketStream<tokio::net::TcpStream>;
 
 /// Every timestamp is nanoseconds since this instant, one clock for all tasks.
 static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -85,9 +95,18 @@ fn now_ns() -> u64 {
 #[derive(Default)]
 struct Counters {
     delivered: AtomicU64,
+    /// What `gap` events said was skipped; join and leave notices count
+    /// there too, so loss is reckoned from deliveries, not from this.
     missed_in_gaps: AtomicU64,
     last_delivery_ns: AtomicU64,
+    /// Senders that have sent their last message.
+    senders_done: AtomicU64,
 }
+
+/// A receiver stops waiting once every sender is done and nothing has
+/// arrived for this long (longer than the server holds a sender back): what
+/// has not come by then was lost.
+const QUIET: Duration = Duration::from_secs(3);
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -116,7 +135,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let deadline = Duration::from_secs_f64(args.timeout);
     let counters = Arc::new(Counters::default());
     let expected_per_subscriber = (args.senders * args.messages) as u64;
+    let senders = args.senders as u64;
 
+    let peer = args.peer;
     let rss_before = args.server_pid.and_then(server_rss_kib);
     let connect_started = Instant::now();
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
@@ -136,8 +157,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
             counters.clone(),
         );
         receivers.spawn(async move {
-            let ws = connect(&url, &gate, &ready).await?;
-            receive(ws, expected_per_subscriber, &counters, &cancel).await
+            let ws = connect(&url, &gate, &ready, peer).await?;
+            receive(
+                ws,
+                expected_per_subscriber,
+                senders,
+                peer,
+                &counters,
+                &cancel,
+            )
+            .await
         });
     }
     for i in 0..args.idle {
@@ -147,7 +176,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         let (gate, ready, cancel) = (gate.clone(), ready.clone(), cancel.clone());
         others.spawn(async move {
-            let mut ws = connect(&url, &gate, &ready).await?;
+            let mut ws = connect(&url, &gate, &ready, peer).await?;
             // Read (and drop) the join notices of the room, until the end.
             loop {
                 tokio::select! {
@@ -162,17 +191,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let start_sending = Arc::new(Barrier::new(args.senders + 1));
     for i in 0..args.senders {
         let url = format!("{base}/{room}?name=t{run_id}-{i}&format=json");
-        let (gate, ready, cancel, start) = (
+        let (gate, ready, cancel, start, counters) = (
             gate.clone(),
             ready.clone(),
             cancel.clone(),
             start_sending.clone(),
+            counters.clone(),
         );
-        let (senders, messages, bytes, rate) = (args.senders, args.messages, args.bytes, args.rate);
+        let sending = Sending {
+            sender: i,
+            senders: args.senders,
+            messages: args.messages,
+            bytes: args.bytes,
+            rate: args.rate,
+        };
         others.spawn(async move {
-            let ws = connect(&url, &gate, &ready).await?;
+            let ws = connect(&url, &gate, &ready, peer).await?;
             start.wait().await;
-            send(ws, i, senders, messages, bytes, rate, &cancel).await
+            send(ws, sending, &counters.senders_done, &cancel).await
         });
     }
 
@@ -184,15 +220,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let connections = args.subscribers + args.senders + args.idle;
     let rss_connected = args.server_pid.and_then(server_rss_kib);
 
+    tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
     let cpu_before = args.server_pid.and_then(server_cpu_ticks);
     let send_started_ns = now_ns();
     start_sending.wait().await;
 
     let mut latency =
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    // Finished receivers stay connected until every one is done: their leave
+    // notices would otherwise flood the room while the slowest still read.
+    let mut finished = Vec::new();
     let collect = async {
         while let Some(result) = receivers.join_next().await {
-            latency.add(result??).expect("same histogram bounds");
+            let (histogram, ws) = result??;
+            latency.add(histogram).expect("same histogram bounds");
+            finished.push(ws);
         }
         anyhow::Ok(())
     };
@@ -253,26 +295,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Connects, reads the welcome, and waits for everyone else to be connected.
-async fn connect(
-    url: &str,
-    gate: &Semaphore,
-    ready: &Barrier,
-) -> anyhow::Result<
-    tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>,
-> {
+async fn connect(url: &str, gate: &Semaphore, ready: &Barrier, peer: bool) -> anyhow::Result<Ws> {
     let ws = {
         let _permit = gate.acquire().await.expect("the gate is never closed");
-        let uri = url.parse().context("building the URL")?;
-        let (mut ws, _) = ClientBuilder::from_uri(uri)
-            .connect()
+        let uri: http::Uri = url.parse().context("building the URL")?;
+        let addr = uri.authority().context("the URL has a host")?.as_str();
+        let stream = tokio::net::TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to {url}"))?;
-        let welcome = ws.next().await.context("closed before the welcome")??;
-        if !welcome
-            .as_text()
-            .is_some_and(|t| t.starts_with(r#"{"type":"welcome""#))
-        {
-            bail!("the first frame was not a welcome; is this the chat server?");
+        // Small frames, sent at once, as the server does.
+        stream.set_nodelay(true)?;
+        let (mut ws, _) = ClientBuilder::from_uri(uri)
+            .connect_on(stream)
+            .await
+            .with_context(|| format!("the handshake with {url}"))?;
+        if !peer {
+            let welcome = ws.next().await.context("closed before the welcome")??;
+            if !welcome
+                .as_text()
+                .is_some_and(|t| t.starts_with(r#"{"type":"welcome""#))
+            {
+                bail!("the first frame was not a welcome; is this the chat server?");
+            }
         }
         ws
     };
@@ -282,19 +326,21 @@ async fn connect(
 
 /// Counts the messages of the measured room and records their latency.
 async fn receive(
-    mut ws: tokio_websockets::WebSocketStream<
-        tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    mut ws: Ws,
     expected: u64,
+    senders: u64,
+    peer: bool,
     counters: &Counters,
     cancel: &CancellationToken,
-) -> anyhow::Result<Histogram<u64>> {
+) -> anyhow::Result<(Histogram<u64>, Ws)> {
     let mut latency =
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
     let mut seen = 0;
     while seen < expected {
+        let all_sent = counters.senders_done.load(Ordering::Relaxed) == senders;
         let frame = tokio::select! {
             () = cancel.cancelled() => break,
+            () = tokio::time::sleep(QUIET), if all_sent => break,
             frame = ws.next() => frame,
         };
         let Some(frame) = frame else { break };
@@ -302,7 +348,7 @@ async fn receive(
         let Some(text) = frame.as_text() else {
             continue;
         };
-        if let Some(sent_ns) = send_time(text) {
+        if let Some(sent_ns) = send_time(text, peer) {
             let now = now_ns();
             latency.saturating_record(now.saturating_sub(sent_ns) / 1_000);
             seen += 1;
@@ -310,22 +356,36 @@ async fn receive(
             counters.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
         } else if let Some(missed) = gap(text) {
             counters.missed_in_gaps.fetch_add(missed, Ordering::Relaxed);
-            seen += missed;
         }
     }
-    Ok(latency)
+    Ok((latency, ws))
 }
 
-/// Sends the messages, each stamped with its send time, and drops what comes back.
-async fn send(
-    ws: tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>,
+/// What one sender sends.
+#[derive(Debug, Clone, Copy)]
+struct Sending {
+    /// This sender's number, and how many there are.
     sender: usize,
     senders: usize,
     messages: usize,
     bytes: usize,
     rate: f64,
+}
+
+/// Sends the messages, each stamped with its send time, and drops what comes back.
+async fn send(
+    ws: Ws,
+    sending: Sending,
+    done: &AtomicU64,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
+    let Sending {
+        sender,
+        senders,
+        messages,
+        bytes,
+        rate,
+    } = sending;
     let (mut sink, mut stream) = ws.split();
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
     let mut pace = (rate > 0.0).then(|| {
@@ -350,6 +410,7 @@ async fn send(
         text.extend(std::iter::repeat_n('x', bytes.saturating_sub(text.len())));
         sink.send(Message::text(text)).await?;
     }
+    done.fetch_add(1, Ordering::Relaxed);
     cancel.cancelled().await;
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
     drain.abort();
@@ -357,11 +418,14 @@ async fn send(
 }
 
 /// The send time embedded in a loadgen message event, without parsing the JSON.
-fn send_time(frame: &str) -> Option<u64> {
-    if !frame.starts_with(r#"{"type":"message""#) {
+fn send_time(frame: &str, peer: bool) -> Option<u64> {
+    let rest = if peer {
+        frame.strip_prefix("lg ")?
+    } else if frame.starts_with(r#"{"type":"message""#) {
+        &frame[frame.find(r#""text":"lg "#)? + 11..]
+    } else {
         return None;
-    }
-    let rest = &frame[frame.find(r#""text":"lg "#)? + 11..];
+    };
     rest[..rest.find(' ')?].parse().ok()
 }
 

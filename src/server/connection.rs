@@ -15,6 +15,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
 use super::Shared;
+use super::backpressure::Backpressure;
 use super::encoded::EncodedEvent;
 use super::mailbox::Mailbox;
 use super::rooms::Said;
@@ -32,9 +33,7 @@ const MAX_BATCH: usize = 256;
 /// system call; the stream's frame queue grows to the most frames queued at
 /// once and never shrinks, so this also bounds its memory (about 56 bytes a
 /// frame, per connection, for the connection's lifetime).
-const FRAMES_PER_FLUSH: usize = 32;
-/// The longest a sender waits for its room to catch up after one message.
-const MAX_HOLD_BACK: Duration = Duration::from_millis(10);
+const FRAMES_PER_FLUSH: usize = 16;
 /// How often a held-back sender looks at its room's queue again.
 const BACKLOG_POLL: Duration = Duration::from_millis(1);
 /// How long the closing handshake may take before the socket is dropped.
@@ -109,10 +108,9 @@ struct Connection<S> {
     events_rx: broadcast::Receiver<EncodedEvent>,
     /// `None` when the server runs without a rate limit.
     flood: Option<FloodGuard>,
-    /// Set while the room's queue is backed up after our last message: we
-    /// stop reading from our peer (TCP then slows it down) until the room
-    /// catches up or this deadline passes.
-    held_back_until: Option<Instant>,
+    /// Set while our last message left the room's queue backed up: we do not
+    /// read from our peer until the room has caught up (see `backpressure`).
+    held_back: Option<Backpressure>,
 }
 
 /// Serves one upgraded connection until it ends.
@@ -134,7 +132,7 @@ where
         name: registration.name,
         room: membership.room,
         events_rx: membership.events_rx,
-        held_back_until: None,
+        held_back: None,
         flood: FloodGuard::new(
             shared.config.limits.messages_per_second,
             shared.config.limits.message_burst,
@@ -209,15 +207,17 @@ where
                 () = &mut shutdown => Err(Ending::Shutdown),
                 // In an async block so that the timer is only made when polled:
                 // select! builds the futures of disabled branches too.
-                () = async { tokio::time::sleep(BACKLOG_POLL).await }, if self.held_back_until.is_some() => {
-                    let room_queue_len = self.shared.config.limits.room_queue_len;
-                    let caught_up = self.shared.rooms.backlog(&self.room) <= room_queue_len / 4;
-                    if caught_up || self.held_back_until.is_some_and(|until| Instant::now() >= until) {
-                        self.held_back_until = None;
+                () = async { tokio::time::sleep(BACKLOG_POLL).await }, if self.held_back.is_some() => {
+                    let backlog = self.shared.rooms.backlog(&self.room);
+                    let capacity = self.shared.config.limits.room_queue_len;
+                    if let Some(wait) = &mut self.held_back
+                        && !wait.still_waiting(backlog, capacity, Instant::now())
+                    {
+                        self.held_back = None;
                     }
                     Ok(())
                 }
-                frame = self.ws.next(), if self.held_back_until.is_none() => {
+                frame = self.ws.next(), if self.held_back.is_none() => {
                     awaiting_pong = false;
                     match frame {
                         // Boxed: handling a frame from the peer (commands and
@@ -383,16 +383,10 @@ where
         self.reply(answer).await
     }
 
-    /// Publisher backpressure. A sender faster than its room's readers (a bot,
-    /// a load generator: a person is far below the rate limit) would
-    /// otherwise push the room's queue past its slowest reader, who would get
-    /// a gap. With the queue half full, we pause reading from this sender
-    /// until the room has caught up, or for [`MAX_HOLD_BACK`] at most, so that
-    /// a reader that has stopped altogether holds nobody up for long.
+    /// Starts holding our peer back if our message left the room behind.
     fn hold_back_if(&mut self, backlog: usize) {
-        if backlog > self.shared.config.limits.room_queue_len / 2 {
-            self.held_back_until = Some(Instant::now() + MAX_HOLD_BACK);
-        }
+        let capacity = self.shared.config.limits.room_queue_len;
+        self.held_back = Backpressure::after_send(backlog, capacity, Instant::now());
     }
 
     /// Sends an event meant for this connection alone.

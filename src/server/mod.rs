@@ -3,11 +3,13 @@
 //! the tasks to finish.
 //!
 //! - `http`: the HTTP layer in front of the WebSocket handshake.
+//! - `backpressure`: when to stop reading from a sender its room cannot keep up with.
 //! - `connection`: one client, from the welcome to the close frame.
 //! - `rooms`: the registry of rooms, people and history.
 //! - `encoded`: an event encoded once per format, shared by all recipients.
 //! - `mailbox`: private messages waiting for one connection.
 
+mod backpressure;
 mod connection;
 mod encoded;
 mod http;

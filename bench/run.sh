@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs the benchmark scenarios of BENCHMARKS.md against our server and the
+# peers, side by side, RUNS times each (default 3), on loopback. The server
+# runs on core 0 and the load generator on core 1 (taskset), so they do not
+# take each other's core. Each run appends one JSON line (the load
+# generator's, plus the server and scenario) to bench/results.jsonl; then
+# bench/chart.py draws BENCHMARKS.png and prints the medians.
+#
+#   bench/install-peers.sh   # once: websocat and the ws library
+#   bench/run.sh [RUNS] [SCENARIO...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+shift || true
+scenarios=("${@:-fanout chat light idle held}")
+read -r -a scenarios <<<"${scenarios[*]}"
+peers=$PWD/target/peers
+out=bench/results.jsonl
+port=19080
+
+cargo build --release --bin server --example loadgen
+loadgen=target/release/examples/loadgen
+
+# Scenario name -> load generator arguments.
+declare -A args=(
+  [fanout]="--subscribers 1000 --senders 1 --messages 2000 --bytes 64"
+  [chat]="--subscribers 100 --senders 10 --messages 1000 --rate 100 --bytes 64"
+  [light]="--subscribers 100 --senders 10 --messages 100 --rate 10 --bytes 64"
+  [idle]="--subscribers 0 --senders 0 --idle 10000 --hold 1"
+  [held]="--subscribers 10 --senders 1 --messages 100 --rate 10 --bytes 64 --idle 19000 --hold 1"
+)
+
+# Starts SERVER on core 0 and sets server_pid.
+start_server() {
+  case $1 in
+    chat) taskset -c 0 target/release/server --port $port --messages-per-second 0 >/dev/null 2>&1 & ;;
+    websocat) taskset -c 0 "$peers/bin/websocat" -t "ws-l:127.0.0.1:$port" broadcast:mirror: >/dev/null 2>&1 & ;;
+    ws) NODE_PATH="$peers/node/node_modules" taskset -c 0 node bench/ws-broadcast.js $port >/dev/null 2>&1 & ;;
+  esac
+  server_pid=$!
+}
+
+wait_for_port() {
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the server did not start on port $port" >&2
+  return 1
+}
+
+for scenario in "${scenarios[@]}"; do
+  for server in chat websocat ws; do
+    # 19,000 connections through one process is our claim; the peers'
+    # broadcast has no rooms, so their idle connections would be flooded.
+    [ "$scenario" = held ] && [ "$server" != chat ] && continue
+    for run in $(seq "$runs"); do
+      start_server $server
+      wait_for_port
+      peer_flag=""; [ "$server" != chat ] && peer_flag="--peer"
+      # shellcheck disable=SC2086
+      line=$(taskset -c 1 $loadgen --port $port --server-pid "$server_pid" $peer_flag \
+        ${args[$scenario]} --timeout 60 | tail -1) || line='{"failed":true}'
+      echo "{\"scenario\":\"$scenario\",\"server\":\"$server\",\"run\":$run,\"result\":$line}" >> "$out"
+      echo "$scenario $server run $run: $line" | cut -c1-160
+      kill "$server_pid" 2>/dev/null || true
+      wait "$server_pid" 2>/dev/null || true
+      port=$((port + 1))
+    done
+  done
+done
+python3 bench/chart.py "$out"

@@ -30,10 +30,16 @@ declare -A args=(
   [held]="--subscribers 10 --senders 1 --messages 100 --rate 10 --bytes 64 --idle 19000 --hold 1"
 )
 
+# Extra flags for our server in a scenario: holding 19,000 connections needs
+# the connection cap (10,000 by default) raised; nothing else changes.
+declare -A server_args=([held]="--max-connections 19500")
+
 # Starts SERVER on core 0 and sets server_pid.
 start_server() {
   case $1 in
-    chat) taskset -c 0 target/release/server --port $port --messages-per-second 0 >/dev/null 2>&1 & ;;
+    # shellcheck disable=SC2086
+    chat) taskset -c 0 target/release/server --port $port --messages-per-second 0 \
+            ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
     websocat) taskset -c 0 "$peers/bin/websocat" -t "ws-l:127.0.0.1:$port" broadcast:mirror: >/dev/null 2>&1 & ;;
     ws) NODE_PATH="$peers/node/node_modules" taskset -c 0 node bench/ws-broadcast.js $port >/dev/null 2>&1 & ;;
   esac

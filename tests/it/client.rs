@@ -23,7 +23,9 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_websockets::Message;
 
-use crate::support::{ClientRun, RunningClient, TestServer, run_client, within};
+use crate::support::{
+    ClientRun, RunningClient, TestServer, client_command, run_client, run_command, within,
+};
 
 /// The welcome lines the client prints for `name` in `room` with the default MOTD.
 fn welcome_lines(name: &str, room: &str) -> String {
@@ -342,41 +344,6 @@ async fn the_client_strips_controls_a_server_sent_raw() {
 // Helpers for the tests below: processes, files, and servers that fail in
 // one particular way.
 // ---------------------------------------------------------------------------
-
-/// The `client` binary with `args`, with no name from the environment.
-fn client_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_client"));
-    command
-        .args(args)
-        .env_remove("CHAT_NAME")
-        .kill_on_drop(true);
-    command
-}
-
-/// Runs `command` with `stdin` as its input, to completion.
-async fn run_command(mut command: Command, stdin: &str) -> ClientRun {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the program starts");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    input
-        .write_all(stdin.as_bytes())
-        .await
-        .expect("writing the program's stdin");
-    drop(input);
-    let output = within("the program to exit", child.wait_with_output())
-        .await
-        .expect("waiting for the program");
-    ClientRun {
-        status: output.status,
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
 
 /// Fails the test unless `run` exited with `code`, printed `stdout`, and
 /// printed exactly the one line `stderr_line` on stderr.

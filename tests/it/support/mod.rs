@@ -245,24 +245,37 @@ pub struct ClientRun {
 
 /// Runs the `client` binary with `args`, `stdin` as its input, to completion.
 pub async fn run_client(args: &[&str], stdin: &str) -> ClientRun {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+    run_command(client_command(args), stdin).await
+}
+
+/// The `client` binary with `args`, with no name from the environment.
+pub fn client_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_client"));
+    command
         .args(args)
         .env_remove("CHAT_NAME")
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs `command` with `stdin` as its input, to completion.
+pub async fn run_command(mut command: Command, stdin: &str) -> ClientRun {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("the client binary starts");
+        .expect("the program starts");
     let mut input = child.stdin.take().expect("stdin is piped");
     input
         .write_all(stdin.as_bytes())
         .await
-        .expect("writing the client's stdin");
+        .expect("writing the program's stdin");
     drop(input);
-    let output = within("the client to exit", child.wait_with_output())
+    let output = within("the program to exit", child.wait_with_output())
         .await
-        .expect("waiting for the client");
+        .expect("waiting for the program");
     ClientRun {
         status: output.status,
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

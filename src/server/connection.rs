@@ -2,8 +2,9 @@
 //!
 //! A single task per connection `select!`s between what the peer sends, what
 //! its room broadcasts, private messages, the keepalive timer and shutdown, so
-//! a connection costs one task and no locks. Writes are batched: everything
-//! the room has queued is fed to the socket before one flush.
+//! a connection costs one task. Writes are batched: what the room has queued
+//! is fed to the socket and flushed in groups, one system call for many
+//! frames.
 
 use std::sync::Arc;
 use std::time::Duration;

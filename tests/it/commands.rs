@@ -2,132 +2,20 @@
 //! and the other inputs a sender alone is told off for (empty, too long,
 //! binary). After each refusal the same connection is shown to still work.
 //!
-//! The event builders and `expect` at the top are shared with `names` and
-//! `rooms`: events are compared whole, with `ts` checked and then zeroed.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! Events are compared whole, with `ts` checked and then zeroed (the
+//! builders are in `support::events`).
 
 use chat::protocol::{ErrorCode, Event, HelpEntry};
 use futures_util::SinkExt;
 use tokio_websockets::Message;
 
+use crate::support::events::{
+    action, enter, expect, expect_error, join, leave, message, nick, private, say, who,
+};
 use crate::support::{TestServer, WsClient, within};
 
 /// The motd every test server sends unless told otherwise.
 const MOTD: &str = "Welcome to chat! Type a message";
-
-/// `event` with its `ts` (if it has one) set to 0, after checking that the `ts`
-/// is a Unix time in milliseconds from the last minute, so that events can be
-/// compared whole with the builders below.
-pub(crate) fn untimed(mut event: Event) -> Event {
-    if let Event::Message { ts, .. }
-    | Event::Action { ts, .. }
-    | Event::Join { ts, .. }
-    | Event::Leave { ts, .. }
-    | Event::Nick { ts, .. }
-    | Event::Private { ts, .. } = &mut event
-    {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("the clock is after 1970")
-            .as_millis();
-        let then = u128::from(*ts);
-        assert!(
-            then <= now && now - then < 60_000,
-            "ts {ts} is not a recent Unix time in ms (now {now})"
-        );
-        *ts = 0;
-    }
-    event
-}
-
-/// Reads the next event and asserts it is `expected` (built with `ts: 0`).
-pub(crate) async fn expect(client: &mut WsClient, expected: Event) {
-    let got = untimed(client.next_event().await);
-    assert_eq!(got, expected);
-}
-
-/// Reads the next event and asserts it is the error `code` with `message`.
-pub(crate) async fn expect_error(client: &mut WsClient, code: ErrorCode, message: &str) {
-    expect(client, Event::error(code, message)).await;
-}
-
-/// Sends `text` and asserts that the next event is its own copy, numbered `id`
-/// in `room`: the proof that the connection still works.
-pub(crate) async fn say(client: &mut WsClient, id: u64, room: &str, from: &str, text: &str) {
-    client.send(text).await;
-    expect(client, message(id, room, from, text)).await;
-}
-
-pub(crate) fn message(id: u64, room: &str, from: &str, text: &str) -> Event {
-    Event::Message {
-        id,
-        room: room.into(),
-        from: from.into(),
-        text: text.into(),
-        ts: 0,
-    }
-}
-
-pub(crate) fn action(id: u64, room: &str, from: &str, text: &str) -> Event {
-    Event::Action {
-        id,
-        room: room.into(),
-        from: from.into(),
-        text: text.into(),
-        ts: 0,
-    }
-}
-
-pub(crate) fn join(room: &str, name: &str) -> Event {
-    Event::Join {
-        room: room.into(),
-        name: name.into(),
-        ts: 0,
-    }
-}
-
-pub(crate) fn leave(room: &str, name: &str, reason: &str) -> Event {
-    Event::Leave {
-        room: room.into(),
-        name: name.into(),
-        reason: reason.into(),
-        ts: 0,
-    }
-}
-
-pub(crate) fn nick(room: &str, old: &str, new: &str) -> Event {
-    Event::Nick {
-        room: room.into(),
-        old: old.into(),
-        new: new.into(),
-        ts: 0,
-    }
-}
-
-pub(crate) fn private(from: &str, to: &str, text: &str) -> Event {
-    Event::Private {
-        from: from.into(),
-        to: to.into(),
-        text: text.into(),
-        ts: 0,
-    }
-}
-
-pub(crate) fn who(room: &str, names: &[&str]) -> Event {
-    Event::Who {
-        room: room.into(),
-        names: names.iter().map(|&n| n.to_owned()).collect(),
-    }
-}
-
-/// Joins `name` to `room` and reads everything up to and including its own
-/// `join` event (nobody has spoken in `room` yet).
-pub(crate) async fn enter(server: &TestServer, name: &str, room: &str) -> WsClient {
-    let (mut client, _) = server.join(name, room).await;
-    expect(&mut client, join(room, name)).await;
-    client
-}
 
 /// Ana alone in the lobby of a fresh default server.
 async fn ana_alone() -> (TestServer, WsClient) {

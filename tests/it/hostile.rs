@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, MissedTickBehavior, interval};
 
+use crate::support::events::{enter, join, leave, message, next_untimed, untimed};
 use crate::support::{TestServer, WsClient, within};
 
 /// How much the server's resident memory may grow during one attack. Generous
@@ -203,7 +204,7 @@ impl RawWs {
             matches!(&welcome, Event::Welcome { name: n, room: r, .. } if n == name && r == room),
             "{welcome:?}"
         );
-        assert_eq!(untimed(raw.next_event().await), join_event(room, name));
+        assert_eq!(untimed(raw.next_event().await), join(room, name));
         raw
     }
 
@@ -395,103 +396,6 @@ impl RawWs {
 // ---------------------------------------------------------------------------
 // Events and checks
 
-fn untimed(event: Event) -> Event {
-    match event {
-        Event::Message {
-            id,
-            room,
-            from,
-            text,
-            ..
-        } => Event::Message {
-            id,
-            room,
-            from,
-            text,
-            ts: 0,
-        },
-        Event::Action {
-            id,
-            room,
-            from,
-            text,
-            ..
-        } => Event::Action {
-            id,
-            room,
-            from,
-            text,
-            ts: 0,
-        },
-        Event::Join { room, name, .. } => Event::Join { room, name, ts: 0 },
-        Event::Leave {
-            room, name, reason, ..
-        } => Event::Leave {
-            room,
-            name,
-            reason,
-            ts: 0,
-        },
-        Event::Nick { room, old, new, .. } => Event::Nick {
-            room,
-            old,
-            new,
-            ts: 0,
-        },
-        Event::Private { from, to, text, .. } => Event::Private {
-            from,
-            to,
-            text,
-            ts: 0,
-        },
-        other => other,
-    }
-}
-
-fn message(id: u64, room: &str, from: &str, text: &str) -> Event {
-    Event::Message {
-        id,
-        room: room.to_owned(),
-        from: from.to_owned(),
-        text: text.to_owned(),
-        ts: 0,
-    }
-}
-
-fn join_event(room: &str, name: &str) -> Event {
-    Event::Join {
-        room: room.to_owned(),
-        name: name.to_owned(),
-        ts: 0,
-    }
-}
-
-fn leave_event(room: &str, name: &str, reason: &str) -> Event {
-    Event::Leave {
-        room: room.to_owned(),
-        name: name.to_owned(),
-        reason: reason.to_owned(),
-        ts: 0,
-    }
-}
-
-fn error_event(code: ErrorCode, message: &str) -> Event {
-    Event::error(code, message)
-}
-
-/// Connects a JSON client named `name` to `room`, and reads its welcome and
-/// its own join.
-async fn enter(server: &TestServer, name: &str, room: &str) -> WsClient {
-    let (mut client, _welcome) = server.join(name, room).await;
-    assert_eq!(next_untimed(&mut client).await, join_event(room, name));
-    client
-}
-
-/// The next event of a well-behaved client, without its timestamp.
-async fn next_untimed(client: &mut WsClient) -> Event {
-    untimed(client.next_event().await)
-}
-
 /// The end of every attack: a fresh pair of clients still talks, and the
 /// server's memory grew less than [`MAX_RSS_GROWTH_KIB`] since `rss_before`.
 async fn assert_survived(server: &TestServer, rss_before: u64) {
@@ -557,12 +461,12 @@ async fn oversized_message_is_too_long_and_oversized_frame_is_closed_with_1009()
     let rss = server.rss_kib();
     let mut big = enter(&server, "big", "size").await;
     let mut calm = enter(&server, "calm", "size").await;
-    assert_eq!(next_untimed(&mut big).await, join_event("size", "calm"));
+    assert_eq!(next_untimed(&mut big).await, join("size", "calm"));
 
     big.send(&text_of(1001)).await;
     assert_eq!(
         next_untimed(&mut big).await,
-        error_event(
+        Event::error(
             ErrorCode::TooLong,
             "message too long: 1001 bytes, the limit is 1000"
         )
@@ -570,7 +474,7 @@ async fn oversized_message_is_too_long_and_oversized_frame_is_closed_with_1009()
     big.send(&text_of(2000)).await;
     assert_eq!(
         next_untimed(&mut big).await,
-        error_event(
+        Event::error(
             ErrorCode::TooLong,
             "message too long: 2000 bytes, the limit is 1000"
         )
@@ -598,7 +502,7 @@ async fn oversized_message_is_too_long_and_oversized_frame_is_closed_with_1009()
     );
     assert_eq!(
         next_untimed(&mut calm).await,
-        leave_event("size", "big", "sent a message too big")
+        leave("size", "big", "sent a message too big")
     );
     assert_survived(&server, rss).await;
 }
@@ -653,7 +557,7 @@ async fn thousands_of_fragments_are_one_message_and_past_the_frame_limit_closed_
     let rss = server.rss_kib();
     let mut calm = enter(&server, "calm", "frag").await;
     let mut raw = RawWs::join(&server, "frag", "frag").await;
-    assert_eq!(next_untimed(&mut calm).await, join_event("frag", "frag"));
+    assert_eq!(next_untimed(&mut calm).await, join("frag", "frag"));
 
     let (wire, text) = fragmented(5_000, 2);
     assert_eq!(text.len(), 10_000);
@@ -666,7 +570,7 @@ async fn thousands_of_fragments_are_one_message_and_past_the_frame_limit_closed_
     raw.write(&wire).await;
     assert_eq!(
         untimed(raw.next_event().await),
-        error_event(
+        Event::error(
             ErrorCode::TooLong,
             "message too long: 15000 bytes, the limit is 10000"
         )
@@ -690,7 +594,7 @@ async fn thousands_of_fragments_are_one_message_and_past_the_frame_limit_closed_
     );
     assert_eq!(
         next_untimed(&mut calm).await,
-        leave_event("frag", "frag", "sent a message too big")
+        leave("frag", "frag", "sent a message too big")
     );
     assert_survived(&server, rss).await;
 }
@@ -1187,7 +1091,7 @@ async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
     let rss = server.rss_kib();
     let mut ana = enter(&server, "ana", "busy").await;
     let mut bo = enter(&server, "bo", "busy").await;
-    assert_eq!(next_untimed(&mut ana).await, join_event("busy", "bo"));
+    assert_eq!(next_untimed(&mut ana).await, join("busy", "bo"));
 
     // A small receive buffer, so that its window closes after a few KiB.
     let socket = TcpSocket::new_v4().expect("a socket");
@@ -1200,14 +1104,14 @@ async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
     .expect("connecting to the server");
     let mut sloth = RawWs::handshake(stream, &server, "/busy?name=sloth&format=json").await;
     for client in [&mut ana, &mut bo] {
-        assert_eq!(next_untimed(client).await, join_event("busy", "sloth"));
+        assert_eq!(next_untimed(client).await, join("busy", "sloth"));
     }
 
     let line = |who: &str, i: usize| {
         let head = format!("{who} {i:05} ");
         format!("{head}{}", text_of(1024 - head.len()))
     };
-    let sloth_left = leave_event("busy", "sloth", "timed out");
+    let sloth_left = leave("busy", "sloth", "timed out");
     let mut sent = [Vec::new(), Vec::new()];
     let mut seen = [Vec::new(), Vec::new()];
     let mut left_at = [None, None];
@@ -1316,10 +1220,7 @@ async fn a_flooding_client_is_rate_limited_then_closed_with_1008() {
     let rss = server.rss_kib();
     let mut calm = enter(&server, "calm", "flood").await;
     let mut flooder = RawWs::join(&server, "flooder", "flood").await;
-    assert_eq!(
-        next_untimed(&mut calm).await,
-        join_event("flood", "flooder")
-    );
+    assert_eq!(next_untimed(&mut calm).await, join("flood", "flooder"));
 
     let flood: Vec<u8> = (0..1_000)
         .flat_map(|i| masked(FIN | TEXT, format!("flood {i}").as_bytes()))
@@ -1369,10 +1270,7 @@ async fn a_flooding_client_is_rate_limited_then_closed_with_1008() {
             match next_untimed(&mut calm).await {
                 Event::Message { from, text, .. } if from == "flooder" => passed.push(text),
                 event => {
-                    assert_eq!(
-                        event,
-                        leave_event("flood", "flooder", "sent too many messages")
-                    );
+                    assert_eq!(event, leave("flood", "flooder", "sent too many messages"));
                     break;
                 }
             }
@@ -1406,8 +1304,8 @@ async fn escape_sequences_and_bidi_overrides_arrive_stripped_in_both_formats() {
     assert_eq!(bo.next_text().await, "-> bo joined esc");
     let mut eve = enter(&server, "eve", "esc").await;
     assert_eq!(bo.next_text().await, "-> eve joined esc");
-    assert_eq!(next_untimed(&mut ana).await, join_event("esc", "bo"));
-    assert_eq!(next_untimed(&mut ana).await, join_event("esc", "eve"));
+    assert_eq!(next_untimed(&mut ana).await, join("esc", "bo"));
+    assert_eq!(next_untimed(&mut ana).await, join("esc", "eve"));
 
     eve.send("\x1b[2J\x1b[H\x1b]0;pwned\x07hi\u{9b}31m\u{85}\u{202e}evil\u{2066}\r\x08\x7f\x00")
         .await;
@@ -1483,8 +1381,8 @@ async fn a_name_with_control_characters_or_spaces_is_invalid_name() {
             format!("invalid name '{shown}': use 1 to 24 letters, digits, '_' or '-'"),
             "{query}"
         );
-        assert_eq!(next_untimed(&mut eve).await, join_event("names", &name));
-        assert_eq!(next_untimed(&mut ana).await, join_event("names", &name));
+        assert_eq!(next_untimed(&mut eve).await, join("names", &name));
+        assert_eq!(next_untimed(&mut ana).await, join("names", &name));
         refused.push(eve);
     }
     assert_survived(&server, rss).await;
@@ -1505,13 +1403,13 @@ async fn a_name_differing_only_in_case_or_by_a_control_is_name_taken() {
     assert!(guest.starts_with("guest-"), "{guest}");
     assert_eq!(
         next_untimed(&mut fake).await,
-        error_event(
+        Event::error(
             ErrorCode::NameTaken,
-            &format!("the name 'Ana' is taken; you are {guest} (/nick NAME to pick another)")
+            format!("the name 'Ana' is taken; you are {guest} (/nick NAME to pick another)")
         )
     );
-    assert_eq!(next_untimed(&mut fake).await, join_event("case", &guest));
-    assert_eq!(next_untimed(&mut ana).await, join_event("case", &guest));
+    assert_eq!(next_untimed(&mut fake).await, join("case", &guest));
+    assert_eq!(next_untimed(&mut ana).await, join("case", &guest));
 
     for (nick, shown) in [
         ("/nick ANA", "ANA"),
@@ -1521,9 +1419,9 @@ async fn a_name_differing_only_in_case_or_by_a_control_is_name_taken() {
         fake.send(nick).await;
         assert_eq!(
             next_untimed(&mut fake).await,
-            error_event(
+            Event::error(
                 ErrorCode::NameTaken,
-                &format!("the name '{shown}' is taken; pick another")
+                format!("the name '{shown}' is taken; pick another")
             ),
             "{nick:?}"
         );
@@ -1553,9 +1451,9 @@ async fn nick_to_a_name_with_escape_codes_is_invalid_name() {
         eve.send(nick).await;
         assert_eq!(
             next_untimed(&mut eve).await,
-            error_event(
+            Event::error(
                 ErrorCode::InvalidName,
-                &format!("invalid name '{shown}': use 1 to 24 letters, digits, '_' or '-'")
+                format!("invalid name '{shown}': use 1 to 24 letters, digits, '_' or '-'")
             ),
             "{nick:?}"
         );
@@ -1640,7 +1538,7 @@ async fn connections_over_the_cap_get_1013_until_one_leaves() {
     let ana = RawWs::join(&server, "ana", "full").await;
     let mut bo = RawWs::join(&server, "bo", "full").await;
     let cy = RawWs::join(&server, "cy", "full").await;
-    assert_eq!(untimed(bo.next_event().await), join_event("full", "cy"));
+    assert_eq!(untimed(bo.next_event().await), join("full", "cy"));
 
     for _ in 0..5 {
         let mut extra = RawWs::connect(&server, "/full?name=dee&format=json").await;
@@ -1656,12 +1554,9 @@ async fn connections_over_the_cap_get_1013_until_one_leaves() {
     );
 
     ana.quit().await;
-    assert_eq!(
-        untimed(bo.next_event().await),
-        leave_event("full", "ana", "quit")
-    );
+    assert_eq!(untimed(bo.next_event().await), leave("full", "ana", "quit"));
     let dee = RawWs::join(&server, "dee", "full").await;
-    assert_eq!(untimed(bo.next_event().await), join_event("full", "dee"));
+    assert_eq!(untimed(bo.next_event().await), join("full", "dee"));
     let mut extra = RawWs::connect(&server, "/full?name=eve&format=json").await;
     assert_eq!(extra.expect_closed().await, full);
 
@@ -1687,7 +1582,7 @@ async fn a_client_that_never_answers_pings_is_closed_with_1008_and_one_that_does
     let mut steady = enter(&server, "steady", "alive").await;
     assert_eq!(
         untimed(pinger.next_event_answering_pings().await),
-        join_event("alive", "steady")
+        join("alive", "steady")
     );
 
     let dead_start = Instant::now();

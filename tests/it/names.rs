@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use chat::protocol::{ErrorCode, Event};
 use futures_util::future::join_all;
 
-use crate::commands::{enter, expect, expect_error, join, leave, message, nick, private, say, who};
+use crate::support::events::{
+    enter, expect, expect_error, join, leave, message, nick, private, say, who,
+};
 use crate::support::{TestServer, WsClient};
 
 /// Connects a JSON client with `query` (after `?format=json&`) to the lobby and

@@ -4,7 +4,9 @@
 
 use chat::protocol::{ErrorCode, Event, RoomInfo};
 
-use crate::commands::{action, enter, expect, expect_error, join, leave, message, nick, say, who};
+use crate::support::events::{
+    action, enter, expect, expect_error, join, leave, message, nick, say, who,
+};
 use crate::support::{TestServer, WsClient};
 
 fn rooms(list: &[(&str, usize)]) -> Event {

@@ -6,6 +6,8 @@
 
 #![allow(dead_code, reason = "each test module uses a different part")]
 
+pub mod events;
+
 use std::future::Future;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;

@@ -1,0 +1,127 @@
+//! Building the events a test expects, and comparing received ones with them:
+//! events are compared whole, with `ts` checked to be a recent Unix time in
+//! milliseconds and then zeroed.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chat::protocol::{ErrorCode, Event};
+
+use super::{TestServer, WsClient};
+
+/// `event` with its `ts` (if it has one) set to 0, after checking that the `ts`
+/// is a Unix time in milliseconds from the last minute, so that events can be
+/// compared whole with the builders below.
+pub fn untimed(mut event: Event) -> Event {
+    if let Event::Message { ts, .. }
+    | Event::Action { ts, .. }
+    | Event::Join { ts, .. }
+    | Event::Leave { ts, .. }
+    | Event::Nick { ts, .. }
+    | Event::Private { ts, .. } = &mut event
+    {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_millis();
+        let then = u128::from(*ts);
+        assert!(
+            then <= now && now - then < 60_000,
+            "ts {ts} is not a recent Unix time in ms (now {now})"
+        );
+        *ts = 0;
+    }
+    event
+}
+
+/// Reads the next event and asserts it is `expected` (built with `ts: 0`).
+pub async fn expect(client: &mut WsClient, expected: Event) {
+    let got = untimed(client.next_event().await);
+    assert_eq!(got, expected);
+}
+
+/// Reads the next event and asserts it is the error `code` with `message`.
+pub async fn expect_error(client: &mut WsClient, code: ErrorCode, message: &str) {
+    expect(client, Event::error(code, message)).await;
+}
+
+/// Sends `text` and asserts that the next event is its own copy, numbered `id`
+/// in `room`: the proof that the connection still works.
+pub async fn say(client: &mut WsClient, id: u64, room: &str, from: &str, text: &str) {
+    client.send(text).await;
+    expect(client, message(id, room, from, text)).await;
+}
+
+pub fn message(id: u64, room: &str, from: &str, text: &str) -> Event {
+    Event::Message {
+        id,
+        room: room.into(),
+        from: from.into(),
+        text: text.into(),
+        ts: 0,
+    }
+}
+
+pub fn action(id: u64, room: &str, from: &str, text: &str) -> Event {
+    Event::Action {
+        id,
+        room: room.into(),
+        from: from.into(),
+        text: text.into(),
+        ts: 0,
+    }
+}
+
+pub fn join(room: &str, name: &str) -> Event {
+    Event::Join {
+        room: room.into(),
+        name: name.into(),
+        ts: 0,
+    }
+}
+
+pub fn leave(room: &str, name: &str, reason: &str) -> Event {
+    Event::Leave {
+        room: room.into(),
+        name: name.into(),
+        reason: reason.into(),
+        ts: 0,
+    }
+}
+
+pub fn nick(room: &str, old: &str, new: &str) -> Event {
+    Event::Nick {
+        room: room.into(),
+        old: old.into(),
+        new: new.into(),
+        ts: 0,
+    }
+}
+
+pub fn private(from: &str, to: &str, text: &str) -> Event {
+    Event::Private {
+        from: from.into(),
+        to: to.into(),
+        text: text.into(),
+        ts: 0,
+    }
+}
+
+pub fn who(room: &str, names: &[&str]) -> Event {
+    Event::Who {
+        room: room.into(),
+        names: names.iter().map(|&n| n.to_owned()).collect(),
+    }
+}
+
+/// Joins `name` to `room` and reads everything up to and including its own
+/// `join` event (nobody has spoken in `room` yet).
+pub async fn enter(server: &TestServer, name: &str, room: &str) -> WsClient {
+    let (mut client, _) = server.join(name, room).await;
+    expect(&mut client, join(room, name)).await;
+    client
+}
+
+/// The next event of `client`, without its timestamp.
+pub async fn next_untimed(client: &mut WsClient) -> Event {
+    untimed(client.next_event().await)
+}

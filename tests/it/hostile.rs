@@ -1665,3 +1665,46 @@ async fn running_out_of_file_descriptors_is_survived() {
     drop(hogs);
     assert_survived(&server, rss).await;
 }
+
+/// A sender faster than its room's slowest reader is slowed down to that
+/// reader's pace instead of pushing it into a gap: with a room queue of 32,
+/// 400 messages sent flat out all reach a reader that takes one a millisecond.
+#[tokio::test]
+async fn a_flat_out_sender_is_held_to_its_readers_pace_and_nothing_is_lost() {
+    use futures_util::SinkExt as _;
+
+    let server = TestServer::start(&["--room-queue", "32", "--messages-per-second", "0"]).await;
+    let rss = server.rss_kib();
+    let mut slow = enter(&server, "slow", "pace").await;
+    let mut bot = enter(&server, "bot", "pace").await;
+    assert_eq!(next_untimed(&mut slow).await, join("pace", "bot"));
+
+    const MESSAGES: u64 = 400;
+    let send_all = async {
+        for n in 1..=MESSAGES {
+            bot.ws
+                .feed(tokio_websockets::Message::text(format!("m{n}")))
+                .await
+                .expect("sending");
+        }
+        bot.ws.flush().await.expect("flushing");
+    };
+    // The reader's pace is the point of the test, not a wait for the server.
+    let read_slowly = async {
+        let mut pace = interval(Duration::from_millis(1));
+        pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        for n in 1..=MESSAGES {
+            pace.tick().await;
+            assert_eq!(
+                next_untimed(&mut slow).await,
+                message(n, "pace", "bot", &format!("m{n}")),
+                "a gap or a reordering before message {n}"
+            );
+        }
+    };
+    within("all messages at the reader's pace", async {
+        tokio::join!(send_all, read_slowly)
+    })
+    .await;
+    assert_survived(&server, rss).await;
+}

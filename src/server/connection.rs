@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::broadcast;
+use tokio::sync::{OwnedSemaphorePermit, broadcast};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
@@ -99,6 +101,9 @@ impl Ending {
     }
 }
 
+/// The socket of an upgraded connection.
+type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
 /// A registered client and its socket.
 struct Connection<S> {
     ws: WebSocketStream<S>,
@@ -114,11 +119,17 @@ struct Connection<S> {
     held_back: Option<Backpressure>,
 }
 
-/// Serves one upgraded connection until it ends.
-pub(crate) async fn serve<S>(ws: WebSocketStream<S>, request: JoinRequest, shared: Arc<Shared>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+/// Serves one connection, from its upgrade to its close, holding its place
+/// under the connection cap.
+pub(crate) async fn serve(
+    on_upgrade: OnUpgrade,
+    request: JoinRequest,
+    shared: Arc<Shared>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let Some(ws) = upgrade(on_upgrade, &shared).await else {
+        return;
+    };
     let mailbox = Arc::new(Mailbox::default());
     let registration = shared.rooms.connect(
         request.name.as_deref(),
@@ -171,11 +182,12 @@ where
     Box::pin(conn.close(ending)).await;
 }
 
-/// Refuses an upgraded connection because the server is full.
-pub(crate) async fn refuse_overloaded<S>(mut ws: WebSocketStream<S>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+/// Refuses a connection with 1013 because the server is full.
+pub(crate) async fn refuse_overloaded(on_upgrade: OnUpgrade, shared: Arc<Shared>) {
+    let Some(mut ws) = upgrade(on_upgrade, &shared).await else {
+        return;
+    };
+    tracing::warn!("connection limit reached; refusing a connection with 1013");
     let frame = Message::close(
         Some(CloseCode::SERVICE_OVERLOAD),
         "server full, try again later",
@@ -185,6 +197,17 @@ where
         ws.close().await
     })
     .await;
+}
+
+/// The socket of an upgraded connection, once hyper hands it over.
+async fn upgrade(on_upgrade: OnUpgrade, shared: &Shared) -> Option<WebSocketStream<Upgraded>> {
+    match on_upgrade.await {
+        Ok(upgraded) => Some(shared.websocket.serve(TokioIo::new(upgraded))),
+        Err(err) => {
+            tracing::debug!("upgrade failed: {err}");
+            None
+        }
+    }
 }
 
 impl<S> Connection<S>

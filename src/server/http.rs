@@ -120,25 +120,19 @@ fn route(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<
     }
 
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let permit = Arc::clone(&shared.connections).try_acquire_owned().ok();
     let task_shared = Arc::clone(shared);
-    shared.tracker.spawn(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(err) => {
-                tracing::debug!("upgrade failed: {err}");
-                return;
-            }
-        };
-        let ws = task_shared.websocket.serve(TokioIo::new(upgraded));
-        match permit {
-            Some(_permit) => connection::serve(ws, join, task_shared).await,
-            None => {
-                tracing::warn!("connection limit reached; refusing a connection with 1013");
-                connection::refuse_overloaded(ws).await;
-            }
+    match Arc::clone(&shared.connections).try_acquire_owned() {
+        // The connection's whole life is this one task: its future is what a
+        // connection costs, so nothing is wrapped around it.
+        Ok(permit) => {
+            shared
+                .tracker
+                .spawn(connection::serve(on_upgrade, join, task_shared, permit))
         }
-    });
+        Err(_) => shared
+            .tracker
+            .spawn(connection::refuse_overloaded(on_upgrade, task_shared)),
+    };
 
     let mut response = Response::new(Full::default());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

@@ -1,4 +1,4 @@
-//! One client, from the welcome to the close frame.
+//! One client, from the upgrade to the close frame.
 //!
 //! A single task per connection `select!`s between what the peer sends, what
 //! its room broadcasts, private messages, the keepalive timer and shutdown, so

@@ -3,8 +3,8 @@
 //! the tasks to finish.
 //!
 //! - `http`: the HTTP layer in front of the WebSocket handshake.
+//! - `connection`: one client, from the upgrade to the close frame.
 //! - `backpressure`: when to stop reading from a sender its room cannot keep up with.
-//! - `connection`: one client, from the welcome to the close frame.
 //! - `rooms`: the registry of rooms, people and history.
 //! - `encoded`: an event encoded once per format, shared by all recipients.
 //! - `mailbox`: private messages waiting for one connection.

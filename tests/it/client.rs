@@ -615,12 +615,12 @@ fn default_limits() -> LimitsInfo {
 /// (`-n`: network, `-m`: mounts) here.
 fn require_unshare(namespace: &str) {
     let run = std::process::Command::new("unshare")
-        .args([namespace, "true"])
+        .args(["-r", namespace, "true"])
         .output();
     match run {
         Ok(out) if out.status.success() => {}
         Ok(out) => panic!(
-            "this test needs `unshare {namespace}` (run the tests as root): {}",
+            "this test needs `unshare -r {namespace}` (user namespaces enabled, or run the tests as root): {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ),
         Err(err) => {
@@ -630,13 +630,13 @@ fn require_unshare(namespace: &str) {
 }
 
 /// The `client` binary with `args`, run where `/etc/hosts` is `hosts`: in a
-/// mount namespace of its own (`unshare -m` makes mounts private), so the
+/// mount namespace of its own (`unshare -rm` makes mounts private), so the
 /// machine's own file is untouched.
 fn client_with_hosts(hosts: &Path, args: &[&str]) -> Command {
     let mut command = Command::new("unshare");
     command
         .args([
-            "-m",
+            "-rm",
             "sh",
             "-c",
             r#"mount --bind "$0" /etc/hosts && exec "$@""#,
@@ -906,7 +906,7 @@ async fn a_host_name_that_does_not_resolve_is_one_line_and_exit_3() {
     let mut command = Command::new("unshare");
     command
         .args([
-            "-n",
+            "-rn",
             env!("CARGO_BIN_EXE_client"),
             "ws://nonexistent.invalid:8080",
         ])

@@ -14,7 +14,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, broadcast};
-use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
+use tokio::time::{Instant, timeout};
 use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
 use super::Shared;
@@ -130,17 +130,25 @@ pub(crate) async fn serve(
     let Some(ws) = upgrade(on_upgrade, &shared).await else {
         return;
     };
+    // Taken apart at once: what is not needed past registration (the token,
+    // the names asked for) is not kept for the connection's life.
+    let JoinRequest {
+        room,
+        name,
+        format,
+        since,
+        problems,
+        ..
+    } = request;
     let mailbox = Arc::new(Mailbox::default());
-    let registration = shared.rooms.connect(
-        request.name.as_deref(),
-        &request.room,
-        request.since,
-        Arc::clone(&mailbox),
-    );
+    let registration = shared
+        .rooms
+        .connect(name.as_deref(), &room, since, Arc::clone(&mailbox));
+    drop((room, name));
     let membership = registration.membership;
     let mut conn = Connection {
         ws,
-        format: request.format,
+        format,
         name: registration.name,
         room: membership.room,
         events_rx: membership.events_rx,
@@ -156,7 +164,7 @@ pub(crate) async fn serve(
 
     let welcome = conn.welcome();
     let greeting = std::iter::once(welcome)
-        .chain(request.problems.into_iter().map(Event::from))
+        .chain(problems.into_iter().map(Event::from))
         .chain(registration.problems.into_iter().map(Event::from))
         .map(|event| encode(conn.format, &event))
         .chain(membership.replay.iter().map(|e| e.message(conn.format)))
@@ -216,8 +224,9 @@ where
 {
     async fn run(&mut self, mailbox: &Mailbox) -> Ending {
         let ping_interval = self.shared.config.limits.ping_interval;
-        let mut ping = interval_at(Instant::now() + ping_interval, ping_interval);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // One timer, reset at each ping: kept in the task (an `Interval`
+        // would box its timer, another allocation per connection).
+        let mut ping = std::pin::pin!(tokio::time::sleep(ping_interval));
         let mut awaiting_pong = false;
         // Both made once and polled again on each turn of the loop: made
         // anew, each would register and unregister a waiter every time, and
@@ -269,11 +278,12 @@ where
                     let result = write_frames(&mut self.ws, batch, limit).await;
                     self.written(result)
                 }
-                _ = ping.tick() => {
+                () = &mut ping => {
                     if awaiting_pong {
                         Err(Ending::Unresponsive)
                     } else {
                         awaiting_pong = true;
+                        ping.as_mut().reset(Instant::now() + ping_interval);
                         self.write([Message::ping(bytes::Bytes::new())]).await
                     }
                 }

@@ -22,7 +22,6 @@ use crate::protocol::{DEFAULT_ROOM, ErrorCode, Event, RoomInfo};
 struct Person {
     /// The name as the person spelled it (the map key is its lowercase form).
     name: String,
-    room: String,
     /// Private messages, left as events because each recipient encodes its own.
     mailbox: Arc<Mailbox>,
 }
@@ -152,7 +151,6 @@ impl Rooms {
             name.to_lowercase(),
             Person {
                 name: name.clone(),
-                room: room.to_owned(),
                 mailbox,
             },
         );
@@ -324,9 +322,6 @@ impl Rooms {
         let mut state = self.state();
         self.room_entry(&mut state, to)?;
         state.leave(name, from, &format!("joined {to}"));
-        if let Some(person) = state.people.get_mut(&name.to_lowercase()) {
-            person.room = to.to_owned();
-        }
         Ok(self.enter(&mut state, name, to, None))
     }
 

@@ -56,6 +56,8 @@ pub enum ClientError {
     Lost { url: String, reason: String },
     #[error("the server closed the connection: {reason}")]
     ClosedByServer { reason: String },
+    #[error("cannot use the terminal: {0}")]
+    Terminal(std::io::Error),
 }
 
 impl ClientError {
@@ -73,6 +75,7 @@ impl ClientError {
             },
             ClientError::NameRefused { .. } => 8,
             ClientError::Lost { .. } | ClientError::ClosedByServer { .. } => 9,
+            ClientError::Terminal(_) => 1,
         }
     }
 }
@@ -108,10 +111,7 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
     let (mut input, mut output) =
-        terminal::open(options.interactive, "> ").map_err(|err| ClientError::Lost {
-            url: target.shown.clone(),
-            reason: format!("cannot use the terminal: {err}"),
-        })?;
+        terminal::open(options.interactive, "> ").map_err(ClientError::Terminal)?;
     let result = loop {
         let ending = chat.converse(&mut ws, &mut input, &mut output).await;
         let reason = match ending {

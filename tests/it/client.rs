@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chat::protocol::{Event, LimitsInfo};
 use futures_util::future::join_all;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{ChildStderr, Command};
 use tokio::time::Instant;
@@ -648,31 +648,6 @@ fn client_with_hosts(hosts: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// Starts the server binary listening on `addr`, port 0, and returns it with
-/// its port (killed when dropped).
-async fn start_server_on(addr: &str) -> (tokio::process::Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--addr", addr, "--port", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the server binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    let mut first = String::new();
-    within("the server's first line", stdout.read_line(&mut first))
-        .await
-        .expect("reading the server's stdout");
-    let port = first
-        .trim_end()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"));
-    (child, port)
-}
-
 // ---------------------------------------------------------------------------
 // Scripted mode: plain lines, JSON lines, pacing.
 // ---------------------------------------------------------------------------
@@ -1194,8 +1169,8 @@ async fn localhost_reaches_a_server_listening_on_ipv6_loopback() {
     require_unshare("-m");
     let dir = TempDir::new();
     let hosts = dir.write("hosts", "::1 localhost\n127.0.0.1 localhost\n");
-    let (_server, port) = start_server_on("::1").await;
-    let url = format!("ws://localhost:{port}");
+    let server = TestServer::start_on("::1", 0, &[]).await;
+    let url = format!("ws://localhost:{}", server.port);
     let run = run_command(client_with_hosts(&hosts, &[&url, "--name", "ana"]), "hi\n").await;
     assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
     assert_eq!(run.stderr, "");

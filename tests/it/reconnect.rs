@@ -429,35 +429,6 @@ impl Observer {
     }
 }
 
-/// A `server` binary started on a given port, killed when dropped.
-struct PortServer {
-    _child: Child,
-}
-
-impl PortServer {
-    /// Starts the server on `port` and waits for its `listening on` line.
-    async fn start(port: u16) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--addr", "127.0.0.1", "--port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the server binary starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
-        let first = within("the new server's first line", stdout.next_line())
-            .await
-            .expect("reading the server's stdout");
-        assert_eq!(
-            first.as_deref(),
-            Some(format!("listening on ws://127.0.0.1:{port}").as_str()),
-            "the server could not start again on port {port}"
-        );
-        Self { _child: child }
-    }
-}
-
 fn lines(lines: &[&str]) -> Vec<String> {
     lines.iter().map(|&l| l.to_owned()).collect()
 }
@@ -577,7 +548,12 @@ async fn after_a_server_restart_on_the_same_port_the_client_comes_back_and_chats
     }
     // The next attempt is at least 1.5 s away: time for someone to speak on
     // the new server before the client is back.
-    let _new_server = PortServer::start(port).await;
+    let new_server = TestServer::start_on("127.0.0.1", port, &[]).await;
+    assert_eq!(
+        new_server.url,
+        format!("ws://127.0.0.1:{port}"),
+        "the server could not start again on port {port}"
+    );
     let mut obs = Observer::join(port, "obs", "lobby").await;
     obs.say("after restart").await;
     assert_eq!(

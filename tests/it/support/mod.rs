@@ -43,7 +43,15 @@ impl TestServer {
     /// Starts the server on port 0 with extra `args`, and waits for its
     /// `listening on ws://…` line.
     pub async fn start(args: &[&str]) -> Self {
-        Self::spawn(Command::new(env!("CARGO_BIN_EXE_server")), args).await
+        Self::start_on("127.0.0.1", 0, args).await
+    }
+
+    /// Starts the server on `addr` and `port` (0 for a free one) with extra
+    /// `args`, and waits for its `listening on ws://…` line.
+    pub async fn start_on(addr: &str, port: u16, args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+        command.args(["--addr", addr, "--port", &port.to_string()]);
+        Self::spawn(command, args).await
     }
 
     /// Starts the server like [`TestServer::start`], allowed only `files`
@@ -54,13 +62,17 @@ impl TestServer {
             &format!("--nofile={files}:{files}"),
             "--",
             env!("CARGO_BIN_EXE_server"),
+            "--addr",
+            "127.0.0.1",
+            "--port",
+            "0",
         ]);
         Self::spawn(command, args).await
     }
 
+    /// Runs `command` (the server with its address) with `args`.
     async fn spawn(mut command: Command, args: &[&str]) -> Self {
         let mut child = command
-            .args(["--addr", "127.0.0.1", "--port", "0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -21,6 +21,7 @@ use super::Shared;
 use super::backpressure::Backpressure;
 use super::encoded::EncodedEvent;
 use super::mailbox::Mailbox;
+use super::metrics::{Cause, Metrics};
 use super::rooms::Said;
 use crate::protocol::command::help_event;
 use crate::protocol::{
@@ -73,6 +74,17 @@ impl Ending {
             Ending::Unresponsive | Ending::Stalled => "timed out".to_owned(),
             Ending::Flooding => "sent too many messages".to_owned(),
             Ending::TooBig { .. } => "sent a message too big".to_owned(),
+        }
+    }
+
+    /// Why the server cut the connection, if it did.
+    fn cause(&self) -> Option<Cause> {
+        match self {
+            Ending::Unresponsive => Some(Cause::unresponsive),
+            Ending::Stalled => Some(Cause::stalled),
+            Ending::Flooding => Some(Cause::flooding),
+            Ending::TooBig { .. } => Some(Cause::too_big),
+            Ending::Quit(_) | Ending::Disconnected | Ending::Shutdown => None,
         }
     }
 
@@ -185,6 +197,9 @@ pub(crate) async fn serve(
     conn.shared
         .rooms
         .disconnect(&conn.name, &conn.room, &ending.leave_reason());
+    if let Some(cause) = ending.cause() {
+        conn.shared.metrics.closed(cause);
+    }
     tracing::debug!(name = %conn.name, reason = %ending.leave_reason(), "disconnected");
     // Boxed for the same reason as `on_message`: needed once, at the end.
     Box::pin(conn.close(ending)).await;
@@ -196,6 +211,7 @@ pub(crate) async fn refuse_overloaded(on_upgrade: OnUpgrade, shared: Arc<Shared>
         return;
     };
     tracing::warn!("connection limit reached; refusing a connection with 1013");
+    shared.metrics.closed(Cause::overloaded);
     let frame = Message::close(
         Some(CloseCode::SERVICE_OVERLOAD),
         "server full, try again later",
@@ -273,9 +289,9 @@ where
                     mail.set(mailbox.wait());
                     let format = self.format;
                     let private = mailbox.take().into_iter().map(|event| encode(format, &event));
-                    let limit = self.write_timeout();
-                    let batch = queued(&mut self.events_rx, format).chain(private);
-                    let result = write_frames(&mut self.ws, batch, limit).await;
+                    let metrics = &self.shared.metrics;
+                    let batch = queued(&mut self.events_rx, format, metrics).chain(private);
+                    let result = write_frames(&mut self.ws, batch, &self.shared).await;
                     self.written(result)
                 }
                 () = &mut ping => {
@@ -324,6 +340,7 @@ where
             {
                 Verdict::Allowed => {}
                 Verdict::Dropped => {
+                    self.shared.metrics.rate_limited.inc();
                     let limits = &self.shared.config.limits;
                     let message = format!(
                         "slow down: at most {} messages a second (bursts of {}); that one was dropped",
@@ -348,6 +365,7 @@ where
             // Pings are answered by the stream itself; pongs only prove life.
             return Ok(());
         };
+        self.shared.metrics.received_bytes.inc_by(text.len() as u64);
         let max = self.shared.config.limits.max_message_bytes;
         if text.len() > max {
             return self
@@ -359,12 +377,8 @@ where
         }
         let text = strip_controls(text);
         match parse_input(&text) {
-            Ok(Input::Say(said)) => {
-                let backlog = self
-                    .shared
-                    .rooms
-                    .say(&self.name, &self.room, said, Said::Message);
-                self.hold_back_if(backlog);
+            Ok(Input::Say(text)) => {
+                self.say(text, Said::Message);
                 self.write_after_room(None).await
             }
             Ok(Input::Command(command)) => self.on_command(command).await,
@@ -376,8 +390,7 @@ where
         let rooms = &self.shared.rooms;
         let answer = match command {
             Command::Me(text) => {
-                let backlog = rooms.say(&self.name, &self.room, text, Said::Action);
-                self.hold_back_if(backlog);
+                self.say(text, Said::Action);
                 return self.write_after_room(None).await;
             }
             Command::Nick(new) => match rooms.rename(&self.name, &self.room, new) {
@@ -391,7 +404,9 @@ where
                 Ok(membership) => {
                     // What the old room said before we left is still ours to show.
                     let format = self.format;
-                    let mut batch: Vec<Message> = queued(&mut self.events_rx, format).collect();
+                    let metrics = &self.shared.metrics;
+                    let mut batch: Vec<Message> =
+                        queued(&mut self.events_rx, format, metrics).collect();
                     self.room = membership.room;
                     self.events_rx = membership.events_rx;
                     batch.extend(membership.replay.iter().map(|e| e.message(format)));
@@ -417,8 +432,11 @@ where
         self.reply(answer).await
     }
 
-    /// Starts holding our peer back if our message left the room behind.
-    fn hold_back_if(&mut self, backlog: usize) {
+    /// Says `text` in our room, and starts holding our peer back if that
+    /// left the room behind.
+    fn say(&mut self, text: &str, kind: Said) {
+        let backlog = self.shared.rooms.say(&self.name, &self.room, text, kind);
+        self.shared.metrics.messages_received.inc();
         let capacity = self.shared.config.limits.room_queue_len;
         self.held_back = Backpressure::after_send(backlog, capacity, Instant::now());
     }
@@ -436,9 +454,9 @@ where
     /// if that frame is a close, the stream answers it at once, and the copy
     /// (the sender's confirmation) would never go out.
     async fn write_after_room(&mut self, message: Option<Message>) -> Result<(), Ending> {
-        let limit = self.write_timeout();
-        let batch = queued(&mut self.events_rx, self.format).chain(message);
-        let result = write_frames(&mut self.ws, batch, limit).await;
+        let metrics = &self.shared.metrics;
+        let batch = queued(&mut self.events_rx, self.format, metrics).chain(message);
+        let result = write_frames(&mut self.ws, batch, &self.shared).await;
         self.written(result)
     }
 
@@ -448,31 +466,32 @@ where
         first: Result<EncodedEvent, broadcast::error::RecvError>,
     ) -> Result<(), Ending> {
         let format = self.format;
-        let first = match first {
-            Ok(event) => event.message(format),
+        let metrics = &self.shared.metrics;
+        let (first, created) = match first {
+            Ok(event) => (event.message(format), Some(event.created())),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                encode(format, &Event::Gap { missed })
+                (gap(format, missed, metrics), None)
             }
             // The room outlives its members; nothing to do if it somehow did not.
             Err(broadcast::error::RecvError::Closed) => return Err(Ending::Disconnected),
         };
-        let limit = self.write_timeout();
         let batch = std::iter::once(first)
-            .chain(queued(&mut self.events_rx, format))
+            .chain(queued(&mut self.events_rx, format, metrics))
             .take(MAX_BATCH);
-        let result = write_frames(&mut self.ws, batch, limit).await;
+        let result = write_frames(&mut self.ws, batch, &self.shared).await;
+        // Once per batch, for its oldest event: the latency a person feels.
+        if let (Ok(()), Some(created)) = (&result, created) {
+            metrics
+                .fanout_seconds
+                .observe(created.elapsed().as_secs_f64());
+        }
         self.written(result)
     }
 
     /// Sends `messages`; see [`write_frames`].
     async fn write(&mut self, messages: impl IntoIterator<Item = Message>) -> Result<(), Ending> {
-        let limit = self.write_timeout();
-        let result = write_frames(&mut self.ws, messages, limit).await;
+        let result = write_frames(&mut self.ws, messages, &self.shared).await;
         self.written(result)
-    }
-
-    fn write_timeout(&self) -> Duration {
-        self.shared.config.limits.write_timeout
     }
 
     /// What a write's outcome means for the connection.
@@ -511,21 +530,24 @@ enum WriteError {
 }
 
 /// Feeds `messages` to the socket, flushing after every [`FRAMES_PER_FLUSH`]
-/// and at the end. A peer that does not take them within `limit` is cut off,
-/// so that it holds up nobody: its room's queue moves on without it, and it
-/// would get a `gap`.
+/// and at the end, and counts them. A peer that does not take them within
+/// the write timeout is cut off, so that it holds up nobody: its room's queue
+/// moves on without it, and it would get a `gap`.
 async fn write_frames<S>(
     ws: &mut WebSocketStream<S>,
     messages: impl IntoIterator<Item = Message>,
-    limit: Duration,
+    shared: &Shared,
 ) -> Result<(), WriteError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let result = timeout(limit, async {
-        for (n, message) in messages.into_iter().enumerate() {
+    let (mut frames, mut bytes) = (0, 0);
+    let result = timeout(shared.config.limits.write_timeout, async {
+        for message in messages {
+            bytes += message.as_payload().len();
             ws.feed(message).await?;
-            if (n + 1) % FRAMES_PER_FLUSH == 0 {
+            frames += 1;
+            if frames % FRAMES_PER_FLUSH == 0 {
                 ws.flush().await?;
             }
         }
@@ -533,7 +555,12 @@ where
     })
     .await;
     match result {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => {
+            let metrics = &shared.metrics;
+            metrics.events_delivered.inc_by(frames as u64);
+            metrics.delivered_bytes.inc_by(bytes as u64);
+            Ok(())
+        }
         Ok(Err(err)) => Err(WriteError::Failed(err)),
         Err(_elapsed) => Err(WriteError::Stalled),
     }
@@ -541,16 +568,24 @@ where
 
 /// The room events already queued for a receiver, as frames, without waiting;
 /// a receiver that fell behind gets a `gap` in place of what it missed.
-fn queued(
-    events_rx: &mut broadcast::Receiver<EncodedEvent>,
+fn queued<'a>(
+    events_rx: &'a mut broadcast::Receiver<EncodedEvent>,
     format: Format,
-) -> impl Iterator<Item = Message> + '_ {
+    metrics: &'a Metrics,
+) -> impl Iterator<Item = Message> + 'a {
     use broadcast::error::TryRecvError;
     std::iter::from_fn(move || match events_rx.try_recv() {
         Ok(event) => Some(event.message(format)),
-        Err(TryRecvError::Lagged(missed)) => Some(encode(format, &Event::Gap { missed })),
+        Err(TryRecvError::Lagged(missed)) => Some(gap(format, missed, metrics)),
         Err(TryRecvError::Empty | TryRecvError::Closed) => None,
     })
+}
+
+/// The `gap` event for a receiver that fell `missed` events behind its room.
+fn gap(format: Format, missed: u64, metrics: &Metrics) -> Message {
+    metrics.gaps.inc();
+    metrics.missed_events.inc_by(missed);
+    encode(format, &Event::Gap { missed })
 }
 
 /// An event for one connection alone, in its format.

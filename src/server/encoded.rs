@@ -6,6 +6,7 @@
 //! copy of the payload.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio_websockets::Message;
 
@@ -20,6 +21,8 @@ pub struct EncodedEvent(Arc<Frames>);
 struct Frames {
     text: Message,
     json: Message,
+    /// For the fan-out latency metric.
+    created: Instant,
 }
 
 impl EncodedEvent {
@@ -28,7 +31,13 @@ impl EncodedEvent {
         Self(Arc::new(Frames {
             text: Message::text(event.render_text()),
             json: Message::text(event.to_json()),
+            created: Instant::now(),
         }))
+    }
+
+    /// When the event was encoded, which is when the server took it in.
+    pub fn created(&self) -> Instant {
+        self.0.created
     }
 
     /// The frame for a connection that asked for `format`.

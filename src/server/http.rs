@@ -5,11 +5,12 @@
 //! and size, and a page can later be served from the same port. A valid
 //! upgrade gets `101 Switching Protocols` here; the upgraded socket is then
 //! handed to tokio-websockets, which speaks the protocol from there on.
+//! Plain requests get the health check, the metrics, or an explanation.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 
+use super::metrics::{self, Cause};
 use super::{Shared, connection};
 use crate::protocol::JoinRequest;
 
@@ -37,12 +39,13 @@ pub(crate) async fn serve<IO>(io: IO, shared: Arc<Shared>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let accepted = Instant::now();
     let head_seen = Arc::new(AtomicBool::new(false));
     let service = {
         let (shared, head_seen) = (Arc::clone(&shared), Arc::clone(&head_seen));
         service_fn(move |request| {
             head_seen.store(true, Ordering::Relaxed);
-            std::future::ready(Ok::<_, Infallible>(route(request, &shared)))
+            std::future::ready(Ok::<_, Infallible>(route(request, &shared, accepted)))
         })
     };
     let mut conn = shared
@@ -63,6 +66,7 @@ where
         }
         () = head_deadline => {
             tracing::debug!("no complete request head within the handshake timeout; answering 408");
+            shared.metrics.closed(Cause::handshake_timeout);
             if let Some(parts) = conn.into_parts() {
                 let mut io = parts.io.into_inner();
                 let _ = tokio::time::timeout(SHUTDOWN_GRACE, io.write_all(REQUEST_TIMEOUT)).await;
@@ -82,9 +86,18 @@ const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
     content-length: 41\r\n\r\n\
     the request took too long; connect again\n";
 
-fn route(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
+/// Answers one request; `accepted` is when its connection was accepted.
+fn route(
+    mut request: Request<Incoming>,
+    shared: &Arc<Shared>,
+    accepted: Instant,
+) -> Response<Full<Bytes>> {
     if !wants_websocket(request.headers()) {
-        return not_websocket(&request);
+        return match (request.method(), request.uri().path()) {
+            (&Method::GET | &Method::HEAD, "/healthz") => health(shared),
+            (&Method::GET | &Method::HEAD, "/metrics") => scrape(shared),
+            _ => not_websocket(&request),
+        };
     }
     let headers = request.headers();
     let version_ok = headers
@@ -125,6 +138,7 @@ fn route(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<
         // The connection's whole life is this one task: its future is what a
         // connection costs, so nothing is wrapped around it.
         Ok(permit) => {
+            shared.metrics.connections_accepted.inc();
             shared
                 .tracker
                 .spawn(connection::serve(on_upgrade, join, task_shared, permit))
@@ -142,6 +156,34 @@ fn route(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<
     headers.insert(
         header::SEC_WEBSOCKET_ACCEPT,
         HeaderValue::from_str(&accept_key(key.as_bytes())).expect("base64 is a valid header value"),
+    );
+    shared
+        .metrics
+        .handshake_seconds
+        .observe(accepted.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /healthz`: whether the server takes connections.
+fn health(shared: &Shared) -> Response<Full<Bytes>> {
+    if shared.cancel.is_cancelled() {
+        plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down\n".to_owned(),
+        )
+    } else {
+        plain(StatusCode::OK, "ok\n".to_owned())
+    }
+}
+
+/// `GET /metrics`: the counters and histograms, for Prometheus.
+fn scrape(shared: &Shared) -> Response<Full<Bytes>> {
+    let open = shared.config.limits.max_connections - shared.connections.available_permits();
+    let text = shared.metrics.render(open, shared.rooms.count());
+    let mut response = plain(StatusCode::OK, text);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
     );
     response
 }

@@ -8,12 +8,14 @@
 //! - `rooms`: the registry of rooms, people and history.
 //! - `encoded`: an event encoded once per format, shared by all recipients.
 //! - `mailbox`: private messages waiting for one connection.
+//! - `metrics`: what the server counts, for `GET /metrics`.
 
 mod backpressure;
 mod connection;
 mod encoded;
 mod http;
 mod mailbox;
+mod metrics;
 mod rooms;
 
 use std::future::Future;
@@ -30,6 +32,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::ServerConfig;
 pub use encoded::EncodedEvent;
+use metrics::Metrics;
 use rooms::Rooms;
 
 /// How long connections get to close after shutdown begins.
@@ -42,6 +45,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub(crate) struct Shared {
     config: ServerConfig,
     rooms: Rooms,
+    metrics: Metrics,
     /// One permit per open WebSocket connection: the connection cap.
     connections: Arc<Semaphore>,
     /// Cancelled when the server shuts down.
@@ -70,6 +74,7 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
     );
     let shared = Arc::new(Shared {
         rooms: Rooms::new(&config),
+        metrics: Metrics::new(),
         connections: Arc::new(Semaphore::new(limits.max_connections)),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),

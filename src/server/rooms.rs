@@ -99,6 +99,11 @@ impl Rooms {
         rooms
     }
 
+    /// How many rooms exist.
+    pub(crate) fn count(&self) -> usize {
+        self.state().rooms.len()
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug elsewhere; the registry's
         // invariants hold between statements, so keep serving.

@@ -17,15 +17,15 @@ const TOKEN_BODY: &str =
 
 /// An HTTP answer, split into its parts.
 #[derive(Debug)]
-struct Answer {
-    status_line: String,
+pub(crate) struct Answer {
+    pub status_line: String,
     /// Header names lowercased, values as sent.
     headers: Vec<(String, String)>,
-    body: String,
+    pub body: String,
 }
 
 impl Answer {
-    fn parse(raw: &[u8]) -> Self {
+    pub(crate) fn parse(raw: &[u8]) -> Self {
         let text = String::from_utf8_lossy(raw);
         let (head, body) = text
             .split_once("\r\n\r\n")
@@ -48,7 +48,7 @@ impl Answer {
     }
 
     /// The one value of header `name`; fails the test if absent or repeated.
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         let values: Vec<&str> = self
             .headers
             .iter()
@@ -62,7 +62,7 @@ impl Answer {
 
 /// Writes `request` on a fresh connection to `addr` and reads everything the
 /// server answers until it closes the connection (a reset counts as a close).
-async fn exchange(addr: &str, request: &[u8]) -> Vec<u8> {
+pub(crate) async fn exchange(addr: &str, request: &[u8]) -> Vec<u8> {
     within("the server's answer and close", async {
         let mut stream = TcpStream::connect(addr).await.expect("connecting");
         stream

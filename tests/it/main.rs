@@ -11,6 +11,7 @@ mod formats;
 mod history;
 mod hostile;
 mod http;
+mod metrics;
 mod names;
 mod reconnect;
 mod rooms;

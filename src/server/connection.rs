@@ -137,7 +137,7 @@ pub(crate) async fn serve(
     on_upgrade: OnUpgrade,
     request: JoinRequest,
     shared: Arc<Shared>,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 ) {
     let Some(ws) = upgrade(on_upgrade, &shared).await else {
         return;
@@ -194,6 +194,10 @@ pub(crate) async fn serve(
         Err(ending) => ending,
     };
 
+    // The place is free once the person has left, not after the closing
+    // handshake (up to a second more), so whoever sees the leave notice and
+    // connects at once gets in.
+    drop(permit);
     conn.shared
         .rooms
         .disconnect(&conn.name, &conn.room, &ending.leave_reason());

@@ -1567,6 +1567,27 @@ async fn connections_over_the_cap_get_1013_until_one_leaves() {
     assert_survived(&server, rss).await;
 }
 
+/// A place is free as soon as its person has left, even while the server
+/// still waits for that client to answer its close frame: here `ana` quits
+/// with `/quit` and never answers, and `dee`, connecting the moment `bo`
+/// sees her leave, gets in.
+#[tokio::test]
+async fn a_place_is_free_once_its_person_has_left() {
+    let server = TestServer::start(&["--max-connections", "2"]).await;
+    let mut ana = RawWs::join(&server, "ana", "full").await;
+    let mut bo = RawWs::join(&server, "bo", "full").await;
+    assert_eq!(untimed(ana.next_event().await), join("full", "bo"));
+
+    ana.send_text("/quit").await;
+    assert_eq!(untimed(bo.next_event().await), leave("full", "ana", "quit"));
+    let dee = RawWs::join(&server, "dee", "full").await;
+    assert_eq!(untimed(bo.next_event().await), join("full", "dee"));
+    drop(ana);
+    for raw in [bo, dee] {
+        raw.quit().await;
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 16. Keepalive
 

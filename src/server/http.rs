@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::time::Instant;
 
 use super::{Shared, connection};
 use crate::protocol::JoinRequest;
@@ -30,10 +31,11 @@ const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Serves HTTP on one accepted socket until it is upgraded or done.
 ///
-/// The request head must arrive within the handshake timeout. hyper's own
-/// header timeout closes the socket silently; ours answers 408 first, so a
-/// slow client (or a person typing a request by hand) learns why.
-pub(crate) async fn serve<IO>(io: IO, shared: Arc<Shared>)
+/// The request head must arrive by `deadline` (the handshake timeout
+/// after the accept; on a TLS port the TLS handshake has spent part of it).
+/// hyper's own header timeout closes the socket silently; ours answers 408
+/// first, so a slow client (or a person typing a request by hand) learns why.
+pub(crate) async fn serve<IO>(io: IO, deadline: Instant, shared: Arc<Shared>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -50,7 +52,7 @@ where
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     let head_deadline = async {
-        tokio::time::sleep(shared.config.limits.handshake_timeout).await;
+        tokio::time::sleep_until(deadline).await;
         if head_seen.load(Ordering::Relaxed) {
             std::future::pending::<()>().await;
         }
@@ -84,7 +86,7 @@ const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
 
 fn route(mut request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
     if !wants_websocket(request.headers()) {
-        return not_websocket(&request);
+        return not_websocket(&request, shared.websocket_scheme());
     }
     let headers = request.headers();
     let version_ok = headers
@@ -158,17 +160,12 @@ fn wants_websocket(headers: &HeaderMap) -> bool {
 
 /// The answer to a request that is not a WebSocket upgrade: what this is and
 /// how to connect.
-fn not_websocket(request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .map_or_else(|| "HOST:PORT".to_owned(), |a| a.to_string());
+fn not_websocket(request: &Request<Incoming>, scheme: &str) -> Response<Full<Bytes>> {
+    let host = request_host(request);
     let body = format!(
         "This is a chat server. It speaks WebSocket, not plain HTTP.\n\
-         Connect with its client:   client ws://{host}/ROOM\n\
-         or any WebSocket tool:     websocat ws://{host}/ROOM\n\
+         Connect with its client:   client {scheme}://{host}/ROOM\n\
+         or any WebSocket tool:     websocat {scheme}://{host}/ROOM\n\
          ROOM is optional (the default is lobby); add ?name=NAME to choose your name.\n"
     );
     let (status, allow) = match *request.method() {
@@ -185,7 +182,19 @@ fn not_websocket(request: &Request<Incoming>) -> Response<Full<Bytes>> {
     response
 }
 
-fn plain(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+/// The `host:port` the client asked for, to show in a URL it can use, or a
+/// placeholder when its `Host` header is missing or not an authority.
+pub(super) fn request_host(request: &Request<Incoming>) -> String {
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .map_or_else(|| "HOST:PORT".to_owned(), |a| a.to_string())
+}
+
+/// A plain-text answer, after which the connection closes.
+pub(super) fn plain(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -8,6 +8,7 @@
 //! - `rooms`: the registry of rooms, people and history.
 //! - `encoded`: an event encoded once per format, shared by all recipients.
 //! - `mailbox`: private messages waiting for one connection.
+//! - [`tls`]: the certificate and key, and the TLS handshake of each socket.
 
 mod backpressure;
 mod connection;
@@ -15,6 +16,7 @@ mod encoded;
 mod http;
 mod mailbox;
 mod rooms;
+pub mod tls;
 
 use std::future::Future;
 use std::io;
@@ -25,6 +27,8 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -50,6 +54,15 @@ pub(crate) struct Shared {
     tracker: TaskTracker,
     http: http1::Builder,
     websocket: tokio_websockets::ServerBuilder,
+    /// Set when the whole port speaks TLS.
+    tls: Option<TlsAcceptor>,
+}
+
+impl Shared {
+    /// The scheme of this server's WebSocket URLs.
+    fn websocket_scheme(&self) -> &'static str {
+        if self.tls.is_some() { "wss" } else { "ws" }
+    }
 }
 
 /// Serves chat on `listener` until `shutdown` completes, then closes every
@@ -68,6 +81,7 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
     let websocket = tokio_websockets::ServerBuilder::new().limits(
         tokio_websockets::Limits::default().max_payload_len(Some(limits.max_frame_bytes())),
     );
+    let tls = config.tls.clone().map(TlsAcceptor::from);
     let shared = Arc::new(Shared {
         rooms: Rooms::new(&config),
         connections: Arc::new(Semaphore::new(limits.max_connections)),
@@ -75,6 +89,7 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         tracker: TaskTracker::new(),
         http,
         websocket,
+        tls,
         config,
     });
 
@@ -104,9 +119,22 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                 if let Err(err) = stream.set_nodelay(true) {
                     tracing::debug!(%peer, "cannot set TCP_NODELAY: {err}");
                 }
-                shared
-                    .tracker
-                    .spawn(http::serve(stream, Arc::clone(shared)));
+                let task_shared = Arc::clone(shared);
+                match shared.tls.clone() {
+                    // The TLS handshake runs in the connection's task, so a
+                    // slow one holds up nobody else.
+                    Some(acceptor) => {
+                        shared
+                            .tracker
+                            .spawn(tls::serve(stream, acceptor, task_shared))
+                    }
+                    None => {
+                        let deadline = Instant::now() + shared.config.limits.handshake_timeout;
+                        shared
+                            .tracker
+                            .spawn(http::serve(stream, deadline, task_shared))
+                    }
+                };
             }
             Err(err) => {
                 log_accept_error(&err);

@@ -17,3 +17,4 @@ mod rooms;
 mod seed;
 mod shutdown;
 mod terminal;
+mod tls;

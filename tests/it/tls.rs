@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Duration, Instant};
 use tokio_rustls::TlsConnector;
 
-use crate::support::certs::{Authority, Validity};
+use crate::support::certs::{Authority, Issued, Validity, self_signed};
 use crate::support::{ClientRun, TempDir, TestServer, WsClient, run_client, run_server, within};
 
 /// A server on 127.0.0.1 with a certificate from a fresh authority, valid for
@@ -234,6 +234,52 @@ async fn an_expired_certificate_prints_its_line_and_exits_5() {
         &format!(
             "error: cannot connect to {url}: TLS failed for localhost: the server's certificate \
              has expired"
+        ),
+    );
+}
+
+/// Starts a server with the self-signed certificate `issued`, and returns it
+/// with the certificate's path (the client's `--ca`).
+async fn start_self_signed(issued: &Issued, dir: &TempDir) -> (TestServer, String) {
+    let (cert, key) = issued.write_to(dir);
+    let cert = cert.to_str().expect("a UTF-8 path").to_owned();
+    let key = key.to_str().expect("a UTF-8 path");
+    let server = TestServer::start(&["--tls-cert", &cert, "--tls-key", key]).await;
+    (server, cert)
+}
+
+/// The README's LAN recipe: a self-signed certificate (CA:FALSE) is its own
+/// `--ca`.
+#[tokio::test]
+async fn a_self_signed_certificate_is_its_own_ca() {
+    let dir = TempDir::new();
+    let issued = self_signed(&["localhost", "127.0.0.1"], false);
+    let (server, cert) = start_self_signed(&issued, &dir).await;
+    let url = format!("wss://127.0.0.1:{}", server.port);
+    let run = run_client(&[&url, "--ca", &cert, "--name", "ana"], "on the lan\n").await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert!(
+        run.stdout.ends_with("ana: on the lan\n"),
+        "{:?}",
+        run.stdout
+    );
+}
+
+/// A self-signed certificate marked as an authority (openssl's default)
+/// cannot be a server's: the line says what to change, exit 5.
+#[tokio::test]
+async fn a_self_signed_authority_certificate_prints_what_to_change() {
+    let dir = TempDir::new();
+    let issued = self_signed(&["localhost"], true);
+    let (server, cert) = start_self_signed(&issued, &dir).await;
+    let url = format!("wss://localhost:{}", server.port);
+    let run = run_client(&[&url, "--ca", &cert, "--name", "ana"], "hi\n").await;
+    assert_failed(
+        &run,
+        5,
+        &format!(
+            "error: cannot connect to {url}: TLS failed for localhost: the server's certificate \
+             is an authority's, not a server's (a self-signed one needs basicConstraints CA:FALSE)"
         ),
     );
 }

@@ -128,6 +128,29 @@ impl Authority {
     }
 }
 
+/// A self-signed server certificate for `names`, as `openssl req -x509`
+/// makes for a LAN: marked as an authority (openssl's default) when `is_ca`.
+pub fn self_signed(names: &[&str], is_ca: bool) -> Issued {
+    let names: Vec<String> = names.iter().map(|&name| name.to_owned()).collect();
+    let mut params = CertificateParams::new(names.clone()).expect("valid names");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names[0].as_str());
+    params.is_ca = if is_ca {
+        IsCa::Ca(BasicConstraints::Unconstrained)
+    } else {
+        IsCa::ExplicitNoCa
+    };
+    let key = KeyPair::generate().expect("generating the key");
+    let cert = params.self_signed(&key).expect("self-signing");
+    Issued {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        cert_der: cert.der().clone(),
+        key_der: key.serialize_der(),
+    }
+}
+
 impl Issued {
     /// Writes the certificate and key as `cert.pem` and `key.pem` in `dir`,
     /// and returns their paths.

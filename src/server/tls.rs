@@ -62,10 +62,10 @@ pub enum TlsError {
          (give the key the certificate was made for)"
     )]
     Mismatch { cert: String, key: String },
-    #[error("the TLS certificate file {cert} and key file {key} cannot be used: {reason}")]
+    #[error("the TLS {role} file {path} cannot be used: {reason}")]
     Refused {
-        cert: String,
-        key: String,
+        role: &'static str,
+        path: String,
         reason: String,
     },
 }
@@ -121,9 +121,20 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsErr
                     key: key_path.clone(),
                 }
             }
+            rustls::Error::InvalidCertificate(err) => TlsError::Refused {
+                role: "certificate",
+                path: cert_path.clone(),
+                reason: err.to_string(),
+            },
+            // The rest come from parsing the key.
+            rustls::Error::General(reason) => TlsError::Refused {
+                role: "key",
+                path: key_path.clone(),
+                reason,
+            },
             other => TlsError::Refused {
-                cert: cert_path.clone(),
-                key: key_path.clone(),
+                role: "key",
+                path: key_path.clone(),
                 reason: other.to_string(),
             },
         })?;

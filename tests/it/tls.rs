@@ -531,6 +531,30 @@ mod unusable_files {
     }
 
     #[tokio::test]
+    async fn a_key_file_with_a_broken_key() {
+        let dir = TempDir::new();
+        let (cert, _) = Authority::new()
+            .issue(&["localhost"], Validity::Current)
+            .write_to(&dir);
+        let key = dir.write(
+            "key.pem",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        );
+        let (cert, key) = (
+            cert.to_str().expect("a UTF-8 path"),
+            key.to_str().expect("a UTF-8 path"),
+        );
+        let run = serve_with(cert, key).await;
+        assert_start_failure(
+            &run,
+            &format!(
+                "error: the TLS key file {key} cannot be used: \
+                 failed to parse private key as RSA, ECDSA, or EdDSA"
+            ),
+        );
+    }
+
+    #[tokio::test]
     async fn a_certificate_file_with_no_certificate_in_it() {
         let dir = TempDir::new();
         let (_, key) = Authority::new()

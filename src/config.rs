@@ -6,6 +6,7 @@
 //! module knows nothing of clap.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Address the server listens on when none is given.
@@ -28,6 +29,9 @@ pub struct ServerConfig {
     pub token: Option<Token>,
     /// Bounds on what one client may cost the server.
     pub limits: Limits,
+    /// TLS for the whole port (`server::tls::load` reads it from PEM files);
+    /// `None` serves plain `ws://` and `http://`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +41,7 @@ impl Default for ServerConfig {
             history_len: DEFAULT_HISTORY_LEN,
             token: None,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -62,11 +63,23 @@ struct Args {
     /// Most header lines in an HTTP request
     #[arg(long, env = "CHAT_MAX_HEADERS", default_value_t = Limits::default().max_headers)]
     max_headers: usize,
+    /// PEM certificate chain (the server's certificate first): serve the whole port over TLS (wss://, https://)
+    #[arg(long, env = "CHAT_TLS_CERT", requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert
+    #[arg(long, env = "CHAT_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
 }
 
 impl Args {
-    fn config(&self) -> ServerConfig {
-        ServerConfig {
+    /// The server's settings, with the TLS files read (so a bad one fails
+    /// before anything listens).
+    fn config(&self) -> anyhow::Result<ServerConfig> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(chat::server::tls::load(cert, key)?),
+            _ => None,
+        };
+        Ok(ServerConfig {
             motd: self.motd.clone(),
             history_len: self.history,
             token: self.token.clone().map(Token::new),
@@ -83,7 +96,8 @@ impl Args {
                 max_header_bytes: self.max_header_bytes,
                 max_headers: self.max_headers,
             },
-        }
+            tls,
+        })
     }
 }
 
@@ -108,6 +122,8 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: &Args) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let scheme = if config.tls.is_some() { "wss" } else { "ws" };
     let addr = SocketAddr::new(args.addr, args.port);
     let listener = TcpListener::bind(addr).await.map_err(|err| {
         let hint = match err.kind() {
@@ -126,8 +142,8 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     })?;
     let shutdown = shutdown_signal()?;
     let local = listener.local_addr().context("reading the bound address")?;
-    println!("listening on ws://{local}");
-    chat::server::run(listener, args.config(), shutdown).await;
+    println!("listening on {scheme}://{local}");
+    chat::server::run(listener, config, shutdown).await;
     Ok(())
 }
 

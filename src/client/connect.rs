@@ -76,6 +76,11 @@ pub enum ConnectError {
         reason: String,
     },
     #[error(
+        "cannot connect to {url}: it answered HTTP 400 to a plain WebSocket handshake, \
+         so it probably speaks TLS on this port (try {tls_url})"
+    )]
+    WantsTls { url: String, tls_url: String },
+    #[error(
         "cannot connect to {url}: the server wants a token (add ?token=SECRET to the URL; ask its operator)"
     )]
     Unauthorized { url: String },
@@ -309,6 +314,14 @@ impl Target {
             Error::Upgrade(Upgrade::DidNotSwitchProtocols(401)) => {
                 ConnectError::Unauthorized { url }
             }
+            // Our handshake is valid, so a 400 to it is most likely a TLS
+            // port refusing plain HTTP (our server does, and so does nginx).
+            Error::Upgrade(Upgrade::DidNotSwitchProtocols(400)) if !self.tls => {
+                ConnectError::WantsTls {
+                    tls_url: url.replacen("ws://", "wss://", 1),
+                    url,
+                }
+            }
             Error::Upgrade(Upgrade::DidNotSwitchProtocols(status)) => {
                 ConnectError::NotChat { url, status }
             }
@@ -343,7 +356,13 @@ fn describe_certificate_error(err: &rustls::CertificateError) -> String {
                 .to_owned()
         }
         E::Revoked => "the server's certificate has been revoked".to_owned(),
-        other => format!("the server's certificate was refused ({other:?})"),
+        // webpki's own errors arrive only as text, its variant's name.
+        E::Other(other) if other.to_string() == "CaUsedAsEndEntity" => {
+            "the server's certificate is an authority's, not a server's \
+             (a self-signed one needs basicConstraints CA:FALSE)"
+                .to_owned()
+        }
+        other => format!("the server's certificate was refused ({other})"),
     }
 }
 

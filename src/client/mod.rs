@@ -69,7 +69,7 @@ impl ClientError {
                 ConnectError::BadUrl { .. } | ConnectError::BadCa { .. } => 2,
                 ConnectError::Dns { .. } => 3,
                 ConnectError::Timeout { .. } => 4,
-                ConnectError::Tls { .. } => 5,
+                ConnectError::Tls { .. } | ConnectError::WantsTls { .. } => 5,
                 ConnectError::NotChat { .. } => 6,
                 ConnectError::Unauthorized { .. } => 7,
             },

@@ -10,7 +10,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::time::Instant;
 
 use super::metrics::{self, Cause};
 use super::{Shared, connection};
@@ -32,14 +33,15 @@ const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Serves HTTP on one accepted socket until it is upgraded or done.
 ///
-/// The request head must arrive within the handshake timeout. hyper's own
-/// header timeout closes the socket silently; ours answers 408 first, so a
-/// slow client (or a person typing a request by hand) learns why.
-pub(crate) async fn serve<IO>(io: IO, shared: Arc<Shared>)
+/// The request head must arrive by `deadline` (the handshake timeout
+/// after the accept; on a TLS port the TLS handshake has spent part of it).
+/// hyper's own header timeout closes the socket silently; ours answers 408
+/// first, so a slow client (or a person typing a request by hand) learns why.
+pub(crate) async fn serve<IO>(io: IO, deadline: Instant, shared: Arc<Shared>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let accepted = Instant::now();
+    let accepted = deadline - shared.config.limits.handshake_timeout;
     let head_seen = Arc::new(AtomicBool::new(false));
     let service = {
         let (shared, head_seen) = (Arc::clone(&shared), Arc::clone(&head_seen));
@@ -53,7 +55,7 @@ where
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     let head_deadline = async {
-        tokio::time::sleep(shared.config.limits.handshake_timeout).await;
+        tokio::time::sleep_until(deadline).await;
         if head_seen.load(Ordering::Relaxed) {
             std::future::pending::<()>().await;
         }
@@ -96,7 +98,7 @@ fn route(
         return match (request.method(), request.uri().path()) {
             (&Method::GET | &Method::HEAD, "/healthz") => health(shared),
             (&Method::GET | &Method::HEAD, "/metrics") => scrape(shared),
-            _ => not_websocket(&request),
+            _ => not_websocket(&request, shared.websocket_scheme()),
         };
     }
     let headers = request.headers();
@@ -200,17 +202,12 @@ fn wants_websocket(headers: &HeaderMap) -> bool {
 
 /// The answer to a request that is not a WebSocket upgrade: what this is and
 /// how to connect.
-fn not_websocket(request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .map_or_else(|| "HOST:PORT".to_owned(), |a| a.to_string());
+fn not_websocket(request: &Request<Incoming>, scheme: &str) -> Response<Full<Bytes>> {
+    let host = request_host(request);
     let body = format!(
         "This is a chat server. It speaks WebSocket, not plain HTTP.\n\
-         Connect with its client:   client ws://{host}/ROOM\n\
-         or any WebSocket tool:     websocat ws://{host}/ROOM\n\
+         Connect with its client:   client {scheme}://{host}/ROOM\n\
+         or any WebSocket tool:     websocat {scheme}://{host}/ROOM\n\
          ROOM is optional (the default is lobby); add ?name=NAME to choose your name.\n"
     );
     let (status, allow) = match *request.method() {
@@ -227,7 +224,19 @@ fn not_websocket(request: &Request<Incoming>) -> Response<Full<Bytes>> {
     response
 }
 
-fn plain(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+/// The `host:port` the client asked for, to show in a URL it can use, or a
+/// placeholder when its `Host` header is missing or not an authority.
+pub(super) fn request_host(request: &Request<Incoming>) -> String {
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .map_or_else(|| "HOST:PORT".to_owned(), |a| a.to_string())
+}
+
+/// A plain-text answer, after which the connection closes.
+pub(super) fn plain(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -9,6 +9,7 @@
 //! - `encoded`: an event encoded once per format, shared by all recipients.
 //! - `mailbox`: private messages waiting for one connection.
 //! - `metrics`: what the server counts, for `GET /metrics`.
+//! - [`tls`]: the certificate and key, and the TLS handshake of each socket.
 
 mod backpressure;
 mod connection;
@@ -17,6 +18,7 @@ mod http;
 mod mailbox;
 mod metrics;
 mod rooms;
+pub mod tls;
 
 use std::future::Future;
 use std::io;
@@ -27,6 +29,8 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -54,6 +58,15 @@ pub(crate) struct Shared {
     tracker: TaskTracker,
     http: http1::Builder,
     websocket: tokio_websockets::ServerBuilder,
+    /// Set when the whole port speaks TLS.
+    tls: Option<TlsAcceptor>,
+}
+
+impl Shared {
+    /// The scheme of this server's WebSocket URLs.
+    fn websocket_scheme(&self) -> &'static str {
+        if self.tls.is_some() { "wss" } else { "ws" }
+    }
 }
 
 /// Serves chat on `listener` until `shutdown` completes, then closes every
@@ -72,6 +85,7 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
     let websocket = tokio_websockets::ServerBuilder::new().limits(
         tokio_websockets::Limits::default().max_payload_len(Some(limits.max_frame_bytes())),
     );
+    let tls = config.tls.clone().map(TlsAcceptor::from);
     let shared = Arc::new(Shared {
         rooms: Rooms::new(&config),
         metrics: Metrics::new(),
@@ -80,6 +94,7 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         tracker: TaskTracker::new(),
         http,
         websocket,
+        tls,
         config,
     });
 
@@ -109,9 +124,22 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                 if let Err(err) = stream.set_nodelay(true) {
                     tracing::debug!(%peer, "cannot set TCP_NODELAY: {err}");
                 }
-                shared
-                    .tracker
-                    .spawn(http::serve(stream, Arc::clone(shared)));
+                let task_shared = Arc::clone(shared);
+                match shared.tls.clone() {
+                    // The TLS handshake runs in the connection's task, so a
+                    // slow one holds up nobody else.
+                    Some(acceptor) => {
+                        shared
+                            .tracker
+                            .spawn(tls::serve(stream, acceptor, task_shared))
+                    }
+                    None => {
+                        let deadline = Instant::now() + shared.config.limits.handshake_timeout;
+                        shared
+                            .tracker
+                            .spawn(http::serve(stream, deadline, task_shared))
+                    }
+                };
             }
             Err(err) => {
                 log_accept_error(&err);

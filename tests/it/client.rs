@@ -8,10 +8,8 @@
 //! and a private `/etc/hosts` in which `localhost` is both `::1` and
 //! `127.0.0.1`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use chat::protocol::{Event, LimitsInfo};
 use futures_util::future::join_all;
@@ -23,8 +21,9 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_websockets::Message;
 
+use crate::support::certs::Authority;
 use crate::support::{
-    ClientRun, RunningClient, TestServer, client_command, run_client, run_command, within,
+    ClientRun, RunningClient, TempDir, TestServer, client_command, run_client, run_command, within,
 };
 
 /// The welcome lines the client prints for `name` in `room` with the default MOTD.
@@ -428,100 +427,6 @@ fn message(id: u64, room: &str, from: &str, text: &str) -> Event {
         from: from.to_owned(),
         text: text.to_owned(),
         ts: 0,
-    }
-}
-
-/// A directory of its own under the system's temporary directory, removed
-/// when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static DIRS: AtomicU32 = AtomicU32::new(0);
-        let n = DIRS.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("chat-client-test-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&path).expect("creating a temporary directory");
-        Self(path)
-    }
-
-    /// Writes `contents` to the file `name` in this directory.
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).expect("writing a temporary file");
-        path
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A private certificate authority, made at test time.
-struct Authority {
-    /// The authority's certificate, as `--ca` reads it.
-    pem: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Authority {
-    fn new() -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names is valid");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "chat test authority");
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::CrlSign,
-        ];
-        let key = KeyPair::generate().expect("generating the authority's key");
-        let cert = params
-            .self_signed(&key)
-            .expect("self-signing the authority");
-        Self {
-            pem: cert.pem(),
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// A TLS acceptor whose certificate, issued by this authority, is valid
-    /// for `names` (host names or IP addresses) only.
-    fn acceptor(&self, names: &[&str]) -> TlsAcceptor {
-        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
-        use rustls::pki_types::PrivatePkcs8KeyDer;
-        let names: Vec<String> = names.iter().map(|&name| name.to_owned()).collect();
-        let mut params = CertificateParams::new(names.clone()).expect("valid names");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, names[0].as_str());
-        params.use_authority_key_identifier_extension = true;
-        params
-            .extended_key_usages
-            .push(ExtendedKeyUsagePurpose::ServerAuth);
-        let key = KeyPair::generate().expect("generating the server's key");
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .expect("issuing the server's certificate");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
-            )
-            .expect("a valid certificate and key");
-        TlsAcceptor::from(Arc::new(config))
     }
 }
 

@@ -18,3 +18,4 @@ mod rooms;
 mod seed;
 mod shutdown;
 mod terminal;
+mod tls;

@@ -6,10 +6,13 @@
 
 #![allow(dead_code, reason = "each test module uses a different part")]
 
+pub mod certs;
 pub mod events;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chat::protocol::Event;
@@ -17,7 +20,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdout, Command};
-use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
+use tokio_websockets::{ClientBuilder, Connector, MaybeTlsStream, Message, WebSocketStream};
 
 /// The longest any single expected event may take. Generous, because the
 /// machine is small and shared; a passing test never waits this long.
@@ -30,13 +33,47 @@ pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("timed out after {TIMEOUT:?} waiting for {what}"))
 }
 
+/// A directory of its own under the system's temporary directory, removed
+/// when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        static DIRS: AtomicU32 = AtomicU32::new(0);
+        let n = DIRS.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("chat-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("creating a temporary directory");
+        Self(path)
+    }
+
+    /// Writes `contents` to the file `name` in this directory.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("writing a temporary file");
+        path
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A running `server` binary, killed when dropped.
 pub struct TestServer {
     child: Child,
-    /// `ws://127.0.0.1:PORT`, as the server printed it.
+    /// `ws://127.0.0.1:PORT` (or `wss://…`), as the server printed it.
     pub url: String,
     pub port: u16,
     stdout: BufReader<ChildStdout>,
+    /// How [`TestServer::join`] connects: plain, or TLS trusting the
+    /// server's authority (see [`TestServer::trusting`]).
+    connector: Connector,
 }
 
 impl TestServer {
@@ -100,7 +137,15 @@ impl TestServer {
             url,
             port,
             stdout,
+            connector: Connector::Plain,
         }
+    }
+
+    /// Makes [`TestServer::join`] (and the health check) connect through
+    /// `connector`: for a server started with `--tls-cert`.
+    pub fn trusting(mut self, connector: Connector) -> Self {
+        self.connector = connector;
+        self
     }
 
     /// The URL of `path_and_query` (e.g. `/rust?name=ana&format=json`) on this server.
@@ -116,8 +161,10 @@ impl TestServer {
     /// Connects a JSON client named `name` to `room`, and returns it with its
     /// welcome already read.
     pub async fn join(&self, name: &str, room: &str) -> (WsClient, Event) {
-        let mut client =
-            WsClient::connect(&self.url_for(&format!("/{room}?name={name}&format=json"))).await;
+        let url = self.url_for(&format!("/{room}?name={name}&format=json"));
+        let mut client = WsClient::try_connect_with(&url, &self.connector)
+            .await
+            .unwrap_or_else(|err| panic!("connecting to {url}: {err}"));
         let welcome = client.next_event().await;
         assert!(
             matches!(welcome, Event::Welcome { .. }),
@@ -171,10 +218,19 @@ impl WsClient {
 
     /// Connects to `url`, returning the error if the handshake fails.
     pub async fn try_connect(url: &str) -> Result<Self, tokio_websockets::Error> {
+        Self::try_connect_with(url, &Connector::Plain).await
+    }
+
+    /// Connects to `url` (`wss://` with a TLS `connector`), returning the
+    /// error if TLS or the handshake fails.
+    pub async fn try_connect_with(
+        url: &str,
+        connector: &Connector,
+    ) -> Result<Self, tokio_websockets::Error> {
         let uri = url.parse().expect("a valid URL");
         let (ws, _response) = within(
             "the WebSocket handshake",
-            ClientBuilder::from_uri(uri).connect(),
+            ClientBuilder::from_uri(uri).connector(connector).connect(),
         )
         .await?;
         Ok(Self { ws })
@@ -260,6 +316,18 @@ pub struct ClientRun {
 /// Runs the `client` binary with `args`, `stdin` as its input, to completion.
 pub async fn run_client(args: &[&str], stdin: &str) -> ClientRun {
     run_command(client_command(args), stdin).await
+}
+
+/// Runs the `server` binary with `args` until it exits by itself (a start-up
+/// failure, say), with no settings from the environment.
+pub async fn run_server(args: &[&str], env: &[(&str, &str)]) -> ClientRun {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    command
+        .args(["--addr", "127.0.0.1", "--port", "0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .kill_on_drop(true);
+    run_command(command, "").await
 }
 
 /// The `client` binary with `args`, with no name from the environment.

@@ -3,6 +3,7 @@
 //! the tasks to finish.
 //!
 //! - `http`: the HTTP layer in front of the WebSocket handshake.
+//! - `page`: the chat page for browsers, served on the same port.
 //! - `connection`: one client, from the upgrade to the close frame.
 //! - `backpressure`: when to stop reading from a sender its room cannot keep up with.
 //! - `rooms`: the registry of rooms, people and history.
@@ -14,6 +15,7 @@ mod connection;
 mod encoded;
 mod http;
 mod mailbox;
+mod page;
 mod rooms;
 
 use std::future::Future;

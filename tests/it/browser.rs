@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use fantoccini::wd::WindowHandle;
@@ -94,8 +95,14 @@ impl Browser {
         // Keep reading, so that chromedriver never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-        let profile =
-            std::env::temp_dir().join(format!("chat-browser-test-{}", std::process::id()));
+        // A profile of its own per session: Chromium hands a second start on
+        // the same profile over to the first.
+        static PROFILES: AtomicU32 = AtomicU32::new(0);
+        let profile = std::env::temp_dir().join(format!(
+            "chat-browser-test-{}-{}",
+            std::process::id(),
+            PROFILES.fetch_add(1, Ordering::Relaxed)
+        ));
         let capabilities = json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
@@ -222,12 +229,19 @@ impl Browser {
 
     /// Waits for the name form, and returns the error it shows.
     async fn asked_for_name(&self, page: &Page) -> String {
-        self.wait_until(
-            page,
-            "the name form",
-            "return !document.getElementById('ask').hidden;",
-        )
-        .await;
+        self.asked_for(page, "name").await
+    }
+
+    /// Waits for the form to ask for `what` (`name` or `token`), and returns
+    /// the error it shows.
+    async fn asked_for(&self, page: &Page, what: &str) -> String {
+        let script = format!(
+            "const ask = document.getElementById('ask'); \
+             return !ask.hidden && ask.dataset.what === {};",
+            json!(what)
+        );
+        self.wait_until(page, &format!("the form asking for a {what}"), &script)
+            .await;
         let error = self
             .run(
                 page,
@@ -247,6 +261,18 @@ impl Browser {
             .expect("the name field");
         field.clear().await.expect("clearing the name field");
         field.send_keys(name).await.expect("typing a name");
+        self.click(page, "#ask-form button").await;
+    }
+
+    /// Types `token` into the token form and submits it.
+    async fn give_token(&self, page: &Page, token: &str) {
+        self.focus(page).await;
+        let field = self
+            .client
+            .find(Locator::Css("#ask-token"))
+            .await
+            .expect("the token field");
+        field.send_keys(token).await.expect("typing a token");
         self.click(page, "#ask-form button").await;
     }
 
@@ -478,5 +504,49 @@ async fn two_pages_and_a_terminal_client_chat_and_survive_a_restart() {
     );
 
     assert!(cy.finish().await.success());
+    browser.end().await;
+}
+
+/// With `--token`, a page opened without it asks for it (and again after a
+/// wrong one), and a `?token=` in the page's URL is passed on.
+#[tokio::test]
+async fn with_a_token_the_page_asks_for_it_or_takes_it_from_its_url() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(&["--token", "s3cret"]).await;
+    let base = format!("http://127.0.0.1:{}/vault", server.port);
+
+    let tia = browser.first_page(&format!("{base}?name=tia")).await;
+    assert_eq!(
+        browser.asked_for(&tia, "token").await,
+        "this chat needs a token"
+    );
+    browser.give_token(&tia, "wrong").await;
+    browser
+        .wait_until(
+            &tia,
+            "the token form to say the token was refused",
+            "const ask = document.getElementById('ask'); \
+             return !ask.hidden && document.getElementById('ask-error').textContent === 'that token was refused';",
+        )
+        .await;
+    browser.give_token(&tia, "s3cret").await;
+    browser
+        .wait_for_line(&tia, "you are tia in vault; type /help for commands")
+        .await;
+    browser.wait_for_state(&tia, "connected").await;
+
+    let uma = browser
+        .new_page(&format!("{base}?name=uma&token=s3cret"))
+        .await;
+    browser
+        .wait_for_line(&uma, "you are uma in vault; type /help for commands")
+        .await;
+    browser.wait_for_line(&tia, "→ uma joined vault").await;
+    browser.say(&uma, "the token came with the link").await;
+    browser
+        .wait_for_line(&tia, "uma: the token came with the link")
+        .await;
     browser.end().await;
 }

@@ -1,6 +1,7 @@
 //! The chat page in a real headless Chromium, driven over WebDriver
 //! (chromedriver, through fantoccini): two pages and the real `client`
-//! binary in one room, hostile markup, and a server restart.
+//! binary in one room, hostile markup, a server restart, a resume past what
+//! history holds (through the TCP proxy of the reconnect tests), the token.
 //!
 //! Without chromedriver (Debian: `chromium chromium-driver`) the test says it
 //! is skipped and returns, unless `CHAT_REQUIRE_BROWSER=1` (set by `.ci/run`),
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::reconnect::Proxy;
 use crate::support::{RunningClient, TestServer, within};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -548,5 +550,75 @@ async fn with_a_token_the_page_asks_for_it_or_takes_it_from_its_url() {
     browser
         .wait_for_line(&tia, "uma: the token came with the link")
         .await;
+    browser.end().await;
+}
+
+/// A page cut off while more is said than the server keeps resumes with
+/// `since=` its last message, and shows what is left of what it missed,
+/// then how much is gone, as a gap.
+#[tokio::test]
+async fn a_page_away_too_long_resumes_and_shows_the_gap() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(&["--history", "2"]).await;
+    let mut proxy = Proxy::start(server.port).await;
+    let (mut obs, _) = server.join("obs", "gaps").await;
+    let eve = browser
+        .first_page(&format!("http://127.0.0.1:{}/gaps?name=eve", proxy.port))
+        .await;
+    browser.wait_for_line(&eve, "→ eve joined gaps").await;
+    obs.send("m1").await;
+    browser.wait_for_line(&eve, "obs: m1").await;
+
+    assert_eq!(
+        proxy.accepted_since(),
+        [
+            "GET /gaps?name=eve HTTP/1.1",
+            "GET /gaps?format=json&name=eve HTTP/1.1"
+        ],
+        "the page and its WebSocket"
+    );
+
+    // The page's connection is cut; its next attempts are held at the proxy.
+    proxy.hold_new();
+    proxy.cut();
+    browser.wait_for_state(&eve, "reconnecting").await;
+    assert_eq!(
+        proxy.next_connection().await,
+        "GET /gaps?format=json&name=eve&since=1 HTTP/1.1"
+    );
+    for text in ["m2", "m3", "m4", "m5"] {
+        obs.send(text).await;
+    }
+    obs.event_matching(
+        "obs's m5",
+        |e| matches!(e, chat::protocol::Event::Message { text, .. } if text == "m5"),
+    )
+    .await;
+    proxy.forward_new();
+    browser.wait_for_state(&eve, "connected").await;
+    browser.wait_for_line(&eve, "obs: m5").await;
+
+    let log = browser.log(&eve).await;
+    let back = log
+        .iter()
+        .position(|l| l.text == "reconnected")
+        .expect("a reconnected line");
+    let after: Vec<(&str, &str)> = log[back + 1..]
+        .iter()
+        .filter(|l| !l.kind.starts_with("notice"))
+        .map(|l| (l.kind.as_str(), l.text.as_str()))
+        .collect();
+    assert_eq!(
+        after,
+        [
+            ("message", "obs: m4"),
+            ("message", "obs: m5"),
+            ("gap", "… 2 messages missed"),
+        ],
+        "{log:#?}"
+    );
+    assert_eq!(said(&log[..back]), ["obs: m1"]);
     browser.end().await;
 }

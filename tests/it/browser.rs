@@ -76,8 +76,11 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // A process group of its own, which Chromium joins: a failed test
+        // ends them all (see the Drop), not only chromedriver.
         let mut driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -112,6 +115,7 @@ impl Browser {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
+                    "--disable-breakpad", "--disable-crash-reporter",
                     // Both windows stay live: no timer throttling for the one behind.
                     "--disable-background-timer-throttling",
                     "--disable-renderer-backgrounding",
@@ -327,6 +331,13 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // After a failure the session was never closed: end chromedriver's
+        // process group, Chromium with it.
+        if let Some(group) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .status();
+        }
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }

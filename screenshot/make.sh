@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Makes the README's screenshots from real runs: a server and three clients
-# in tmux, a conversation typed into them, and a client aimed at the wrong
-# port; each terminal is captured with its colours and rendered to a PNG.
+# in tmux, a fourth person in the browser page (headless Chromium, driven by
+# screenshot/page.py over WebDriver), a conversation typed into them, and a
+# client aimed at the wrong port; each terminal is captured with its colours
+# and rendered to a PNG, and the page is photographed by Chromium itself.
 #
-# Needs tmux and the DejaVu fonts (Debian: tmux fonts-dejavu-core) and, from
-# PyPI, pillow and pyte; it installs what is missing. Loopback only.
+# Needs tmux, the DejaVu fonts, Chromium and chromedriver (Debian: tmux
+# fonts-dejavu-core chromium chromium-driver) and, from PyPI, pillow and
+# pyte; it installs what is missing. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=screenshot
@@ -13,13 +16,20 @@ cols=84
 rows=16
 
 command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq tmux fonts-dejavu-core; }
+[ -x /usr/bin/chromedriver ] || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 python3 -c 'import PIL, pyte' 2>/dev/null || pip install --quiet pillow pyte
 
 cargo build --release --bin server --bin client
 bin=$PWD/target/release
 socket=chat-screens-$$
 tmux_() { tmux -L "$socket" "$@"; }
-cleanup() { tmux_ kill-server 2>/dev/null || true; }
+profile=$(mktemp -d)
+driver_pid=
+cleanup() {
+  tmux_ kill-server 2>/dev/null || true
+  [ -z "$driver_pid" ] || kill "$driver_pid" 2>/dev/null || true
+  rm -rf "$profile"
+}
 trap cleanup EXIT
 
 # Waits (at most 10 s) until the pane shows TEXT.
@@ -62,18 +72,35 @@ for name in ana bo cy; do
   wait_for "$name" "$name joined lobby"
 done
 
+# dee joins from a browser: chromedriver, then the page with ?name=.
+driver_port=$((port + 2))
+chromedriver --port="$driver_port" > "$profile/chromedriver.log" 2>&1 &
+driver_pid=$!
+for _ in $(seq 100); do
+  grep -q "started successfully" "$profile/chromedriver.log" && break
+  sleep 0.1
+done
+export WEBDRIVER=http://127.0.0.1:$driver_port CHROMIUM_PROFILE=$profile/chromium
+page() { python3 "$out/page.py" "$@"; }
+dee=$(page open "http://127.0.0.1:$port/lobby?name=dee")
+page wait "$dee" "you are dee in lobby"
+wait_for ana "dee joined lobby"
+
 say() { tmux_ send-keys -t "$1" -l "$2"; tmux_ send-keys -t "$1" Enter; wait_for ana "$3"; }
 say ana "hi all! who's up for lunch?" "ana: hi all"
 say bo "me! the usual place?" "bo: me!"
+page say "$dee" "count me in, I'll be 10 minutes late"
+wait_for ana "dee: count me in"
 say cy "/me waves" "* cy waves"
 say cy "yes, at noon" "cy: yes, at noon"
 say bo "/msg ana can you book a table?" "ana: hi all"
 wait_for ana "[private] bo:"
-say ana "done, table for three" "ana: done"
+say ana "done, table for four" "ana: done"
 # cy is half-way through a line when bo speaks: the typed text stays put.
 tmux_ send-keys -t cy -l "bringing the sna"
 say bo "see you there" "bo: see you there"
 wait_for cy "bo: see you there"
+page wait "$dee" "bo: see you there"
 
 terminal oops "client --port $((port + 1))" 136
 wait_for oops "error:"
@@ -83,4 +110,7 @@ shoot ana "client: ana"
 shoot bo "client: bo"
 shoot cy "client: cy (typing)"
 shoot oops "client aimed at the wrong port"
+page shoot "$dee" "$out/page.png" 900 560
+page shoot "$dee" "$out/page-phone.png" 390 700
+page close "$dee"
 echo "screenshots written to $out/"

@@ -1,11 +1,10 @@
 //! The HTTP layer in front of the WebSocket handshake.
 //!
-//! hyper parses every request on the port, so that a browser, curl or garbage
-//! gets a plain HTTP answer (never a hang), the handshake is bounded in time
-//! and size, and a page can later be served from the same port. A valid
-//! upgrade gets `101 Switching Protocols` here; the upgraded socket is then
-//! handed to tokio-websockets, which speaks the protocol from there on.
-//! Plain requests get the health check, the metrics, or an explanation.
+//! hyper parses every request on the port, so that a browser gets the chat
+//! page, a monitor the health check and the metrics, curl or garbage a plain
+//! HTTP answer (never a hang), and the handshake is bounded in time and size.
+//! A valid upgrade gets `101 Switching Protocols` here; the upgraded socket is
+//! then handed to tokio-websockets, which speaks the protocol from there on.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -23,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::time::Instant;
 
 use super::metrics::{self, Cause};
-use super::{Shared, connection};
+use super::{Shared, connection, page};
 use crate::protocol::JoinRequest;
 
 /// How long a plain HTTP exchange may take to finish once shutdown begins.
@@ -90,17 +89,44 @@ const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
 
 /// Answers one request; `accepted` is when its connection was accepted.
 fn route(
+    request: Request<Incoming>,
+    shared: &Arc<Shared>,
+    accepted: Instant,
+) -> Response<Full<Bytes>> {
+    if wants_websocket(request.headers()) {
+        return upgrade(request, shared, accepted);
+    }
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return method_not_allowed();
+    }
+    // Plain HTTP. Exact paths go before the page's arm: a room may bear any
+    // name, `healthz` included.
+    match request.uri().path() {
+        "/healthz" => health(shared),
+        "/metrics" => scrape(shared),
+        path if page::is_page_path(path) => {
+            let host = request_host(&request);
+            if page::accepts_html(request.headers().get(header::ACCEPT)) {
+                page::response(host.as_deref())
+            } else {
+                how_to_connect(host.as_deref(), shared.tls.is_some())
+            }
+        }
+        _ => plain(
+            StatusCode::NOT_FOUND,
+            "not found: the chat is at / or /ROOM (a room name is 1 to 32 letters, digits, '_' or '-')\n"
+                .to_owned(),
+        ),
+    }
+}
+
+/// A WebSocket upgrade: checked, then answered `101` with the connection
+/// handed to its own task.
+fn upgrade(
     mut request: Request<Incoming>,
     shared: &Arc<Shared>,
     accepted: Instant,
 ) -> Response<Full<Bytes>> {
-    if !wants_websocket(request.headers()) {
-        return match (request.method(), request.uri().path()) {
-            (&Method::GET | &Method::HEAD, "/healthz") => health(shared),
-            (&Method::GET | &Method::HEAD, "/metrics") => scrape(shared),
-            _ => not_websocket(&request, shared.websocket_scheme()),
-        };
-    }
     let headers = request.headers();
     let version_ok = headers
         .get(header::SEC_WEBSOCKET_VERSION)
@@ -200,39 +226,50 @@ fn wants_websocket(headers: &HeaderMap) -> bool {
         .any(|protocol| protocol.trim().eq_ignore_ascii_case("websocket"))
 }
 
-/// The answer to a request that is not a WebSocket upgrade: what this is and
-/// how to connect.
-fn not_websocket(request: &Request<Incoming>, scheme: &str) -> Response<Full<Bytes>> {
-    let host = request_host(request);
-    let body = format!(
-        "This is a chat server. It speaks WebSocket, not plain HTTP.\n\
-         Connect with its client:   client {scheme}://{host}/ROOM\n\
-         or any WebSocket tool:     websocat {scheme}://{host}/ROOM\n\
-         ROOM is optional (the default is lobby); add ?name=NAME to choose your name.\n"
-    );
-    let (status, allow) = match *request.method() {
-        Method::GET | Method::HEAD => (StatusCode::UPGRADE_REQUIRED, None),
-        _ => (StatusCode::METHOD_NOT_ALLOWED, Some("GET")),
-    };
-    let mut response = plain(status, body);
-    let headers = response.headers_mut();
-    if let Some(allow) = allow {
-        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
-    } else {
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    }
-    response
-}
-
-/// The `host:port` the client asked for, to show in a URL it can use, or a
-/// placeholder when its `Host` header is missing or not an authority.
-pub(super) fn request_host(request: &Request<Incoming>) -> String {
+/// The `Host` a request named, if it is a well-formed authority (so that it
+/// is safe to repeat in a header or a body).
+pub(super) fn request_host(request: &Request<Incoming>) -> Option<String> {
     request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .map_or_else(|| "HOST:PORT".to_owned(), |a| a.to_string())
+        .map(|a| a.to_string())
+}
+
+/// The answer to a plain GET that does not ask for HTML (curl, a WebSocket
+/// tool by mistake): what this is and how to connect.
+fn how_to_connect(host: Option<&str>, tls: bool) -> Response<Full<Bytes>> {
+    let host = host.unwrap_or("HOST:PORT");
+    let (ws, http) = if tls {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
+    let body = format!(
+        "This is a chat server. It speaks WebSocket, not plain HTTP.\n\
+         Connect with its client:   client {ws}://{host}/ROOM\n\
+         or any WebSocket tool:     websocat {ws}://{host}/ROOM\n\
+         or open it in a browser:   {http}://{host}/ROOM\n\
+         ROOM is optional (the default is lobby); add ?name=NAME to choose your name.\n"
+    );
+    let mut response = plain(StatusCode::UPGRADE_REQUIRED, body);
+    response
+        .headers_mut()
+        .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    response
+}
+
+fn method_not_allowed() -> Response<Full<Bytes>> {
+    let mut response = plain(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "only GET is served here: open the page in a browser, or connect with a WebSocket\n"
+            .to_owned(),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
 }
 
 /// A plain-text answer, after which the connection closes.

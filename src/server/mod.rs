@@ -3,6 +3,7 @@
 //! the tasks to finish.
 //!
 //! - `http`: the HTTP layer in front of the WebSocket handshake.
+//! - `page`: the chat page for browsers, served on the same port.
 //! - `connection`: one client, from the upgrade to the close frame.
 //! - `backpressure`: when to stop reading from a sender its room cannot keep up with.
 //! - `rooms`: the registry of rooms, people and history.
@@ -17,6 +18,7 @@ mod encoded;
 mod http;
 mod mailbox;
 mod metrics;
+mod page;
 mod rooms;
 pub mod tls;
 
@@ -60,13 +62,6 @@ pub(crate) struct Shared {
     websocket: tokio_websockets::ServerBuilder,
     /// Set when the whole port speaks TLS.
     tls: Option<TlsAcceptor>,
-}
-
-impl Shared {
-    /// The scheme of this server's WebSocket URLs.
-    fn websocket_scheme(&self) -> &'static str {
-        if self.tls.is_some() { "wss" } else { "ws" }
-    }
 }
 
 /// Serves chat on `listener` until `shutdown` completes, then closes every

@@ -223,7 +223,7 @@ async fn refuse_plain(tcp: TcpStream, deadline: Instant, shared: &Shared) {
 
 /// The answer to a plain HTTP request on the TLS port.
 fn tls_required(request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let host = chat_http::request_host(request);
+    let host = chat_http::request_host(request).unwrap_or_else(|| "HOST:PORT".to_owned());
     chat_http::plain(
         StatusCode::BAD_REQUEST,
         format!(

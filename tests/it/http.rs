@@ -113,7 +113,8 @@ fn describe(result: &Result<WsClient, tokio_websockets::Error>) -> String {
     }
 }
 
-/// A plain `GET /` gets 426 and a text body on how to connect to the Host it named.
+/// A plain `GET /` that does not ask for HTML (curl) gets 426 and a text body
+/// on how to connect to the Host it named.
 #[tokio::test]
 async fn plain_get_gets_426_and_how_to_connect_to_the_host_it_named() {
     let server = TestServer::start(&[]).await;
@@ -133,12 +134,13 @@ async fn plain_get_gets_426_and_how_to_connect_to_the_host_it_named() {
             "This is a chat server. It speaks WebSocket, not plain HTTP.",
             "Connect with its client:   client ws://chat.example.org:4242/ROOM",
             "or any WebSocket tool:     websocat ws://chat.example.org:4242/ROOM",
+            "or open it in a browser:   http://chat.example.org:4242/ROOM",
             "ROOM is optional (the default is lobby); add ?name=NAME to choose your name.",
         ]
     );
 }
 
-/// A POST gets 405 with `allow: GET`.
+/// A POST gets 405 with `allow: GET, HEAD`.
 #[tokio::test]
 async fn post_gets_405_allowing_get() {
     let server = TestServer::start(&[]).await;
@@ -149,8 +151,108 @@ async fn post_gets_405_allowing_get() {
     .await;
     let answer = Answer::parse(&raw);
     assert_eq!(answer.status_line, "HTTP/1.1 405 Method Not Allowed");
-    assert_eq!(answer.header("allow"), "GET");
+    assert_eq!(answer.header("allow"), "GET, HEAD");
     assert_eq!(answer.header("content-type"), "text/plain; charset=utf-8");
+}
+
+/// What a browser sends when it navigates to a page.
+const BROWSER_ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8";
+
+/// A browser's `GET /` and `GET /ROOM` get the chat page, with a policy that
+/// allows only its own inline script and style and connections to this host.
+#[tokio::test]
+async fn a_browser_gets_the_page_at_the_root_and_at_a_room() {
+    let server = TestServer::start(&[]).await;
+    for path in ["/", "/rust"] {
+        let raw = exchange(
+            &server.addr(),
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: chat.example.org:4242\r\nAccept: {BROWSER_ACCEPT}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await;
+        let answer = Answer::parse(&raw);
+        assert_eq!(answer.status_line, "HTTP/1.1 200 OK", "{path}");
+        assert_eq!(answer.header("content-type"), "text/html; charset=utf-8");
+        assert_eq!(answer.header("x-content-type-options"), "nosniff");
+        assert_eq!(answer.header("cache-control"), "no-cache");
+        assert_eq!(
+            answer.header("content-length"),
+            answer.body.len().to_string()
+        );
+        let policy: Vec<&str> = answer
+            .header("content-security-policy")
+            .split("; ")
+            .collect();
+        assert_eq!(policy[0], "default-src 'none'");
+        assert!(policy[1].starts_with("script-src 'sha256-"), "{policy:?}");
+        assert!(policy[2].starts_with("style-src 'sha256-"), "{policy:?}");
+        assert_eq!(
+            policy[3],
+            "connect-src 'self' ws://chat.example.org:4242 wss://chat.example.org:4242"
+        );
+        assert!(answer.body.starts_with("<!doctype html>"), "{path}");
+        assert!(answer.body.contains("format: 'json'"), "not the chat page");
+    }
+}
+
+/// HEAD gets the page's headers and no body.
+#[tokio::test]
+async fn head_gets_the_page_headers_without_a_body() {
+    let server = TestServer::start(&[]).await;
+    let raw = exchange(
+        &server.addr(),
+        format!("HEAD /rust HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {BROWSER_ACCEPT}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    let answer = Answer::parse(&raw);
+    assert_eq!(answer.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(answer.header("content-type"), "text/html; charset=utf-8");
+    assert_eq!(answer.body, "");
+}
+
+/// A path that is not a room name gets 404, in plain text, whatever it asks for.
+#[tokio::test]
+async fn a_path_that_is_not_a_room_gets_404() {
+    let server = TestServer::start(&[]).await;
+    for path in ["/a/b", "/favicon.ico", "/rust/", "/%3Cb%3E"] {
+        for accept in ["*/*", BROWSER_ACCEPT] {
+            let raw = exchange(
+                &server.addr(),
+                format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await;
+            let answer = Answer::parse(&raw);
+            assert_eq!(answer.status_line, "HTTP/1.1 404 Not Found", "{path}");
+            assert_eq!(answer.header("content-type"), "text/plain; charset=utf-8");
+            assert_eq!(
+                answer.body,
+                "not found: the chat is at / or /ROOM (a room name is 1 to 32 letters, digits, '_' or '-')\n"
+            );
+        }
+    }
+}
+
+/// With `--token`, the page itself is served to anyone (it holds no secret);
+/// its WebSocket is what needs the token.
+#[tokio::test]
+async fn with_a_token_set_the_page_is_still_served() {
+    let server = TestServer::start(&["--token", "s3cret"]).await;
+    let raw = exchange(
+        &server.addr(),
+        format!("GET /lobby HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {BROWSER_ACCEPT}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert!(
+        raw.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
 }
 
 /// Non-HTTP bytes get a 4xx or a close, never a hang, and the server keeps serving.

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod browser;
 mod client;
 mod commands;
 mod formats;

@@ -62,8 +62,8 @@ enum Cut {
 /// A TCP proxy between the client and the real server that can cut every
 /// connection on command while the server stays up, and hold new connections
 /// (accepted, not yet forwarded) to decide when a reconnection gets through.
-struct Proxy {
-    port: u16,
+pub(crate) struct Proxy {
+    pub(crate) port: u16,
     /// The request line of every connection accepted, in order.
     accepted_rx: mpsc::UnboundedReceiver<String>,
     cuts_tx: broadcast::Sender<Cut>,
@@ -74,7 +74,7 @@ struct Proxy {
 
 impl Proxy {
     /// Listens on a free port and forwards to the server on `upstream_port`.
-    async fn start(upstream_port: u16) -> Self {
+    pub(crate) async fn start(upstream_port: u16) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding the proxy");
@@ -114,19 +114,19 @@ impl Proxy {
 
     /// The request line of the next connection accepted, e.g.
     /// `GET /?name=ana&format=json HTTP/1.1`.
-    async fn next_connection(&mut self) -> String {
+    pub(crate) async fn next_connection(&mut self) -> String {
         within("a connection to the proxy", self.accepted_rx.recv())
             .await
             .expect("the proxy is running")
     }
 
     /// The request lines of connections accepted and not yet taken.
-    fn accepted_since(&mut self) -> Vec<String> {
+    pub(crate) fn accepted_since(&mut self) -> Vec<String> {
         std::iter::from_fn(|| self.accepted_rx.try_recv().ok()).collect()
     }
 
     /// Closes every open connection, on both sides.
-    fn cut(&self) {
+    pub(crate) fn cut(&self) {
         // An error only means no connection is open.
         let _ = self.cuts_tx.send(Cut::Both);
     }
@@ -144,12 +144,12 @@ impl Proxy {
 
     /// From now on, new connections are accepted (and reported) but not
     /// forwarded until [`Proxy::forward_new`].
-    fn hold_new(&self) {
+    pub(crate) fn hold_new(&self) {
         self.forward_tx.send_replace(false);
     }
 
     /// Forwards the held connections and every new one.
-    fn forward_new(&self) {
+    pub(crate) fn forward_new(&self) {
         self.forward_tx.send_replace(true);
     }
 }

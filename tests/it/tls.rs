@@ -197,6 +197,7 @@ async fn an_https_request_gets_a_plain_answer_with_wss_urls() {
             "\r\n\r\nThis is a chat server. It speaks WebSocket, not plain HTTP.\n\
              Connect with its client:   client wss://localhost:{port}/ROOM\n\
              or any WebSocket tool:     websocat wss://localhost:{port}/ROOM\n\
+             or open it in a browser:   https://localhost:{port}/ROOM\n\
              ROOM is optional (the default is lobby); add ?name=NAME to choose your name.\n"
         )),
         "{answer}"

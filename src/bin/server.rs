@@ -2,11 +2,13 @@
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chat::config::{self, Limits, ServerConfig, Token};
+use chat::server::Store;
 use clap::Parser;
 use tokio::net::TcpListener;
 
@@ -62,6 +64,12 @@ struct Args {
     /// Most header lines in an HTTP request
     #[arg(long, env = "CHAT_MAX_HEADERS", default_value_t = Limits::default().max_headers)]
     max_headers: usize,
+    /// Directory where each room's history is kept across restarts (created if missing); without it, history lives in memory
+    #[arg(long, env = "CHAT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Milliseconds between commits of the history to disk: what a crash may lose at most
+    #[arg(long, env = "CHAT_COMMIT_INTERVAL", default_value_t = config::DEFAULT_COMMIT_INTERVAL.as_millis() as u64)]
+    commit_interval: u64,
 }
 
 impl Args {
@@ -108,6 +116,17 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: &Args) -> anyhow::Result<()> {
+    let store = args
+        .data_dir
+        .as_deref()
+        .map(|dir| {
+            Store::open(
+                dir,
+                args.history,
+                Duration::from_millis(args.commit_interval),
+            )
+        })
+        .transpose()?;
     let addr = SocketAddr::new(args.addr, args.port);
     let listener = TcpListener::bind(addr).await.map_err(|err| {
         let hint = match err.kind() {
@@ -127,7 +146,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let local = listener.local_addr().context("reading the bound address")?;
     println!("listening on ws://{local}");
-    chat::server::run(listener, args.config(), shutdown).await;
+    chat::server::run_with_store(listener, args.config(), store, shutdown).await;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 //! - `rooms`: the registry of rooms, people and history.
 //! - `encoded`: an event encoded once per format, shared by all recipients.
 //! - `mailbox`: private messages waiting for one connection.
+//! - `store`: durable history in SQLite, with `--data-dir`.
 
 mod backpressure;
 mod connection;
@@ -15,6 +16,7 @@ mod encoded;
 mod http;
 mod mailbox;
 mod rooms;
+mod store;
 
 use std::future::Future;
 use std::io;
@@ -31,6 +33,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::ServerConfig;
 pub use encoded::EncodedEvent;
 use rooms::Rooms;
+pub use store::{OpenError, Store};
 
 /// How long connections get to close after shutdown begins.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -58,6 +61,17 @@ pub(crate) struct Shared {
 ///
 /// Errors on single connections are logged and never stop the server.
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
+    run_with_store(listener, config, None, shutdown).await;
+}
+
+/// [`run`], keeping history in `store` (opened from `--data-dir`) if there is
+/// one: it is committed and closed before this returns.
+pub async fn run_with_store(
+    listener: TcpListener,
+    config: ServerConfig,
+    store: Option<Store>,
+    shutdown: impl Future<Output = ()>,
+) {
     let limits = &config.limits;
     let mut http = http1::Builder::new();
     // The handshake timeout is ours (http::serve), so that it can answer 408.
@@ -69,7 +83,7 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         tokio_websockets::Limits::default().max_payload_len(Some(limits.max_frame_bytes())),
     );
     let shared = Arc::new(Shared {
-        rooms: Rooms::new(&config),
+        rooms: Rooms::new(&config, store),
         connections: Arc::new(Semaphore::new(limits.max_connections)),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
@@ -93,6 +107,10 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
             "{} connections did not close in time; dropping them",
             shared.tracker.len()
         );
+    }
+    // After the connections: nothing said before this point is lost.
+    if let Some(store) = shared.rooms.store() {
+        store.close().await;
     }
 }
 

@@ -7,6 +7,7 @@ mod support;
 
 mod client;
 mod commands;
+mod durable;
 mod formats;
 mod history;
 mod hostile;

@@ -16,8 +16,13 @@ except ImportError:
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-SERVERS = ["chat", "websocat", "ws"]
-LABELS = {"chat": "this chat", "websocat": "websocat broadcast", "ws": "ws (Node) recipe"}
+ALL_SERVERS = ["chat", "chat-disk", "websocat", "ws"]
+LABELS = {
+    "chat": "this chat",
+    "chat-disk": "this chat, --data-dir",
+    "websocat": "websocat broadcast",
+    "ws": "ws (Node) recipe",
+}
 # (scenario, metric path, title, unit, lower is better)
 METRICS = [
     ("fanout", ("server_cpu_us_per_delivery",), "1,000 subscribers, unpaced:\nserver CPU per delivered frame", "µs", True),
@@ -43,6 +48,8 @@ def main():
         for line in f:
             record = json.loads(line)
             runs[(record["scenario"], record["server"])].append(record["result"])
+    chart = sys.argv[2] if len(sys.argv) > 2 else "BENCHMARKS.png"
+    SERVERS = [s for s in ALL_SERVERS if any(server == s for _, server in runs)]
 
     def median(scenario, server, metric):
         values = [value(r, metric) for r in runs.get((scenario, server), [])]
@@ -76,7 +83,7 @@ def main():
         print(f"| {scenario} | {label} | " + " | ".join(cells) + " |")
 
     fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 4))
-    colors = {"chat": "#3b7dd8", "websocat": "#e08a3c", "ws": "#6aa84f"}
+    colors = {"chat": "#3b7dd8", "chat-disk": "#1f4e8c", "websocat": "#e08a3c", "ws": "#6aa84f"}
     for ax, (scenario, metric, title, unit, lower) in zip(axes, METRICS):
         names, heights = [], []
         for server in SERVERS:
@@ -95,8 +102,8 @@ def main():
             ax.annotate(f"{h:,.3g}", (bar.get_x() + bar.get_width() / 2, h), ha="center", va="bottom", fontsize=8)
     fig.suptitle("Median of runs on a 2-core machine (server on core 0, load generator on core 1)", fontsize=10)
     fig.tight_layout()
-    fig.savefig("BENCHMARKS.png", dpi=110)
-    print("\nchart written to BENCHMARKS.png", file=sys.stderr)
+    fig.savefig(chart, dpi=110)
+    print(f"\nchart written to {chart}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,13 @@
 #
 #   bench/install-peers.sh   # once: websocat and the ws library
 #   bench/run.sh [RUNS] [SCENARIO...]
+#
+# SERVERS picks the servers (default "chat websocat ws"); `chat-disk` is our
+# server with durable history (--data-dir in a fresh temporary directory).
+# OUT and CHART change where the results and the chart go, e.g. to compare
+# chat with chat-disk without touching the main results:
+#
+#   SERVERS="chat chat-disk" OUT=bench/results-disk.jsonl CHART=/tmp/disk.png bench/run.sh 3 fanout chat
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -15,7 +22,8 @@ shift || true
 scenarios=("${@:-fanout chat light idle held}")
 read -r -a scenarios <<<"${scenarios[*]}"
 peers=$PWD/target/peers
-out=bench/results.jsonl
+out=${OUT:-bench/results.jsonl}
+read -r -a servers <<<"${SERVERS:-chat websocat ws}"
 port=19080
 
 cargo build --release --bin server --example loadgen
@@ -40,6 +48,10 @@ start_server() {
     # shellcheck disable=SC2086
     chat) taskset -c 0 target/release/server --port $port --messages-per-second 0 \
             ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
+    # shellcheck disable=SC2086
+    chat-disk) data_dir=$(mktemp -d)
+            taskset -c 0 target/release/server --port $port --messages-per-second 0 \
+            --data-dir "$data_dir" ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
     websocat) taskset -c 0 "$peers/bin/websocat" -t "ws-l:127.0.0.1:$port" broadcast:mirror: >/dev/null 2>&1 & ;;
     ws) NODE_PATH="$peers/node/node_modules" taskset -c 0 node bench/ws-broadcast.js $port >/dev/null 2>&1 & ;;
   esac
@@ -56,14 +68,14 @@ wait_for_port() {
 }
 
 for scenario in "${scenarios[@]}"; do
-  for server in chat websocat ws; do
+  for server in "${servers[@]}"; do
     # 19,000 connections through one process is our claim; the peers'
     # broadcast has no rooms, so their idle connections would be flooded.
-    [ "$scenario" = held ] && [ "$server" != chat ] && continue
+    [ "$scenario" = held ] && [ "${server%-disk}" != chat ] && continue
     for run in $(seq "$runs"); do
       start_server $server
       wait_for_port
-      peer_flag=""; [ "$server" != chat ] && peer_flag="--peer"
+      peer_flag=""; [ "${server%-disk}" != chat ] && peer_flag="--peer"
       # shellcheck disable=SC2086
       line=$(taskset -c 1 $loadgen --port $port --server-pid "$server_pid" $peer_flag \
         ${args[$scenario]} --timeout 60 | tail -1) || line='{"failed":true}'
@@ -71,8 +83,9 @@ for scenario in "${scenarios[@]}"; do
       echo "$scenario $server run $run: $line" | cut -c1-160
       kill "$server_pid" 2>/dev/null || true
       wait "$server_pid" 2>/dev/null || true
+      [ "$server" = chat-disk ] && rm -rf "$data_dir"
       port=$((port + 1))
     done
   done
 done
-python3 bench/chart.py "$out"
+python3 bench/chart.py "$out" "${CHART:-BENCHMARKS.png}"

@@ -17,6 +17,9 @@ pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_MOTD: &str = "Welcome to chat! Type a message";
 /// Messages kept per room for late joiners and `since` resume.
 pub const DEFAULT_HISTORY_LEN: usize = 100;
+/// How often the durable history commits what was said (group commit): what
+/// a crash may lose at most.
+pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Everything `server::run` needs to know besides the listener.
 #[derive(Debug, Clone)]

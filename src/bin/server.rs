@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chat::config::{self, Limits, ServerConfig, Token};
+use chat::server::Store;
 use clap::Parser;
 use tokio::net::TcpListener;
 
@@ -69,6 +70,12 @@ struct Args {
     /// PEM private key of --tls-cert
     #[arg(long, env = "CHAT_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Directory where each room's history is kept across restarts (created if missing); without it, history lives in memory
+    #[arg(long, env = "CHAT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Milliseconds between commits of the history to disk: what a crash may lose at most
+    #[arg(long, env = "CHAT_COMMIT_INTERVAL", default_value_t = config::DEFAULT_COMMIT_INTERVAL.as_millis() as u64)]
+    commit_interval: u64,
 }
 
 impl Args {
@@ -124,6 +131,17 @@ async fn main() -> ExitCode {
 async fn serve(args: &Args) -> anyhow::Result<()> {
     let config = args.config()?;
     let scheme = if config.tls.is_some() { "wss" } else { "ws" };
+    let store = args
+        .data_dir
+        .as_deref()
+        .map(|dir| {
+            Store::open(
+                dir,
+                args.history,
+                Duration::from_millis(args.commit_interval),
+            )
+        })
+        .transpose()?;
     let addr = SocketAddr::new(args.addr, args.port);
     let listener = TcpListener::bind(addr).await.map_err(|err| {
         let hint = match err.kind() {
@@ -143,7 +161,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let local = listener.local_addr().context("reading the bound address")?;
     println!("listening on {scheme}://{local}");
-    chat::server::run(listener, config, shutdown).await;
+    chat::server::run_with_store(listener, config, store, shutdown).await;
     Ok(())
 }
 

@@ -155,7 +155,8 @@ pub(crate) async fn serve(
     let mailbox = Arc::new(Mailbox::default());
     let registration = shared
         .rooms
-        .connect(name.as_deref(), &room, since, Arc::clone(&mailbox));
+        .connect(name.as_deref(), &room, since, Arc::clone(&mailbox))
+        .await;
     drop((room, name));
     let membership = registration.membership;
     let mut conn = Connection {
@@ -404,7 +405,7 @@ where
                 }
                 Err(err) => err.into(),
             },
-            Command::Join(room) => match rooms.switch(&self.name, &self.room, room) {
+            Command::Join(room) => match rooms.switch(&self.name, &self.room, room).await {
                 Ok(membership) => {
                     // What the old room said before we left is still ours to show.
                     let format = self.format;

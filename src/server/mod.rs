@@ -11,6 +11,7 @@
 //! - `mailbox`: private messages waiting for one connection.
 //! - `metrics`: what the server counts, for `GET /metrics`.
 //! - [`tls`]: the certificate and key, and the TLS handshake of each socket.
+//! - `store`: durable history in SQLite, with `--data-dir`.
 
 mod backpressure;
 mod connection;
@@ -20,6 +21,7 @@ mod mailbox;
 mod metrics;
 mod page;
 mod rooms;
+mod store;
 pub mod tls;
 
 use std::future::Future;
@@ -40,6 +42,7 @@ use crate::config::ServerConfig;
 pub use encoded::EncodedEvent;
 use metrics::Metrics;
 use rooms::Rooms;
+pub use store::{OpenError, Store};
 
 /// How long connections get to close after shutdown begins.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -70,6 +73,17 @@ pub(crate) struct Shared {
 ///
 /// Errors on single connections are logged and never stop the server.
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
+    run_with_store(listener, config, None, shutdown).await;
+}
+
+/// [`run`], keeping history in `store` (opened from `--data-dir`) if there is
+/// one: it is committed and closed before this returns.
+pub async fn run_with_store(
+    listener: TcpListener,
+    config: ServerConfig,
+    store: Option<Store>,
+    shutdown: impl Future<Output = ()>,
+) {
     let limits = &config.limits;
     let mut http = http1::Builder::new();
     // The handshake timeout is ours (http::serve), so that it can answer 408.
@@ -82,7 +96,7 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
     );
     let tls = config.tls.clone().map(TlsAcceptor::from);
     let shared = Arc::new(Shared {
-        rooms: Rooms::new(&config),
+        rooms: Rooms::new(&config, store),
         metrics: Metrics::new(),
         connections: Arc::new(Semaphore::new(limits.max_connections)),
         cancel: CancellationToken::new(),
@@ -108,6 +122,10 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
             "{} connections did not close in time; dropping them",
             shared.tracker.len()
         );
+    }
+    // After the connections: nothing said before this point is lost.
+    if let Some(store) = shared.rooms.store() {
+        store.close().await;
     }
 }
 

@@ -5,6 +5,13 @@
 //! sections (never across an `.await`), and message ids are assigned and the
 //! event broadcast under it, so every member sees one order and history never
 //! disagrees with what was delivered.
+//!
+//! With a [`Store`], each message is also queued for the database under the
+//! lock (never waiting), and a room is created from its saved tail: the
+//! registry never waits for the disk under the lock, so a connection that
+//! finds its room absent loads the tail first (`connect` and `switch` are
+//! async for that) and installs it if the room is still absent and no room was
+//! evicted meanwhile.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -14,6 +21,7 @@ use tokio::sync::broadcast;
 
 use super::encoded::EncodedEvent;
 use super::mailbox::Mailbox;
+use super::store::{RoomTail, Store};
 use crate::config::ServerConfig;
 use crate::protocol::command::CommandError;
 use crate::protocol::{DEFAULT_ROOM, ErrorCode, Event, RoomInfo};
@@ -41,7 +49,7 @@ struct Room {
 }
 
 /// Whether a line said in a room is plain text or a `/me` action.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Said {
     Message,
     Action,
@@ -71,6 +79,23 @@ pub(crate) struct Rooms {
     history_len: usize,
     max_rooms: usize,
     queue_len: usize,
+    /// The durable history, with `--data-dir`.
+    store: Option<Store>,
+}
+
+/// A room's tail read from the store while the room was absent, after
+/// `evictions` evictions: valid only while no room has been evicted since, as
+/// an evicted incarnation's last messages may have been queued after the read.
+struct Loaded {
+    room: String,
+    evictions: u64,
+    tail: RoomTail,
+}
+
+/// Whether a room is there to enter, or must be loaded from the store first.
+enum RoomEntry {
+    Ready,
+    MustLoad { evictions: u64 },
 }
 
 struct State {
@@ -79,22 +104,30 @@ struct State {
     /// can pass for `Ana` by calling themselves `ana`.
     people: HashMap<String, Person>,
     next_guest: u64,
+    /// Rooms evicted since start (see [`Loaded`]).
+    evictions: u64,
 }
 
 impl Rooms {
-    pub(crate) fn new(config: &ServerConfig) -> Self {
+    pub(crate) fn new(config: &ServerConfig, mut store: Option<Store>) -> Self {
+        let lobby = store
+            .as_mut()
+            .and_then(Store::take_lobby)
+            .unwrap_or_default();
         let rooms = Self {
             state: Mutex::new(State {
                 rooms: HashMap::new(),
                 people: HashMap::new(),
                 next_guest: 1,
+                evictions: 0,
             }),
             history_len: config.history_len,
             // The lobby always exists, so the limit counts at least it.
             max_rooms: config.limits.max_rooms.max(1),
             queue_len: config.limits.room_queue_len.max(1),
+            store,
         };
-        let lobby = rooms.new_room();
+        let lobby = rooms.new_room(DEFAULT_ROOM, lobby);
         rooms.state().rooms.insert(DEFAULT_ROOM.to_owned(), lobby);
         rooms
     }
@@ -110,11 +143,22 @@ impl Rooms {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn new_room(&self) -> Room {
+    /// The durable history, if the server has one.
+    pub(crate) fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// A room named `name` that starts from `tail`.
+    fn new_room(&self, name: &str, tail: RoomTail) -> Room {
+        let skip = tail.messages.len().saturating_sub(self.history_len);
+        let history = tail.messages[skip..]
+            .iter()
+            .map(|m| (m.id, EncodedEvent::new(&m.to_event(name))))
+            .collect();
         Room {
             events_tx: broadcast::channel(self.queue_len).0,
-            history: VecDeque::new(),
-            last_id: 0,
+            history,
+            last_id: tail.last_id,
             members: BTreeSet::new(),
             last_active: Instant::now(),
         }
@@ -123,15 +167,39 @@ impl Rooms {
     /// Registers a new connection under `wanted` (or a `guest-N` name if that
     /// is missing or taken) and puts it in `room` (or the lobby if that cannot
     /// be created), announcing the arrival.
-    pub(crate) fn connect(
+    pub(crate) async fn connect(
         &self,
         wanted: Option<&str>,
         room: &str,
         since: Option<u64>,
         mailbox: Arc<Mailbox>,
     ) -> Registration {
+        let mut loaded = None;
+        loop {
+            match self.try_connect(wanted, room, since, &mailbox, &mut loaded) {
+                Ok(registration) => return registration,
+                Err(evictions) => loaded = Some(self.load(room, evictions).await),
+            }
+        }
+    }
+
+    /// [`Rooms::connect`], or `Err` with the eviction count if `room` must be
+    /// loaded from the store first.
+    fn try_connect(
+        &self,
+        wanted: Option<&str>,
+        room: &str,
+        since: Option<u64>,
+        mailbox: &Arc<Mailbox>,
+        loaded: &mut Option<Loaded>,
+    ) -> Result<Registration, u64> {
         let mut problems = Vec::new();
         let mut state = self.state();
+        let (room, room_problem) = match self.room_entry(&mut state, room, loaded) {
+            Ok(RoomEntry::Ready) => (room, None),
+            Ok(RoomEntry::MustLoad { evictions }) => return Err(evictions),
+            Err(err) => (DEFAULT_ROOM, Some(err)),
+        };
         let name = match wanted {
             Some(wanted) if !state.people.contains_key(&wanted.to_lowercase()) => wanted.to_owned(),
             _ => {
@@ -145,33 +213,50 @@ impl Rooms {
                 guest
             }
         };
-        let room = match self.room_entry(&mut state, room) {
-            Ok(()) => room,
-            Err(err) => {
-                problems.push(err);
-                DEFAULT_ROOM
-            }
-        };
+        problems.extend(room_problem);
         state.people.insert(
             name.to_lowercase(),
             Person {
                 name: name.clone(),
-                mailbox,
+                mailbox: Arc::clone(mailbox),
             },
         );
         let membership = self.enter(&mut state, &name, room, since);
-        Registration {
+        Ok(Registration {
             name,
             membership,
             problems,
+        })
+    }
+
+    /// Reads `room`'s tail from the store, outside the lock.
+    async fn load(&self, room: &str, evictions: u64) -> Loaded {
+        let store = self
+            .store
+            .as_ref()
+            .expect("only rooms of a store are loaded");
+        let tail = store.load(room).await.unwrap_or_else(|err| {
+            tracing::error!("cannot read the history of room {room}: {err}; its ids start again");
+            RoomTail::default()
+        });
+        Loaded {
+            room: room.to_owned(),
+            evictions,
+            tail,
         }
     }
 
     /// Makes sure `room` exists, creating it (and evicting the least recently
-    /// active empty room if the limit is reached).
-    fn room_entry(&self, state: &mut State, room: &str) -> Result<(), CommandError> {
+    /// active empty room if the limit is reached) from its `loaded` tail, or
+    /// says that it must be loaded first.
+    fn room_entry(
+        &self,
+        state: &mut State,
+        room: &str,
+        loaded: &mut Option<Loaded>,
+    ) -> Result<RoomEntry, CommandError> {
         if state.rooms.contains_key(room) {
-            return Ok(());
+            return Ok(RoomEntry::Ready);
         }
         if state.rooms.len() >= self.max_rooms {
             let evictable = state
@@ -190,10 +275,21 @@ impl Rooms {
                 });
             };
             state.rooms.remove(&evicted);
+            state.evictions += 1;
             tracing::debug!(room = %evicted, "evicted the least recently active empty room");
         }
-        state.rooms.insert(room.to_owned(), self.new_room());
-        Ok(())
+        let tail = match (&self.store, loaded.take()) {
+            (None, _) => RoomTail::default(),
+            (Some(_), Some(l)) if l.room == room && l.evictions == state.evictions => l.tail,
+            (Some(_), _) => {
+                return Ok(RoomEntry::MustLoad {
+                    evictions: state.evictions,
+                });
+            }
+        };
+        let entry = self.new_room(room, tail);
+        state.rooms.insert(room.to_owned(), entry);
+        Ok(RoomEntry::Ready)
     }
 
     /// Adds `name` to an existing `room`, announces it, and returns what the
@@ -259,7 +355,11 @@ impl Rooms {
             }
             entry.history.push_back((id, encoded));
         }
-        entry.events_tx.len()
+        let backlog = entry.events_tx.len();
+        if let Some(store) = &self.store {
+            store.append(event);
+        }
+        backlog
     }
 
     /// Events the room holds that its slowest member has not taken yet.
@@ -312,7 +412,7 @@ impl Rooms {
     ///
     /// `bad_arguments` if already there; `too_many_rooms` if `to` cannot be
     /// created. In both cases the person stays where they were.
-    pub(crate) fn switch(
+    pub(crate) async fn switch(
         &self,
         name: &str,
         from: &str,
@@ -324,10 +424,30 @@ impl Rooms {
                 message: format!("you are already in {to}"),
             });
         }
+        let mut loaded = None;
+        loop {
+            match self.try_switch(name, from, to, &mut loaded)? {
+                Ok(membership) => return Ok(membership),
+                Err(evictions) => loaded = Some(self.load(to, evictions).await),
+            }
+        }
+    }
+
+    /// [`Rooms::switch`], or `Ok(Err)` with the eviction count if `to` must
+    /// be loaded from the store first.
+    fn try_switch(
+        &self,
+        name: &str,
+        from: &str,
+        to: &str,
+        loaded: &mut Option<Loaded>,
+    ) -> Result<Result<Membership, u64>, CommandError> {
         let mut state = self.state();
-        self.room_entry(&mut state, to)?;
+        if let RoomEntry::MustLoad { evictions } = self.room_entry(&mut state, to, loaded)? {
+            return Ok(Err(evictions));
+        }
         state.leave(name, from, &format!("joined {to}"));
-        Ok(self.enter(&mut state, name, to, None))
+        Ok(Ok(self.enter(&mut state, name, to, None)))
     }
 
     /// The names in `room`.

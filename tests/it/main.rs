@@ -8,6 +8,7 @@ mod support;
 mod browser;
 mod client;
 mod commands;
+mod durable;
 mod formats;
 mod history;
 mod hostile;

@@ -1,0 +1,388 @@
+//! Durable history: each room's messages in an SQLite database in the data
+//! directory (`--data-dir`), so that a restart loses nothing.
+//!
+//! The registry keeps serving replay and `since` from each room's in-memory
+//! history; the database is the truth across restarts and room evictions.
+//! Retention keeps the same `--history` messages per room in both, so a room
+//! loaded from the database holds everything the database has for it.
+//!
+//! - Appends are queued from under the registry lock with `try_send` on a
+//!   bounded queue: fan-out never waits for the disk. A full queue (a stalled
+//!   disk) costs the message its place in the database, not its delivery; the
+//!   loss is counted and reported.
+//! - One writer thread (`writer`) commits the queue once per commit interval
+//!   (group commit), in WAL mode, so `kill -9` loses at most the messages of
+//!   the last interval. A clean shutdown ([`Store::close`]) commits everything.
+//! - A room is loaded (its last id and its last `--history` messages) when it
+//!   is created: at start for the lobby, else on first join after a start or
+//!   an eviction. The writer answers loads in queue order, after the appends
+//!   made before them.
+//! - `schema`: the file's layout, versioned, with its migrations.
+//!
+//! At start, a data directory that cannot be used is one clear error: not
+//! writable, in use by another server (an exclusive lock on `DIR/lock`, held
+//! for the server's life), a corrupt or foreign file, or a file written by a
+//! newer release (refused, never rewritten).
+
+mod schema;
+mod writer;
+
+use std::fmt;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::rooms::Said;
+use crate::protocol::{DEFAULT_ROOM, Event};
+use schema::SchemaError;
+use writer::{Job, Losses, Writer};
+
+/// The database's file name in the data directory.
+pub const DATABASE_FILE: &str = "chat.db";
+/// The lock file a server holds in its data directory.
+pub const LOCK_FILE: &str = "lock";
+/// Appends the queue holds before a message is no longer saved: some seconds
+/// of a busy server's messages, so a slow commit costs nothing.
+const QUEUE_LEN: usize = 16_384;
+/// Bytes of queued appends at most, so that a stalled disk bounds memory even
+/// with messages of the maximum size.
+const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
+
+/// A message or action as the database keeps it: enough to rebuild its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredMessage {
+    pub id: u64,
+    pub kind: Said,
+    pub from: String,
+    pub text: String,
+    pub ts: u64,
+}
+
+impl StoredMessage {
+    /// The event this message was, in `room`.
+    pub(crate) fn to_event(&self, room: &str) -> Event {
+        let (id, room, from, text, ts) = (
+            self.id,
+            room.to_owned(),
+            self.from.clone(),
+            self.text.clone(),
+            self.ts,
+        );
+        match self.kind {
+            Said::Message => Event::Message {
+                id,
+                room,
+                from,
+                text,
+                ts,
+            },
+            Said::Action => Event::Action {
+                id,
+                room,
+                from,
+                text,
+                ts,
+            },
+        }
+    }
+}
+
+/// What a room starts from: its last id and its last messages, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct RoomTail {
+    pub last_id: u64,
+    pub messages: Vec<StoredMessage>,
+}
+
+/// Why the data directory cannot be used; each is one line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data directory {dir}: {reason}")]
+    CreateDir {
+        dir: PathBuf,
+        reason: std::io::Error,
+    },
+    #[error(
+        "the data directory {dir} is not writable: {reason} (choose a writable --data-dir, or fix its permissions)"
+    )]
+    NotWritable {
+        dir: PathBuf,
+        reason: std::io::Error,
+    },
+    #[error(
+        "another server is using the data directory {dir} (stop it, or choose another --data-dir)"
+    )]
+    InUse { dir: PathBuf },
+    #[error(
+        "{path} is not a chat database or is corrupt: {reason} (move it away to start with an empty history)"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path} cannot be used: {reason}")]
+    Schema { path: PathBuf, reason: String },
+    #[error("cannot open {path}: {reason}")]
+    Sqlite {
+        path: PathBuf,
+        reason: rusqlite::Error,
+    },
+    #[error("cannot start the history writer: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The durable history of every room; one per server, opened by the binary
+/// before it listens (see [`crate::server::run_with_store`]).
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+    /// Bytes of appends in the queue (see [`MAX_QUEUED_BYTES`]).
+    queued_bytes: Arc<AtomicUsize>,
+    losses: Arc<Losses>,
+    /// The lobby's tail, read at start: the lobby always exists, so it is
+    /// never loaded on a join.
+    lobby: Option<RoomTail>,
+    /// Held, locked, for the server's life (released by the OS on any exit).
+    _lock: File,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the history in `dir`, keeping `history_len`
+    /// messages per room and committing every `commit_interval`.
+    ///
+    /// # Errors
+    ///
+    /// See [`OpenError`]: each says what is wrong with `dir` and what to do.
+    pub fn open(
+        dir: &Path,
+        history_len: usize,
+        commit_interval: Duration,
+    ) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|reason| OpenError::CreateDir {
+            dir: dir.to_owned(),
+            reason,
+        })?;
+        let not_writable = |reason| OpenError::NotWritable {
+            dir: dir.to_owned(),
+            reason,
+        };
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(not_writable)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(OpenError::InUse {
+                    dir: dir.to_owned(),
+                });
+            }
+            Err(TryLockError::Error(reason)) => return Err(not_writable(reason)),
+        }
+        // The lock file may be left from a time the directory was writable;
+        // SQLite needs to create files beside the database.
+        let probe = dir.join(".write-test");
+        File::create(&probe)
+            .and_then(|_| std::fs::remove_file(&probe))
+            .map_err(not_writable)?;
+
+        let path = dir.join(DATABASE_FILE);
+        let conn = open_database(&path)?;
+        let losses = Arc::new(Losses::new(path.clone()));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let (jobs, queue) = mpsc::channel(QUEUE_LEN);
+        let writer = Writer {
+            conn,
+            jobs: queue,
+            commit_interval,
+            history_len,
+            queued_bytes: Arc::clone(&queued_bytes),
+            losses: Arc::clone(&losses),
+        };
+        let lobby = writer
+            .load(DEFAULT_ROOM)
+            .map_err(|reason| OpenError::Corrupt {
+                path: path.clone(),
+                reason: reason.to_string(),
+            })?;
+        std::thread::Builder::new()
+            .name("history-writer".to_owned())
+            .spawn(move || writer.run())
+            .map_err(OpenError::Thread)?;
+        tracing::info!(
+            "history in {} (the lobby's last id: {})",
+            path.display(),
+            lobby.last_id
+        );
+        Ok(Self {
+            jobs,
+            queued_bytes,
+            losses,
+            lobby: Some(lobby),
+            _lock: lock,
+        })
+    }
+
+    /// The lobby's tail as read at start; `None` once taken.
+    pub(crate) fn take_lobby(&mut self) -> Option<RoomTail> {
+        self.lobby.take()
+    }
+
+    /// Queues a message or action for the database, never waiting: if the
+    /// queue is full the message is counted as lost instead.
+    pub(crate) fn append(&self, event: Event) {
+        let (room, message) = match event {
+            Event::Message {
+                id,
+                room,
+                from,
+                text,
+                ts,
+            } => (
+                room,
+                StoredMessage {
+                    id,
+                    kind: Said::Message,
+                    from,
+                    text,
+                    ts,
+                },
+            ),
+            Event::Action {
+                id,
+                room,
+                from,
+                text,
+                ts,
+            } => (
+                room,
+                StoredMessage {
+                    id,
+                    kind: Said::Action,
+                    from,
+                    text,
+                    ts,
+                },
+            ),
+            _ => return,
+        };
+        let id = message.id;
+        // The strings and the job's own size, roughly.
+        let bytes = room.len() + message.from.len() + message.text.len() + 128;
+        let queued = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        let refused = if queued > MAX_QUEUED_BYTES {
+            Some((room, "the disk is not keeping up"))
+        } else {
+            match self.jobs.try_send(Job::Append {
+                room,
+                message,
+                bytes,
+            }) {
+                Ok(()) => None,
+                Err(mpsc::error::TrySendError::Full(job)) => {
+                    Some((job_room(job), "the disk is not keeping up"))
+                }
+                Err(mpsc::error::TrySendError::Closed(job)) => {
+                    Some((job_room(job), "the history writer has stopped"))
+                }
+            }
+        };
+        if let Some((room, why)) = refused {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.losses.record(&room, id, &why);
+        }
+    }
+
+    /// Reads `room`'s tail, after every append queued before.
+    ///
+    /// # Errors
+    ///
+    /// A read error, or the writer having stopped, as a line for the log.
+    pub(crate) async fn load(&self, room: &str) -> Result<RoomTail, String> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Load {
+            room: room.to_owned(),
+            reply,
+        };
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| "the history writer has stopped".to_owned())?;
+        match answer.await {
+            Ok(tail) => tail.map_err(|err| err.to_string()),
+            Err(_) => Err("the history writer has stopped".to_owned()),
+        }
+    }
+
+    /// Commits everything queued so far and closes the database.
+    pub(crate) async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.jobs.send(Job::Close { reply }).await.is_err() || done.await.is_err() {
+            tracing::error!(
+                "the history writer stopped before shutdown; the last messages may not be saved"
+            );
+        }
+    }
+}
+
+fn job_room(job: Job) -> String {
+    match job {
+        Job::Append { room, .. } | Job::Load { room, .. } => room,
+        Job::Close { .. } => String::new(),
+    }
+}
+
+/// Opens the database at `path`, checks it, and brings its schema up to date.
+fn open_database(path: &Path) -> Result<Connection, OpenError> {
+    let sqlite = |reason| OpenError::Sqlite {
+        path: path.to_owned(),
+        reason,
+    };
+    let corrupt = |reason: String| OpenError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut conn = Connection::open(path).map_err(sqlite)?;
+    // Read-only checks first: a file we refuse must leave here untouched.
+    let check: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+        .map_err(|err| corrupt(err.to_string()))?;
+    if check != "ok" {
+        return Err(corrupt(check));
+    }
+    let schema_error = |err: SchemaError| match err {
+        SchemaError::Sqlite(reason) => sqlite(reason),
+        SchemaError::Foreign(_) | SchemaError::Unversioned => corrupt(err.to_string()),
+        SchemaError::Newer { .. } => OpenError::Schema {
+            path: path.to_owned(),
+            reason: err.to_string(),
+        },
+    };
+    let version = schema::check(&conn).map_err(schema_error)?;
+    // WAL: a commit appends to the log instead of rewriting pages, readers
+    // never block the writer, and `synchronous = NORMAL` keeps every commit
+    // through a crash of this process (`kill -9`); only a power cut may lose
+    // the last commits.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(sqlite)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!("{} is in journal mode {mode}, not WAL", path.display());
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(sqlite)?;
+    schema::migrate(&mut conn, version).map_err(schema_error)?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests;

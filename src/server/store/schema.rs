@@ -1,0 +1,135 @@
+//! The database file's layout and how an older one is brought up to date.
+//!
+//! `PRAGMA user_version` is the schema version. Each entry of [`MIGRATIONS`]
+//! takes the file from version `i` to `i + 1`, in a transaction of its own, so
+//! a later release opens today's files by running the entries it added. A file
+//! with a version above [`VERSION`] was written by a newer release: it is
+//! refused, never rewritten. `PRAGMA application_id` marks the file as ours,
+//! so that another program's SQLite file is refused rather than altered.
+
+use rusqlite::{Connection, Transaction};
+
+/// `PRAGMA application_id` of a chat database: "chat" in ASCII.
+pub(super) const APPLICATION_ID: i32 = 0x6368_6174;
+
+/// The schema version this binary writes, and the newest it can read.
+pub(super) const VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The migrations, oldest first: entry `i` takes version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: a room's messages, keyed by (room, id) so that a room's tail and its
+    // retention delete are range scans; `rooms` keeps each room's last id,
+    // which must outlive the rows retention deletes.
+    "CREATE TABLE rooms (
+         name    TEXT PRIMARY KEY,
+         last_id INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE messages (
+         room   TEXT NOT NULL,
+         id     INTEGER NOT NULL,
+         kind   TEXT NOT NULL CHECK (kind IN ('message', 'action')),
+         sender TEXT NOT NULL,
+         text   TEXT NOT NULL,
+         ts     INTEGER NOT NULL,
+         PRIMARY KEY (room, id)
+     ) WITHOUT ROWID;",
+];
+
+/// Why a database file cannot be used as it is.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SchemaError {
+    #[error(
+        "it was written by a newer release (schema version {found}; this server knows up to {VERSION}); upgrade the server"
+    )]
+    Newer { found: u32 },
+    #[error("it belongs to another program (application id {0:#x})")]
+    Foreign(i32),
+    #[error("it has tables but no chat schema")]
+    Unversioned,
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Checks, reading only, that `conn` holds a chat database this binary
+/// understands (or an empty file), and returns its schema version.
+pub(super) fn check(conn: &Connection) -> Result<u32, SchemaError> {
+    let found: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > VERSION {
+        return Err(SchemaError::Newer { found });
+    }
+    let application_id: i32 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
+    if application_id != APPLICATION_ID && application_id != 0 {
+        return Err(SchemaError::Foreign(application_id));
+    }
+    if found == 0 {
+        let tables: u32 = conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+            [],
+            |row| row.get(0),
+        )?;
+        if tables > 0 {
+            return Err(SchemaError::Unversioned);
+        }
+    }
+    Ok(found)
+}
+
+/// Applies the migrations after version `found`, each in its own transaction.
+pub(super) fn migrate(conn: &mut Connection, found: u32) -> Result<(), SchemaError> {
+    for (from, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        apply(&tx, migration, from as u32 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn apply(tx: &Transaction<'_>, migration: &str, to: u32) -> rusqlite::Result<()> {
+    tx.execute_batch(migration)?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.pragma_update(None, "user_version", to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_file_gets_the_current_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let found = check(&conn).unwrap();
+        assert_eq!(found, 0);
+        migrate(&mut conn, found).unwrap();
+        let version: u32 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, VERSION);
+        // And opening it again changes nothing.
+        assert_eq!(check(&conn).unwrap(), VERSION);
+        migrate(&mut conn, VERSION).unwrap();
+    }
+
+    #[test]
+    fn a_newer_file_is_refused_untouched() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        let err = check(&conn).unwrap_err();
+        assert!(matches!(err, SchemaError::Newer { found } if found == VERSION + 1));
+        assert!(err.to_string().contains("upgrade the server"), "{err}");
+        let tables: u32 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(tables, 0, "nothing was created");
+    }
+
+    #[test]
+    fn another_programs_database_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE notes (body TEXT)")
+            .unwrap();
+        assert!(matches!(check(&conn), Err(SchemaError::Unversioned)));
+        conn.pragma_update(None, "application_id", 42).unwrap();
+        assert!(matches!(check(&conn), Err(SchemaError::Foreign(42))));
+    }
+}

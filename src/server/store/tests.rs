@@ -1,0 +1,149 @@
+//! The store on its own: what it saves, what it reads back, what it refuses.
+
+use super::*;
+
+const HISTORY: usize = 3;
+const INTERVAL: Duration = Duration::from_millis(5);
+
+fn said(id: u64, text: &str) -> Event {
+    Event::Message {
+        id,
+        room: "rust".to_owned(),
+        from: "ana".to_owned(),
+        text: text.to_owned(),
+        ts: 1_764_100_000_000 + id,
+    }
+}
+
+#[tokio::test]
+async fn a_room_reads_back_what_was_said_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
+    assert_eq!(store.load("rust").await.unwrap().last_id, 0);
+    for id in 1..=5 {
+        store.append(said(id, &format!("line {id}")));
+    }
+    store.append(Event::Action {
+        id: 6,
+        room: "rust".to_owned(),
+        from: "bo".to_owned(),
+        text: "waves".to_owned(),
+        ts: 7,
+    });
+    store.close().await;
+    drop(store);
+
+    let store = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
+    let tail = store.load("rust").await.unwrap();
+    assert_eq!(tail.last_id, 6);
+    // Retention kept the last three.
+    let ids: Vec<u64> = tail.messages.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [4, 5, 6]);
+    assert_eq!(tail.messages[0].to_event("rust"), said(4, "line 4"));
+    assert_eq!(tail.messages[2].kind, Said::Action);
+    assert_eq!(tail.messages[2].from, "bo");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_load_sees_every_append_queued_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A long interval: the appends are still uncommitted when the load comes.
+    let store = Store::open(dir.path(), HISTORY, Duration::from_secs(1)).unwrap();
+    store.append(said(1, "first"));
+    let _ = store.load("rust").await.unwrap();
+    store.append(said(2, "second"));
+    let tail = store.load("rust").await.unwrap();
+    assert_eq!(tail.last_id, 2);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_last_id_outlives_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 0, INTERVAL).unwrap();
+    store.append(said(1, "gone"));
+    store.append(said(2, "gone too"));
+    let tail = store.load("rust").await.unwrap();
+    assert_eq!(tail.last_id, 2);
+    assert!(tail.messages.is_empty());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_lobby_is_read_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
+    store.append(Event::Message {
+        id: 1,
+        room: DEFAULT_ROOM.to_owned(),
+        from: "ana".to_owned(),
+        text: "hi".to_owned(),
+        ts: 1,
+    });
+    store.close().await;
+    drop(store);
+    let mut store = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
+    let lobby = store.take_lobby().unwrap();
+    assert_eq!(lobby.last_id, 1);
+    assert_eq!(lobby.messages[0].text, "hi");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn appends_after_the_writer_stopped_are_counted_as_lost_and_their_ids_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
+    store.close().await;
+    store.append(said(1, "too late"));
+    store.append(said(2, "too late"));
+    assert_eq!(store.losses.pending(), 2);
+    assert_eq!(store.losses.last_id("rust"), Some(2));
+}
+
+#[test]
+fn a_second_store_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
+    let err = Store::open(dir.path(), HISTORY, INTERVAL).unwrap_err();
+    assert!(matches!(err, OpenError::InUse { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "another server is using the data directory {} (stop it, or choose another --data-dir)",
+            dir.path().display()
+        )
+    );
+}
+
+#[test]
+fn garbage_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    let garbage = b"this is not a database, it is a shopping list ".repeat(100);
+    std::fs::write(&path, &garbage).unwrap();
+    let err = Store::open(dir.path(), HISTORY, INTERVAL).unwrap_err();
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is not a chat database or is corrupt: file is not a database"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+}
+
+#[test]
+fn a_file_from_a_newer_release_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", schema::VERSION + 1)
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(dir.path(), HISTORY, INTERVAL).unwrap_err();
+    assert!(matches!(err, OpenError::Schema { .. }), "{err}");
+    assert!(err.to_string().contains("upgrade the server"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}

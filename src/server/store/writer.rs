@@ -1,0 +1,340 @@
+//! The one thread that writes the database: it drains the queue of appended
+//! messages and commits them in one transaction per commit interval (group
+//! commit), deletes what retention no longer keeps in the same transaction,
+//! and answers the loads of rooms, in queue order, so a load always sees every
+//! message appended before it was asked for.
+//!
+//! A write that fails (a full disk, an I/O error) is logged, its messages are
+//! counted as lost, and the next interval tries again with new messages: the
+//! chat goes on meanwhile, and the loss is reported once writes succeed again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{RoomTail, StoredMessage};
+use crate::server::rooms::Said;
+
+/// Jobs taken from the queue for one transaction at most: bounds the time a
+/// transaction holds messages in memory when the queue was long.
+const MAX_BATCH: usize = 4_096;
+
+/// What the writer thread is asked to do.
+pub(super) enum Job {
+    Append {
+        room: String,
+        message: StoredMessage,
+        /// What this job counts towards the queue's byte budget.
+        bytes: usize,
+    },
+    Load {
+        room: String,
+        reply: oneshot::Sender<rusqlite::Result<RoomTail>>,
+    },
+    /// Commit everything queued before, close the database, and stop.
+    Close { reply: oneshot::Sender<()> },
+}
+
+/// What the writer thread works with besides its queue.
+pub(super) struct Writer {
+    pub conn: Connection,
+    pub jobs: mpsc::Receiver<Job>,
+    pub commit_interval: Duration,
+    pub history_len: usize,
+    pub queued_bytes: Arc<AtomicUsize>,
+    pub losses: Arc<Losses>,
+}
+
+impl Writer {
+    /// Runs until a `Close` job, or until every sender is gone.
+    pub(super) fn run(mut self) {
+        let mut last_commit: Option<Instant> = None;
+        let mut batch = Vec::new();
+        while let Some(first) = self.jobs.blocking_recv() {
+            // Group commit: whatever arrives until the interval since the
+            // last commit is over goes into the same transaction.
+            if let Some(at) = last_commit {
+                std::thread::sleep(
+                    (at + self.commit_interval).saturating_duration_since(Instant::now()),
+                );
+            }
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match self.jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            last_commit = Some(Instant::now());
+            if let Some(reply) = self.write(&mut batch) {
+                drop(self.conn);
+                let _ = reply.send(());
+                return;
+            }
+        }
+    }
+
+    /// Commits the appends of `batch` and answers its loads; returns the
+    /// reply of a `Close` job if there was one.
+    fn write(&mut self, batch: &mut Vec<Job>) -> Option<oneshot::Sender<()>> {
+        let mut appends = Vec::new();
+        let mut loads = Vec::new();
+        let mut close = None;
+        for job in batch.drain(..) {
+            match job {
+                Job::Append {
+                    room,
+                    message,
+                    bytes,
+                } => {
+                    self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                    appends.push((room, message));
+                }
+                Job::Load { room, reply } => loads.push((room, reply)),
+                Job::Close { reply } => close = Some(reply),
+            }
+        }
+        let earlier_losses = self.losses.take();
+        if !appends.is_empty() || !earlier_losses.is_empty() {
+            match commit(&mut self.conn, &appends, &earlier_losses, self.history_len) {
+                Ok(()) => self.losses.report_saved(&earlier_losses),
+                Err(err) => {
+                    self.losses.restore(earlier_losses);
+                    let why = format!("writing failed: {err}");
+                    for (room, message) in &appends {
+                        self.losses.record(room, message.id, &why);
+                    }
+                }
+            }
+        }
+        for (room, reply) in loads {
+            let tail = self.load(&room);
+            let _ = reply.send(tail);
+        }
+        close
+    }
+
+    pub(super) fn load(&self, room: &str) -> rusqlite::Result<RoomTail> {
+        let saved: Option<u64> = self
+            .conn
+            .prepare_cached("SELECT last_id FROM rooms WHERE name = ?1")?
+            .query_row([room], |row| row.get(0))
+            .optional()?;
+        let mut messages = self
+            .conn
+            .prepare_cached(
+                "SELECT id, kind, sender, text, ts FROM messages
+                 WHERE room = ?1 ORDER BY id DESC LIMIT ?2",
+            )?
+            .query_map(params![room, self.history_len], |row| {
+                Ok(StoredMessage {
+                    id: row.get(0)?,
+                    kind: kind_from_column(&row.get::<_, String>(1)?),
+                    from: row.get(2)?,
+                    text: row.get(3)?,
+                    ts: row.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        messages.reverse();
+        // Ids handed out but not saved yet (lost) are still taken.
+        let last_id = saved
+            .into_iter()
+            .chain(messages.last().map(|m| m.id))
+            .chain(self.losses.last_id(room))
+            .max()
+            .unwrap_or(0);
+        Ok(RoomTail { last_id, messages })
+    }
+}
+
+/// Writes `appends` and the last ids of `lost` messages in one transaction,
+/// deleting what each touched room no longer keeps.
+fn commit(
+    conn: &mut Connection,
+    appends: &[(String, StoredMessage)],
+    lost: &LossLog,
+    history_len: usize,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let mut last_ids: HashMap<&str, u64> = HashMap::new();
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO messages (room, id, kind, sender, text, ts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (room, m) in appends {
+            insert.execute(params![
+                room,
+                m.id,
+                kind_column(m.kind),
+                m.from,
+                m.text,
+                m.ts
+            ])?;
+            let last = last_ids.entry(room).or_default();
+            *last = (*last).max(m.id);
+        }
+    }
+    for (room, range) in lost {
+        let last = last_ids.entry(room).or_default();
+        *last = (*last).max(range.last);
+    }
+    let mut save_last_id = tx.prepare_cached(
+        "INSERT INTO rooms (name, last_id) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+    )?;
+    // Retention: only the touched rooms change, and each delete is a range
+    // scan of the primary key, as long as what this batch added.
+    let mut forget = tx.prepare_cached("DELETE FROM messages WHERE room = ?1 AND id <= ?2")?;
+    for (room, last_id) in &last_ids {
+        save_last_id.execute(params![room, last_id])?;
+        let keep_after = last_id.saturating_sub(history_len as u64);
+        if keep_after > 0 {
+            forget.execute(params![room, keep_after])?;
+        }
+    }
+    drop((save_last_id, forget));
+    tx.commit()
+}
+
+fn kind_column(kind: Said) -> &'static str {
+    match kind {
+        Said::Message => "message",
+        Said::Action => "action",
+    }
+}
+
+fn kind_from_column(kind: &str) -> Said {
+    match kind {
+        "action" => Said::Action,
+        _ => Said::Message,
+    }
+}
+
+/// Messages that reached everyone but not the database, by room, until they
+/// are reported.
+pub(super) struct Losses {
+    /// The database, for the log lines.
+    path: PathBuf,
+    state: Mutex<LossState>,
+}
+
+#[derive(Default)]
+struct LossState {
+    rooms: LossLog,
+    /// Whether this episode of losses has been announced: one warning when it
+    /// starts and one when it ends, not one per message.
+    announced: bool,
+}
+
+/// Lost ids by room.
+type LossLog = BTreeMap<String, Lost>;
+
+/// A room's lost ids: the first, the last, and how many in between were lost.
+#[derive(Debug, Clone, Copy)]
+struct Lost {
+    first: u64,
+    last: u64,
+    count: u64,
+}
+
+impl Lost {
+    fn merge(&mut self, other: Lost) {
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+        self.count += other.count;
+    }
+}
+
+impl Losses {
+    pub(super) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            state: Mutex::new(LossState::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, LossState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts message `id` of `room` as not saved, announcing the start of an
+    /// episode of losses.
+    pub(super) fn record(&self, room: &str, id: u64, why: &dyn fmt::Display) {
+        let mut state = self.state();
+        if !state.announced {
+            state.announced = true;
+            tracing::warn!(
+                "history is not being saved to {} ({why}); messages still reach everyone, and what is not saved will be reported",
+                self.path.display()
+            );
+        }
+        let lost = Lost {
+            first: id,
+            last: id,
+            count: 1,
+        };
+        state
+            .rooms
+            .entry(room.to_owned())
+            .and_modify(|known| known.merge(lost))
+            .or_insert(lost);
+    }
+
+    /// The losses so far, leaving none.
+    fn take(&self) -> LossLog {
+        std::mem::take(&mut self.state().rooms)
+    }
+
+    /// Puts back losses that could not be saved.
+    fn restore(&self, earlier: LossLog) {
+        let mut state = self.state();
+        for (room, lost) in earlier {
+            state
+                .rooms
+                .entry(room)
+                .and_modify(|known| known.merge(lost))
+                .or_insert(lost);
+        }
+    }
+
+    /// The last lost id of `room`, if it has lost any not yet saved.
+    pub(super) fn last_id(&self, room: &str) -> Option<u64> {
+        self.state().rooms.get(room).map(|lost| lost.last)
+    }
+
+    /// Reports, once writes succeed again, what an episode lost, and ends it:
+    /// the next loss is announced again.
+    fn report_saved(&self, saved: &LossLog) {
+        if saved.is_empty() {
+            return;
+        }
+        let total: u64 = saved.values().map(|lost| lost.count).sum();
+        let rooms = saved
+            .iter()
+            .map(|(room, lost)| format!("{room} ids {}-{} ({})", lost.first, lost.last, lost.count))
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::warn!(
+            "history is saved to {} again; {total} messages reached everyone but were not saved: {rooms}",
+            self.path.display()
+        );
+        let mut state = self.state();
+        if state.rooms.is_empty() {
+            state.announced = false;
+        }
+    }
+
+    /// Messages lost and not yet reported, over all rooms.
+    #[cfg(test)]
+    pub(super) fn pending(&self) -> u64 {
+        self.state().rooms.values().map(|lost| lost.count).sum()
+    }
+}

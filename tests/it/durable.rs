@@ -1,0 +1,349 @@
+//! Durable history (`--data-dir`): what survives a clean restart, a `kill -9`
+//! and a room eviction, and how the server refuses a data directory it cannot
+//! use: one line on stderr and exit 1.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chat::protocol::Event;
+use tokio::process::Command;
+
+use crate::support::events::{message, untimed};
+use crate::support::{TestServer, WsClient, run_command, within};
+
+/// Starts a server keeping its history in `dir`, with extra `args`.
+async fn start_in(dir: &Path, args: &[&str]) -> TestServer {
+    let dir = dir.to_str().expect("a UTF-8 temporary path");
+    let mut all = vec!["--data-dir", dir];
+    all.extend_from_slice(args);
+    TestServer::start(&all).await
+}
+
+/// Stops `server` as an operator would (SIGTERM) and checks it exits 0.
+async fn stop(mut server: TestServer) {
+    server.signal("TERM");
+    let status = server.wait().await;
+    assert_eq!(status.code(), Some(0), "the server's exit after SIGTERM");
+}
+
+/// Connects a JSON client to `path_and_query` and returns it with the events
+/// of its greeting after the welcome, up to and including its own join.
+async fn connect(server: &TestServer, name: &str, path_and_query: &str) -> (WsClient, Vec<Event>) {
+    let sep = if path_and_query.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let url = server.url_for(&format!("{path_and_query}{sep}name={name}&format=json"));
+    let mut client = WsClient::connect(&url).await;
+    let welcome = client.next_event().await;
+    assert!(
+        matches!(welcome, Event::Welcome { .. }),
+        "first frame: {welcome:?}"
+    );
+    let mut greeting = Vec::new();
+    loop {
+        let event = client.next_event().await;
+        let own_join = matches!(&event, Event::Join { name: n, .. } if n == name);
+        if own_join {
+            return (client, greeting);
+        }
+        greeting.push(event);
+    }
+}
+
+/// Sends each of `lines` and returns the copies, exactly as received.
+async fn say_all(client: &mut WsClient, lines: &[String]) -> Vec<Event> {
+    let mut copies = Vec::new();
+    for line in lines {
+        client.send(line).await;
+        copies.push(client.next_event().await);
+    }
+    copies
+}
+
+fn numbered(prefix: &str, n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+fn id_of(event: &Event) -> u64 {
+    match event {
+        Event::Message { id, .. } | Event::Action { id, .. } => *id,
+        other => panic!("not a message: {other:?}"),
+    }
+}
+
+/// The server binary run to its end with `args`: its exit status and stderr.
+async fn run_server(args: &[&str]) -> (Option<i32>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    command.args(["--port", "0"]).args(args);
+    let run = run_command(command, "").await;
+    (run.status.code(), run.stderr)
+}
+
+/// Messages, actions and their ids survive a clean restart, in the lobby (read
+/// at start) and in another room (read on its first join); new ids go on from
+/// the last, and `since` from before the restart resumes exactly.
+#[tokio::test]
+async fn history_ids_and_since_survive_a_clean_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), &[]).await;
+    let (mut ana, _) = connect(&server, "ana", "/rust").await;
+    let mut said = say_all(&mut ana, &numbered("before ", 4)).await;
+    said.extend(say_all(&mut ana, &["/me waves".to_owned()]).await);
+    let (mut bo, _) = connect(&server, "bo", "/").await;
+    let lobby_said = say_all(&mut bo, &["in the lobby".to_owned()]).await;
+    drop((ana, bo));
+    stop(server).await;
+
+    let server = start_in(dir.path(), &[]).await;
+    let (_, lobby_replay) = connect(&server, "cy", "/").await;
+    assert_eq!(lobby_replay, lobby_said, "the lobby's history, ts and all");
+    let (mut ana, replay) = connect(&server, "ana", "/rust").await;
+    assert_eq!(replay, said, "the room's history, ts and all");
+    let after = say_all(&mut ana, &["after".to_owned()]).await;
+    assert_eq!(
+        untimed(after[0].clone()),
+        message(6, "rust", "ana", "after")
+    );
+
+    // A client that saw id 2 before the restart resumes with 3 on.
+    let (_, resumed) = connect(&server, "dee", "/rust?since=2").await;
+    let mut expected = said[2..].to_vec();
+    expected.extend(after);
+    assert_eq!(resumed, expected);
+    stop(server).await;
+}
+
+/// `kill -9` right after a burst loses at most what was said since the last
+/// commit: what survives is a prefix of what was said, with nothing missing
+/// in between, and what is missing was said within moments of the kill.
+#[tokio::test]
+async fn a_kill_9_loses_at_most_the_last_commit_window() {
+    const BURST: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--messages-per-second", "0", "--history", "1000"];
+    let mut server = start_in(dir.path(), &args).await;
+    let (mut ana, _) = connect(&server, "ana", "/rust").await;
+
+    // First: what was said is committed while the server runs, not only when
+    // it stops (read from the database itself, as another process).
+    let first = say_all(&mut ana, &numbered("early ", 20)).await;
+    let db = dir.path().join("chat.db");
+    within("the first messages to be committed", async {
+        while saved_messages(&db, "rust") < first.len() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+
+    // Then a burst, sent all at once, and the kill as soon as its last copy is back.
+    for line in numbered("burst ", BURST) {
+        ana.send(&line).await;
+    }
+    let mut burst = Vec::new();
+    for _ in 0..BURST {
+        burst.push(ana.next_event().await);
+    }
+    server.signal("KILL");
+    server.wait().await;
+
+    let server = start_in(dir.path(), &args).await;
+    let (_, replay) = connect(&server, "bo", "/rust").await;
+    let said: Vec<Event> = first.into_iter().chain(burst).collect();
+    assert!(
+        replay.len() >= 20,
+        "the committed messages survived: {}",
+        replay.len()
+    );
+    assert_eq!(
+        replay[..],
+        said[..replay.len()],
+        "what survives is a prefix of what was said"
+    );
+    let missing = &said[replay.len()..];
+    eprintln!(
+        "kill -9 right after a burst of {BURST}: {} of {} messages missing after the restart",
+        missing.len(),
+        said.len()
+    );
+    let ts = |event: &Event| match event {
+        Event::Message { ts, .. } => *ts,
+        other => panic!("not a message: {other:?}"),
+    };
+    let last_ts = ts(said.last().unwrap());
+    // One commit interval (50 ms) plus the commit itself; generous, because
+    // this machine is small and shared.
+    for lost in missing {
+        assert!(
+            last_ts - ts(lost) <= 1_000,
+            "message {} was said {} ms before the last and is lost",
+            id_of(lost),
+            last_ts - ts(lost)
+        );
+    }
+    stop(server).await;
+}
+
+/// Messages in the database at `path` for `room`, read as another process would.
+fn saved_messages(path: &Path, room: &str) -> usize {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    conn.query_row(
+        "SELECT count(*) FROM messages WHERE room = ?1",
+        [room],
+        |row| row.get(0),
+    )
+    .unwrap_or(0)
+}
+
+/// A room evicted at the room limit keeps its history and its ids: they come
+/// back from the database when it is used again.
+#[tokio::test]
+async fn an_evicted_room_comes_back_with_its_history_and_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only the lobby and one more room fit.
+    let server = start_in(dir.path(), &["--max-rooms", "2"]).await;
+    let (mut ana, _) = connect(&server, "ana", "/first").await;
+    let said = say_all(&mut ana, &numbered("line ", 3)).await;
+    let back_in_lobby = join_and_collect(&mut ana, "ana", "lobby").await;
+    assert!(!back_in_lobby.iter().any(is_error), "{back_in_lobby:?}");
+    // `second` evicts the empty `first`, then is left empty in turn.
+    let (mut bo, greeting) = connect(&server, "bo", "/second").await;
+    assert!(
+        !greeting.iter().any(is_error),
+        "bo got into second: {greeting:?}"
+    );
+    join_and_collect(&mut bo, "bo", "lobby").await;
+
+    let replay: Vec<Event> = join_and_collect(&mut ana, "ana", "first")
+        .await
+        .into_iter()
+        .filter(|e| matches!(e, Event::Message { room, .. } if room == "first"))
+        .collect();
+    assert_eq!(replay, said, "first's history, back from the database");
+    let again = say_all(&mut ana, &["again".to_owned()]).await;
+    assert_eq!(
+        untimed(again[0].clone()),
+        message(4, "first", "ana", "again")
+    );
+    stop(server).await;
+}
+
+fn is_error(event: &Event) -> bool {
+    matches!(event, Event::Error { .. })
+}
+
+/// Sends `/join room` from `client` (called `name`) and returns what came
+/// before its own join notice there.
+async fn join_and_collect(client: &mut WsClient, name: &str, room: &str) -> Vec<Event> {
+    client.send(&format!("/join {room}")).await;
+    within(&format!("{name}'s join of {room}"), async {
+        let mut before = Vec::new();
+        loop {
+            let event = client.next_event().await;
+            if matches!(&event, Event::Join { room: r, name: n, .. } if r == room && n == name) {
+                return before;
+            }
+            assert!(!is_error(&event), "/join {room}: {event:?}");
+            before.push(event);
+        }
+    })
+    .await
+}
+
+/// A second server on the same data directory is refused in one line, and
+/// the first goes on serving.
+#[tokio::test]
+async fn a_second_server_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = start_in(dir.path(), &[]).await;
+    let path = dir.path().to_str().unwrap();
+    let (code, stderr) = run_server(&["--data-dir", path]).await;
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: another server is using the data directory {path} (stop it, or choose another --data-dir)\n"
+        )
+    );
+    first.assert_still_serves().await;
+    stop(first).await;
+}
+
+/// A read-only data directory with history in it is refused in one line.
+///
+/// The tests may run as root, for whom `chmod 0555` stops nothing; so the
+/// directory is made read-only for real, by a read-only bind mount of it in a
+/// mount namespace of the server's own (`unshare -rm`; the test's view of the
+/// directory stays writable).
+#[tokio::test]
+async fn a_read_only_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    stop(start_in(dir.path(), &[]).await).await;
+    let path = dir.path().to_str().unwrap();
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "-rm",
+            "sh",
+            "-c",
+            r#"mount --bind -o ro "$0" "$0" && exec "$@""#,
+            path,
+            env!("CARGO_BIN_EXE_server"),
+        ])
+        .args(["--port", "0", "--data-dir", path]);
+    let run = run_command(command, "").await;
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: the data directory {path} is not writable: Read-only file system (os error 30) (choose a writable --data-dir, or fix its permissions)\n"
+        ),
+        "needs `unshare -rm` (util-linux, and user namespaces or root)"
+    );
+    assert_eq!(run.status.code(), Some(1));
+}
+
+/// A database written by a newer release is refused, and left as it was.
+#[tokio::test]
+async fn a_database_from_a_newer_release_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let path = dir.path().to_str().unwrap();
+    let (code, stderr) = run_server(&["--data-dir", path]).await;
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {path}/chat.db cannot be used: it was written by a newer release (schema version 99; this server knows up to 1); upgrade the server\n"
+        )
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+/// A database file full of garbage is refused in one line, and left as it was.
+#[tokio::test]
+async fn a_corrupt_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&db, &garbage).unwrap();
+    let path = dir.path().to_str().unwrap();
+    let (code, stderr) = run_server(&["--data-dir", path]).await;
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {path}/chat.db is not a chat database or is corrupt: file is not a database (move it away to start with an empty history)\n"
+        )
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), garbage);
+}

@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio_websockets::{ClientBuilder, MaybeTlsStream, WebSocketStream};
 
 use crate::config::DEFAULT_PORT;
+use crate::sanitize::strip_controls;
 
 /// The URL the client connects to when given none.
 pub const DEFAULT_URL: &str = "ws://127.0.0.1:8080";
@@ -347,6 +348,16 @@ fn describe_certificate_error(err: &rustls::CertificateError) -> String {
         E::NotValidYet | E::NotValidYetContext { .. } => {
             "the server's certificate is not valid yet (check this machine's clock)".to_owned()
         }
+        E::NotValidForNameContext { presented, .. }
+            if presented.iter().any(|n| certificate_name(n).is_some()) =>
+        {
+            let names: Vec<&str> = presented.iter().filter_map(|n| certificate_name(n)).collect();
+            // The names come from the server: stripped before they are printed.
+            let names = strip_controls(&names.join(", ")).into_owned();
+            format!(
+                "the server's certificate is for {names}, not this name (connect with one of those)"
+            )
+        }
         E::NotValidForName | E::NotValidForNameContext { .. } => {
             "the server's certificate is for another name (connect with the name it was issued for)"
                 .to_owned()
@@ -364,6 +375,21 @@ fn describe_certificate_error(err: &rustls::CertificateError) -> String {
         }
         other => format!("the server's certificate was refused ({other})"),
     }
+}
+
+/// A DNS name or IP address from the list rustls gives of the names a
+/// certificate is for, which webpki writes as `DnsName("chat.example.org")`
+/// and `IpAddress(192.168.1.20)`; other kinds of name are of no use to a
+/// person choosing a URL.
+fn certificate_name(presented: &str) -> Option<&str> {
+    presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|rest| rest.strip_suffix("\")"))
+        .or_else(|| {
+            presented
+                .strip_prefix("IpAddress(")
+                .and_then(|rest| rest.strip_suffix(')'))
+        })
 }
 
 /// The TLS settings for `wss://`: the system's trusted roots, plus a private
@@ -422,6 +448,20 @@ impl Tls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_names_are_read_from_webpki_descriptions() {
+        assert_eq!(
+            certificate_name("DnsName(\"chat.example.org\")"),
+            Some("chat.example.org")
+        );
+        assert_eq!(
+            certificate_name("IpAddress(192.168.1.20)"),
+            Some("192.168.1.20")
+        );
+        assert_eq!(certificate_name("DirectoryName"), None);
+        assert_eq!(certificate_name("UniformResourceIdentifier(\"x\")"), None);
+    }
 
     fn target(
         url: &str,

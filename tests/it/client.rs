@@ -904,7 +904,7 @@ async fn a_certificate_for_another_name_is_one_line_and_exit_5() {
         "",
         &format!(
             "error: cannot connect to {url}: TLS failed for localhost: the server's certificate \
-             is for another name (connect with the name it was issued for)"
+             is for example.invalid, not this name (connect with one of those)"
         ),
     );
 }

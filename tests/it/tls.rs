@@ -231,7 +231,7 @@ async fn a_certificate_for_another_name_prints_its_line_and_exits_5() {
         5,
         &format!(
             "error: cannot connect to {url}: TLS failed for localhost: the server's certificate \
-             is for another name (connect with the name it was issued for)"
+             is for chat.example.org, not this name (connect with one of those)"
         ),
     );
 }

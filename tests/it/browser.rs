@@ -633,3 +633,46 @@ async fn a_page_away_too_long_resumes_and_shows_the_gap() {
     assert_eq!(said(&log[..back]), ["obs: m1"]);
     browser.end().await;
 }
+
+/// A page whose connection dropped while the server still holds its name
+/// (the server has not noticed the old connection is gone) does not come
+/// back as a guest: it says it is waiting for its name, retries, and is
+/// itself again once the server lets the old connection go.
+#[tokio::test]
+async fn a_page_comes_back_under_its_own_name_once_the_server_lets_it_go() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(&[]).await;
+    let proxy = Proxy::start(server.port).await;
+    let (mut obs, _) = server.join("obs", "held").await;
+    let eve = browser
+        .first_page(&format!("http://127.0.0.1:{}/held?name=eve", proxy.port))
+        .await;
+    browser.wait_for_line(&eve, "→ eve joined held").await;
+
+    // The page loses its connection; the server keeps its side open.
+    proxy.cut_client_side();
+    let waiting = "return document.getElementById('status').textContent \
+                   === 'reconnecting… (the server still holds the name eve)';";
+    browser
+        .wait_until(&eve, "the page to wait for its name", waiting)
+        .await;
+
+    proxy.release_server_sides();
+    obs.event_matching("eve's old connection to end", |e| {
+        matches!(e, chat::protocol::Event::Leave { name, reason, .. }
+            if name == "eve" && reason == "disconnected")
+    })
+    .await;
+    browser.wait_for_line(&eve, "reconnected").await;
+    browser.wait_for_state(&eve, "connected").await;
+    assert_eq!(browser.status(&eve).await.0, "eve in held");
+    let log = browser.log(&eve).await;
+    assert!(
+        !log.iter().any(|l| l.text.contains("guest")),
+        "the page never took a guest name: {log:#?}"
+    );
+    assert_eq!(browser.people(&eve).await, ["eve", "obs"]);
+    browser.end().await;
+}

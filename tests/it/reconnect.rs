@@ -133,12 +133,12 @@ impl Proxy {
 
     /// Closes the client's side of every open connection and keeps the
     /// server's side open.
-    fn cut_client_side(&self) {
+    pub(crate) fn cut_client_side(&self) {
         let _ = self.cuts_tx.send(Cut::ClientSide);
     }
 
     /// Closes the server's sides kept open by [`Proxy::cut_client_side`].
-    fn release_server_sides(&self) {
+    pub(crate) fn release_server_sides(&self) {
         let _ = self.cuts_tx.send(Cut::Release);
     }
 

@@ -347,3 +347,105 @@ async fn a_corrupt_database_is_refused_untouched() {
     );
     assert_eq!(std::fs::read(&db).unwrap(), garbage);
 }
+
+/// A disk that fills up while the server runs does not stop the chat: every
+/// message still reaches everyone, the log says history is not being saved,
+/// which ids were not saved is reported (once writes work again, or at
+/// shutdown at the latest), and the server still exits 0.
+///
+/// The data directory is a 256 KiB tmpfs mounted in a mount namespace of the
+/// server's own (`unshare -rm`), filled by messages of 60,000 bytes.
+#[tokio::test]
+async fn a_full_disk_is_logged_and_survived() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let mut server = Command::new("unshare")
+        .args([
+            "-rm",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs -o size=256k tmpfs "$0" && exec "$@""#,
+            path,
+            env!("CARGO_BIN_EXE_server"),
+        ])
+        .args(["--addr", "127.0.0.1", "--port", "0", "--data-dir", path])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("unshare starts");
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    within("the server's first line", stdout.read_line(&mut first))
+        .await
+        .unwrap();
+    let port: u16 = first
+        .trim_end()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no port in {first:?} (needs `unshare -rm`: util-linux, and user namespaces or root)"
+            )
+        });
+    // Read to the end meanwhile, so that the server never blocks on its log.
+    let mut stderr = server.stderr.take().unwrap();
+    let log = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+
+    let url = |name: &str| format!("ws://127.0.0.1:{port}/?name={name}&format=json");
+    let mut ana = WsClient::connect(&url("ana")).await;
+    let mut bo = WsClient::connect(&url("bo")).await;
+    for client in [&mut ana, &mut bo] {
+        client
+            .event_matching(
+                "bo's join",
+                |e| matches!(e, Event::Join { name, .. } if name == "bo"),
+            )
+            .await;
+    }
+    let big: Vec<String> = (1..=24)
+        .map(|i| format!("{i:02}{}", "x".repeat(59_998)))
+        .collect();
+    let copies = say_all(&mut ana, &big).await;
+    let mut seen = Vec::new();
+    for _ in &big {
+        seen.push(untimed(bo.next_event().await));
+    }
+    let expected: Vec<Event> = (1..)
+        .zip(&big)
+        .map(|(id, text)| message(id, "lobby", "ana", text))
+        .collect();
+    assert_eq!(
+        copies.into_iter().map(untimed).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(seen, expected, "every message reached bo, in order");
+
+    crate::shutdown::send_signal(&server, "TERM");
+    let status = within("the server's exit", server.wait()).await.unwrap();
+    let log = within("the server's log", log).await.unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    let database = format!("{path}/chat.db");
+    assert!(
+        log.contains(&format!(
+            "history is not being saved to {database} (writing failed: database or disk is full)"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|line| line.contains("reached everyone but were not saved")
+                && line.contains(&database)
+                && line.contains(": lobby ids ")),
+        "{log}"
+    );
+}

@@ -73,6 +73,7 @@ impl Writer {
             }
             last_commit = Some(Instant::now());
             if let Some(reply) = self.write(&mut batch) {
+                self.losses.report_unsaved();
                 drop(self.conn);
                 let _ = reply.send(());
                 return;
@@ -316,19 +317,28 @@ impl Losses {
         if saved.is_empty() {
             return;
         }
-        let total: u64 = saved.values().map(|lost| lost.count).sum();
-        let rooms = saved
-            .iter()
-            .map(|(room, lost)| format!("{room} ids {}-{} ({})", lost.first, lost.last, lost.count))
-            .collect::<Vec<_>>()
-            .join(", ");
         tracing::warn!(
-            "history is saved to {} again; {total} messages reached everyone but were not saved: {rooms}",
-            self.path.display()
+            "history is saved to {} again; {} messages reached everyone but were not saved: {}",
+            self.path.display(),
+            total(saved),
+            describe(saved)
         );
         let mut state = self.state();
         if state.rooms.is_empty() {
             state.announced = false;
+        }
+    }
+
+    /// Reports, at shutdown, the losses that writes never caught up with.
+    fn report_unsaved(&self) {
+        let unsaved = self.take();
+        if !unsaved.is_empty() {
+            tracing::error!(
+                "shutting down; {} messages reached everyone but were not saved to {}: {}",
+                total(&unsaved),
+                self.path.display(),
+                describe(&unsaved)
+            );
         }
     }
 
@@ -337,4 +347,16 @@ impl Losses {
     pub(super) fn pending(&self) -> u64 {
         self.state().rooms.values().map(|lost| lost.count).sum()
     }
+}
+
+fn total(log: &LossLog) -> u64 {
+    log.values().map(|lost| lost.count).sum()
+}
+
+/// `lobby ids 120-156 (37), rust ids 3-5 (3)`.
+fn describe(log: &LossLog) -> String {
+    log.iter()
+        .map(|(room, lost)| format!("{room} ids {}-{} ({})", lost.first, lost.last, lost.count))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

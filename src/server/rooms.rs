@@ -55,6 +55,28 @@ pub(crate) enum Said {
     Action,
 }
 
+impl Said {
+    /// The event of a line said: a `message` or an `action`.
+    pub(crate) fn event(self, id: u64, room: String, from: String, text: String, ts: u64) -> Event {
+        match self {
+            Said::Message => Event::Message {
+                id,
+                room,
+                from,
+                text,
+                ts,
+            },
+            Said::Action => Event::Action {
+                id,
+                room,
+                from,
+                text,
+                ts,
+            },
+        }
+    }
+}
+
 /// A connection's place in a room, handed out on connect and on `/join`.
 pub(crate) struct Membership {
     pub room: String,
@@ -325,29 +347,14 @@ impl Rooms {
             return 0;
         };
         entry.last_id += 1;
-        let (id, room, from, text, ts) = (
-            entry.last_id,
+        let id = entry.last_id;
+        let event = kind.event(
+            id,
             room.to_owned(),
             from.to_owned(),
             text.to_owned(),
             now_ms(),
         );
-        let event = match kind {
-            Said::Message => Event::Message {
-                id,
-                room,
-                from,
-                text,
-                ts,
-            },
-            Said::Action => Event::Action {
-                id,
-                room,
-                from,
-                text,
-                ts,
-            },
-        };
         let encoded = entry.broadcast(&event);
         if self.history_len > 0 {
             if entry.history.len() == self.history_len {

@@ -66,29 +66,13 @@ pub(crate) struct StoredMessage {
 impl StoredMessage {
     /// The event this message was, in `room`.
     pub(crate) fn to_event(&self, room: &str) -> Event {
-        let (id, room, from, text, ts) = (
+        self.kind.event(
             self.id,
             room.to_owned(),
             self.from.clone(),
             self.text.clone(),
             self.ts,
-        );
-        match self.kind {
-            Said::Message => Event::Message {
-                id,
-                room,
-                from,
-                text,
-                ts,
-            },
-            Said::Action => Event::Action {
-                id,
-                room,
-                from,
-                text,
-                ts,
-            },
-        }
+        )
     }
 }
 
@@ -240,42 +224,30 @@ impl Store {
     /// Queues a message or action for the database, never waiting: if the
     /// queue is full the message is counted as lost instead.
     pub(crate) fn append(&self, event: Event) {
-        let (room, message) = match event {
+        let (kind, id, room, from, text, ts) = match event {
             Event::Message {
                 id,
                 room,
                 from,
                 text,
                 ts,
-            } => (
-                room,
-                StoredMessage {
-                    id,
-                    kind: Said::Message,
-                    from,
-                    text,
-                    ts,
-                },
-            ),
+            } => (Said::Message, id, room, from, text, ts),
             Event::Action {
                 id,
                 room,
                 from,
                 text,
                 ts,
-            } => (
-                room,
-                StoredMessage {
-                    id,
-                    kind: Said::Action,
-                    from,
-                    text,
-                    ts,
-                },
-            ),
+            } => (Said::Action, id, room, from, text, ts),
             _ => return,
         };
-        let id = message.id;
+        let message = StoredMessage {
+            id,
+            kind,
+            from,
+            text,
+            ts,
+        };
         // The strings and the job's own size, roughly.
         let bytes = room.len() + message.from.len() + message.text.len() + 128;
         let queued = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;

@@ -39,6 +39,10 @@ struct Args {
     host: IpAddr,
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// A second server's port (one joined to the first through Redis):
+    /// connections alternate between the two, so every message crosses Redis
+    #[arg(long)]
+    port2: Option<u16>,
     /// Connections that only listen in the measured room
     #[arg(long, default_value_t = 100)]
     subscribers: usize,
@@ -128,7 +132,10 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     EPOCH.get_or_init(Instant::now);
-    let base = format!("ws://{}", std::net::SocketAddr::new(args.host, args.port));
+    let base_of = |port| format!("ws://{}", std::net::SocketAddr::new(args.host, port));
+    let bases = [base_of(args.port), base_of(args.port2.unwrap_or(args.port))];
+    // Connection `i` goes to the first server if `i` is even, else the second.
+    let base = |i: usize| &bases[i % 2];
     let run_id = std::process::id();
     let room = format!("load-{run_id}");
     let cancel = CancellationToken::new();
@@ -149,7 +156,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut others = JoinSet::new();
 
     for i in 0..args.subscribers {
-        let url = format!("{base}/{room}?name=s{run_id}-{i}&format=json");
+        let url = format!("{}/{room}?name=s{run_id}-{i}&format=json", base(i));
         let (gate, ready, cancel, counters) = (
             gate.clone(),
             ready.clone(),
@@ -171,7 +178,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     for i in 0..args.idle {
         let url = format!(
-            "{base}/idle-{run_id}-{}?name=i{run_id}-{i}&format=json",
+            "{}/idle-{run_id}-{}?name=i{run_id}-{i}&format=json",
+            base(i),
             i / 100
         );
         let (gate, ready, cancel) = (gate.clone(), ready.clone(), cancel.clone());
@@ -190,7 +198,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let start_sending = Arc::new(Barrier::new(args.senders + 1));
     for i in 0..args.senders {
-        let url = format!("{base}/{room}?name=t{run_id}-{i}&format=json");
+        let url = format!("{}/{room}?name=t{run_id}-{i}&format=json", base(i));
         let (gate, ready, cancel, start, counters) = (
             gate.clone(),
             ready.clone(),

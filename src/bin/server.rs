@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chat::config::{self, Limits, ServerConfig, Token};
-use chat::server::Store;
+use chat::server::{Cluster, Store};
 use clap::Parser;
 use tokio::net::TcpListener;
 
@@ -76,6 +76,15 @@ struct Args {
     /// Milliseconds between commits of the history to disk: what a crash may lose at most
     #[arg(long, env = "CHAT_COMMIT_INTERVAL", default_value_t = config::DEFAULT_COMMIT_INTERVAL.as_millis() as u64)]
     commit_interval: u64,
+    /// Redis shared with other servers, to be one chat with them (redis://HOST:PORT or redis+unix:///PATH); history is then kept in Redis
+    #[arg(
+        long,
+        env = "CHAT_REDIS_URL",
+        value_name = "URL",
+        conflicts_with = "data_dir",
+        hide_env_values = true
+    )]
+    redis_url: Option<String>,
 }
 
 impl Args {
@@ -142,6 +151,10 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
             )
         })
         .transpose()?;
+    let cluster = match &args.redis_url {
+        Some(url) => Some(Cluster::connect(url, args.history).await?),
+        None => None,
+    };
     let addr = SocketAddr::new(args.addr, args.port);
     let listener = TcpListener::bind(addr).await.map_err(|err| {
         let hint = match err.kind() {
@@ -161,7 +174,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let local = listener.local_addr().context("reading the bound address")?;
     println!("listening on {scheme}://{local}");
-    chat::server::run_with_store(listener, config, store, shutdown).await;
+    chat::server::run_with(listener, config, store, cluster, shutdown).await;
     Ok(())
 }
 

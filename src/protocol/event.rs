@@ -127,6 +127,9 @@ pub enum ErrorCode {
     NoSuchUser,
     /// The recipient of a private message is not reading fast enough.
     RecipientBusy,
+    /// Not a refusal: the link to the other servers (`--redis-url`) was
+    /// lost, or is back.
+    Cluster,
 }
 
 impl Event {

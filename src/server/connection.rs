@@ -398,7 +398,7 @@ where
                 self.say(text, Said::Action);
                 return self.write_after_room(None).await;
             }
-            Command::Nick(new) => match rooms.rename(&self.name, &self.room, new) {
+            Command::Nick(new) => match rooms.rename(&self.name, &self.room, new).await {
                 Ok(()) => {
                     new.clone_into(&mut self.name);
                     return Ok(());
@@ -419,10 +419,10 @@ where
                 }
                 Err(err) => err.into(),
             },
-            Command::Who => rooms.who(&self.room),
-            Command::Rooms => rooms.list(),
+            Command::Who => rooms.who(&self.room).await,
+            Command::Rooms => rooms.list().await,
             Command::Help => help_event(),
-            Command::Msg { to, text } => match rooms.private(&self.name, to, text) {
+            Command::Msg { to, text } => match rooms.private(&self.name, to, text).await {
                 Ok(copy) => {
                     let message = match self.format {
                         Format::Text => Message::text(copy.render_text_for_sender()),

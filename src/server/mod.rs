@@ -12,8 +12,10 @@
 //! - `metrics`: what the server counts, for `GET /metrics`.
 //! - [`tls`]: the certificate and key, and the TLS handshake of each socket.
 //! - `store`: durable history in SQLite, with `--data-dir`.
+//! - `cluster`: several servers as one chat through Redis, with `--redis-url`.
 
 mod backpressure;
+mod cluster;
 mod connection;
 mod encoded;
 mod http;
@@ -39,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServerConfig;
+pub use cluster::{Cluster, ConnectError};
 pub use encoded::EncodedEvent;
 use metrics::Metrics;
 use rooms::Rooms;
@@ -46,6 +49,9 @@ pub use store::{OpenError, Store};
 
 /// How long connections get to close after shutdown begins.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the first synchronisation with Redis may hold up the first
+/// connections.
+const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause after a failed accept (out of file descriptors, say) before the next,
 /// so that a persistent failure does not spin a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -53,7 +59,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// What every connection task shares.
 pub(crate) struct Shared {
     config: ServerConfig,
-    rooms: Rooms,
+    rooms: Arc<Rooms>,
     metrics: Metrics,
     /// One permit per open WebSocket connection: the connection cap.
     connections: Arc<Semaphore>,
@@ -84,6 +90,18 @@ pub async fn run_with_store(
     store: Option<Store>,
     shutdown: impl Future<Output = ()>,
 ) {
+    run_with(listener, config, store, None, shutdown).await;
+}
+
+/// [`run_with_store`], joined to the other servers of `cluster` (connected
+/// and checked with [`Cluster::connect`]) if there is one.
+pub async fn run_with(
+    listener: TcpListener,
+    config: ServerConfig,
+    store: Option<Store>,
+    cluster: Option<Cluster>,
+    shutdown: impl Future<Output = ()>,
+) {
     let limits = &config.limits;
     let mut http = http1::Builder::new();
     // The handshake timeout is ours (http::serve), so that it can answer 408.
@@ -96,7 +114,7 @@ pub async fn run_with_store(
     );
     let tls = config.tls.clone().map(TlsAcceptor::from);
     let shared = Arc::new(Shared {
-        rooms: Rooms::new(&config, store),
+        rooms: Arc::new(Rooms::new(&config, store, cluster)),
         metrics: Metrics::new(),
         connections: Arc::new(Semaphore::new(limits.max_connections)),
         cancel: CancellationToken::new(),
@@ -106,6 +124,19 @@ pub async fn run_with_store(
         tls,
         config,
     });
+
+    let bridge_stop = CancellationToken::new();
+    let bridge = shared.rooms.cluster().is_some().then(|| {
+        tokio::spawn(cluster::bridge::run(
+            Arc::clone(&shared.rooms),
+            bridge_stop.clone(),
+        ))
+    });
+
+    if let Some(cluster) = shared.rooms.cluster() {
+        // Connections wait in the listen queue meanwhile.
+        cluster.ready(CLUSTER_READY_TIMEOUT).await;
+    }
 
     tokio::select! {
         () = accept_loop(&listener, &shared) => {}
@@ -122,6 +153,11 @@ pub async fn run_with_store(
             "{} connections did not close in time; dropping them",
             shared.tracker.len()
         );
+    }
+    // After the connections, so that their departures reach the others.
+    if let Some(bridge) = bridge {
+        bridge_stop.cancel();
+        let _ = bridge.await;
     }
     // After the connections: nothing said before this point is lost.
     if let Some(store) = shared.rooms.store() {

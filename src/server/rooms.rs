@@ -12,6 +12,12 @@
 //! finds its room absent loads the tail first (`connect` and `switch` are
 //! async for that) and installs it if the room is still absent and no room was
 //! evicted meanwhile.
+//!
+//! With a [`Cluster`] (`--redis-url`), what is said goes to Redis instead and
+//! comes back through the bridge ([`Rooms::arrived`]), which numbers, keeps
+//! and broadcasts it here like the local path does; a room is created from
+//! its tail in Redis. While Redis is unreachable, each room works locally
+//! (see [`Rooms::say`]).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -19,6 +25,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 
+use super::cluster::Cluster;
 use super::encoded::EncodedEvent;
 use super::mailbox::Mailbox;
 use super::store::{RoomTail, Store};
@@ -46,6 +53,30 @@ struct Room {
     /// When this room last saw a message or a member change; the least recently
     /// active empty room is evicted when the room limit is reached.
     last_active: Instant,
+    /// Whether `history` and `last_id` are the cluster's; false for a room
+    /// created while Redis was unreachable, until it is back. Always true
+    /// without a cluster.
+    synced: bool,
+}
+
+/// What became of an event from Redis (see [`Rooms::arrived`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    Delivered,
+    /// Not for us: no such room here, or already delivered.
+    Ignored,
+    /// Ids after `after` and before this one are missing here.
+    Hole {
+        after: u64,
+    },
+}
+
+/// What this server holds, as Redis must know it after a reconnection.
+pub(crate) struct Snapshot {
+    /// Each room, with its last id if it is in step with the cluster.
+    pub rooms: Vec<(String, Option<u64>)>,
+    /// Each person, with their room.
+    pub people: Vec<(String, String)>,
 }
 
 /// Whether a line said in a room is plain text or a `/me` action.
@@ -103,6 +134,8 @@ pub(crate) struct Rooms {
     queue_len: usize,
     /// The durable history, with `--data-dir`.
     store: Option<Store>,
+    /// The other servers, with `--redis-url`.
+    cluster: Option<Cluster>,
 }
 
 /// A room's tail read from the store while the room was absent, after
@@ -112,6 +145,8 @@ struct Loaded {
     room: String,
     evictions: u64,
     tail: RoomTail,
+    /// False if the tail could not be read from Redis.
+    synced: bool,
 }
 
 /// Whether a room is there to enter, or must be loaded from the store first.
@@ -131,7 +166,11 @@ struct State {
 }
 
 impl Rooms {
-    pub(crate) fn new(config: &ServerConfig, mut store: Option<Store>) -> Self {
+    pub(crate) fn new(
+        config: &ServerConfig,
+        mut store: Option<Store>,
+        cluster: Option<Cluster>,
+    ) -> Self {
         let lobby = store
             .as_mut()
             .and_then(Store::take_lobby)
@@ -148,8 +187,11 @@ impl Rooms {
             max_rooms: config.limits.max_rooms.max(1),
             queue_len: config.limits.room_queue_len.max(1),
             store,
+            cluster,
         };
-        let lobby = rooms.new_room(DEFAULT_ROOM, lobby);
+        // With a cluster the lobby's tail is loaded from Redis like any room's.
+        let mut lobby = rooms.new_room(DEFAULT_ROOM, lobby);
+        lobby.synced = rooms.cluster.is_none();
         rooms.state().rooms.insert(DEFAULT_ROOM.to_owned(), lobby);
         rooms
     }
@@ -170,6 +212,16 @@ impl Rooms {
         self.store.as_ref()
     }
 
+    /// The other servers, if this one has any.
+    pub(crate) fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
+    }
+
+    /// The cluster while its link is up: where rooms' events go.
+    fn cluster_up(&self) -> Option<&Cluster> {
+        self.cluster.as_ref().filter(|c| c.is_up())
+    }
+
     /// A room named `name` that starts from `tail`.
     fn new_room(&self, name: &str, tail: RoomTail) -> Room {
         let skip = tail.messages.len().saturating_sub(self.history_len);
@@ -183,6 +235,7 @@ impl Rooms {
             last_id: tail.last_id,
             members: BTreeSet::new(),
             last_active: Instant::now(),
+            synced: true,
         }
     }
 
@@ -196,13 +249,65 @@ impl Rooms {
         since: Option<u64>,
         mailbox: Arc<Mailbox>,
     ) -> Registration {
+        let mut claimed = None;
+        let mut refused = None;
+        if let Some(cluster) = self.cluster_up() {
+            (claimed, refused) = self.claim_for(cluster, wanted).await;
+        }
+        let asked = claimed.as_deref().or(wanted);
         let mut loaded = None;
         loop {
-            match self.try_connect(wanted, room, since, &mailbox, &mut loaded) {
-                Ok(registration) => return registration,
+            match self.try_connect(
+                asked,
+                refused.as_deref(),
+                room,
+                since,
+                &mailbox,
+                &mut loaded,
+            ) {
+                Ok(registration) => {
+                    if let (Some(cluster), Some(claimed)) = (&self.cluster, &claimed)
+                        && *claimed != registration.name
+                    {
+                        // Someone here took it meanwhile: a rare race.
+                        cluster.release(claimed);
+                        let _ = cluster.claim(&registration.name).await;
+                    }
+                    return registration;
+                }
                 Err(evictions) => loaded = Some(self.load(room, evictions).await),
             }
         }
+    }
+
+    /// Claims `wanted`, or else a guest name, across the cluster: the name
+    /// claimed (`None` if Redis did not answer: the local rules apply) and
+    /// the name refused because another server's person has it.
+    async fn claim_for(
+        &self,
+        cluster: &Cluster,
+        wanted: Option<&str>,
+    ) -> (Option<String>, Option<String>) {
+        /// Guest names tried before giving up on a claim (each is one round
+        /// trip; a clash means another server gave the same number).
+        const GUEST_TRIES: usize = 100;
+        let mut candidate = wanted.map(str::to_owned);
+        let mut refused = None;
+        for _ in 0..GUEST_TRIES {
+            let name = match candidate.take() {
+                Some(name) if !self.state().people.contains_key(&name.to_lowercase()) => name,
+                // Taken here: the local rules name the guest and say so.
+                Some(_) => return (None, None),
+                None => self.state().guest_name(),
+            };
+            match cluster.claim(&name).await {
+                Ok(true) => return (Some(name), refused),
+                Ok(false) if refused.is_none() && wanted.is_some() => refused = Some(name),
+                Ok(false) => {}
+                Err(()) => return (None, refused),
+            }
+        }
+        (None, refused)
     }
 
     /// [`Rooms::connect`], or `Err` with the eviction count if `room` must be
@@ -210,6 +315,7 @@ impl Rooms {
     fn try_connect(
         &self,
         wanted: Option<&str>,
+        refused: Option<&str>,
         room: &str,
         since: Option<u64>,
         mailbox: &Arc<Mailbox>,
@@ -235,6 +341,12 @@ impl Rooms {
                 guest
             }
         };
+        if let Some(refused) = refused {
+            problems.push(name_taken(
+                refused,
+                &format!("you are {name} (/nick NAME to pick another)"),
+            ));
+        }
         problems.extend(room_problem);
         state.people.insert(
             name.to_lowercase(),
@@ -253,6 +365,21 @@ impl Rooms {
 
     /// Reads `room`'s tail from the store, outside the lock.
     async fn load(&self, room: &str, evictions: u64) -> Loaded {
+        let loaded = |tail, synced| Loaded {
+            room: room.to_owned(),
+            evictions,
+            tail,
+            synced,
+        };
+        if let Some(cluster) = &self.cluster {
+            return match cluster.load(room).await {
+                Ok(tail) => loaded(tail, true),
+                Err(err) => {
+                    tracing::warn!("cannot read the history of room {room} from Redis: {err}");
+                    loaded(RoomTail::default(), false)
+                }
+            };
+        }
         let store = self
             .store
             .as_ref()
@@ -261,11 +388,7 @@ impl Rooms {
             tracing::error!("cannot read the history of room {room}: {err}; its ids start again");
             RoomTail::default()
         });
-        Loaded {
-            room: room.to_owned(),
-            evictions,
-            tail,
-        }
+        loaded(tail, true)
     }
 
     /// Makes sure `room` exists, creating it (and evicting the least recently
@@ -300,16 +423,20 @@ impl Rooms {
             state.evictions += 1;
             tracing::debug!(room = %evicted, "evicted the least recently active empty room");
         }
-        let tail = match (&self.store, loaded.take()) {
-            (None, _) => RoomTail::default(),
-            (Some(_), Some(l)) if l.room == room && l.evictions == state.evictions => l.tail,
-            (Some(_), _) => {
+        // With a cluster that is down, the room starts empty and catches up
+        // when Redis is back.
+        let must_load = self.store.is_some() || self.cluster_up().is_some();
+        let (tail, synced) = match loaded.take() {
+            _ if !must_load => (RoomTail::default(), self.cluster.is_none()),
+            Some(l) if l.room == room && l.evictions == state.evictions => (l.tail, l.synced),
+            _ => {
                 return Ok(RoomEntry::MustLoad {
                     evictions: state.evictions,
                 });
             }
         };
-        let entry = self.new_room(room, tail);
+        let mut entry = self.new_room(room, tail);
+        entry.synced = synced;
         state.rooms.insert(room.to_owned(), entry);
         Ok(RoomEntry::Ready)
     }
@@ -326,11 +453,15 @@ impl Rooms {
         let events_rx = entry.events_tx.subscribe();
         let (replay, missed) = entry.replay(since);
         entry.members.insert(name.to_owned());
-        entry.broadcast(&Event::Join {
+        if let Some(cluster) = self.cluster_up() {
+            cluster.place(name, room);
+        }
+        let join = Event::Join {
             room: room.to_owned(),
             name: name.to_owned(),
             ts: now_ms(),
-        });
+        };
+        self.announce(entry, room, &join);
         Membership {
             room: room.to_owned(),
             events_rx,
@@ -341,12 +472,25 @@ impl Rooms {
 
     /// Says `text` in `room` on behalf of `from`, and returns the room's
     /// backlog (see [`Rooms::backlog`]).
+    ///
+    /// With a cluster, the message goes to Redis and is delivered when it
+    /// comes back. While Redis is unreachable it is delivered here at once,
+    /// to this server's people only, with the id of the room's last message
+    /// (ids are the cluster's to give), and is not kept in history: a client
+    /// resuming after it misses nothing the cluster has.
     pub(crate) fn say(&self, from: &str, room: &str, text: &str, kind: Said) -> usize {
+        if let Some(cluster) = self.cluster_up() {
+            cluster.say(room, from, text, kind, now_ms());
+            return self.backlog(room);
+        }
+        let local = self.cluster.is_none();
         let mut state = self.state();
         let Some(entry) = state.rooms.get_mut(room) else {
             return 0;
         };
-        entry.last_id += 1;
+        if local {
+            entry.last_id += 1;
+        }
         let id = entry.last_id;
         let event = kind.event(
             id,
@@ -356,7 +500,7 @@ impl Rooms {
             now_ms(),
         );
         let encoded = entry.broadcast(&event);
-        if self.history_len > 0 {
+        if local && self.history_len > 0 {
             if entry.history.len() == self.history_len {
                 entry.history.pop_front();
             }
@@ -371,10 +515,14 @@ impl Rooms {
 
     /// Events the room holds that its slowest member has not taken yet.
     pub(crate) fn backlog(&self, room: &str) -> usize {
-        self.state()
+        let local = self
+            .state()
             .rooms
             .get(room)
-            .map_or(0, |entry| entry.events_tx.len())
+            .map_or(0, |entry| entry.events_tx.len());
+        // What waits to go to Redis counts too: a sender is held back until
+        // the bridge has caught up.
+        local.max(self.cluster.as_ref().map_or(0, Cluster::pending))
     }
 
     /// Renames `old` to `new`, announcing it in `room`.
@@ -382,7 +530,35 @@ impl Rooms {
     /// # Errors
     ///
     /// `name_taken` if someone else has `new` (in any letter case).
-    pub(crate) fn rename(&self, old: &str, room: &str, new: &str) -> Result<(), CommandError> {
+    pub(crate) async fn rename(
+        &self,
+        old: &str,
+        room: &str,
+        new: &str,
+    ) -> Result<(), CommandError> {
+        let Some(cluster) = self.cluster_up().filter(|_| old != new) else {
+            return self.rename_here(old, room, new);
+        };
+        let taken_here = self.state().people.contains_key(&new.to_lowercase())
+            && old.to_lowercase() != new.to_lowercase();
+        if !taken_here && cluster.claim(new).await == Ok(false) {
+            return Err(name_taken(new, "pick another"));
+        }
+        let renamed = self.rename_here(old, room, new);
+        match &renamed {
+            Ok(()) => {
+                // After the claim of the new spelling, so that a change of
+                // letter case does not free the name.
+                cluster.forget(old);
+                cluster.place(new, room);
+            }
+            Err(_) if old.to_lowercase() != new.to_lowercase() => cluster.release(new),
+            Err(_) => {}
+        }
+        renamed
+    }
+
+    fn rename_here(&self, old: &str, room: &str, new: &str) -> Result<(), CommandError> {
         let mut state = self.state();
         if old == new {
             return Err(CommandError {
@@ -403,12 +579,13 @@ impl Rooms {
         if let Some(entry) = state.rooms.get_mut(room) {
             entry.members.remove(old);
             entry.members.insert(new.to_owned());
-            entry.broadcast(&Event::Nick {
+            let nick = Event::Nick {
                 room: room.to_owned(),
                 old: old.to_owned(),
                 new: new.to_owned(),
                 ts: now_ms(),
-            });
+            };
+            self.announce(entry, room, &nick);
         }
         Ok(())
     }
@@ -453,18 +630,23 @@ impl Rooms {
         if let RoomEntry::MustLoad { evictions } = self.room_entry(&mut state, to, loaded)? {
             return Ok(Err(evictions));
         }
-        state.leave(name, from, &format!("joined {to}"));
+        self.leave(&mut state, name, from, &format!("joined {to}"));
         Ok(Ok(self.enter(&mut state, name, to, None)))
     }
 
     /// The names in `room`.
-    pub(crate) fn who(&self, room: &str) -> Event {
-        let state = self.state();
-        let mut names: Vec<String> = state
-            .rooms
-            .get(room)
-            .map(|r| r.members.iter().cloned().collect())
-            .unwrap_or_default();
+    pub(crate) async fn who(&self, room: &str) -> Event {
+        let everywhere = match self.cluster_up() {
+            Some(cluster) => cluster.who(room).await,
+            None => None,
+        };
+        let mut names: Vec<String> = everywhere.unwrap_or_else(|| {
+            self.state()
+                .rooms
+                .get(room)
+                .map(|r| r.members.iter().cloned().collect())
+                .unwrap_or_default()
+        });
         // As a person reads a list: `ana` before `Bo`.
         names.sort_by_cached_key(|name| name.to_lowercase());
         Event::Who {
@@ -474,17 +656,22 @@ impl Rooms {
     }
 
     /// The rooms that have people in them, by name.
-    pub(crate) fn list(&self) -> Event {
-        let state = self.state();
-        let mut rooms: Vec<RoomInfo> = state
-            .rooms
-            .iter()
-            .filter(|(_, r)| !r.members.is_empty())
-            .map(|(name, r)| RoomInfo {
-                name: name.clone(),
-                people: r.members.len(),
-            })
-            .collect();
+    pub(crate) async fn list(&self) -> Event {
+        let everywhere = match self.cluster_up() {
+            Some(cluster) => cluster.rooms().await,
+            None => None,
+        };
+        let mut rooms: Vec<RoomInfo> = everywhere.unwrap_or_else(|| {
+            self.state()
+                .rooms
+                .iter()
+                .filter(|(_, r)| !r.members.is_empty())
+                .map(|(name, r)| RoomInfo {
+                    name: name.clone(),
+                    people: r.members.len(),
+                })
+                .collect()
+        });
         rooms.sort_by(|a, b| a.name.cmp(&b.name));
         Event::Rooms { rooms }
     }
@@ -496,12 +683,24 @@ impl Rooms {
     ///
     /// `no_such_user` if nobody has that name; `recipient_busy` if the
     /// recipient has not read their last private messages yet.
-    pub(crate) fn private(&self, from: &str, to: &str, text: &str) -> Result<Event, CommandError> {
-        let state = self.state();
+    pub(crate) async fn private(
+        &self,
+        from: &str,
+        to: &str,
+        text: &str,
+    ) -> Result<Event, CommandError> {
         let no_such_user = || CommandError {
             code: ErrorCode::NoSuchUser,
             message: format!("nobody called '{to}' is connected (check the spelling)"),
         };
+        let here = self.state().people.contains_key(&to.to_lowercase());
+        if !here && let Some(cluster) = self.cluster_up() {
+            return cluster
+                .private(from, to, text, now_ms())
+                .await
+                .ok_or_else(no_such_user);
+        }
+        let state = self.state();
         let recipient = state
             .people
             .get(&to.to_lowercase())
@@ -530,9 +729,139 @@ impl Rooms {
 
     /// Removes `name` from the server, announcing the departure with `reason`.
     pub(crate) fn disconnect(&self, name: &str, room: &str, reason: &str) {
+        // The name is free before anyone sees the departure.
+        if let Some(cluster) = self.cluster_up() {
+            cluster.forget(name);
+        }
         let mut state = self.state();
         state.people.remove(&name.to_lowercase());
-        state.leave(name, room, reason);
+        self.leave(&mut state, name, room, reason);
+    }
+
+    fn leave(&self, state: &mut State, name: &str, room: &str, reason: &str) {
+        if let Some(entry) = state.rooms.get_mut(room) {
+            entry.members.remove(name);
+            entry.last_active = Instant::now();
+            let leave = Event::Leave {
+                room: room.to_owned(),
+                name: name.to_owned(),
+                reason: reason.to_owned(),
+                ts: now_ms(),
+            };
+            self.announce(entry, room, &leave);
+        }
+    }
+
+    /// Announces a join, leave or nick in `room`: through Redis when the
+    /// cluster is up (so it takes its place in the one order), here otherwise.
+    fn announce(&self, entry: &mut Room, room: &str, event: &Event) {
+        match self.cluster_up() {
+            Some(cluster) => cluster.notice(room, event),
+            None => {
+                entry.broadcast(event);
+            }
+        }
+    }
+
+    /// Delivers an event that came back from Redis to this server's members
+    /// of `room`: a notice (`id` 0) as it is, a message if it is the next id
+    /// (or, with `accept_gap`, any later one), keeping it in history.
+    pub(crate) fn arrived(&self, room: &str, id: u64, event: &Event, accept_gap: bool) -> Arrival {
+        let mut state = self.state();
+        let Some(entry) = state.rooms.get_mut(room) else {
+            return Arrival::Ignored;
+        };
+        if id == 0 {
+            entry.broadcast(event);
+            return Arrival::Delivered;
+        }
+        if entry.synced && id <= entry.last_id {
+            return Arrival::Ignored;
+        }
+        if entry.synced && id > entry.last_id + 1 && !accept_gap {
+            return Arrival::Hole {
+                after: entry.last_id,
+            };
+        }
+        entry.synced = true;
+        entry.last_id = id;
+        let encoded = entry.broadcast(event);
+        if self.history_len > 0 {
+            if entry.history.len() == self.history_len {
+                entry.history.pop_front();
+            }
+            entry.history.push_back((id, encoded));
+        }
+        Arrival::Delivered
+    }
+
+    /// The last id `room` delivered, if the room is here and in step.
+    pub(crate) fn last_id(&self, room: &str) -> Option<u64> {
+        self.state()
+            .rooms
+            .get(room)
+            .filter(|r| r.synced)
+            .map(|r| r.last_id)
+    }
+
+    /// Tells `room`'s members that `missed` messages will never reach them.
+    pub(crate) fn gap(&self, room: &str, missed: u64) {
+        if let Some(entry) = self.state().rooms.get_mut(room) {
+            entry.broadcast(&Event::Gap { missed });
+        }
+    }
+
+    /// Puts a room created while Redis was unreachable in step with it.
+    pub(crate) fn synced(&self, room: &str, tail: RoomTail) {
+        let fresh = self.new_room(room, tail);
+        if let Some(entry) = self.state().rooms.get_mut(room)
+            && !entry.synced
+        {
+            entry.history = fresh.history;
+            entry.last_id = fresh.last_id;
+            entry.synced = true;
+        }
+    }
+
+    /// Leaves a private message from another server in its recipient's
+    /// mailbox.
+    pub(crate) fn private_arrived(&self, event: Event) {
+        let Event::Private { to, .. } = &event else {
+            return;
+        };
+        let to = to.clone();
+        let state = self.state();
+        let Some(recipient) = state.people.get(&to.to_lowercase()) else {
+            tracing::debug!("a private message for {to}, who has left");
+            return;
+        };
+        if recipient.mailbox.deliver(event).is_err() {
+            tracing::debug!("a private message for {to} dropped: their mailbox is full");
+        }
+    }
+
+    /// Sends `event` to everyone on this server.
+    pub(crate) fn tell_everyone(&self, event: &Event) {
+        let mut state = self.state();
+        for entry in state.rooms.values_mut().filter(|r| !r.members.is_empty()) {
+            entry.broadcast(event);
+        }
+    }
+
+    /// What Redis must know of this server.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let state = self.state();
+        let rooms = state
+            .rooms
+            .iter()
+            .map(|(name, r)| (name.clone(), r.synced.then_some(r.last_id)))
+            .collect();
+        let people = state
+            .rooms
+            .iter()
+            .flat_map(|(room, r)| r.members.iter().map(|name| (name.clone(), room.clone())))
+            .collect();
+        Snapshot { rooms, people }
     }
 }
 
@@ -544,19 +873,6 @@ impl State {
             if !self.people.contains_key(&name) {
                 return name;
             }
-        }
-    }
-
-    fn leave(&mut self, name: &str, room: &str, reason: &str) {
-        if let Some(entry) = self.rooms.get_mut(room) {
-            entry.members.remove(name);
-            entry.last_active = Instant::now();
-            entry.broadcast(&Event::Leave {
-                room: room.to_owned(),
-                name: name.to_owned(),
-                reason: reason.to_owned(),
-                ts: now_ms(),
-            });
         }
     }
 }

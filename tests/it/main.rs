@@ -7,6 +7,7 @@ mod support;
 
 mod browser;
 mod client;
+mod cluster;
 mod commands;
 mod durable;
 mod formats;

@@ -245,7 +245,9 @@ async fn help_lists_every_flag_with_its_environment_variable() {
                 .replace('-', "_")
                 .to_uppercase()
         );
-        let expected = if flag == "--token" {
+        // Secrets (a token, a Redis URL with its password) name their
+        // variable but never show its value.
+        let expected = if flag == "--token" || flag == "--redis-url" {
             format!("[env: {var}]")
         } else {
             format!("[env: {var}=]")
@@ -270,6 +272,7 @@ async fn help_lists_every_flag_with_its_environment_variable() {
         "--handshake-timeout",
         "--max-header-bytes",
         "--max-headers",
+        "--redis-url",
     ] {
         assert!(names.contains(&wanted), "{wanted} missing from:\n{help}");
     }

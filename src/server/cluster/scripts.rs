@@ -1,0 +1,112 @@
+//! The Lua scripts that make each multi-key step atomic in Redis.
+//!
+//! Scripts read keys they are not passed in `KEYS` (the server list, the
+//! liveness keys): fine on one Redis, which is the design; a Redis Cluster
+//! would need the keys of one room in one hash slot and the lists split.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Says something in a room: takes the room's next id, appends the event to
+/// the room's history stream (the id is the stream entry's id, `0-ID`, so
+/// "everything after id N" is one `XRANGE`), trims it to the history length,
+/// and publishes `ID JSON` on the room's channel, all in one step, so every
+/// server sees the same order and history never disagrees with delivery.
+///
+/// KEYS: counter, stream. ARGV: channel, history length, event JSON (id 0).
+pub(super) static SAY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local id = redis.call('INCR', KEYS[1])
+if tonumber(ARGV[2]) > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. id, 'e', ARGV[3])
+end
+redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[3])
+return id
+",
+    )
+});
+
+/// Raises a room's counter to at least ARGV[1]: after Redis lost its data
+/// (restarted without persistence), ids go on growing from the highest any
+/// server has seen, so a client's `since` never points into the future.
+pub(super) static RAISE_COUNTER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
+",
+    )
+});
+
+/// Claims a name (or refreshes our claim) for ARGV[2] seconds. The value is
+/// `SERVER NAME`; a claim held by this server (ARGV[3]) under any spelling is
+/// ours to overwrite, one held by another server is refused: returns 1 if
+/// the name is ours now, 0 if it is taken.
+///
+/// KEYS: the claim. ARGV: value, ttl in seconds, our server id.
+pub(super) static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local held = redis.call('GET', KEYS[1])
+if held then
+  local owner = string.match(held, '^(%S+)')
+  if owner ~= ARGV[3] and redis.call('EXISTS', 'chat:alive:' .. owner) == 1 then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+",
+    )
+});
+
+/// Frees a name if the claim is still ours (compare and delete).
+///
+/// KEYS: the claim. ARGV: our value.
+pub(super) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+",
+    )
+});
+
+/// Everyone connected to a live server: with ARGV[1] = 'who' and ARGV[2] a
+/// room, the names in that room; with 'rooms', a flat list `ROOM COUNT ...`.
+/// A server whose liveness key has expired (it crashed) is forgotten on the
+/// way, with its people.
+pub(super) static PEOPLE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local names, counts, order = {}, {}, {}
+for _, server in ipairs(redis.call('SMEMBERS', 'chat:servers')) do
+  if redis.call('EXISTS', 'chat:alive:' .. server) == 1 then
+    local people = redis.call('HGETALL', 'chat:people:' .. server)
+    for i = 1, #people, 2 do
+      local room = people[i + 1]
+      if ARGV[1] == 'who' then
+        if room == ARGV[2] then table.insert(names, people[i]) end
+      else
+        if counts[room] == nil then counts[room] = 0; table.insert(order, room) end
+        counts[room] = counts[room] + 1
+      end
+    end
+  else
+    redis.call('SREM', 'chat:servers', server)
+    redis.call('DEL', 'chat:people:' .. server)
+  end
+end
+if ARGV[1] == 'who' then return names end
+local flat = {}
+for _, room in ipairs(order) do
+  table.insert(flat, room)
+  table.insert(flat, counts[room])
+end
+return flat
+",
+    )
+});

@@ -1,0 +1,394 @@
+//! Several servers as one chat through Redis (`--redis-url`): each test
+//! starts its own `redis-server` (on a unix socket in a temporary directory,
+//! no TCP port, nothing saved) and two or three real `server` processes.
+//!
+//! Without `redis-server` (Debian: `redis-server`) the tests say they are
+//! skipped and return, unless `CHAT_REQUIRE_REDIS=1` (set by `.ci/run`).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use chat::protocol::{ErrorCode, Event, RoomInfo};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::events::{
+    enter, expect, expect_error, join, leave, message, next_untimed, private, say, who,
+};
+use crate::support::{TempDir, TestServer, WsClient, run_server, within};
+
+const REDIS: &str = "/usr/bin/redis-server";
+
+/// A private Redis, killed when dropped.
+struct Redis {
+    child: Child,
+    _dir: TempDir,
+    socket: PathBuf,
+}
+
+impl Redis {
+    /// Starts one, or returns `None` (after saying so) if Redis is not
+    /// installed and not required.
+    async fn start() -> Option<Self> {
+        if !std::path::Path::new(REDIS).exists() {
+            assert!(
+                std::env::var("CHAT_REQUIRE_REDIS").as_deref() != Ok("1"),
+                "CHAT_REQUIRE_REDIS=1 but {REDIS} is missing (apt-get install redis-server)"
+            );
+            eprintln!(
+                "SKIPPED: the cluster tests need {REDIS} (apt-get install redis-server); \
+                 CHAT_REQUIRE_REDIS=1 makes this a failure"
+            );
+            return None;
+        }
+        let dir = TempDir::new();
+        let socket = dir.path("redis.sock");
+        let child = spawn(&socket).await;
+        Some(Self {
+            child,
+            _dir: dir,
+            socket,
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("redis+unix://{}", self.socket.display())
+    }
+
+    /// A server joined to this Redis.
+    async fn server(&self, args: &[&str]) -> TestServer {
+        let url = self.url();
+        let mut all = vec!["--redis-url", &url];
+        all.extend_from_slice(args);
+        TestServer::start(&all).await
+    }
+
+    /// Kills Redis (losing everything it held: nothing is saved).
+    async fn kill(&mut self) {
+        self.child.start_kill().expect("redis-server is running");
+        within("redis-server to exit", self.child.wait())
+            .await
+            .expect("waiting for redis-server");
+    }
+
+    /// Starts Redis again on the same socket, empty.
+    async fn restart(&mut self) {
+        self.child = spawn(&self.socket).await;
+    }
+}
+
+/// Runs `redis-server` on `socket` and waits until it accepts connections.
+async fn spawn(socket: &std::path::Path) -> Child {
+    let mut child = Command::new(REDIS)
+        .args(["--port", "0", "--unixsocket"])
+        .arg(socket)
+        .args(["--save", "", "--appendonly", "no"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    within("redis-server to be ready", async {
+        while let Some(line) = lines.next_line().await.expect("reading redis-server") {
+            // "Ready to accept connections tcp", or "The server is now ready to
+            // accept connections at PATH" with no TCP port.
+            if line.to_lowercase().contains("ready to accept connections") {
+                break;
+            }
+        }
+    })
+    .await;
+    // Keep draining its output, so that it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
+
+/// Clients on two servers in one room see the same messages, numbered the
+/// same, in the same order, whoever says them and wherever.
+#[tokio::test]
+async fn clients_on_two_servers_see_one_order() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
+    let mut ana = enter(&one, "ana", "lobby").await;
+    let mut bo = enter(&two, "bo", "lobby").await;
+    expect(&mut ana, join("lobby", "bo")).await;
+
+    // Sent without waiting for the copies, from both sides at once.
+    for n in 0..5 {
+        ana.send(&format!("ana {n}")).await;
+        bo.send(&format!("bo {n}")).await;
+    }
+    let mut seen = Vec::new();
+    for client in [&mut ana, &mut bo] {
+        let mut events = Vec::new();
+        for _ in 0..10 {
+            events.push(next_untimed(client).await);
+        }
+        seen.push(events);
+    }
+    assert_eq!(seen[0], seen[1], "both servers deliver one order");
+    let mut from_ana = 0;
+    let mut from_bo = 0;
+    for (n, event) in seen[0].iter().enumerate() {
+        let Event::Message { id, from, text, .. } = event else {
+            panic!("not a message: {event:?}");
+        };
+        assert_eq!(*id, n as u64 + 1, "ids follow one another");
+        // Each person's messages in the order they were sent.
+        let counter = if from == "ana" {
+            &mut from_ana
+        } else {
+            &mut from_bo
+        };
+        assert_eq!(*text, format!("{from} {counter}"));
+        *counter += 1;
+    }
+
+    // A third server sees the room the same way.
+    let three = redis.server(&[]).await;
+    let (mut cy, _) = three.join("cy", "lobby").await;
+    for n in 1..=10 {
+        assert_eq!(next_untimed(&mut cy).await, seen[0][n - 1]);
+    }
+    expect(&mut cy, join("lobby", "cy")).await;
+    expect(&mut ana, join("lobby", "cy")).await;
+    say(&mut cy, 11, "lobby", "cy", "and me").await;
+    expect(&mut ana, message(11, "lobby", "cy", "and me")).await;
+    expect(&mut bo, join("lobby", "cy")).await;
+    expect(&mut bo, message(11, "lobby", "cy", "and me")).await;
+}
+
+/// A name taken on one server is refused on another, at connect and by
+/// `/nick`, in any letter case; it is free again once its holder has left.
+#[tokio::test]
+async fn a_name_taken_on_one_server_is_refused_on_another() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
+    let mut ana = enter(&one, "ana", "lobby").await;
+
+    let (mut other, welcome) = two.join("ANA", "lobby").await;
+    let Event::Welcome { name, .. } = welcome else {
+        unreachable!()
+    };
+    assert_eq!(name, "guest-1");
+    expect_error(
+        &mut other,
+        ErrorCode::NameTaken,
+        "the name 'ANA' is taken; you are guest-1 (/nick NAME to pick another)",
+    )
+    .await;
+    expect(&mut other, join("lobby", "guest-1")).await;
+    expect(&mut ana, join("lobby", "guest-1")).await;
+
+    other.send("/nick Ana").await;
+    expect_error(
+        &mut other,
+        ErrorCode::NameTaken,
+        "the name 'Ana' is taken; pick another",
+    )
+    .await;
+
+    // A guest name given on one server is not given again on another.
+    let (_guest, welcome) = one.join("", "lobby").await;
+    assert!(
+        matches!(&welcome, Event::Welcome { name, .. } if name == "guest-2"),
+        "{welcome:?}"
+    );
+    expect(&mut other, join("lobby", "guest-2")).await;
+    expect(&mut ana, join("lobby", "guest-2")).await;
+
+    ana.send("/quit").await;
+    expect(&mut other, leave("lobby", "ana", "quit")).await;
+    other.send("/nick Ana").await;
+    expect(
+        &mut other,
+        Event::Nick {
+            room: "lobby".into(),
+            old: "guest-1".into(),
+            new: "Ana".into(),
+            ts: 0,
+        },
+    )
+    .await;
+}
+
+/// `/who`, `/rooms` and `/msg` see everyone, whichever server they are on.
+#[tokio::test]
+async fn who_rooms_and_msg_across_servers() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
+    let mut ana = enter(&one, "ana", "lobby").await;
+    let mut bo = enter(&two, "bo", "lobby").await;
+    expect(&mut ana, join("lobby", "bo")).await;
+    let mut cy = enter(&two, "Cy", "rust").await;
+
+    ana.send("/who").await;
+    expect(&mut ana, who("lobby", &["ana", "bo"])).await;
+    bo.send("/rooms").await;
+    expect(
+        &mut bo,
+        Event::Rooms {
+            rooms: vec![
+                RoomInfo {
+                    name: "lobby".into(),
+                    people: 2,
+                },
+                RoomInfo {
+                    name: "rust".into(),
+                    people: 1,
+                },
+            ],
+        },
+    )
+    .await;
+
+    ana.send("/msg cy psst").await;
+    expect(&mut ana, private("ana", "Cy", "psst")).await;
+    expect(&mut cy, private("ana", "Cy", "psst")).await;
+    cy.send("/msg ana hello from two").await;
+    expect(&mut cy, private("Cy", "ana", "hello from two")).await;
+    expect(&mut ana, private("Cy", "ana", "hello from two")).await;
+    ana.send("/msg nobody hi").await;
+    expect_error(
+        &mut ana,
+        ErrorCode::NoSuchUser,
+        "nobody called 'nobody' is connected (check the spelling)",
+    )
+    .await;
+
+    // Who leaves is gone from the lists of every server.
+    bo.send("/quit").await;
+    expect(&mut ana, leave("lobby", "bo", "quit")).await;
+    ana.send("/who").await;
+    expect(&mut ana, who("lobby", &["ana"])).await;
+}
+
+/// A late joiner on another server gets the room's history from Redis, and
+/// `since` resumes there with the same gap rules as one server.
+#[tokio::test]
+async fn a_late_joiner_on_another_server_gets_the_history() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let one = redis.server(&["--history", "3"]).await;
+    let two = redis.server(&["--history", "3"]).await;
+    let mut ana = enter(&one, "ana", "rust").await;
+    for (id, text) in (1..).zip(["one", "two", "three", "four"]) {
+        say(&mut ana, id, "rust", "ana", text).await;
+    }
+
+    let (mut bo, _) = two.join("bo", "rust").await;
+    for (id, text) in [(2, "two"), (3, "three"), (4, "four")] {
+        expect(&mut bo, message(id, "rust", "ana", text)).await;
+    }
+    expect(&mut bo, join("rust", "bo")).await;
+
+    let url = two.url_for("/rust?name=cy&format=json&since=2");
+    let mut cy = WsClient::connect(&url).await;
+    assert!(matches!(cy.next_event().await, Event::Welcome { .. }));
+    for (id, text) in [(3, "three"), (4, "four")] {
+        expect(&mut cy, message(id, "rust", "ana", text)).await;
+    }
+    expect(&mut cy, join("rust", "cy")).await;
+
+    let url = two.url_for("/rust?name=dee&format=json&since=0");
+    let mut dee = WsClient::connect(&url).await;
+    assert!(matches!(dee.next_event().await, Event::Welcome { .. }));
+    for (id, text) in [(2, "two"), (3, "three"), (4, "four")] {
+        expect(&mut dee, message(id, "rust", "ana", text)).await;
+    }
+    expect(&mut dee, Event::Gap { missed: 1 }).await;
+}
+
+/// Redis stopped mid-conversation: every client is told, each server's own
+/// people go on talking; Redis back (empty): every client is told again,
+/// ids go on from where they were, and nobody sees anything twice.
+#[tokio::test]
+async fn redis_lost_and_back_mid_conversation() {
+    let Some(mut redis) = Redis::start().await else {
+        return;
+    };
+    let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
+    let mut ana = enter(&one, "ana", "lobby").await;
+    let mut cy = enter(&one, "cy", "lobby").await;
+    expect(&mut ana, join("lobby", "cy")).await;
+    let mut bo = enter(&two, "bo", "lobby").await;
+    for client in [&mut ana, &mut cy] {
+        expect(client, join("lobby", "bo")).await;
+    }
+    say(&mut ana, 1, "lobby", "ana", "before").await;
+    expect(&mut cy, message(1, "lobby", "ana", "before")).await;
+    expect(&mut bo, message(1, "lobby", "ana", "before")).await;
+
+    redis.kill().await;
+    let lost = Event::error(
+        ErrorCode::Cluster,
+        "the link to the other servers is lost: until it is back, only people on this server \
+         see what is said, and what you sent just now may not have gone out",
+    );
+    for client in [&mut ana, &mut cy, &mut bo] {
+        expect(client, lost.clone()).await;
+    }
+    // Local rooms still work, with the id of the last message before.
+    say(&mut ana, 1, "lobby", "ana", "just us").await;
+    expect(&mut cy, message(1, "lobby", "ana", "just us")).await;
+    say(&mut bo, 1, "lobby", "bo", "anyone?").await;
+
+    redis.restart().await;
+    let back = Event::error(
+        ErrorCode::Cluster,
+        "the link to the other servers is back: everyone sees what is said again",
+    );
+    for client in [&mut ana, &mut cy, &mut bo] {
+        expect(client, back.clone()).await;
+    }
+    // Redis lost its data; ids go on from the highest any server saw.
+    say(&mut bo, 2, "lobby", "bo", "after").await;
+    expect(&mut ana, message(2, "lobby", "bo", "after")).await;
+    expect(&mut cy, message(2, "lobby", "bo", "after")).await;
+    say(&mut cy, 3, "lobby", "cy", "again").await;
+    expect(&mut ana, message(3, "lobby", "cy", "again")).await;
+    expect(&mut bo, message(3, "lobby", "cy", "again")).await;
+    // And nothing more: no duplicate came in between or after.
+    ana.send("/who").await;
+    expect(&mut ana, who("lobby", &["ana", "bo", "cy"])).await;
+    bo.send("/who").await;
+    expect(&mut bo, who("lobby", &["ana", "bo", "cy"])).await;
+}
+
+/// Redis unreachable at start: one line naming it and the reason, exit 1,
+/// and a password in the URL is never shown.
+#[tokio::test]
+async fn an_unreachable_redis_at_start_is_one_line_and_exit_1() {
+    let dir = TempDir::new();
+    let socket = dir.path("nothing.sock");
+    let url = format!("redis+unix://{}", socket.display());
+    let run = run_server(&["--redis-url", &url], &[]).await;
+    assert_eq!(run.status.code(), Some(1));
+    assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
+    let stderr = run.stderr.trim_end();
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: cannot reach Redis at {url}: "))
+            && stderr.ends_with(" (is redis-server running?)"),
+        "stderr: {stderr}"
+    );
+
+    let run = run_server(&["--redis-url", "redis://:s3cret@127.0.0.1:1/"], &[]).await;
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        run.stderr
+            .starts_with("error: cannot reach Redis at redis://:***@127.0.0.1:1/: "),
+        "stderr: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("s3cret"));
+}

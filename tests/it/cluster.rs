@@ -1,6 +1,7 @@
 //! Several servers as one chat through Redis (`--redis-url`): each test
 //! starts its own `redis-server` (on a unix socket in a temporary directory,
-//! no TCP port, nothing saved) and two or three real `server` processes.
+//! nothing saved; on a loopback port too where a proxy must stand between a
+//! server and Redis) and two or three real `server` processes.
 //!
 //! Without `redis-server` (Debian: `redis-server`) the tests say they are
 //! skipped and return, unless `CHAT_REQUIRE_REDIS=1` (set by `.ci/run`).
@@ -12,6 +13,7 @@ use chat::protocol::{ErrorCode, Event, RoomInfo};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::reconnect::Proxy;
 use crate::support::events::{
     enter, expect, expect_error, join, leave, message, next_untimed, private, say, who,
 };
@@ -24,12 +26,28 @@ struct Redis {
     child: Child,
     _dir: TempDir,
     socket: PathBuf,
+    /// Its loopback port, if it listens on one.
+    port: Option<u16>,
 }
 
 impl Redis {
     /// Starts one, or returns `None` (after saying so) if Redis is not
     /// installed and not required.
     async fn start() -> Option<Self> {
+        Self::start_on(None).await
+    }
+
+    /// Starts one that also listens on a free loopback port.
+    async fn start_with_port() -> Option<Self> {
+        // Picked by the system, then freed for Redis: a clash would need
+        // another process to take it in between.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = free.local_addr().expect("its address").port();
+        drop(free);
+        Self::start_on(Some(port)).await
+    }
+
+    async fn start_on(port: Option<u16>) -> Option<Self> {
         if !std::path::Path::new(REDIS).exists() {
             assert!(
                 std::env::var("CHAT_REQUIRE_REDIS").as_deref() != Ok("1"),
@@ -43,11 +61,12 @@ impl Redis {
         }
         let dir = TempDir::new();
         let socket = dir.path("redis.sock");
-        let child = spawn(&socket).await;
+        let child = spawn(&socket, port).await;
         Some(Self {
             child,
             _dir: dir,
             socket,
+            port,
         })
     }
 
@@ -73,14 +92,16 @@ impl Redis {
 
     /// Starts Redis again on the same socket, empty.
     async fn restart(&mut self) {
-        self.child = spawn(&self.socket).await;
+        self.child = spawn(&self.socket, self.port).await;
     }
 }
 
-/// Runs `redis-server` on `socket` and waits until it accepts connections.
-async fn spawn(socket: &std::path::Path) -> Child {
+/// Runs `redis-server` on `socket` (and on loopback `port`, if any) and
+/// waits until it accepts connections.
+async fn spawn(socket: &std::path::Path, port: Option<u16>) -> Child {
+    let port = port.unwrap_or(0).to_string();
     let mut child = Command::new(REDIS)
-        .args(["--port", "0", "--unixsocket"])
+        .args(["--bind", "127.0.0.1", "--port", &port, "--unixsocket"])
         .arg(socket)
         .args(["--save", "", "--appendonly", "no"])
         .stdin(Stdio::null())
@@ -391,4 +412,59 @@ async fn an_unreachable_redis_at_start_is_one_line_and_exit_1() {
         run.stderr
     );
     assert!(!run.stderr.contains("s3cret"));
+}
+
+/// One server loses its link to Redis while another keeps it: what was said
+/// meanwhile reaches the first server's people once the link is back, from
+/// the room's history stream, in order and once each, before the notice that
+/// the link is back.
+#[tokio::test]
+async fn a_server_cut_off_from_redis_catches_up_from_the_history_stream() {
+    let Some(redis) = Redis::start_with_port().await else {
+        return;
+    };
+    // Server one reaches Redis through a proxy that can cut it off.
+    let proxy = Proxy::start(redis.port.expect("a port")).await;
+    let through_proxy = format!("redis://127.0.0.1:{}", proxy.port);
+    let one = TestServer::start(&["--redis-url", &through_proxy]).await;
+    let two = redis.server(&[]).await;
+    let mut ana = enter(&one, "ana", "lobby").await;
+    let mut bo = enter(&two, "bo", "lobby").await;
+    expect(&mut ana, join("lobby", "bo")).await;
+    say(&mut bo, 1, "lobby", "bo", "before").await;
+    expect(&mut ana, message(1, "lobby", "bo", "before")).await;
+
+    proxy.hold_new();
+    proxy.cut();
+    expect(
+        &mut ana,
+        Event::error(
+            ErrorCode::Cluster,
+            "the link to the other servers is lost: until it is back, only people on this \
+             server see what is said, and what you sent just now may not have gone out",
+        ),
+    )
+    .await;
+    // Server two still has Redis: bo's messages are numbered on.
+    say(&mut bo, 2, "lobby", "bo", "while you were away").await;
+    say(&mut bo, 3, "lobby", "bo", "still away").await;
+
+    proxy.forward_new();
+    expect(&mut ana, message(2, "lobby", "bo", "while you were away")).await;
+    expect(&mut ana, message(3, "lobby", "bo", "still away")).await;
+    expect(
+        &mut ana,
+        Event::error(
+            ErrorCode::Cluster,
+            "the link to the other servers is back: everyone sees what is said again",
+        ),
+    )
+    .await;
+    say(&mut bo, 4, "lobby", "bo", "welcome back").await;
+    expect(&mut ana, message(4, "lobby", "bo", "welcome back")).await;
+    say(&mut ana, 5, "lobby", "ana", "thanks").await;
+    expect(&mut bo, message(5, "lobby", "ana", "thanks")).await;
+    // And nothing more: no duplicate came in between or after.
+    ana.send("/who").await;
+    expect(&mut ana, who("lobby", &["ana", "bo"])).await;
 }

@@ -73,6 +73,16 @@ impl Writer {
             }
             last_commit = Some(Instant::now());
             if let Some(reply) = self.write(&mut batch) {
+                // Closed before the reply, so that an append made after
+                // `Store::close` returns is counted as lost, not queued for
+                // a writer that is gone.
+                self.jobs.close();
+                while let Ok(job) = self.jobs.try_recv() {
+                    if let Job::Append { room, message, .. } = job {
+                        self.losses
+                            .record(&room, message.id, &"the server is shutting down");
+                    }
+                }
                 self.losses.report_unsaved();
                 drop(self.conn);
                 let _ = reply.send(());

@@ -79,22 +79,13 @@ pub(crate) struct Shared {
 ///
 /// Errors on single connections are logged and never stop the server.
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
-    run_with_store(listener, config, None, shutdown).await;
+    run_with(listener, config, None, None, shutdown).await;
 }
 
-/// [`run`], keeping history in `store` (opened from `--data-dir`) if there is
-/// one: it is committed and closed before this returns.
-pub async fn run_with_store(
-    listener: TcpListener,
-    config: ServerConfig,
-    store: Option<Store>,
-    shutdown: impl Future<Output = ()>,
-) {
-    run_with(listener, config, store, None, shutdown).await;
-}
-
-/// [`run_with_store`], joined to the other servers of `cluster` (connected
-/// and checked with [`Cluster::connect`]) if there is one.
+/// [`run`], keeping history in `store` (opened from `--data-dir`; it is
+/// committed and closed before this returns) and joined to the other servers
+/// of `cluster` (connected and checked with [`Cluster::connect`]), for each
+/// that is given.
 pub async fn run_with(
     listener: TcpListener,
     config: ServerConfig,

@@ -118,7 +118,7 @@ pub enum OpenError {
 }
 
 /// The durable history of every room; one per server, opened by the binary
-/// before it listens (see [`crate::server::run_with_store`]).
+/// before it listens (see [`crate::server::run_with`]).
 pub struct Store {
     jobs: mpsc::Sender<Job>,
     /// Bytes of appends in the queue (see [`MAX_QUEUED_BYTES`]).

@@ -217,16 +217,7 @@ impl<'a> Session<'a> {
         let cluster = self.cluster;
         let snapshot = rooms.snapshot();
         let mut pipe = redis::pipe();
-        pipe.cmd("SADD")
-            .arg("chat:servers")
-            .arg(&cluster.id)
-            .ignore();
-        pipe.cmd("SET")
-            .arg(format!("chat:alive:{}", cluster.id))
-            .arg(1)
-            .arg("EX")
-            .arg(CLAIM_TTL.as_secs())
-            .ignore();
+        cluster.announce(&mut pipe);
         pipe.cmd("DEL").arg(cluster.people_key()).ignore();
         for (name, room) in &snapshot.people {
             pipe.cmd("HSET")
@@ -348,16 +339,7 @@ impl<'a> Session<'a> {
         let cluster = self.cluster;
         let people = rooms.snapshot().people;
         let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(format!("chat:alive:{}", cluster.id))
-            .arg(1)
-            .arg("EX")
-            .arg(CLAIM_TTL.as_secs())
-            .ignore();
-        pipe.cmd("SADD")
-            .arg("chat:servers")
-            .arg(&cluster.id)
-            .ignore();
+        cluster.announce(&mut pipe);
         for (name, _) in &people {
             pipe.add_command(cluster.claim_cmd(name));
         }
@@ -379,11 +361,11 @@ impl<'a> Session<'a> {
             pipe.add_command(cmd).ignore();
         }
         pipe.cmd("SREM")
-            .arg("chat:servers")
+            .arg(super::SERVERS_KEY)
             .arg(&cluster.id)
             .ignore();
         pipe.cmd("DEL")
-            .arg(format!("chat:alive:{}", cluster.id))
+            .arg(cluster.alive_key())
             .arg(cluster.people_key())
             .ignore();
         let sent = tokio::time::timeout(

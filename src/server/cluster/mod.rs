@@ -37,6 +37,8 @@ use crate::protocol::{Event, RoomInfo};
 /// How long a name claim and a server's liveness key last unless refreshed;
 /// also how long a crashed server's people stay listed at most.
 const CLAIM_TTL: Duration = Duration::from_secs(30);
+/// The set of the servers' ids (the Lua scripts name it too).
+const SERVERS_KEY: &str = "chat:servers";
 /// How long a question to Redis may take before the server answers from
 /// what it knows locally.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -314,6 +316,22 @@ impl Cluster {
 
     fn people_key(&self) -> String {
         format!("chat:people:{}", self.id)
+    }
+
+    fn alive_key(&self) -> String {
+        format!("chat:alive:{}", self.id)
+    }
+
+    /// Adds to `pipe` what says this server is alive for another claim
+    /// period: its place in the set of servers and its liveness key.
+    fn announce(&self, pipe: &mut redis::Pipeline) {
+        pipe.cmd("SADD").arg(SERVERS_KEY).arg(&self.id).ignore();
+        pipe.cmd("SET")
+            .arg(self.alive_key())
+            .arg(1)
+            .arg("EX")
+            .arg(CLAIM_TTL.as_secs())
+            .ignore();
     }
 
     fn claim_value(&self, name: &str) -> String {

@@ -23,7 +23,8 @@ use tokio_websockets::Message;
 
 use crate::support::certs::Authority;
 use crate::support::{
-    ClientRun, RunningClient, TempDir, TestServer, client_command, run_client, run_command, within,
+    ClientRun, RunningClient, TempDir, TestServer, client_command, run_client, run_command,
+    with_private_mount, within,
 };
 
 /// The welcome lines the client prints for `name` in `room` with the default MOTD.
@@ -538,18 +539,12 @@ fn require_unshare(namespace: &str) {
 /// mount namespace of its own (`unshare -rm` makes mounts private), so the
 /// machine's own file is untouched.
 fn client_with_hosts(hosts: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new("unshare");
-    command
-        .args([
-            "-rm",
-            "sh",
-            "-c",
-            r#"mount --bind "$0" /etc/hosts && exec "$@""#,
-        ])
-        .arg(hosts)
-        .arg(env!("CARGO_BIN_EXE_client"))
-        .args(args)
-        .env_remove("CHAT_NAME");
+    let mut command = with_private_mount(
+        r#"mount --bind "$0" /etc/hosts"#,
+        hosts,
+        env!("CARGO_BIN_EXE_client"),
+    );
+    command.args(args).env_remove("CHAT_NAME");
     command
 }
 

@@ -6,10 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use chat::protocol::Event;
-use tokio::process::Command;
 
 use crate::support::events::{message, untimed};
-use crate::support::{TestServer, WsClient, run_command, within};
+use crate::support::{
+    SERVER, TestServer, WsClient, run_command, run_server, with_private_mount, within,
+};
 
 /// Starts a server keeping its history in `dir`, with extra `args`.
 async fn start_in(dir: &Path, args: &[&str]) -> TestServer {
@@ -71,14 +72,6 @@ fn id_of(event: &Event) -> u64 {
         Event::Message { id, .. } | Event::Action { id, .. } => *id,
         other => panic!("not a message: {other:?}"),
     }
-}
-
-/// The server binary run to its end with `args`: its exit status and stderr.
-async fn run_server(args: &[&str]) -> (Option<i32>, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
-    command.args(["--port", "0"]).args(args);
-    let run = run_command(command, "").await;
-    (run.status.code(), run.stderr)
 }
 
 /// Messages, actions and their ids survive a clean restart, in the lobby (read
@@ -262,7 +255,8 @@ async fn a_second_server_on_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = start_in(dir.path(), &[]).await;
     let path = dir.path().to_str().unwrap();
-    let (code, stderr) = run_server(&["--data-dir", path]).await;
+    let run = run_server(&["--data-dir", path], &[]).await;
+    let (code, stderr) = (run.status.code(), run.stderr);
     assert_eq!(code, Some(1));
     assert_eq!(
         stderr,
@@ -285,17 +279,8 @@ async fn a_read_only_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     stop(start_in(dir.path(), &[]).await).await;
     let path = dir.path().to_str().unwrap();
-    let mut command = Command::new("unshare");
-    command
-        .args([
-            "-rm",
-            "sh",
-            "-c",
-            r#"mount --bind -o ro "$0" "$0" && exec "$@""#,
-            path,
-            env!("CARGO_BIN_EXE_server"),
-        ])
-        .args(["--port", "0", "--data-dir", path]);
+    let mut command = with_private_mount(r#"mount --bind -o ro "$0" "$0""#, path, SERVER);
+    command.args(["--port", "0", "--data-dir", path]);
     let run = run_command(command, "").await;
     assert_eq!(
         run.stderr,
@@ -318,7 +303,8 @@ async fn a_database_from_a_newer_release_is_refused_untouched() {
     }
     let before = std::fs::read(&db).unwrap();
     let path = dir.path().to_str().unwrap();
-    let (code, stderr) = run_server(&["--data-dir", path]).await;
+    let run = run_server(&["--data-dir", path], &[]).await;
+    let (code, stderr) = (run.status.code(), run.stderr);
     assert_eq!(code, Some(1));
     assert_eq!(
         stderr,
@@ -337,7 +323,8 @@ async fn a_corrupt_database_is_refused_untouched() {
     let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect();
     std::fs::write(&db, &garbage).unwrap();
     let path = dir.path().to_str().unwrap();
-    let (code, stderr) = run_server(&["--data-dir", path]).await;
+    let run = run_server(&["--data-dir", path], &[]).await;
+    let (code, stderr) = (run.status.code(), run.stderr);
     assert_eq!(code, Some(1));
     assert_eq!(
         stderr,
@@ -357,53 +344,13 @@ async fn a_corrupt_database_is_refused_untouched() {
 /// server's own (`unshare -rm`), filled by messages of 60,000 bytes.
 #[tokio::test]
 async fn a_full_disk_is_logged_and_survived() {
-    use std::process::Stdio;
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_str().unwrap();
-    let mut server = Command::new("unshare")
-        .args([
-            "-rm",
-            "sh",
-            "-c",
-            r#"mount -t tmpfs -o size=256k tmpfs "$0" && exec "$@""#,
-            path,
-            env!("CARGO_BIN_EXE_server"),
-        ])
-        .args(["--addr", "127.0.0.1", "--port", "0", "--data-dir", path])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("unshare starts");
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    let mut first = String::new();
-    within("the server's first line", stdout.read_line(&mut first))
-        .await
-        .unwrap();
-    let port: u16 = first
-        .trim_end()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no port in {first:?} (needs `unshare -rm`: util-linux, and user namespaces or root)"
-            )
-        });
-    // Read to the end meanwhile, so that the server never blocks on its log.
-    let mut stderr = server.stderr.take().unwrap();
-    let log = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
+    let tmpfs = with_private_mount(r#"mount -t tmpfs -o size=256k tmpfs "$0""#, path, SERVER);
+    let mut server = TestServer::start_through(tmpfs, &["--data-dir", path]).await;
 
-    let url = |name: &str| format!("ws://127.0.0.1:{port}/?name={name}&format=json");
-    let mut ana = WsClient::connect(&url("ana")).await;
-    let mut bo = WsClient::connect(&url("bo")).await;
+    let mut ana = WsClient::connect(&server.url_for("/?name=ana&format=json")).await;
+    let mut bo = WsClient::connect(&server.url_for("/?name=bo&format=json")).await;
     for client in [&mut ana, &mut bo] {
         client
             .event_matching(
@@ -430,9 +377,9 @@ async fn a_full_disk_is_logged_and_survived() {
     );
     assert_eq!(seen, expected, "every message reached bo, in order");
 
-    crate::shutdown::send_signal(&server, "TERM");
-    let status = within("the server's exit", server.wait()).await.unwrap();
-    let log = within("the server's log", log).await.unwrap();
+    server.signal("TERM");
+    let status = server.wait().await;
+    let log = server.log().await;
     assert_eq!(status.code(), Some(0), "{log}");
     let database = format!("{path}/chat.db");
     assert!(

@@ -20,7 +20,11 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdout, Command};
+use tokio::task::JoinHandle;
 use tokio_websockets::{ClientBuilder, Connector, MaybeTlsStream, Message, WebSocketStream};
+
+/// The server binary under test.
+pub const SERVER: &str = env!("CARGO_BIN_EXE_server");
 
 /// The longest any single expected event may take. Generous, because the
 /// machine is small and shared; a passing test never waits this long.
@@ -64,6 +68,20 @@ impl Drop for TempDir {
     }
 }
 
+/// `program`, run by `unshare -rm` in a mount namespace of its own once the
+/// shell command `mount` has succeeded there (it sees `arg` as `$0`; the
+/// program's own arguments follow the returned command's). What is mounted
+/// stays out of the test's view of the machine. Needs util-linux, and user
+/// namespaces or root.
+pub fn with_private_mount(mount: &str, arg: impl AsRef<std::ffi::OsStr>, program: &str) -> Command {
+    let mut command = Command::new("unshare");
+    command
+        .args(["-rm", "sh", "-c", &format!(r#"{mount} && exec "$@""#)])
+        .arg(arg)
+        .arg(program);
+    command
+}
+
 /// A running `server` binary, killed when dropped.
 pub struct TestServer {
     child: Child,
@@ -71,6 +89,9 @@ pub struct TestServer {
     pub url: String,
     pub port: u16,
     stdout: BufReader<ChildStdout>,
+    /// Everything the server writes on stderr (its log), read as it comes so
+    /// that it never blocks on a full pipe; complete once the server exits.
+    stderr: JoinHandle<String>,
     /// How [`TestServer::join`] connects: plain, or TLS trusting the
     /// server's authority (see [`TestServer::trusting`]).
     connector: Connector,
@@ -86,7 +107,7 @@ impl TestServer {
     /// Starts the server on `addr` and `port` (0 for a free one) with extra
     /// `args`, and waits for its `listening on ws://…` line.
     pub async fn start_on(addr: &str, port: u16, args: &[&str]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+        let mut command = Command::new(SERVER);
         command.args(["--addr", addr, "--port", &port.to_string()]);
         Self::spawn(command, args).await
     }
@@ -94,17 +115,17 @@ impl TestServer {
     /// Starts the server like [`TestServer::start`], allowed only `files`
     /// open file descriptors (through `prlimit`, from util-linux).
     pub async fn start_with_file_limit(files: u32, args: &[&str]) -> Self {
-        let mut command = Command::new("prlimit");
-        command.args([
-            &format!("--nofile={files}:{files}"),
-            "--",
-            env!("CARGO_BIN_EXE_server"),
-            "--addr",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ]);
-        Self::spawn(command, args).await
+        let mut prlimit = Command::new("prlimit");
+        prlimit.args([&format!("--nofile={files}:{files}"), "--", SERVER]);
+        Self::start_through(prlimit, args).await
+    }
+
+    /// Starts the server like [`TestServer::start`] through `wrapper`, a
+    /// command that ends with the server binary and runs it with the
+    /// arguments that follow (`prlimit … --`, [`with_private_mount`]).
+    pub async fn start_through(mut wrapper: Command, args: &[&str]) -> Self {
+        wrapper.args(["--addr", "127.0.0.1", "--port", "0"]);
+        Self::spawn(wrapper, args).await
     }
 
     /// Runs `command` (the server with its address) with `args`.
@@ -113,10 +134,16 @@ impl TestServer {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("the server binary starts");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let stderr = tokio::spawn(async move {
+            let mut log = String::new();
+            let _ = stderr.read_to_string(&mut log).await;
+            log
+        });
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let mut first = String::new();
         within("the server's first line", stdout.read_line(&mut first))
@@ -137,6 +164,7 @@ impl TestServer {
             url,
             port,
             stdout,
+            stderr,
             connector: Connector::Plain,
         }
     }
@@ -188,6 +216,14 @@ impl TestServer {
         within("the server to exit", self.child.wait())
             .await
             .expect("waiting for the server")
+    }
+
+    /// Everything the server wrote on stderr, once it has exited (see
+    /// [`TestServer::wait`]).
+    pub async fn log(&mut self) -> String {
+        within("the server's stderr to close", &mut self.stderr)
+            .await
+            .expect("reading the server's stderr")
     }
 
     /// Everything the server printed on stdout after its first line, up to its exit.
@@ -321,7 +357,7 @@ pub async fn run_client(args: &[&str], stdin: &str) -> ClientRun {
 /// Runs the `server` binary with `args` until it exits by itself (a start-up
 /// failure, say), with no settings from the environment.
 pub async fn run_server(args: &[&str], env: &[(&str, &str)]) -> ClientRun {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    let mut command = Command::new(SERVER);
     command
         .args(["--addr", "127.0.0.1", "--port", "0"])
         .args(args)

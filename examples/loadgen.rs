@@ -17,6 +17,9 @@
 //!     --subscribers 1000 --senders 1 --messages 2000 --bytes 64
 //! ```
 
+#[path = "common/proc_stats.rs"]
+mod proc_stats;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -145,7 +148,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let senders = args.senders as u64;
 
     let peer = args.peer;
-    let rss_before = args.server_pid.and_then(server_rss_kib);
+    let rss_before = args.server_pid.and_then(proc_stats::rss_kib);
     let connect_started = Instant::now();
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
     // Everyone waits here once connected, so sending starts with all in place.
@@ -226,10 +229,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let connect_time = connect_started.elapsed();
     let connections = args.subscribers + args.senders + args.idle;
-    let rss_connected = args.server_pid.and_then(server_rss_kib);
+    let rss_connected = args.server_pid.and_then(proc_stats::rss_kib);
 
     tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
-    let cpu_before = args.server_pid.and_then(server_cpu_ticks);
+    let cpu_before = args.server_pid.and_then(proc_stats::cpu_ticks);
     let send_started_ns = now_ns();
     start_sending.wait().await;
 
@@ -253,11 +256,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         Err(_) => true,
     };
-    let cpu_after = args.server_pid.and_then(server_cpu_ticks);
+    let cpu_after = args.server_pid.and_then(proc_stats::cpu_ticks);
     if args.hold > 0.0 {
         tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
     }
-    let rss_held = args.server_pid.and_then(server_rss_kib);
+    let rss_held = args.server_pid.and_then(proc_stats::rss_kib);
     cancel.cancel();
     // Partial histograms of receivers cut off by the timeout are dropped; their
     // deliveries still count in the totals.
@@ -285,9 +288,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         latency_us: [50.0, 90.0, 99.0, 99.9, 100.0].map(|q| latency.value_at_percentile(q)),
         cpu_us_per_delivery: match (cpu_before, cpu_after) {
-            (Some(before), Some(after)) if delivered > 0 => {
-                Some((after - before) as f64 * 1e6 / ticks_per_second() / delivered as f64)
-            }
+            (Some(before), Some(after)) if delivered > 0 => Some(
+                (after - before) as f64 * 1e6 / proc_stats::ticks_per_second() / delivered as f64,
+            ),
             _ => None,
         },
         kib_per_connection: match (rss_before, rss_connected.max(rss_held)) {
@@ -440,31 +443,6 @@ fn send_time(frame: &str, peer: bool) -> Option<u64> {
 fn gap(frame: &str) -> Option<u64> {
     let rest = frame.strip_prefix(r#"{"type":"gap","missed":"#)?;
     rest.trim_end_matches('}').parse().ok()
-}
-
-/// utime + stime of a process, in clock ticks.
-fn server_cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name, which may contain spaces.
-    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
-fn ticks_per_second() -> f64 {
-    // Linux reports CPU times in USER_HZ, 100 on every common configuration.
-    100.0
-}
-
-fn server_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }
 
 struct Report {

@@ -15,6 +15,9 @@
 //! scripts/soak.sh 180
 //! ```
 
+#[path = "common/proc_stats.rs"]
+mod proc_stats;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -137,7 +140,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while !chatting.is_empty() && Instant::now() < deadline {
         tokio::select! {
-            _ = tick.tick() => rss_kib.push(server_rss_kib(args.server_pid).context("reading the server's memory; is --server-pid right?")?),
+            _ = tick.tick() => rss_kib.push(proc_stats::rss_kib(args.server_pid).context("reading the server's memory; is --server-pid right?")?),
             Some(result) = chatting.join_next() => result??,
         }
     }
@@ -374,18 +377,6 @@ async fn close_code(ws: &mut Ws) -> String {
     tokio::time::timeout(Duration::from_secs(35), read)
         .await
         .unwrap_or_else(|_| "no close".to_owned())
-}
-
-fn server_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }
 
 fn report(

@@ -328,22 +328,15 @@ impl Rooms {
             Ok(RoomEntry::MustLoad { evictions }) => return Err(evictions),
             Err(err) => (DEFAULT_ROOM, Some(err)),
         };
-        let name = match wanted {
-            Some(wanted) if !state.people.contains_key(&wanted.to_lowercase()) => wanted.to_owned(),
-            _ => {
-                let guest = state.guest_name();
-                if let Some(wanted) = wanted {
-                    problems.push(name_taken(
-                        wanted,
-                        &format!("you are {guest} (/nick NAME to pick another)"),
-                    ));
-                }
-                guest
+        let (name, taken_here) = match wanted {
+            Some(wanted) if !state.people.contains_key(&wanted.to_lowercase()) => {
+                (wanted.to_owned(), None)
             }
+            _ => (state.guest_name(), wanted),
         };
-        if let Some(refused) = refused {
+        for taken in taken_here.into_iter().chain(refused) {
             problems.push(name_taken(
-                refused,
+                taken,
                 &format!("you are {name} (/nick NAME to pick another)"),
             ));
         }

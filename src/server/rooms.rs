@@ -493,11 +493,8 @@ impl Rooms {
             now_ms(),
         );
         let encoded = entry.broadcast(&event);
-        if local && self.history_len > 0 {
-            if entry.history.len() == self.history_len {
-                entry.history.pop_front();
-            }
-            entry.history.push_back((id, encoded));
+        if local {
+            entry.remember(id, encoded, self.history_len);
         }
         let backlog = entry.events_tx.len();
         if let Some(store) = &self.store {
@@ -779,12 +776,7 @@ impl Rooms {
         entry.synced = true;
         entry.last_id = id;
         let encoded = entry.broadcast(event);
-        if self.history_len > 0 {
-            if entry.history.len() == self.history_len {
-                entry.history.pop_front();
-            }
-            entry.history.push_back((id, encoded));
-        }
+        entry.remember(id, encoded, self.history_len);
         Arrival::Delivered
     }
 
@@ -878,6 +870,18 @@ impl Room {
         // An error only means nobody is subscribed, which is fine.
         let _ = self.events_tx.send(encoded.clone());
         encoded
+    }
+
+    /// Keeps message `id` in the room's history, which holds `history_len`
+    /// messages at most.
+    fn remember(&mut self, id: u64, encoded: EncodedEvent, history_len: usize) {
+        if history_len == 0 {
+            return;
+        }
+        if self.history.len() == history_len {
+            self.history.pop_front();
+        }
+        self.history.push_back((id, encoded));
     }
 
     /// History after `since` (all of it without one), and how many messages

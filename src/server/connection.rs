@@ -6,6 +6,7 @@
 //! is fed to the socket and flushed in groups, one system call for many
 //! frames.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,11 +140,44 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     permit: OwnedSemaphorePermit,
 ) {
-    let Some(ws) = upgrade(on_upgrade, &shared).await else {
+    // This future is what an idle connection costs for its whole life, so
+    // what only the start needs (the upgrade, the registration, the history
+    // to replay) is boxed, and gone once the greeting is sent.
+    let mailbox = Arc::new(Mailbox::default());
+    let Some((mut conn, greeted)) = Box::pin(open(on_upgrade, request, shared, &mailbox)).await
+    else {
         return;
     };
-    // Taken apart at once: what is not needed past registration (the token,
-    // the names asked for) is not kept for the connection's life.
+    let ending = match greeted {
+        Ok(()) => conn.run(&mailbox).await,
+        Err(ending) => ending,
+    };
+
+    // The place is free once the person has left, not after the closing
+    // handshake (up to a second more), so whoever sees the leave notice and
+    // connects at once gets in.
+    drop(permit);
+    conn.shared
+        .rooms
+        .disconnect(&conn.name, &conn.room, &ending.leave_reason());
+    if let Some(cause) = ending.cause() {
+        conn.shared.metrics.closed(cause);
+    }
+    tracing::debug!(name = %conn.name, reason = %ending.leave_reason(), "disconnected");
+    // Boxed for the same reason as `on_message`: needed once, at the end.
+    Box::pin(conn.close(ending)).await;
+}
+
+/// Upgrades, registers and greets a connection: the welcome, any problems
+/// with what it asked for, the history it should see. `None` if the upgrade
+/// failed; otherwise the connection, and whether the greeting went out.
+async fn open(
+    on_upgrade: OnUpgrade,
+    request: JoinRequest,
+    shared: Arc<Shared>,
+    mailbox: &Arc<Mailbox>,
+) -> Option<(Connection<Upgraded>, Result<(), Ending>)> {
+    let ws = upgrade(on_upgrade, &shared).await?;
     let JoinRequest {
         room,
         name,
@@ -152,12 +186,10 @@ pub(crate) async fn serve(
         problems,
         ..
     } = request;
-    let mailbox = Arc::new(Mailbox::default());
     let registration = shared
         .rooms
-        .connect(name.as_deref(), &room, since, Arc::clone(&mailbox))
+        .connect(name.as_deref(), &room, since, Arc::clone(mailbox))
         .await;
-    drop((room, name));
     let membership = registration.membership;
     let mut conn = Connection {
         ws,
@@ -190,24 +222,8 @@ pub(crate) async fn serve(
             )
         }))
         .collect::<Vec<_>>();
-    let ending = match conn.write(greeting).await {
-        Ok(()) => conn.run(&mailbox).await,
-        Err(ending) => ending,
-    };
-
-    // The place is free once the person has left, not after the closing
-    // handshake (up to a second more), so whoever sees the leave notice and
-    // connects at once gets in.
-    drop(permit);
-    conn.shared
-        .rooms
-        .disconnect(&conn.name, &conn.room, &ending.leave_reason());
-    if let Some(cause) = ending.cause() {
-        conn.shared.metrics.closed(cause);
-    }
-    tracing::debug!(name = %conn.name, reason = %ending.leave_reason(), "disconnected");
-    // Boxed for the same reason as `on_message`: needed once, at the end.
-    Box::pin(conn.close(ending)).await;
+    let greeted = conn.write(greeting).await;
+    Some((conn, greeted))
 }
 
 /// Refuses a connection with 1013 because the server is full.
@@ -259,9 +275,10 @@ where
         loop {
             let step = tokio::select! {
                 () = &mut shutdown => Err(Ending::Shutdown),
-                // In an async block so that the timer is only made when polled:
-                // select! builds the futures of disabled branches too.
-                () = async { tokio::time::sleep(BACKLOG_POLL).await }, if self.held_back.is_some() => {
+                // In an async block so that the timer is only made when polled
+                // (select! builds the futures of disabled branches too), and
+                // boxed so that it is not part of every connection's size.
+                () = async { Box::pin(tokio::time::sleep(BACKLOG_POLL)).await }, if self.held_back.is_some() => {
                     let backlog = self.shared.rooms.backlog(&self.room);
                     let capacity = self.shared.config.limits.room_queue_len;
                     if let Some(wait) = &mut self.held_back
@@ -538,37 +555,43 @@ enum WriteError {
 /// and at the end, and counts them. A peer that does not take them within
 /// the write timeout is cut off, so that it holds up nobody: its room's queue
 /// moves on without it, and it would get a `gap`.
-async fn write_frames<S>(
-    ws: &mut WebSocketStream<S>,
-    messages: impl IntoIterator<Item = Message>,
-    shared: &Shared,
-) -> Result<(), WriteError>
+///
+/// Boxed: with its timer, a write is the largest state a connection passes
+/// through, and inline every idle connection would carry it for its whole
+/// life. One allocation per batch is nothing next to its system call.
+fn write_frames<'a, S>(
+    ws: &'a mut WebSocketStream<S>,
+    messages: impl IntoIterator<Item = Message> + 'a,
+    shared: &'a Shared,
+) -> Pin<Box<impl Future<Output = Result<(), WriteError>> + 'a>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut frames, mut bytes) = (0, 0);
-    let result = timeout(shared.config.limits.write_timeout, async {
-        for message in messages {
-            bytes += message.as_payload().len();
-            ws.feed(message).await?;
-            frames += 1;
-            if frames % FRAMES_PER_FLUSH == 0 {
-                ws.flush().await?;
+    Box::pin(async move {
+        let (mut frames, mut bytes) = (0, 0);
+        let result = timeout(shared.config.limits.write_timeout, async {
+            for message in messages {
+                bytes += message.as_payload().len();
+                ws.feed(message).await?;
+                frames += 1;
+                if frames % FRAMES_PER_FLUSH == 0 {
+                    ws.flush().await?;
+                }
             }
+            ws.flush().await
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {
+                let metrics = &shared.metrics;
+                metrics.events_delivered.inc_by(frames as u64);
+                metrics.delivered_bytes.inc_by(bytes as u64);
+                Ok(())
+            }
+            Ok(Err(err)) => Err(WriteError::Failed(err)),
+            Err(_elapsed) => Err(WriteError::Stalled),
         }
-        ws.flush().await
     })
-    .await;
-    match result {
-        Ok(Ok(())) => {
-            let metrics = &shared.metrics;
-            metrics.events_delivered.inc_by(frames as u64);
-            metrics.delivered_bytes.inc_by(bytes as u64);
-            Ok(())
-        }
-        Ok(Err(err)) => Err(WriteError::Failed(err)),
-        Err(_elapsed) => Err(WriteError::Stalled),
-    }
 }
 
 /// The room events already queued for a receiver, as frames, without waiting;

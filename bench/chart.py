@@ -67,6 +67,7 @@ def main():
         ("chat", ("lost",), "lost"),
         ("light", ("latency_us", "p50"), "p50 latency (µs)"),
         ("light", ("latency_us", "p99"), "p99 latency (µs)"),
+        ("light", ("spread_us", "p50"), "p50 fan-out spread (µs)"),
         ("light", ("lost",), "lost"),
         ("idle", ("server_kib_per_connection",), "server KiB per connection"),
         ("idle", ("connect_secs",), "seconds to connect all"),

@@ -20,6 +20,7 @@
 #[path = "common/proc_stats.rs"]
 mod proc_stats;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -148,6 +149,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let senders = args.senders as u64;
 
     let peer = args.peer;
+    // Per message, when paced: how long the server took to reach everyone.
+    let track_spread = args.rate > 0.0;
     let rss_before = args.server_pid.and_then(proc_stats::rss_kib);
     let connect_started = Instant::now();
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
@@ -168,15 +171,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         receivers.spawn(async move {
             let ws = connect(&url, &gate, &ready, peer).await?;
-            receive(
-                ws,
-                expected_per_subscriber,
+            let expected = Expected {
+                messages: expected_per_subscriber,
                 senders,
                 peer,
-                &counters,
-                &cancel,
-            )
-            .await
+                track_spread,
+            };
+            receive(ws, expected, &counters, &cancel).await
         });
     }
     for i in 0..args.idle {
@@ -241,10 +242,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Finished receivers stay connected until every one is done: their leave
     // notices would otherwise flood the room while the slowest still read.
     let mut finished = Vec::new();
+    // Send time -> earliest and latest delivery latency of that message.
+    let mut reach = HashMap::<u64, (u64, u64)>::new();
     let collect = async {
         while let Some(result) = receivers.join_next().await {
-            let (histogram, ws) = result??;
-            latency.add(histogram).expect("same histogram bounds");
+            let (received, ws) = result??;
+            latency
+                .add(received.latency)
+                .expect("same histogram bounds");
+            for (sent_ns, us) in received.arrivals {
+                let (first, last) = reach.entry(sent_ns).or_insert((us, us));
+                *first = (*first).min(us);
+                *last = (*last).max(us);
+            }
             finished.push(ws);
         }
         anyhow::Ok(())
@@ -287,6 +297,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             0.0
         },
         latency_us: [50.0, 90.0, 99.0, 99.9, 100.0].map(|q| latency.value_at_percentile(q)),
+        spread_us: spread_percentiles(reach.values()),
         cpu_us_per_delivery: match (cpu_before, cpu_after) {
             (Some(before), Some(after)) if delivered > 0 => Some(
                 (after - before) as f64 * 1e6 / proc_stats::ticks_per_second() / delivered as f64,
@@ -335,17 +346,40 @@ async fn connect(url: &str, gate: &Semaphore, ready: &Barrier, peer: bool) -> an
     Ok(ws)
 }
 
+/// What one subscriber waits for.
+#[derive(Debug, Clone, Copy)]
+struct Expected {
+    /// Messages of the measured room, from all senders.
+    messages: u64,
+    senders: u64,
+    peer: bool,
+    /// Keep each message's arrival, for the fan-out spread.
+    track_spread: bool,
+}
+
+/// What one subscriber saw.
+struct Received {
+    latency: Histogram<u64>,
+    /// Each message's send time and latency in microseconds, if tracked.
+    arrivals: Vec<(u64, u64)>,
+}
+
 /// Counts the messages of the measured room and records their latency.
 async fn receive(
     mut ws: Ws,
-    expected: u64,
-    senders: u64,
-    peer: bool,
+    expected: Expected,
     counters: &Counters,
     cancel: &CancellationToken,
-) -> anyhow::Result<(Histogram<u64>, Ws)> {
+) -> anyhow::Result<(Received, Ws)> {
+    let Expected {
+        messages: expected,
+        senders,
+        peer,
+        track_spread,
+    } = expected;
     let mut latency =
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let mut arrivals = Vec::new();
     let mut seen = 0;
     while seen < expected {
         let all_sent = counters.senders_done.load(Ordering::Relaxed) == senders;
@@ -361,7 +395,11 @@ async fn receive(
         };
         if let Some(sent_ns) = send_time(text, peer) {
             let now = now_ns();
-            latency.saturating_record(now.saturating_sub(sent_ns) / 1_000);
+            let us = now.saturating_sub(sent_ns) / 1_000;
+            latency.saturating_record(us);
+            if track_spread {
+                arrivals.push((sent_ns, us));
+            }
             seen += 1;
             counters.delivered.fetch_add(1, Ordering::Relaxed);
             counters.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
@@ -369,7 +407,19 @@ async fn receive(
             counters.missed_in_gaps.fetch_add(missed, Ordering::Relaxed);
         }
     }
-    Ok((latency, ws))
+    Ok((Received { latency, arrivals }, ws))
+}
+
+/// p50 and p99 of the fan-out spread: per message, the time from its first
+/// delivery to its last, which is how long the server took to write it to
+/// every subscriber. `None` when no arrival was tracked.
+fn spread_percentiles<'a>(reach: impl Iterator<Item = &'a (u64, u64)>) -> Option<[u64; 2]> {
+    let mut spread =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    for (first, last) in reach {
+        spread.saturating_record(last - first);
+    }
+    (!spread.is_empty()).then(|| [50.0, 99.0].map(|q| spread.value_at_percentile(q)))
 }
 
 /// What one sender sends.
@@ -455,6 +505,8 @@ struct Report {
     deliveries_per_sec: f64,
     /// p50, p90, p99, p99.9, max.
     latency_us: [u64; 5],
+    /// p50, p99 of the fan-out spread, in paced runs.
+    spread_us: Option<[u64; 2]>,
     cpu_us_per_delivery: Option<f64>,
     kib_per_connection: Option<f64>,
     server_rss_kib: Option<u64>,
@@ -500,6 +552,9 @@ impl Report {
             self.deliveries_per_sec
         );
         println!("latency (us)    p50 {p50}  p90 {p90}  p99 {p99}  p99.9 {p999}  max {max}");
+        if let Some([p50, p99]) = self.spread_us {
+            println!("spread (us)     p50 {p50}  p99 {p99}  (per message, first to last delivery)");
+        }
         println!(
             "server cpu      {}",
             opt(self.cpu_us_per_delivery, "us per delivery")
@@ -518,6 +573,7 @@ impl Report {
             "missed_in_gaps": self.missed_in_gaps, "timed_out": self.timed_out,
             "deliveries_per_sec": self.deliveries_per_sec,
             "latency_us": {"p50": p50, "p90": p90, "p99": p99, "p99_9": p999, "max": max},
+            "spread_us": self.spread_us.map(|[p50, p99]| serde_json::json!({"p50": p50, "p99": p99})),
             "server_cpu_us_per_delivery": self.cpu_us_per_delivery,
             "server_kib_per_connection": self.kib_per_connection,
             "server_rss_kib": self.server_rss_kib,
@@ -533,11 +589,20 @@ mod tests {
     #[test]
     fn reads_the_send_time_from_a_message_event() {
         let frame = r#"{"type":"message","id":1,"room":"r","from":"t1","text":"lg 123456 0 7 xxxx","ts":1}"#;
-        assert_eq!(send_time(frame), Some(123_456));
+        assert_eq!(send_time(frame, false), Some(123_456));
         assert_eq!(
-            send_time(r#"{"type":"join","room":"r","name":"x","ts":1}"#),
+            send_time(r#"{"type":"join","room":"r","name":"x","ts":1}"#, false),
             None
         );
+        assert_eq!(send_time("lg 123456 0 7 xxxx", true), Some(123_456));
         assert_eq!(gap(r#"{"type":"gap","missed":17}"#), Some(17));
+    }
+
+    #[test]
+    fn the_spread_of_a_message_is_its_first_to_last_delivery() {
+        assert_eq!(spread_percentiles([].iter()), None);
+        let reach = [(100, 1_100), (200, 400)];
+        // Histogram values are exact to 3 significant digits.
+        assert_eq!(spread_percentiles(reach.iter()), Some([200, 1_000]));
     }
 }

@@ -7,9 +7,8 @@
 //! is skipped and returns, unless `CHAT_REQUIRE_BROWSER=1` (set by `.ci/run`),
 //! which turns a missing browser into a failure.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use fantoccini::wd::WindowHandle;
@@ -21,7 +20,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::reconnect::Proxy;
-use crate::support::{RunningClient, TestServer, within};
+use crate::support::{RunningClient, TempDir, TestServer, within};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -51,7 +50,8 @@ const READ_LOG: &str = "return Array.from(document.querySelectorAll('#log li')).
 struct Browser {
     driver: Child,
     client: Client,
-    profile: PathBuf,
+    /// Removed after the processes are ended (fields drop after `drop`).
+    _profile: TempDir,
 }
 
 impl Browser {
@@ -102,12 +102,7 @@ impl Browser {
 
         // A profile of its own per session: Chromium hands a second start on
         // the same profile over to the first.
-        static PROFILES: AtomicU32 = AtomicU32::new(0);
-        let profile = std::env::temp_dir().join(format!(
-            "chat-browser-test-{}-{}",
-            std::process::id(),
-            PROFILES.fetch_add(1, Ordering::Relaxed)
-        ));
+        let profile = TempDir::new();
         let capabilities = json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
@@ -121,7 +116,7 @@ impl Browser {
                     "--disable-renderer-backgrounding",
                     "--disable-backgrounding-occluded-windows",
                     "--window-size=1000,700",
-                    format!("--user-data-dir={}", profile.display()),
+                    format!("--user-data-dir={}", profile.root()),
                 ],
             }
         });
@@ -139,7 +134,7 @@ impl Browser {
         Some(Self {
             driver,
             client,
-            profile,
+            _profile: profile,
         })
     }
 
@@ -338,7 +333,6 @@ impl Drop for Browser {
                 .args(["-KILL", "--", &format!("-{group}")])
                 .status();
         }
-        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 

@@ -8,7 +8,6 @@
 //! and a private `/etc/hosts` in which `localhost` is both `::1` and
 //! `127.0.0.1`.
 
-use std::path::Path;
 use std::process::Stdio;
 
 use chat::protocol::{Event, LimitsInfo};
@@ -23,8 +22,8 @@ use tokio_websockets::Message;
 
 use crate::support::certs::Authority;
 use crate::support::{
-    ClientRun, RunningClient, TempDir, TestServer, client_command, run_client, run_command,
-    with_private_mount, within,
+    ClientRun, RunningClient, TempDir, TestServer, assert_run, client_command, run_client,
+    run_command, with_private_mount, within,
 };
 
 /// The welcome lines the client prints for `name` in `room` with the default MOTD.
@@ -345,20 +344,6 @@ async fn the_client_strips_controls_a_server_sent_raw() {
 // one particular way.
 // ---------------------------------------------------------------------------
 
-/// Fails the test unless `run` exited with `code`, printed `stdout`, and
-/// printed exactly the one line `stderr_line` on stderr.
-fn assert_run(run: &ClientRun, code: i32, stdout: &str, stderr_line: &str) {
-    assert_eq!(
-        run.status.code(),
-        Some(code),
-        "stdout: {:?}, stderr: {:?}",
-        run.stdout,
-        run.stderr
-    );
-    assert_eq!(run.stderr, format!("{stderr_line}\n"));
-    assert_eq!(run.stdout, stdout);
-}
-
 /// Starts the `client` binary with piped stdin, stdout and stderr; the stdin
 /// stays open (the client keeps running) until the test closes it.
 fn start_client(args: &[&str]) -> (RunningClient, ChildStderr) {
@@ -538,7 +523,7 @@ fn require_unshare(namespace: &str) {
 /// The `client` binary with `args`, run where `/etc/hosts` is `hosts`: in a
 /// mount namespace of its own (`unshare -rm` makes mounts private), so the
 /// machine's own file is untouched.
-fn client_with_hosts(hosts: &Path, args: &[&str]) -> Command {
+fn client_with_hosts(hosts: &str, args: &[&str]) -> Command {
     let mut command = with_private_mount(
         r#"mount --bind "$0" /etc/hosts"#,
         hosts,
@@ -865,8 +850,7 @@ async fn wss_with_the_authority_given_by_ca_chats_and_exits_0() {
     )
     .await;
     let url = format!("wss://localhost:{port}");
-    let ca = ca.to_str().expect("a UTF-8 temporary path");
-    let run = run_client(&[&url, "--ca", ca, "--name", "ana"], "over tls\n").await;
+    let run = run_client(&[&url, "--ca", &ca, "--name", "ana"], "over tls\n").await;
     assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
     assert_eq!(run.stderr, "");
     assert_eq!(
@@ -891,8 +875,7 @@ async fn a_certificate_for_another_name_is_one_line_and_exit_5() {
     let ca = dir.write("ca.pem", &authority.pem);
     let port = tls_proxy(authority.acceptor(&["example.invalid"]), server.addr()).await;
     let url = format!("wss://localhost:{port}");
-    let ca = ca.to_str().expect("a UTF-8 temporary path");
-    let run = run_client(&[&url, "--ca", ca, "--name", "ana"], "hi\n").await;
+    let run = run_client(&[&url, "--ca", &ca, "--name", "ana"], "hi\n").await;
     assert_run(
         &run,
         5,
@@ -929,8 +912,7 @@ async fn wss_to_a_plain_server_fails_fast_suggesting_ws_and_exit_5() {
 async fn an_unreadable_ca_file_is_one_line_and_exit_2() {
     let dir = TempDir::new();
     let missing = dir.path("missing.pem");
-    let missing = missing.to_str().expect("a UTF-8 temporary path");
-    let run = run_client(&["wss://localhost:1", "--ca", missing], "hi\n").await;
+    let run = run_client(&["wss://localhost:1", "--ca", &missing], "hi\n").await;
     assert_run(
         &run,
         2,
@@ -941,8 +923,7 @@ async fn an_unreadable_ca_file_is_one_line_and_exit_2() {
     );
 
     let empty = dir.write("empty.pem", "not a certificate\n");
-    let empty = empty.to_str().expect("a UTF-8 temporary path");
-    let run = run_client(&["wss://localhost:1", "--ca", empty], "hi\n").await;
+    let run = run_client(&["wss://localhost:1", "--ca", &empty], "hi\n").await;
     assert_run(
         &run,
         2,

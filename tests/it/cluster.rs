@@ -6,7 +6,6 @@
 //! Without `redis-server` (Debian: `redis-server`) the tests say they are
 //! skipped and return, unless `CHAT_REQUIRE_REDIS=1` (set by `.ci/run`).
 
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use chat::protocol::{ErrorCode, Event, RoomInfo};
@@ -25,7 +24,7 @@ const REDIS: &str = "/usr/bin/redis-server";
 struct Redis {
     child: Child,
     _dir: TempDir,
-    socket: PathBuf,
+    socket: String,
     /// Its loopback port, if it listens on one.
     port: Option<u16>,
 }
@@ -71,7 +70,7 @@ impl Redis {
     }
 
     fn url(&self) -> String {
-        format!("redis+unix://{}", self.socket.display())
+        format!("redis+unix://{}", self.socket)
     }
 
     /// A server joined to this Redis.
@@ -98,11 +97,11 @@ impl Redis {
 
 /// Runs `redis-server` on `socket` (and on loopback `port`, if any) and
 /// waits until it accepts connections.
-async fn spawn(socket: &std::path::Path, port: Option<u16>) -> Child {
+async fn spawn(socket: &str, port: Option<u16>) -> Child {
     let port = port.unwrap_or(0).to_string();
     let mut child = Command::new(REDIS)
-        .args(["--bind", "127.0.0.1", "--port", &port, "--unixsocket"])
-        .arg(socket)
+        .args(["--bind", "127.0.0.1", "--port", &port])
+        .args(["--unixsocket", socket])
         .args(["--save", "", "--appendonly", "no"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -391,7 +390,7 @@ async fn redis_lost_and_back_mid_conversation() {
 async fn an_unreachable_redis_at_start_is_one_line_and_exit_1() {
     let dir = TempDir::new();
     let socket = dir.path("nothing.sock");
-    let url = format!("redis+unix://{}", socket.display());
+    let url = format!("redis+unix://{socket}");
     let run = run_server(&["--redis-url", &url], &[]).await;
     assert_eq!(run.status.code(), Some(1));
     assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);

@@ -2,19 +2,17 @@
 //! and a room eviction, and how the server refuses a data directory it cannot
 //! use: one line on stderr and exit 1.
 
-use std::path::Path;
 use std::time::Duration;
 
 use chat::protocol::Event;
 
 use crate::support::events::{message, untimed};
 use crate::support::{
-    SERVER, TestServer, WsClient, run_command, run_server, with_private_mount, within,
+    SERVER, TempDir, TestServer, WsClient, run_command, run_server, with_private_mount, within,
 };
 
 /// Starts a server keeping its history in `dir`, with extra `args`.
-async fn start_in(dir: &Path, args: &[&str]) -> TestServer {
-    let dir = dir.to_str().expect("a UTF-8 temporary path");
+async fn start_in(dir: &str, args: &[&str]) -> TestServer {
     let mut all = vec!["--data-dir", dir];
     all.extend_from_slice(args);
     TestServer::start(&all).await
@@ -79,8 +77,8 @@ fn id_of(event: &Event) -> u64 {
 /// the last, and `since` from before the restart resumes exactly.
 #[tokio::test]
 async fn history_ids_and_since_survive_a_clean_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_in(dir.path(), &[]).await;
+    let dir = TempDir::new();
+    let server = start_in(dir.root(), &[]).await;
     let (mut ana, _) = connect(&server, "ana", "/rust").await;
     let mut said = say_all(&mut ana, &numbered("before ", 4)).await;
     said.extend(say_all(&mut ana, &["/me waves".to_owned()]).await);
@@ -89,7 +87,7 @@ async fn history_ids_and_since_survive_a_clean_restart() {
     drop((ana, bo));
     stop(server).await;
 
-    let server = start_in(dir.path(), &[]).await;
+    let server = start_in(dir.root(), &[]).await;
     let (_, lobby_replay) = connect(&server, "cy", "/").await;
     assert_eq!(lobby_replay, lobby_said, "the lobby's history, ts and all");
     let (mut ana, replay) = connect(&server, "ana", "/rust").await;
@@ -114,15 +112,15 @@ async fn history_ids_and_since_survive_a_clean_restart() {
 #[tokio::test]
 async fn a_kill_9_loses_at_most_the_last_commit_window() {
     const BURST: usize = 200;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TempDir::new();
     let args = ["--messages-per-second", "0", "--history", "1000"];
-    let mut server = start_in(dir.path(), &args).await;
+    let mut server = start_in(dir.root(), &args).await;
     let (mut ana, _) = connect(&server, "ana", "/rust").await;
 
     // First: what was said is committed while the server runs, not only when
     // it stops (read from the database itself, as another process).
     let first = say_all(&mut ana, &numbered("early ", 20)).await;
-    let db = dir.path().join("chat.db");
+    let db = dir.path("chat.db");
     within("the first messages to be committed", async {
         while saved_messages(&db, "rust") < first.len() {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -141,7 +139,7 @@ async fn a_kill_9_loses_at_most_the_last_commit_window() {
     server.signal("KILL");
     server.wait().await;
 
-    let server = start_in(dir.path(), &args).await;
+    let server = start_in(dir.root(), &args).await;
     let (_, replay) = connect(&server, "bo", "/rust").await;
     let said: Vec<Event> = first.into_iter().chain(burst).collect();
     assert!(
@@ -179,7 +177,7 @@ async fn a_kill_9_loses_at_most_the_last_commit_window() {
 }
 
 /// Messages in the database at `path` for `room`, read as another process would.
-fn saved_messages(path: &Path, room: &str) -> usize {
+fn saved_messages(path: &str, room: &str) -> usize {
     let Ok(conn) =
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
     else {
@@ -197,9 +195,9 @@ fn saved_messages(path: &Path, room: &str) -> usize {
 /// back from the database when it is used again.
 #[tokio::test]
 async fn an_evicted_room_comes_back_with_its_history_and_ids() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TempDir::new();
     // Only the lobby and one more room fit.
-    let server = start_in(dir.path(), &["--max-rooms", "2"]).await;
+    let server = start_in(dir.root(), &["--max-rooms", "2"]).await;
     let (mut ana, _) = connect(&server, "ana", "/first").await;
     let said = say_all(&mut ana, &numbered("line ", 3)).await;
     let back_in_lobby = join_and_collect(&mut ana, "ana", "lobby").await;
@@ -252,9 +250,9 @@ async fn join_and_collect(client: &mut WsClient, name: &str, room: &str) -> Vec<
 /// the first goes on serving.
 #[tokio::test]
 async fn a_second_server_on_the_same_directory_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = start_in(dir.path(), &[]).await;
-    let path = dir.path().to_str().unwrap();
+    let dir = TempDir::new();
+    let first = start_in(dir.root(), &[]).await;
+    let path = dir.root();
     let run = run_server(&["--data-dir", path], &[]).await;
     let (code, stderr) = (run.status.code(), run.stderr);
     assert_eq!(code, Some(1));
@@ -276,9 +274,9 @@ async fn a_second_server_on_the_same_directory_is_refused() {
 /// directory stays writable).
 #[tokio::test]
 async fn a_read_only_directory_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    stop(start_in(dir.path(), &[]).await).await;
-    let path = dir.path().to_str().unwrap();
+    let dir = TempDir::new();
+    stop(start_in(dir.root(), &[]).await).await;
+    let path = dir.root();
     let mut command = with_private_mount(r#"mount --bind -o ro "$0" "$0""#, path, SERVER);
     command.args(["--port", "0", "--data-dir", path]);
     let run = run_command(command, "").await;
@@ -295,14 +293,14 @@ async fn a_read_only_directory_is_refused() {
 /// A database written by a newer release is refused, and left as it was.
 #[tokio::test]
 async fn a_database_from_a_newer_release_is_refused_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("chat.db");
+    let dir = TempDir::new();
+    let db = dir.path("chat.db");
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
     }
     let before = std::fs::read(&db).unwrap();
-    let path = dir.path().to_str().unwrap();
+    let path = dir.root();
     let run = run_server(&["--data-dir", path], &[]).await;
     let (code, stderr) = (run.status.code(), run.stderr);
     assert_eq!(code, Some(1));
@@ -318,11 +316,11 @@ async fn a_database_from_a_newer_release_is_refused_untouched() {
 /// A database file full of garbage is refused in one line, and left as it was.
 #[tokio::test]
 async fn a_corrupt_database_is_refused_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("chat.db");
+    let dir = TempDir::new();
+    let db = dir.path("chat.db");
     let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect();
     std::fs::write(&db, &garbage).unwrap();
-    let path = dir.path().to_str().unwrap();
+    let path = dir.root();
     let run = run_server(&["--data-dir", path], &[]).await;
     let (code, stderr) = (run.status.code(), run.stderr);
     assert_eq!(code, Some(1));
@@ -344,8 +342,8 @@ async fn a_corrupt_database_is_refused_untouched() {
 /// server's own (`unshare -rm`), filled by messages of 60,000 bytes.
 #[tokio::test]
 async fn a_full_disk_is_logged_and_survived() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_str().unwrap();
+    let dir = TempDir::new();
+    let path = dir.root();
     let tmpfs = with_private_mount(r#"mount -t tmpfs -o size=256k tmpfs "$0""#, path, SERVER);
     let mut server = TestServer::start_through(tmpfs, &["--data-dir", path]).await;
 

@@ -13,7 +13,9 @@ use tokio::time::{Duration, Instant};
 use tokio_rustls::TlsConnector;
 
 use crate::support::certs::{Authority, Issued, Validity, self_signed};
-use crate::support::{ClientRun, TempDir, TestServer, WsClient, run_client, run_server, within};
+use crate::support::{
+    ClientRun, TempDir, TestServer, WsClient, assert_run, run_client, run_server, within,
+};
 
 /// A server on 127.0.0.1 with a certificate from a fresh authority, valid for
 /// `names`, and `args` besides. Its [`TestServer::join`] trusts the authority.
@@ -30,12 +32,7 @@ impl TlsServer {
         let dir = TempDir::new();
         let (cert, key) = authority.issue(names, validity).write_to(&dir);
         dir.write("ca.pem", &authority.pem);
-        let mut all = vec![
-            "--tls-cert",
-            cert.to_str().expect("a UTF-8 path"),
-            "--tls-key",
-            key.to_str().expect("a UTF-8 path"),
-        ];
+        let mut all = vec!["--tls-cert", &cert, "--tls-key", &key];
         all.extend_from_slice(args);
         let server = TestServer::start(&all)
             .await
@@ -54,31 +51,13 @@ impl TlsServer {
 
     /// The path of the authority's certificate, for `--ca`.
     fn ca(&self) -> String {
-        self.dir
-            .path("ca.pem")
-            .to_str()
-            .expect("a UTF-8 path")
-            .to_owned()
+        self.dir.path("ca.pem")
     }
 
     /// `wss://localhost:PORT`.
     fn localhost_url(&self) -> String {
         format!("wss://localhost:{}", self.server.port)
     }
-}
-
-/// Asserts that `run` exited with `code`, printed nothing on stdout, and
-/// printed exactly `line` on stderr.
-fn assert_failed(run: &ClientRun, code: i32, line: &str) {
-    assert_eq!(
-        run.status.code(),
-        Some(code),
-        "stdout: {:?}, stderr: {:?}",
-        run.stdout,
-        run.stderr
-    );
-    assert_eq!(run.stderr, format!("{line}\n"));
-    assert_eq!(run.stdout, "");
 }
 
 /// With TLS on, the first line says `wss://`.
@@ -210,9 +189,10 @@ async fn the_client_without_ca_prints_the_unknown_issuer_line_and_exits_5() {
     let tls = TlsServer::localhost(&[]).await;
     let url = tls.localhost_url();
     let run = run_client(&[&url, "--name", "ana"], "hi\n").await;
-    assert_failed(
+    assert_run(
         &run,
         5,
+        "",
         &format!(
             "error: cannot connect to {url}: TLS failed for localhost: the server's certificate \
              is from an unknown issuer (for a private authority, pass --ca FILE)"
@@ -226,9 +206,10 @@ async fn a_certificate_for_another_name_prints_its_line_and_exits_5() {
     let tls = TlsServer::start(&["chat.example.org"], Validity::Current, &[]).await;
     let url = tls.localhost_url();
     let run = run_client(&[&url, "--ca", &tls.ca(), "--name", "ana"], "hi\n").await;
-    assert_failed(
+    assert_run(
         &run,
         5,
+        "",
         &format!(
             "error: cannot connect to {url}: TLS failed for localhost: the server's certificate \
              is for chat.example.org, not this name (connect with one of those)"
@@ -242,9 +223,10 @@ async fn an_expired_certificate_prints_its_line_and_exits_5() {
     let tls = TlsServer::start(&["localhost"], Validity::Expired, &[]).await;
     let url = tls.localhost_url();
     let run = run_client(&[&url, "--ca", &tls.ca(), "--name", "ana"], "hi\n").await;
-    assert_failed(
+    assert_run(
         &run,
         5,
+        "",
         &format!(
             "error: cannot connect to {url}: TLS failed for localhost: the server's certificate \
              has expired"
@@ -256,9 +238,7 @@ async fn an_expired_certificate_prints_its_line_and_exits_5() {
 /// with the certificate's path (the client's `--ca`).
 async fn start_self_signed(issued: &Issued, dir: &TempDir) -> (TestServer, String) {
     let (cert, key) = issued.write_to(dir);
-    let cert = cert.to_str().expect("a UTF-8 path").to_owned();
-    let key = key.to_str().expect("a UTF-8 path");
-    let server = TestServer::start(&["--tls-cert", &cert, "--tls-key", key]).await;
+    let server = TestServer::start(&["--tls-cert", &cert, "--tls-key", &key]).await;
     (server, cert)
 }
 
@@ -288,9 +268,10 @@ async fn a_self_signed_authority_certificate_prints_what_to_change() {
     let (server, cert) = start_self_signed(&issued, &dir).await;
     let url = format!("wss://localhost:{}", server.port);
     let run = run_client(&[&url, "--ca", &cert, "--name", "ana"], "hi\n").await;
-    assert_failed(
+    assert_run(
         &run,
         5,
+        "",
         &format!(
             "error: cannot connect to {url}: TLS failed for localhost: the server's certificate \
              is an authority's, not a server's (a self-signed one needs basicConstraints CA:FALSE)"
@@ -316,9 +297,10 @@ async fn plain_ws_to_the_tls_port_fails_fast_suggesting_wss() {
         "{:?}",
         started.elapsed()
     );
-    assert_failed(
+    assert_run(
         &run,
         5,
+        "",
         &format!(
             "error: cannot connect to ws://localhost:{port}: it answered HTTP 400 to a plain \
              WebSocket handshake, so it probably speaks TLS on this port \
@@ -437,7 +419,7 @@ mod unusable_files {
     use super::*;
 
     fn assert_start_failure(run: &ClientRun, line: &str) {
-        assert_failed(run, 1, line);
+        assert_run(run, 1, "", line);
     }
 
     /// Runs the server with `cert` and `key`.
@@ -451,9 +433,7 @@ mod unusable_files {
         let issued = Authority::new().issue(&["localhost"], Validity::Current);
         let (_, key) = issued.write_to(&dir);
         let missing = dir.path("missing.pem");
-        let missing = missing.to_str().expect("a UTF-8 path");
-        let key = key.to_str().expect("a UTF-8 path");
-        let run = run_server(&[], &[("CHAT_TLS_CERT", missing), ("CHAT_TLS_KEY", key)]).await;
+        let run = run_server(&[], &[("CHAT_TLS_CERT", &missing), ("CHAT_TLS_KEY", &key)]).await;
         assert_start_failure(
             &run,
             &format!("error: cannot read the TLS certificate file {missing}: no such file"),
@@ -465,12 +445,8 @@ mod unusable_files {
         let dir = TempDir::new();
         let issued = Authority::new().issue(&["localhost"], Validity::Current);
         let (cert, key) = issued.write_to(&dir);
-        let (cert, key) = (
-            cert.to_str().expect("a UTF-8 path"),
-            key.to_str().expect("a UTF-8 path"),
-        );
         std::process::Command::new("chmod")
-            .args(["000", key])
+            .args(["000", &key])
             .status()
             .expect("chmod runs");
         // Root reads any file; the server then runs as nobody, who can
@@ -480,10 +456,10 @@ mod unusable_files {
             command
                 .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
                 .arg(env!("CARGO_BIN_EXE_server"))
-                .args(["--port", "0", "--tls-cert", cert, "--tls-key", key]);
+                .args(["--port", "0", "--tls-cert", &cert, "--tls-key", &key]);
             crate::support::run_command(command, "").await
         } else {
-            serve_with(cert, key).await
+            serve_with(&cert, &key).await
         };
         assert_start_failure(
             &run,
@@ -512,11 +488,7 @@ mod unusable_files {
             .write_to(&dir);
         let other = authority.issue(&["localhost"], Validity::Current);
         let other_key = dir.write("other-key.pem", &other.key_pem);
-        let (cert, other_key) = (
-            cert.to_str().expect("a UTF-8 path"),
-            other_key.to_str().expect("a UTF-8 path"),
-        );
-        let run = serve_with(cert, other_key).await;
+        let run = serve_with(&cert, &other_key).await;
         assert_start_failure(
             &run,
             &format!(
@@ -532,9 +504,8 @@ mod unusable_files {
         let (cert, _) = Authority::new()
             .issue(&["localhost"], Validity::Current)
             .write_to(&dir);
-        let cert = cert.to_str().expect("a UTF-8 path");
         // The certificate given twice, a slip anyone can make.
-        let run = serve_with(cert, cert).await;
+        let run = serve_with(&cert, &cert).await;
         assert_start_failure(
             &run,
             &format!(
@@ -554,11 +525,7 @@ mod unusable_files {
             "key.pem",
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
         );
-        let (cert, key) = (
-            cert.to_str().expect("a UTF-8 path"),
-            key.to_str().expect("a UTF-8 path"),
-        );
-        let run = serve_with(cert, key).await;
+        let run = serve_with(&cert, &key).await;
         assert_start_failure(
             &run,
             &format!(
@@ -574,8 +541,7 @@ mod unusable_files {
         let (_, key) = Authority::new()
             .issue(&["localhost"], Validity::Current)
             .write_to(&dir);
-        let key = key.to_str().expect("a UTF-8 path");
-        let run = serve_with(key, key).await;
+        let run = serve_with(&key, &key).await;
         assert_start_failure(
             &run,
             &format!(

@@ -2,7 +2,6 @@
 //! server certificates, as PEM files for the server or as a ready TLS
 //! acceptor, and TLS client settings that trust it alone.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rcgen::{
@@ -154,7 +153,7 @@ pub fn self_signed(names: &[&str], is_ca: bool) -> Issued {
 impl Issued {
     /// Writes the certificate and key as `cert.pem` and `key.pem` in `dir`,
     /// and returns their paths.
-    pub fn write_to(&self, dir: &TempDir) -> (PathBuf, PathBuf) {
+    pub fn write_to(&self, dir: &TempDir) -> (String, String) {
         (
             dir.write("cert.pem", &self.cert_pem),
             dir.write("key.pem", &self.key_pem),

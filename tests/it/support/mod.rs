@@ -10,9 +10,7 @@ pub mod certs;
 pub mod events;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chat::protocol::Event;
@@ -38,33 +36,42 @@ pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
 }
 
 /// A directory of its own under the system's temporary directory, removed
-/// when dropped.
-pub struct TempDir(PathBuf);
+/// when dropped. Its paths are strings: the tests pass them as arguments and
+/// quote them in the lines they expect.
+pub struct TempDir {
+    dir: tempfile::TempDir,
+    root: String,
+}
 
 impl TempDir {
     pub fn new() -> Self {
-        static DIRS: AtomicU32 = AtomicU32::new(0);
-        let n = DIRS.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("chat-test-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&path).expect("creating a temporary directory");
-        Self(path)
+        let dir = tempfile::Builder::new()
+            .prefix("chat-test-")
+            .tempdir()
+            .expect("creating a temporary directory");
+        let root = dir
+            .path()
+            .to_str()
+            .expect("a UTF-8 temporary path")
+            .to_owned();
+        Self { dir, root }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// The path of the file `name` in this directory.
+    pub fn path(&self, name: &str) -> String {
+        format!("{}/{name}", self.root)
     }
 
     /// Writes `contents` to the file `name` in this directory.
-    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
+    pub fn write(&self, name: &str, contents: &str) -> String {
+        let path = self.path(name);
         std::fs::write(&path, contents).expect("writing a temporary file");
         path
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -347,6 +354,20 @@ pub struct ClientRun {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// Fails the test unless a program's `run` exited with `code`, printed `stdout`, and
+/// printed exactly the one line `stderr_line` on stderr.
+pub fn assert_run(run: &ClientRun, code: i32, stdout: &str, stderr_line: &str) {
+    assert_eq!(
+        run.status.code(),
+        Some(code),
+        "stdout: {:?}, stderr: {:?}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(run.stderr, format!("{stderr_line}\n"));
+    assert_eq!(run.stdout, stdout);
 }
 
 /// Runs the `client` binary with `args`, `stdin` as its input, to completion.

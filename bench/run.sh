@@ -58,9 +58,19 @@ start_server() {
   server_pid=$!
 }
 
+port_open() {
+  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null
+}
+
+# A program left listening on the port would be measured in the server's
+# place, silently; so the port must be free before and the server alive after.
 wait_for_port() {
   for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0
+    if port_open; then
+      kill -0 "$server_pid" 2>/dev/null && return 0
+      echo "port $port answers, but not the server just started: another program listens there" >&2
+      return 1
+    fi
     sleep 0.1
   done
   echo "the server did not start on port $port" >&2
@@ -73,6 +83,10 @@ for scenario in "${scenarios[@]}"; do
     # broadcast has no rooms, so their idle connections would be flooded.
     [ "$scenario" = held ] && [ "${server%-disk}" != chat ] && continue
     for run in $(seq "$runs"); do
+      if port_open; then
+        echo "port $port is taken: stop what listens there (ss -ltnp 'sport = :$port') and run again" >&2
+        exit 1
+      fi
       start_server $server
       wait_for_port
       peer_flag=""; [ "${server%-disk}" != chat ] && peer_flag="--peer"

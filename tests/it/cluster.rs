@@ -125,6 +125,15 @@ async fn spawn(socket: &str, port: Option<u16>) -> Child {
     child
 }
 
+/// Ana on `one` and bo on `two`, both in the lobby, once ana has seen bo
+/// arrive from the other server.
+async fn ana_and_bo(one: &TestServer, two: &TestServer) -> (WsClient, WsClient) {
+    let mut ana = enter(one, "ana", "lobby").await;
+    let bo = enter(two, "bo", "lobby").await;
+    expect(&mut ana, join("lobby", "bo")).await;
+    (ana, bo)
+}
+
 /// Clients on two servers in one room see the same messages, numbered the
 /// same, in the same order, whoever says them and wherever.
 #[tokio::test]
@@ -133,9 +142,7 @@ async fn clients_on_two_servers_see_one_order() {
         return;
     };
     let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
-    let mut ana = enter(&one, "ana", "lobby").await;
-    let mut bo = enter(&two, "bo", "lobby").await;
-    expect(&mut ana, join("lobby", "bo")).await;
+    let (mut ana, mut bo) = ana_and_bo(&one, &two).await;
 
     // Sent without waiting for the copies, from both sides at once.
     for n in 0..5 {
@@ -245,9 +252,7 @@ async fn who_rooms_and_msg_across_servers() {
         return;
     };
     let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
-    let mut ana = enter(&one, "ana", "lobby").await;
-    let mut bo = enter(&two, "bo", "lobby").await;
-    expect(&mut ana, join("lobby", "bo")).await;
+    let (mut ana, mut bo) = ana_and_bo(&one, &two).await;
     let mut cy = enter(&two, "Cy", "rust").await;
 
     ana.send("/who").await;
@@ -427,9 +432,7 @@ async fn a_server_cut_off_from_redis_catches_up_from_the_history_stream() {
     let through_proxy = format!("redis://127.0.0.1:{}", proxy.port);
     let one = TestServer::start(&["--redis-url", &through_proxy]).await;
     let two = redis.server(&[]).await;
-    let mut ana = enter(&one, "ana", "lobby").await;
-    let mut bo = enter(&two, "bo", "lobby").await;
-    expect(&mut ana, join("lobby", "bo")).await;
+    let (mut ana, mut bo) = ana_and_bo(&one, &two).await;
     say(&mut bo, 1, "lobby", "bo", "before").await;
     expect(&mut ana, message(1, "lobby", "bo", "before")).await;
 

@@ -8,7 +8,8 @@ use chat::protocol::Event;
 
 use crate::support::events::{message, untimed};
 use crate::support::{
-    SERVER, TempDir, TestServer, WsClient, run_command, run_server, with_private_mount, within,
+    SERVER, TempDir, TestServer, WsClient, assert_run, run_command, run_server, with_private_mount,
+    within,
 };
 
 /// Starts a server keeping its history in `dir`, with extra `args`.
@@ -254,13 +255,13 @@ async fn a_second_server_on_the_same_directory_is_refused() {
     let first = start_in(dir.root(), &[]).await;
     let path = dir.root();
     let run = run_server(&["--data-dir", path], &[]).await;
-    let (code, stderr) = (run.status.code(), run.stderr);
-    assert_eq!(code, Some(1));
-    assert_eq!(
-        stderr,
-        format!(
-            "error: another server is using the data directory {path} (stop it, or choose another --data-dir)\n"
-        )
+    assert_run(
+        &run,
+        1,
+        "",
+        &format!(
+            "error: another server is using the data directory {path} (stop it, or choose another --data-dir)"
+        ),
     );
     first.assert_still_serves().await;
     stop(first).await;
@@ -302,13 +303,13 @@ async fn a_database_from_a_newer_release_is_refused_untouched() {
     let before = std::fs::read(&db).unwrap();
     let path = dir.root();
     let run = run_server(&["--data-dir", path], &[]).await;
-    let (code, stderr) = (run.status.code(), run.stderr);
-    assert_eq!(code, Some(1));
-    assert_eq!(
-        stderr,
-        format!(
-            "error: {path}/chat.db cannot be used: it was written by a newer release (schema version 99; this server knows up to 1); upgrade the server\n"
-        )
+    assert_run(
+        &run,
+        1,
+        "",
+        &format!(
+            "error: {path}/chat.db cannot be used: it was written by a newer release (schema version 99; this server knows up to 1); upgrade the server"
+        ),
     );
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
@@ -322,13 +323,13 @@ async fn a_corrupt_database_is_refused_untouched() {
     std::fs::write(&db, &garbage).unwrap();
     let path = dir.root();
     let run = run_server(&["--data-dir", path], &[]).await;
-    let (code, stderr) = (run.status.code(), run.stderr);
-    assert_eq!(code, Some(1));
-    assert_eq!(
-        stderr,
-        format!(
-            "error: {path}/chat.db is not a chat database or is corrupt: file is not a database (move it away to start with an empty history)\n"
-        )
+    assert_run(
+        &run,
+        1,
+        "",
+        &format!(
+            "error: {path}/chat.db is not a chat database or is corrupt: file is not a database (move it away to start with an empty history)"
+        ),
     );
     assert_eq!(std::fs::read(&db).unwrap(), garbage);
 }

@@ -6,6 +6,7 @@
 //! module knows nothing of clap.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,8 +27,8 @@ pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(50);
 pub struct ServerConfig {
     /// Welcome text, sent in the first frame.
     pub motd: String,
-    /// Messages kept per room (default [`DEFAULT_HISTORY_LEN`]).
-    pub history_len: usize,
+    /// How much history each room keeps, and where.
+    pub history: HistoryConfig,
     /// Shared secret a connection must present as `?token=`; `None` lets anyone in.
     pub token: Option<Token>,
     /// Bounds on what one client may cost the server.
@@ -41,10 +42,64 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             motd: DEFAULT_MOTD.to_owned(),
-            history_len: DEFAULT_HISTORY_LEN,
+            history: HistoryConfig::default(),
             token: None,
             limits: Limits::default(),
             tls: None,
+        }
+    }
+}
+
+/// How much history each room keeps, and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// Messages kept per room (default [`DEFAULT_HISTORY_LEN`]), in memory
+    /// and in the backend alike.
+    pub len: usize,
+    /// Where history lives (default: in memory).
+    pub storage: Storage,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            len: DEFAULT_HISTORY_LEN,
+            storage: Storage::Memory,
+        }
+    }
+}
+
+/// Where history lives: one of three, so that no server can be given two.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory: gone when the server stops.
+    Memory,
+    /// In an SQLite database in `dir` (`--data-dir`), committed every
+    /// `commit_interval` (default [`DEFAULT_COMMIT_INTERVAL`]): what a crash
+    /// may lose at most.
+    Disk {
+        dir: PathBuf,
+        commit_interval: Duration,
+    },
+    /// In the Redis at `url` (`--redis-url`), shared with every server that
+    /// uses it: they are then one chat.
+    Redis { url: String },
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Storage::Memory => f.write_str("Memory"),
+            Storage::Disk {
+                dir,
+                commit_interval,
+            } => f
+                .debug_struct("Disk")
+                .field("dir", dir)
+                .field("commit_interval", commit_interval)
+                .finish(),
+            // The URL may carry a password.
+            Storage::Redis { .. } => f.write_str("Redis { url: <redacted> }"),
         }
     }
 }

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chat::config::{self, Limits, ServerConfig, Token};
-use chat::server::{Cluster, Store};
+use chat::config::{self, HistoryConfig, Limits, ServerConfig, Storage, Token};
+use chat::server::Server;
 use clap::Parser;
 use tokio::net::TcpListener;
 
@@ -95,9 +95,20 @@ impl Args {
             (Some(cert), Some(key)) => Some(chat::server::tls::load(cert, key)?),
             _ => None,
         };
+        let storage = match (&self.data_dir, &self.redis_url) {
+            (Some(dir), _) => Storage::Disk {
+                dir: dir.clone(),
+                commit_interval: Duration::from_millis(self.commit_interval),
+            },
+            (None, Some(url)) => Storage::Redis { url: url.clone() },
+            (None, None) => Storage::Memory,
+        };
         Ok(ServerConfig {
             motd: self.motd.clone(),
-            history_len: self.history,
+            history: HistoryConfig {
+                len: self.history,
+                storage,
+            },
             token: self.token.clone().map(Token::new),
             limits: Limits {
                 max_message_bytes: self.max_message_bytes,
@@ -140,21 +151,7 @@ async fn main() -> ExitCode {
 async fn serve(args: &Args) -> anyhow::Result<()> {
     let config = args.config()?;
     let scheme = if config.tls.is_some() { "wss" } else { "ws" };
-    let store = args
-        .data_dir
-        .as_deref()
-        .map(|dir| {
-            Store::open(
-                dir,
-                args.history,
-                Duration::from_millis(args.commit_interval),
-            )
-        })
-        .transpose()?;
-    let cluster = match &args.redis_url {
-        Some(url) => Some(Cluster::connect(url, args.history).await?),
-        None => None,
-    };
+    let server = Server::open(config).await?;
     let addr = SocketAddr::new(args.addr, args.port);
     let listener = TcpListener::bind(addr).await.map_err(|err| {
         let hint = match err.kind() {
@@ -174,7 +171,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let local = listener.local_addr().context("reading the bound address")?;
     println!("listening on {scheme}://{local}");
-    chat::server::run_with(listener, config, store, cluster, shutdown).await;
+    server.run(listener, shutdown).await;
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 //! One client, from the upgrade to the close frame.
 //!
 //! A single task per connection `select!`s between what the peer sends, what
-//! its room broadcasts, private messages, the keepalive timer and shutdown, so
-//! a connection costs one task. Writes are batched: what the room has queued
+//! its room broadcasts, what the registry tells it (private messages, and
+//! orders such as "close": shutdown is one) and the keepalive timer, so a
+//! connection costs one task. Writes are batched: what the room has queued
 //! is fed to the socket and flushed in groups, one system call for many
 //! frames.
 
@@ -18,12 +19,12 @@ use tokio::sync::{OwnedSemaphorePermit, broadcast};
 use tokio::time::{Instant, timeout};
 use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
-use super::Shared;
 use super::backpressure::Backpressure;
 use super::encoded::EncodedEvent;
-use super::mailbox::Mailbox;
+use super::history::Said;
 use super::metrics::{Cause, Metrics};
-use super::rooms::Said;
+use super::rooms::{Closing, Control, Rooms, Told};
+use crate::config::Limits;
 use crate::protocol::command::help_event;
 use crate::protocol::{
     Command, ErrorCode, Event, Format, Input, JoinRequest, LimitsInfo, parse_input,
@@ -44,13 +45,27 @@ const BACKLOG_POLL: Duration = Duration::from_millis(1);
 /// How long the closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// What every connection needs from the server, and nothing more.
+pub(crate) struct Context {
+    pub limits: Limits,
+    /// The welcome text.
+    pub motd: String,
+    /// Messages each room keeps, as the welcome states it.
+    pub history_len: usize,
+    /// Speaks WebSocket on an upgraded socket, within the frame limit.
+    pub websocket: tokio_websockets::ServerBuilder,
+    pub rooms: Arc<Rooms>,
+    pub metrics: Metrics,
+}
+
 /// Why a connection ended, which decides the close frame and the leave notice.
 enum Ending {
     Quit(Option<String>),
     /// The socket closed without a close frame, or the stream failed (the
     /// stream itself answers protocol errors with the right close code).
     Disconnected,
-    Shutdown,
+    /// The registry said so (shutdown, for one).
+    Ordered(Closing),
     /// No answer to a ping within the ping interval.
     Unresponsive,
     /// A write stalled for the write timeout: the peer stopped reading.
@@ -71,7 +86,7 @@ impl Ending {
             Ending::Quit(None) => "quit".to_owned(),
             Ending::Quit(Some(text)) => format!("quit: {text}"),
             Ending::Disconnected => "disconnected".to_owned(),
-            Ending::Shutdown => "server shutting down".to_owned(),
+            Ending::Ordered(closing) => closing.reason.clone(),
             Ending::Unresponsive | Ending::Stalled => "timed out".to_owned(),
             Ending::Flooding => "sent too many messages".to_owned(),
             Ending::TooBig { .. } => "sent a message too big".to_owned(),
@@ -85,17 +100,14 @@ impl Ending {
             Ending::Stalled => Some(Cause::stalled),
             Ending::Flooding => Some(Cause::flooding),
             Ending::TooBig { .. } => Some(Cause::too_big),
-            Ending::Quit(_) | Ending::Disconnected | Ending::Shutdown => None,
+            Ending::Quit(_) | Ending::Disconnected | Ending::Ordered(_) => None,
         }
     }
 
     fn close_frame(&self) -> Option<Message> {
         match self {
             Ending::Quit(_) => Some(Message::close(Some(CloseCode::NORMAL_CLOSURE), "bye")),
-            Ending::Shutdown => Some(Message::close(
-                Some(CloseCode::GOING_AWAY),
-                "server shutting down",
-            )),
+            Ending::Ordered(closing) => Some(Message::close(Some(closing.code), &closing.reason)),
             Ending::Unresponsive => Some(Message::close(
                 Some(CloseCode::POLICY_VIOLATION),
                 "no answer to ping",
@@ -120,7 +132,7 @@ type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 /// A registered client and its socket.
 struct Connection<S> {
     ws: WebSocketStream<S>,
-    shared: Arc<Shared>,
+    context: Arc<Context>,
     format: Format,
     name: String,
     room: String,
@@ -137,19 +149,19 @@ struct Connection<S> {
 pub(crate) async fn serve(
     on_upgrade: OnUpgrade,
     request: JoinRequest,
-    shared: Arc<Shared>,
+    context: Arc<Context>,
     permit: OwnedSemaphorePermit,
 ) {
     // This future is what an idle connection costs for its whole life, so
     // what only the start needs (the upgrade, the registration, the history
     // to replay) is boxed, and gone once the greeting is sent.
-    let mailbox = Arc::new(Mailbox::default());
-    let Some((mut conn, greeted)) = Box::pin(open(on_upgrade, request, shared, &mailbox)).await
+    let control = Arc::new(Control::default());
+    let Some((mut conn, greeted)) = Box::pin(open(on_upgrade, request, context, &control)).await
     else {
         return;
     };
     let ending = match greeted {
-        Ok(()) => conn.run(&mailbox).await,
+        Ok(()) => conn.run(&control).await,
         Err(ending) => ending,
     };
 
@@ -157,11 +169,11 @@ pub(crate) async fn serve(
     // handshake (up to a second more), so whoever sees the leave notice and
     // connects at once gets in.
     drop(permit);
-    conn.shared
+    conn.context
         .rooms
         .disconnect(&conn.name, &conn.room, &ending.leave_reason());
     if let Some(cause) = ending.cause() {
-        conn.shared.metrics.closed(cause);
+        conn.context.metrics.closed(cause);
     }
     tracing::debug!(name = %conn.name, reason = %ending.leave_reason(), "disconnected");
     // Boxed for the same reason as `on_message`: needed once, at the end.
@@ -174,10 +186,10 @@ pub(crate) async fn serve(
 async fn open(
     on_upgrade: OnUpgrade,
     request: JoinRequest,
-    shared: Arc<Shared>,
-    mailbox: &Arc<Mailbox>,
+    context: Arc<Context>,
+    control: &Arc<Control>,
 ) -> Option<(Connection<Upgraded>, Result<(), Ending>)> {
-    let ws = upgrade(on_upgrade, &shared).await?;
+    let ws = upgrade(on_upgrade, &context).await?;
     let JoinRequest {
         room,
         name,
@@ -186,9 +198,9 @@ async fn open(
         problems,
         ..
     } = request;
-    let registration = shared
+    let registration = context
         .rooms
-        .connect(name.as_deref(), &room, since, Arc::clone(mailbox))
+        .connect(name.as_deref(), &room, since, Arc::clone(control))
         .await;
     let membership = registration.membership;
     let mut conn = Connection {
@@ -199,11 +211,11 @@ async fn open(
         events_rx: membership.events_rx,
         held_back: None,
         flood: FloodGuard::new(
-            shared.config.limits.messages_per_second,
-            shared.config.limits.message_burst,
+            context.limits.messages_per_second,
+            context.limits.message_burst,
             Instant::now(),
         ),
-        shared,
+        context,
     };
     tracing::debug!(name = %conn.name, room = %conn.room, "connected");
 
@@ -227,12 +239,12 @@ async fn open(
 }
 
 /// Refuses a connection with 1013 because the server is full.
-pub(crate) async fn refuse_overloaded(on_upgrade: OnUpgrade, shared: Arc<Shared>) {
-    let Some(mut ws) = upgrade(on_upgrade, &shared).await else {
+pub(crate) async fn refuse_overloaded(on_upgrade: OnUpgrade, context: Arc<Context>) {
+    let Some(mut ws) = upgrade(on_upgrade, &context).await else {
         return;
     };
     tracing::warn!("connection limit reached; refusing a connection with 1013");
-    shared.metrics.closed(Cause::overloaded);
+    context.metrics.closed(Cause::overloaded);
     let frame = Message::close(
         Some(CloseCode::SERVICE_OVERLOAD),
         "server full, try again later",
@@ -245,9 +257,9 @@ pub(crate) async fn refuse_overloaded(on_upgrade: OnUpgrade, shared: Arc<Shared>
 }
 
 /// The socket of an upgraded connection, once hyper hands it over.
-async fn upgrade(on_upgrade: OnUpgrade, shared: &Shared) -> Option<WebSocketStream<Upgraded>> {
+async fn upgrade(on_upgrade: OnUpgrade, context: &Context) -> Option<WebSocketStream<Upgraded>> {
     match on_upgrade.await {
-        Ok(upgraded) => Some(shared.websocket.serve(TokioIo::new(upgraded))),
+        Ok(upgraded) => Some(context.websocket.serve(TokioIo::new(upgraded))),
         Err(err) => {
             tracing::debug!("upgrade failed: {err}");
             None
@@ -259,28 +271,24 @@ impl<S> Connection<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    async fn run(&mut self, mailbox: &Mailbox) -> Ending {
-        let ping_interval = self.shared.config.limits.ping_interval;
+    async fn run(&mut self, control: &Control) -> Ending {
+        let ping_interval = self.context.limits.ping_interval;
         // One timer, reset at each ping: kept in the task (an `Interval`
         // would box its timer, another allocation per connection).
         let mut ping = std::pin::pin!(tokio::time::sleep(ping_interval));
         let mut awaiting_pong = false;
-        // Both made once and polled again on each turn of the loop: made
-        // anew, each would register and unregister a waiter every time, and
-        // the shutdown token is one lock shared by every connection.
-        let cancel = self.shared.cancel.clone();
-        let mut shutdown = std::pin::pin!(cancel.cancelled());
-        let mut mail = std::pin::pin!(mailbox.wait());
+        // Made once and polled again on each turn of the loop: made anew, it
+        // would register and unregister a waiter every time.
+        let mut told = std::pin::pin!(control.wait());
 
         loop {
             let step = tokio::select! {
-                () = &mut shutdown => Err(Ending::Shutdown),
                 // In an async block so that the timer is only made when polled
                 // (select! builds the futures of disabled branches too), and
                 // boxed so that it is not part of every connection's size.
                 () = async { Box::pin(tokio::time::sleep(BACKLOG_POLL)).await }, if self.held_back.is_some() => {
-                    let backlog = self.shared.rooms.backlog(&self.room);
-                    let capacity = self.shared.config.limits.room_queue_len;
+                    let backlog = self.context.rooms.backlog(&self.room);
+                    let capacity = self.context.limits.room_queue_len;
                     if let Some(wait) = &mut self.held_back
                         && !wait.still_waiting(backlog, capacity, Instant::now())
                     {
@@ -307,14 +315,9 @@ where
                     }
                 }
                 event = self.events_rx.recv() => self.deliver(event).await,
-                () = &mut mail => {
-                    mail.set(mailbox.wait());
-                    let format = self.format;
-                    let private = mailbox.take().into_iter().map(|event| encode(format, &event));
-                    let metrics = &self.shared.metrics;
-                    let batch = queued(&mut self.events_rx, format, metrics).chain(private);
-                    let result = write_frames(&mut self.ws, batch, &self.shared).await;
-                    self.written(result)
+                () = &mut told => {
+                    told.set(control.wait());
+                    self.obey(control.take()).await
                 }
                 () = &mut ping => {
                     if awaiting_pong {
@@ -333,17 +336,32 @@ where
     }
 
     fn welcome(&self) -> Event {
-        let config = &self.shared.config;
+        let context = &self.context;
         Event::Welcome {
-            motd: config.motd.clone(),
+            motd: context.motd.clone(),
             name: self.name.clone(),
             room: self.room.clone(),
-            history: config.history_len,
+            history: context.history_len,
             limits: LimitsInfo {
-                max_message_bytes: config.limits.max_message_bytes,
-                per_second: config.limits.messages_per_second,
-                burst: config.limits.message_burst,
+                max_message_bytes: context.limits.max_message_bytes,
+                per_second: context.limits.messages_per_second,
+                burst: context.limits.message_burst,
             },
+        }
+    }
+
+    /// Acts on what the registry told this connection: its private messages
+    /// go out after what the room has queued, then an order to close ends it.
+    async fn obey(&mut self, told: Told) -> Result<(), Ending> {
+        let format = self.format;
+        let private = told.private.into_iter().map(|event| encode(format, &event));
+        let metrics = &self.context.metrics;
+        let batch = queued(&mut self.events_rx, format, metrics).chain(private);
+        let result = write_frames(&mut self.ws, batch, &self.context).await;
+        self.written(result)?;
+        match told.close {
+            Some(closing) => Err(Ending::Ordered(closing)),
+            None => Ok(()),
         }
     }
 
@@ -362,8 +380,8 @@ where
             {
                 Verdict::Allowed => {}
                 Verdict::Dropped => {
-                    self.shared.metrics.rate_limited.inc();
-                    let limits = &self.shared.config.limits;
+                    self.context.metrics.rate_limited.inc();
+                    let limits = &self.context.limits;
                     let message = format!(
                         "slow down: at most {} messages a second (bursts of {}); that one was dropped",
                         limits.messages_per_second, limits.message_burst
@@ -387,8 +405,11 @@ where
             // Pings are answered by the stream itself; pongs only prove life.
             return Ok(());
         };
-        self.shared.metrics.received_bytes.inc_by(text.len() as u64);
-        let max = self.shared.config.limits.max_message_bytes;
+        self.context
+            .metrics
+            .received_bytes
+            .inc_by(text.len() as u64);
+        let max = self.context.limits.max_message_bytes;
         if text.len() > max {
             return self
                 .reply(Event::error(
@@ -409,7 +430,7 @@ where
     }
 
     async fn on_command(&mut self, command: Command<'_>) -> Result<(), Ending> {
-        let rooms = &self.shared.rooms;
+        let rooms = &self.context.rooms;
         let answer = match command {
             Command::Me(text) => {
                 self.say(text, Said::Action);
@@ -426,7 +447,7 @@ where
                 Ok(membership) => {
                     // What the old room said before we left is still ours to show.
                     let format = self.format;
-                    let metrics = &self.shared.metrics;
+                    let metrics = &self.context.metrics;
                     let mut batch: Vec<Message> =
                         queued(&mut self.events_rx, format, metrics).collect();
                     self.room = membership.room;
@@ -436,8 +457,8 @@ where
                 }
                 Err(err) => err.into(),
             },
-            Command::Who => rooms.who(&self.room).await,
-            Command::Rooms => rooms.list().await,
+            Command::Who => rooms.who(&self.room).await.unwrap_or_else(Event::from),
+            Command::Rooms => rooms.list().await.unwrap_or_else(Event::from),
             Command::Help => help_event(),
             Command::Msg { to, text } => match rooms.private(&self.name, to, text).await {
                 Ok(copy) => {
@@ -457,9 +478,9 @@ where
     /// Says `text` in our room, and starts holding our peer back if that
     /// left the room behind.
     fn say(&mut self, text: &str, kind: Said) {
-        let backlog = self.shared.rooms.say(&self.name, &self.room, text, kind);
-        self.shared.metrics.messages_received.inc();
-        let capacity = self.shared.config.limits.room_queue_len;
+        let backlog = self.context.rooms.say(&self.name, &self.room, text, kind);
+        self.context.metrics.messages_received.inc();
+        let capacity = self.context.limits.room_queue_len;
         self.held_back = Backpressure::after_send(backlog, capacity, Instant::now());
     }
 
@@ -476,9 +497,9 @@ where
     /// if that frame is a close, the stream answers it at once, and the copy
     /// (the sender's confirmation) would never go out.
     async fn write_after_room(&mut self, message: Option<Message>) -> Result<(), Ending> {
-        let metrics = &self.shared.metrics;
+        let metrics = &self.context.metrics;
         let batch = queued(&mut self.events_rx, self.format, metrics).chain(message);
-        let result = write_frames(&mut self.ws, batch, &self.shared).await;
+        let result = write_frames(&mut self.ws, batch, &self.context).await;
         self.written(result)
     }
 
@@ -488,7 +509,7 @@ where
         first: Result<EncodedEvent, broadcast::error::RecvError>,
     ) -> Result<(), Ending> {
         let format = self.format;
-        let metrics = &self.shared.metrics;
+        let metrics = &self.context.metrics;
         let (first, created) = match first {
             Ok(event) => (event.message(format), Some(event.created())),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -500,7 +521,7 @@ where
         let batch = std::iter::once(first)
             .chain(queued(&mut self.events_rx, format, metrics))
             .take(MAX_BATCH);
-        let result = write_frames(&mut self.ws, batch, &self.shared).await;
+        let result = write_frames(&mut self.ws, batch, &self.context).await;
         // Once per batch, for its oldest event: the latency a person feels.
         if let (Ok(()), Some(created)) = (&result, created) {
             metrics
@@ -512,7 +533,7 @@ where
 
     /// Sends `messages`; see [`write_frames`].
     async fn write(&mut self, messages: impl IntoIterator<Item = Message>) -> Result<(), Ending> {
-        let result = write_frames(&mut self.ws, messages, &self.shared).await;
+        let result = write_frames(&mut self.ws, messages, &self.context).await;
         self.written(result)
     }
 
@@ -562,14 +583,14 @@ enum WriteError {
 fn write_frames<'a, S>(
     ws: &'a mut WebSocketStream<S>,
     messages: impl IntoIterator<Item = Message> + 'a,
-    shared: &'a Shared,
+    context: &'a Context,
 ) -> Pin<Box<impl Future<Output = Result<(), WriteError>> + 'a>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     Box::pin(async move {
         let (mut frames, mut bytes) = (0, 0);
-        let result = timeout(shared.config.limits.write_timeout, async {
+        let result = timeout(context.limits.write_timeout, async {
             for message in messages {
                 bytes += message.as_payload().len();
                 ws.feed(message).await?;
@@ -583,7 +604,7 @@ where
         .await;
         match result {
             Ok(Ok(())) => {
-                let metrics = &shared.metrics;
+                let metrics = &context.metrics;
                 metrics.events_delivered.inc_by(frames as u64);
                 metrics.delivered_bytes.inc_by(bytes as u64);
                 Ok(())

@@ -67,7 +67,7 @@ where
         }
         () = head_deadline => {
             tracing::debug!("no complete request head within the handshake timeout; answering 408");
-            shared.metrics.closed(Cause::handshake_timeout);
+            shared.chat.metrics.closed(Cause::handshake_timeout);
             if let Some(parts) = conn.into_parts() {
                 let mut io = parts.io.into_inner();
                 let _ = tokio::time::timeout(SHUTDOWN_GRACE, io.write_all(REQUEST_TIMEOUT)).await;
@@ -161,19 +161,19 @@ fn upgrade(
     }
 
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let task_shared = Arc::clone(shared);
+    let context = Arc::clone(&shared.chat);
     match Arc::clone(&shared.connections).try_acquire_owned() {
         // The connection's whole life is this one task: its future is what a
         // connection costs, so nothing is wrapped around it.
         Ok(permit) => {
-            shared.metrics.connections_accepted.inc();
+            shared.chat.metrics.connections_accepted.inc();
             shared
                 .tracker
-                .spawn(connection::serve(on_upgrade, join, task_shared, permit))
+                .spawn(connection::serve(on_upgrade, join, context, permit))
         }
         Err(_) => shared
             .tracker
-            .spawn(connection::refuse_overloaded(on_upgrade, task_shared)),
+            .spawn(connection::refuse_overloaded(on_upgrade, context)),
     };
 
     let mut response = Response::new(Full::default());
@@ -186,6 +186,7 @@ fn upgrade(
         HeaderValue::from_str(&accept_key(key.as_bytes())).expect("base64 is a valid header value"),
     );
     shared
+        .chat
         .metrics
         .handshake_seconds
         .observe(accepted.elapsed().as_secs_f64());
@@ -207,7 +208,7 @@ fn health(shared: &Shared) -> Response<Full<Bytes>> {
 /// `GET /metrics`: the counters and histograms, for Prometheus.
 fn scrape(shared: &Shared) -> Response<Full<Bytes>> {
     let open = shared.config.limits.max_connections - shared.connections.available_permits();
-    let text = shared.metrics.render(open, shared.rooms.count());
+    let text = shared.chat.metrics.render(open, shared.chat.rooms.count());
     let mut response = plain(StatusCode::OK, text);
     response.headers_mut().insert(
         header::CONTENT_TYPE,

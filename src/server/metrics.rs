@@ -1,5 +1,9 @@
 //! What the server counts, served as `GET /metrics` for Prometheus.
 //!
+//! The registry exists before the backends, which register their own series
+//! ([`Metrics::register_store`], [`Metrics::register_link`]) and keep the
+//! handles, so a backend reports on its own work without knowing the rest.
+//!
 //! Counters are bumped once per batch of frames, not once per frame, and the
 //! fan-out histogram is fed once per batch (with its oldest event), so that
 //! counting costs the hot path next to nothing. Gauges that other parts of
@@ -48,6 +52,27 @@ impl Cause {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CauseLabel {
     cause: Cause,
+}
+
+/// What the durable history reports (`--data-dir`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StoreMetrics {
+    /// Appends and loads waiting for the writer thread.
+    pub queue_depth: Gauge,
+    /// Transactions that failed (a full disk, an I/O error).
+    pub failed_commits: Counter,
+}
+
+/// What the link to Redis reports (`--redis-url`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LinkMetrics {
+    /// 1 while the link is up, 0 while the server works alone.
+    pub up: Gauge,
+    /// Times the link came back after it was lost.
+    pub reconnects: Counter,
+    /// Commands queued for Redis and not yet sent; senders are held back
+    /// while it is high, so it is also the link's backpressure.
+    pub pending: Gauge,
 }
 
 /// Every metric the server keeps, and the registry that renders them.
@@ -158,6 +183,45 @@ impl Metrics {
         metrics
     }
 
+    /// Registers the durable history's series and returns their handles.
+    pub(crate) fn register_store(&mut self) -> StoreMetrics {
+        let store = StoreMetrics::default();
+        let r = &mut self.registry;
+        r.register(
+            "history_queue_depth",
+            "Appends and loads waiting for the history writer",
+            store.queue_depth.clone(),
+        );
+        r.register(
+            "history_failed_commits",
+            "History transactions that failed (their messages were delivered but not saved)",
+            store.failed_commits.clone(),
+        );
+        store
+    }
+
+    /// Registers the Redis link's series and returns their handles.
+    pub(crate) fn register_link(&mut self) -> LinkMetrics {
+        let link = LinkMetrics::default();
+        let r = &mut self.registry;
+        r.register(
+            "redis_link_up",
+            "Whether the link to Redis is up (1) or this server works alone (0)",
+            link.up.clone(),
+        );
+        r.register(
+            "redis_reconnects",
+            "Times the link to Redis came back after it was lost",
+            link.reconnects.clone(),
+        );
+        r.register(
+            "redis_commands_pending",
+            "Commands queued for Redis and not yet sent",
+            link.pending.clone(),
+        );
+        link
+    }
+
     /// Counts a connection the server closed or refused for `cause`.
     pub(crate) fn closed(&self, cause: Cause) {
         self.closed.get_or_create(&CauseLabel { cause }).inc();
@@ -200,6 +264,32 @@ mod tests {
             "# TYPE chat_fanout_seconds histogram",
             "chat_fanout_seconds_count 1",
             "# EOF",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in\n{text}"
+            );
+        }
+        assert!(!text.contains("redis"), "no link, no link series:\n{text}");
+    }
+
+    #[test]
+    fn a_backend_s_series_are_there_once_registered() {
+        let mut metrics = Metrics::new();
+        let store = metrics.register_store();
+        let link = metrics.register_link();
+        store.queue_depth.set(3);
+        store.failed_commits.inc();
+        link.up.set(1);
+        link.reconnects.inc();
+        link.pending.set(7);
+        let text = metrics.render(0, 1);
+        for line in [
+            "chat_history_queue_depth 3",
+            "chat_history_failed_commits_total 1",
+            "chat_redis_link_up 1",
+            "chat_redis_reconnects_total 1",
+            "chat_redis_commands_pending 7",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

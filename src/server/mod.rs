@@ -1,14 +1,15 @@
-//! The chat server: [`run`] accepts connections until told to stop, spawning
-//! a task per connection, then closes every client with 1001 and waits for
-//! the tasks to finish.
+//! The chat server: [`Server::open`] opens where history lives, and
+//! [`Server::run`] accepts connections until told to stop, spawning a task
+//! per connection, then closes every client with 1001 and waits for the
+//! tasks to finish. [`run`] does both.
 //!
 //! - `http`: the HTTP layer in front of the WebSocket handshake.
 //! - `page`: the chat page for browsers, served on the same port.
 //! - `connection`: one client, from the upgrade to the close frame.
 //! - `backpressure`: when to stop reading from a sender its room cannot keep up with.
-//! - `rooms`: the registry of rooms, people and history.
+//! - `rooms`: the registry of rooms and people, and where history lives.
+//! - `history`: what was said, as every backend keeps it.
 //! - `encoded`: an event encoded once per format, shared by all recipients.
-//! - `mailbox`: private messages waiting for one connection.
 //! - `metrics`: what the server counts, for `GET /metrics`.
 //! - [`tls`]: the certificate and key, and the TLS handshake of each socket.
 //! - `store`: durable history in SQLite, with `--data-dir`.
@@ -18,8 +19,8 @@ mod backpressure;
 mod cluster;
 mod connection;
 mod encoded;
+mod history;
 mod http;
-mod mailbox;
 mod metrics;
 mod page;
 mod rooms;
@@ -34,18 +35,22 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tokio_websockets::CloseCode;
 
 use crate::config::ServerConfig;
-pub use cluster::{Cluster, ConnectError};
+use cluster::Bridge;
+pub use cluster::ConnectError;
+use connection::Context;
 pub use encoded::EncodedEvent;
 use metrics::Metrics;
-use rooms::Rooms;
-pub use store::{OpenError, Store};
+pub use rooms::StartError;
+use rooms::{Backend, Closing, Rooms};
+pub use store::OpenError;
 
 /// How long connections get to close after shutdown begins.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -56,11 +61,10 @@ const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(5);
 /// so that a persistent failure does not spin a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// What every connection task shares.
+/// What the layer in front of the connections shares: the HTTP and TLS
+/// settings, the cap, the shutdown signal, and what connections get.
 pub(crate) struct Shared {
     config: ServerConfig,
-    rooms: Arc<Rooms>,
-    metrics: Metrics,
     /// One permit per open WebSocket connection: the connection cap.
     connections: Arc<Semaphore>,
     /// Cancelled when the server shuts down.
@@ -68,92 +72,141 @@ pub(crate) struct Shared {
     /// Every connection task, so shutdown can wait for them.
     tracker: TaskTracker,
     http: http1::Builder,
-    websocket: tokio_websockets::ServerBuilder,
     /// Set when the whole port speaks TLS.
     tls: Option<TlsAcceptor>,
+    /// What each WebSocket connection is given.
+    chat: Arc<Context>,
 }
 
-/// Serves chat on `listener` until `shutdown` completes, then closes every
-/// connection (WebSocket clients get close 1001) and returns once they are
-/// done, or after a few seconds at most.
+/// A server with its history open, ready to serve.
+pub struct Server {
+    config: ServerConfig,
+    context: Context,
+    /// With Redis: the link, to run once the registry exists.
+    bridge: Option<Bridge>,
+}
+
+impl Server {
+    /// Opens what the server needs before it listens: its metrics, then
+    /// where its history lives (`config.history`), with what each reports.
+    ///
+    /// # Errors
+    ///
+    /// A data directory or a Redis that cannot be used, in one line that
+    /// says what to do.
+    pub async fn open(config: ServerConfig) -> Result<Self, StartError> {
+        let mut metrics = Metrics::new();
+        let (backend, bridge) = Backend::open(&config.history, &mut metrics).await?;
+        let limits = &config.limits;
+        let context = Context {
+            limits: limits.clone(),
+            motd: config.motd.clone(),
+            history_len: config.history.len,
+            websocket: tokio_websockets::ServerBuilder::new().limits(
+                tokio_websockets::Limits::default().max_payload_len(Some(limits.max_frame_bytes())),
+            ),
+            rooms: Arc::new(Rooms::new(&config, backend)),
+            metrics,
+        };
+        Ok(Self {
+            config,
+            context,
+            bridge,
+        })
+    }
+
+    /// Serves chat on `listener` until `shutdown` completes, then closes
+    /// every connection (WebSocket clients get close 1001) and returns once
+    /// they are done, or after a few seconds at most; then the backend
+    /// (history on disk is committed and closed).
+    ///
+    /// Errors on single connections are logged and never stop the server.
+    pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let Server {
+            config,
+            context,
+            bridge,
+        } = self;
+        let limits = &config.limits;
+        let mut http = http1::Builder::new();
+        // The handshake timeout is ours (http::serve), so that it can answer 408.
+        http.timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .max_headers(limits.max_headers)
+            .max_header_size(limits.max_header_bytes);
+        let connections = Arc::new(Semaphore::new(limits.max_connections));
+        let shared = Arc::new(Shared {
+            tls: config.tls.clone().map(TlsAcceptor::from),
+            config,
+            connections,
+            cancel: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            http,
+            chat: Arc::new(context),
+        });
+
+        let bridge_stop = CancellationToken::new();
+        let bridge = bridge.map(|bridge| {
+            let (ready_tx, ready) = oneshot::channel();
+            let rooms = Arc::clone(&shared.chat.rooms);
+            let task = tokio::spawn(bridge.run(rooms, bridge_stop.clone(), ready_tx));
+            (task, ready)
+        });
+        let bridge = match bridge {
+            Some((task, ready)) => {
+                // Connections wait in the listen queue meanwhile; Redis may
+                // have gone since the check: the server then starts on its
+                // own and joins when it can.
+                let _ = tokio::time::timeout(CLUSTER_READY_TIMEOUT, ready).await;
+                Some(task)
+            }
+            None => None,
+        };
+
+        tokio::select! {
+            () = accept_loop(&listener, &shared) => {}
+            () = shutdown => tracing::info!("shutting down"),
+        }
+        drop(listener);
+        shared.cancel.cancel();
+        shared.chat.rooms.close_everyone(&Closing {
+            code: CloseCode::GOING_AWAY,
+            reason: "server shutting down".to_owned(),
+        });
+        shared.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_TIMEOUT, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "{} connections did not close in time; dropping them",
+                shared.tracker.len()
+            );
+        }
+        // After the connections, so that their departures reach the others.
+        if let Some(bridge) = bridge {
+            bridge_stop.cancel();
+            let _ = bridge.await;
+        }
+        // After the connections: nothing said before this point is lost.
+        shared.chat.rooms.backend().close().await;
+    }
+}
+
+/// Opens the server's history as `config` says ([`Server::open`]) and
+/// serves chat on `listener` until `shutdown` completes ([`Server::run`]).
 ///
-/// Errors on single connections are logged and never stop the server.
-pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
-    run_with(listener, config, None, None, shutdown).await;
-}
-
-/// [`run`], keeping history in `store` (opened from `--data-dir`; it is
-/// committed and closed before this returns) and joined to the other servers
-/// of `cluster` (connected and checked with [`Cluster::connect`]), for each
-/// that is given.
-pub async fn run_with(
+/// # Errors
+///
+/// As [`Server::open`]; once it listens, nothing stops the server but
+/// `shutdown`.
+pub async fn run(
     listener: TcpListener,
     config: ServerConfig,
-    store: Option<Store>,
-    cluster: Option<Cluster>,
     shutdown: impl Future<Output = ()>,
-) {
-    let limits = &config.limits;
-    let mut http = http1::Builder::new();
-    // The handshake timeout is ours (http::serve), so that it can answer 408.
-    http.timer(TokioTimer::new())
-        .header_read_timeout(None)
-        .max_headers(limits.max_headers)
-        .max_header_size(limits.max_header_bytes);
-    let websocket = tokio_websockets::ServerBuilder::new().limits(
-        tokio_websockets::Limits::default().max_payload_len(Some(limits.max_frame_bytes())),
-    );
-    let tls = config.tls.clone().map(TlsAcceptor::from);
-    let shared = Arc::new(Shared {
-        rooms: Arc::new(Rooms::new(&config, store, cluster)),
-        metrics: Metrics::new(),
-        connections: Arc::new(Semaphore::new(limits.max_connections)),
-        cancel: CancellationToken::new(),
-        tracker: TaskTracker::new(),
-        http,
-        websocket,
-        tls,
-        config,
-    });
-
-    let bridge_stop = CancellationToken::new();
-    let bridge = shared.rooms.cluster().is_some().then(|| {
-        tokio::spawn(cluster::bridge::run(
-            Arc::clone(&shared.rooms),
-            bridge_stop.clone(),
-        ))
-    });
-
-    if let Some(cluster) = shared.rooms.cluster() {
-        // Connections wait in the listen queue meanwhile.
-        cluster.ready(CLUSTER_READY_TIMEOUT).await;
-    }
-
-    tokio::select! {
-        () = accept_loop(&listener, &shared) => {}
-        () = shutdown => tracing::info!("shutting down"),
-    }
-    drop(listener);
-    shared.cancel.cancel();
-    shared.tracker.close();
-    if tokio::time::timeout(SHUTDOWN_TIMEOUT, shared.tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "{} connections did not close in time; dropping them",
-            shared.tracker.len()
-        );
-    }
-    // After the connections, so that their departures reach the others.
-    if let Some(bridge) = bridge {
-        bridge_stop.cancel();
-        let _ = bridge.await;
-    }
-    // After the connections: nothing said before this point is lost.
-    if let Some(store) = shared.rooms.store() {
-        store.close().await;
-    }
+) -> Result<(), StartError> {
+    Server::open(config).await?.run(listener, shutdown).await;
+    Ok(())
 }
 
 async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {

@@ -191,7 +191,7 @@ pub(crate) async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Sha
         Ok(Err(err)) => tracing::debug!("TLS handshake failed: {err}"),
         Err(_elapsed) => {
             tracing::debug!("no TLS handshake within the handshake timeout; closing");
-            shared.metrics.closed(Cause::handshake_timeout);
+            shared.chat.metrics.closed(Cause::handshake_timeout);
         }
     }
 }

@@ -7,40 +7,41 @@
 //!   people only what comes back from Redis (the sender's copy too), encoded
 //!   once per event on arrival: each message crosses Redis once, not once
 //!   per recipient.
-//! - Names are claims (`chat:name:NAME`) with an expiry each server refreshes
-//!   for its own people; who is where is one hash per server
-//!   (`chat:people:SERVER`), read for `/who` and `/rooms` together with each
-//!   server's liveness key, so a crashed server's people disappear.
-//! - History is a capped stream per room whose entry ids are the message ids.
+//! - Names are claims with an expiry each server refreshes for its own
+//!   people; who is where is one hash per server, read for `/who` and
+//!   `/rooms` together with each server's liveness key, so a crashed
+//!   server's people disappear ([`keys`] names them all).
+//! - History is a capped stream per room whose entry ids are the message
+//!   ids ([`stream`]).
 //!
-//! This module is the handle the registry ([`super::rooms`]) uses: commands
-//! that need no answer are queued and sent in order, in pipelines, by the
-//! bridge ([`bridge`]), which also receives what Redis publishes and
-//! reconnects when Redis is lost.
+//! [`Cluster::connect`] gives two halves. [`Cluster`] is the handle the
+//! registry calls: commands that need no answer are queued, questions are
+//! asked on the link's connection. [`Bridge`] is the one task that owns the
+//! link: it sends what was queued (in order, in pipelines), delivers what
+//! Redis publishes, and reconnects and resynchronises when Redis is lost.
+//! It reaches the registry only through the [`Registry`] trait declared
+//! here, so this module knows nothing of rooms.
 
-pub(crate) mod bridge;
+mod bridge;
+mod keys;
 mod scripts;
+mod stream;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use redis::Cmd;
 use redis::aio::MultiplexedConnection;
-use redis::{Cmd, Script};
 use tokio::sync::{mpsc, watch};
 
-use super::rooms::Said;
-use super::store::{RoomTail, StoredMessage};
+use super::history::RoomTail;
+use super::metrics::LinkMetrics;
 use crate::protocol::{Event, RoomInfo};
+pub(crate) use bridge::Bridge;
+use keys::ServerId;
 
-/// How long a name claim and a server's liveness key last unless refreshed;
-/// also how long a crashed server's people stay listed at most.
-const CLAIM_TTL: Duration = Duration::from_secs(30);
-/// The set of the servers' ids (the Lua scripts name it too).
-const SERVERS_KEY: &str = "chat:servers";
-/// How long a question to Redis may take before the server answers from
-/// what it knows locally.
+/// How long a question to Redis may take before the person is told the
+/// other servers did not answer.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the start-up check may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,24 +54,66 @@ pub struct ConnectError {
     reason: String,
 }
 
-/// This server's link to the others, through one Redis.
-pub struct Cluster {
-    client: redis::Client,
-    /// Random, chosen at start: names this server's claims and channel.
-    id: String,
-    /// The URL without its password, for messages.
-    url: String,
+/// Why a question to the other servers has no answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClusterError {
+    #[error("the link to Redis is down")]
+    Down,
+    #[error("Redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("Redis answered with an error: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// What the bridge needs of the registry: the rooms and people of this
+/// server, as Redis delivers to them and must know them.
+pub(crate) trait Registry: Send + Sync + 'static {
+    /// Delivers an event from Redis to this server's members of `room`: a
+    /// notice (`id` 0) as it is, a message if it is the next id (or, with
+    /// `accept_gap`, any later one), keeping it in history.
+    fn arrived(&self, room: &str, id: u64, event: &Event, accept_gap: bool) -> Arrival;
+    /// Leaves a private message from another server with its recipient.
+    fn private_arrived(&self, event: Event);
+    /// Tells `room`'s members that `missed` messages will never reach them.
+    fn gap(&self, room: &str, missed: u64);
+    /// The last id `room` delivered, if the room is here and in step.
+    fn last_id(&self, room: &str) -> Option<u64>;
+    /// Puts a room created while Redis was unreachable in step with it.
+    fn synced(&self, room: &str, tail: RoomTail);
+    /// What this server holds, as Redis must know it.
+    fn snapshot(&self) -> Snapshot;
+    /// Sends `event` to everyone on this server (the link's state changed).
+    fn tell_everyone(&self, event: &Event);
+}
+
+/// What became of an event from Redis (see [`Registry::arrived`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    Delivered,
+    /// Not for us: no such room here, or already delivered.
+    Ignored,
+    /// Ids after `after` and before this one are missing here.
+    Hole {
+        after: u64,
+    },
+}
+
+/// What this server holds, as Redis must know it after a reconnection.
+pub(crate) struct Snapshot {
+    /// Each room, with its last id if it is in step with the cluster.
+    pub rooms: Vec<(String, Option<u64>)>,
+    /// Each person, with their room.
+    pub people: Vec<(String, String)>,
+}
+
+/// The registry's handle on the other servers.
+pub(crate) struct Cluster {
+    id: ServerId,
     /// Commands that need no answer, in the order they were made.
     outgoing: mpsc::UnboundedSender<Cmd>,
-    outgoing_rx: Mutex<Option<mpsc::UnboundedReceiver<Cmd>>>,
-    /// Commands queued and not yet sent, for backpressure on senders.
-    pending: AtomicUsize,
-    /// Whether the link is up; while it is down, rooms work locally.
-    up: AtomicBool,
-    /// Becomes true once the first resynchronisation is done.
-    ready: watch::Sender<bool>,
-    /// For questions that need an answer; `None` while the link is down.
-    connection: Mutex<Option<MultiplexedConnection>>,
+    /// The link's connection while it is up; the bridge alone writes it.
+    link: watch::Receiver<Option<MultiplexedConnection>>,
+    metrics: LinkMetrics,
     history_len: usize,
 }
 
@@ -78,19 +121,23 @@ impl fmt::Debug for Cluster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cluster")
             .field("id", &self.id)
-            .field("url", &self.url)
             .finish_non_exhaustive()
     }
 }
 
 impl Cluster {
     /// Connects to Redis at `url` and checks that it answers, so that a wrong
-    /// URL or a Redis that is not running fails before the server listens.
+    /// URL or a Redis that is not running fails before the server listens;
+    /// the link comes up once the bridge runs.
     ///
     /// # Errors
     ///
     /// An invalid URL, or a Redis that cannot be reached or does not answer.
-    pub async fn connect(url: &str, history_len: usize) -> Result<Self, ConnectError> {
+    pub(crate) async fn connect(
+        url: &str,
+        history_len: usize,
+        metrics: LinkMetrics,
+    ) -> Result<(Cluster, Bridge), ConnectError> {
         let shown = redact(url);
         let fail = |reason: String| ConnectError {
             url: shown.clone(),
@@ -102,73 +149,77 @@ impl Cluster {
             redis::cmd("PING")
                 .query_async::<String>(&mut connection)
                 .await?;
-            Ok::<_, redis::RedisError>(connection)
+            Ok::<_, redis::RedisError>(())
         };
-        let connection = match tokio::time::timeout(CONNECT_TIMEOUT, check).await {
-            Ok(Ok(connection)) => connection,
+        match tokio::time::timeout(CONNECT_TIMEOUT, check).await {
+            Ok(Ok(())) => {}
             Ok(Err(err)) => return Err(fail(err.to_string())),
             Err(_) => return Err(fail(format!("no answer within {CONNECT_TIMEOUT:?}"))),
-        };
-        drop(connection);
+        }
+        let id = ServerId::random();
         let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
-        Ok(Self {
-            client,
-            id: server_id(),
-            url: shown,
+        let (link_tx, link) = watch::channel(None);
+        let cluster = Cluster {
+            id: id.clone(),
             outgoing,
-            outgoing_rx: Mutex::new(Some(outgoing_rx)),
-            pending: AtomicUsize::new(0),
-            up: AtomicBool::new(false),
-            ready: watch::Sender::new(false),
-            connection: Mutex::new(None),
+            link,
+            metrics: metrics.clone(),
             history_len,
-        })
+        };
+        let bridge = Bridge::new(
+            client,
+            id,
+            shown,
+            outgoing_rx,
+            link_tx,
+            metrics,
+            history_len,
+        );
+        Ok((cluster, bridge))
     }
 
-    /// Whether the link to the other servers is up.
+    /// The link's connection, if the link is up.
+    fn connection(&self) -> Option<MultiplexedConnection> {
+        self.link.borrow().clone()
+    }
+
+    /// Whether the link to the other servers is up: while it is down, this
+    /// server works alone.
     pub(crate) fn is_up(&self) -> bool {
-        self.up.load(Ordering::Acquire)
-    }
-
-    /// Waits until the bridge has joined this server to the others for the
-    /// first time, or for `limit` at most (Redis may have gone meanwhile:
-    /// the server then starts on its own and joins when it can).
-    pub(crate) async fn ready(&self, limit: Duration) {
-        let mut ready = self.ready.subscribe();
-        let _ = tokio::time::timeout(limit, ready.wait_for(|ready| *ready)).await;
+        self.link.borrow().is_some()
     }
 
     /// Commands queued for Redis and not yet sent.
     pub(crate) fn pending(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
+        usize::try_from(self.metrics.pending.get()).unwrap_or(0)
     }
 
     fn queue(&self, cmd: Cmd) {
-        self.pending.fetch_add(1, Ordering::Relaxed);
+        self.metrics.pending.inc();
         // Fails only once the bridge has stopped, at shutdown.
-        let _ = self.outgoing.send(cmd);
+        if self.outgoing.send(cmd).is_err() {
+            self.metrics.pending.dec();
+        }
     }
 
-    /// Says `text` in `room`: numbered, kept and published by Redis, and
-    /// delivered here when it comes back.
-    pub(crate) fn say(&self, room: &str, from: &str, text: &str, kind: Said, ts: u64) {
-        // Redis gives the id.
-        let event = kind.event(0, room.to_owned(), from.to_owned(), text.to_owned(), ts);
-        let mut cmd = evalsha(&scripts::SAY);
+    /// Says `event` (a message or action, id 0) in `room`: numbered, kept
+    /// and published by Redis, and delivered here when it comes back.
+    pub(crate) fn say(&self, room: &str, event: &Event) {
+        let mut cmd = scripts::call(&scripts::SAY);
         cmd.arg(2)
-            .arg(counter_key(room))
-            .arg(history_key(room))
-            .arg(room_channel(room))
+            .arg(keys::counter(room))
+            .arg(keys::history(room))
+            .arg(keys::room_channel(room))
             .arg(self.history_len)
             .arg(event.to_json());
         self.queue(cmd);
     }
 
-    /// Publishes a join, leave or nick notice in `event`'s room; notices have
-    /// no id and are not kept.
+    /// Publishes a join, leave or nick notice in `room`; notices have no id
+    /// and are not kept.
     pub(crate) fn notice(&self, room: &str, event: &Event) {
         let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(room_channel(room))
+        cmd.arg(keys::room_channel(room))
             .arg(format!("0 {}", event.to_json()));
         self.queue(cmd);
     }
@@ -176,267 +227,103 @@ impl Cluster {
     /// Records that `name` is in `room` on this server, for `/who` and `/rooms`.
     pub(crate) fn place(&self, name: &str, room: &str) {
         let mut cmd = redis::cmd("HSET");
-        cmd.arg(self.people_key()).arg(name).arg(room);
+        cmd.arg(self.id.people_key()).arg(name).arg(room);
         self.queue(cmd);
     }
 
     /// Forgets `name`: out of the lists, and the name free for anyone.
     pub(crate) fn forget(&self, name: &str) {
         let mut cmd = redis::cmd("HDEL");
-        cmd.arg(self.people_key()).arg(name);
+        cmd.arg(self.id.people_key()).arg(name);
         self.queue(cmd);
         self.release(name);
     }
 
     /// Frees the claim on `name` if it is still ours.
     pub(crate) fn release(&self, name: &str) {
-        let mut cmd = evalsha(&scripts::RELEASE);
-        cmd.arg(1).arg(name_key(name)).arg(self.claim_value(name));
+        let mut cmd = scripts::call(&scripts::RELEASE);
+        cmd.arg(1)
+            .arg(keys::name(name))
+            .arg(self.id.claim_value(name));
         self.queue(cmd);
     }
 
-    /// Claims `name` for one of our people.
-    ///
-    /// Returns `Ok(false)` if another server's person has it.
-    ///
-    /// # Errors
-    ///
-    /// Redis did not answer; the caller goes on as if it were down.
-    pub(crate) async fn claim(&self, name: &str) -> Result<bool, ()> {
-        let mut cmd = self.claim_cmd(name);
-        let claimed: i64 = self.query(&mut cmd).await?;
+    /// Claims `name` for one of our people: `false` if another server's
+    /// person has it.
+    pub(crate) async fn claim(&self, name: &str) -> Result<bool, ClusterError> {
+        let claimed: i64 = self.query(&mut self.id.claim(name)).await?;
         Ok(claimed == 1)
     }
 
-    fn claim_cmd(&self, name: &str) -> Cmd {
-        let mut cmd = evalsha(&scripts::CLAIM);
-        cmd.arg(1)
-            .arg(name_key(name))
-            .arg(self.claim_value(name))
-            .arg(CLAIM_TTL.as_secs())
-            .arg(&self.id);
-        cmd
-    }
-
-    /// The names in `room` on every live server, or `None` if Redis does not
-    /// answer.
-    pub(crate) async fn who(&self, room: &str) -> Option<Vec<String>> {
-        let mut cmd = evalsha(&scripts::PEOPLE);
+    /// The names in `room` on every live server.
+    pub(crate) async fn who(&self, room: &str) -> Result<Vec<String>, ClusterError> {
+        let mut cmd = scripts::call(&scripts::PEOPLE);
         cmd.arg(0).arg("who").arg(room);
-        self.query(&mut cmd).await.ok()
+        self.query(&mut cmd).await
     }
 
     /// The rooms with people in them on any live server.
-    pub(crate) async fn rooms(&self) -> Option<Vec<RoomInfo>> {
-        let mut cmd = evalsha(&scripts::PEOPLE);
+    pub(crate) async fn rooms(&self) -> Result<Vec<RoomInfo>, ClusterError> {
+        let mut cmd = scripts::call(&scripts::PEOPLE);
         cmd.arg(0).arg("rooms");
-        let flat: Vec<(String, usize)> = self.query(&mut cmd).await.ok()?;
-        Some(
-            flat.into_iter()
-                .map(|(name, people)| RoomInfo { name, people })
-                .collect(),
-        )
+        let flat: Vec<(String, usize)> = self.query(&mut cmd).await?;
+        Ok(flat
+            .into_iter()
+            .map(|(name, people)| RoomInfo { name, people })
+            .collect())
     }
 
     /// Sends a private message to `to` if another server has that person:
-    /// returns the name as its owner spells it, or `None` if nobody has it.
-    pub(crate) async fn private(&self, from: &str, to: &str, text: &str, ts: u64) -> Option<Event> {
+    /// the sender's copy, with the name as its owner spells it, or `None` if
+    /// nobody has it.
+    pub(crate) async fn private(
+        &self,
+        from: &str,
+        to: &str,
+        text: &str,
+        ts: u64,
+    ) -> Result<Option<Event>, ClusterError> {
         let mut get = redis::cmd("GET");
-        get.arg(name_key(to));
-        let held: Option<String> = self.query(&mut get).await.ok()?;
-        let (server, name) = held?
-            .split_once(' ')
-            .map(|(s, n)| (s.to_owned(), n.to_owned()))?;
+        get.arg(keys::name(to));
+        let held: Option<String> = self.query(&mut get).await?;
+        let Some((server, name)) = held.as_deref().and_then(|held| held.split_once(' ')) else {
+            return Ok(None);
+        };
         let event = Event::Private {
             from: from.to_owned(),
-            to: name,
+            to: name.to_owned(),
             text: text.to_owned(),
             ts,
         };
         let mut publish = redis::cmd("PUBLISH");
-        publish.arg(server_channel(&server)).arg(event.to_json());
-        let receivers: i64 = self.query(&mut publish).await.ok()?;
-        (receivers > 0).then_some(event)
+        publish
+            .arg(ServerId::channel_of(server))
+            .arg(event.to_json());
+        let receivers: i64 = self.query(&mut publish).await?;
+        Ok((receivers > 0).then_some(event))
     }
 
     /// A room's last messages and last id, as Redis keeps them.
-    pub(crate) async fn load(&self, room: &str) -> Result<RoomTail, String> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(counter_key(room));
-        pipe.cmd("XREVRANGE")
-            .arg(history_key(room))
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(self.history_len.max(1));
-        let mut connection = self.connection().ok_or("Redis is unreachable")?;
-        let (last_id, entries): (Option<u64>, Vec<StreamEntry>) =
-            tokio::time::timeout(QUERY_TIMEOUT, pipe.query_async(&mut connection))
-                .await
-                .map_err(|_| "Redis did not answer in time".to_owned())?
-                .map_err(|err| err.to_string())?;
-        let mut messages: Vec<StoredMessage> = entries
-            .iter()
-            .rev()
-            .filter_map(|entry| stored(&entry.event()?))
-            .collect();
-        if self.history_len == 0 {
-            messages.clear();
+    pub(crate) async fn load(&self, room: &str) -> Result<RoomTail, ClusterError> {
+        let mut connection = self.connection().ok_or(ClusterError::Down)?;
+        stream::tail(&mut connection, room, self.history_len, QUERY_TIMEOUT).await
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &mut Cmd) -> Result<T, ClusterError> {
+        let mut connection = self.connection().ok_or(ClusterError::Down)?;
+        let answer = tokio::time::timeout(QUERY_TIMEOUT, cmd.query_async(&mut connection))
+            .await
+            .map_err(|_| ClusterError::Timeout(QUERY_TIMEOUT))
+            .and_then(|answer| Ok(answer?));
+        if let Err(err) = &answer {
+            tracing::warn!("a question to Redis failed: {err}");
         }
-        Ok(RoomTail {
-            last_id: last_id.unwrap_or(0),
-            messages,
-        })
+        answer
     }
-
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &mut Cmd) -> Result<T, ()> {
-        let mut connection = self.connection().ok_or(())?;
-        match tokio::time::timeout(QUERY_TIMEOUT, cmd.query_async(&mut connection)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => {
-                tracing::warn!("a question to Redis failed: {err}");
-                Err(())
-            }
-            Err(_) => {
-                tracing::warn!("Redis did not answer within {QUERY_TIMEOUT:?}");
-                Err(())
-            }
-        }
-    }
-
-    fn connection(&self) -> Option<MultiplexedConnection> {
-        if !self.is_up() {
-            return None;
-        }
-        self.connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn people_key(&self) -> String {
-        format!("chat:people:{}", self.id)
-    }
-
-    fn alive_key(&self) -> String {
-        format!("chat:alive:{}", self.id)
-    }
-
-    /// Adds to `pipe` what says this server is alive for another claim
-    /// period: its place in the set of servers and its liveness key.
-    fn announce(&self, pipe: &mut redis::Pipeline) {
-        pipe.cmd("SADD").arg(SERVERS_KEY).arg(&self.id).ignore();
-        pipe.cmd("SET")
-            .arg(self.alive_key())
-            .arg(1)
-            .arg("EX")
-            .arg(CLAIM_TTL.as_secs())
-            .ignore();
-    }
-
-    fn claim_value(&self, name: &str) -> String {
-        format!("{} {name}", self.id)
-    }
-}
-
-/// One entry of a room's history stream: `0-ID` and its fields.
-#[derive(Debug)]
-struct StreamEntry {
-    id: u64,
-    json: Option<String>,
-}
-
-impl redis::FromRedisValue for StreamEntry {
-    fn from_redis_value(value: redis::Value) -> Result<Self, redis::ParsingError> {
-        let (id, fields): (String, Vec<String>) = redis::FromRedisValue::from_redis_value(value)?;
-        let id = id
-            .strip_prefix("0-")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| redis::ParsingError::from(format!("not a chat history id: {id}")))?;
-        let json = fields
-            .chunks(2)
-            .find(|pair| pair[0] == "e")
-            .and_then(|pair| pair.get(1).cloned());
-        Ok(Self { id, json })
-    }
-}
-
-impl StreamEntry {
-    fn event(&self) -> Option<Event> {
-        let event: Event = serde_json::from_str(self.json.as_deref()?).ok()?;
-        Some(numbered(event, self.id))
-    }
-}
-
-/// `event` with the id Redis gave it.
-fn numbered(mut event: Event, new_id: u64) -> Event {
-    if let Event::Message { id, .. } | Event::Action { id, .. } = &mut event {
-        *id = new_id;
-    }
-    event
-}
-
-fn stored(event: &Event) -> Option<StoredMessage> {
-    let (id, kind, from, text, ts) = match event {
-        Event::Message {
-            id, from, text, ts, ..
-        } => (id, Said::Message, from, text, ts),
-        Event::Action {
-            id, from, text, ts, ..
-        } => (id, Said::Action, from, text, ts),
-        _ => return None,
-    };
-    Some(StoredMessage {
-        id: *id,
-        kind,
-        from: from.clone(),
-        text: text.clone(),
-        ts: *ts,
-    })
-}
-
-fn evalsha(script: &Script) -> Cmd {
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(script.get_hash());
-    cmd
-}
-
-fn counter_key(room: &str) -> String {
-    format!("chat:id:{room}")
-}
-
-fn history_key(room: &str) -> String {
-    format!("chat:history:{room}")
-}
-
-/// The channel a room's events are published on.
-fn room_channel(room: &str) -> String {
-    format!("{ROOM_CHANNEL_PREFIX}{room}")
-}
-
-const ROOM_CHANNEL_PREFIX: &str = "chat:room:";
-
-/// The channel a server's private messages are published on.
-fn server_channel(server: &str) -> String {
-    format!("chat:server:{server}")
-}
-
-fn name_key(name: &str) -> String {
-    format!("chat:name:{}", name.to_lowercase())
-}
-
-/// 16 random hex digits.
-fn server_id() -> String {
-    use ring::rand::{SecureRandom as _, SystemRandom};
-    let mut bytes = [0u8; 8];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system's random source works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `url` with its password (if any) replaced by `***`, for messages and logs.
-pub(crate) fn redact(url: &str) -> String {
+fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -464,22 +351,5 @@ mod tests {
             redact("redis+unix:///tmp/r.sock"),
             "redis+unix:///tmp/r.sock"
         );
-    }
-
-    #[test]
-    fn history_entries_take_their_id_from_the_stream() {
-        let json = Event::Message {
-            id: 0,
-            room: "lobby".into(),
-            from: "ana".into(),
-            text: "hi".into(),
-            ts: 5,
-        }
-        .to_json();
-        let entry = StreamEntry {
-            id: 42,
-            json: Some(json),
-        };
-        assert!(matches!(entry.event(), Some(Event::Message { id: 42, .. })));
     }
 }

@@ -6,7 +6,30 @@
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::{Cmd, Script};
+
+use super::keys;
+
+/// The scripts loaded into Redis at each (re)connection.
+pub(super) const ALL: [&LazyLock<Script>; 5] = [&SAY, &RAISE_COUNTER, &CLAIM, &RELEASE, &PEOPLE];
+
+/// A call of a loaded script; the caller adds its keys and arguments.
+pub(super) fn call(script: &Script) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash());
+    cmd
+}
+
+/// A script whose `$SERVERS`, `$ALIVE` and `$PEOPLE` are the key names of
+/// [`keys`], so that they are written in one place.
+fn script(code: &str) -> Script {
+    Script::new(
+        &code
+            .replace("$SERVERS", keys::SERVERS)
+            .replace("$ALIVE", keys::ALIVE_PREFIX)
+            .replace("$PEOPLE", keys::PEOPLE_PREFIX),
+    )
+}
 
 /// Says something in a room: takes the room's next id, appends the event to
 /// the room's history stream (the id is the stream entry's id, `0-ID`, so
@@ -16,7 +39,7 @@ use redis::Script;
 ///
 /// KEYS: counter, stream. ARGV: channel, history length, event JSON (id 0).
 pub(super) static SAY: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 local id = redis.call('INCR', KEYS[1])
 if tonumber(ARGV[2]) > 0 then
@@ -32,7 +55,7 @@ return id
 /// (restarted without persistence), ids go on growing from the highest any
 /// server has seen, so a client's `since` never points into the future.
 pub(super) static RAISE_COUNTER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
@@ -48,12 +71,12 @@ return 0
 ///
 /// KEYS: the claim. ARGV: value, ttl in seconds, our server id.
 pub(super) static CLAIM: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 local held = redis.call('GET', KEYS[1])
 if held then
   local owner = string.match(held, '^(%S+)')
-  if owner ~= ARGV[3] and redis.call('EXISTS', 'chat:alive:' .. owner) == 1 then
+  if owner ~= ARGV[3] and redis.call('EXISTS', '$ALIVE' .. owner) == 1 then
     return 0
   end
 end
@@ -67,7 +90,7 @@ return 1
 ///
 /// KEYS: the claim. ARGV: our value.
 pub(super) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
@@ -80,12 +103,12 @@ return 0
 /// A server whose liveness key has expired (it crashed) is forgotten on the
 /// way, with its people.
 pub(super) static PEOPLE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 local names, counts, order = {}, {}, {}
-for _, server in ipairs(redis.call('SMEMBERS', 'chat:servers')) do
-  if redis.call('EXISTS', 'chat:alive:' .. server) == 1 then
-    local people = redis.call('HGETALL', 'chat:people:' .. server)
+for _, server in ipairs(redis.call('SMEMBERS', '$SERVERS')) do
+  if redis.call('EXISTS', '$ALIVE' .. server) == 1 then
+    local people = redis.call('HGETALL', '$PEOPLE' .. server)
     for i = 1, #people, 2 do
       local room = people[i + 1]
       if ARGV[1] == 'who' then
@@ -96,8 +119,8 @@ for _, server in ipairs(redis.call('SMEMBERS', 'chat:servers')) do
       end
     end
   else
-    redis.call('SREM', 'chat:servers', server)
-    redis.call('DEL', 'chat:people:' .. server)
+    redis.call('SREM', '$SERVERS', server)
+    redis.call('DEL', '$PEOPLE' .. server)
   end
 end
 if ARGV[1] == 'who' then return names end
@@ -110,3 +133,18 @@ return flat
 ",
     )
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names_are_put_in_from_keys() {
+        let people = script("redis.call('SMEMBERS', '$SERVERS') '$ALIVE' '$PEOPLE'");
+        assert_eq!(
+            people.get_hash(),
+            Script::new("redis.call('SMEMBERS', 'chat:servers') 'chat:alive:' 'chat:people:'")
+                .get_hash()
+        );
+    }
+}

@@ -37,7 +37,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::rooms::Said;
+use super::history::{RoomTail, StoredMessage};
+use super::metrics::StoreMetrics;
 use crate::protocol::{DEFAULT_ROOM, Event};
 use schema::SchemaError;
 use writer::{Job, Losses, Writer};
@@ -52,36 +53,6 @@ const QUEUE_LEN: usize = 16_384;
 /// Bytes of queued appends at most, so that a stalled disk bounds memory even
 /// with messages of the maximum size.
 const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
-
-/// A message or action as the database keeps it: enough to rebuild its event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StoredMessage {
-    pub id: u64,
-    pub kind: Said,
-    pub from: String,
-    pub text: String,
-    pub ts: u64,
-}
-
-impl StoredMessage {
-    /// The event this message was, in `room`.
-    pub(crate) fn to_event(&self, room: &str) -> Event {
-        self.kind.event(
-            self.id,
-            room.to_owned(),
-            self.from.clone(),
-            self.text.clone(),
-            self.ts,
-        )
-    }
-}
-
-/// What a room starts from: its last id and its last messages, oldest first.
-#[derive(Debug, Default)]
-pub(crate) struct RoomTail {
-    pub last_id: u64,
-    pub messages: Vec<StoredMessage>,
-}
 
 /// Why the data directory cannot be used; each is one line for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +95,7 @@ pub struct Store {
     /// Bytes of appends in the queue (see [`MAX_QUEUED_BYTES`]).
     queued_bytes: Arc<AtomicUsize>,
     losses: Arc<Losses>,
+    metrics: StoreMetrics,
     /// The lobby's tail, read at start: the lobby always exists, so it is
     /// never loaded on a join.
     lobby: Option<RoomTail>,
@@ -139,15 +111,17 @@ impl fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating if needed) the history in `dir`, keeping `history_len`
-    /// messages per room and committing every `commit_interval`.
+    /// messages per room and committing every `commit_interval`, and
+    /// reporting its queue and its failures to `metrics`.
     ///
     /// # Errors
     ///
     /// See [`OpenError`]: each says what is wrong with `dir` and what to do.
-    pub fn open(
+    pub(crate) fn open(
         dir: &Path,
         history_len: usize,
         commit_interval: Duration,
+        metrics: StoreMetrics,
     ) -> Result<Self, OpenError> {
         std::fs::create_dir_all(dir).map_err(|reason| OpenError::CreateDir {
             dir: dir.to_owned(),
@@ -191,6 +165,7 @@ impl Store {
             history_len,
             queued_bytes: Arc::clone(&queued_bytes),
             losses: Arc::clone(&losses),
+            metrics: metrics.clone(),
         };
         let lobby = writer
             .load(DEFAULT_ROOM)
@@ -211,6 +186,7 @@ impl Store {
             jobs,
             queued_bytes,
             losses,
+            metrics,
             lobby: Some(lobby),
             _lock: lock,
         })
@@ -224,47 +200,33 @@ impl Store {
     /// Queues a message or action for the database, never waiting: if the
     /// queue is full the message is counted as lost instead.
     pub(crate) fn append(&self, event: Event) {
-        let (kind, id, room, from, text, ts) = match event {
-            Event::Message {
-                id,
-                room,
-                from,
-                text,
-                ts,
-            } => (Said::Message, id, room, from, text, ts),
-            Event::Action {
-                id,
-                room,
-                from,
-                text,
-                ts,
-            } => (Said::Action, id, room, from, text, ts),
-            _ => return,
+        let Some((room, message)) = StoredMessage::from_event(event) else {
+            return;
         };
-        let message = StoredMessage {
-            id,
-            kind,
-            from,
-            text,
-            ts,
-        };
+        let id = message.id;
         // The strings and the job's own size, roughly.
         let bytes = room.len() + message.from.len() + message.text.len() + 128;
         let queued = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         let refused = if queued > MAX_QUEUED_BYTES {
             Some((room, "the disk is not keeping up"))
         } else {
+            self.metrics.queue_depth.inc();
             match self.jobs.try_send(Job::Append {
                 room,
                 message,
                 bytes,
             }) {
                 Ok(()) => None,
-                Err(mpsc::error::TrySendError::Full(job)) => {
-                    Some((job_room(job), "the disk is not keeping up"))
-                }
-                Err(mpsc::error::TrySendError::Closed(job)) => {
-                    Some((job_room(job), "the history writer has stopped"))
+                Err(err) => {
+                    self.metrics.queue_depth.dec();
+                    match err {
+                        mpsc::error::TrySendError::Full(job) => {
+                            Some((job_room(job), "the disk is not keeping up"))
+                        }
+                        mpsc::error::TrySendError::Closed(job) => {
+                            Some((job_room(job), "the history writer has stopped"))
+                        }
+                    }
                 }
             }
         };
@@ -285,8 +247,7 @@ impl Store {
             room: room.to_owned(),
             reply,
         };
-        self.jobs
-            .send(job)
+        self.send(job)
             .await
             .map_err(|_| "the history writer has stopped".to_owned())?;
         match answer.await {
@@ -298,11 +259,23 @@ impl Store {
     /// Commits everything queued so far and closes the database.
     pub(crate) async fn close(&self) {
         let (reply, done) = oneshot::channel();
-        if self.jobs.send(Job::Close { reply }).await.is_err() || done.await.is_err() {
+        if self.send(Job::Close { reply }).await.is_err() || done.await.is_err() {
             tracing::error!(
                 "the history writer stopped before shutdown; the last messages may not be saved"
             );
         }
+    }
+}
+
+impl Store {
+    /// Queues `job`, waiting for room in the queue.
+    async fn send(&self, job: Job) -> Result<(), mpsc::error::SendError<Job>> {
+        self.metrics.queue_depth.inc();
+        let sent = self.jobs.send(job).await;
+        if sent.is_err() {
+            self.metrics.queue_depth.dec();
+        }
+        sent
     }
 }
 

@@ -1,9 +1,14 @@
 //! The store on its own: what it saves, what it reads back, what it refuses.
 
 use super::*;
+use crate::server::history::Said;
 
 const HISTORY: usize = 3;
 const INTERVAL: Duration = Duration::from_millis(5);
+
+fn open(dir: &Path, history_len: usize, interval: Duration) -> Result<Store, OpenError> {
+    Store::open(dir, history_len, interval, StoreMetrics::default())
+}
 
 fn said(id: u64, text: &str) -> Event {
     Event::Message {
@@ -18,7 +23,7 @@ fn said(id: u64, text: &str) -> Event {
 #[tokio::test]
 async fn a_room_reads_back_what_was_said_after_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
+    let store = open(dir.path(), HISTORY, INTERVAL).unwrap();
     assert_eq!(store.load("rust").await.unwrap().last_id, 0);
     for id in 1..=5 {
         store.append(said(id, &format!("line {id}")));
@@ -33,13 +38,16 @@ async fn a_room_reads_back_what_was_said_after_a_reopen() {
     store.close().await;
     drop(store);
 
-    let store = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
+    let store = open(dir.path(), HISTORY, INTERVAL).unwrap();
     let tail = store.load("rust").await.unwrap();
     assert_eq!(tail.last_id, 6);
     // Retention kept the last three.
     let ids: Vec<u64> = tail.messages.iter().map(|m| m.id).collect();
     assert_eq!(ids, [4, 5, 6]);
-    assert_eq!(tail.messages[0].to_event("rust"), said(4, "line 4"));
+    assert_eq!(
+        tail.messages[0].clone().into_event("rust".to_owned()),
+        said(4, "line 4")
+    );
     assert_eq!(tail.messages[2].kind, Said::Action);
     assert_eq!(tail.messages[2].from, "bo");
     store.close().await;
@@ -49,7 +57,7 @@ async fn a_room_reads_back_what_was_said_after_a_reopen() {
 async fn a_load_sees_every_append_queued_before_it() {
     let dir = tempfile::tempdir().unwrap();
     // A long interval: the appends are still uncommitted when the load comes.
-    let store = Store::open(dir.path(), HISTORY, Duration::from_secs(1)).unwrap();
+    let store = open(dir.path(), HISTORY, Duration::from_secs(1)).unwrap();
     store.append(said(1, "first"));
     let _ = store.load("rust").await.unwrap();
     store.append(said(2, "second"));
@@ -61,7 +69,7 @@ async fn a_load_sees_every_append_queued_before_it() {
 #[tokio::test]
 async fn the_last_id_outlives_retention() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 0, INTERVAL).unwrap();
+    let store = open(dir.path(), 0, INTERVAL).unwrap();
     store.append(said(1, "gone"));
     store.append(said(2, "gone too"));
     let tail = store.load("rust").await.unwrap();
@@ -73,7 +81,7 @@ async fn the_last_id_outlives_retention() {
 #[tokio::test]
 async fn the_lobby_is_read_at_open() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
+    let store = open(dir.path(), HISTORY, INTERVAL).unwrap();
     store.append(Event::Message {
         id: 1,
         room: DEFAULT_ROOM.to_owned(),
@@ -83,7 +91,7 @@ async fn the_lobby_is_read_at_open() {
     });
     store.close().await;
     drop(store);
-    let mut store = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
+    let mut store = open(dir.path(), HISTORY, INTERVAL).unwrap();
     let lobby = store.take_lobby().unwrap();
     assert_eq!(lobby.last_id, 1);
     assert_eq!(lobby.messages[0].text, "hi");
@@ -93,7 +101,7 @@ async fn the_lobby_is_read_at_open() {
 #[tokio::test]
 async fn appends_after_the_writer_stopped_are_counted_as_lost_and_their_ids_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
+    let store = open(dir.path(), HISTORY, INTERVAL).unwrap();
     store.close().await;
     store.append(said(1, "too late"));
     store.append(said(2, "too late"));
@@ -104,8 +112,8 @@ async fn appends_after_the_writer_stopped_are_counted_as_lost_and_their_ids_kept
 #[test]
 fn a_second_store_on_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let _first = Store::open(dir.path(), HISTORY, INTERVAL).unwrap();
-    let err = Store::open(dir.path(), HISTORY, INTERVAL).unwrap_err();
+    let _first = open(dir.path(), HISTORY, INTERVAL).unwrap();
+    let err = open(dir.path(), HISTORY, INTERVAL).unwrap_err();
     assert!(matches!(err, OpenError::InUse { .. }), "{err}");
     assert_eq!(
         err.to_string(),
@@ -122,7 +130,7 @@ fn garbage_is_refused_and_left_as_it_was() {
     let path = dir.path().join(DATABASE_FILE);
     let garbage = b"this is not a database, it is a shopping list ".repeat(100);
     std::fs::write(&path, &garbage).unwrap();
-    let err = Store::open(dir.path(), HISTORY, INTERVAL).unwrap_err();
+    let err = open(dir.path(), HISTORY, INTERVAL).unwrap_err();
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
     assert!(
         err.to_string()
@@ -142,7 +150,7 @@ fn a_file_from_a_newer_release_is_refused_and_left_as_it_was() {
             .unwrap();
     }
     let before = std::fs::read(&path).unwrap();
-    let err = Store::open(dir.path(), HISTORY, INTERVAL).unwrap_err();
+    let err = open(dir.path(), HISTORY, INTERVAL).unwrap_err();
     assert!(matches!(err, OpenError::Schema { .. }), "{err}");
     assert!(err.to_string().contains("upgrade the server"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), before);

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{RoomTail, StoredMessage};
-use crate::server::rooms::Said;
+use crate::server::history::{RoomTail, Said, StoredMessage};
+use crate::server::metrics::StoreMetrics;
 
 /// Jobs taken from the queue for one transaction at most: bounds the time a
 /// transaction holds messages in memory when the queue was long.
@@ -49,6 +49,7 @@ pub(super) struct Writer {
     pub history_len: usize,
     pub queued_bytes: Arc<AtomicUsize>,
     pub losses: Arc<Losses>,
+    pub metrics: StoreMetrics,
 }
 
 impl Writer {
@@ -71,6 +72,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            self.metrics.queue_depth.dec_by(batch.len() as i64);
             last_commit = Some(Instant::now());
             if let Some(reply) = self.write(&mut batch) {
                 // Closed before the reply, so that an append made after
@@ -78,6 +80,7 @@ impl Writer {
                 // a writer that is gone.
                 self.jobs.close();
                 while let Ok(job) = self.jobs.try_recv() {
+                    self.metrics.queue_depth.dec();
                     if let Job::Append { room, message, .. } = job {
                         self.losses
                             .record(&room, message.id, &"the server is shutting down");
@@ -116,6 +119,7 @@ impl Writer {
             match commit(&mut self.conn, &appends, &earlier_losses, self.history_len) {
                 Ok(()) => self.losses.report_saved(&earlier_losses),
                 Err(err) => {
+                    self.metrics.failed_commits.inc();
                     self.losses.restore(earlier_losses);
                     let why = format!("writing failed: {err}");
                     for (room, message) in &appends {

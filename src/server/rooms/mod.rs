@@ -1,114 +1,59 @@
-//! The registry of rooms and people: who is where, under which name, and what
-//! each room has said.
+//! The registry of rooms and people: who is where, under which name, what
+//! each room has said, and what each connection can be told.
 //!
 //! One `std::sync::Mutex` guards it all. It is held only for short, non-async
 //! sections (never across an `.await`), and message ids are assigned and the
 //! event broadcast under it, so every member sees one order and history never
 //! disagrees with what was delivered.
 //!
-//! With a [`Store`], each message is also queued for the database under the
-//! lock (never waiting), and a room is created from its saved tail: the
-//! registry never waits for the disk under the lock, so a connection that
-//! finds its room absent loads the tail first (`connect` and `switch` are
-//! async for that) and installs it if the room is still absent and no room was
-//! evicted meanwhile.
+//! Where history lives is the [`Backend`]'s business. A room that is absent
+//! may have to be loaded from it (its saved tail, on disk or in Redis): the
+//! registry never waits under the lock, so a connection that finds its room
+//! absent loads the tail first (`connect` and `switch` are async for that)
+//! and installs it if the room is still absent and no room was evicted
+//! meanwhile. With Redis, what is said goes there and comes back through the
+//! bridge (`bridge`, the registry as the bridge sees it), which numbers,
+//! keeps and broadcasts it here like the local path does.
 //!
-//! With a [`Cluster`] (`--redis-url`), what is said goes to Redis instead and
-//! comes back through the bridge ([`Rooms::arrived`]), which numbers, keeps
-//! and broadcasts it here like the local path does; a room is created from
-//! its tail in Redis. While Redis is unreachable, each room works locally
-//! (see [`Rooms::say`]).
+//! - `room`: one room.
+//! - `backend`: where history lives, and where what is said goes.
+//! - `control`: what a connection can be told besides its room's events.
+//! - `bridge`: what the Redis bridge calls ([`crate::server::cluster::Registry`]).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+mod backend;
+mod bridge;
+mod control;
+mod room;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, ClusterError};
 use super::encoded::EncodedEvent;
-use super::mailbox::Mailbox;
-use super::store::{RoomTail, Store};
+use super::history::{RoomTail, Said, StoredMessage};
 use crate::config::ServerConfig;
 use crate::protocol::command::CommandError;
 use crate::protocol::{DEFAULT_ROOM, ErrorCode, Event, RoomInfo};
+pub(crate) use backend::Backend;
+use backend::Start;
+pub use backend::StartError;
+pub(crate) use control::{Closing, Control, Told};
+use room::Room;
 
 /// What the server keeps for every person connected.
 struct Person {
     /// The name as the person spelled it (the map key is its lowercase form).
     name: String,
-    /// Private messages, left as events because each recipient encodes its own.
-    mailbox: Arc<Mailbox>,
-}
-
-struct Room {
-    /// Pre-encoded events for every member; a member that falls more than the
-    /// channel's capacity behind gets `Lagged`, which becomes a `gap` event.
-    events_tx: broadcast::Sender<EncodedEvent>,
-    /// The last messages and actions said here, oldest first, with their ids.
-    history: VecDeque<(u64, EncodedEvent)>,
-    last_id: u64,
-    /// Display names, for `/who`.
-    members: BTreeSet<String>,
-    /// When this room last saw a message or a member change; the least recently
-    /// active empty room is evicted when the room limit is reached.
-    last_active: Instant,
-    /// Whether `history` and `last_id` are the cluster's; false for a room
-    /// created while Redis was unreachable, until it is back. Always true
-    /// without a cluster.
-    synced: bool,
-}
-
-/// What became of an event from Redis (see [`Rooms::arrived`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Arrival {
-    Delivered,
-    /// Not for us: no such room here, or already delivered.
-    Ignored,
-    /// Ids after `after` and before this one are missing here.
-    Hole {
-        after: u64,
-    },
-}
-
-/// What this server holds, as Redis must know it after a reconnection.
-pub(crate) struct Snapshot {
-    /// Each room, with its last id if it is in step with the cluster.
-    pub rooms: Vec<(String, Option<u64>)>,
-    /// Each person, with their room.
-    pub people: Vec<(String, String)>,
-}
-
-/// Whether a line said in a room is plain text or a `/me` action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Said {
-    Message,
-    Action,
-}
-
-impl Said {
-    /// The event of a line said: a `message` or an `action`.
-    pub(crate) fn event(self, id: u64, room: String, from: String, text: String, ts: u64) -> Event {
-        match self {
-            Said::Message => Event::Message {
-                id,
-                room,
-                from,
-                text,
-                ts,
-            },
-            Said::Action => Event::Action {
-                id,
-                room,
-                from,
-                text,
-                ts,
-            },
-        }
-    }
+    /// What the person's connection can be told: private messages (left as
+    /// events, because each recipient encodes its own) and orders.
+    control: Arc<Control>,
 }
 
 /// A connection's place in a room, handed out on connect and on `/join`.
+#[derive(Debug)]
 pub(crate) struct Membership {
     pub room: String,
     pub events_rx: broadcast::Receiver<EncodedEvent>,
@@ -132,24 +77,21 @@ pub(crate) struct Rooms {
     history_len: usize,
     max_rooms: usize,
     queue_len: usize,
-    /// The durable history, with `--data-dir`.
-    store: Option<Store>,
-    /// The other servers, with `--redis-url`.
-    cluster: Option<Cluster>,
+    backend: Backend,
 }
 
-/// A room's tail read from the store while the room was absent, after
+/// A room's tail read from the backend while the room was absent, after
 /// `evictions` evictions: valid only while no room has been evicted since, as
 /// an evicted incarnation's last messages may have been queued after the read.
 struct Loaded {
     room: String,
     evictions: u64,
     tail: RoomTail,
-    /// False if the tail could not be read from Redis.
+    /// False if the tail is not the cluster's (Redis could not be read).
     synced: bool,
 }
 
-/// Whether a room is there to enter, or must be loaded from the store first.
+/// Whether a room is there to enter, or must be loaded first.
 enum RoomEntry {
     Ready,
     MustLoad { evictions: u64 },
@@ -163,37 +105,33 @@ struct State {
     next_guest: u64,
     /// Rooms evicted since start (see [`Loaded`]).
     evictions: u64,
+    /// Set once everyone is told to close (shutdown): whoever registers
+    /// after is told the same at once.
+    closing: Option<Closing>,
 }
 
 impl Rooms {
-    pub(crate) fn new(
-        config: &ServerConfig,
-        mut store: Option<Store>,
-        cluster: Option<Cluster>,
-    ) -> Self {
-        let lobby = store
-            .as_mut()
-            .and_then(Store::take_lobby)
-            .unwrap_or_default();
-        let rooms = Self {
+    pub(crate) fn new(config: &ServerConfig, mut backend: Backend) -> Self {
+        let history_len = config.history.len;
+        // The lobby always exists, so the limit counts at least it.
+        let max_rooms = config.limits.max_rooms.max(1);
+        let queue_len = config.limits.room_queue_len.max(1);
+        let (tail, synced) = backend.lobby();
+        let mut lobby = Room::new(DEFAULT_ROOM, tail, history_len, queue_len);
+        lobby.synced = synced;
+        Self {
             state: Mutex::new(State {
-                rooms: HashMap::new(),
+                rooms: HashMap::from([(DEFAULT_ROOM.to_owned(), lobby)]),
                 people: HashMap::new(),
                 next_guest: 1,
                 evictions: 0,
+                closing: None,
             }),
-            history_len: config.history_len,
-            // The lobby always exists, so the limit counts at least it.
-            max_rooms: config.limits.max_rooms.max(1),
-            queue_len: config.limits.room_queue_len.max(1),
-            store,
-            cluster,
-        };
-        // With a cluster the lobby's tail is loaded from Redis like any room's.
-        let mut lobby = rooms.new_room(DEFAULT_ROOM, lobby);
-        lobby.synced = rooms.cluster.is_none();
-        rooms.state().rooms.insert(DEFAULT_ROOM.to_owned(), lobby);
-        rooms
+            history_len,
+            max_rooms,
+            queue_len,
+            backend,
+        }
     }
 
     /// How many rooms exist.
@@ -201,42 +139,15 @@ impl Rooms {
         self.state().rooms.len()
     }
 
+    /// Where history lives.
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug elsewhere; the registry's
         // invariants hold between statements, so keep serving.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The durable history, if the server has one.
-    pub(crate) fn store(&self) -> Option<&Store> {
-        self.store.as_ref()
-    }
-
-    /// The other servers, if this one has any.
-    pub(crate) fn cluster(&self) -> Option<&Cluster> {
-        self.cluster.as_ref()
-    }
-
-    /// The cluster while its link is up: where rooms' events go.
-    fn cluster_up(&self) -> Option<&Cluster> {
-        self.cluster.as_ref().filter(|c| c.is_up())
-    }
-
-    /// A room named `name` that starts from `tail`.
-    fn new_room(&self, name: &str, tail: RoomTail) -> Room {
-        let skip = tail.messages.len().saturating_sub(self.history_len);
-        let history = tail.messages[skip..]
-            .iter()
-            .map(|m| (m.id, EncodedEvent::new(&m.to_event(name))))
-            .collect();
-        Room {
-            events_tx: broadcast::channel(self.queue_len).0,
-            history,
-            last_id: tail.last_id,
-            members: BTreeSet::new(),
-            last_active: Instant::now(),
-            synced: true,
-        }
     }
 
     /// Registers a new connection under `wanted` (or a `guest-N` name if that
@@ -247,11 +158,10 @@ impl Rooms {
         wanted: Option<&str>,
         room: &str,
         since: Option<u64>,
-        mailbox: Arc<Mailbox>,
+        control: Arc<Control>,
     ) -> Registration {
-        let mut claimed = None;
-        let mut refused = None;
-        if let Some(cluster) = self.cluster_up() {
+        let (mut claimed, mut refused) = (None, None);
+        if let Some(cluster) = self.backend.relay() {
             (claimed, refused) = self.claim_for(cluster, wanted).await;
         }
         let asked = claimed.as_deref().or(wanted);
@@ -262,11 +172,11 @@ impl Rooms {
                 refused.as_deref(),
                 room,
                 since,
-                &mailbox,
+                &control,
                 &mut loaded,
             ) {
                 Ok(registration) => {
-                    if let (Some(cluster), Some(claimed)) = (&self.cluster, &claimed)
+                    if let (Some(cluster), Some(claimed)) = (self.backend.relay(), &claimed)
                         && *claimed != registration.name
                     {
                         // Someone here took it meanwhile: a rare race.
@@ -304,21 +214,21 @@ impl Rooms {
                 Ok(true) => return (Some(name), refused),
                 Ok(false) if refused.is_none() && wanted.is_some() => refused = Some(name),
                 Ok(false) => {}
-                Err(()) => return (None, refused),
+                Err(_) => return (None, refused),
             }
         }
         (None, refused)
     }
 
     /// [`Rooms::connect`], or `Err` with the eviction count if `room` must be
-    /// loaded from the store first.
+    /// loaded first.
     fn try_connect(
         &self,
         wanted: Option<&str>,
         refused: Option<&str>,
         room: &str,
         since: Option<u64>,
-        mailbox: &Arc<Mailbox>,
+        control: &Arc<Control>,
         loaded: &mut Option<Loaded>,
     ) -> Result<Registration, u64> {
         let mut problems = Vec::new();
@@ -341,11 +251,14 @@ impl Rooms {
             ));
         }
         problems.extend(room_problem);
+        if let Some(closing) = &state.closing {
+            control.close(closing.clone());
+        }
         state.people.insert(
             name.to_lowercase(),
             Person {
                 name: name.clone(),
-                mailbox: Arc::clone(mailbox),
+                control: Arc::clone(control),
             },
         );
         let membership = self.enter(&mut state, &name, room, since);
@@ -356,32 +269,15 @@ impl Rooms {
         })
     }
 
-    /// Reads `room`'s tail from the store, outside the lock.
+    /// Reads `room`'s tail from the backend, outside the lock.
     async fn load(&self, room: &str, evictions: u64) -> Loaded {
-        let loaded = |tail, synced| Loaded {
+        let (tail, synced) = self.backend.load(room).await;
+        Loaded {
             room: room.to_owned(),
             evictions,
             tail,
             synced,
-        };
-        if let Some(cluster) = &self.cluster {
-            return match cluster.load(room).await {
-                Ok(tail) => loaded(tail, true),
-                Err(err) => {
-                    tracing::warn!("cannot read the history of room {room} from Redis: {err}");
-                    loaded(RoomTail::default(), false)
-                }
-            };
         }
-        let store = self
-            .store
-            .as_ref()
-            .expect("only rooms of a store are loaded");
-        let tail = store.load(room).await.unwrap_or_else(|err| {
-            tracing::error!("cannot read the history of room {room}: {err}; its ids start again");
-            RoomTail::default()
-        });
-        loaded(tail, true)
     }
 
     /// Makes sure `room` exists, creating it (and evicting the least recently
@@ -416,19 +312,18 @@ impl Rooms {
             state.evictions += 1;
             tracing::debug!(room = %evicted, "evicted the least recently active empty room");
         }
-        // With a cluster that is down, the room starts empty and catches up
-        // when Redis is back.
-        let must_load = self.store.is_some() || self.cluster_up().is_some();
-        let (tail, synced) = match loaded.take() {
-            _ if !must_load => (RoomTail::default(), self.cluster.is_none()),
-            Some(l) if l.room == room && l.evictions == state.evictions => (l.tail, l.synced),
-            _ => {
+        let (tail, synced) = match (self.backend.start(), loaded.take()) {
+            (Start::Empty { synced }, _) => (RoomTail::default(), synced),
+            (Start::Load, Some(l)) if l.room == room && l.evictions == state.evictions => {
+                (l.tail, l.synced)
+            }
+            (Start::Load, _) => {
                 return Ok(RoomEntry::MustLoad {
                     evictions: state.evictions,
                 });
             }
         };
-        let mut entry = self.new_room(room, tail);
+        let mut entry = Room::new(room, tail, self.history_len, self.queue_len);
         entry.synced = synced;
         state.rooms.insert(room.to_owned(), entry);
         Ok(RoomEntry::Ready)
@@ -446,7 +341,7 @@ impl Rooms {
         let events_rx = entry.events_tx.subscribe();
         let (replay, missed) = entry.replay(since);
         entry.members.insert(name.to_owned());
-        if let Some(cluster) = self.cluster_up() {
+        if let Some(cluster) = self.backend.relay() {
             cluster.place(name, room);
         }
         let join = Event::Join {
@@ -466,40 +361,44 @@ impl Rooms {
     /// Says `text` in `room` on behalf of `from`, and returns the room's
     /// backlog (see [`Rooms::backlog`]).
     ///
-    /// With a cluster, the message goes to Redis and is delivered when it
-    /// comes back. While Redis is unreachable it is delivered here at once,
-    /// to this server's people only, with the id of the room's last message
-    /// (ids are the cluster's to give), and is not kept in history: a client
-    /// resuming after it misses nothing the cluster has.
+    /// With Redis, the message goes there and is delivered when it comes
+    /// back. While Redis is unreachable it is delivered here at once, to this
+    /// server's people only, with the id of the room's last message (ids are
+    /// the cluster's to give), and is not kept in history: a client resuming
+    /// after it misses nothing the cluster has.
     pub(crate) fn say(&self, from: &str, room: &str, text: &str, kind: Said) -> usize {
-        if let Some(cluster) = self.cluster_up() {
-            cluster.say(room, from, text, kind, now_ms());
+        let said = |id| {
+            StoredMessage {
+                id,
+                kind,
+                from: from.to_owned(),
+                text: text.to_owned(),
+                ts: now_ms(),
+            }
+            .into_event(room.to_owned())
+        };
+        if let Some(cluster) = self.backend.relay() {
+            // Redis gives the id.
+            cluster.say(room, &said(0));
             return self.backlog(room);
         }
-        let local = self.cluster.is_none();
+        let numbered = self.backend.numbers_messages();
         let mut state = self.state();
         let Some(entry) = state.rooms.get_mut(room) else {
             return 0;
         };
-        if local {
+        if numbered {
             entry.last_id += 1;
         }
         let id = entry.last_id;
-        let event = kind.event(
-            id,
-            room.to_owned(),
-            from.to_owned(),
-            text.to_owned(),
-            now_ms(),
-        );
+        let event = said(id);
         let encoded = entry.broadcast(&event);
-        if local {
-            entry.remember(id, encoded, self.history_len);
+        if numbered {
+            entry.remember(id, encoded);
         }
         let backlog = entry.events_tx.len();
-        if let Some(store) = &self.store {
-            store.append(event);
-        }
+        // Under the lock, so the backend keeps messages in id order.
+        self.backend.keep(event);
         backlog
     }
 
@@ -512,7 +411,7 @@ impl Rooms {
             .map_or(0, |entry| entry.events_tx.len());
         // What waits to go to Redis counts too: a sender is held back until
         // the bridge has caught up.
-        local.max(self.cluster.as_ref().map_or(0, Cluster::pending))
+        local.max(self.backend.backlog())
     }
 
     /// Renames `old` to `new`, announcing it in `room`.
@@ -526,12 +425,12 @@ impl Rooms {
         room: &str,
         new: &str,
     ) -> Result<(), CommandError> {
-        let Some(cluster) = self.cluster_up().filter(|_| old != new) else {
+        let Some(cluster) = self.backend.relay().filter(|_| old != new) else {
             return self.rename_here(old, room, new);
         };
         let taken_here = self.state().people.contains_key(&new.to_lowercase())
             && old.to_lowercase() != new.to_lowercase();
-        if !taken_here && cluster.claim(new).await == Ok(false) {
+        if !taken_here && matches!(cluster.claim(new).await, Ok(false)) {
             return Err(name_taken(new, "pick another"));
         }
         let renamed = self.rename_here(old, room, new);
@@ -608,7 +507,7 @@ impl Rooms {
     }
 
     /// [`Rooms::switch`], or `Ok(Err)` with the eviction count if `to` must
-    /// be loaded from the store first.
+    /// be loaded first.
     fn try_switch(
         &self,
         name: &str,
@@ -624,12 +523,13 @@ impl Rooms {
         Ok(Ok(self.enter(&mut state, name, to, None)))
     }
 
-    /// The names in `room`.
-    pub(crate) async fn who(&self, room: &str) -> Event {
-        let everywhere = match self.cluster_up() {
-            Some(cluster) => cluster.who(room).await,
-            None => None,
-        };
+    /// The names in `room`, on every server.
+    ///
+    /// # Errors
+    ///
+    /// `cluster` if the other servers did not answer.
+    pub(crate) async fn who(&self, room: &str) -> Result<Event, CommandError> {
+        let everywhere = self.backend.who(room).await.map_err(unanswered)?;
         let mut names: Vec<String> = everywhere.unwrap_or_else(|| {
             self.state()
                 .rooms
@@ -639,18 +539,19 @@ impl Rooms {
         });
         // As a person reads a list: `ana` before `Bo`.
         names.sort_by_cached_key(|name| name.to_lowercase());
-        Event::Who {
+        Ok(Event::Who {
             room: room.to_owned(),
             names,
-        }
+        })
     }
 
-    /// The rooms that have people in them, by name.
-    pub(crate) async fn list(&self) -> Event {
-        let everywhere = match self.cluster_up() {
-            Some(cluster) => cluster.rooms().await,
-            None => None,
-        };
+    /// The rooms that have people in them, on every server, by name.
+    ///
+    /// # Errors
+    ///
+    /// `cluster` if the other servers did not answer.
+    pub(crate) async fn list(&self) -> Result<Event, CommandError> {
+        let everywhere = self.backend.rooms().await.map_err(unanswered)?;
         let mut rooms: Vec<RoomInfo> = everywhere.unwrap_or_else(|| {
             self.state()
                 .rooms
@@ -663,7 +564,7 @@ impl Rooms {
                 .collect()
         });
         rooms.sort_by(|a, b| a.name.cmp(&b.name));
-        Event::Rooms { rooms }
+        Ok(Event::Rooms { rooms })
     }
 
     /// Sends a private message, wherever the recipient is, and returns the
@@ -672,7 +573,8 @@ impl Rooms {
     /// # Errors
     ///
     /// `no_such_user` if nobody has that name; `recipient_busy` if the
-    /// recipient has not read their last private messages yet.
+    /// recipient has not read their last private messages yet; `cluster` if
+    /// the other servers did not answer.
     pub(crate) async fn private(
         &self,
         from: &str,
@@ -684,10 +586,11 @@ impl Rooms {
             message: format!("nobody called '{to}' is connected (check the spelling)"),
         };
         let here = self.state().people.contains_key(&to.to_lowercase());
-        if !here && let Some(cluster) = self.cluster_up() {
+        if !here && let Some(cluster) = self.backend.relay() {
             return cluster
                 .private(from, to, text, now_ms())
                 .await
+                .map_err(unanswered)?
                 .ok_or_else(no_such_user);
         }
         let state = self.state();
@@ -705,7 +608,7 @@ impl Rooms {
             // A note to oneself: the sender's copy is the only one needed.
             return Ok(event);
         }
-        match recipient.mailbox.deliver(event.clone()) {
+        match recipient.control.deliver(event.clone()) {
             Ok(()) => Ok(event),
             Err(_) => Err(CommandError {
                 code: ErrorCode::RecipientBusy,
@@ -717,10 +620,20 @@ impl Rooms {
         }
     }
 
+    /// Tells every connection to close, now and whoever registers after
+    /// (at shutdown).
+    pub(crate) fn close_everyone(&self, closing: &Closing) {
+        let mut state = self.state();
+        state.closing = Some(closing.clone());
+        for person in state.people.values() {
+            person.control.close(closing.clone());
+        }
+    }
+
     /// Removes `name` from the server, announcing the departure with `reason`.
     pub(crate) fn disconnect(&self, name: &str, room: &str, reason: &str) {
         // The name is free before anyone sees the departure.
-        if let Some(cluster) = self.cluster_up() {
+        if let Some(cluster) = self.backend.relay() {
             cluster.forget(name);
         }
         let mut state = self.state();
@@ -731,7 +644,7 @@ impl Rooms {
     fn leave(&self, state: &mut State, name: &str, room: &str, reason: &str) {
         if let Some(entry) = state.rooms.get_mut(room) {
             entry.members.remove(name);
-            entry.last_active = Instant::now();
+            entry.last_active = std::time::Instant::now();
             let leave = Event::Leave {
                 room: room.to_owned(),
                 name: name.to_owned(),
@@ -743,110 +656,14 @@ impl Rooms {
     }
 
     /// Announces a join, leave or nick in `room`: through Redis when the
-    /// cluster is up (so it takes its place in the one order), here otherwise.
+    /// link is up (so it takes its place in the one order), here otherwise.
     fn announce(&self, entry: &mut Room, room: &str, event: &Event) {
-        match self.cluster_up() {
+        match self.backend.relay() {
             Some(cluster) => cluster.notice(room, event),
             None => {
                 entry.broadcast(event);
             }
         }
-    }
-
-    /// Delivers an event that came back from Redis to this server's members
-    /// of `room`: a notice (`id` 0) as it is, a message if it is the next id
-    /// (or, with `accept_gap`, any later one), keeping it in history.
-    pub(crate) fn arrived(&self, room: &str, id: u64, event: &Event, accept_gap: bool) -> Arrival {
-        let mut state = self.state();
-        let Some(entry) = state.rooms.get_mut(room) else {
-            return Arrival::Ignored;
-        };
-        if id == 0 {
-            entry.broadcast(event);
-            return Arrival::Delivered;
-        }
-        if entry.synced && id <= entry.last_id {
-            return Arrival::Ignored;
-        }
-        if entry.synced && id > entry.last_id + 1 && !accept_gap {
-            return Arrival::Hole {
-                after: entry.last_id,
-            };
-        }
-        entry.synced = true;
-        entry.last_id = id;
-        let encoded = entry.broadcast(event);
-        entry.remember(id, encoded, self.history_len);
-        Arrival::Delivered
-    }
-
-    /// The last id `room` delivered, if the room is here and in step.
-    pub(crate) fn last_id(&self, room: &str) -> Option<u64> {
-        self.state()
-            .rooms
-            .get(room)
-            .filter(|r| r.synced)
-            .map(|r| r.last_id)
-    }
-
-    /// Tells `room`'s members that `missed` messages will never reach them.
-    pub(crate) fn gap(&self, room: &str, missed: u64) {
-        if let Some(entry) = self.state().rooms.get_mut(room) {
-            entry.broadcast(&Event::Gap { missed });
-        }
-    }
-
-    /// Puts a room created while Redis was unreachable in step with it.
-    pub(crate) fn synced(&self, room: &str, tail: RoomTail) {
-        let fresh = self.new_room(room, tail);
-        if let Some(entry) = self.state().rooms.get_mut(room)
-            && !entry.synced
-        {
-            entry.history = fresh.history;
-            entry.last_id = fresh.last_id;
-            entry.synced = true;
-        }
-    }
-
-    /// Leaves a private message from another server in its recipient's
-    /// mailbox.
-    pub(crate) fn private_arrived(&self, event: Event) {
-        let Event::Private { to, .. } = &event else {
-            return;
-        };
-        let to = to.clone();
-        let state = self.state();
-        let Some(recipient) = state.people.get(&to.to_lowercase()) else {
-            tracing::debug!("a private message for {to}, who has left");
-            return;
-        };
-        if recipient.mailbox.deliver(event).is_err() {
-            tracing::debug!("a private message for {to} dropped: their mailbox is full");
-        }
-    }
-
-    /// Sends `event` to everyone on this server.
-    pub(crate) fn tell_everyone(&self, event: &Event) {
-        let mut state = self.state();
-        for entry in state.rooms.values_mut().filter(|r| !r.members.is_empty()) {
-            entry.broadcast(event);
-        }
-    }
-
-    /// What Redis must know of this server.
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        let state = self.state();
-        let rooms = state
-            .rooms
-            .iter()
-            .map(|(name, r)| (name.clone(), r.synced.then_some(r.last_id)))
-            .collect();
-        let people = state
-            .rooms
-            .iter()
-            .flat_map(|(room, r)| r.members.iter().map(|name| (name.clone(), room.clone())))
-            .collect();
-        Snapshot { rooms, people }
     }
 }
 
@@ -862,56 +679,18 @@ impl State {
     }
 }
 
-impl Room {
-    /// Encodes `event` once and sends it to every member.
-    fn broadcast(&mut self, event: &Event) -> EncodedEvent {
-        let encoded = EncodedEvent::new(event);
-        self.last_active = Instant::now();
-        // An error only means nobody is subscribed, which is fine.
-        let _ = self.events_tx.send(encoded.clone());
-        encoded
-    }
-
-    /// Keeps message `id` in the room's history, which holds `history_len`
-    /// messages at most.
-    fn remember(&mut self, id: u64, encoded: EncodedEvent, history_len: usize) {
-        if history_len == 0 {
-            return;
-        }
-        if self.history.len() == history_len {
-            self.history.pop_front();
-        }
-        self.history.push_back((id, encoded));
-    }
-
-    /// History after `since` (all of it without one), and how many messages
-    /// after `since` are gone from it.
-    fn replay(&self, since: Option<u64>) -> (Vec<EncodedEvent>, u64) {
-        let all = || self.history.iter().map(|(_, e)| e.clone()).collect();
-        let Some(since) = since else {
-            return (all(), 0);
-        };
-        if since > self.last_id {
-            // An id this room never gave (its history began again, as after a
-            // restart): what the client saw is another stream, so start over.
-            return (all(), 0);
-        }
-        let oldest_kept = self.history.front().map_or(self.last_id + 1, |(id, _)| *id);
-        let missed = oldest_kept.saturating_sub(since + 1);
-        let replay = self
-            .history
-            .iter()
-            .filter(|(id, _)| *id > since)
-            .map(|(_, e)| e.clone())
-            .collect();
-        (replay, missed)
-    }
-}
-
 fn name_taken(name: &str, what_next: &str) -> CommandError {
     CommandError {
         code: ErrorCode::NameTaken,
         message: format!("the name '{name}' is taken; {what_next}"),
+    }
+}
+
+/// A question the other servers did not answer, as the person reads it.
+fn unanswered(err: ClusterError) -> CommandError {
+    CommandError {
+        code: ErrorCode::Cluster,
+        message: format!("the other servers did not answer ({err}); try again in a moment"),
     }
 }
 

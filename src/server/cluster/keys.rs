@@ -1,0 +1,123 @@
+//! Every name this server uses in Redis, keys and channels alike, and the
+//! ones that carry this server's id. The Lua scripts take the same names
+//! from here ([`super::scripts`]).
+
+use std::time::Duration;
+
+use redis::{Cmd, Pipeline};
+
+use super::scripts;
+
+/// How long a name claim and a server's liveness key last unless refreshed;
+/// also how long a crashed server's people stay listed at most.
+pub(super) const CLAIM_TTL: Duration = Duration::from_secs(30);
+
+/// The set of the servers' ids.
+pub(super) const SERVERS: &str = "chat:servers";
+/// Before a server's id: its liveness key, which expires if it stops
+/// refreshing it.
+pub(super) const ALIVE_PREFIX: &str = "chat:alive:";
+/// Before a server's id: the hash of its people and their rooms.
+pub(super) const PEOPLE_PREFIX: &str = "chat:people:";
+/// Before a room's name: the channel its events are published on.
+pub(super) const ROOM_CHANNEL_PREFIX: &str = "chat:room:";
+
+/// A room's message counter: the last id it gave.
+pub(super) fn counter(room: &str) -> String {
+    format!("chat:id:{room}")
+}
+
+/// A room's history stream; entry `0-ID` is message ID.
+pub(super) fn history(room: &str) -> String {
+    format!("chat:history:{room}")
+}
+
+/// The channel a room's events are published on.
+pub(super) fn room_channel(room: &str) -> String {
+    format!("{ROOM_CHANNEL_PREFIX}{room}")
+}
+
+/// The pattern of every room's channel.
+pub(super) fn room_channels() -> String {
+    format!("{ROOM_CHANNEL_PREFIX}*")
+}
+
+/// The claim on a name, whatever its letter case.
+pub(super) fn name(name: &str) -> String {
+    format!("chat:name:{}", name.to_lowercase())
+}
+
+/// One server in Redis: its id and the keys and commands that carry it.
+#[derive(Debug, Clone)]
+pub(super) struct ServerId(String);
+
+impl ServerId {
+    /// A new server: 16 random hex digits.
+    pub(super) fn random() -> Self {
+        use ring::rand::{SecureRandom as _, SystemRandom};
+        let mut bytes = [0u8; 8];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .expect("the system's random source works");
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The channel this server's private messages are published on.
+    pub(super) fn channel(&self) -> String {
+        Self::channel_of(&self.0)
+    }
+
+    /// The channel of the server `id`.
+    pub(super) fn channel_of(id: &str) -> String {
+        format!("chat:server:{id}")
+    }
+
+    pub(super) fn people_key(&self) -> String {
+        format!("{PEOPLE_PREFIX}{}", self.0)
+    }
+
+    pub(super) fn alive_key(&self) -> String {
+        format!("{ALIVE_PREFIX}{}", self.0)
+    }
+
+    /// What a claim of ours on `name` holds: `SERVER NAME`.
+    pub(super) fn claim_value(&self, name: &str) -> String {
+        format!("{} {name}", self.0)
+    }
+
+    /// Claims `name` for one of our people, or refreshes our claim.
+    pub(super) fn claim(&self, name: &str) -> Cmd {
+        let mut cmd = scripts::call(&scripts::CLAIM);
+        cmd.arg(1)
+            .arg(self::name(name))
+            .arg(self.claim_value(name))
+            .arg(CLAIM_TTL.as_secs())
+            .arg(&self.0);
+        cmd
+    }
+
+    /// Adds to `pipe` what says this server is alive for another claim
+    /// period: its place in the set of servers and its liveness key.
+    pub(super) fn announce(&self, pipe: &mut Pipeline) {
+        pipe.cmd("SADD").arg(SERVERS).arg(&self.0).ignore();
+        pipe.cmd("SET")
+            .arg(self.alive_key())
+            .arg(1)
+            .arg("EX")
+            .arg(CLAIM_TTL.as_secs())
+            .ignore();
+    }
+
+    /// Adds to `pipe` what takes this server off the lists.
+    pub(super) fn retire(&self, pipe: &mut Pipeline) {
+        pipe.cmd("SREM").arg(SERVERS).arg(&self.0).ignore();
+        pipe.cmd("DEL")
+            .arg(self.alive_key())
+            .arg(self.people_key())
+            .ignore();
+    }
+}

@@ -1,0 +1,95 @@
+//! The registry as the Redis bridge sees it: what arrives from the other
+//! servers, and what Redis must know of this one. These are the bridge's
+//! only entry points, declared by the cluster ([`Registry`]).
+
+use crate::protocol::Event;
+use crate::server::cluster::{Arrival, Registry, Snapshot};
+use crate::server::history::RoomTail;
+
+use super::Rooms;
+
+impl Registry for Rooms {
+    fn arrived(&self, room: &str, id: u64, event: &Event, accept_gap: bool) -> Arrival {
+        let mut state = self.state();
+        let Some(entry) = state.rooms.get_mut(room) else {
+            return Arrival::Ignored;
+        };
+        if id == 0 {
+            entry.broadcast(event);
+            return Arrival::Delivered;
+        }
+        if entry.synced && id <= entry.last_id {
+            return Arrival::Ignored;
+        }
+        if entry.synced && id > entry.last_id + 1 && !accept_gap {
+            return Arrival::Hole {
+                after: entry.last_id,
+            };
+        }
+        entry.synced = true;
+        entry.last_id = id;
+        let encoded = entry.broadcast(event);
+        entry.remember(id, encoded);
+        Arrival::Delivered
+    }
+
+    fn private_arrived(&self, event: Event) {
+        let Event::Private { to, .. } = &event else {
+            return;
+        };
+        let to = to.clone();
+        let state = self.state();
+        let Some(recipient) = state.people.get(&to.to_lowercase()) else {
+            tracing::debug!("a private message for {to}, who has left");
+            return;
+        };
+        if recipient.control.deliver(event).is_err() {
+            tracing::debug!("a private message for {to} dropped: their mailbox is full");
+        }
+    }
+
+    fn gap(&self, room: &str, missed: u64) {
+        if let Some(entry) = self.state().rooms.get_mut(room) {
+            entry.broadcast(&Event::Gap { missed });
+        }
+    }
+
+    fn last_id(&self, room: &str) -> Option<u64> {
+        self.state()
+            .rooms
+            .get(room)
+            .filter(|r| r.synced)
+            .map(|r| r.last_id)
+    }
+
+    fn synced(&self, room: &str, tail: RoomTail) {
+        if let Some(entry) = self.state().rooms.get_mut(room)
+            && !entry.synced
+        {
+            entry.restart_from(room, tail);
+            entry.synced = true;
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let state = self.state();
+        let rooms = state
+            .rooms
+            .iter()
+            .map(|(name, r)| (name.clone(), r.synced.then_some(r.last_id)))
+            .collect();
+        let people = state
+            .rooms
+            .iter()
+            .flat_map(|(room, r)| r.members.iter().map(|name| (name.clone(), room.clone())))
+            .collect();
+        Snapshot { rooms, people }
+    }
+
+    fn tell_everyone(&self, event: &Event) {
+        let mut state = self.state();
+        for entry in state.rooms.values_mut().filter(|r| !r.members.is_empty()) {
+            entry.broadcast(event);
+        }
+    }
+}

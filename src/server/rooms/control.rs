@@ -1,0 +1,139 @@
+//! What a connection can be told besides its room's events: private
+//! messages, and orders from the registry (for now one: close with this code
+//! and reason).
+//!
+//! A bounded queue with a wake-up, as small as it can be: every connection
+//! has one, and most never receive anything, so it costs about a hundred
+//! bytes until it is used (a tokio `mpsc` channel allocates its first block
+//! of slots up front, several times that). Orders have slots of their own,
+//! which private messages cannot fill: a full mailbox never stops a close.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+use tokio_websockets::CloseCode;
+
+use crate::protocol::Event;
+
+/// Private messages a recipient may have waiting before senders are told it
+/// is busy; a person does not get more than a few at once.
+const MAILBOX_CAPACITY: usize = 16;
+
+/// An order to close a connection: the close frame's code and reason, which
+/// is also what the room is told in the leave notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Closing {
+    pub code: CloseCode,
+    pub reason: String,
+}
+
+/// Everything a connection has been told since it last looked.
+#[derive(Debug, Default)]
+pub(crate) struct Told {
+    /// Private messages, oldest first.
+    pub private: VecDeque<Event>,
+    /// Close the connection (the first order to close wins).
+    pub close: Option<Closing>,
+}
+
+/// One connection's control handle: the registry keeps one clone, the
+/// connection's loop the other.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    told: Mutex<Told>,
+    /// Signalled on each delivery; a permit is kept when nobody waits, so a
+    /// delivery between two waits is never missed.
+    arrived: Notify,
+}
+
+impl Control {
+    fn told(&self) -> MutexGuard<'_, Told> {
+        self.told.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Leaves a private message for the owner.
+    ///
+    /// # Errors
+    ///
+    /// The mailbox is full: its owner is not reading.
+    pub(crate) fn deliver(&self, event: Event) -> Result<(), Event> {
+        let mut told = self.told();
+        if told.private.len() >= MAILBOX_CAPACITY {
+            return Err(event);
+        }
+        told.private.push_back(event);
+        drop(told);
+        self.arrived.notify_one();
+        Ok(())
+    }
+
+    /// Orders the connection closed; never refused.
+    pub(crate) fn close(&self, closing: Closing) {
+        self.told().close.get_or_insert(closing);
+        self.arrived.notify_one();
+    }
+
+    /// Waits until something has arrived (cancel-safe).
+    pub(crate) async fn wait(&self) {
+        self.arrived.notified().await;
+    }
+
+    /// Takes everything that has arrived.
+    pub(crate) fn take(&self) -> Told {
+        std::mem::take(&mut *self.told())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ErrorCode;
+
+    fn note(n: usize) -> Event {
+        Event::error(ErrorCode::TooLong, n.to_string())
+    }
+
+    fn closing(reason: &str) -> Closing {
+        Closing {
+            code: CloseCode::GOING_AWAY,
+            reason: reason.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn delivers_in_order_and_wakes_a_later_wait() {
+        let control = Control::default();
+        control.deliver(note(1)).unwrap();
+        control.deliver(note(2)).unwrap();
+        // The permit left by the deliveries makes this return at once.
+        control.wait().await;
+        assert_eq!(control.take().private, [note(1), note(2)]);
+        assert!(control.take().private.is_empty());
+    }
+
+    #[test]
+    fn refuses_private_messages_past_its_capacity() {
+        let control = Control::default();
+        for n in 0..MAILBOX_CAPACITY {
+            control.deliver(note(n)).unwrap();
+        }
+        assert_eq!(control.deliver(note(99)), Err(note(99)));
+        control.take();
+        assert!(control.deliver(note(100)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_full_mailbox_never_stops_an_order_to_close() {
+        let control = Control::default();
+        for n in 0..MAILBOX_CAPACITY {
+            control.deliver(note(n)).unwrap();
+        }
+        control.close(closing("first"));
+        control.close(closing("second"));
+        control.wait().await;
+        let told = control.take();
+        assert_eq!(told.private.len(), MAILBOX_CAPACITY);
+        assert_eq!(told.close, Some(closing("first")));
+    }
+}

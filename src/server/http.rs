@@ -21,14 +21,39 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::time::Instant;
 
+use hyper::server::conn::http1;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::connection::{self, Context};
 use super::metrics::{self, Cause};
-use super::{Shared, connection, page};
+use super::page;
+use crate::config::ServerConfig;
 use crate::protocol::JoinRequest;
 
 /// How long a plain HTTP exchange may take to finish once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// RFC 6455's constant for the `Sec-WebSocket-Accept` digest.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// What the layer in front of the connections shares: the HTTP and TLS
+/// settings, the cap, the shutdown signal, and what connections get.
+pub(crate) struct Shared {
+    pub config: ServerConfig,
+    /// One permit per open WebSocket connection: the connection cap.
+    pub connections: Arc<Semaphore>,
+    /// Cancelled when the server shuts down.
+    pub cancel: CancellationToken,
+    /// Every connection task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    pub http: http1::Builder,
+    /// Set when the whole port speaks TLS.
+    pub tls: Option<TlsAcceptor>,
+    /// What each WebSocket connection is given.
+    pub chat: Arc<Context>,
+}
 
 /// Serves HTTP on one accepted socket until it is upgraded or done.
 ///

@@ -47,6 +47,7 @@ use cluster::Bridge;
 pub use cluster::ConnectError;
 use connection::Context;
 pub use encoded::EncodedEvent;
+use http::Shared;
 use metrics::Metrics;
 pub use rooms::StartError;
 use rooms::{Backend, Closing, Rooms};
@@ -60,23 +61,6 @@ const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause after a failed accept (out of file descriptors, say) before the next,
 /// so that a persistent failure does not spin a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// What the layer in front of the connections shares: the HTTP and TLS
-/// settings, the cap, the shutdown signal, and what connections get.
-pub(crate) struct Shared {
-    config: ServerConfig,
-    /// One permit per open WebSocket connection: the connection cap.
-    connections: Arc<Semaphore>,
-    /// Cancelled when the server shuts down.
-    cancel: CancellationToken,
-    /// Every connection task, so shutdown can wait for them.
-    tracker: TaskTracker,
-    http: http1::Builder,
-    /// Set when the whole port speaks TLS.
-    tls: Option<TlsAcceptor>,
-    /// What each WebSocket connection is given.
-    chat: Arc<Context>,
-}
 
 /// A server with its history open, ready to serve.
 pub struct Server {

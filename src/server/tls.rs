@@ -25,8 +25,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use super::http::{self as chat_http, Shared};
 use super::metrics::Cause;
-use super::{Shared, http as chat_http};
 
 /// The first byte of every TLS connection: a record of content type
 /// "handshake" (RFC 8446, 5.1), carrying the ClientHello.

@@ -275,7 +275,7 @@ impl<R: Registry> Running<'_, R> {
             }
         }
         for (name, _) in &snapshot.people {
-            pipe.add_command(id.claim(name));
+            pipe.add_command(scripts::claim(id, name));
         }
         let claims: Vec<i64> = pipe.query_async(&mut self.session.connection).await?;
         for ((name, _), claimed) in snapshot.people.iter().zip(claims) {
@@ -377,7 +377,7 @@ impl<R: Registry> Running<'_, R> {
         let mut pipe = redis::pipe();
         id.announce(&mut pipe);
         for (name, _) in &people {
-            pipe.add_command(id.claim(name));
+            pipe.add_command(scripts::claim(id, name));
         }
         let claims: Vec<i64> = pipe.query_async(&mut self.session.connection).await?;
         for ((name, _), claimed) in people.iter().zip(claims) {

@@ -1,12 +1,10 @@
 //! Every name this server uses in Redis, keys and channels alike, and the
 //! ones that carry this server's id. The Lua scripts take the same names
-//! from here ([`super::scripts`]).
+//! from here.
 
 use std::time::Duration;
 
-use redis::{Cmd, Pipeline};
-
-use super::scripts;
+use redis::Pipeline;
 
 /// How long a name claim and a server's liveness key last unless refreshed;
 /// also how long a crashed server's people stay listed at most.
@@ -87,17 +85,6 @@ impl ServerId {
     /// What a claim of ours on `name` holds: `SERVER NAME`.
     pub(super) fn claim_value(&self, name: &str) -> String {
         format!("{} {name}", self.0)
-    }
-
-    /// Claims `name` for one of our people, or refreshes our claim.
-    pub(super) fn claim(&self, name: &str) -> Cmd {
-        let mut cmd = scripts::call(&scripts::CLAIM);
-        cmd.arg(1)
-            .arg(self::name(name))
-            .arg(self.claim_value(name))
-            .arg(CLAIM_TTL.as_secs())
-            .arg(&self.0);
-        cmd
     }
 
     /// Adds to `pipe` what says this server is alive for another claim

@@ -251,7 +251,7 @@ impl Cluster {
     /// Claims `name` for one of our people: `false` if another server's
     /// person has it.
     pub(crate) async fn claim(&self, name: &str) -> Result<bool, ClusterError> {
-        let claimed: i64 = self.query(&mut self.id.claim(name)).await?;
+        let claimed: i64 = self.query(&mut scripts::claim(&self.id, name)).await?;
         Ok(claimed == 1)
     }
 

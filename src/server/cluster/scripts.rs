@@ -20,6 +20,18 @@ pub(super) fn call(script: &Script) -> Cmd {
     cmd
 }
 
+/// Claims `name` for one of `id`'s people, or refreshes its claim (see
+/// [`CLAIM`]).
+pub(super) fn claim(id: &keys::ServerId, name: &str) -> Cmd {
+    let mut cmd = call(&CLAIM);
+    cmd.arg(1)
+        .arg(keys::name(name))
+        .arg(id.claim_value(name))
+        .arg(keys::CLAIM_TTL.as_secs())
+        .arg(id.as_str());
+    cmd
+}
+
 /// A script whose `$SERVERS`, `$ALIVE` and `$PEOPLE` are the key names of
 /// [`keys`], so that they are written in one place.
 fn script(code: &str) -> Script {

@@ -18,11 +18,15 @@
 //! - `room`: one room.
 //! - `backend`: where history lives, and where what is said goes.
 //! - `control`: what a connection can be told besides its room's events.
+//! - `names`: who may be called what, here and across servers.
+//! - `directory`: `/who`, `/rooms`, and finding a person for `/msg`.
 //! - `bridge`: what the Redis bridge calls ([`crate::server::cluster::Registry`]).
 
 mod backend;
 mod bridge;
 mod control;
+mod directory;
+mod names;
 mod room;
 
 use std::collections::HashMap;
@@ -31,16 +35,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 
-use super::cluster::{Cluster, ClusterError};
 use super::encoded::EncodedEvent;
 use super::history::{RoomTail, Said, StoredMessage};
 use crate::config::ServerConfig;
 use crate::protocol::command::CommandError;
-use crate::protocol::{DEFAULT_ROOM, ErrorCode, Event, RoomInfo};
+use crate::protocol::{DEFAULT_ROOM, ErrorCode, Event};
 pub(crate) use backend::Backend;
 use backend::Start;
 pub use backend::StartError;
 pub(crate) use control::{Closing, Control, Told};
+use names::name_taken;
 use room::Room;
 
 /// What the server keeps for every person connected.
@@ -188,36 +192,6 @@ impl Rooms {
                 Err(evictions) => loaded = Some(self.load(room, evictions).await),
             }
         }
-    }
-
-    /// Claims `wanted`, or else a guest name, across the cluster: the name
-    /// claimed (`None` if Redis did not answer: the local rules apply) and
-    /// the name refused because another server's person has it.
-    async fn claim_for(
-        &self,
-        cluster: &Cluster,
-        wanted: Option<&str>,
-    ) -> (Option<String>, Option<String>) {
-        /// Guest names tried before giving up on a claim (each is one round
-        /// trip; a clash means another server gave the same number).
-        const GUEST_TRIES: usize = 100;
-        let mut candidate = wanted.map(str::to_owned);
-        let mut refused = None;
-        for _ in 0..GUEST_TRIES {
-            let name = match candidate.take() {
-                Some(name) if !self.state().people.contains_key(&name.to_lowercase()) => name,
-                // Taken here: the local rules name the guest and say so.
-                Some(_) => return (None, None),
-                None => self.state().guest_name(),
-            };
-            match cluster.claim(&name).await {
-                Ok(true) => return (Some(name), refused),
-                Ok(false) if refused.is_none() && wanted.is_some() => refused = Some(name),
-                Ok(false) => {}
-                Err(_) => return (None, refused),
-            }
-        }
-        (None, refused)
     }
 
     /// [`Rooms::connect`], or `Err` with the eviction count if `room` must be
@@ -414,71 +388,6 @@ impl Rooms {
         local.max(self.backend.backlog())
     }
 
-    /// Renames `old` to `new`, announcing it in `room`.
-    ///
-    /// # Errors
-    ///
-    /// `name_taken` if someone else has `new` (in any letter case).
-    pub(crate) async fn rename(
-        &self,
-        old: &str,
-        room: &str,
-        new: &str,
-    ) -> Result<(), CommandError> {
-        let Some(cluster) = self.backend.relay().filter(|_| old != new) else {
-            return self.rename_here(old, room, new);
-        };
-        let taken_here = self.state().people.contains_key(&new.to_lowercase())
-            && old.to_lowercase() != new.to_lowercase();
-        if !taken_here && matches!(cluster.claim(new).await, Ok(false)) {
-            return Err(name_taken(new, "pick another"));
-        }
-        let renamed = self.rename_here(old, room, new);
-        match &renamed {
-            Ok(()) => {
-                // After the claim of the new spelling, so that a change of
-                // letter case does not free the name.
-                cluster.forget(old);
-                cluster.place(new, room);
-            }
-            Err(_) if old.to_lowercase() != new.to_lowercase() => cluster.release(new),
-            Err(_) => {}
-        }
-        renamed
-    }
-
-    fn rename_here(&self, old: &str, room: &str, new: &str) -> Result<(), CommandError> {
-        let mut state = self.state();
-        if old == new {
-            return Err(CommandError {
-                code: ErrorCode::BadArguments,
-                message: format!("you are already called {new}"),
-            });
-        }
-        let (old_key, new_key) = (old.to_lowercase(), new.to_lowercase());
-        if new_key != old_key && state.people.contains_key(&new_key) {
-            return Err(name_taken(new, "pick another"));
-        }
-        let mut person = state
-            .people
-            .remove(&old_key)
-            .expect("a connected person is registered");
-        person.name = new.to_owned();
-        state.people.insert(new_key, person);
-        if let Some(entry) = state.rooms.get_mut(room) {
-            entry.members.remove(old);
-            entry.members.insert(new.to_owned());
-            let nick = Event::Nick {
-                room: room.to_owned(),
-                old: old.to_owned(),
-                new: new.to_owned(),
-                ts: now_ms(),
-            };
-            self.announce(entry, room, &nick);
-        }
-        Ok(())
-    }
-
     /// Moves `name` from room `from` to room `to` (created on first use).
     ///
     /// # Errors
@@ -521,103 +430,6 @@ impl Rooms {
         }
         self.leave(&mut state, name, from, &format!("joined {to}"));
         Ok(Ok(self.enter(&mut state, name, to, None)))
-    }
-
-    /// The names in `room`, on every server.
-    ///
-    /// # Errors
-    ///
-    /// `cluster` if the other servers did not answer.
-    pub(crate) async fn who(&self, room: &str) -> Result<Event, CommandError> {
-        let everywhere = self.backend.who(room).await.map_err(unanswered)?;
-        let mut names: Vec<String> = everywhere.unwrap_or_else(|| {
-            self.state()
-                .rooms
-                .get(room)
-                .map(|r| r.members.iter().cloned().collect())
-                .unwrap_or_default()
-        });
-        // As a person reads a list: `ana` before `Bo`.
-        names.sort_by_cached_key(|name| name.to_lowercase());
-        Ok(Event::Who {
-            room: room.to_owned(),
-            names,
-        })
-    }
-
-    /// The rooms that have people in them, on every server, by name.
-    ///
-    /// # Errors
-    ///
-    /// `cluster` if the other servers did not answer.
-    pub(crate) async fn list(&self) -> Result<Event, CommandError> {
-        let everywhere = self.backend.rooms().await.map_err(unanswered)?;
-        let mut rooms: Vec<RoomInfo> = everywhere.unwrap_or_else(|| {
-            self.state()
-                .rooms
-                .iter()
-                .filter(|(_, r)| !r.members.is_empty())
-                .map(|(name, r)| RoomInfo {
-                    name: name.clone(),
-                    people: r.members.len(),
-                })
-                .collect()
-        });
-        rooms.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Event::Rooms { rooms })
-    }
-
-    /// Sends a private message, wherever the recipient is, and returns the
-    /// sender's copy.
-    ///
-    /// # Errors
-    ///
-    /// `no_such_user` if nobody has that name; `recipient_busy` if the
-    /// recipient has not read their last private messages yet; `cluster` if
-    /// the other servers did not answer.
-    pub(crate) async fn private(
-        &self,
-        from: &str,
-        to: &str,
-        text: &str,
-    ) -> Result<Event, CommandError> {
-        let no_such_user = || CommandError {
-            code: ErrorCode::NoSuchUser,
-            message: format!("nobody called '{to}' is connected (check the spelling)"),
-        };
-        let here = self.state().people.contains_key(&to.to_lowercase());
-        if !here && let Some(cluster) = self.backend.relay() {
-            return cluster
-                .private(from, to, text, now_ms())
-                .await
-                .map_err(unanswered)?
-                .ok_or_else(no_such_user);
-        }
-        let state = self.state();
-        let recipient = state
-            .people
-            .get(&to.to_lowercase())
-            .ok_or_else(no_such_user)?;
-        let event = Event::Private {
-            from: from.to_owned(),
-            to: recipient.name.clone(),
-            text: text.to_owned(),
-            ts: now_ms(),
-        };
-        if recipient.name == from {
-            // A note to oneself: the sender's copy is the only one needed.
-            return Ok(event);
-        }
-        match recipient.control.deliver(event.clone()) {
-            Ok(()) => Ok(event),
-            Err(_) => Err(CommandError {
-                code: ErrorCode::RecipientBusy,
-                message: format!(
-                    "{} is not reading messages right now; try again later",
-                    recipient.name
-                ),
-            }),
-        }
     }
 
     /// Tells every connection to close, now and whoever registers after
@@ -667,35 +479,8 @@ impl Rooms {
     }
 }
 
-impl State {
-    fn guest_name(&mut self) -> String {
-        loop {
-            let name = format!("guest-{}", self.next_guest);
-            self.next_guest += 1;
-            if !self.people.contains_key(&name) {
-                return name;
-            }
-        }
-    }
-}
-
-fn name_taken(name: &str, what_next: &str) -> CommandError {
-    CommandError {
-        code: ErrorCode::NameTaken,
-        message: format!("the name '{name}' is taken; {what_next}"),
-    }
-}
-
-/// A question the other servers did not answer, as the person reads it.
-fn unanswered(err: ClusterError) -> CommandError {
-    CommandError {
-        code: ErrorCode::Cluster,
-        message: format!("the other servers did not answer ({err}); try again in a moment"),
-    }
-}
-
 /// Unix time in milliseconds, the `ts` of every event.
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

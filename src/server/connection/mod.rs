@@ -5,9 +5,9 @@
 //! orders such as "close": shutdown is one) and the keepalive timer, so a
 //! connection costs one task. Writes are batched: what the room has queued
 //! is fed to the socket and flushed in groups, one system call for many
-//! frames.
+//! frames (`write`). How a connection ends decides its close frame and its
+//! leave notice (`ending`).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,11 +19,14 @@ use tokio::sync::{OwnedSemaphorePermit, broadcast};
 use tokio::time::{Instant, timeout};
 use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
+mod ending;
+mod write;
+
 use super::backpressure::Backpressure;
 use super::encoded::EncodedEvent;
 use super::history::Said;
 use super::metrics::{Cause, Metrics};
-use super::rooms::{Closing, Control, Rooms, Told};
+use super::rooms::{Control, Rooms, Told};
 use crate::config::Limits;
 use crate::protocol::command::help_event;
 use crate::protocol::{
@@ -31,15 +34,12 @@ use crate::protocol::{
 };
 use crate::rate::{FloodGuard, Verdict};
 use crate::sanitize::strip_controls;
+use ending::Ending;
+use write::{WriteError, encode, gap, queued, write_frames};
 
 /// Room events sent in one go; bounds how long one busy connection keeps its
 /// worker thread before the others get a turn.
 const MAX_BATCH: usize = 256;
-/// Frames fed to the socket before each flush. A flush writes them all in one
-/// system call; the stream's frame queue grows to the most frames queued at
-/// once and never shrinks, so this also bounds its memory (about 56 bytes a
-/// frame, per connection, for the connection's lifetime).
-const FRAMES_PER_FLUSH: usize = 16;
 /// How often a held-back sender looks at its room's queue again.
 const BACKLOG_POLL: Duration = Duration::from_millis(1);
 /// How long the closing handshake may take before the socket is dropped.
@@ -56,74 +56,6 @@ pub(crate) struct Context {
     pub websocket: tokio_websockets::ServerBuilder,
     pub rooms: Arc<Rooms>,
     pub metrics: Metrics,
-}
-
-/// Why a connection ended, which decides the close frame and the leave notice.
-enum Ending {
-    Quit(Option<String>),
-    /// The socket closed without a close frame, or the stream failed (the
-    /// stream itself answers protocol errors with the right close code).
-    Disconnected,
-    /// The registry said so (shutdown, for one).
-    Ordered(Closing),
-    /// No answer to a ping within the ping interval.
-    Unresponsive,
-    /// A write stalled for the write timeout: the peer stopped reading.
-    Stalled,
-    /// Kept sending over the rate limit.
-    Flooding,
-    /// Sent a message over the frame limit in fragments. (One oversized
-    /// frame is refused by the stream itself, which sends 1009; an
-    /// assembled message is refused after the fact, and the 1009 is ours.)
-    TooBig {
-        max_len: usize,
-    },
-}
-
-impl Ending {
-    fn leave_reason(&self) -> String {
-        match self {
-            Ending::Quit(None) => "quit".to_owned(),
-            Ending::Quit(Some(text)) => format!("quit: {text}"),
-            Ending::Disconnected => "disconnected".to_owned(),
-            Ending::Ordered(closing) => closing.reason.clone(),
-            Ending::Unresponsive | Ending::Stalled => "timed out".to_owned(),
-            Ending::Flooding => "sent too many messages".to_owned(),
-            Ending::TooBig { .. } => "sent a message too big".to_owned(),
-        }
-    }
-
-    /// Why the server cut the connection, if it did.
-    fn cause(&self) -> Option<Cause> {
-        match self {
-            Ending::Unresponsive => Some(Cause::unresponsive),
-            Ending::Stalled => Some(Cause::stalled),
-            Ending::Flooding => Some(Cause::flooding),
-            Ending::TooBig { .. } => Some(Cause::too_big),
-            Ending::Quit(_) | Ending::Disconnected | Ending::Ordered(_) => None,
-        }
-    }
-
-    fn close_frame(&self) -> Option<Message> {
-        match self {
-            Ending::Quit(_) => Some(Message::close(Some(CloseCode::NORMAL_CLOSURE), "bye")),
-            Ending::Ordered(closing) => Some(Message::close(Some(closing.code), &closing.reason)),
-            Ending::Unresponsive => Some(Message::close(
-                Some(CloseCode::POLICY_VIOLATION),
-                "no answer to ping",
-            )),
-            Ending::Flooding => Some(Message::close(
-                Some(CloseCode::POLICY_VIOLATION),
-                "too many messages",
-            )),
-            // The stream's own wording for the single-frame case.
-            Ending::TooBig { max_len } => Some(Message::close(
-                Some(CloseCode::MESSAGE_TOO_BIG),
-                &format!("max length: {max_len}"),
-            )),
-            Ending::Disconnected | Ending::Stalled => None,
-        }
-    }
 }
 
 /// The socket of an upgraded connection.
@@ -562,85 +494,5 @@ where
             self.ws.close().await
         })
         .await;
-    }
-}
-
-/// Why frames could not be written.
-enum WriteError {
-    Failed(tokio_websockets::Error),
-    /// The peer did not take them within the write timeout.
-    Stalled,
-}
-
-/// Feeds `messages` to the socket, flushing after every [`FRAMES_PER_FLUSH`]
-/// and at the end, and counts them. A peer that does not take them within
-/// the write timeout is cut off, so that it holds up nobody: its room's queue
-/// moves on without it, and it would get a `gap`.
-///
-/// Boxed: with its timer, a write is the largest state a connection passes
-/// through, and inline every idle connection would carry it for its whole
-/// life. One allocation per batch is nothing next to its system call.
-fn write_frames<'a, S>(
-    ws: &'a mut WebSocketStream<S>,
-    messages: impl IntoIterator<Item = Message> + 'a,
-    context: &'a Context,
-) -> Pin<Box<impl Future<Output = Result<(), WriteError>> + 'a>>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    Box::pin(async move {
-        let (mut frames, mut bytes) = (0, 0);
-        let result = timeout(context.limits.write_timeout, async {
-            for message in messages {
-                bytes += message.as_payload().len();
-                ws.feed(message).await?;
-                frames += 1;
-                if frames % FRAMES_PER_FLUSH == 0 {
-                    ws.flush().await?;
-                }
-            }
-            ws.flush().await
-        })
-        .await;
-        match result {
-            Ok(Ok(())) => {
-                let metrics = &context.metrics;
-                metrics.events_delivered.inc_by(frames as u64);
-                metrics.delivered_bytes.inc_by(bytes as u64);
-                Ok(())
-            }
-            Ok(Err(err)) => Err(WriteError::Failed(err)),
-            Err(_elapsed) => Err(WriteError::Stalled),
-        }
-    })
-}
-
-/// The room events already queued for a receiver, as frames, without waiting;
-/// a receiver that fell behind gets a `gap` in place of what it missed.
-fn queued<'a>(
-    events_rx: &'a mut broadcast::Receiver<EncodedEvent>,
-    format: Format,
-    metrics: &'a Metrics,
-) -> impl Iterator<Item = Message> + 'a {
-    use broadcast::error::TryRecvError;
-    std::iter::from_fn(move || match events_rx.try_recv() {
-        Ok(event) => Some(event.message(format)),
-        Err(TryRecvError::Lagged(missed)) => Some(gap(format, missed, metrics)),
-        Err(TryRecvError::Empty | TryRecvError::Closed) => None,
-    })
-}
-
-/// The `gap` event for a receiver that fell `missed` events behind its room.
-fn gap(format: Format, missed: u64, metrics: &Metrics) -> Message {
-    metrics.gaps.inc();
-    metrics.missed_events.inc_by(missed);
-    encode(format, &Event::Gap { missed })
-}
-
-/// An event for one connection alone, in its format.
-fn encode(format: Format, event: &Event) -> Message {
-    match format {
-        Format::Text => Message::text(event.render_text()),
-        Format::Json => Message::text(event.to_json()),
     }
 }

@@ -1,0 +1,76 @@
+//! Why a connection ended, and what follows from it: the close frame the
+//! peer gets, the reason its room reads in the leave notice, and the cause
+//! the metrics count. A new way to end a connection is a variant here.
+
+use tokio_websockets::{CloseCode, Message};
+
+use crate::server::metrics::Cause;
+use crate::server::rooms::Closing;
+
+/// Why a connection ended, which decides the close frame and the leave notice.
+pub(super) enum Ending {
+    Quit(Option<String>),
+    /// The socket closed without a close frame, or the stream failed (the
+    /// stream itself answers protocol errors with the right close code).
+    Disconnected,
+    /// The registry said so (shutdown, for one).
+    Ordered(Closing),
+    /// No answer to a ping within the ping interval.
+    Unresponsive,
+    /// A write stalled for the write timeout: the peer stopped reading.
+    Stalled,
+    /// Kept sending over the rate limit.
+    Flooding,
+    /// Sent a message over the frame limit in fragments. (One oversized
+    /// frame is refused by the stream itself, which sends 1009; an
+    /// assembled message is refused after the fact, and the 1009 is ours.)
+    TooBig {
+        max_len: usize,
+    },
+}
+
+impl Ending {
+    pub(super) fn leave_reason(&self) -> String {
+        match self {
+            Ending::Quit(None) => "quit".to_owned(),
+            Ending::Quit(Some(text)) => format!("quit: {text}"),
+            Ending::Disconnected => "disconnected".to_owned(),
+            Ending::Ordered(closing) => closing.reason.clone(),
+            Ending::Unresponsive | Ending::Stalled => "timed out".to_owned(),
+            Ending::Flooding => "sent too many messages".to_owned(),
+            Ending::TooBig { .. } => "sent a message too big".to_owned(),
+        }
+    }
+
+    /// Why the server cut the connection, if it did.
+    pub(super) fn cause(&self) -> Option<Cause> {
+        match self {
+            Ending::Unresponsive => Some(Cause::unresponsive),
+            Ending::Stalled => Some(Cause::stalled),
+            Ending::Flooding => Some(Cause::flooding),
+            Ending::TooBig { .. } => Some(Cause::too_big),
+            Ending::Quit(_) | Ending::Disconnected | Ending::Ordered(_) => None,
+        }
+    }
+
+    pub(super) fn close_frame(&self) -> Option<Message> {
+        match self {
+            Ending::Quit(_) => Some(Message::close(Some(CloseCode::NORMAL_CLOSURE), "bye")),
+            Ending::Ordered(closing) => Some(Message::close(Some(closing.code), &closing.reason)),
+            Ending::Unresponsive => Some(Message::close(
+                Some(CloseCode::POLICY_VIOLATION),
+                "no answer to ping",
+            )),
+            Ending::Flooding => Some(Message::close(
+                Some(CloseCode::POLICY_VIOLATION),
+                "too many messages",
+            )),
+            // The stream's own wording for the single-frame case.
+            Ending::TooBig { max_len } => Some(Message::close(
+                Some(CloseCode::MESSAGE_TOO_BIG),
+                &format!("max length: {max_len}"),
+            )),
+            Ending::Disconnected | Ending::Stalled => None,
+        }
+    }
+}

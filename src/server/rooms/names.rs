@@ -1,0 +1,123 @@
+//! Who may be called what: names are unique on the server, whatever their
+//! letter case, and with Redis across every server (a claim each).
+
+use super::{Rooms, State, now_ms};
+use crate::protocol::command::CommandError;
+use crate::protocol::{ErrorCode, Event};
+use crate::server::cluster::Cluster;
+
+impl Rooms {
+    /// Claims `wanted`, or else a guest name, across the cluster: the name
+    /// claimed (`None` if Redis did not answer: the local rules apply) and
+    /// the name refused because another server's person has it.
+    pub(super) async fn claim_for(
+        &self,
+        cluster: &Cluster,
+        wanted: Option<&str>,
+    ) -> (Option<String>, Option<String>) {
+        /// Guest names tried before giving up on a claim (each is one round
+        /// trip; a clash means another server gave the same number).
+        const GUEST_TRIES: usize = 100;
+        let mut candidate = wanted.map(str::to_owned);
+        let mut refused = None;
+        for _ in 0..GUEST_TRIES {
+            let name = match candidate.take() {
+                Some(name) if !self.state().people.contains_key(&name.to_lowercase()) => name,
+                // Taken here: the local rules name the guest and say so.
+                Some(_) => return (None, None),
+                None => self.state().guest_name(),
+            };
+            match cluster.claim(&name).await {
+                Ok(true) => return (Some(name), refused),
+                Ok(false) if refused.is_none() && wanted.is_some() => refused = Some(name),
+                Ok(false) => {}
+                Err(_) => return (None, refused),
+            }
+        }
+        (None, refused)
+    }
+
+    /// Renames `old` to `new`, announcing it in `room`.
+    ///
+    /// # Errors
+    ///
+    /// `name_taken` if someone else has `new` (in any letter case).
+    pub(crate) async fn rename(
+        &self,
+        old: &str,
+        room: &str,
+        new: &str,
+    ) -> Result<(), CommandError> {
+        let Some(cluster) = self.backend.relay().filter(|_| old != new) else {
+            return self.rename_here(old, room, new);
+        };
+        let taken_here = self.state().people.contains_key(&new.to_lowercase())
+            && old.to_lowercase() != new.to_lowercase();
+        if !taken_here && matches!(cluster.claim(new).await, Ok(false)) {
+            return Err(name_taken(new, "pick another"));
+        }
+        let renamed = self.rename_here(old, room, new);
+        match &renamed {
+            Ok(()) => {
+                // After the claim of the new spelling, so that a change of
+                // letter case does not free the name.
+                cluster.forget(old);
+                cluster.place(new, room);
+            }
+            Err(_) if old.to_lowercase() != new.to_lowercase() => cluster.release(new),
+            Err(_) => {}
+        }
+        renamed
+    }
+
+    fn rename_here(&self, old: &str, room: &str, new: &str) -> Result<(), CommandError> {
+        let mut state = self.state();
+        if old == new {
+            return Err(CommandError {
+                code: ErrorCode::BadArguments,
+                message: format!("you are already called {new}"),
+            });
+        }
+        let (old_key, new_key) = (old.to_lowercase(), new.to_lowercase());
+        if new_key != old_key && state.people.contains_key(&new_key) {
+            return Err(name_taken(new, "pick another"));
+        }
+        let mut person = state
+            .people
+            .remove(&old_key)
+            .expect("a connected person is registered");
+        person.name = new.to_owned();
+        state.people.insert(new_key, person);
+        if let Some(entry) = state.rooms.get_mut(room) {
+            entry.members.remove(old);
+            entry.members.insert(new.to_owned());
+            let nick = Event::Nick {
+                room: room.to_owned(),
+                old: old.to_owned(),
+                new: new.to_owned(),
+                ts: now_ms(),
+            };
+            self.announce(entry, room, &nick);
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    pub(super) fn guest_name(&mut self) -> String {
+        loop {
+            let name = format!("guest-{}", self.next_guest);
+            self.next_guest += 1;
+            if !self.people.contains_key(&name) {
+                return name;
+            }
+        }
+    }
+}
+
+pub(super) fn name_taken(name: &str, what_next: &str) -> CommandError {
+    CommandError {
+        code: ErrorCode::NameTaken,
+        message: format!("the name '{name}' is taken; {what_next}"),
+    }
+}

@@ -80,7 +80,7 @@ async fn healthz_answers_ok() {
     assert_eq!(answer.body, "ok\n");
 }
 
-/// Every metric DESIGN.md names is there, with its `# HELP` and `# TYPE`.
+/// Every metric docs/operating.md lists for every server is there, with its `# HELP` and `# TYPE`.
 #[tokio::test]
 async fn metrics_names_every_figure_with_help_and_type() {
     let server = TestServer::start(&[]).await;

@@ -217,3 +217,34 @@ async fn refusals_are_counted_by_cause() {
         0.0
     );
 }
+
+/// With `--data-dir` the history writer reports its queue: what was said
+/// waits there for the next commit, and leaves it once committed.
+#[tokio::test]
+async fn durable_history_reports_its_queue_and_failed_commits() {
+    let dir = crate::support::TempDir::new();
+    // One commit a minute: after the first, what is said stays queued.
+    let args = ["--data-dir", dir.root(), "--commit-interval", "60000"];
+    let server = TestServer::start(&args).await;
+    let mut ana = enter(&server, "ana", "lobby").await;
+    say(&mut ana, 1, "lobby", "ana", "one").await;
+    // Queued before it was broadcast, so counted before ana saw it: 0 now
+    // means the writer has taken it for the first commit.
+    let committed = Scrape::until(&server, "the first message to be committed", |s| {
+        s.get("chat_history_queue_depth") == 0.0
+    })
+    .await;
+    assert_eq!(committed.get("chat_history_failed_commits_total"), 0.0);
+    say(&mut ana, 2, "lobby", "ana", "two").await;
+    say(&mut ana, 3, "lobby", "ana", "three").await;
+    let waiting = Scrape::until(&server, "two messages to wait for the next commit", |s| {
+        s.get("chat_history_queue_depth") == 2.0
+    })
+    .await;
+    assert_eq!(waiting.get("chat_history_failed_commits_total"), 0.0);
+    assert!(
+        !waiting.0.keys().any(|name| name.starts_with("chat_redis")),
+        "no Redis, no Redis series: {:?}",
+        waiting.0.keys()
+    );
+}

@@ -88,6 +88,15 @@ pub enum OpenError {
     Thread(std::io::Error),
 }
 
+/// Why a room's tail could not be read; a line for the log.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    #[error("the history writer has stopped")]
+    Stopped,
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
 /// The durable history of every room; one per server, opened by the binary
 /// before it listens (see [`crate::server::run_with`]).
 pub struct Store {
@@ -240,20 +249,15 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// A read error, or the writer having stopped, as a line for the log.
-    pub(crate) async fn load(&self, room: &str) -> Result<RoomTail, String> {
+    /// See [`LoadError`].
+    pub(crate) async fn load(&self, room: &str) -> Result<RoomTail, LoadError> {
         let (reply, answer) = oneshot::channel();
         let job = Job::Load {
             room: room.to_owned(),
             reply,
         };
-        self.send(job)
-            .await
-            .map_err(|_| "the history writer has stopped".to_owned())?;
-        match answer.await {
-            Ok(tail) => tail.map_err(|err| err.to_string()),
-            Err(_) => Err("the history writer has stopped".to_owned()),
-        }
+        self.send(job).await.map_err(|_| LoadError::Stopped)?;
+        Ok(answer.await.map_err(|_| LoadError::Stopped)??)
     }
 
     /// Commits everything queued so far and closes the database.

@@ -1,7 +1,13 @@
-//! Hostile clients (issue 4): every attack runs against the real server
-//! binary, asserts exactly what the attacker got (close code, HTTP status or
-//! error event), then proves with a fresh pair of clients that the server
-//! still serves, and that its memory stayed bounded.
+//! Hostile clients (issue 4): every attack asserts exactly what the attacker
+//! got (close code, HTTP status or error event), then proves with a fresh
+//! pair of clients that the server still serves, and that its memory stayed
+//! bounded.
+//!
+//! The attacks run against the real server binary, except those whose point
+//! is a timeout (keepalive, handshake and write timeouts, the rate limit):
+//! they run against the library's server in the test's own process
+//! ([`InProcess`]) on tokio's paused clock, so that seconds of timeout cost
+//! no wall-clock time, and their memory bound is that of the whole process.
 //!
 //! Most attacks need bytes no well-behaved WebSocket library will send: they
 //! use the hand-written client [`RawWs`], with hand-built frames.
@@ -10,6 +16,7 @@ use std::collections::HashSet;
 use std::io::ErrorKind;
 use std::time::Duration;
 
+use chat::config::Limits;
 use chat::protocol::{ErrorCode, Event};
 use futures_util::StreamExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -17,6 +24,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, MissedTickBehavior, interval};
 
 use crate::support::events::{enter, join, leave, message, next_untimed, parse_event, untimed};
+use crate::support::inprocess::InProcess;
 use crate::support::raw_ws::{
     CLOSE, CONTINUATION, FIN, MASK, PING, PONG, RSV1, RSV2, RSV3, RawWs, TEXT, close_payload,
     frame, masked, upgrade_request,
@@ -501,10 +509,14 @@ async fn dribble(mut stream: TcpStream, request: Vec<u8>) -> CutOff {
 
 /// Handshakes sent one byte a second (and one that sends nothing) are cut off
 /// after the handshake timeout, while other clients are served meanwhile.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn slow_handshake_is_cut_off_after_the_handshake_timeout() {
     const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
-    let server = TestServer::start(&["--handshake-timeout", "2"]).await;
+    let server = InProcess::start(Limits {
+        handshake_timeout: HANDSHAKE_TIMEOUT,
+        ..Limits::default()
+    })
+    .await;
     let rss = server.rss_kib();
     let request = upgrade_request(&server, "/slow?name=sloth").into_bytes();
 
@@ -555,9 +567,13 @@ async fn slow_handshake_is_cut_off_after_the_handshake_timeout() {
 /// A handshake still dribbling in when the handshake timeout ends is answered
 /// `408 Request Timeout` before the close, as the design asks where an answer
 /// can still be sent.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn slow_handshake_is_answered_408_before_the_close() {
-    let server = TestServer::start(&["--handshake-timeout", "1"]).await;
+    let server = InProcess::start(Limits {
+        handshake_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    })
+    .await;
     let rss = server.rss_kib();
     let request = upgrade_request(&server, "/slow?name=sloth").into_bytes();
     let mut stream = within("a TCP connection", TcpStream::connect(server.addr()))
@@ -719,21 +735,19 @@ async fn burst_of_abruptly_closed_connections_leaves_the_server_serving() {
 /// A client that stops reading while others chat at full speed is cut off
 /// after the write timeout ("timed out"), and costs the others no message and
 /// no delay.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
     const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
     /// Messages each good client has in flight: with two of them, always
     /// fewer than the room queue, so a good reader never lags by itself.
     const WINDOW: usize = 4;
     const AT_LEAST: usize = 2_000;
-    let server = TestServer::start(&[
-        "--room-queue",
-        "16",
-        "--write-timeout",
-        "2",
-        "--messages-per-second",
-        "0",
-    ])
+    let server = InProcess::start(Limits {
+        room_queue_len: 16,
+        write_timeout: WRITE_TIMEOUT,
+        messages_per_second: 0,
+        ..Limits::default()
+    })
     .await;
     let rss = server.rss_kib();
     let mut ana = enter(&server, "ana", "busy").await;
@@ -859,11 +873,11 @@ async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
 /// A client sending 1,000 messages at once gets its burst through, then
 /// `rate_limited` errors, then close 1008; a bystander sees only the burst
 /// (and what the rate refilled meanwhile).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_flooding_client_is_rate_limited_then_closed_with_1008() {
     const BURST: usize = 40;
     const PER_SECOND: f64 = 20.0;
-    let server = TestServer::start(&[]).await;
+    let server = InProcess::start(Limits::default()).await;
     let rss = server.rss_kib();
     let mut calm = enter(&server, "calm", "flood").await;
     let mut flooder = RawWs::join(&server, "flooder", "flood").await;
@@ -1238,13 +1252,17 @@ async fn a_place_is_free_once_its_person_has_left() {
 // ---------------------------------------------------------------------------
 // 16. Keepalive
 
-/// With `--ping-interval 1`, a client that never answers pings is closed with
+/// With a ping interval of 1 s, a client that never answers pings is closed with
 /// 1008 after about two intervals, while a raw client that answers and a
 /// tokio-websockets client stay connected across three pings and more.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_that_never_answers_pings_is_closed_with_1008_and_one_that_does_stays() {
     const PING_INTERVAL: Duration = Duration::from_secs(1);
-    let server = TestServer::start(&["--ping-interval", "1"]).await;
+    let server = InProcess::start(Limits {
+        ping_interval: PING_INTERVAL,
+        ..Limits::default()
+    })
+    .await;
     let rss = server.rss_kib();
     let mut pinger = RawWs::join(&server, "pinger", "alive").await;
     let mut steady = enter(&server, "steady", "alive").await;
@@ -1337,11 +1355,16 @@ async fn running_out_of_file_descriptors_is_survived() {
 /// A sender faster than its room's slowest reader is slowed down to that
 /// reader's pace instead of pushing it into a gap: with a room queue of 32,
 /// 400 messages sent flat out all reach a reader that takes one a millisecond.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_flat_out_sender_is_held_to_its_readers_pace_and_nothing_is_lost() {
     use futures_util::SinkExt as _;
 
-    let server = TestServer::start(&["--room-queue", "32", "--messages-per-second", "0"]).await;
+    let server = InProcess::start(Limits {
+        room_queue_len: 32,
+        messages_per_second: 0,
+        ..Limits::default()
+    })
+    .await;
     let rss = server.rss_kib();
     let mut slow = enter(&server, "slow", "pace").await;
     let mut bot = enter(&server, "bot", "pace").await;

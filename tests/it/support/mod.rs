@@ -1,4 +1,5 @@
-//! Shared test helpers: start the real server on port 0, connect WebSocket clients
+//! Shared test helpers: start the real server on port 0 (or the library's
+//! server in the test's own process, [`inprocess`]), connect WebSocket clients
 //! (well-behaved ones here, hand-written ones in [`raw_ws`]), run the real
 //! client binary ([`client`]), stand a TCP [`proxy`] in between, start a
 //! private [`redis`], and wait on events with a timeout.
@@ -11,6 +12,7 @@
 pub mod certs;
 pub mod client;
 pub mod events;
+pub mod inprocess;
 pub mod proxy;
 pub mod raw_ws;
 pub mod redis;
@@ -97,8 +99,9 @@ pub fn with_private_mount(mount: &str, arg: impl AsRef<std::ffi::OsStr>, program
 }
 
 /// Where a server under test listens, how to reach it, and the process it
-/// runs in. [`TestServer`] dereferences to it, so a helper taking `&Endpoint`
-/// takes a server however it runs.
+/// runs in: what the real binary ([`TestServer`]) and the library's server in
+/// the test's own process ([`inprocess::InProcess`]) have in common. Both
+/// dereference to it, so a helper taking `&Endpoint` takes either.
 pub struct Endpoint {
     /// `ws://127.0.0.1:PORT` (or `wss://…`).
     pub url: String,
@@ -106,7 +109,7 @@ pub struct Endpoint {
     /// How [`Endpoint::join`] connects: plain, or TLS trusting the server's
     /// authority (see [`TestServer::trusting`]).
     connector: Connector,
-    /// The process the server runs in.
+    /// The process the server runs in (the test's own, for an in-process one).
     pid: u32,
 }
 

@@ -1,7 +1,7 @@
 //! The chat page in a real headless Chromium, driven over WebDriver
 //! (chromedriver, through fantoccini): two pages and the real `client`
 //! binary in one room, hostile markup, a server restart, a resume past what
-//! history holds (through the TCP proxy of the reconnect tests), the token.
+//! history holds (through the TCP proxy of `support::proxy`), the token.
 //!
 //! Without chromedriver (Debian: `chromium chromium-driver`) the test says it
 //! is skipped and returns, unless `CHAT_REQUIRE_BROWSER=1` (set by `.ci/run`),
@@ -19,8 +19,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::reconnect::Proxy;
-use crate::support::{RunningClient, TempDir, TestServer, within};
+use crate::support::client::RunningClient;
+use crate::support::proxy::Proxy;
+use crate::support::{TempDir, TestServer, within};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -510,7 +511,7 @@ async fn two_pages_and_a_terminal_client_chat_and_survive_a_restart() {
         ("bo in testroom".to_owned(), "connected".to_owned())
     );
 
-    assert!(cy.finish().await.success());
+    assert!(cy.finish().await.status.success());
     browser.end().await;
 }
 

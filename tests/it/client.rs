@@ -8,23 +8,20 @@
 //! and a private `/etc/hosts` in which `localhost` is both `::1` and
 //! `127.0.0.1`.
 
-use std::process::Stdio;
-
 use chat::protocol::{Event, LimitsInfo};
 use futures_util::future::join_all;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{ChildStderr, Command};
+use tokio::process::Command;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_websockets::Message;
 
 use crate::support::certs::Authority;
-use crate::support::{
-    ClientRun, RunningClient, TempDir, TestServer, assert_run, client_command, run_client,
-    run_command, with_private_mount, within,
-};
+use crate::support::client::{CLIENT, RunningClient, client_command, client_through, run_client};
+use crate::support::events::{message, parse_event, untimed};
+use crate::support::{TempDir, TestServer, assert_run, run_command, with_private_mount, within};
 
 /// The welcome lines the client prints for `name` in `room` with the default MOTD.
 fn welcome_lines(name: &str, room: &str) -> String {
@@ -82,7 +79,7 @@ async fn a_piped_line_is_printed_by_another_running_client() {
 
     assert_eq!(bo.next_line().await, "-> ana joined lobby");
     assert_eq!(bo.next_line().await, "ana: hi");
-    let status = bo.finish().await;
+    let status = bo.finish().await.status;
     assert!(status.success(), "{status:?}");
 }
 
@@ -262,9 +259,7 @@ async fn slash_quit_makes_the_client_leave_and_exit_0() {
         .await;
 
     ana.type_line("/quit").await;
-    let status = within("the client to exit after /quit", ana.child.wait())
-        .await
-        .expect("waiting for the client");
+    let status = ana.exit().await.status;
     assert_eq!(status.code(), Some(0));
 
     let left = observer
@@ -332,7 +327,7 @@ async fn the_client_strips_controls_a_server_sent_raw() {
             "e[31mve: ]0;pwnedhi"
         ]
     );
-    let status = ana.finish().await;
+    let status = ana.finish().await.status;
     assert!(status.success(), "{status:?}");
     within("the fake server to end", fake)
         .await
@@ -343,78 +338,6 @@ async fn the_client_strips_controls_a_server_sent_raw() {
 // Helpers for the tests below: processes, files, and servers that fail in
 // one particular way.
 // ---------------------------------------------------------------------------
-
-/// Starts the `client` binary with piped stdin, stdout and stderr; the stdin
-/// stays open (the client keeps running) until the test closes it.
-fn start_client(args: &[&str]) -> (RunningClient, ChildStderr) {
-    let mut child = client_command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the client binary starts");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let stdin = child.stdin.take();
-    let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    let client = RunningClient {
-        child,
-        stdin,
-        stdout,
-    };
-    (client, stderr)
-}
-
-/// Waits for a started client to exit by itself (its stdin still open), and
-/// returns how it ended with the rest of its stdout and all of its stderr.
-async fn exit_of(mut client: RunningClient, mut stderr: ChildStderr) -> ClientRun {
-    let status = within("the client to exit", client.child.wait())
-        .await
-        .expect("waiting for the client");
-    let mut rest = String::new();
-    within(
-        "the client's stdout to close",
-        client.stdout.read_to_string(&mut rest),
-    )
-    .await
-    .expect("reading the client's stdout");
-    let mut errors = String::new();
-    within(
-        "the client's stderr to close",
-        stderr.read_to_string(&mut errors),
-    )
-    .await
-    .expect("reading the client's stderr");
-    ClientRun {
-        status,
-        stdout: rest,
-        stderr: errors,
-    }
-}
-
-/// Parses one line of `client --json` output.
-fn parse_event(line: &str) -> Event {
-    serde_json::from_str(line).unwrap_or_else(|err| panic!("not an event ({err}): {line:?}"))
-}
-
-/// `event` with its timestamp (if it has one) set to 0, to compare events exactly.
-fn without_ts(event: Event) -> Event {
-    let mut value = serde_json::to_value(&event).expect("an event is JSON");
-    if let Some(ts) = value.get_mut("ts") {
-        *ts = 0.into();
-    }
-    serde_json::from_value(value).expect("still an event")
-}
-
-/// A `message` event with no timestamp, as [`without_ts`] leaves it.
-fn message(id: u64, room: &str, from: &str, text: &str) -> Event {
-    Event::Message {
-        id,
-        room: room.to_owned(),
-        from: from.to_owned(),
-        text: text.to_owned(),
-        ts: 0,
-    }
-}
 
 /// Listens on a free port of 127.0.0.1, and returns the listener and its port.
 async fn listen() -> (TcpListener, u16) {
@@ -524,13 +447,8 @@ fn require_unshare(namespace: &str) {
 /// mount namespace of its own (`unshare -rm` makes mounts private), so the
 /// machine's own file is untouched.
 fn client_with_hosts(hosts: &str, args: &[&str]) -> Command {
-    let mut command = with_private_mount(
-        r#"mount --bind "$0" /etc/hosts"#,
-        hosts,
-        env!("CARGO_BIN_EXE_client"),
-    );
-    command.args(args).env_remove("CHAT_NAME");
-    command
+    let mount = with_private_mount(r#"mount --bind "$0" /etc/hosts"#, hosts, CLIENT);
+    client_through(mount, args)
 }
 
 // ---------------------------------------------------------------------------
@@ -570,7 +488,7 @@ async fn json_prints_each_event_as_one_line_in_order_with_hostile_text_escaped()
     let server = TestServer::start(&["--motd", "json here"]).await;
     let (mut bo, _) = server.join("bo", "lobby").await;
     let port = server.port.to_string();
-    let (mut ana, stderr) = start_client(&["--port", &port, "--name", "ana", "--json"]);
+    let mut ana = RunningClient::start(&["--port", &port, "--name", "ana", "--json"]);
     let mut lines = vec![ana.next_line().await, ana.next_line().await];
 
     // ana is in: bo says something hostile, then ana answers.
@@ -583,8 +501,7 @@ async fn json_prints_each_event_as_one_line_in_order_with_hostile_text_escaped()
     lines.push(ana.next_line().await);
     ana.type_line("hi").await;
     lines.push(ana.next_line().await);
-    drop(ana.stdin.take());
-    let rest = exit_of(ana, stderr).await;
+    let rest = ana.finish().await;
     assert_eq!(rest.status.code(), Some(0), "stderr: {:?}", rest.stderr);
     assert_eq!(rest.stdout, "", "nothing after the copy of ana's line");
     assert_eq!(rest.stderr, "");
@@ -597,7 +514,7 @@ async fn json_prints_each_event_as_one_line_in_order_with_hostile_text_escaped()
     }
     let events: Vec<Event> = lines
         .iter()
-        .map(|line| without_ts(parse_event(line)))
+        .map(|line| untimed(parse_event(line)))
         .collect();
     assert_eq!(
         events,
@@ -650,8 +567,7 @@ async fn json_turns_raw_control_characters_from_a_server_into_one_valid_line() {
         "{:?}",
         run.stdout
     );
-    let events: Vec<Event> = run.stdout.lines().map(parse_event).collect();
-    assert_eq!(events, [welcome, hostile]);
+    assert_eq!(run.events(), [welcome, hostile]);
     within("the fake server to end", fake)
         .await
         .expect("the fake server task");
@@ -693,8 +609,7 @@ async fn json_escapes_c1_controls_and_bidi_overrides_a_server_sent_raw() {
         })
         .collect();
     assert!(raw.is_empty(), "raw {raw:?} in {:?}", run.stdout);
-    let events: Vec<Event> = run.stdout.lines().map(parse_event).collect();
-    assert_eq!(events, [welcome, hostile]);
+    assert_eq!(run.events(), [welcome, hostile]);
     within("the fake server to end", fake)
         .await
         .expect("the fake server task");
@@ -716,7 +631,7 @@ async fn a_piped_block_of_100_lines_arrives_whole_and_in_order_without_rate_limi
 
     // What the client printed: the welcome with the limits, no error at all,
     // and the server's copy of every line, in order.
-    let printed: Vec<Event> = run.stdout.lines().map(parse_event).collect();
+    let printed = run.events();
     assert!(
         matches!(&printed[0], Event::Welcome { limits, .. }
             if limits.per_second == 100 && limits.burst == 20),
@@ -763,14 +678,9 @@ async fn a_host_name_that_does_not_resolve_is_one_line_and_exit_3() {
     // No network at all, so the lookup fails here instead of asking a DNS
     // server somewhere.
     require_unshare("-n");
-    let mut command = Command::new("unshare");
-    command
-        .args([
-            "-rn",
-            env!("CARGO_BIN_EXE_client"),
-            "ws://nonexistent.invalid:8080",
-        ])
-        .env_remove("CHAT_NAME");
+    let mut unshare = Command::new("unshare");
+    unshare.args(["-rn", CLIENT]);
+    let command = client_through(unshare, &["ws://nonexistent.invalid:8080"]);
     let run = run_command(command, "hi\n").await;
     assert_run(
         &run,
@@ -863,7 +773,7 @@ async fn wss_with_the_authority_given_by_ca_chats_and_exits_0() {
     let said = observer
         .event_matching("ana's message", |e| matches!(e, Event::Message { .. }))
         .await;
-    assert_eq!(without_ts(said), message(1, "lobby", "ana", "over tls"));
+    assert_eq!(untimed(said), message(1, "lobby", "ana", "over tls"));
 }
 
 /// A certificate issued for another name, even from a trusted `--ca`: the wrong-name line, exit 5.
@@ -989,7 +899,7 @@ async fn a_taken_name_stops_a_script_with_exit_8_and_nothing_posted() {
         loop {
             if let message @ Event::Message { .. } = bo.next_event().await {
                 let marker = matches!(&message, Event::Message { text, .. } if text == "marker");
-                said.push(without_ts(message));
+                said.push(untimed(message));
                 if marker {
                     break;
                 }
@@ -1005,11 +915,11 @@ async fn a_taken_name_stops_a_script_with_exit_8_and_nothing_posted() {
 async fn a_killed_server_makes_a_no_reconnect_client_exit_9() {
     let server = TestServer::start(&[]).await;
     let port = server.port.to_string();
-    let (mut ana, stderr) = start_client(&["--port", &port, "--name", "ana", "--no-reconnect"]);
+    let mut ana = RunningClient::start(&["--port", &port, "--name", "ana", "--no-reconnect"]);
     ana.wait_for_line("-> ana joined lobby").await;
     server.signal("KILL");
     // Its stdin is still open: only the lost connection can end it.
-    let run = exit_of(ana, stderr).await;
+    let run = ana.exit().await;
     assert_run(
         &run,
         9,
@@ -1023,10 +933,10 @@ async fn a_killed_server_makes_a_no_reconnect_client_exit_9() {
 async fn a_server_shutting_down_makes_a_no_reconnect_client_exit_9() {
     let server = TestServer::start(&[]).await;
     let port = server.port.to_string();
-    let (mut ana, stderr) = start_client(&["--port", &port, "--name", "ana", "--no-reconnect"]);
+    let mut ana = RunningClient::start(&["--port", &port, "--name", "ana", "--no-reconnect"]);
     ana.wait_for_line("-> ana joined lobby").await;
     server.signal("TERM");
-    let run = exit_of(ana, stderr).await;
+    let run = ana.exit().await;
     // 1001 means the server means to come back: a lost connection (which
     // would be retried without --no-reconnect), not a final close.
     assert_run(

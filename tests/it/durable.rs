@@ -9,7 +9,7 @@ use chat::protocol::Event;
 use crate::support::events::{message, untimed};
 use crate::support::{
     SERVER, TempDir, TestServer, WsClient, assert_run, run_command, run_server, with_private_mount,
-    within,
+    with_query, within,
 };
 
 /// Starts a server keeping its history in `dir`, with extra `args`.
@@ -29,18 +29,9 @@ async fn stop(mut server: TestServer) {
 /// Connects a JSON client to `path_and_query` and returns it with the events
 /// of its greeting after the welcome, up to and including its own join.
 async fn connect(server: &TestServer, name: &str, path_and_query: &str) -> (WsClient, Vec<Event>) {
-    let sep = if path_and_query.contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    let url = server.url_for(&format!("{path_and_query}{sep}name={name}&format=json"));
-    let mut client = WsClient::connect(&url).await;
-    let welcome = client.next_event().await;
-    assert!(
-        matches!(welcome, Event::Welcome { .. }),
-        "first frame: {welcome:?}"
-    );
+    let (mut client, _welcome) = server
+        .connect_json(&with_query(path_and_query, &format!("name={name}")))
+        .await;
     let mut greeting = Vec::new();
     loop {
         let event = client.next_event().await;

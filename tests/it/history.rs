@@ -45,24 +45,6 @@ async fn say_numbered(client: &mut WsClient, n: usize) -> Vec<String> {
     say_all(client, &lines).await
 }
 
-/// Connects a JSON client to `path_and_query` (the format is added) and reads
-/// its welcome, which must be the first frame.
-async fn connect_json(server: &TestServer, path_and_query: &str) -> WsClient {
-    let sep = if path_and_query.contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    let mut client =
-        WsClient::connect(&server.url_for(&format!("{path_and_query}{sep}format=json"))).await;
-    let welcome = client.next_event().await;
-    assert!(
-        matches!(welcome, Event::Welcome { .. }),
-        "first frame: {welcome:?}"
-    );
-    client
-}
-
 /// Reads the next frame and asserts it is `name`'s join notice for `room`.
 async fn expect_own_join(client: &mut WsClient, name: &str, room: &str) {
     let event = client.next_event().await;
@@ -142,7 +124,7 @@ async fn a_late_joiner_gets_history_after_the_welcome_then_its_own_join() {
     expect_own_join(&mut ana, "ana", "lobby").await;
     let said = say_all(&mut ana, &["one", "/me two", "three"]).await;
 
-    let mut bo = connect_json(&server, "/lobby?name=bo").await;
+    let (mut bo, _) = server.connect_json("/lobby?name=bo").await;
     let mut replayed = Vec::new();
     for _ in 0..said.len() {
         replayed.push(bo.next_text().await);
@@ -171,7 +153,7 @@ async fn history_3_keeps_only_the_last_three_messages() {
     expect_own_join(&mut ana, "ana", "lobby").await;
     let said = say_numbered(&mut ana, 5).await;
 
-    let mut bo = connect_json(&server, "/lobby?name=bo").await;
+    let (mut bo, _) = server.connect_json("/lobby?name=bo").await;
     let mut replayed = Vec::new();
     for _ in 0..3 {
         replayed.push(bo.next_text().await);
@@ -188,7 +170,7 @@ async fn history_0_replays_nothing() {
     expect_own_join(&mut ana, "ana", "lobby").await;
     say_numbered(&mut ana, 2).await;
 
-    let mut bo = connect_json(&server, "/lobby?name=bo").await;
+    let (mut bo, _) = server.connect_json("/lobby?name=bo").await;
     expect_own_join(&mut bo, "bo", "lobby").await;
     ana.send("m3").await;
     let live = bo.next_event().await;
@@ -207,7 +189,7 @@ async fn history_0_with_since_reports_every_message_as_missed() {
     expect_own_join(&mut ana, "ana", "lobby").await;
     say_numbered(&mut ana, 2).await;
 
-    let mut bo = connect_json(&server, "/lobby?name=bo&since=0").await;
+    let (mut bo, _) = server.connect_json("/lobby?name=bo&since=0").await;
     assert_eq!(bo.next_event().await, Event::Gap { missed: 2 });
     expect_own_join(&mut bo, "bo", "lobby").await;
 }
@@ -222,7 +204,9 @@ async fn since_replays_exactly_the_later_messages_and_no_gap() {
     let said = say_numbered(&mut ana, 5).await;
 
     for since in 0..=4 {
-        let mut bo = connect_json(&server, &format!("/lobby?name=bo{since}&since={since}")).await;
+        let (mut bo, _) = server
+            .connect_json(&format!("/lobby?name=bo{since}&since={since}"))
+            .await;
         let mut replayed = Vec::new();
         for _ in since..5 {
             replayed.push(bo.next_text().await);
@@ -245,7 +229,9 @@ async fn since_older_than_history_gives_the_kept_messages_then_the_exact_gap() {
     // (since, missed): ids 8, 9 and 10 are kept; since+1..=7 are gone.
     for (since, missed) in [(2, 5), (0, 7), (6, 1)] {
         let name = format!("bo{since}");
-        let mut bo = connect_json(&server, &format!("/lobby?name={name}&since={since}")).await;
+        let (mut bo, _) = server
+            .connect_json(&format!("/lobby?name={name}&since={since}"))
+            .await;
         let mut replayed = Vec::new();
         for _ in 0..3 {
             replayed.push(bo.next_text().await);
@@ -260,7 +246,7 @@ async fn since_older_than_history_gives_the_kept_messages_then_the_exact_gap() {
     }
 
     // Just before the oldest kept message: nothing is gone, so no gap.
-    let mut cy = connect_json(&server, "/lobby?name=cy&since=7").await;
+    let (mut cy, _) = server.connect_json("/lobby?name=cy&since=7").await;
     let mut replayed = Vec::new();
     for _ in 0..3 {
         replayed.push(cy.next_text().await);
@@ -277,7 +263,7 @@ async fn since_equal_to_the_last_id_replays_nothing_and_no_gap() {
     expect_own_join(&mut ana, "ana", "lobby").await;
     say_numbered(&mut ana, 5).await;
 
-    let mut bo = connect_json(&server, "/lobby?name=bo&since=5").await;
+    let (mut bo, _) = server.connect_json("/lobby?name=bo&since=5").await;
     expect_own_join(&mut bo, "bo", "lobby").await;
     ana.send("m6").await;
     let live = bo.next_event().await;
@@ -296,7 +282,7 @@ async fn since_beyond_the_last_id_replays_the_whole_history_and_no_gap() {
     expect_own_join(&mut ana, "ana", "lobby").await;
     let said = say_numbered(&mut ana, 5).await;
 
-    let mut bo = connect_json(&server, "/lobby?name=bo&since=1000").await;
+    let (mut bo, _) = server.connect_json("/lobby?name=bo&since=1000").await;
     let mut replayed = Vec::new();
     for _ in 0..3 {
         replayed.push(bo.next_text().await);
@@ -314,7 +300,7 @@ async fn an_invalid_since_is_reported_and_the_whole_history_replayed() {
     expect_own_join(&mut ana, "ana", "lobby").await;
     let said = say_numbered(&mut ana, 2).await;
 
-    let mut bo = connect_json(&server, "/lobby?name=bo&since=-1").await;
+    let (mut bo, _) = server.connect_json("/lobby?name=bo&since=-1").await;
     assert_eq!(
         bo.next_text().await,
         r#"{"type":"error","code":"invalid_query","message":"since must be a message id (a whole number); ignoring it"}"#
@@ -427,7 +413,10 @@ async fn nothing_is_lost_or_repeated_between_replay_and_live_events() {
     let connect_all = async {
         let mut clients = Vec::new();
         for name in joiners {
-            clients.push(connect_json(&server, &format!("/lobby?name={name}&since=0")).await);
+            let (client, _) = server
+                .connect_json(&format!("/lobby?name={name}&since=0"))
+                .await;
+            clients.push(client);
         }
         all_in.store(true, std::sync::atomic::Ordering::SeqCst);
         clients

@@ -1,25 +1,35 @@
-//! Hostile clients (issue 4): every attack runs against the real server
-//! binary, asserts exactly what the attacker got (close code, HTTP status or
-//! error event), then proves with a fresh pair of clients that the server
-//! still serves, and that its memory stayed bounded.
+//! Hostile clients (issue 4): every attack asserts exactly what the attacker
+//! got (close code, HTTP status or error event), then proves with a fresh
+//! pair of clients that the server still serves, and that its memory stayed
+//! bounded.
 //!
-//! Most attacks need bytes no well-behaved WebSocket library will send, so
-//! this module has its own raw client, [`RawWs`]: a hand-written handshake
-//! over a `TcpStream`, hand-built frames (masked or not, any opcode, RSV and
-//! FIN bits), and a frame reader that reports the close code.
+//! The attacks run against the real server binary, except those whose point
+//! is a timeout (keepalive, handshake and write timeouts, the rate limit):
+//! they run against the library's server in the test's own process
+//! ([`InProcess`]) on tokio's paused clock, so that seconds of timeout cost
+//! no wall-clock time, and their memory bound is that of the whole process.
+//!
+//! Most attacks need bytes no well-behaved WebSocket library will send: they
+//! use the hand-written client [`RawWs`], with hand-built frames.
 
 use std::collections::HashSet;
 use std::io::ErrorKind;
 use std::time::Duration;
 
+use chat::config::Limits;
 use chat::protocol::{ErrorCode, Event};
 use futures_util::StreamExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, MissedTickBehavior, interval};
 
-use crate::support::events::{enter, join, leave, message, next_untimed, untimed};
-use crate::support::{TestServer, WsClient, within};
+use crate::support::events::{enter, join, leave, message, next_untimed, parse_event, untimed};
+use crate::support::inprocess::InProcess;
+use crate::support::raw_ws::{
+    CLOSE, CONTINUATION, FIN, MASK, PING, PONG, RSV1, RSV2, RSV3, RawWs, TEXT, close_payload,
+    frame, masked, upgrade_request,
+};
+use crate::support::{Endpoint, TestServer, WsClient, within};
 
 /// How much the server's resident memory may grow during one attack. Generous
 /// (the attacks here move a few MiB at most), so that allocator noise never
@@ -34,371 +44,16 @@ const SLACK: Duration = Duration::from_secs(3);
 /// `src/server/connection.rs`): after that it drops the socket.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// RFC 6455's example key, and the accept value it must produce.
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-/// The mask of every masked frame this module sends.
-const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
-const FIN: u8 = 0x80;
-const RSV1: u8 = 0x40;
-const RSV2: u8 = 0x20;
-const RSV3: u8 = 0x10;
-const CONTINUATION: u8 = 0x0;
-const TEXT: u8 = 0x1;
-const CLOSE: u8 = 0x8;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
-
 /// The error the rate limit answers with, at the default limits.
 const RATE_LIMITED: &str =
     "slow down: at most 20 messages a second (bursts of 40); that one was dropped";
-
-// ---------------------------------------------------------------------------
-// Frames
-
-/// A frame as the server sent it.
-struct Frame {
-    fin: bool,
-    opcode: u8,
-    payload: Vec<u8>,
-}
-
-impl std::fmt::Debug for Frame {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = String::from_utf8_lossy(&self.payload);
-        let shown: String = text.chars().take(120).collect();
-        write!(
-            f,
-            "Frame {{ fin: {}, opcode: {:#x}, {} bytes: {shown:?} }}",
-            self.fin,
-            self.opcode,
-            self.payload.len()
-        )
-    }
-}
-
-/// One frame on the wire: `first` is the FIN, RSV and opcode byte; `mask`
-/// masks the payload (as a client must) when given.
-fn frame(first: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![first];
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    let len = payload.len();
-    if len <= 125 {
-        out.push(mask_bit | u8::try_from(len).expect("at most 125"));
-    } else if let Ok(len) = u16::try_from(len) {
-        out.push(mask_bit | 126);
-        out.extend_from_slice(&len.to_be_bytes());
-    } else {
-        out.push(mask_bit | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    match mask {
-        Some(mask) => {
-            out.extend_from_slice(&mask);
-            out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
-        }
-        None => out.extend_from_slice(payload),
-    }
-    out
-}
-
-/// A masked frame, as a client must send it.
-fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-    frame(first, Some(MASK), payload)
-}
-
-/// A close frame's payload: the code, then the reason.
-fn close_payload(code: u16, reason: &str) -> Vec<u8> {
-    let mut payload = code.to_be_bytes().to_vec();
-    payload.extend_from_slice(reason.as_bytes());
-    payload
-}
-
-/// Takes one complete frame off the front of `buf`, if there is one.
-fn parse_frame(buf: &mut Vec<u8>) -> Option<Frame> {
-    let (&b0, &b1) = (buf.first()?, buf.get(1)?);
-    assert_eq!(b1 & 0x80, 0, "the server masked a frame");
-    assert_eq!(b0 & 0x70, 0, "the server set RSV bits");
-    let (len, offset) = match b1 & 0x7f {
-        126 => (
-            usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
-            4,
-        ),
-        127 => {
-            let bytes: [u8; 8] = buf.get(2..10)?.try_into().expect("eight bytes");
-            let len = usize::try_from(u64::from_be_bytes(bytes)).expect("a sane length");
-            (len, 10)
-        }
-        len => (usize::from(len), 2),
-    };
-    let payload = buf.get(offset..offset + len)?.to_vec();
-    buf.drain(..offset + len);
-    Some(Frame {
-        fin: b0 & FIN != 0,
-        opcode: b0 & 0x0f,
-        payload,
-    })
-}
-
-// ---------------------------------------------------------------------------
-// The raw client
-
-/// A WebSocket client written by hand, so that it can break every rule.
-struct RawWs {
-    stream: TcpStream,
-    /// Bytes read but not yet taken as frames.
-    buf: Vec<u8>,
-    /// Pings answered by [`RawWs::next_event_answering_pings`].
-    pings_answered: usize,
-}
-
-/// A valid upgrade request for `path_and_query`.
-fn upgrade_request(server: &TestServer, path_and_query: &str) -> String {
-    format!(
-        "GET {path_and_query} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        server.addr()
-    )
-}
-
-impl RawWs {
-    /// Connects and completes the handshake for `path_and_query`.
-    async fn connect(server: &TestServer, path_and_query: &str) -> Self {
-        let stream = within("a TCP connection", TcpStream::connect(server.addr()))
-            .await
-            .expect("connecting to the server");
-        Self::handshake(stream, server, path_and_query).await
-    }
-
-    /// Completes the handshake on an already connected `stream`, asserting the
-    /// `101` and its accept key.
-    async fn handshake(stream: TcpStream, server: &TestServer, path_and_query: &str) -> Self {
-        let mut raw = Self {
-            stream,
-            buf: Vec::new(),
-            pings_answered: 0,
-        };
-        raw.write(upgrade_request(server, path_and_query).as_bytes())
-            .await;
-        let head = raw.read_head().await;
-        assert!(
-            head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
-            "{head}"
-        );
-        let accept = head.lines().find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("sec-websocket-accept")
-                .then(|| value.trim().to_owned())
-        });
-        assert_eq!(accept.as_deref(), Some(ACCEPT), "{head}");
-        raw
-    }
-
-    /// Connects as `name` to `room` in JSON, and reads the welcome and its
-    /// own join.
-    async fn join(server: &TestServer, name: &str, room: &str) -> Self {
-        let mut raw = Self::connect(server, &format!("/{room}?name={name}&format=json")).await;
-        let welcome = raw.next_event().await;
-        assert!(
-            matches!(&welcome, Event::Welcome { name: n, room: r, .. } if n == name && r == room),
-            "{welcome:?}"
-        );
-        assert_eq!(untimed(raw.next_event().await), join(room, name));
-        raw
-    }
-
-    /// Writes `bytes`, failing the test if the server does not take them.
-    async fn write(&mut self, bytes: &[u8]) {
-        within("a write to the server", self.stream.write_all(bytes))
-            .await
-            .expect("writing to the server");
-    }
-
-    /// Writes an attack that the server may cut off halfway: a write error is
-    /// the server closing the connection, which the caller then checks.
-    async fn attack(&mut self, bytes: &[u8]) {
-        if let Err(err) = within("a write to the server", self.stream.write_all(bytes)).await {
-            assert!(
-                matches!(
-                    err.kind(),
-                    ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
-                ),
-                "writing the attack: {err}"
-            );
-        }
-    }
-
-    /// Sends one masked frame.
-    async fn send(&mut self, first: u8, payload: &[u8]) {
-        self.write(&masked(first, payload)).await;
-    }
-
-    /// Sends one text message.
-    async fn send_text(&mut self, text: &str) {
-        self.send(FIN | TEXT, text.as_bytes()).await;
-    }
-
-    /// Reads more bytes into the buffer; `false` once the server has closed
-    /// the connection (a reset counts as a close).
-    async fn fill(&mut self) -> bool {
-        let mut chunk = vec![0u8; 16 * 1024];
-        match self.stream.read(&mut chunk).await {
-            Ok(0) => false,
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                true
-            }
-            Err(err) if err.kind() == ErrorKind::ConnectionReset => false,
-            Err(err) => panic!("reading from the server: {err}"),
-        }
-    }
-
-    /// The HTTP answer's head, up to its blank line.
-    async fn read_head(&mut self) -> String {
-        within("the HTTP answer", async {
-            loop {
-                if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head: Vec<u8> = self.buf.drain(..end + 4).collect();
-                    return String::from_utf8(head).expect("an ASCII head");
-                }
-                assert!(
-                    self.fill().await,
-                    "the server closed the connection instead of answering: {:?}",
-                    String::from_utf8_lossy(&self.buf)
-                );
-            }
-        })
-        .await
-    }
-
-    /// The next frame, or `None` if the server closed the connection first.
-    async fn read_frame(&mut self) -> Option<Frame> {
-        loop {
-            if let Some(frame) = parse_frame(&mut self.buf) {
-                return Some(frame);
-            }
-            if !self.fill().await {
-                assert!(
-                    self.buf.is_empty(),
-                    "the connection closed in the middle of a frame: {:?}",
-                    String::from_utf8_lossy(&self.buf)
-                );
-                return None;
-            }
-        }
-    }
-
-    /// The next frame, whatever it is.
-    async fn next_frame(&mut self) -> Frame {
-        within("the next frame", self.read_frame())
-            .await
-            .expect("the server closed the connection")
-    }
-
-    /// The next frame, which must be a complete text frame holding an event.
-    async fn next_event(&mut self) -> Event {
-        let frame = self.next_frame().await;
-        assert!(frame.fin && frame.opcode == TEXT, "{frame:?}");
-        let text = String::from_utf8(frame.payload).expect("UTF-8 text");
-        serde_json::from_str(&text).unwrap_or_else(|err| panic!("not an event ({err}): {text}"))
-    }
-
-    /// The next event, answering every ping before it with its pong.
-    async fn next_event_answering_pings(&mut self) -> Event {
-        loop {
-            let frame = self.next_frame().await;
-            match frame.opcode {
-                PING => {
-                    assert!(frame.payload.is_empty(), "{frame:?}");
-                    self.send(FIN | PONG, &frame.payload).await;
-                    self.pings_answered += 1;
-                }
-                TEXT => {
-                    let text = String::from_utf8(frame.payload).expect("UTF-8 text");
-                    return serde_json::from_str(&text)
-                        .unwrap_or_else(|err| panic!("not an event ({err}): {text}"));
-                }
-                _ => panic!("expected an event or a ping, got {frame:?}"),
-            }
-        }
-    }
-
-    /// Reads until `n` pings in all have been answered with their pongs; no
-    /// event may come meanwhile.
-    async fn answer_pings(&mut self, n: usize) {
-        while self.pings_answered < n {
-            let frame = self.next_frame().await;
-            assert!(
-                frame.fin && frame.opcode == PING,
-                "expected a ping, got {frame:?}"
-            );
-            assert!(frame.payload.is_empty(), "{frame:?}");
-            self.send(FIN | PONG, &frame.payload).await;
-            self.pings_answered += 1;
-        }
-    }
-
-    /// The next frame, which must be a close frame; its code and reason.
-    async fn expect_close(&mut self) -> (u16, String) {
-        let frame = self.next_frame().await;
-        assert_eq!(frame.opcode, CLOSE, "expected a close frame, got {frame:?}");
-        let code = frame
-            .payload
-            .get(..2)
-            .map_or(1005, |c| u16::from_be_bytes([c[0], c[1]]));
-        let reason = frame.payload.get(2..).unwrap_or_default();
-        (
-            code,
-            String::from_utf8(reason.to_vec()).expect("a UTF-8 reason"),
-        )
-    }
-
-    /// Waits for the server to close the TCP connection, with nothing more
-    /// sent before.
-    async fn expect_eof(&mut self) {
-        within("the server to close the connection", async {
-            if let Some(frame) = self.read_frame().await {
-                panic!("a frame after the close frame: {frame:?}");
-            }
-        })
-        .await;
-    }
-
-    /// The close frame the server sends next, after which it must also close
-    /// the TCP connection.
-    async fn expect_closed(&mut self) -> (u16, String) {
-        let close = self.expect_close().await;
-        self.expect_eof().await;
-        close
-    }
-
-    /// Leaves with `/quit` (skipping the events still unread), completes the
-    /// closing handshake, and waits for the server to close the socket.
-    async fn quit(mut self) {
-        self.send_text("/quit").await;
-        let close = within("the close after /quit", async {
-            loop {
-                let frame = self.read_frame().await.expect("a close frame");
-                if frame.opcode != TEXT {
-                    return frame;
-                }
-            }
-        })
-        .await;
-        assert_eq!(close.opcode, CLOSE, "{close:?}");
-        assert_eq!(close.payload, close_payload(1000, "bye"));
-        self.send(FIN | CLOSE, &close_payload(1000, "")).await;
-        self.expect_eof().await;
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Events and checks
 
 /// The end of every attack: a fresh pair of clients still talks, and the
 /// server's memory grew less than [`MAX_RSS_GROWTH_KIB`] since `rss_before`.
-async fn assert_survived(server: &TestServer, rss_before: u64) {
+async fn assert_survived(server: &Endpoint, rss_before: u64) {
     server.assert_still_serves().await;
     let rss_after = server.rss_kib();
     assert!(
@@ -409,7 +64,7 @@ async fn assert_survived(server: &TestServer, rss_before: u64) {
 
 /// Writes `request` on a fresh connection and reads all the server answers
 /// until it closes the connection; the write may be cut off by the answer.
-async fn http_exchange(server: &TestServer, request: &[u8]) -> Vec<u8> {
+async fn http_exchange(server: &Endpoint, request: &[u8]) -> Vec<u8> {
     within("the server's answer and close", async {
         let mut stream = TcpStream::connect(server.addr())
             .await
@@ -604,7 +259,7 @@ async fn thousands_of_fragments_are_one_message_and_past_the_frame_limit_closed_
 
 /// Joins a fresh connection, sends `attack`, and returns the close it gets
 /// (after which the server must also close the socket).
-async fn close_after(server: &TestServer, name: &str, attack: &[u8]) -> (u16, String) {
+async fn close_after(server: &Endpoint, name: &str, attack: &[u8]) -> (u16, String) {
     let mut raw = RawWs::join(server, name, "proto").await;
     raw.attack(attack).await;
     raw.expect_closed().await
@@ -854,10 +509,14 @@ async fn dribble(mut stream: TcpStream, request: Vec<u8>) -> CutOff {
 
 /// Handshakes sent one byte a second (and one that sends nothing) are cut off
 /// after the handshake timeout, while other clients are served meanwhile.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn slow_handshake_is_cut_off_after_the_handshake_timeout() {
     const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
-    let server = TestServer::start(&["--handshake-timeout", "2"]).await;
+    let server = InProcess::start(Limits {
+        handshake_timeout: HANDSHAKE_TIMEOUT,
+        ..Limits::default()
+    })
+    .await;
     let rss = server.rss_kib();
     let request = upgrade_request(&server, "/slow?name=sloth").into_bytes();
 
@@ -908,9 +567,13 @@ async fn slow_handshake_is_cut_off_after_the_handshake_timeout() {
 /// A handshake still dribbling in when the handshake timeout ends is answered
 /// `408 Request Timeout` before the close, as the design asks where an answer
 /// can still be sent.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn slow_handshake_is_answered_408_before_the_close() {
-    let server = TestServer::start(&["--handshake-timeout", "1"]).await;
+    let server = InProcess::start(Limits {
+        handshake_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    })
+    .await;
     let rss = server.rss_kib();
     let request = upgrade_request(&server, "/slow?name=sloth").into_bytes();
     let mut stream = within("a TCP connection", TcpStream::connect(server.addr()))
@@ -933,7 +596,7 @@ async fn slow_handshake_is_answered_408_before_the_close() {
 // 10. Oversized handshakes
 
 /// An upgrade request with `extra` header lines inserted before its end.
-fn upgrade_with(server: &TestServer, extra: &str) -> Vec<u8> {
+fn upgrade_with(server: &Endpoint, extra: &str) -> Vec<u8> {
     let request = upgrade_request(server, "/big?name=heady");
     let head = request
         .strip_suffix("\r\n")
@@ -978,7 +641,7 @@ async fn handshake_with_too_many_or_too_large_headers_gets_431() {
 
 /// One connection of the burst, abandoned in one of five ways; whether it got
 /// as far as the upgrade.
-async fn abandon(server: &TestServer, i: usize) -> bool {
+async fn abandon(server: &Endpoint, i: usize) -> bool {
     let mut stream = within("a TCP connection", TcpStream::connect(server.addr()))
         .await
         .expect("connecting to the server");
@@ -1072,21 +735,19 @@ async fn burst_of_abruptly_closed_connections_leaves_the_server_serving() {
 /// A client that stops reading while others chat at full speed is cut off
 /// after the write timeout ("timed out"), and costs the others no message and
 /// no delay.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
     const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
     /// Messages each good client has in flight: with two of them, always
     /// fewer than the room queue, so a good reader never lags by itself.
     const WINDOW: usize = 4;
     const AT_LEAST: usize = 2_000;
-    let server = TestServer::start(&[
-        "--room-queue",
-        "16",
-        "--write-timeout",
-        "2",
-        "--messages-per-second",
-        "0",
-    ])
+    let server = InProcess::start(Limits {
+        room_queue_len: 16,
+        write_timeout: WRITE_TIMEOUT,
+        messages_per_second: 0,
+        ..Limits::default()
+    })
     .await;
     let rss = server.rss_kib();
     let mut ana = enter(&server, "ana", "busy").await;
@@ -1212,11 +873,11 @@ async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
 /// A client sending 1,000 messages at once gets its burst through, then
 /// `rate_limited` errors, then close 1008; a bystander sees only the burst
 /// (and what the rate refilled meanwhile).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_flooding_client_is_rate_limited_then_closed_with_1008() {
     const BURST: usize = 40;
     const PER_SECOND: f64 = 20.0;
-    let server = TestServer::start(&[]).await;
+    let server = InProcess::start(Limits::default()).await;
     let rss = server.rss_kib();
     let mut calm = enter(&server, "calm", "flood").await;
     let mut flooder = RawWs::join(&server, "flooder", "flood").await;
@@ -1236,7 +897,7 @@ async fn a_flooding_client_is_rate_limited_then_closed_with_1008() {
                 return frame;
             }
             assert!(frame.fin && frame.opcode == TEXT, "{frame:?}");
-            match serde_json::from_slice::<Event>(&frame.payload).expect("an event") {
+            match parse_event(std::str::from_utf8(&frame.payload).expect("UTF-8 text")) {
                 Event::Message { from, text, .. } if from == "flooder" => copies.push(text),
                 Event::Error {
                     code: ErrorCode::RateLimited,
@@ -1591,13 +1252,17 @@ async fn a_place_is_free_once_its_person_has_left() {
 // ---------------------------------------------------------------------------
 // 16. Keepalive
 
-/// With `--ping-interval 1`, a client that never answers pings is closed with
+/// With a ping interval of 1 s, a client that never answers pings is closed with
 /// 1008 after about two intervals, while a raw client that answers and a
 /// tokio-websockets client stay connected across three pings and more.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_that_never_answers_pings_is_closed_with_1008_and_one_that_does_stays() {
     const PING_INTERVAL: Duration = Duration::from_secs(1);
-    let server = TestServer::start(&["--ping-interval", "1"]).await;
+    let server = InProcess::start(Limits {
+        ping_interval: PING_INTERVAL,
+        ..Limits::default()
+    })
+    .await;
     let rss = server.rss_kib();
     let mut pinger = RawWs::join(&server, "pinger", "alive").await;
     let mut steady = enter(&server, "steady", "alive").await;
@@ -1690,11 +1355,16 @@ async fn running_out_of_file_descriptors_is_survived() {
 /// A sender faster than its room's slowest reader is slowed down to that
 /// reader's pace instead of pushing it into a gap: with a room queue of 32,
 /// 400 messages sent flat out all reach a reader that takes one a millisecond.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_flat_out_sender_is_held_to_its_readers_pace_and_nothing_is_lost() {
     use futures_util::SinkExt as _;
 
-    let server = TestServer::start(&["--room-queue", "32", "--messages-per-second", "0"]).await;
+    let server = InProcess::start(Limits {
+        room_queue_len: 32,
+        messages_per_second: 0,
+        ..Limits::default()
+    })
+    .await;
     let rss = server.rss_kib();
     let mut slow = enter(&server, "slow", "pace").await;
     let mut bot = enter(&server, "bot", "pace").await;

@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::shutdown::{port_of_first_line, send_signal, server_command, spawn_and_read_first_line};
+use crate::support::raw_ws::upgrade_request_with;
 use crate::support::{TestServer, WsClient, within};
 
 /// The body of the 401 answer to a connection without the right token.
@@ -83,17 +84,9 @@ pub(crate) async fn exchange(addr: &str, request: &[u8]) -> Vec<u8> {
     .await
 }
 
-/// A valid WebSocket upgrade request for `path`, as raw bytes.
+/// A WebSocket upgrade request for `path`, asking for `version`, as raw bytes.
 fn upgrade_request(path: &str, version: &str) -> Vec<u8> {
-    format!(
-        "GET {path} HTTP/1.1\r\n\
-         Host: 127.0.0.1\r\n\
-         Upgrade: websocket\r\n\
-         Connection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: {version}\r\n\r\n"
-    )
-    .into_bytes()
+    upgrade_request_with("127.0.0.1", path, version).into_bytes()
 }
 
 /// Whether `result` is the handshake failure of an HTTP 401 answer.

@@ -12,11 +12,12 @@ use crate::support::events::{
 };
 use crate::support::{TestServer, WsClient};
 
-/// Connects a JSON client with `query` (after `?format=json&`) to the lobby and
-/// returns it with the name its welcome gave.
-async fn connect(server: &TestServer, query: &str) -> (WsClient, String) {
-    let mut client = WsClient::connect(&server.url_for(&format!("/?format=json{query}"))).await;
-    match client.next_event().await {
+/// Connects a JSON client to the lobby, asking for the name `query` (as it
+/// goes in the URL) if any, and returns it with the name its welcome gave.
+async fn connect(server: &TestServer, query: Option<&str>) -> (WsClient, String) {
+    let path = query.map_or_else(|| "/".to_owned(), |name| format!("/?name={name}"));
+    let (client, welcome) = server.connect_json(&path).await;
+    match welcome {
         Event::Welcome { name, room, .. } => {
             assert_eq!(room, "lobby");
             (client, name)
@@ -30,7 +31,7 @@ async fn connect(server: &TestServer, query: &str) -> (WsClient, String) {
 async fn the_name_in_the_url_is_used() {
     let server = TestServer::start(&[]).await;
     let mut bo = enter(&server, "bo", "lobby").await;
-    let (mut ana, name) = connect(&server, "&name=Ana_2-x").await;
+    let (mut ana, name) = connect(&server, Some("Ana_2-x")).await;
     assert_eq!(name, "Ana_2-x");
     expect(&mut ana, join("lobby", "Ana_2-x")).await;
     expect(&mut bo, join("lobby", "Ana_2-x")).await;
@@ -41,10 +42,10 @@ async fn the_name_in_the_url_is_used() {
 #[tokio::test]
 async fn without_a_name_the_server_assigns_guest_names() {
     let server = TestServer::start(&[]).await;
-    let (mut first, name) = connect(&server, "").await;
+    let (mut first, name) = connect(&server, None).await;
     assert_eq!(name, "guest-1");
     expect(&mut first, join("lobby", "guest-1")).await;
-    let (mut second, name) = connect(&server, "").await;
+    let (mut second, name) = connect(&server, None).await;
     assert_eq!(name, "guest-2");
     expect(&mut second, join("lobby", "guest-2")).await;
     expect(&mut first, join("lobby", "guest-2")).await;
@@ -57,7 +58,7 @@ async fn without_a_name_the_server_assigns_guest_names() {
 async fn guest_names_skip_names_already_taken() {
     let server = TestServer::start(&[]).await;
     let mut chooser = enter(&server, "Guest-1", "lobby").await;
-    let (mut guest, name) = connect(&server, "").await;
+    let (mut guest, name) = connect(&server, None).await;
     assert_eq!(name, "guest-2");
     expect(&mut guest, join("lobby", "guest-2")).await;
     expect(&mut chooser, join("lobby", "guest-2")).await;
@@ -73,7 +74,7 @@ async fn a_taken_name_at_connect_gets_name_taken_and_a_guest_name() {
 
     let mut late_ones = Vec::new();
     for (asked, guest, renamed) in [("ana", "guest-1", "bo"), ("ANA", "guest-2", "cy")] {
-        let (mut late, name) = connect(&server, &format!("&name={asked}")).await;
+        let (mut late, name) = connect(&server, Some(asked)).await;
         assert_eq!(name, guest);
         expect_error(
             &mut late,
@@ -103,7 +104,7 @@ async fn an_invalid_name_at_connect_gets_invalid_name_and_a_guest_name() {
         ("two%20words", "two words", "guest-2"),
         (too_long.as_str(), too_long.as_str(), "guest-3"),
     ] {
-        let (mut client, name) = connect(&server, &format!("&name={query}")).await;
+        let (mut client, name) = connect(&server, Some(query)).await;
         assert_eq!(name, guest);
         expect_error(
             &mut client,

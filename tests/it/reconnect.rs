@@ -9,18 +9,13 @@
 //! connection it accepts with its request line, so the tests see what each
 //! reconnection asked for (name, room, `since`).
 
-use std::net::SocketAddr;
-use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use chat::protocol::Event;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::{JoinHandle, JoinSet};
 
-use crate::support::{TIMEOUT, TestServer, WsClient, within};
+use crate::support::client::RunningClient;
+use crate::support::proxy::Proxy;
+use crate::support::{Endpoint, TIMEOUT, TestServer, WsClient, within};
 
 /// The welcome lines the client prints for `name` in `room` with the default MOTD.
 fn welcome(name: &str, room: &str) -> [String; 2] {
@@ -44,324 +39,8 @@ const LOST_BY_CUT: &str = "-- connection lost (the server went away); reconnecti
 const RECONNECTED: &str = "-- reconnected";
 
 // ---------------------------------------------------------------------------
-// The proxy
+// The observers
 // ---------------------------------------------------------------------------
-
-/// What the proxy does to the connections open when it is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cut {
-    /// Close both sides: the client and the server each see the connection end.
-    Both,
-    /// Close the client's side only; the server's side stays open (as when
-    /// the server has not noticed a drop yet) until [`Cut::Release`].
-    ClientSide,
-    /// Close the server's sides that [`Cut::ClientSide`] kept open.
-    Release,
-}
-
-/// A TCP proxy between the client and the real server that can cut every
-/// connection on command while the server stays up, and hold new connections
-/// (accepted, not yet forwarded) to decide when a reconnection gets through.
-pub(crate) struct Proxy {
-    pub(crate) port: u16,
-    /// The request line of every connection accepted, in order.
-    accepted_rx: mpsc::UnboundedReceiver<String>,
-    cuts_tx: broadcast::Sender<Cut>,
-    /// `false` while new connections are held.
-    forward_tx: watch::Sender<bool>,
-    accept_task: JoinHandle<()>,
-}
-
-impl Proxy {
-    /// Listens on a free port and forwards to the server on `upstream_port`.
-    pub(crate) async fn start(upstream_port: u16) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding the proxy");
-        let port = listener.local_addr().expect("the proxy's address").port();
-        let upstream = SocketAddr::from(([127, 0, 0, 1], upstream_port));
-        let (accepted_tx, accepted_rx) = mpsc::unbounded_channel();
-        let (cuts_tx, _) = broadcast::channel(16);
-        let (forward_tx, forward_rx) = watch::channel(true);
-        let accept_task = tokio::spawn({
-            let cuts_tx = cuts_tx.clone();
-            async move {
-                // Dropped with the task, which aborts every relay.
-                let mut relays = JoinSet::new();
-                loop {
-                    let (client, _) = listener.accept().await.expect("accepting a connection");
-                    // Subscribed at the accept, so that a cut ordered after it
-                    // reaches this connection and one ordered before does not.
-                    let cuts = cuts_tx.subscribe();
-                    relays.spawn(relay(
-                        client,
-                        upstream,
-                        cuts,
-                        forward_rx.clone(),
-                        accepted_tx.clone(),
-                    ));
-                }
-            }
-        });
-        Self {
-            port,
-            accepted_rx,
-            cuts_tx,
-            forward_tx,
-            accept_task,
-        }
-    }
-
-    /// The request line of the next connection accepted, e.g.
-    /// `GET /?name=ana&format=json HTTP/1.1`.
-    pub(crate) async fn next_connection(&mut self) -> String {
-        within("a connection to the proxy", self.accepted_rx.recv())
-            .await
-            .expect("the proxy is running")
-    }
-
-    /// The request lines of connections accepted and not yet taken.
-    pub(crate) fn accepted_since(&mut self) -> Vec<String> {
-        std::iter::from_fn(|| self.accepted_rx.try_recv().ok()).collect()
-    }
-
-    /// Closes every open connection, on both sides.
-    pub(crate) fn cut(&self) {
-        // An error only means no connection is open.
-        let _ = self.cuts_tx.send(Cut::Both);
-    }
-
-    /// Closes the client's side of every open connection and keeps the
-    /// server's side open.
-    pub(crate) fn cut_client_side(&self) {
-        let _ = self.cuts_tx.send(Cut::ClientSide);
-    }
-
-    /// Closes the server's sides kept open by [`Proxy::cut_client_side`].
-    pub(crate) fn release_server_sides(&self) {
-        let _ = self.cuts_tx.send(Cut::Release);
-    }
-
-    /// From now on, new connections are accepted (and reported) but not
-    /// forwarded until [`Proxy::forward_new`].
-    pub(crate) fn hold_new(&self) {
-        self.forward_tx.send_replace(false);
-    }
-
-    /// Forwards the held connections and every new one.
-    pub(crate) fn forward_new(&self) {
-        self.forward_tx.send_replace(true);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.accept_task.abort();
-    }
-}
-
-/// One connection through the proxy, until it ends or is cut.
-async fn relay(
-    mut client: TcpStream,
-    upstream: SocketAddr,
-    mut cuts: broadcast::Receiver<Cut>,
-    mut forward: watch::Receiver<bool>,
-    accepted_tx: mpsc::UnboundedSender<String>,
-) {
-    let server = tokio::select! {
-        server = open_upstream(&mut client, upstream, &mut forward, &accepted_tx) => server,
-        _ = next_cut(&mut cuts) => None,
-    };
-    let Some(mut server) = server else { return };
-    let cut = tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
-        cut = next_cut(&mut cuts) => cut,
-    };
-    drop(client);
-    if cut == Cut::ClientSide {
-        hold_open(&mut server, &mut cuts).await;
-    }
-}
-
-/// Reads the client's request line, reports it, waits until new connections
-/// are forwarded, then connects to the server and passes on what was read.
-async fn open_upstream(
-    client: &mut TcpStream,
-    upstream: SocketAddr,
-    forward: &mut watch::Receiver<bool>,
-    accepted_tx: &mpsc::UnboundedSender<String>,
-) -> Option<TcpStream> {
-    let mut head = Vec::new();
-    let line_end = loop {
-        if let Some(end) = head.windows(2).position(|w| w == b"\r\n") {
-            break end;
-        }
-        if client.read_buf(&mut head).await.ok()? == 0 {
-            return None;
-        }
-    };
-    let _ = accepted_tx.send(String::from_utf8_lossy(&head[..line_end]).into_owned());
-    forward.wait_for(|open| *open).await.ok()?;
-    let mut server = TcpStream::connect(upstream).await.ok()?;
-    server.write_all(&head).await.ok()?;
-    Some(server)
-}
-
-/// The next cut that closes an open connection.
-async fn next_cut(cuts: &mut broadcast::Receiver<Cut>) -> Cut {
-    loop {
-        match cuts.recv().await {
-            Ok(Cut::Release) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Ok(cut) => return cut,
-            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
-        }
-    }
-}
-
-/// Keeps the server's side open, reading and dropping what the server sends
-/// to the departed client, until released (or the server closes it).
-async fn hold_open(server: &mut TcpStream, cuts: &mut broadcast::Receiver<Cut>) {
-    let mut sink = [0; 4096];
-    loop {
-        tokio::select! {
-            read = server.read(&mut sink) => {
-                if !matches!(read, Ok(n) if n > 0) {
-                    return;
-                }
-            }
-            cut = cuts.recv() => {
-                let released = !matches!(
-                    cut,
-                    Ok(Cut::ClientSide) | Err(broadcast::error::RecvError::Lagged(_))
-                );
-                if released {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The client binary, the observers, a server on a given port
-// ---------------------------------------------------------------------------
-
-/// The `client` binary on pipes, with its stdout (events) and stderr (status
-/// lines) read line by line and recorded.
-struct Client {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Lines<BufReader<ChildStdout>>,
-    stderr: Lines<BufReader<ChildStderr>>,
-    /// Every line printed on stdout so far.
-    printed: Vec<String>,
-    /// Every line printed on stderr so far.
-    statuses: Vec<String>,
-}
-
-impl Client {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
-            .args(args)
-            .env_remove("CHAT_NAME")
-            // No log lines on stderr besides the client's own.
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the client binary starts");
-        Self {
-            stdin: child.stdin.take(),
-            stdout: BufReader::new(child.stdout.take().expect("stdout is piped")).lines(),
-            stderr: BufReader::new(child.stderr.take().expect("stderr is piped")).lines(),
-            child,
-            printed: Vec::new(),
-            statuses: Vec::new(),
-        }
-    }
-
-    async fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin is still open");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .expect("writing a line");
-        stdin.flush().await.expect("flushing stdin");
-    }
-
-    /// Reads stdout until the client prints `wanted`.
-    async fn wait_printed(&mut self, wanted: &str) {
-        let waited = tokio::time::timeout(TIMEOUT, async {
-            while let Some(line) = self.stdout.next_line().await.expect("reading stdout") {
-                self.printed.push(line);
-                if self.printed.last().is_some_and(|l| l == wanted) {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert!(
-            waited == Ok(true),
-            "the client did not print {wanted:?} ({}); stdout: {:#?}, stderr: {:#?}",
-            if waited.is_ok() {
-                "stdout closed"
-            } else {
-                "timed out"
-            },
-            self.printed,
-            self.statuses
-        );
-    }
-
-    /// The next status line on stderr.
-    async fn next_status(&mut self) -> String {
-        let line = tokio::time::timeout(TIMEOUT, self.stderr.next_line()).await;
-        let Ok(Ok(Some(line))) = line else {
-            panic!(
-                "no further status line ({line:?}); stdout: {:#?}, stderr: {:#?}",
-                self.printed, self.statuses
-            );
-        };
-        self.statuses.push(line.clone());
-        line
-    }
-
-    /// Sends SIGINT, as Ctrl-C does.
-    fn interrupt(&self) {
-        let pid = self.child.id().expect("the client is running");
-        let status = std::process::Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -INT {pid} failed");
-    }
-
-    /// Waits for the client to exit, then records whatever else it printed.
-    async fn exit(&mut self) -> ExitStatus {
-        let status = within("the client to exit", self.child.wait())
-            .await
-            .expect("waiting for the client");
-        within("the client's output to end", async {
-            while let Some(line) = self.stdout.next_line().await.expect("reading stdout") {
-                self.printed.push(line);
-            }
-            while let Some(line) = self.stderr.next_line().await.expect("reading stderr") {
-                self.statuses.push(line);
-            }
-        })
-        .await;
-        status
-    }
-
-    /// Ends the input (as at the end of a piped file) and waits for the exit.
-    async fn finish(&mut self) -> ExitStatus {
-        drop(self.stdin.take());
-        self.exit().await
-    }
-}
 
 /// A WebSocket client in a room, recording every event after its welcome as
 /// the text line a person would read.
@@ -372,14 +51,10 @@ struct Observer {
 }
 
 impl Observer {
-    /// Joins `room` as `name` on the server on `port`; records what comes
-    /// after its own arrival.
-    async fn join(port: u16, name: &str, room: &str) -> Self {
-        let mut ws = WsClient::connect(&format!(
-            "ws://127.0.0.1:{port}/{room}?name={name}&format=json"
-        ))
-        .await;
-        let first = ws.next_event().await;
+    /// Joins `room` as `name` on `server`; records what comes after its own
+    /// arrival.
+    async fn join(server: &Endpoint, name: &str, room: &str) -> Self {
+        let (ws, first) = server.join(name, room).await;
         assert!(
             matches!(&first, Event::Welcome { name: n, .. } if n == name),
             "first frame: {first:?}"
@@ -442,19 +117,19 @@ fn lines(lines: &[&str]) -> Vec<String> {
 async fn a_cut_connection_comes_back_as_the_same_person_and_prints_what_was_missed_once() {
     let server = TestServer::start(&[]).await;
     let mut proxy = Proxy::start(server.port).await;
-    let mut obs = Observer::join(server.port, "obs", "rust").await;
+    let mut obs = Observer::join(&server, "obs", "rust").await;
     let port = proxy.port.to_string();
-    let mut ana = Client::start(&["--port", &port, "--name", "ana", "--room", "rust"]);
+    let mut ana = RunningClient::start(&["--port", &port, "--name", "ana", "--room", "rust"]);
     assert_eq!(
         proxy.next_connection().await,
         "GET /rust?name=ana&format=json HTTP/1.1"
     );
-    ana.wait_printed("-> ana joined rust").await;
+    ana.wait_for_line("-> ana joined rust").await;
     obs.wait_for("-> ana joined rust").await;
     obs.say("one").await;
-    ana.wait_printed("obs: one").await;
+    ana.wait_for_line("obs: one").await;
     ana.type_line("two").await;
-    ana.wait_printed("ana: two").await;
+    ana.wait_for_line("ana: two").await;
     obs.wait_for("ana: two").await;
 
     // The reconnection is held at the proxy until the others have spoken.
@@ -472,14 +147,14 @@ async fn a_cut_connection_comes_back_as_the_same_person_and_prints_what_was_miss
     }
     proxy.forward_new();
     assert_eq!(ana.next_status().await, RECONNECTED);
-    ana.wait_printed("-> ana joined rust").await;
+    ana.wait_for_line("-> ana joined rust").await;
     obs.wait_for("-> ana joined rust").await;
 
     obs.say("six").await;
-    ana.wait_printed("obs: six").await;
+    ana.wait_for_line("obs: six").await;
     ana.type_line("seven").await;
     obs.wait_for("ana: seven").await;
-    let status = ana.finish().await;
+    let status = ana.finish().await.status;
     assert!(status.success(), "{status:?}");
     obs.wait_for("<- ana left rust (quit)").await;
 
@@ -525,17 +200,17 @@ async fn a_cut_connection_comes_back_as_the_same_person_and_prints_what_was_miss
 async fn after_a_server_restart_on_the_same_port_the_client_comes_back_and_chats() {
     let mut server = TestServer::start(&[]).await;
     let port = server.port;
-    let mut obs = Observer::join(port, "obs", "lobby").await;
-    let mut ana = Client::start(&["--port", &port.to_string(), "--name", "ana"]);
-    ana.wait_printed("-> ana joined lobby").await;
+    let mut obs = Observer::join(&server, "obs", "lobby").await;
+    let mut ana = RunningClient::start(&["--port", &port.to_string(), "--name", "ana"]);
+    ana.wait_for_line("-> ana joined lobby").await;
     obs.wait_for("-> ana joined lobby").await;
     obs.say("hello").await;
-    ana.wait_printed("obs: hello").await;
+    ana.wait_for_line("obs: hello").await;
     ana.type_line("before").await;
-    ana.wait_printed("ana: before").await;
+    ana.wait_for_line("ana: before").await;
     // Alone in the room at the restart, so that no leave races the shutdown.
     obs.ws.send("/quit").await;
-    ana.wait_printed("<- obs left lobby (quit)").await;
+    ana.wait_for_line("<- obs left lobby (quit)").await;
 
     server.signal("TERM");
     assert!(server.wait().await.success());
@@ -554,7 +229,7 @@ async fn after_a_server_restart_on_the_same_port_the_client_comes_back_and_chats
         format!("ws://127.0.0.1:{port}"),
         "the server could not start again on port {port}"
     );
-    let mut obs = Observer::join(port, "obs", "lobby").await;
+    let mut obs = Observer::join(&new_server, "obs", "lobby").await;
     obs.say("after restart").await;
     assert_eq!(
         obs.seen,
@@ -563,13 +238,13 @@ async fn after_a_server_restart_on_the_same_port_the_client_comes_back_and_chats
     );
 
     assert_eq!(ana.next_status().await, RECONNECTED);
-    ana.wait_printed("-> ana joined lobby").await;
+    ana.wait_for_line("-> ana joined lobby").await;
     obs.wait_for("-> ana joined lobby").await;
     ana.type_line("typed after restart").await;
     obs.wait_for("ana: typed after restart").await;
     obs.say("said after restart").await;
-    ana.wait_printed("obs: said after restart").await;
-    let status = ana.finish().await;
+    ana.wait_for_line("obs: said after restart").await;
+    let status = ana.finish().await.status;
     assert!(status.success(), "{status:?}");
 
     let [motd, you_are] = welcome("ana", "lobby");
@@ -607,13 +282,13 @@ async fn after_a_server_restart_on_the_same_port_the_client_comes_back_and_chats
 async fn messages_gone_from_history_while_away_are_shown_as_a_gap() {
     let server = TestServer::start(&["--history", "3"]).await;
     let mut proxy = Proxy::start(server.port).await;
-    let mut obs = Observer::join(server.port, "obs", "lobby").await;
+    let mut obs = Observer::join(&server, "obs", "lobby").await;
     let port = proxy.port.to_string();
-    let mut ana = Client::start(&["--port", &port, "--name", "ana"]);
+    let mut ana = RunningClient::start(&["--port", &port, "--name", "ana"]);
     proxy.next_connection().await;
-    ana.wait_printed("-> ana joined lobby").await;
+    ana.wait_for_line("-> ana joined lobby").await;
     obs.say("m0").await;
-    ana.wait_printed("obs: m0").await;
+    ana.wait_for_line("obs: m0").await;
 
     proxy.hold_new();
     proxy.cut();
@@ -628,8 +303,8 @@ async fn messages_gone_from_history_while_away_are_shown_as_a_gap() {
     }
     proxy.forward_new();
     assert_eq!(ana.next_status().await, RECONNECTED);
-    ana.wait_printed("-> ana joined lobby").await;
-    let status = ana.finish().await;
+    ana.wait_for_line("-> ana joined lobby").await;
+    let status = ana.finish().await.status;
     assert!(status.success(), "{status:?}");
 
     let [motd, you_are] = welcome("ana", "lobby");
@@ -656,7 +331,7 @@ async fn messages_gone_from_history_while_away_are_shown_as_a_gap() {
 async fn no_reconnect_makes_a_dropped_connection_exit_9_without_retrying() {
     let server = TestServer::start(&[]).await;
     let mut proxy = Proxy::start(server.port).await;
-    let mut ana = Client::start(&[
+    let mut ana = RunningClient::start(&[
         "--port",
         &proxy.port.to_string(),
         "--name",
@@ -664,10 +339,10 @@ async fn no_reconnect_makes_a_dropped_connection_exit_9_without_retrying() {
         "--no-reconnect",
     ]);
     proxy.next_connection().await;
-    ana.wait_printed("-> ana joined lobby").await;
+    ana.wait_for_line("-> ana joined lobby").await;
 
     proxy.cut();
-    let status = ana.exit().await;
+    let status = ana.exit().await.status;
     assert_eq!(status.code(), Some(9), "stderr: {:?}", ana.statuses);
     assert_eq!(
         ana.statuses,
@@ -693,8 +368,8 @@ async fn no_reconnect_makes_a_dropped_connection_exit_9_without_retrying() {
 async fn ctrl_c_while_retrying_exits_0_at_once() {
     let mut server = TestServer::start(&[]).await;
     let port = server.port;
-    let mut ana = Client::start(&["--port", &port.to_string(), "--name", "ana"]);
-    ana.wait_printed("-> ana joined lobby").await;
+    let mut ana = RunningClient::start(&["--port", &port.to_string(), "--name", "ana"]);
+    ana.wait_for_line("-> ana joined lobby").await;
     server.signal("TERM");
     assert!(server.wait().await.success());
     assert_eq!(
@@ -708,7 +383,7 @@ async fn ctrl_c_while_retrying_exits_0_at_once() {
     // The client now pauses at least 3 s before its next attempt.
     let interrupted = Instant::now();
     ana.interrupt();
-    let status = ana.exit().await;
+    let status = ana.exit().await.status;
     assert_eq!(status.code(), Some(0), "stderr: {:?}", ana.statuses);
     assert!(
         interrupted.elapsed() < Duration::from_secs(2),
@@ -733,14 +408,14 @@ async fn ctrl_c_while_retrying_exits_0_at_once() {
 async fn a_name_still_held_by_the_dropped_connection_is_waited_for_never_given_up() {
     let server = TestServer::start(&[]).await;
     let mut proxy = Proxy::start(server.port).await;
-    let mut obs = Observer::join(server.port, "obs", "lobby").await;
+    let mut obs = Observer::join(&server, "obs", "lobby").await;
     let port = proxy.port.to_string();
-    let mut ana = Client::start(&["--port", &port, "--name", "ana"]);
+    let mut ana = RunningClient::start(&["--port", &port, "--name", "ana"]);
     assert_eq!(
         proxy.next_connection().await,
         "GET /?name=ana&format=json HTTP/1.1"
     );
-    ana.wait_printed("-> ana joined lobby").await;
+    ana.wait_for_line("-> ana joined lobby").await;
     obs.wait_for("-> ana joined lobby").await;
 
     // The server does not notice: it still has ana.
@@ -774,13 +449,13 @@ async fn a_name_still_held_by_the_dropped_connection_is_waited_for_never_given_u
         }
     })
     .await;
-    ana.wait_printed("-> ana joined lobby").await;
+    ana.wait_for_line("-> ana joined lobby").await;
     obs.wait_for("-> ana joined lobby").await;
-    ana.wait_printed("ana: typed while away").await;
+    ana.wait_for_line("ana: typed while away").await;
     obs.wait_for("ana: typed while away").await;
     ana.type_line("back").await;
     obs.wait_for("ana: back").await;
-    let status = ana.finish().await;
+    let status = ana.finish().await.status;
     assert!(status.success(), "{status:?}");
 
     let attempts = proxy.accepted_since();

@@ -24,9 +24,8 @@ fn rooms(list: &[(&str, usize)]) -> Event {
 /// Connects a JSON client named `name` to `path` (the part of the URL before
 /// the query) and returns it with the room its welcome names.
 async fn connect(server: &TestServer, path: &str, name: &str) -> (WsClient, String) {
-    let url = server.url_for(&format!("{path}?name={name}&format=json"));
-    let mut client = WsClient::connect(&url).await;
-    match client.next_event().await {
+    let (client, welcome) = server.connect_json(&format!("{path}?name={name}")).await;
+    match welcome {
         Event::Welcome {
             name: given, room, ..
         } => {

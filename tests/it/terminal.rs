@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_websockets::{Message, ServerBuilder};
 use vt100::{Color, Screen};
 
+use crate::support::client::{CLEARED_ENV, CLIENT};
 use crate::support::{TIMEOUT, TestServer, WsClient, within};
 
 const ROWS: u16 = 24;
@@ -86,12 +87,17 @@ impl PtyClient {
                 pixel_height: 0,
             })
             .expect("opening a pseudo-terminal");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_client"));
+        // Not through `client_command`: a pseudo-terminal, not pipes, and
+        // the same variables cleared, with the colour switches besides.
+        let mut cmd = CommandBuilder::new(CLIENT);
         cmd.arg(url);
         cmd.args(["--name", name]);
         cmd.args(args);
         cmd.cwd(env!("CARGO_MANIFEST_DIR"));
-        for var in ["NO_COLOR", "CLICOLOR_FORCE", "CHAT_NAME", "RUST_LOG"] {
+        for var in CLEARED_ENV
+            .into_iter()
+            .chain(["NO_COLOR", "CLICOLOR_FORCE"])
+        {
             cmd.env_remove(var);
         }
         cmd.env("TERM", "xterm-256color");

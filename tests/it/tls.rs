@@ -13,9 +13,8 @@ use tokio::time::{Duration, Instant};
 use tokio_rustls::TlsConnector;
 
 use crate::support::certs::{Authority, Issued, Validity, self_signed};
-use crate::support::{
-    ClientRun, TempDir, TestServer, WsClient, assert_run, run_client, run_server, within,
-};
+use crate::support::client::run_client;
+use crate::support::{ClientRun, TempDir, TestServer, WsClient, assert_run, run_server, within};
 
 /// A server on 127.0.0.1 with a certificate from a fresh authority, valid for
 /// `names`, and `args` besides. Its [`TestServer::join`] trusts the authority.

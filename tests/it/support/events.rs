@@ -1,12 +1,19 @@
-//! Building the events a test expects, and comparing received ones with them:
-//! events are compared whole, with `ts` checked to be a recent Unix time in
-//! milliseconds and then zeroed.
+//! Reading events (one parser for WebSocket frames and `client --json`
+//! lines), building the events a test expects, and comparing received ones
+//! with them: events are compared whole, with `ts` checked to be a recent
+//! Unix time in milliseconds and then zeroed.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chat::protocol::{ErrorCode, Event};
 
-use super::{TestServer, WsClient};
+use super::{Endpoint, WsClient};
+
+/// Parses one JSON event: a frame from the server, or a line of
+/// `client --json`. Fails the test, quoting `text`, if it is not one.
+pub fn parse_event(text: &str) -> Event {
+    serde_json::from_str(text).unwrap_or_else(|err| panic!("not an event ({err}): {text:?}"))
+}
 
 /// `event` with its `ts` (if it has one) set to 0, after checking that the `ts`
 /// is a Unix time in milliseconds from the last minute, so that events can be
@@ -51,6 +58,7 @@ pub async fn say(client: &mut WsClient, id: u64, room: &str, from: &str, text: &
     expect(client, message(id, room, from, text)).await;
 }
 
+/// A `message` event, with `ts: 0` as [`untimed`] leaves it.
 pub fn message(id: u64, room: &str, from: &str, text: &str) -> Event {
     Event::Message {
         id,
@@ -61,6 +69,7 @@ pub fn message(id: u64, room: &str, from: &str, text: &str) -> Event {
     }
 }
 
+/// An `action` event (`/me`), with `ts: 0`.
 pub fn action(id: u64, room: &str, from: &str, text: &str) -> Event {
     Event::Action {
         id,
@@ -71,6 +80,7 @@ pub fn action(id: u64, room: &str, from: &str, text: &str) -> Event {
     }
 }
 
+/// A `join` notice, with `ts: 0`.
 pub fn join(room: &str, name: &str) -> Event {
     Event::Join {
         room: room.into(),
@@ -79,6 +89,7 @@ pub fn join(room: &str, name: &str) -> Event {
     }
 }
 
+/// A `leave` notice, with `ts: 0`.
 pub fn leave(room: &str, name: &str, reason: &str) -> Event {
     Event::Leave {
         room: room.into(),
@@ -88,6 +99,7 @@ pub fn leave(room: &str, name: &str, reason: &str) -> Event {
     }
 }
 
+/// A `nick` notice, with `ts: 0`.
 pub fn nick(room: &str, old: &str, new: &str) -> Event {
     Event::Nick {
         room: room.into(),
@@ -97,6 +109,7 @@ pub fn nick(room: &str, old: &str, new: &str) -> Event {
     }
 }
 
+/// A private message, with `ts: 0`.
 pub fn private(from: &str, to: &str, text: &str) -> Event {
     Event::Private {
         from: from.into(),
@@ -106,6 +119,7 @@ pub fn private(from: &str, to: &str, text: &str) -> Event {
     }
 }
 
+/// The answer to `/who`.
 pub fn who(room: &str, names: &[&str]) -> Event {
     Event::Who {
         room: room.into(),
@@ -115,7 +129,7 @@ pub fn who(room: &str, names: &[&str]) -> Event {
 
 /// Joins `name` to `room` and reads everything up to and including its own
 /// `join` event (nobody has spoken in `room` yet).
-pub async fn enter(server: &TestServer, name: &str, room: &str) -> WsClient {
+pub async fn enter(server: &Endpoint, name: &str, room: &str) -> WsClient {
     let (mut client, _) = server.join(name, room).await;
     expect(&mut client, join(room, name)).await;
     client

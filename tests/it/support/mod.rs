@@ -1,5 +1,8 @@
-//! Shared test helpers: start the real server on port 0, connect WebSocket
-//! clients, run the real client binary, and wait on events with a timeout.
+//! Shared test helpers: start the real server on port 0 (or the library's
+//! server in the test's own process, [`inprocess`]), connect WebSocket clients
+//! (well-behaved ones here, hand-written ones in [`raw_ws`]), run the real
+//! client binary ([`client`]), stand a TCP [`proxy`] in between, start a
+//! private [`redis`], and wait on events with a timeout.
 //!
 //! Every wait is on an event (a line printed, a frame received) bounded by
 //! [`TIMEOUT`]; nothing sleeps and hopes.
@@ -7,9 +10,15 @@
 #![allow(dead_code, reason = "each test module uses a different part")]
 
 pub mod certs;
+pub mod client;
 pub mod events;
+pub mod inprocess;
+pub mod proxy;
+pub mod raw_ws;
+pub mod redis;
 
 use std::future::Future;
+use std::ops::Deref;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -89,19 +98,126 @@ pub fn with_private_mount(mount: &str, arg: impl AsRef<std::ffi::OsStr>, program
     command
 }
 
+/// Where a server under test listens, how to reach it, and the process it
+/// runs in: what the real binary ([`TestServer`]) and the library's server in
+/// the test's own process ([`inprocess::InProcess`]) have in common. Both
+/// dereference to it, so a helper taking `&Endpoint` takes either.
+pub struct Endpoint {
+    /// `ws://127.0.0.1:PORT` (or `wss://…`).
+    pub url: String,
+    pub port: u16,
+    /// How [`Endpoint::join`] connects: plain, or TLS trusting the server's
+    /// authority (see [`TestServer::trusting`]).
+    connector: Connector,
+    /// The process the server runs in (the test's own, for an in-process one).
+    pid: u32,
+}
+
+impl Endpoint {
+    /// A plain server on 127.0.0.1:`port`, running in process `pid`.
+    pub fn new(url: String, port: u16, pid: u32) -> Self {
+        Self {
+            url,
+            port,
+            connector: Connector::Plain,
+            pid,
+        }
+    }
+
+    /// The URL of `path_and_query` (e.g. `/rust?name=ana&format=json`) on this server.
+    pub fn url_for(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.url)
+    }
+
+    /// `host:port`, for raw TCP.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Connects a JSON client to `path_and_query` (`format=json` is added to
+    /// its query), and returns it with its first frame, which must be a
+    /// welcome.
+    pub async fn connect_json(&self, path_and_query: &str) -> (WsClient, Event) {
+        let url = self.url_for(&with_query(path_and_query, "format=json"));
+        let mut client = WsClient::try_connect_with(&url, &self.connector)
+            .await
+            .unwrap_or_else(|err| panic!("connecting to {url}: {err}"));
+        let welcome = client.next_event().await;
+        assert!(
+            matches!(welcome, Event::Welcome { .. }),
+            "first frame: {welcome:?}"
+        );
+        (client, welcome)
+    }
+
+    /// Connects a JSON client named `name` to `room`, and returns it with its
+    /// welcome already read.
+    pub async fn join(&self, name: &str, room: &str) -> (WsClient, Event) {
+        self.connect_json(&format!("/{room}?name={name}")).await
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The resident memory of the server's process, in KiB (VmRSS from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .expect("reading the server's /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+
+    /// Proves the server is still healthy: a fresh pair of clients connects to
+    /// a fresh room, and a message from one reaches the other promptly.
+    pub async fn assert_still_serves(&self) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static PAIRS: AtomicU32 = AtomicU32::new(0);
+        let n = PAIRS.fetch_add(1, Ordering::Relaxed);
+        let room = format!("health-{n}");
+        let (mut a, _) = self.join(&format!("health-a{n}"), &room).await;
+        let (mut b, _) = self.join(&format!("health-b{n}"), &room).await;
+        a.send("still there?").await;
+        let text = "still there?".to_owned();
+        b.event_matching(
+            "the health check message",
+            |e| matches!(e, Event::Message { text: t, .. } if *t == text),
+        )
+        .await;
+    }
+}
+
+/// `path_and_query` with `param` (`key=value`) added to its query.
+pub fn with_query(path_and_query: &str, param: &str) -> String {
+    let sep = if path_and_query.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    format!("{path_and_query}{sep}{param}")
+}
+
 /// A running `server` binary, killed when dropped.
 pub struct TestServer {
     child: Child,
-    /// `ws://127.0.0.1:PORT` (or `wss://…`), as the server printed it.
-    pub url: String,
-    pub port: u16,
+    /// Its URL as the server printed it, its port and process.
+    endpoint: Endpoint,
     stdout: BufReader<ChildStdout>,
     /// Everything the server writes on stderr (its log), read as it comes so
     /// that it never blocks on a full pipe; complete once the server exits.
     stderr: JoinHandle<String>,
-    /// How [`TestServer::join`] connects: plain, or TLS trusting the
-    /// server's authority (see [`TestServer::trusting`]).
-    connector: Connector,
+}
+
+impl Deref for TestServer {
+    type Target = Endpoint;
+
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
 }
 
 impl TestServer {
@@ -166,46 +282,20 @@ impl TestServer {
             .next()
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in {url:?}"));
+        let pid = child.id().expect("the server is running");
         Self {
             child,
-            url,
-            port,
+            endpoint: Endpoint::new(url, port, pid),
             stdout,
             stderr,
-            connector: Connector::Plain,
         }
     }
 
-    /// Makes [`TestServer::join`] (and the health check) connect through
+    /// Makes [`Endpoint::join`] (and the health check) connect through
     /// `connector`: for a server started with `--tls-cert`.
     pub fn trusting(mut self, connector: Connector) -> Self {
-        self.connector = connector;
+        self.endpoint.connector = connector;
         self
-    }
-
-    /// The URL of `path_and_query` (e.g. `/rust?name=ana&format=json`) on this server.
-    pub fn url_for(&self, path_and_query: &str) -> String {
-        format!("{}{path_and_query}", self.url)
-    }
-
-    /// `host:port`, for raw TCP.
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Connects a JSON client named `name` to `room`, and returns it with its
-    /// welcome already read.
-    pub async fn join(&self, name: &str, room: &str) -> (WsClient, Event) {
-        let url = self.url_for(&format!("/{room}?name={name}&format=json"));
-        let mut client = WsClient::try_connect_with(&url, &self.connector)
-            .await
-            .unwrap_or_else(|err| panic!("connecting to {url}: {err}"));
-        let welcome = client.next_event().await;
-        assert!(
-            matches!(welcome, Event::Welcome { .. }),
-            "first frame: {welcome:?}"
-        );
-        (client, welcome)
     }
 
     /// Sends `signal` (e.g. "TERM", "INT") to the server process.
@@ -313,8 +403,7 @@ impl WsClient {
 
     /// The next frame, parsed as a JSON event.
     pub async fn next_event(&mut self) -> Event {
-        let text = self.next_text().await;
-        serde_json::from_str(&text).unwrap_or_else(|err| panic!("not an event ({err}): {text}"))
+        events::parse_event(&self.next_text().await)
     }
 
     /// Reads events until one matches `pred`, returning it (the others are dropped).
@@ -370,11 +459,6 @@ pub fn assert_run(run: &ClientRun, code: i32, stdout: &str, stderr_line: &str) {
     assert_eq!(run.stdout, stdout);
 }
 
-/// Runs the `client` binary with `args`, `stdin` as its input, to completion.
-pub async fn run_client(args: &[&str], stdin: &str) -> ClientRun {
-    run_command(client_command(args), stdin).await
-}
-
 /// Runs the `server` binary with `args` until it exits by itself (a start-up
 /// failure, say), with no settings from the environment.
 pub async fn run_server(args: &[&str], env: &[(&str, &str)]) -> ClientRun {
@@ -385,16 +469,6 @@ pub async fn run_server(args: &[&str], env: &[(&str, &str)]) -> ClientRun {
         .envs(env.iter().copied())
         .kill_on_drop(true);
     run_command(command, "").await
-}
-
-/// The `client` binary with `args`, with no name from the environment.
-pub fn client_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_client"));
-    command
-        .args(args)
-        .env_remove("CHAT_NAME")
-        .kill_on_drop(true);
-    command
 }
 
 /// Runs `command` with `stdin` as its input, to completion.
@@ -419,106 +493,5 @@ pub async fn run_command(mut command: Command, stdin: &str) -> ClientRun {
         status: output.status,
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// A `client` binary left running, for tests that interleave with it.
-pub struct RunningClient {
-    pub child: Child,
-    pub stdin: Option<tokio::process::ChildStdin>,
-    pub stdout: BufReader<ChildStdout>,
-}
-
-impl RunningClient {
-    /// Starts the `client` binary with `args` and piped stdin and stdout.
-    pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
-            .args(args)
-            .env_remove("CHAT_NAME")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the client binary starts");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        Self {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    /// Types one line.
-    pub async fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin is still open");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .expect("writing a line");
-        stdin.flush().await.expect("flushing stdin");
-    }
-
-    /// The next line printed on stdout, without its newline.
-    pub async fn next_line(&mut self) -> String {
-        let mut line = String::new();
-        let n = within("a line from the client", self.stdout.read_line(&mut line))
-            .await
-            .expect("reading the client's stdout");
-        assert!(n > 0, "the client's stdout closed");
-        line.trim_end_matches('\n').to_owned()
-    }
-
-    /// Reads lines until one equals `wanted`.
-    pub async fn wait_for_line(&mut self, wanted: &str) {
-        within(&format!("the line {wanted:?}"), async {
-            while self.next_line().await != wanted {}
-        })
-        .await;
-    }
-
-    /// Closes stdin (end of input) and waits for the client to exit.
-    pub async fn finish(mut self) -> ExitStatus {
-        drop(self.stdin.take());
-        within("the client to exit", self.child.wait())
-            .await
-            .expect("waiting for the client")
-    }
-}
-
-impl TestServer {
-    /// The server's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id().expect("the server is running")
-    }
-
-    /// The server's resident memory, in KiB (VmRSS from /proc).
-    pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("reading the server's /proc status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc status")
-    }
-
-    /// Proves the server is still healthy: a fresh pair of clients connects to
-    /// a fresh room, and a message from one reaches the other promptly.
-    pub async fn assert_still_serves(&self) {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static PAIRS: AtomicU32 = AtomicU32::new(0);
-        let n = PAIRS.fetch_add(1, Ordering::Relaxed);
-        let room = format!("health-{n}");
-        let (mut a, _) = self.join(&format!("health-a{n}"), &room).await;
-        let (mut b, _) = self.join(&format!("health-b{n}"), &room).await;
-        a.send("still there?").await;
-        let text = "still there?".to_owned();
-        b.event_matching(
-            "the health check message",
-            |e| matches!(e, Event::Message { text: t, .. } if *t == text),
-        )
-        .await;
     }
 }

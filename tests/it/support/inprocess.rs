@@ -48,7 +48,9 @@ impl InProcess {
             let _ = stopped.await;
         };
         tokio::spawn(async move {
-            let _ = chat::server::run(listener, config, shutdown).await;
+            chat::server::run(listener, config, shutdown)
+                .await
+                .expect("a server with history in memory always starts");
         });
         Self {
             endpoint: Endpoint::new(format!("ws://127.0.0.1:{port}"), port, std::process::id()),

@@ -8,6 +8,7 @@
 
 use chat::protocol::{ErrorCode, Event, RoomInfo};
 
+use crate::metrics::Scrape;
 use crate::support::events::{
     enter, expect, expect_error, join, leave, message, next_untimed, private, say, who,
 };
@@ -242,6 +243,9 @@ async fn redis_lost_and_back_mid_conversation() {
     say(&mut ana, 1, "lobby", "ana", "before").await;
     expect(&mut cy, message(1, "lobby", "ana", "before")).await;
     expect(&mut bo, message(1, "lobby", "ana", "before")).await;
+    let up = Scrape::of(&one).await;
+    assert_eq!(up.get("chat_redis_link_up"), 1.0);
+    assert_eq!(up.get("chat_redis_reconnects_total"), 0.0);
 
     redis.kill().await;
     let lost = Event::error(
@@ -252,6 +256,7 @@ async fn redis_lost_and_back_mid_conversation() {
     for client in [&mut ana, &mut cy, &mut bo] {
         expect(client, lost.clone()).await;
     }
+    assert_eq!(Scrape::of(&one).await.get("chat_redis_link_up"), 0.0);
     // Local rooms still work, with the id of the last message before.
     say(&mut ana, 1, "lobby", "ana", "just us").await;
     expect(&mut cy, message(1, "lobby", "ana", "just us")).await;
@@ -265,6 +270,9 @@ async fn redis_lost_and_back_mid_conversation() {
     for client in [&mut ana, &mut cy, &mut bo] {
         expect(client, back.clone()).await;
     }
+    let back_up = Scrape::of(&one).await;
+    assert_eq!(back_up.get("chat_redis_link_up"), 1.0);
+    assert_eq!(back_up.get("chat_redis_reconnects_total"), 1.0);
     // Redis lost its data; ids go on from the highest any server saw.
     say(&mut bo, 2, "lobby", "bo", "after").await;
     expect(&mut ana, message(2, "lobby", "bo", "after")).await;
@@ -359,4 +367,44 @@ async fn a_server_cut_off_from_redis_catches_up_from_the_history_stream() {
     // And nothing more: no duplicate came in between or after.
     ana.send("/who").await;
     expect(&mut ana, who("lobby", &["ana", "bo"])).await;
+}
+
+/// While the link is up but Redis does not answer, `/who`, `/rooms` and
+/// `/msg` to someone not here say so (a `cluster` error) rather than answer
+/// from this server alone or claim that nobody has the name; once Redis
+/// answers again, so do they.
+#[tokio::test]
+async fn a_redis_that_does_not_answer_is_a_cluster_error_not_a_wrong_answer() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let one = redis.server(&[]).await;
+    let mut ana = enter(&one, "ana", "lobby").await;
+    let mut bo = enter(&one, "bo", "lobby").await;
+    expect(&mut ana, join("lobby", "bo")).await;
+    let mut cy = enter(&one, "cy", "lobby").await;
+    expect(&mut ana, join("lobby", "cy")).await;
+    expect(&mut bo, join("lobby", "cy")).await;
+
+    redis.pause();
+    // At once, so the three waits for Redis overlap.
+    ana.send("/who").await;
+    bo.send("/rooms").await;
+    cy.send("/msg ghost are you there?").await;
+    let unanswered = "the other servers did not answer (Redis did not answer within 2s); \
+                      try again in a moment";
+    for client in [&mut ana, &mut bo, &mut cy] {
+        expect_error(client, ErrorCode::Cluster, unanswered).await;
+    }
+
+    redis.resume();
+    ana.send("/who").await;
+    expect(&mut ana, who("lobby", &["ana", "bo", "cy"])).await;
+    cy.send("/msg ghost are you there?").await;
+    expect_error(
+        &mut cy,
+        ErrorCode::NoSuchUser,
+        "nobody called 'ghost' is connected (check the spelling)",
+    )
+    .await;
 }

@@ -10,10 +10,10 @@ use crate::support::events::{enter, expect, join, message, next_untimed, say};
 use crate::support::{TestServer, WsClient, within};
 
 /// One scrape: each sample line's name (with its labels) and value.
-struct Scrape(HashMap<String, f64>);
+pub(crate) struct Scrape(HashMap<String, f64>);
 
 impl Scrape {
-    async fn of(server: &TestServer) -> Self {
+    pub(crate) async fn of(server: &TestServer) -> Self {
         let raw = exchange(
             &server.addr(),
             b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
@@ -43,7 +43,7 @@ impl Scrape {
         Self(samples)
     }
 
-    fn get(&self, name: &str) -> f64 {
+    pub(crate) fn get(&self, name: &str) -> f64 {
         match self.0.get(name) {
             Some(value) => *value,
             None => panic!("no sample {name} in {:?}", self.0.keys()),

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::keys::{self, CLAIM_TTL, ROOM_CHANNEL_PREFIX, ServerId};
 use super::stream::{self, with_id};
-use super::{Arrival, QUERY_TIMEOUT, Registry, scripts};
+use super::{Arrival, Registry, connection_config, scripts};
 use crate::protocol::{ErrorCode, Event};
 use crate::server::metrics::LinkMetrics;
 
@@ -160,7 +160,9 @@ struct Session {
 impl Session {
     /// Connects, loads the scripts and subscribes.
     async fn open(client: &redis::Client, id: &ServerId) -> redis::RedisResult<Self> {
-        let mut connection = client.get_multiplexed_async_connection().await?;
+        let mut connection = client
+            .get_multiplexed_async_connection_with_config(&connection_config())
+            .await?;
         for script in scripts::ALL {
             script.load_async(&mut connection).await?;
         }
@@ -295,13 +297,8 @@ impl<R: Registry> Running<'_, R> {
                 self.fill(&room, None).await?;
                 continue;
             }
-            let tail = stream::tail(
-                &mut self.session.connection,
-                &room,
-                self.bridge.history_len,
-                QUERY_TIMEOUT,
-            )
-            .await;
+            let tail =
+                stream::tail(&mut self.session.connection, &room, self.bridge.history_len).await;
             match tail {
                 Ok(tail) => self.registry.synced(&room, tail),
                 Err(err) => tracing::warn!("cannot load the history of room {room}: {err}"),

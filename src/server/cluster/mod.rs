@@ -40,9 +40,12 @@ use crate::protocol::{Event, RoomInfo};
 pub(crate) use bridge::Bridge;
 use keys::ServerId;
 
-/// How long a question to Redis may take before the person is told the
-/// other servers did not answer.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long Redis may take to answer one command or pipeline, on every
+/// connection of ours: past it, a person's question gets a `cluster` error,
+/// and the bridge counts the link as lost. (The redis crate's own default
+/// is 500 ms, too short for a pipeline of a thousand commands on a busy
+/// machine.)
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the start-up check may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -59,10 +62,25 @@ pub struct ConnectError {
 pub(crate) enum ClusterError {
     #[error("the link to Redis is down")]
     Down,
-    #[error("Redis did not answer within {0:?}")]
-    Timeout(Duration),
+    #[error("Redis did not answer within {RESPONSE_TIMEOUT:?}")]
+    Timeout,
     #[error("Redis answered with an error: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(redis::RedisError),
+}
+
+impl From<redis::RedisError> for ClusterError {
+    fn from(err: redis::RedisError) -> Self {
+        if err.is_timeout() {
+            ClusterError::Timeout
+        } else {
+            ClusterError::Redis(err)
+        }
+    }
+}
+
+/// The settings of every connection to Redis.
+fn connection_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT))
 }
 
 /// What the bridge needs of the registry: the rooms and people of this
@@ -145,7 +163,9 @@ impl Cluster {
         };
         let client = redis::Client::open(url).map_err(|err| fail(err.to_string()))?;
         let check = async {
-            let mut connection = client.get_multiplexed_async_connection().await?;
+            let mut connection = client
+                .get_multiplexed_async_connection_with_config(&connection_config())
+                .await?;
             redis::cmd("PING")
                 .query_async::<String>(&mut connection)
                 .await?;
@@ -306,15 +326,15 @@ impl Cluster {
     /// A room's last messages and last id, as Redis keeps them.
     pub(crate) async fn load(&self, room: &str) -> Result<RoomTail, ClusterError> {
         let mut connection = self.connection().ok_or(ClusterError::Down)?;
-        stream::tail(&mut connection, room, self.history_len, QUERY_TIMEOUT).await
+        stream::tail(&mut connection, room, self.history_len).await
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &mut Cmd) -> Result<T, ClusterError> {
         let mut connection = self.connection().ok_or(ClusterError::Down)?;
-        let answer = tokio::time::timeout(QUERY_TIMEOUT, cmd.query_async(&mut connection))
+        let answer = cmd
+            .query_async(&mut connection)
             .await
-            .map_err(|_| ClusterError::Timeout(QUERY_TIMEOUT))
-            .and_then(|answer| Ok(answer?));
+            .map_err(ClusterError::from);
         if let Err(err) = &answer {
             tracing::warn!("a question to Redis failed: {err}");
         }

@@ -3,8 +3,6 @@
 //! the id). Reading it back is the same for a room created here and for a
 //! hole the bridge fills.
 
-use std::time::Duration;
-
 use redis::aio::MultiplexedConnection;
 
 use super::{ClusterError, keys};
@@ -49,12 +47,11 @@ pub(super) fn with_id(mut event: Event, new_id: u64) -> Event {
     event
 }
 
-/// A room's last `history_len` messages and its last id, within `limit`.
+/// A room's last `history_len` messages and its last id.
 pub(super) async fn tail(
     connection: &mut MultiplexedConnection,
     room: &str,
     history_len: usize,
-    limit: Duration,
 ) -> Result<RoomTail, ClusterError> {
     let mut pipe = redis::pipe();
     pipe.cmd("GET").arg(keys::counter(room));
@@ -64,10 +61,7 @@ pub(super) async fn tail(
         .arg("-")
         .arg("COUNT")
         .arg(history_len.max(1));
-    let (last_id, entries): (Option<u64>, Vec<StreamEntry>) =
-        tokio::time::timeout(limit, pipe.query_async(connection))
-            .await
-            .map_err(|_| ClusterError::Timeout(limit))??;
+    let (last_id, entries): (Option<u64>, Vec<StreamEntry>) = pipe.query_async(connection).await?;
     let messages = if history_len == 0 {
         Vec::new()
     } else {

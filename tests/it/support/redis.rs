@@ -87,6 +87,26 @@ impl Redis {
             .expect("waiting for redis-server");
     }
 
+    /// Stops Redis without closing anything (SIGSTOP): its sockets stay
+    /// open and nothing it is asked is answered, until [`Redis::resume`].
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a paused Redis go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("redis-server is running");
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
     /// Starts Redis again on the same socket, empty.
     pub async fn restart(&mut self) {
         self.child = spawn(&self.socket, self.port).await;

@@ -340,6 +340,12 @@ async fn a_full_disk_is_logged_and_survived() {
     let mut server = TestServer::start_through(tmpfs, &["--data-dir", path]).await;
 
     let mut ana = WsClient::connect(&server.url_for("/?name=ana&format=json")).await;
+    // Registered once it sees its own arrival: only then can it see bo's.
+    ana.event_matching(
+        "ana's join",
+        |e| matches!(e, Event::Join { name, .. } if name == "ana"),
+    )
+    .await;
     let mut bo = WsClient::connect(&server.url_for("/?name=bo&format=json")).await;
     for client in [&mut ana, &mut bo] {
         client

@@ -125,8 +125,11 @@ async fn counts_move_as_messages_flow() {
     let mut ana = enter(&server, "ana", "metrics").await;
     let mut bo = enter(&server, "bo", "metrics").await;
     expect(&mut ana, join("metrics", "bo")).await;
+    // A frame is counted just after it is written, so the client may read it
+    // first: wait for all five (ana's welcome and both joins, bo's welcome
+    // and join), or the deliveries below would count the late ones too.
     let before = Scrape::until(&server, "the joins to be counted", |s| {
-        s.get("chat_connections") == 2.0
+        s.get("chat_connections") == 2.0 && s.get("chat_events_delivered_total") == 5.0
     })
     .await;
     assert_eq!(before.get("chat_rooms"), 2.0, "the lobby and metrics");

@@ -16,8 +16,9 @@ except ImportError:
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-ALL_SERVERS = ["chat", "chat-disk", "websocat", "ws"]
+ALL_SERVERS = ["chat-base", "chat", "chat-disk", "websocat", "ws"]
 LABELS = {
+    "chat-base": "this chat, base build",
     "chat": "this chat",
     "chat-disk": "this chat, --data-dir",
     "websocat": "websocat broadcast",

@@ -10,7 +10,9 @@
 #   bench/run.sh [RUNS] [SCENARIO...]
 #
 # SERVERS picks the servers (default "chat websocat ws"); `chat-disk` is our
-# server with durable history (--data-dir in a fresh temporary directory).
+# server with durable history (--data-dir in a fresh temporary directory);
+# `chat-base` is the server binary named by BASE_SERVER (another build of
+# ours, as bench/compare.sh sets it).
 # OUT and CHART change where the results and the chart go, e.g. to compare
 # chat with chat-disk without touching the main results:
 #
@@ -49,6 +51,9 @@ start_server() {
     chat) taskset -c 0 target/release/server --port $port --messages-per-second 0 \
             ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
     # shellcheck disable=SC2086
+    chat-base) taskset -c 0 "${BASE_SERVER:?BASE_SERVER names the server binary to compare}" --port $port \
+            --messages-per-second 0 ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
+    # shellcheck disable=SC2086
     chat-disk) data_dir=$(mktemp -d)
             taskset -c 0 target/release/server --port $port --messages-per-second 0 \
             --data-dir "$data_dir" ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
@@ -81,7 +86,7 @@ for scenario in "${scenarios[@]}"; do
   for server in "${servers[@]}"; do
     # 19,000 connections through one process is our claim; the peers'
     # broadcast has no rooms, so their idle connections would be flooded.
-    [ "$scenario" = held ] && [ "${server%-disk}" != chat ] && continue
+    [ "$scenario" = held ] && [ "${server%-*}" != chat ] && continue
     for run in $(seq "$runs"); do
       if port_open; then
         echo "port $port is taken: stop what listens there (ss -ltnp 'sport = :$port') and run again" >&2
@@ -89,7 +94,7 @@ for scenario in "${scenarios[@]}"; do
       fi
       start_server $server
       wait_for_port
-      peer_flag=""; [ "${server%-disk}" != chat ] && peer_flag="--peer"
+      peer_flag=""; [ "${server%-*}" != chat ] && peer_flag="--peer"
       # shellcheck disable=SC2086
       line=$(taskset -c 1 $loadgen --port $port --server-pid "$server_pid" $peer_flag \
         ${args[$scenario]} --timeout 60 | tail -1) || line='{"failed":true}'

@@ -85,7 +85,7 @@ def main():
         print(f"| {scenario} | {label} | " + " | ".join(cells) + " |")
 
     fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 4))
-    colors = {"chat": "#3b7dd8", "chat-disk": "#1f4e8c", "websocat": "#e08a3c", "ws": "#6aa84f"}
+    colors = {"chat-base": "#9ab8e6", "chat": "#3b7dd8", "chat-disk": "#1f4e8c", "websocat": "#e08a3c", "ws": "#6aa84f"}
     for ax, (scenario, metric, title, unit, lower) in zip(axes, METRICS):
         names, heights = [], []
         for server in SERVERS:

@@ -8,8 +8,9 @@ use chat::protocol::Event;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::shutdown::{port_of_first_line, send_signal, server_command, spawn_and_read_first_line};
+use crate::shutdown::{port_of_first_line, server_command, spawn_and_read_first_line};
 use crate::support::raw_ws::upgrade_request_with;
+use crate::support::send_signal;
 use crate::support::{TestServer, WsClient, within};
 
 /// The body of the 401 answer to a connection without the right token.

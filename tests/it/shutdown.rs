@@ -61,16 +61,6 @@ pub(crate) fn port_of_first_line(first: &str) -> u16 {
     port.parse().expect("a port number")
 }
 
-/// Sends `signal` (e.g. "TERM") to a process we started.
-pub(crate) fn send_signal(child: &Child, signal: &str) {
-    let pid = child.id().expect("the process is running");
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -{signal} {pid} failed");
-}
-
 /// Connects three JSON clients (two in lobby, one in rust), sends `signal`, and
 /// checks that each gets close 1001 and the server exits 0 promptly.
 async fn signal_closes_everyone_with_1001_and_exits_0(signal: &str) {

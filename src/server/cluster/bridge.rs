@@ -41,14 +41,16 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The link to Redis, waiting to run.
 pub(crate) struct Bridge {
-    client: redis::Client,
-    id: ServerId,
+    pub(super) client: redis::Client,
+    pub(super) id: ServerId,
     /// The URL without its password, for the log.
-    url: String,
-    outgoing: mpsc::UnboundedReceiver<redis::Cmd>,
-    link: watch::Sender<Option<MultiplexedConnection>>,
-    metrics: LinkMetrics,
-    history_len: usize,
+    pub(super) url: String,
+    /// What the handle queued, in order.
+    pub(super) outgoing: mpsc::UnboundedReceiver<redis::Cmd>,
+    /// The link's connection while it is up: written here alone.
+    pub(super) link: watch::Sender<Option<MultiplexedConnection>>,
+    pub(super) metrics: LinkMetrics,
+    pub(super) history_len: usize,
 }
 
 /// Why a session with Redis ended.
@@ -58,26 +60,6 @@ enum Ended {
 }
 
 impl Bridge {
-    pub(super) fn new(
-        client: redis::Client,
-        id: ServerId,
-        url: String,
-        outgoing: mpsc::UnboundedReceiver<redis::Cmd>,
-        link: watch::Sender<Option<MultiplexedConnection>>,
-        metrics: LinkMetrics,
-        history_len: usize,
-    ) -> Self {
-        Self {
-            client,
-            id,
-            url,
-            outgoing,
-            link,
-            metrics,
-            history_len,
-        }
-    }
-
     /// Runs until `stop` is cancelled (after the last connection has left,
     /// so that its departure reaches the other servers). `ready` is told
     /// once this server has joined the others for the first time.

@@ -186,15 +186,15 @@ impl Cluster {
             metrics: metrics.clone(),
             history_len,
         };
-        let bridge = Bridge::new(
+        let bridge = Bridge {
             client,
             id,
-            shown,
-            outgoing_rx,
-            link_tx,
+            url: shown,
+            outgoing: outgoing_rx,
+            link: link_tx,
             metrics,
             history_len,
-        );
+        };
         Ok((cluster, bridge))
     }
 

@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
 use super::events::parse_event;
-use super::{ClientRun, run_command, within};
+use super::{ClientRun, run_command, send_signal, within};
 
 /// The client binary under test.
 pub const CLIENT: &str = env!("CARGO_BIN_EXE_client");
@@ -173,12 +173,7 @@ impl RunningClient {
 
     /// Sends SIGINT, as Ctrl-C does.
     pub fn interrupt(&self) {
-        let pid = self.child.id().expect("the client is running");
-        let status = std::process::Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -INT {pid} failed");
+        send_signal(&self.child, "INT");
     }
 
     /// Waits for the client to exit by itself (its stdin left as it is), and

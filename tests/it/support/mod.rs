@@ -300,12 +300,7 @@ impl TestServer {
 
     /// Sends `signal` (e.g. "TERM", "INT") to the server process.
     pub fn signal(&self, signal: &str) {
-        let pid = self.child.id().expect("the server is running");
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{signal} {pid} failed");
+        send_signal(&self.child, signal);
     }
 
     /// Waits for the server to exit.
@@ -494,4 +489,14 @@ pub async fn run_command(mut command: Command, stdin: &str) -> ClientRun {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// Sends `signal` (e.g. "TERM", "STOP") to a process the test started.
+pub fn send_signal(child: &Child, signal: &str) {
+    let pid = child.id().expect("the process is running");
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid} failed");
 }

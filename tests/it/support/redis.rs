@@ -12,7 +12,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-use super::{TempDir, TestServer, within};
+use super::{TempDir, TestServer, send_signal, within};
 
 /// Where Debian's `redis-server` package puts the server.
 pub const REDIS: &str = "/usr/bin/redis-server";
@@ -90,21 +90,12 @@ impl Redis {
     /// Stops Redis without closing anything (SIGSTOP): its sockets stay
     /// open and nothing it is asked is answered, until [`Redis::resume`].
     pub fn pause(&self) {
-        self.signal("STOP");
+        send_signal(&self.child, "STOP");
     }
 
     /// Lets a paused Redis go on (SIGCONT).
     pub fn resume(&self) {
-        self.signal("CONT");
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().expect("redis-server is running");
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{signal} {pid} failed");
+        send_signal(&self.child, "CONT");
     }
 
     /// Starts Redis again on the same socket, empty.

@@ -31,6 +31,10 @@ pub struct ServerConfig {
     pub history: HistoryConfig,
     /// Shared secret a connection must present as `?token=`; `None` lets anyone in.
     pub token: Option<Token>,
+    /// Web pages allowed to connect besides the server's own (`--allow-origin`):
+    /// origins such as `https://app.example`, authorities such as
+    /// `app.example:8443`, or `*` for any.
+    pub allowed_origins: Vec<String>,
     /// Bounds on what one client may cost the server.
     pub limits: Limits,
     /// TLS for the whole port (`server::tls::load` reads it from PEM files);
@@ -44,6 +48,7 @@ impl Default for ServerConfig {
             motd: DEFAULT_MOTD.to_owned(),
             history: HistoryConfig::default(),
             token: None,
+            allowed_origins: Vec::new(),
             limits: Limits::default(),
             tls: None,
         }

@@ -31,6 +31,14 @@ struct Args {
     /// Shared secret clients must send as ?token=; without it anyone who can reach the port may join
     #[arg(long, env = "CHAT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A web page's origin allowed to connect besides the server's own page (repeatable; * for any), e.g. https://app.example
+    #[arg(
+        long = "allow-origin",
+        env = "CHAT_ALLOW_ORIGIN",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    allow_origin: Vec<String>,
     /// Largest text message accepted, in bytes (frames over twice this close the connection)
     #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = Limits::default().max_message_bytes)]
     max_message_bytes: usize,
@@ -110,6 +118,7 @@ impl Args {
                 storage,
             },
             token: self.token.clone().map(Token::new),
+            allowed_origins: self.allow_origin.clone(),
             limits: Limits {
                 max_message_bytes: self.max_message_bytes,
                 messages_per_second: self.messages_per_second,

@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use super::connection::{self, Context};
 use super::metrics::{self, Cause};
+use super::origin::{self, OriginPolicy};
 use super::page;
 use crate::config::ServerConfig;
 use crate::protocol::JoinRequest;
@@ -51,6 +52,8 @@ pub(crate) struct Shared {
     pub http: http1::Builder,
     /// Set when the whole port speaks TLS.
     pub tls: Option<TlsAcceptor>,
+    /// Which web pages may open a WebSocket here.
+    pub origins: OriginPolicy,
     /// What each WebSocket connection is given.
     pub chat: Arc<Context>,
 }
@@ -121,6 +124,14 @@ fn route(
     if wants_websocket(request.headers()) {
         return upgrade(request, shared, accepted);
     }
+    if request.method() == Method::POST && page::is_page_path(request.uri().path()) {
+        // The page's question after a refused upgrade (a browser does not
+        // say why one failed): would its origin be refused? A POST, because
+        // browsers send `Origin` with it even to the page's own site.
+        if let Err(refusal) = check_origin(&request, shared) {
+            return plain(StatusCode::FORBIDDEN, format!("{refusal}\n"));
+        }
+    }
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         return method_not_allowed();
     }
@@ -170,6 +181,11 @@ fn upgrade(
         return response;
     };
 
+    if let Err(refusal) = check_origin(&request, shared) {
+        tracing::info!(path = request.uri().path(), "refused an upgrade: {refusal}");
+        return plain(StatusCode::FORBIDDEN, format!("{refusal}\n"));
+    }
+
     let join = JoinRequest::parse(request.uri().path(), request.uri().query());
     if let Some(token) = &shared.config.token
         && !join.token.as_deref().is_some_and(|t| token.matches(t))
@@ -216,6 +232,16 @@ fn upgrade(
         .handshake_seconds
         .observe(accepted.elapsed().as_secs_f64());
     response
+}
+
+/// Whether the page that made `request` (its `Origin`) may connect.
+fn check_origin(request: &Request<Incoming>, shared: &Shared) -> Result<(), origin::Refusal> {
+    let headers = request.headers();
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    shared.origins.check(origin.as_deref(), host)
 }
 
 /// `GET /healthz`: whether the server takes connections.

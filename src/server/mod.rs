@@ -5,6 +5,7 @@
 //!
 //! - `http`: the HTTP layer in front of the WebSocket handshake.
 //! - `page`: the chat page for browsers, served on the same port.
+//! - `origin`: which web pages may open a WebSocket here.
 //! - `connection`: one client, from the upgrade to the close frame.
 //! - `backpressure`: when to stop reading from a sender its room cannot keep up with.
 //! - `rooms`: the registry of rooms and people, and where history lives.
@@ -22,6 +23,7 @@ mod encoded;
 mod history;
 mod http;
 mod metrics;
+mod origin;
 mod page;
 mod rooms;
 mod store;
@@ -49,6 +51,7 @@ use connection::Context;
 pub use encoded::EncodedEvent;
 use http::Shared;
 use metrics::Metrics;
+use origin::OriginPolicy;
 pub use rooms::StartError;
 use rooms::{Backend, Closing, Rooms};
 pub use store::OpenError;
@@ -119,7 +122,13 @@ impl Server {
             .max_headers(limits.max_headers)
             .max_header_size(limits.max_header_bytes);
         let connections = Arc::new(Semaphore::new(limits.max_connections));
+        let on_loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+        let origins = OriginPolicy::new(
+            &config.allowed_origins,
+            on_loopback && config.token.is_none(),
+        );
         let shared = Arc::new(Shared {
+            origins,
             tls: config.tls.clone().map(TlsAcceptor::from),
             config,
             connections,

@@ -60,6 +60,11 @@ impl Browser {
     /// or returns `None` (having said why) when chromedriver is not installed
     /// and a browser is not required.
     async fn start() -> Option<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Browser::start`], with `extra` Chromium flags.
+    async fn start_with(extra: &[&str]) -> Option<Self> {
         if !Path::new(CHROMEDRIVER).exists() {
             assert!(
                 std::env::var("CHAT_REQUIRE_BROWSER").as_deref() != Ok("1"),
@@ -104,21 +109,32 @@ impl Browser {
         // A profile of its own per session: Chromium hands a second start on
         // the same profile over to the first.
         let profile = TempDir::new();
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-breakpad",
+            "--disable-crash-reporter",
+            // Both windows stay live: no timer throttling for the one behind.
+            "--disable-background-timer-throttling",
+            "--disable-renderer-backgrounding",
+            "--disable-backgrounding-occluded-windows",
+            "--window-size=1000,700",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|flag| flag.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.root()));
         let capabilities = json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-breakpad", "--disable-crash-reporter",
-                    // Both windows stay live: no timer throttling for the one behind.
-                    "--disable-background-timer-throttling",
-                    "--disable-renderer-backgrounding",
-                    "--disable-backgrounding-occluded-windows",
-                    "--window-size=1000,700",
-                    format!("--user-data-dir={}", profile.root()),
-                ],
+                "args": args,
             }
         });
         let Value::Object(capabilities) = capabilities else {
@@ -669,5 +685,68 @@ async fn a_page_comes_back_under_its_own_name_once_the_server_lets_it_go() {
         "the page never took a guest name: {log:#?}"
     );
     assert_eq!(browser.people(&eve).await, ["eve", "obs"]);
+    browser.end().await;
+}
+
+/// The page works at each name of its server (Origin and Host agree):
+/// 127.0.0.1, localhost, [::1], and over TLS; opened under a name that
+/// merely points here (DNS rebinding), it says the server refuses pages of
+/// that site, rather than asking for a token.
+#[tokio::test]
+async fn the_page_works_at_each_loopback_name_and_explains_an_origin_refusal() {
+    let Some(browser) = Browser::start_with(&[
+        "--host-resolver-rules=MAP rebind.test 127.0.0.1",
+        "--ignore-certificate-errors",
+    ])
+    .await
+    else {
+        return;
+    };
+    let v4 = TestServer::start(&[]).await;
+    let v6 = TestServer::start_on("::1", 0, &[]).await;
+    let certs = TempDir::new();
+    let (cert, key) = crate::support::certs::Authority::new()
+        .issue(
+            &["localhost", "127.0.0.1"],
+            crate::support::certs::Validity::Current,
+        )
+        .write_to(&certs);
+    let tls = TestServer::start(&["--tls-cert", &cert, "--tls-key", &key]).await;
+    let pages = [
+        ("ida", format!("http://127.0.0.1:{}", v4.port)),
+        ("ivo", format!("http://localhost:{}", v4.port)),
+        ("ines", format!("http://[::1]:{}", v6.port)),
+        ("tess", format!("https://127.0.0.1:{}", tls.port)),
+    ];
+    let mut first = true;
+    for (name, base) in &pages {
+        let url = format!("{base}/loop?name={name}");
+        let page = if std::mem::take(&mut first) {
+            browser.first_page(&url).await
+        } else {
+            browser.new_page(&url).await
+        };
+        browser
+            .wait_for_line(
+                &page,
+                &format!("you are {name} in loop; type /help for commands"),
+            )
+            .await;
+        browser.wait_for_state(&page, "connected").await;
+    }
+
+    let origin = format!("http://rebind.test:{}", v4.port);
+    let rebound = browser.new_page(&format!("{origin}/loop?name=ray")).await;
+    browser
+        .wait_for_line(
+            &rebound,
+            &format!(
+                "this chat server listens on this machine only and accepts pages from \
+                 localhost, 127.0.0.1 or [::1], not {origin}: open it at one of those, \
+                 or ask its operator to allow that site (--allow-origin {origin})"
+            ),
+        )
+        .await;
+    browser.wait_for_state(&rebound, "left").await;
     browser.end().await;
 }

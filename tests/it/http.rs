@@ -396,3 +396,174 @@ async fn the_token_never_appears_in_the_server_logs() {
         );
     }
 }
+
+/// An upgrade request from a page of `origin`, naming `host`.
+fn upgrade_from(origin: &str, host: &str) -> Vec<u8> {
+    let request = upgrade_request_with(host, "/lobby?name=web&format=json", "13");
+    request
+        .replacen("\r\n\r\n", &format!("\r\nOrigin: {origin}\r\n\r\n"), 1)
+        .into_bytes()
+}
+
+/// The status line the server answers `request` with, read up to the end
+/// of the head (a 101 keeps the connection open).
+async fn status_of(addr: &str, request: &[u8]) -> String {
+    within("the answer's head", async {
+        let mut stream = TcpStream::connect(addr).await.expect("connecting");
+        stream.write_all(request).await.expect("writing");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte).await.expect("reading") {
+                0 => break,
+                _ => head.push(byte[0]),
+            }
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        head.lines().next().unwrap_or_default().to_owned()
+    })
+    .await
+}
+
+const SWITCHING: &str = "HTTP/1.1 101 Switching Protocols";
+
+/// A page of another site may not open a WebSocket here (403, saying why and
+/// what to do); the chat's own page and clients that send no `Origin` may.
+#[tokio::test]
+async fn an_upgrade_from_another_site_s_page_gets_403_saying_why() {
+    let server = TestServer::start(&[]).await;
+    let addr = server.addr();
+    let raw = exchange(&addr, &upgrade_from("https://evil.example", &addr)).await;
+    let answer = Answer::parse(&raw);
+    assert_eq!(answer.status_line, "HTTP/1.1 403 Forbidden");
+    assert_eq!(
+        answer.body,
+        "this chat server does not accept connections from pages of https://evil.example: \
+         open the chat's own page, or ask its operator to allow that site \
+         (--allow-origin https://evil.example)\n"
+    );
+    let own = format!("http://{addr}");
+    assert_eq!(
+        status_of(&addr, &upgrade_from(&own, &addr)).await,
+        SWITCHING
+    );
+    let no_origin = upgrade_request_with(&addr, "/lobby", "13");
+    assert_eq!(status_of(&addr, no_origin.as_bytes()).await, SWITCHING);
+    server.assert_still_serves().await;
+}
+
+/// `--allow-origin` (or `CHAT_ALLOW_ORIGIN`, comma-separated) lets named
+/// sites' pages in, and `*` any.
+#[tokio::test]
+async fn allow_origin_lets_the_named_sites_in() {
+    let server = TestServer::start(&[
+        "--allow-origin",
+        "https://app.example",
+        "--allow-origin",
+        "tool.example:8443",
+    ])
+    .await;
+    let addr = server.addr();
+    for origin in ["https://app.example", "https://tool.example:8443"] {
+        assert_eq!(
+            status_of(&addr, &upgrade_from(origin, &addr)).await,
+            SWITCHING,
+            "{origin}"
+        );
+    }
+    assert_eq!(
+        status_of(&addr, &upgrade_from("https://evil.example", &addr)).await,
+        "HTTP/1.1 403 Forbidden"
+    );
+
+    let mut command = server_command();
+    command.args(["--port", "0"]).env(
+        "CHAT_ALLOW_ORIGIN",
+        "https://one.example,https://two.example",
+    );
+    let (_child, _stdout, first) = spawn_and_read_first_line(command).await;
+    let port = port_of_first_line(&first);
+    let addr = format!("127.0.0.1:{port}");
+    for origin in ["https://one.example", "https://two.example"] {
+        assert_eq!(
+            status_of(&addr, &upgrade_from(origin, &addr)).await,
+            SWITCHING,
+            "{origin}"
+        );
+    }
+
+    let any = TestServer::start(&["--allow-origin", "*"]).await;
+    let addr = any.addr();
+    assert_eq!(
+        status_of(&addr, &upgrade_from("https://evil.example", &addr)).await,
+        SWITCHING
+    );
+}
+
+/// DNS rebinding: a page of a name that resolves to 127.0.0.1 has the same
+/// Origin and Host, so a loopback server without a token takes pages of
+/// loopback names only; with a token the token protects it.
+#[tokio::test]
+async fn a_loopback_server_without_a_token_refuses_a_rebound_name() {
+    let server = TestServer::start(&[]).await;
+    let port = server.port;
+    let host = format!("rebind.example:{port}");
+    let origin = format!("http://{host}");
+    let raw = exchange(&server.addr(), &upgrade_from(&origin, &host)).await;
+    let answer = Answer::parse(&raw);
+    assert_eq!(answer.status_line, "HTTP/1.1 403 Forbidden");
+    assert_eq!(
+        answer.body,
+        format!(
+            "this chat server listens on this machine only and accepts pages from \
+             localhost, 127.0.0.1 or [::1], not {origin}: open it at one of those, \
+             or ask its operator to allow that site (--allow-origin {origin})\n"
+        )
+    );
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let origin = format!("http://{host}");
+        assert_eq!(
+            status_of(&server.addr(), &upgrade_from(&origin, &host)).await,
+            SWITCHING,
+            "{origin}"
+        );
+    }
+
+    let guarded = TestServer::start(&["--token", "s3cret"]).await;
+    let port = guarded.port;
+    let host = format!("rebind.example:{port}");
+    let request = upgrade_request_with(&host, "/lobby?token=s3cret", "13").replacen(
+        "\r\n\r\n",
+        &format!("\r\nOrigin: http://{host}\r\n\r\n"),
+        1,
+    );
+    assert_eq!(
+        status_of(&guarded.addr(), request.as_bytes()).await,
+        SWITCHING
+    );
+}
+
+/// The page, whose failed upgrade a browser does not explain, asks with a
+/// POST (which carries its Origin): 403 with the reason if its site is
+/// refused, else the usual 405.
+#[tokio::test]
+async fn a_post_from_a_refused_page_gets_the_reason() {
+    let server = TestServer::start(&[]).await;
+    let addr = server.addr();
+    let post = |origin: &str| {
+        format!(
+            "POST /lobby HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nContent-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    let refused = Answer::parse(&exchange(&addr, &post("https://evil.example")).await);
+    assert_eq!(refused.status_line, "HTTP/1.1 403 Forbidden");
+    assert!(
+        refused.body.starts_with(
+            "this chat server does not accept connections from pages of https://evil.example"
+        ),
+        "{refused:?}"
+    );
+    let own = Answer::parse(&exchange(&addr, &post(&format!("http://{addr}"))).await);
+    assert_eq!(own.status_line, "HTTP/1.1 405 Method Not Allowed");
+}

@@ -392,3 +392,81 @@ async fn a_full_disk_is_logged_and_survived() {
         "{log}"
     );
 }
+
+/// Issue 16, item 3: while others keep the room limit full of empty rooms to
+/// evict (each `/join NEWROOM` creates one and empties another), a person's
+/// own `/join` still goes through: a load of its room is thrown away only if
+/// that very room was evicted meanwhile, not whenever any room was.
+#[tokio::test]
+async fn issue_16_room_eviction_churn_does_not_starve_a_join() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio_util::sync::CancellationToken;
+
+    /// Clients churning, and how often each joins a new room (under the
+    /// default rate limit of 20 a second).
+    const CHURNERS: usize = 30;
+    const JOIN_EVERY: Duration = Duration::from_millis(66);
+
+    let dir = TempDir::new();
+    let server = start_in(dir.root(), &["--max-rooms", "35"]).await;
+    let mut victim = WsClient::connect(&server.url_for("/v0?name=victim&format=json")).await;
+    victim
+        .event_matching(
+            "the victim's arrival",
+            |e| matches!(e, Event::Join { name, .. } if name == "victim"),
+        )
+        .await;
+
+    let stop = CancellationToken::new();
+    let joined = Arc::new(AtomicUsize::new(0));
+    let mut churners = Vec::new();
+    for n in 0..CHURNERS {
+        let mut client =
+            WsClient::connect(&server.url_for(&format!("/c{n}x0?name=c{n}&format=json"))).await;
+        let (stop, joined) = (stop.clone(), Arc::clone(&joined));
+        churners.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(JOIN_EVERY);
+            let mut k = 0;
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => {
+                        k += 1;
+                        let join = tokio_websockets::Message::text(format!("/join c{n}x{k}"));
+                        if client.ws.send(join).await.is_err() {
+                            return;
+                        }
+                    }
+                    frame = client.ws.next() => match frame {
+                        Some(Ok(frame)) if frame.as_text().is_some_and(|t| t.contains("\"type\":\"join\"")) => {
+                            joined.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    },
+                }
+            }
+        }));
+    }
+    // The churn is under way: every churner has moved a few times.
+    within("the churn to get going", async {
+        while joined.load(Ordering::Relaxed) < CHURNERS * 5 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+
+    victim.send("/join v1").await;
+    victim
+        .event_matching(
+            "the victim's join of v1 while rooms churn",
+            |e| matches!(e, Event::Join { room, name, .. } if room == "v1" && name == "victim"),
+        )
+        .await;
+    stop.cancel();
+    for churner in churners {
+        churner.await.expect("a churner ends cleanly");
+    }
+}

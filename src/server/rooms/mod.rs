@@ -20,12 +20,14 @@
 //! - `control`: what a connection can be told besides its room's events.
 //! - `names`: who may be called what, here and across servers.
 //! - `directory`: `/who`, `/rooms`, and finding a person for `/msg`.
+//! - `evictions`: which rooms were evicted lately, for loads in flight.
 //! - `bridge`: what the Redis bridge calls ([`crate::server::cluster::Registry`]).
 
 mod backend;
 mod bridge;
 mod control;
 mod directory;
+mod evictions;
 mod names;
 mod room;
 
@@ -44,6 +46,7 @@ pub(crate) use backend::Backend;
 use backend::Start;
 pub use backend::StartError;
 pub(crate) use control::{Closing, Control, Told};
+use evictions::Evictions;
 use names::name_taken;
 use room::Room;
 
@@ -85,8 +88,10 @@ pub(crate) struct Rooms {
 }
 
 /// A room's tail read from the backend while the room was absent, after
-/// `evictions` evictions: valid only while no room has been evicted since, as
-/// an evicted incarnation's last messages may have been queued after the read.
+/// `evictions` evictions: valid only while that room has not been evicted
+/// since, as an evicted incarnation's last messages may have been queued
+/// after the read. (Evictions of other rooms do not matter: with them
+/// counted, rooms churning at the limit could starve a join for ever.)
 struct Loaded {
     room: String,
     evictions: u64,
@@ -108,7 +113,7 @@ struct State {
     people: HashMap<String, Person>,
     next_guest: u64,
     /// Rooms evicted since start (see [`Loaded`]).
-    evictions: u64,
+    evictions: Evictions,
     /// Set once everyone is told to close (shutdown): whoever registers
     /// after is told the same at once.
     closing: Option<Closing>,
@@ -128,7 +133,7 @@ impl Rooms {
                 rooms: HashMap::from([(DEFAULT_ROOM.to_owned(), lobby)]),
                 people: HashMap::new(),
                 next_guest: 1,
-                evictions: 0,
+                evictions: Evictions::default(),
                 closing: None,
             }),
             history_len,
@@ -283,17 +288,19 @@ impl Rooms {
                 });
             };
             state.rooms.remove(&evicted);
-            state.evictions += 1;
+            state.evictions.record(evicted.clone());
             tracing::debug!(room = %evicted, "evicted the least recently active empty room");
         }
         let (tail, synced) = match (self.backend.start(), loaded.take()) {
             (Start::Empty { synced }, _) => (RoomTail::default(), synced),
-            (Start::Load, Some(l)) if l.room == room && l.evictions == state.evictions => {
+            (Start::Load, Some(l))
+                if l.room == room && !state.evictions.of_since(room, l.evictions) =>
+            {
                 (l.tail, l.synced)
             }
             (Start::Load, _) => {
                 return Ok(RoomEntry::MustLoad {
-                    evictions: state.evictions,
+                    evictions: state.evictions.count(),
                 });
             }
         };

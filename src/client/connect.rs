@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio_websockets::{ClientBuilder, MaybeTlsStream, WebSocketStream};
 
 use crate::config::DEFAULT_PORT;
-use crate::sanitize::strip_controls;
+use crate::sanitize::one_line;
 
 /// The URL the client connects to when given none.
 pub const DEFAULT_URL: &str = "ws://127.0.0.1:8080";
@@ -357,7 +357,7 @@ fn describe_certificate_error(err: &rustls::CertificateError) -> String {
         {
             let names: Vec<&str> = presented.iter().filter_map(|n| certificate_name(n)).collect();
             // The names come from the server: stripped before they are printed.
-            let names = strip_controls(&names.join(", ")).into_owned();
+            let names = one_line(&names.join(", ")).into_owned();
             format!(
                 "the server's certificate is for {names}, not this name (connect with one of those)"
             )

@@ -25,6 +25,7 @@ use terminal::{Input, Output, Typed};
 
 use crate::protocol::{ErrorCode, Event, LimitsInfo};
 use crate::rate::RateLimit;
+use crate::sanitize::{one_line, strip_controls};
 
 /// How long the closing handshake may take at the end.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -202,7 +203,7 @@ impl Chat {
                         return closed(code, reason);
                     }
                     let Some(text) = message.as_text() else { continue };
-                    let event = serde_json::from_str::<Event>(text).ok();
+                    let event = decode(text);
                     if let Some(asked) = refused {
                         return self.refused_name(&asked, event.as_ref());
                     }
@@ -312,7 +313,7 @@ impl Chat {
             }
             Some(event) => output.line(&self.renderer.render(event)).await,
             // A newer server's event we do not know: show it rather than lose it.
-            None => output.line(&crate::sanitize::strip_controls(frame)).await,
+            None => output.line(&one_line(frame)).await,
         }
     }
 
@@ -325,7 +326,7 @@ impl Chat {
                 .await?;
             while let Some(message) = ws.next().await.transpose()? {
                 if let Some(text) = message.as_text() {
-                    let event = serde_json::from_str::<Event>(text).ok();
+                    let event = decode(text);
                     if self.show(text, event.as_ref(), output).await.is_err() {
                         break;
                     }
@@ -386,8 +387,19 @@ impl Chat {
     }
 }
 
+/// The event in a text frame, made safe to print: every frame from the
+/// server goes through here, so that nothing it sent reaches the terminal
+/// (the lines, the prompt, an error on exit) without being sanitised.
+fn decode(frame: &str) -> Option<Event> {
+    serde_json::from_str::<Event>(frame)
+        .ok()
+        .map(Event::sanitized)
+}
+
 /// What a close frame from the server means for the session.
 fn closed(code: CloseCode, reason: &str) -> Ending {
+    // Printed inside one line (an error, or a notice): made one line first.
+    let reason = one_line(reason);
     let described = if reason.is_empty() {
         format!("close code {}", u16::from(code))
     } else {
@@ -416,12 +428,12 @@ fn pace_under(limits: &LimitsInfo) -> RateLimit {
 /// escapes. They can only occur inside strings, where an escape means the
 /// same character, so the JSON is unchanged for a program.
 fn escape_controls(json: &str) -> std::borrow::Cow<'_, str> {
-    if crate::sanitize::strip_controls(json).len() == json.len() {
+    if strip_controls(json).len() == json.len() {
         return json.into();
     }
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
-        if crate::sanitize::strip_controls(c.encode_utf8(&mut [0; 4])).is_empty() {
+        if strip_controls(c.encode_utf8(&mut [0; 4])).is_empty() {
             out.push_str(&format!("\\u{:04x}", u32::from(c)));
         } else {
             out.push(c);

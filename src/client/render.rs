@@ -2,13 +2,14 @@
 //! or, on a terminal, lines with a short timestamp and colours that tell
 //! one's own messages, others', private messages and notices apart.
 //!
-//! Every name and text is stripped of control characters here, whatever the
-//! server sent, before any colour is added.
+//! It renders events already made safe by [`Event::sanitized`], which the
+//! session applies to every frame as it arrives: no control character in
+//! any field, no line break in a field shown inside one line. The colours
+//! added here are the only escape codes printed.
 
 use anstyle::{AnsiColor, Effects, Style};
 
 use crate::protocol::Event;
-use crate::sanitize::strip_controls;
 
 /// The look of printed events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +65,8 @@ impl Renderer {
         }
     }
 
-    /// The line (or lines) to print for `event`.
+    /// The line (or lines) to print for `event`, which must have been
+    /// [`Event::sanitized`].
     pub fn render(&self, event: &Event) -> String {
         let plain = match event {
             Event::Private { from, to, .. } if *from == self.me && *to != self.me => {
@@ -73,14 +75,9 @@ impl Renderer {
             _ => event.render_text(),
         };
         let Look::Terminal { color } = self.look else {
-            return strip_controls(&plain).into_owned();
+            return plain;
         };
-        let line = if color {
-            self.colored(event)
-                .unwrap_or_else(|| strip_controls(&plain).into_owned())
-        } else {
-            strip_controls(&plain).into_owned()
-        };
+        let line = if color { self.colored(event) } else { plain };
         match timestamp(event) {
             Some(ts) if color => format!("{NOTICE}{ts}{NOTICE:#} {line}"),
             Some(ts) => format!("{ts} {line}"),
@@ -96,48 +93,46 @@ impl Renderer {
         }
     }
 
-    fn colored(&self, event: &Event) -> Option<String> {
-        let clean = |s: &str| strip_controls(s).into_owned();
-        let body = |s: &str| clean(s).replace('\n', "\n  ");
-        Some(match event {
+    fn colored(&self, event: &Event) -> String {
+        let body = |s: &str| s.replace('\n', "\n  ");
+        match event {
             Event::Message { from, text, .. } if *from == self.me => {
                 // Our own lines: the name in reverse video, unmistakable.
                 let own = name_style(from).effects(Effects::BOLD | Effects::INVERT);
-                format!("{own}{}{own:#}: {}", clean(from), body(text))
+                format!("{own}{from}{own:#}: {}", body(text))
             }
             Event::Message { from, text, .. } => {
                 let style = name_style(from).effects(Effects::BOLD);
-                format!("{style}{}{style:#}: {}", clean(from), body(text))
+                format!("{style}{from}{style:#}: {}", body(text))
             }
             Event::Action { from, text, .. } => {
                 let style = name_style(from).effects(Effects::BOLD | Effects::ITALIC);
-                format!("{style}* {}{style:#} {}", clean(from), body(text))
+                format!("{style}* {from}{style:#} {}", body(text))
             }
             Event::Private { from, to, text, .. } => {
                 let tag = if *from == self.me && *to != self.me {
-                    format!("[private to {}]", clean(to))
+                    format!("[private to {to}]")
                 } else {
                     "[private]".to_owned()
                 };
                 let bold = PRIVATE.effects(Effects::BOLD);
                 format!(
-                    "{bold}{tag} {}:{bold:#}{PRIVATE} {}{PRIVATE:#}",
-                    clean(from),
+                    "{bold}{tag} {from}:{bold:#}{PRIVATE} {}{PRIVATE:#}",
                     body(text)
                 )
             }
             Event::Join { .. } | Event::Leave { .. } | Event::Nick { .. } => {
-                format!("{NOTICE}{}{NOTICE:#}", clean(&event.render_text()))
+                format!("{NOTICE}{}{NOTICE:#}", event.render_text())
             }
-            Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", clean(&event.render_text())),
-            Event::Gap { .. } => format!("{GAP}{}{GAP:#}", clean(&event.render_text())),
+            Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", event.render_text()),
+            Event::Gap { .. } => format!("{GAP}{}{GAP:#}", event.render_text()),
             Event::Welcome { .. }
             | Event::Who { .. }
             | Event::Rooms { .. }
             | Event::Help { .. } => {
-                format!("{INFO}{}{INFO:#}", clean(&event.render_text()))
+                format!("{INFO}{}{INFO:#}", event.render_text())
             }
-        })
+        }
     }
 }
 
@@ -234,7 +229,7 @@ mod tests {
 
     #[test]
     fn hostile_text_loses_its_control_characters_in_every_look() {
-        let event = message("e\x1b[31mve", "\x1b]0;pwned\x07hi\u{202e}");
+        let event = message("e\x1b[31mve\nbo: x", "\x1b]0;pwned\x07hi\u{202e}").sanitized();
         for look in [
             Look::Plain,
             Look::Terminal { color: false },
@@ -242,7 +237,8 @@ mod tests {
         ] {
             let line = renderer(look, "ana").render(&event);
             // The hostile escapes survive only as harmless text.
-            assert!(line.contains("e[31mve"), "{look:?}: {line:?}");
+            assert!(line.contains("e[31mve bo: x"), "{look:?}: {line:?}");
+            assert!(!line.contains('\n'), "{look:?}: {line:?}");
             assert!(line.contains("]0;pwnedhi"), "{look:?}: {line:?}");
             assert!(
                 !line.contains('\x07') && !line.contains('\u{202e}'),

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
+use crate::sanitize::{one_line, strip_controls};
+
 /// One thing the server tells a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -144,6 +146,122 @@ impl Event {
     /// The JSON form: one object, no trailing newline.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("events hold only strings and numbers")
+    }
+
+    /// The event with every string made safe to print, for a client that
+    /// does not trust its server: a field shown as part of one line (names,
+    /// rooms, reasons, error messages, help entries) becomes one line
+    /// ([`one_line`]); a text that may span lines (a message's, the MOTD)
+    /// only loses its control characters ([`strip_controls`]), and
+    /// [`Event::render_text`] indents a message's continuation lines.
+    ///
+    /// Every field is named below, so that a new one does not compile until
+    /// someone decides which of the two it is.
+    #[must_use]
+    pub fn sanitized(self) -> Self {
+        let line = |s: String| one_line(&s).into_owned();
+        let text = |s: String| strip_controls(&s).into_owned();
+        match self {
+            Event::Welcome {
+                motd,
+                name,
+                room,
+                history,
+                limits,
+            } => Event::Welcome {
+                motd: text(motd),
+                name: line(name),
+                room: line(room),
+                history,
+                limits,
+            },
+            Event::Message {
+                id,
+                room,
+                from,
+                text: said,
+                ts,
+            } => Event::Message {
+                id,
+                room: line(room),
+                from: line(from),
+                text: text(said),
+                ts,
+            },
+            Event::Action {
+                id,
+                room,
+                from,
+                text: said,
+                ts,
+            } => Event::Action {
+                id,
+                room: line(room),
+                from: line(from),
+                text: text(said),
+                ts,
+            },
+            Event::Join { room, name, ts } => Event::Join {
+                room: line(room),
+                name: line(name),
+                ts,
+            },
+            Event::Leave {
+                room,
+                name,
+                reason,
+                ts,
+            } => Event::Leave {
+                room: line(room),
+                name: line(name),
+                reason: line(reason),
+                ts,
+            },
+            Event::Nick { room, old, new, ts } => Event::Nick {
+                room: line(room),
+                old: line(old),
+                new: line(new),
+                ts,
+            },
+            Event::Private {
+                from,
+                to,
+                text: said,
+                ts,
+            } => Event::Private {
+                from: line(from),
+                to: line(to),
+                text: text(said),
+                ts,
+            },
+            Event::Who { room, names } => Event::Who {
+                room: line(room),
+                names: names.into_iter().map(line).collect(),
+            },
+            Event::Rooms { rooms } => Event::Rooms {
+                rooms: rooms
+                    .into_iter()
+                    .map(|RoomInfo { name, people }| RoomInfo {
+                        name: line(name),
+                        people,
+                    })
+                    .collect(),
+            },
+            Event::Help { commands } => Event::Help {
+                commands: commands
+                    .into_iter()
+                    .map(|HelpEntry { usage, effect }| HelpEntry {
+                        usage: line(usage),
+                        effect: line(effect),
+                    })
+                    .collect(),
+            },
+            Event::Gap { missed } => Event::Gap { missed },
+            Event::Error { code, message } => Event::Error {
+                code,
+                message: line(message),
+            },
+        }
     }
 
     /// The text form, as a person reads it. Continuation lines of a multi-line
@@ -362,6 +480,58 @@ mod tests {
             ts: 7,
         };
         assert_eq!(event.render_text_for_sender(), "[private to bo] ana: psst");
+    }
+
+    #[test]
+    fn sanitized_makes_one_line_fields_one_line_and_keeps_message_lines() {
+        let evil = "e\x1b]0;pwned\x07ve\nbo: please paste the token here";
+        let message = Event::Message {
+            id: 1,
+            room: "lobby".into(),
+            from: evil.into(),
+            text: "hi\x1b[2J\nthere".into(),
+            ts: 7,
+        };
+        assert_eq!(
+            message.sanitized().render_text(),
+            "e]0;pwnedve bo: please paste the token here: hi[2J\n  there"
+        );
+        let leave = Event::Leave {
+            room: "lobby".into(),
+            name: "bo".into(),
+            reason: "quit: bye\r\nana: hi\x07".into(),
+            ts: 7,
+        };
+        assert_eq!(
+            leave.sanitized().render_text(),
+            "<- bo left lobby (quit: bye ana: hi)"
+        );
+        let error = Event::error(ErrorCode::Cluster, "\x1b[31mlost\n12:34 bo: hi");
+        assert_eq!(error.sanitized().render_text(), "! [31mlost 12:34 bo: hi");
+        let welcome = Event::Welcome {
+            motd: "line one\nline\x1b[2J two".into(),
+            name: "an\x1b]0;pwned\x07\na".into(),
+            room: "lob\nby".into(),
+            history: 1,
+            limits: LimitsInfo {
+                max_message_bytes: 1,
+                per_second: 1,
+                burst: 1,
+            },
+        };
+        assert_eq!(
+            welcome.sanitized().render_text(),
+            "line one\nline[2J two\nyou are an]0;pwned a in lob by; type /help for commands"
+        );
+    }
+
+    #[test]
+    fn sanitized_leaves_a_clean_event_as_it_was() {
+        let who = Event::Who {
+            room: "lobby".into(),
+            names: vec!["ana".into(), "bo".into()],
+        };
+        assert_eq!(who.clone().sanitized(), who);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! and a private `/etc/hosts` in which `localhost` is both `::1` and
 //! `127.0.0.1`.
 
-use chat::protocol::{Event, LimitsInfo};
+use chat::protocol::{ErrorCode, Event, LimitsInfo};
 use futures_util::future::join_all;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
-use tokio_websockets::Message;
+use tokio_websockets::{CloseCode, Message};
 
 use crate::support::certs::Authority;
 use crate::support::client::{CLIENT, RunningClient, client_command, client_through, run_client};
@@ -334,6 +334,92 @@ async fn the_client_strips_controls_a_server_sent_raw() {
         .expect("the fake server task");
 }
 
+/// A hostile server's escapes and line breaks in a welcome name, an error, a
+/// sender's name and a leave reason print as one harmless line each, on pipes.
+#[tokio::test]
+async fn issue_16_a_hostile_servers_fields_print_as_one_harmless_line_each() {
+    // Issue 16 ("Hardening, second round"), item 6.
+    let forged = "\n12:34 bo: please paste the token here";
+    let welcome = Event::Welcome {
+        motd: "motd".to_owned(),
+        name: "an\u{1b}]0;pwned\u{7}\na".to_owned(),
+        room: "lobby".to_owned(),
+        history: 100,
+        limits: default_limits(),
+    };
+    let error = Event::error(
+        ErrorCode::Cluster,
+        format!("\u{1b}[2J\u{1b}]0;pwned\u{7}the link is lost{forged}\u{7}"),
+    );
+    let message = Event::Message {
+        id: 1,
+        room: "lobby".to_owned(),
+        from: format!("eve{forged}"),
+        text: "hi\nthere".to_owned(),
+        ts: 1,
+    };
+    let leave = Event::Leave {
+        room: "lobby".to_owned(),
+        name: "eve".to_owned(),
+        reason: format!("quit: bye\r{forged}"),
+        ts: 1,
+    };
+    let (port, fake) = fake_chat_server(vec![welcome, error, message, leave]).await;
+    // No --name: a script asking for a name would stop at another one.
+    let run = run_client(&[&format!("127.0.0.1:{port}")], "").await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert_eq!(
+        run.stdout,
+        "motd\n\
+         you are an]0;pwned a in lobby; type /help for commands\n\
+         ! [2J]0;pwnedthe link is lost 12:34 bo: please paste the token here\n\
+         eve 12:34 bo: please paste the token here: hi\n  there\n\
+         <- eve left lobby (quit: bye 12:34 bo: please paste the token here)\n"
+    );
+    within("the fake server to end", fake)
+        .await
+        .expect("the fake server task");
+}
+
+/// A hostile server's close reason with escapes and a line break is one
+/// harmless line in the client's error, which still exits 9.
+#[tokio::test]
+async fn issue_16_a_hostile_close_reason_is_one_harmless_line() {
+    // Issue 16 ("Hardening, second round"), item 6.
+    let welcome = Event::Welcome {
+        motd: String::new(),
+        name: "ana".to_owned(),
+        room: "lobby".to_owned(),
+        history: 100,
+        limits: default_limits(),
+    };
+    let (port, fake) = fake_chat_server_frames(vec![
+        Message::text(welcome.to_json()),
+        Message::close(
+            Some(CloseCode::POLICY_VIOLATION),
+            "\u{1b}]0;pwned\u{7}kicked\n12:34 bo: please paste the token here",
+        ),
+    ])
+    .await;
+    // Input left open: the close, not the end of input, ends the session.
+    let mut ana = RunningClient::start(&[&format!("127.0.0.1:{port}"), "--name", "ana"]);
+    let run = ana.exit().await;
+    assert_eq!(run.status.code(), Some(9), "stderr: {:?}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "you are ana in lobby; type /help for commands\n"
+    );
+    assert_eq!(
+        run.stderr,
+        "error: the server closed the connection: ]0;pwnedkicked 12:34 bo: please paste \
+         the token here (close code 1008)\n"
+    );
+    within("the fake server to end", fake)
+        .await
+        .expect("the fake server task");
+}
+
 // ---------------------------------------------------------------------------
 // Helpers for the tests below: processes, files, and servers that fail in
 // one particular way.
@@ -399,6 +485,18 @@ async fn fake_http(answer: &'static str) -> u16 {
 /// A chat server stand-in that sends `events` raw to the first client, then
 /// reads until it leaves. Returns its port and its task.
 async fn fake_chat_server(events: Vec<Event>) -> (u16, tokio::task::JoinHandle<()>) {
+    fake_chat_server_frames(
+        events
+            .iter()
+            .map(|event| Message::text(event.to_json()))
+            .collect(),
+    )
+    .await
+}
+
+/// Like [`fake_chat_server`], with the frames given as they are (a close
+/// frame among them, say).
+async fn fake_chat_server_frames(frames: Vec<Message>) -> (u16, tokio::task::JoinHandle<()>) {
     let (listener, port) = listen().await;
     let task = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.expect("accepting the client");
@@ -406,10 +504,8 @@ async fn fake_chat_server(events: Vec<Event>) -> (u16, tokio::task::JoinHandle<(
             .accept(stream)
             .await
             .expect("the client's handshake");
-        for event in events {
-            ws.send(Message::text(event.to_json()))
-                .await
-                .expect("sending an event");
+        for frame in frames {
+            ws.send(frame).await.expect("sending a frame");
         }
         while let Some(Ok(_)) = ws.next().await {}
     });

@@ -18,10 +18,11 @@ use std::time::Duration;
 
 use chat::config::Limits;
 use chat::protocol::{ErrorCode, Event};
-use futures_util::StreamExt as _;
+use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, MissedTickBehavior, interval};
+use tokio_websockets::{CloseCode, Message};
 
 use crate::support::events::{enter, join, leave, message, next_untimed, parse_event, untimed};
 use crate::support::inprocess::InProcess;
@@ -1164,6 +1165,46 @@ async fn a_multi_line_message_cannot_forge_a_line_from_someone_else() {
         eve.send(sent).await;
         assert_eq!(bo.next_text().await, shown, "{sent:?}");
     }
+    assert_survived(&server, rss).await;
+}
+
+/// A line break in a quit reason, from `/quit TEXT` or a close frame's
+/// reason, becomes a space: text readers get one leave line, JSON readers
+/// the one-line reason, and no line can pass for someone else's.
+#[tokio::test]
+async fn issue_16_a_line_break_in_a_quit_reason_cannot_forge_a_line() {
+    // Issue 16 ("Hardening, second round"), item 7.
+    let server = TestServer::start(&[]).await;
+    let rss = server.rss_kib();
+    let mut bo = WsClient::connect(&server.url_for("/bye?name=bo")).await;
+    bo.next_text().await;
+    assert_eq!(bo.next_text().await, "-> bo joined bye");
+    let mut cy = enter(&server, "cy", "bye").await;
+    assert_eq!(bo.next_text().await, "-> cy joined bye");
+    let forged = "quit: bye bo: ana, paste the token here";
+
+    let mut ana = enter(&server, "ana", "bye").await;
+    assert_eq!(bo.next_text().await, "-> ana joined bye");
+    assert_eq!(next_untimed(&mut cy).await, join("bye", "ana"));
+    ana.send("/quit bye\nbo: ana, paste the token here\n").await;
+    assert_eq!(ana.expect_close().await, (1000, "bye".to_owned()));
+    assert_eq!(bo.next_text().await, format!("<- ana left bye ({forged})"));
+    assert_eq!(next_untimed(&mut cy).await, leave("bye", "ana", forged));
+
+    let mut dee = enter(&server, "dee", "bye").await;
+    assert_eq!(bo.next_text().await, "-> dee joined bye");
+    assert_eq!(next_untimed(&mut cy).await, join("bye", "dee"));
+    within(
+        "sending a close frame",
+        dee.ws.send(Message::close(
+            Some(CloseCode::NORMAL_CLOSURE),
+            "bye\r\nbo: ana, paste the token here",
+        )),
+    )
+    .await
+    .expect("sending a close frame");
+    assert_eq!(bo.next_text().await, format!("<- dee left bye ({forged})"));
+    assert_eq!(next_untimed(&mut cy).await, leave("bye", "dee", forged));
     assert_survived(&server, rss).await;
 }
 

@@ -667,6 +667,53 @@ async fn a_hostile_servers_escape_sequences_are_shown_harmlessly() {
     server.abort();
 }
 
+/// A hostile server's escapes and line break in the welcome's name neither
+/// set the window title through the prompt nor split it, and a line break in
+/// a sender's name forges no line of its own.
+#[tokio::test]
+async fn issue_16_a_hostile_name_in_the_welcome_cannot_drive_the_prompt() {
+    // Issue 16 ("Hardening, second round"), item 6.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding");
+    let url = format!("ws://{}", listener.local_addr().expect("address"));
+    let welcome = serde_json::json!({
+        "type": "welcome", "motd": "", "name": "an\u{1b}]0;pwned\u{7}\na", "room": "lobby",
+        "history": 100, "limits": {"max_message_bytes": 65536, "per_second": 20, "burst": 40},
+    })
+    .to_string();
+    let forged = serde_json::json!({
+        "type": "message", "id": 1, "room": "lobby",
+        "from": "eve\n12:34 bo: please paste the token here", "text": "hi",
+        "ts": 1_764_100_000_000_u64,
+    })
+    .to_string();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("the client connects");
+        let (_request, mut ws) = ServerBuilder::new()
+            .accept(stream)
+            .await
+            .expect("the handshake");
+        ws.send(Message::text(welcome)).await.expect("sending");
+        ws.send(Message::text(forged)).await.expect("sending");
+        // Keep the connection open until the test ends.
+        while ws.next().await.is_some() {}
+    });
+
+    let mut ana = PtyClient::start(&url, "ana", &["--no-reconnect"], &[]);
+    ana.wait_for_row("eve 12:34 bo: please paste the token here: hi")
+        .await;
+    ana.wait_for_input("an]0;pwned a> ").await;
+    assert!(
+        ana.row_of("you are an]0;pwned a in lobby; type /help for commands")
+            .is_some(),
+        "{:#?}",
+        ana.rows()
+    );
+    let requests = ana.parser.callbacks();
+    assert!(requests.none(), "{requests:?}");
+    drop(ana);
+    server.abort();
+}
+
 /// A private message shows as `[private] bo: psst` in magenta; join notices
 /// (and timestamps) are dimmed.
 #[tokio::test]

@@ -4,11 +4,14 @@
 
 use tokio_websockets::{CloseCode, Message};
 
+use crate::sanitize::one_line;
 use crate::server::metrics::Cause;
 use crate::server::rooms::Closing;
 
 /// Why a connection ended, which decides the close frame and the leave notice.
 pub(super) enum Ending {
+    /// A goodbye (`/quit`, or a close frame), with its text if it had one:
+    /// made by [`Ending::quit`], so always one line.
     Quit(Option<String>),
     /// The socket closed without a close frame, or the stream failed (the
     /// stream itself answers protocol errors with the right close code).
@@ -24,12 +27,18 @@ pub(super) enum Ending {
     /// Sent a message over the frame limit in fragments. (One oversized
     /// frame is refused by the stream itself, which sends 1009; an
     /// assembled message is refused after the fact, and the 1009 is ours.)
-    TooBig {
-        max_len: usize,
-    },
+    TooBig { max_len: usize },
 }
 
 impl Ending {
+    /// A goodbye with `text` (from `/quit TEXT` or a close frame's reason)
+    /// as one line: the leave notice is one line in text, and a line break
+    /// in it would let the rest pass for a line from someone else.
+    pub(super) fn quit(text: &str) -> Self {
+        let text = one_line(text);
+        Ending::Quit((!text.is_empty()).then(|| text.into_owned()))
+    }
+
     pub(super) fn leave_reason(&self) -> String {
         match self {
             Ending::Quit(None) => "quit".to_owned(),

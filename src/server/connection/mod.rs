@@ -301,8 +301,7 @@ where
     async fn on_message(&mut self, message: Message) -> Result<(), Ending> {
         if let Some((_code, reason)) = message.as_close() {
             // A close frame is a deliberate goodbye, unlike a dropped socket.
-            let reason = strip_controls(reason).trim().to_owned();
-            return Err(Ending::Quit(Some(reason).filter(|r| !r.is_empty())));
+            return Err(Ending::quit(reason));
         }
         if message.is_text() || message.is_binary() {
             match self
@@ -402,7 +401,7 @@ where
                 }
                 Err(err) => err.into(),
             },
-            Command::Quit(text) => return Err(Ending::Quit(text.map(str::to_owned))),
+            Command::Quit(text) => return Err(Ending::quit(text.unwrap_or_default())),
         };
         self.reply(answer).await
     }

@@ -18,6 +18,10 @@ pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_MOTD: &str = "Welcome to chat! Type a message";
 /// Messages kept per room for late joiners and `since` resume.
 pub const DEFAULT_HISTORY_LEN: usize = 100;
+/// Rooms whose history a data directory or Redis keeps: ten times the rooms
+/// in memory, so that a room evicted from memory finds its history again
+/// unless many others were written since.
+pub const DEFAULT_MAX_STORED_ROOMS: usize = 10_000;
 /// How often the durable history commits what was said (group commit): what
 /// a crash may lose at most.
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(50);
@@ -63,6 +67,10 @@ pub struct HistoryConfig {
     pub len: usize,
     /// Where history lives (default: in memory).
     pub storage: Storage,
+    /// Rooms whose history a data directory or Redis keeps at most
+    /// (default [`DEFAULT_MAX_STORED_ROOMS`]); past it, the least recently
+    /// written room's history and last id are dropped.
+    pub max_stored_rooms: usize,
 }
 
 impl Default for HistoryConfig {
@@ -70,6 +78,7 @@ impl Default for HistoryConfig {
         Self {
             len: DEFAULT_HISTORY_LEN,
             storage: Storage::Memory,
+            max_stored_rooms: DEFAULT_MAX_STORED_ROOMS,
         }
     }
 }

@@ -81,6 +81,9 @@ struct Args {
     /// Directory where each room's history is kept across restarts (created if missing); without it, history lives in memory
     #[arg(long, env = "CHAT_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Rooms whose history --data-dir or Redis keeps; past it the least recently written room's history (and its ids) is dropped
+    #[arg(long, env = "CHAT_MAX_STORED_ROOMS", default_value_t = config::DEFAULT_MAX_STORED_ROOMS)]
+    max_stored_rooms: usize,
     /// Milliseconds between commits of the history to disk: what a crash may lose at most
     #[arg(long, env = "CHAT_COMMIT_INTERVAL", default_value_t = config::DEFAULT_COMMIT_INTERVAL.as_millis() as u64)]
     commit_interval: u64,
@@ -116,6 +119,7 @@ impl Args {
             history: HistoryConfig {
                 len: self.history,
                 storage,
+                max_stored_rooms: self.max_stored_rooms,
             },
             token: self.token.clone().map(Token::new),
             allowed_origins: self.allow_origin.clone(),

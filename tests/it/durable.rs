@@ -470,3 +470,58 @@ async fn issue_16_room_eviction_churn_does_not_starve_a_join() {
         churner.await.expect("a churner ends cleanly");
     }
 }
+
+/// Issue 16, item 4: the data directory keeps the history of
+/// `--max-stored-rooms` rooms at most, whatever rooms people make: after 50
+/// rooms with `--max-rooms 5 --max-stored-rooms 10`, `chat.db` holds the ten
+/// written last; a dropped room used again starts from id 1.
+#[tokio::test]
+async fn issue_16_the_rooms_kept_on_disk_are_bounded() {
+    let dir = TempDir::new();
+    let args = [
+        "--max-rooms",
+        "5",
+        "--max-stored-rooms",
+        "10",
+        "--messages-per-second",
+        "0",
+    ];
+    let server = start_in(dir.root(), &args).await;
+    let (mut ana, _) = connect(&server, "ana", "/r0?format=json").await;
+    for n in 0..50 {
+        if n > 0 {
+            ana.send(&format!("/join r{n}")).await;
+            ana.event_matching("ana's arrival", |e| {
+                matches!(e, Event::Join { room, name, .. } if *room == format!("r{n}") && name == "ana")
+            })
+            .await;
+        }
+        crate::support::events::say(&mut ana, 1, &format!("r{n}"), "ana", "hi").await;
+    }
+    stop(server).await;
+
+    let db =
+        rusqlite::Connection::open(format!("{}/chat.db", dir.root())).expect("opening chat.db");
+    let mut rooms: Vec<String> = db
+        .prepare("SELECT name FROM rooms ORDER BY name")
+        .and_then(|mut rooms| rooms.query_map([], |row| row.get(0))?.collect())
+        .expect("reading the rooms");
+    rooms.sort_by_key(|name: &String| name[1..].parse::<u32>().unwrap_or(0));
+    let expected: Vec<String> = (40..50).map(|n| format!("r{n}")).collect();
+    assert_eq!(rooms, expected);
+    let rows: u64 = db
+        .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
+        .expect("counting messages");
+    assert_eq!(
+        rows, 10,
+        "one message in each room kept, none of the others"
+    );
+    drop(db);
+
+    let server = start_in(dir.root(), &args).await;
+    let (mut bo, _) = connect(&server, "bo", "/r0?format=json").await;
+    crate::support::events::say(&mut bo, 1, "r0", "bo", "again").await;
+    let (mut cy, _) = connect(&server, "cy", "/r49?format=json").await;
+    crate::support::events::say(&mut cy, 2, "r49", "cy", "still here").await;
+    stop(server).await;
+}

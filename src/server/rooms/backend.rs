@@ -56,8 +56,13 @@ impl Backend {
                 dir,
                 commit_interval,
             } => {
-                let store =
-                    Store::open(dir, history.len, *commit_interval, metrics.register_store())?;
+                let store = Store::open(
+                    dir,
+                    history.len,
+                    history.max_stored_rooms,
+                    *commit_interval,
+                    metrics.register_store(),
+                )?;
                 (Backend::Disk(store), None)
             }
             Storage::Redis { url } => {

@@ -120,8 +120,9 @@ impl fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating if needed) the history in `dir`, keeping `history_len`
-    /// messages per room and committing every `commit_interval`, and
-    /// reporting its queue and its failures to `metrics`.
+    /// messages per room for `max_rooms` rooms at most and committing every
+    /// `commit_interval`, and reporting its queue and its failures to
+    /// `metrics`.
     ///
     /// # Errors
     ///
@@ -129,6 +130,7 @@ impl Store {
     pub(crate) fn open(
         dir: &Path,
         history_len: usize,
+        max_rooms: usize,
         commit_interval: Duration,
         metrics: StoreMetrics,
     ) -> Result<Self, OpenError> {
@@ -172,6 +174,8 @@ impl Store {
             jobs: queue,
             commit_interval,
             history_len,
+            max_rooms,
+            last_touched: 0,
             queued_bytes: Arc::clone(&queued_bytes),
             losses: Arc::clone(&losses),
             metrics: metrics.clone(),

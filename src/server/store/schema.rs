@@ -33,6 +33,10 @@ const MIGRATIONS: &[&str] = &[
          ts     INTEGER NOT NULL,
          PRIMARY KEY (room, id)
      ) WITHOUT ROWID;",
+    // 2: when each room was last written (Unix ms), so that the rooms kept
+    // can be bounded by dropping the least recently written.
+    "ALTER TABLE rooms ADD COLUMN touched INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX rooms_by_touched ON rooms (touched);",
 ];
 
 /// Why a database file cannot be used as it is.

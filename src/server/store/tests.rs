@@ -7,7 +7,17 @@ const HISTORY: usize = 3;
 const INTERVAL: Duration = Duration::from_millis(5);
 
 fn open(dir: &Path, history_len: usize, interval: Duration) -> Result<Store, OpenError> {
-    Store::open(dir, history_len, interval, StoreMetrics::default())
+    Store::open(dir, history_len, 1_000, interval, StoreMetrics::default())
+}
+
+fn open_keeping(dir: &Path, history_len: usize, max_rooms: usize) -> Result<Store, OpenError> {
+    Store::open(
+        dir,
+        history_len,
+        max_rooms,
+        INTERVAL,
+        StoreMetrics::default(),
+    )
 }
 
 fn said(id: u64, text: &str) -> Event {
@@ -154,4 +164,46 @@ fn a_file_from_a_newer_release_is_refused_and_left_as_it_was() {
     assert!(matches!(err, OpenError::Schema { .. }), "{err}");
     assert!(err.to_string().contains("upgrade the server"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+/// The file keeps the history of `max_rooms` rooms at most, dropping the
+/// least recently written (never the lobby); a dropped room starts again
+/// from id 1.
+#[tokio::test]
+async fn the_least_recently_written_rooms_go_past_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_keeping(dir.path(), HISTORY, 3).unwrap();
+    let said_in = |room: &str, id| Event::Message {
+        id,
+        room: room.to_owned(),
+        from: "ana".to_owned(),
+        text: "hi".to_owned(),
+        ts: id,
+    };
+    store.append(said_in(DEFAULT_ROOM, 1));
+    for n in 0..6 {
+        store.append(said_in(&format!("r{n}"), 7));
+        // A load answers after the appends before it are committed.
+        store.load(DEFAULT_ROOM).await.unwrap();
+    }
+    let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    let mut rooms: Vec<String> = conn
+        .prepare("SELECT name FROM rooms")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    rooms.sort();
+    assert_eq!(rooms, ["lobby", "r4", "r5"]);
+    let rows: u64 = conn
+        .query_row(
+            "SELECT count(*) FROM messages WHERE room NOT IN ('lobby', 'r4', 'r5')",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 0, "a dropped room's messages go with it");
+    assert_eq!(store.load("r0").await.unwrap().last_id, 0);
+    assert_eq!(store.load("r5").await.unwrap().last_id, 7);
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::protocol::DEFAULT_ROOM;
 use crate::server::history::{RoomTail, Said, StoredMessage};
 use crate::server::metrics::StoreMetrics;
 
@@ -47,6 +48,11 @@ pub(super) struct Writer {
     pub jobs: mpsc::Receiver<Job>,
     pub commit_interval: Duration,
     pub history_len: usize,
+    /// Rooms whose history the file keeps at most (`--max-stored-rooms`).
+    pub max_rooms: usize,
+    /// The `touched` of the last commit: each commit's is later, even
+    /// within one millisecond, so the least recently written room is one.
+    pub last_touched: i64,
     pub queued_bytes: Arc<AtomicUsize>,
     pub losses: Arc<Losses>,
     pub metrics: StoreMetrics,
@@ -116,7 +122,19 @@ impl Writer {
         }
         let earlier_losses = self.losses.take();
         if !appends.is_empty() || !earlier_losses.is_empty() {
-            match commit(&mut self.conn, &appends, &earlier_losses, self.history_len) {
+            let retention = Retention {
+                history_len: self.history_len,
+                max_rooms: self.max_rooms,
+            };
+            self.last_touched = now_ms().max(self.last_touched + 1);
+            let touched = self.last_touched;
+            match commit(
+                &mut self.conn,
+                &appends,
+                &earlier_losses,
+                retention,
+                touched,
+            ) {
                 Ok(()) => self.losses.report_saved(&earlier_losses),
                 Err(err) => {
                     self.metrics.failed_commits.inc();
@@ -169,14 +187,28 @@ impl Writer {
     }
 }
 
+/// What the file keeps.
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    /// Messages per room.
+    history_len: usize,
+    /// Rooms: past it, the least recently written go, history, last id and
+    /// all (the lobby stays). A room dropped and used again starts again
+    /// from id 1.
+    max_rooms: usize,
+}
+
 /// Writes `appends` and the last ids of `lost` messages in one transaction,
-/// deleting what each touched room no longer keeps.
+/// deleting what the file no longer keeps: each touched room's oldest
+/// messages, and the least recently written rooms past the bound.
 fn commit(
     conn: &mut Connection,
     appends: &[(String, StoredMessage)],
     lost: &LossLog,
-    history_len: usize,
+    retention: Retention,
+    touched: i64,
 ) -> rusqlite::Result<()> {
+    let history_len = retention.history_len;
     let tx = conn.transaction()?;
     let mut last_ids: HashMap<&str, u64> = HashMap::new();
     {
@@ -202,21 +234,53 @@ fn commit(
         *last = (*last).max(range.last);
     }
     let mut save_last_id = tx.prepare_cached(
-        "INSERT INTO rooms (name, last_id) VALUES (?1, ?2)
-         ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+        "INSERT INTO rooms (name, last_id, touched) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id),
+                                          touched = excluded.touched",
     )?;
     // Retention: only the touched rooms change, and each delete is a range
     // scan of the primary key, as long as what this batch added.
     let mut forget = tx.prepare_cached("DELETE FROM messages WHERE room = ?1 AND id <= ?2")?;
     for (room, last_id) in &last_ids {
-        save_last_id.execute(params![room, last_id])?;
+        save_last_id.execute(params![room, last_id, touched])?;
         let keep_after = last_id.saturating_sub(history_len as u64);
         if keep_after > 0 {
             forget.execute(params![room, keep_after])?;
         }
     }
     drop((save_last_id, forget));
+    if !last_ids.is_empty() {
+        drop_least_recent_rooms(&tx, retention.max_rooms)?;
+    }
     tx.commit()
+}
+
+/// Drops the least recently written rooms past `max_rooms`, never the
+/// lobby, which always exists.
+fn drop_least_recent_rooms(
+    tx: &rusqlite::Transaction<'_>,
+    max_rooms: usize,
+) -> rusqlite::Result<()> {
+    let stored: usize = tx.query_row("SELECT count(*) FROM rooms", [], |row| row.get(0))?;
+    let excess = stored.saturating_sub(max_rooms.max(1));
+    if excess == 0 {
+        return Ok(());
+    }
+    let oldest = "SELECT name FROM rooms WHERE name != ?1 ORDER BY touched LIMIT ?2";
+    tx.prepare_cached(&format!("DELETE FROM messages WHERE room IN ({oldest})"))?
+        .execute(params![DEFAULT_ROOM, excess])?;
+    let dropped = tx
+        .prepare_cached(&format!("DELETE FROM rooms WHERE name IN ({oldest})"))?
+        .execute(params![DEFAULT_ROOM, excess])?;
+    tracing::debug!("dropped the history of the {dropped} least recently written rooms");
+    Ok(())
+}
+
+/// Unix time in milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn kind_column(kind: Said) -> &'static str {

@@ -325,10 +325,10 @@ async fn a_corrupt_database_is_refused_untouched() {
     assert_eq!(std::fs::read(&db).unwrap(), garbage);
 }
 
-/// Issue 16, item 11: a symbolic link where the lock file, the write probe or
-/// the database goes is refused in one line naming it, before anything is
-/// written through it: a file it points to keeps its contents, and a missing
-/// one is not created.
+/// Issue 16, item 11: a symbolic link where the lock file, the write probe,
+/// the database or one of SQLite's files beside it goes is refused in one
+/// line naming it, before anything is written through it: a file it points
+/// to keeps its contents, and a missing one is not created.
 ///
 /// Refused rather than removed or stepped around: a link there means someone
 /// else can write in the data directory, which the operator should hear of.
@@ -337,7 +337,14 @@ async fn issue_16_a_symlink_in_the_data_directory_is_refused_and_never_followed(
     let outside = TempDir::new();
     let precious = outside.write("precious", "not the server's\n");
     let missing = outside.path("missing");
-    for name in [".write-test", "lock", "chat.db"] {
+    for name in [
+        ".write-test",
+        "lock",
+        "chat.db",
+        "chat.db-wal",
+        "chat.db-shm",
+        "chat.db-journal",
+    ] {
         for target in [&precious, &missing] {
             let dir = TempDir::new();
             let link = dir.path(name);

@@ -58,6 +58,8 @@ pub const LOCK_FILE: &str = "lock";
 /// The file created and removed at start to check that the directory is
 /// writable.
 const PROBE_FILE: &str = ".write-test";
+/// The files SQLite keeps beside the database, by their suffix.
+const SQLITE_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
 /// Appends the queue holds before a message is no longer saved: some seconds
 /// of a busy server's messages, so a slow commit costs nothing.
 const QUEUE_LEN: usize = 16_384;
@@ -179,6 +181,14 @@ impl Store {
         probe(&dir.join(PROBE_FILE)).map_err(|err| err.or(not_writable))?;
 
         let path = dir.join(DATABASE_FILE);
+        // SQLite's own files beside the database: it follows no link there
+        // either (a link fails the open), but this names the culprit.
+        for suffix in SQLITE_SUFFIXES {
+            let beside = dir.join(format!("{DATABASE_FILE}{suffix}"));
+            if std::fs::symlink_metadata(&beside).is_ok_and(|m| m.is_symlink()) {
+                return Err(OpenError::Symlink { path: beside });
+            }
+        }
         // Created here rather than by SQLite, for its mode.
         open_private(&path).map_err(|err| {
             err.or(|reason| OpenError::File {

@@ -181,8 +181,9 @@ impl Store {
         probe(&dir.join(PROBE_FILE)).map_err(|err| err.or(not_writable))?;
 
         let path = dir.join(DATABASE_FILE);
-        // SQLite's own files beside the database: it follows no link there
-        // either (a link fails the open), but this names the culprit.
+        // SQLite's own files beside the database: it did not write through
+        // a link there when tried (one for `-shm` failed the open, unnamed),
+        // so this is for a clear refusal that names the link.
         for suffix in SQLITE_SUFFIXES {
             let beside = dir.join(format!("{DATABASE_FILE}{suffix}"));
             if std::fs::symlink_metadata(&beside).is_ok_and(|m| m.is_symlink()) {

@@ -86,14 +86,23 @@ pub enum ConnectError {
     )]
     WantsTls { url: String, tls_url: String },
     #[error(
-        "cannot connect to {url}: the server wants a token (add ?token=SECRET to the URL; ask its operator)"
+        "cannot connect to {url}: the server needs a token (add ?token=SECRET to the URL; ask its operator)"
     )]
     Unauthorized { url: String },
+    #[error(
+        "cannot connect to {url}: the server refused the token (check the ?token=SECRET in the URL; ask its operator)"
+    )]
+    TokenRefused { url: String },
     #[error(
         "cannot connect to {url}: it answered HTTP {status} instead of a WebSocket upgrade \
          (is this a chat server, and is the path a room name?)"
     )]
     NotChat { url: String, status: u16 },
+    #[error(
+        "cannot connect to {url}: it answered with something that is not HTTP \
+         (is it a chat server, and on this port?)"
+    )]
+    NotHttp { url: String },
     #[error("cannot connect to {url}: {reason}")]
     Other { url: String, reason: String },
 }
@@ -311,6 +320,11 @@ impl Target {
         }
     }
 
+    /// Whether the URL carries a `token`.
+    fn has_token(&self) -> bool {
+        self.extra_query.iter().any(|(key, _)| key == "token")
+    }
+
     fn explain(&self, err: tokio_websockets::Error) -> ConnectError {
         use tokio_websockets::Error;
         use tokio_websockets::upgrade::Error as Upgrade;
@@ -318,6 +332,11 @@ impl Target {
         match err {
             Error::Upgrade(Upgrade::DidNotSwitchProtocols(401)) => {
                 ConnectError::Unauthorized { url }
+            }
+            // Our server's answer to a wrong token; without a token of ours
+            // in the URL a 403 is about something else.
+            Error::Upgrade(Upgrade::DidNotSwitchProtocols(403)) if self.has_token() => {
+                ConnectError::TokenRefused { url }
             }
             // Our handshake is valid, so a 400 to it is most likely a TLS
             // port refusing plain HTTP (our server does, and so does nginx).
@@ -330,7 +349,9 @@ impl Target {
             Error::Upgrade(Upgrade::DidNotSwitchProtocols(status)) => {
                 ConnectError::NotChat { url, status }
             }
-            Error::Upgrade(Upgrade::Parsing(_)) => ConnectError::NotChat { url, status: 0 },
+            // The answer's head did not parse as HTTP (it has no status to
+            // report).
+            Error::Upgrade(Upgrade::Parsing(_)) => ConnectError::NotHttp { url },
             Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => ConnectError::Other {
                 url,
                 reason: "the server closed the connection during the handshake \

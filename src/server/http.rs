@@ -181,24 +181,51 @@ fn upgrade(
         return response;
     };
 
+    // RFC 6455 4.2.1: the upgrade must say so in `Connection` too; a proxy
+    // that dropped it would otherwise be switched to a protocol it does not
+    // know it carries.
+    if !header_lists(headers, header::CONNECTION, "upgrade") {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "bad WebSocket handshake: send Connection: Upgrade with Upgrade: websocket\n"
+                .to_owned(),
+        );
+    }
+
     if let Err(refusal) = check_origin(&request, shared) {
         tracing::info!(path = request.uri().path(), "refused an upgrade: {refusal}");
         return plain(StatusCode::FORBIDDEN, format!("{refusal}\n"));
     }
 
     let join = JoinRequest::parse(request.uri().path(), request.uri().query());
-    if let Some(token) = &shared.config.token
-        && !join.token.as_deref().is_some_and(|t| token.matches(t))
-    {
-        tracing::info!(
-            path = request.uri().path(),
-            "refused a connection without the right token"
-        );
-        return plain(
-            StatusCode::UNAUTHORIZED,
-            "this chat server needs a token: add ?token=SECRET to the URL (ask its operator)\n"
-                .to_owned(),
-        );
+    if let Some(token) = &shared.config.token {
+        // Missing and wrong are told apart, so that a person knows whether to
+        // ask for the token or to check the one they have.
+        match join.token.as_deref() {
+            Some(given) if token.matches(given) => {}
+            Some(_) => {
+                tracing::info!(
+                    path = request.uri().path(),
+                    "refused a connection with a wrong token"
+                );
+                return plain(
+                    StatusCode::FORBIDDEN,
+                    "this chat server refused the token: check the ?token=SECRET in the URL (ask its operator)\n"
+                        .to_owned(),
+                );
+            }
+            None => {
+                tracing::info!(
+                    path = request.uri().path(),
+                    "refused a connection without a token"
+                );
+                return plain(
+                    StatusCode::UNAUTHORIZED,
+                    "this chat server needs a token: add ?token=SECRET to the URL (ask its operator)\n"
+                        .to_owned(),
+                );
+            }
+        }
     }
 
     let on_upgrade = hyper::upgrade::on(&mut request);
@@ -270,12 +297,19 @@ fn scrape(shared: &Shared) -> Response<Full<Bytes>> {
 
 /// Whether the request asks to become a WebSocket (`Upgrade: websocket`).
 fn wants_websocket(headers: &HeaderMap) -> bool {
+    header_lists(headers, header::UPGRADE, "websocket")
+}
+
+/// Whether header `name`, read as a comma-separated list of tokens over all
+/// its lines (`Connection: keep-alive, Upgrade`), holds `item`, in any
+/// letter case.
+fn header_lists(headers: &HeaderMap, name: header::HeaderName, item: &str) -> bool {
     headers
-        .get_all(header::UPGRADE)
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|protocol| protocol.trim().eq_ignore_ascii_case("websocket"))
+        .any(|listed| listed.trim().eq_ignore_ascii_case(item))
 }
 
 /// The `Host` a request named, if it is a well-formed authority (so that it
@@ -374,5 +408,26 @@ mod tests {
         assert!(!wants_websocket(&headers));
         headers.insert(header::UPGRADE, HeaderValue::from_static("h2c, WebSocket"));
         assert!(wants_websocket(&headers));
+    }
+
+    /// `Connection` is a token list too, over all its lines: `keep-alive,
+    /// Upgrade` (Firefox's) names the upgrade, `Upgrade-Insecure` does not.
+    #[test]
+    fn connection_header_is_matched_as_a_token_list() {
+        let mut headers = HeaderMap::new();
+        assert!(!header_lists(&headers, header::CONNECTION, "upgrade"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Upgrade-Insecure, keepupgrade"),
+        );
+        assert!(!header_lists(&headers, header::CONNECTION, "upgrade"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert!(header_lists(&headers, header::CONNECTION, "upgrade"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        headers.append(header::CONNECTION, HeaderValue::from_static("UPGRADE"));
+        assert!(header_lists(&headers, header::CONNECTION, "upgrade"));
     }
 }

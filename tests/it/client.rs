@@ -207,10 +207,30 @@ async fn a_server_wanting_a_token_is_one_line_about_it_and_exit_7() {
     assert_eq!(
         run.stderr,
         format!(
-            "error: cannot connect to ws://127.0.0.1:{port}: the server wants a token \
+            "error: cannot connect to ws://127.0.0.1:{port}: the server needs a token \
              (add ?token=SECRET to the URL; ask its operator)\n"
         )
     );
+}
+
+/// Issue 16, item 13: a wrong token is told apart from a missing one: one
+/// line saying the server refused it, exit 7, and the token printed nowhere.
+#[tokio::test]
+async fn issue_16_a_wrong_token_is_one_line_saying_it_was_refused_and_exit_7() {
+    let server = TestServer::start(&["--token", "s3cret"]).await;
+    let port = server.port;
+    let url = format!("ws://127.0.0.1:{port}/?token=nope");
+    let run = run_client(&[&url], "hi\n").await;
+    assert_run(
+        &run,
+        7,
+        "",
+        &format!(
+            "error: cannot connect to ws://127.0.0.1:{port}: the server refused the token \
+             (check the ?token=SECRET in the URL; ask its operator)"
+        ),
+    );
+    assert!(!run.stderr.contains("nope"), "{}", run.stderr);
 }
 
 /// A token in the URL's query gets the client in, and the client prints it nowhere.
@@ -966,6 +986,26 @@ async fn an_http_answer_that_is_not_an_upgrade_is_one_line_with_its_status_and_e
             ),
         );
     }
+}
+
+/// Issue 16, item 13: an answer that is not HTTP at all is called that, not
+/// "HTTP 0": one line, exit 6.
+#[tokio::test]
+async fn issue_16_an_answer_that_is_not_http_is_one_line_saying_so_and_exit_6() {
+    let port =
+        fake_http("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\nInvalid SSH identification string.\r\n\r\n")
+            .await;
+    let url = format!("ws://127.0.0.1:{port}");
+    let run = run_client(&[&url, "--name", "ana"], "hi\n").await;
+    assert_run(
+        &run,
+        6,
+        "",
+        &format!(
+            "error: cannot connect to {url}: it answered with something that is not HTTP \
+             (is it a chat server, and on this port?)"
+        ),
+    );
 }
 
 /// A script asking for a taken name exits 8 with one exact line, and posts nothing under another name.

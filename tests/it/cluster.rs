@@ -316,6 +316,50 @@ async fn an_unreachable_redis_at_start_is_one_line_and_exit_1() {
     assert!(!run.stderr.contains("s3cret"));
 }
 
+/// Issue 16, item 10: a Redis password given in the query (`pass`, `password`)
+/// or in an authority that does not parse never shows in the start-up error,
+/// and an unparseable URL is called that rather than an unreachable Redis.
+#[tokio::test]
+async fn issue_16_a_redis_password_never_shows_in_any_form() {
+    let dir = TempDir::new();
+    let socket = dir.path("nothing.sock");
+    let refused = "Connection refused (os error 111) (is redis-server running?)";
+    let cases = [
+        (
+            format!("redis+unix://{socket}?pass=s3cret"),
+            format!(
+                "error: cannot reach Redis at redis+unix://{socket}?pass=***: \
+                 No such file or directory (os error 2) (is redis-server running?)"
+            ),
+        ),
+        (
+            "redis://127.0.0.1:1/?db=0&password=s3cret".to_owned(),
+            format!(
+                "error: cannot reach Redis at redis://127.0.0.1:1/?db=0&password=***: {refused}"
+            ),
+        ),
+        (
+            "redis://:pa/s3cret@127.0.0.1:1".to_owned(),
+            "error: --redis-url is not a Redis URL: redis://:***@127.0.0.1:1 \
+             (expected redis://HOST:PORT or redis+unix:///PATH)"
+                .to_owned(),
+        ),
+        (
+            "redis://ana:s3/cret@127.0.0.1:1".to_owned(),
+            "error: --redis-url is not a Redis URL: redis://ana:***@127.0.0.1:1 \
+             (expected redis://HOST:PORT or redis+unix:///PATH)"
+                .to_owned(),
+        ),
+    ];
+    for (url, line) in cases {
+        let run = run_server(&["--redis-url", &url], &[]).await;
+        assert_eq!(run.status.code(), Some(1), "{url}");
+        assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
+        assert!(!run.stderr.contains("cret"), "stderr: {}", run.stderr);
+        assert_eq!(run.stderr, format!("{line}\n"), "{url}");
+    }
+}
+
 /// One server loses its link to Redis while another keeps it: what was said
 /// meanwhile reaches the first server's people once the link is back, from
 /// the room's history stream, in order and once each, before the notice that

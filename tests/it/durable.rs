@@ -299,7 +299,7 @@ async fn a_database_from_a_newer_release_is_refused_untouched() {
         1,
         "",
         &format!(
-            "error: {path}/chat.db cannot be used: it was written by a newer release (schema version 99; this server knows up to 1); upgrade the server"
+            "error: {path}/chat.db cannot be used: it was written by a newer release (schema version 99; this server knows up to 2); upgrade the server"
         ),
     );
     assert_eq!(std::fs::read(&db).unwrap(), before);
@@ -323,6 +323,77 @@ async fn a_corrupt_database_is_refused_untouched() {
         ),
     );
     assert_eq!(std::fs::read(&db).unwrap(), garbage);
+}
+
+/// Issue 16, item 11: a symbolic link where the lock file, the write probe,
+/// the database or one of SQLite's files beside it goes is refused in one
+/// line naming it, before anything is written through it: a file it points
+/// to keeps its contents, and a missing one is not created.
+///
+/// Refused rather than removed or stepped around: a link there means someone
+/// else can write in the data directory, which the operator should hear of.
+#[tokio::test]
+async fn issue_16_a_symlink_in_the_data_directory_is_refused_and_never_followed() {
+    let outside = TempDir::new();
+    let precious = outside.write("precious", "not the server's\n");
+    let missing = outside.path("missing");
+    for name in [
+        ".write-test",
+        "lock",
+        "chat.db",
+        "chat.db-wal",
+        "chat.db-shm",
+        "chat.db-journal",
+    ] {
+        for target in [&precious, &missing] {
+            let dir = TempDir::new();
+            let link = dir.path(name);
+            std::os::unix::fs::symlink(target, &link).unwrap();
+            let run = run_server(&["--data-dir", dir.root()], &[]).await;
+            assert_run(
+                &run,
+                1,
+                "",
+                &format!(
+                    "error: {link} is a symbolic link, and the server follows none in its data directory (remove it, or choose another --data-dir)"
+                ),
+            );
+            assert_eq!(
+                std::fs::read_to_string(&precious).unwrap(),
+                "not the server's\n"
+            );
+            assert!(
+                !std::path::Path::new(&missing).exists(),
+                "{name} → {target}"
+            );
+        }
+    }
+}
+
+/// Issue 16, item 11: history is private. A data directory the server creates
+/// is 0700; the database, its WAL files and the lock file are 0600.
+#[tokio::test]
+async fn issue_16_history_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &str| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+
+    let parent = TempDir::new();
+    let dir = parent.path("history");
+    let server = start_in(&dir, &[]).await;
+    let (mut ana, _) = connect(&server, "ana", "/").await;
+    say_all(&mut ana, &["kept".to_owned()]).await;
+    assert_eq!(mode(&dir), 0o700, "{dir}");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["chat.db", "chat.db-shm", "chat.db-wal", "lock"]);
+    for file in files {
+        let path = format!("{dir}/{file}");
+        assert_eq!(mode(&path), 0o600, "{path}");
+    }
+    stop(server).await;
 }
 
 /// A disk that fills up while the server runs does not stop the chat: every

@@ -13,9 +13,12 @@ use crate::support::raw_ws::upgrade_request_with;
 use crate::support::send_signal;
 use crate::support::{TestServer, WsClient, within};
 
-/// The body of the 401 answer to a connection without the right token.
+/// The body of the 401 answer to a connection without a token.
 const TOKEN_BODY: &str =
     "this chat server needs a token: add ?token=SECRET to the URL (ask its operator)\n";
+/// The body of the 403 answer to a connection with a wrong token.
+const WRONG_TOKEN_BODY: &str =
+    "this chat server refused the token: check the ?token=SECRET in the URL (ask its operator)\n";
 
 /// An HTTP answer, split into its parts.
 #[derive(Debug)]
@@ -90,13 +93,13 @@ fn upgrade_request(path: &str, version: &str) -> Vec<u8> {
     upgrade_request_with("127.0.0.1", path, version).into_bytes()
 }
 
-/// Whether `result` is the handshake failure of an HTTP 401 answer.
-fn is_401(result: &Result<WsClient, tokio_websockets::Error>) -> bool {
+/// Whether `result` is the handshake failure of an HTTP `status` answer.
+fn is_status(result: &Result<WsClient, tokio_websockets::Error>, status: u16) -> bool {
     matches!(
         result,
         Err(tokio_websockets::Error::Upgrade(
-            tokio_websockets::upgrade::Error::DidNotSwitchProtocols(401)
-        ))
+            tokio_websockets::upgrade::Error::DidNotSwitchProtocols(got)
+        )) if *got == status
     )
 }
 
@@ -288,16 +291,93 @@ async fn wrong_websocket_version_gets_400_naming_version_13() {
 async fn with_a_token_set_a_connection_without_one_gets_401() {
     let server = TestServer::start(&["--token", "s3cret"]).await;
     let result = WsClient::try_connect(&server.url_for("/?name=ana&format=json")).await;
-    assert!(is_401(&result), "{}", describe(&result));
+    assert!(is_status(&result, 401), "{}", describe(&result));
 }
 
-/// With `--token`, a WebSocket connection with a wrong token fails the handshake with 401.
+/// Issue 16, item 13: with `--token`, a WebSocket connection with a wrong
+/// token (an empty one too) fails the handshake with 403, not the 401 of a
+/// missing one.
 #[tokio::test]
-async fn with_a_token_set_a_wrong_token_gets_401() {
+async fn issue_16_with_a_token_set_a_wrong_token_gets_403() {
     let server = TestServer::start(&["--token", "s3cret"]).await;
-    for wrong in ["nope", "s3cre", "s3cret2", "S3CRET"] {
+    for wrong in ["nope", "s3cre", "s3cret2", "S3CRET", ""] {
         let result = WsClient::try_connect(&server.url_for(&format!("/?token={wrong}"))).await;
-        assert!(is_401(&result), "token {wrong:?}: {}", describe(&result));
+        assert!(
+            is_status(&result, 403),
+            "token {wrong:?}: {}",
+            describe(&result)
+        );
+    }
+}
+
+/// Issue 16, item 13: the raw 403 answer says the token was refused and to
+/// check it.
+#[tokio::test]
+async fn issue_16_the_403_answer_says_the_token_was_refused() {
+    let server = TestServer::start(&["--token", "s3cret"]).await;
+    let raw = exchange(&server.addr(), &upgrade_request("/lobby?token=nope", "13")).await;
+    let answer = Answer::parse(&raw);
+    assert_eq!(answer.status_line, "HTTP/1.1 403 Forbidden");
+    assert_eq!(answer.header("content-type"), "text/plain; charset=utf-8");
+    assert_eq!(answer.body, WRONG_TOKEN_BODY);
+}
+
+/// Issue 16, item 13: an upgrade without `Connection: Upgrade` (none, or one
+/// without that token) gets 400 and a one-line body saying what to send.
+#[tokio::test]
+async fn issue_16_an_upgrade_without_connection_upgrade_gets_400() {
+    let server = TestServer::start(&[]).await;
+    let request = String::from_utf8(upgrade_request("/", "13")).unwrap();
+    for connection in ["", "Connection: keep-alive\r\n", "Connection: Upgrades\r\n"] {
+        let raw = exchange(
+            &server.addr(),
+            request
+                .replace("Connection: Upgrade\r\n", connection)
+                .as_bytes(),
+        )
+        .await;
+        let answer = Answer::parse(&raw);
+        assert_eq!(
+            answer.status_line, "HTTP/1.1 400 Bad Request",
+            "{connection:?}"
+        );
+        assert_eq!(
+            answer.body,
+            "bad WebSocket handshake: send Connection: Upgrade with Upgrade: websocket\n"
+        );
+    }
+}
+
+/// Issue 16, item 13: `Connection` is read as a token list in any letter
+/// case, so Firefox's `keep-alive, Upgrade` (and a second header line)
+/// upgrades.
+#[tokio::test]
+async fn issue_16_connection_keep_alive_upgrade_is_an_upgrade() {
+    let server = TestServer::start(&[]).await;
+    let request = String::from_utf8(upgrade_request("/", "13")).unwrap();
+    for connection in [
+        "Connection: keep-alive, Upgrade\r\n",
+        "Connection: keep-alive\r\nConnection: upgrade\r\n",
+    ] {
+        let request = request.replace("Connection: Upgrade\r\n", connection);
+        let status_line = within("the 101 answer", async {
+            let mut stream = TcpStream::connect(server.addr()).await.expect("connecting");
+            stream.write_all(request.as_bytes()).await.expect("writing");
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.expect("reading the answer");
+                assert_ne!(n, 0, "closed after {:?}", String::from_utf8_lossy(&head));
+                head.extend_from_slice(&buf[..n]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            head.lines().next().unwrap_or_default().to_owned()
+        })
+        .await;
+        assert_eq!(
+            status_line, "HTTP/1.1 101 Switching Protocols",
+            "{connection:?}"
+        );
     }
 }
 
@@ -350,12 +430,12 @@ async fn the_token_never_appears_in_the_server_logs() {
         matches!(&said, Event::Message { text, .. } if text == "hello"),
         "{said:?}"
     );
-    for url in [
-        format!("{base}/rust?name=bo&token={NEAR_MISS}"),
-        format!("{base}/rust?name=bo"),
+    for (url, status) in [
+        (format!("{base}/rust?name=bo&token={NEAR_MISS}"), 403),
+        (format!("{base}/rust?name=bo"), 401),
     ] {
         let result = WsClient::try_connect(&url).await;
-        assert!(is_401(&result), "{url}: {}", describe(&result));
+        assert!(is_status(&result, status), "{url}: {}", describe(&result));
     }
     let raw = exchange(
         &format!("127.0.0.1:{port}"),

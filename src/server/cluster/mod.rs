@@ -49,12 +49,23 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the start-up check may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why the server cannot start with `--redis-url`.
+/// Why the server cannot start with `--redis-url`. The URL in each message
+/// is redacted: no password shows, whatever form it was given in.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot reach Redis at {url}: {reason} (is redis-server running?)")]
-pub struct ConnectError {
-    url: String,
-    reason: String,
+pub enum ConnectError {
+    /// The URL does not parse as one of the Redis schemes.
+    #[error(
+        "--redis-url is not a Redis URL: {url} (expected redis://HOST:PORT or redis+unix:///PATH)"
+    )]
+    NotAUrl { url: String },
+    /// A Redis URL the redis crate cannot use (a bad database number, say).
+    #[error(
+        "--redis-url cannot be used: {url}: {reason} (expected redis://HOST:PORT or redis+unix:///PATH)"
+    )]
+    Unusable { url: String, reason: String },
+    /// A valid URL, but nothing there answered a `PING`.
+    #[error("cannot reach Redis at {url}: {reason} (is redis-server running?)")]
+    Unreachable { url: String, reason: String },
 }
 
 /// Why a question to the other servers has no answer.
@@ -157,11 +168,17 @@ impl Cluster {
         metrics: LinkMetrics,
     ) -> Result<(Cluster, Bridge), ConnectError> {
         let shown = redact(url);
-        let fail = |reason: String| ConnectError {
+        if redis::parse_redis_url(url).is_none() {
+            return Err(ConnectError::NotAUrl { url: shown });
+        }
+        let client = redis::Client::open(url).map_err(|err| ConnectError::Unusable {
+            url: shown.clone(),
+            reason: err.to_string(),
+        })?;
+        let fail = |reason: String| ConnectError::Unreachable {
             url: shown.clone(),
             reason,
         };
-        let client = redis::Client::open(url).map_err(|err| fail(err.to_string()))?;
         let check = async {
             let mut connection = client
                 .get_multiplexed_async_connection_with_config(&connection_config())
@@ -342,23 +359,55 @@ impl Cluster {
     }
 }
 
-/// `url` with its password (if any) replaced by `***`, for messages and logs.
+/// `url` with every secret in it replaced by `***`, for messages and logs;
+/// it takes any string, since an unparseable `--redis-url` is shown too.
+///
+/// Hidden: the values of the `pass` and `password` query parameters (the
+/// redis crate reads `pass` in a `redis+unix://` URL), and the userinfo of
+/// the authority but for the user name before its `:`. The userinfo runs to
+/// the last `@` in the string, not to the first `/` as a URL parser would
+/// have it, so that a password with an unescaped `/`, `?`, `#` or `@` in it
+/// (which makes the URL unparseable) is hidden whole. Both are marked on
+/// the string as given and every marked run becomes one `***`, so that one
+/// rule cannot undo the other (a query password holding an `@`).
 fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    let user = rest[..at].split(':').next().unwrap_or("");
-    format!("{scheme}://{user}:***{}", &rest[at..])
+    let mut secret = vec![false; url.len()];
+    let authority = url.find("://").map_or(0, |scheme_end| scheme_end + 3);
+    if let Some(at) = url.rfind('@').filter(|&at| at >= authority) {
+        let userinfo = &url[authority..at];
+        // Without a `:`, a lone name might be the password itself.
+        let hidden_from = userinfo
+            .find(':')
+            .map_or(authority, |colon| authority + colon + 1);
+        secret[hidden_from..at].fill(true);
+    }
+    for (separator, _) in url.match_indices(['?', '&']) {
+        let parameter = &url[separator + 1..];
+        let Some((key, value)) = parameter.split_once('=') else {
+            continue;
+        };
+        if key.eq_ignore_ascii_case("pass") || key.eq_ignore_ascii_case("password") {
+            let value_start = separator + 1 + key.len() + 1;
+            let value_len = value.find(['&', '#']).unwrap_or(value.len());
+            secret[value_start..value_start + value_len].fill(true);
+        }
+    }
+    let mut shown = String::with_capacity(url.len());
+    for (at, c) in url.char_indices() {
+        if !secret[at] {
+            shown.push(c);
+        } else if at == 0 || !secret[at - 1] {
+            shown.push_str("***");
+        }
+    }
+    shown
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The password in the authority is hidden, the rest of the URL shown.
     #[test]
     fn a_password_never_shows() {
         assert_eq!(
@@ -371,5 +420,59 @@ mod tests {
             redact("redis+unix:///tmp/r.sock"),
             "redis+unix:///tmp/r.sock"
         );
+    }
+
+    /// A password in the query (`pass`, which the redis crate reads for a
+    /// socket, or `password`) is hidden, the other parameters shown.
+    #[test]
+    fn a_password_in_the_query_never_shows() {
+        assert_eq!(
+            redact("redis+unix:///tmp/r.sock?pass=s3cret"),
+            "redis+unix:///tmp/r.sock?pass=***"
+        );
+        assert_eq!(
+            redact("redis+unix:///tmp/r.sock?db=1&password=s3cret&user=ana"),
+            "redis+unix:///tmp/r.sock?db=1&password=***&user=ana"
+        );
+        assert_eq!(
+            redact("redis://db/?PASS=s3cret#insecure"),
+            "redis://db/?PASS=***#insecure"
+        );
+        assert_eq!(redact("redis://db/?passport=1"), "redis://db/?passport=1");
+    }
+
+    /// A password that makes the URL unparseable (an unescaped `/`, `?`,
+    /// `#` or `@` in it), or a string with no scheme at all, is hidden too.
+    #[test]
+    fn a_password_in_an_unparseable_url_never_shows() {
+        assert_eq!(redact("redis://:pa/ss@db"), "redis://:***@db");
+        assert_eq!(redact("redis://ana:pa?ss@db:1"), "redis://ana:***@db:1");
+        assert_eq!(redact("redis://:pa#ss@db"), "redis://:***@db");
+        assert_eq!(redact("redis://:s3@cret@db"), "redis://:***@db");
+        assert_eq!(redact("redis://s3cret@db"), "redis://***@db");
+        assert_eq!(redact(":s3cret@db"), ":***@db");
+        assert_eq!(redact("db:6379"), "db:6379");
+    }
+
+    /// Every form above, checked for the secret itself rather than a shape.
+    #[test]
+    fn no_form_shows_the_secret() {
+        for url in [
+            "redis://:SECRET@db",
+            "redis://ana:SECRET@db/0?password=SECRET",
+            "redis+unix:///r.sock?pass=SECRET",
+            "redis+unix:///r.sock?db=0&pass=SECRET&user=ana",
+            "unix:///r.sock?pass=SECRET",
+            "redis://:SE/CRET@db",
+            "redis://:SE?CRET@db",
+            "redis://:SE#CRET@db",
+            "redis://:x&pass=SE@CRET@db",
+            "redis+unix:///r.sock?pass=SE@CRET",
+            "redis://SECRET@db",
+            "SECRET@db",
+        ] {
+            let shown = redact(url);
+            assert!(!shown.contains("CRET"), "{url} shows as {shown}");
+        }
     }
 }

@@ -21,20 +21,28 @@
 //!
 //! At start, a data directory that cannot be used is one clear error: not
 //! writable, in use by another server (an exclusive lock on `DIR/lock`, held
-//! for the server's life), a corrupt or foreign file, or a file written by a
-//! newer release (refused, never rewritten).
+//! for the server's life), a symbolic link where one of our files goes, a
+//! corrupt or foreign file, or a file written by a newer release (refused,
+//! never rewritten).
+//!
+//! History is private: a directory the server creates is `0700`, and the
+//! files it creates there `0600` (SQLite gives its `-wal` and `-shm` files
+//! the database's mode). It never follows a link in the directory, so that
+//! whoever can plant one there cannot make the server write elsewhere.
 
 mod schema;
 mod writer;
 
 use std::fmt;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use super::history::{RoomTail, StoredMessage};
@@ -47,6 +55,11 @@ use writer::{Job, Losses, Writer};
 pub const DATABASE_FILE: &str = "chat.db";
 /// The lock file a server holds in its data directory.
 pub const LOCK_FILE: &str = "lock";
+/// The file created and removed at start to check that the directory is
+/// writable.
+const PROBE_FILE: &str = ".write-test";
+/// The files SQLite keeps beside the database, by their suffix.
+const SQLITE_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
 /// Appends the queue holds before a message is no longer saved: some seconds
 /// of a busy server's messages, so a slow commit costs nothing.
 const QUEUE_LEN: usize = 16_384;
@@ -74,11 +87,20 @@ pub enum OpenError {
     )]
     InUse { dir: PathBuf },
     #[error(
+        "{path} is a symbolic link, and the server follows none in its data directory (remove it, or choose another --data-dir)"
+    )]
+    Symlink { path: PathBuf },
+    #[error(
         "{path} is not a chat database or is corrupt: {reason} (move it away to start with an empty history)"
     )]
     Corrupt { path: PathBuf, reason: String },
     #[error("{path} cannot be used: {reason}")]
     Schema { path: PathBuf, reason: String },
+    #[error("cannot open {path}: {reason}")]
+    File {
+        path: PathBuf,
+        reason: std::io::Error,
+    },
     #[error("cannot open {path}: {reason}")]
     Sqlite {
         path: PathBuf,
@@ -134,20 +156,19 @@ impl Store {
         commit_interval: Duration,
         metrics: StoreMetrics,
     ) -> Result<Self, OpenError> {
-        std::fs::create_dir_all(dir).map_err(|reason| OpenError::CreateDir {
-            dir: dir.to_owned(),
-            reason,
-        })?;
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|reason| OpenError::CreateDir {
+                dir: dir.to_owned(),
+                reason,
+            })?;
         let not_writable = |reason| OpenError::NotWritable {
             dir: dir.to_owned(),
             reason,
         };
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK_FILE))
-            .map_err(not_writable)?;
+        let lock = open_private(&dir.join(LOCK_FILE)).map_err(|err| err.or(not_writable))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -159,12 +180,25 @@ impl Store {
         }
         // The lock file may be left from a time the directory was writable;
         // SQLite needs to create files beside the database.
-        let probe = dir.join(".write-test");
-        File::create(&probe)
-            .and_then(|_| std::fs::remove_file(&probe))
-            .map_err(not_writable)?;
+        probe(&dir.join(PROBE_FILE)).map_err(|err| err.or(not_writable))?;
 
         let path = dir.join(DATABASE_FILE);
+        // SQLite's own files beside the database: it did not write through
+        // a link there when tried (one for `-shm` failed the open, unnamed),
+        // so this is for a clear refusal that names the link.
+        for suffix in SQLITE_SUFFIXES {
+            let beside = dir.join(format!("{DATABASE_FILE}{suffix}"));
+            if std::fs::symlink_metadata(&beside).is_ok_and(|m| m.is_symlink()) {
+                return Err(OpenError::Symlink { path: beside });
+            }
+        }
+        // Created here rather than by SQLite, for its mode.
+        open_private(&path).map_err(|err| {
+            err.or(|reason| OpenError::File {
+                path: path.clone(),
+                reason,
+            })
+        })?;
         let conn = open_database(&path)?;
         let losses = Arc::new(Losses::new(path.clone()));
         let queued_bytes = Arc::new(AtomicUsize::new(0));
@@ -295,6 +329,68 @@ fn job_room(job: Job) -> String {
 }
 
 /// Opens the database at `path`, checks it, and brings its schema up to date.
+/// Why a file in the data directory could not be made: a link where it goes,
+/// or an I/O error, which the caller names.
+enum FileError {
+    Symlink(PathBuf),
+    Io(std::io::Error),
+}
+
+impl FileError {
+    /// The [`OpenError`] for this, with `io` for an I/O error.
+    fn or(self, io: impl FnOnce(std::io::Error) -> OpenError) -> OpenError {
+        match self {
+            FileError::Symlink(path) => OpenError::Symlink { path },
+            FileError::Io(reason) => io(reason),
+        }
+    }
+}
+
+/// Opens `path` for writing, creating it with mode `0600` if absent and
+/// leaving its contents, without following a link: `O_NOFOLLOW` makes a link
+/// there fail with `ELOOP`, which is the refusal.
+fn open_private(path: &Path) -> Result<File, FileError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|err| match err.raw_os_error() {
+            Some(libc::ELOOP) => FileError::Symlink(path.to_owned()),
+            _ => FileError::Io(err),
+        })
+}
+
+/// Creates and removes `path`, to check that the directory is writable.
+/// `create_new` (`O_EXCL`) refuses anything already there, a link included,
+/// so nothing outside the directory is ever opened; a plain file there is a
+/// probe left by a crash, removed and tried again.
+fn probe(path: &Path) -> Result<(), FileError> {
+    let create = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+    };
+    let created = match create() {
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => {
+            let metadata = std::fs::symlink_metadata(path).map_err(FileError::Io)?;
+            if metadata.is_symlink() {
+                return Err(FileError::Symlink(path.to_owned()));
+            }
+            std::fs::remove_file(path).map_err(FileError::Io)?;
+            create()
+        }
+        result => result,
+    };
+    created
+        .and_then(|_| std::fs::remove_file(path))
+        .map_err(FileError::Io)
+}
+
 fn open_database(path: &Path) -> Result<Connection, OpenError> {
     let sqlite = |reason| OpenError::Sqlite {
         path: path.to_owned(),
@@ -304,7 +400,9 @@ fn open_database(path: &Path) -> Result<Connection, OpenError> {
         path: path.to_owned(),
         reason,
     };
-    let mut conn = Connection::open(path).map_err(sqlite)?;
+    // No link followed here either, should one replace the file we checked.
+    let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
     // Read-only checks first: a file we refuse must leave here untouched.
     let check: String = conn
         .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))

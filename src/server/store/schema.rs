@@ -114,6 +114,26 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_file_is_brought_up_to_date_keeping_its_rooms() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        apply(&tx, MIGRATIONS[0], 1).unwrap();
+        tx.execute("INSERT INTO rooms (name, last_id) VALUES ('rust', 42)", [])
+            .unwrap();
+        tx.commit().unwrap();
+        migrate(&mut conn, check(&conn).unwrap()).unwrap();
+        let (last_id, touched): (u64, i64) = conn
+            .query_row(
+                "SELECT last_id, touched FROM rooms WHERE name = 'rust'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((last_id, touched), (42, 0));
+        assert_eq!(check(&conn).unwrap(), VERSION);
+    }
+
+    #[test]
     fn a_newer_file_is_refused_untouched() {
         let conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", VERSION + 1)

@@ -121,7 +121,9 @@ mod tests {
         tx.execute("INSERT INTO rooms (name, last_id) VALUES ('rust', 42)", [])
             .unwrap();
         tx.commit().unwrap();
-        migrate(&mut conn, check(&conn).unwrap()).unwrap();
+        let found = check(&conn).unwrap();
+        assert_eq!(found, 1);
+        migrate(&mut conn, found).unwrap();
         let (last_id, touched): (u64, i64) = conn
             .query_row(
                 "SELECT last_id, touched FROM rooms WHERE name = 'rust'",

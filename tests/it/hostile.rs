@@ -1440,3 +1440,52 @@ async fn a_flat_out_sender_is_held_to_its_readers_pace_and_nothing_is_lost() {
     .await;
     assert_survived(&server, rss).await;
 }
+
+/// Issue 16, item 1: pings are answered one at a time and do not spend the
+/// message budget; a peer that pings faster than 10 a second (here, 2,000
+/// pings of 125 bytes at once, never reading) is closed with 1008 `too many
+/// pings`, having cost the server next to nothing.
+#[tokio::test]
+async fn issue_16_a_ping_flood_is_closed_with_1008_and_costs_no_memory() {
+    let server = TestServer::start(&["--messages-per-second", "1", "--message-burst", "1"]).await;
+    let rss = server.rss_kib();
+
+    let mut raw = RawWs::join(&server, "pinger", "pings").await;
+    for n in 0..10u8 {
+        raw.send(FIN | PING, &[n]).await;
+        let pong = raw.next_frame().await;
+        assert!(pong.opcode == PONG && pong.payload == [n], "{pong:?}");
+    }
+    // Ten pings and the one message of the budget is still there.
+    raw.send_text("pings are not messages").await;
+    assert_eq!(
+        untimed(raw.next_event().await),
+        message(1, "pings", "pinger", "pings are not messages")
+    );
+
+    let mut flood = RawWs::join(&server, "flooder", "flood").await;
+    let mut observer = RawWs::join(&server, "observer", "flood").await;
+    let ping = masked(FIN | PING, &[b'p'; 125]);
+    flood.attack(&ping.repeat(2_000)).await;
+    let close = within("the close after the flood", async {
+        loop {
+            // Pongs, and the observer's arrival.
+            let frame = flood.next_frame().await;
+            if frame.opcode != PONG && frame.opcode != TEXT {
+                return frame;
+            }
+        }
+    })
+    .await;
+    assert_eq!(close.opcode, CLOSE, "{close:?}");
+    assert_eq!(
+        u16::from_be_bytes([close.payload[0], close.payload[1]]),
+        1008
+    );
+    assert_eq!(&close.payload[2..], b"too many pings");
+    assert_eq!(
+        untimed(observer.next_event().await),
+        leave("flood", "flooder", "sent too many pings")
+    );
+    assert_survived(&server, rss).await;
+}

@@ -24,6 +24,8 @@ pub(super) enum Ending {
     Stalled,
     /// Kept sending over the rate limit.
     Flooding,
+    /// Sent pings faster than [`super::MAX_PINGS_PER_SECOND`].
+    PingFlood,
     /// Sent a message over the frame limit in fragments. (One oversized
     /// frame is refused by the stream itself, which sends 1009; an
     /// assembled message is refused after the fact, and the 1009 is ours.)
@@ -47,6 +49,7 @@ impl Ending {
             Ending::Ordered(closing) => closing.reason.clone(),
             Ending::Unresponsive | Ending::Stalled => "timed out".to_owned(),
             Ending::Flooding => "sent too many messages".to_owned(),
+            Ending::PingFlood => "sent too many pings".to_owned(),
             Ending::TooBig { .. } => "sent a message too big".to_owned(),
         }
     }
@@ -56,7 +59,7 @@ impl Ending {
         match self {
             Ending::Unresponsive => Some(Cause::unresponsive),
             Ending::Stalled => Some(Cause::stalled),
-            Ending::Flooding => Some(Cause::flooding),
+            Ending::Flooding | Ending::PingFlood => Some(Cause::flooding),
             Ending::TooBig { .. } => Some(Cause::too_big),
             Ending::Quit(_) | Ending::Disconnected | Ending::Ordered(_) => None,
         }
@@ -73,6 +76,10 @@ impl Ending {
             Ending::Flooding => Some(Message::close(
                 Some(CloseCode::POLICY_VIOLATION),
                 "too many messages",
+            )),
+            Ending::PingFlood => Some(Message::close(
+                Some(CloseCode::POLICY_VIOLATION),
+                "too many pings",
             )),
             // The stream's own wording for the single-frame case.
             Ending::TooBig { max_len } => Some(Message::close(

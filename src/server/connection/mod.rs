@@ -42,6 +42,9 @@ use write::{WriteError, encode, gap, queued, write_frames};
 const MAX_BATCH: usize = 256;
 /// How often a held-back sender looks at its room's queue again.
 const BACKLOG_POLL: Duration = Duration::from_millis(1);
+/// Pings a peer may send in one second; one more closes the connection with
+/// 1008. A client that checks the link pings every few seconds at most.
+pub(crate) const MAX_PINGS_PER_SECOND: u32 = 10;
 /// How long the closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -74,6 +77,8 @@ struct Connection<S> {
     /// Set while our last message left the room's queue backed up: we do not
     /// read from our peer until the room has caught up (see `backpressure`).
     held_back: Option<Backpressure>,
+    /// When the current second of pings began, and the pings in it.
+    pings: (Instant, u32),
 }
 
 /// Serves one connection, from its upgrade to its close, holding its place
@@ -142,6 +147,7 @@ async fn open(
         room: membership.room,
         events_rx: membership.events_rx,
         held_back: None,
+        pings: (Instant::now(), 0),
         flood: FloodGuard::new(
             context.limits.messages_per_second,
             context.limits.message_burst,
@@ -332,8 +338,11 @@ where
                 ))
                 .await;
         }
+        if message.is_ping() {
+            return self.pinged().await;
+        }
         let Some(text) = message.as_text() else {
-            // Pings are answered by the stream itself; pongs only prove life.
+            // Pongs only prove life.
             return Ok(());
         };
         self.context
@@ -358,6 +367,25 @@ where
             Ok(Input::Command(command)) => self.on_command(command).await,
             Err(err) => self.reply(err.into()).await,
         }
+    }
+
+    /// A ping, whose pong the stream has queued. The stream queues one per
+    /// ping without bound, so a peer that pings and never reads would pile
+    /// them up in our memory: the pong is flushed (within the write timeout)
+    /// before the next frame is read, so at most one is owed at a time, and
+    /// past [`MAX_PINGS_PER_SECOND`] the peer is flooding. Pings do not
+    /// spend the message budget.
+    async fn pinged(&mut self) -> Result<(), Ending> {
+        let now = Instant::now();
+        let (started, count) = &mut self.pings;
+        if now.duration_since(*started) >= Duration::from_secs(1) {
+            (*started, *count) = (now, 0);
+        }
+        *count += 1;
+        if *count > MAX_PINGS_PER_SECOND {
+            return Err(Ending::PingFlood);
+        }
+        self.write(std::iter::empty()).await
     }
 
     async fn on_command(&mut self, command: Command<'_>) -> Result<(), Ending> {

@@ -453,7 +453,7 @@ async fn execute(
     for (cmd, answer) in pipe.cmd_iter().zip(&answers) {
         if let Err(err) = answer {
             tracing::warn!(
-                "Redis refused a command ({}); it is lost: {err}",
+                "Redis refused a command ({}): {err}",
                 scripts::describe(cmd)
             );
         }

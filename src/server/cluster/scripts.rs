@@ -90,15 +90,25 @@ fn script(code: &str) -> Script {
 /// and publishes `ID JSON` on the room's channel, all in one step, so every
 /// server sees the same order and history never disagrees with delivery.
 ///
+/// Except if the stream refuses the entry (a higher id already in it, or a
+/// key of another type: nothing a server of ours writes): the message is
+/// delivered all the same, and the script's error reply says it was not
+/// kept (`NOTKEPT`). Otherwise one such entry would silence the room for
+/// good.
+///
 /// KEYS: counter, stream. ARGV: channel, history length, event JSON (id 0).
 pub(super) static SAY: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local id = redis.call('INCR', KEYS[1])
+local kept = true
 if tonumber(ARGV[2]) > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. id, 'e', ARGV[3])
+  kept = redis.pcall('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. id, 'e', ARGV[3])
 end
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[3])
+if type(kept) == 'table' and kept.err then
+  return redis.error_reply('NOTKEPT message ' .. id .. ' delivered but not kept in history: ' .. kept.err)
+end
 return id
 ",
     )

@@ -626,3 +626,61 @@ async fn issue_16_a_flushed_script_cache_is_not_a_lost_link() {
     ana.send("/who").await;
     expect(&mut ana, who("lobby", &["ana", "bo"])).await;
 }
+
+/// Issue 16, item 8: names and rooms that no server could have listed (a
+/// fake live server's people hash with escapes in a name and a room, a
+/// claim on a name spelt with escapes) never reach a client through
+/// `/who`, `/rooms` or `/msg`; the valid ones still do.
+#[tokio::test]
+async fn issue_16_hostile_lists_in_redis_show_only_valid_names() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let one = redis.server(&[]).await;
+    let mut ana = enter(&one, "ana", "lobby").await;
+
+    let mut intruder = redis.connection().await;
+    let _: i64 = redis_cli(&mut intruder, &["SADD", "chat:servers", "evil"]).await;
+    let _: () = redis_cli(&mut intruder, &["SET", "chat:alive:evil", "1"]).await;
+    let _: i64 = redis_cli(
+        &mut intruder,
+        &[
+            "HSET",
+            "chat:people:evil",
+            "e\u{1b}[2Jve",
+            "lobby",
+            "cy",
+            "lobby",
+            "dee",
+            "r\u{1b}]oom",
+        ],
+    )
+    .await;
+    let _: () = redis_cli(
+        &mut intruder,
+        &["SET", "chat:name:fay", "evil f\u{1b}[2Jay"],
+    )
+    .await;
+
+    ana.send("/who").await;
+    expect(&mut ana, who("lobby", &["ana", "cy"])).await;
+    ana.send("/rooms").await;
+    // The count is Redis's: it counts every entry, names or not.
+    expect(
+        &mut ana,
+        Event::Rooms {
+            rooms: vec![RoomInfo {
+                name: "lobby".into(),
+                people: 3,
+            }],
+        },
+    )
+    .await;
+    ana.send("/msg fay hi").await;
+    expect_error(
+        &mut ana,
+        ErrorCode::NoSuchUser,
+        "nobody called 'fay' is connected (check the spelling)",
+    )
+    .await;
+}

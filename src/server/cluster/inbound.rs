@@ -1,7 +1,9 @@
 //! What arrives from Redis, checked as client input is, in one place: a
 //! room's channel, this server's channel and a room's history stream all
 //! come through [`Inbound`], which turns a raw payload into an event fit to
-//! deliver, or says why it is not one.
+//! deliver, or says why it is not one; the names and rooms of the answers
+//! to `/who`, `/rooms` and a name's claim come through [`names`],
+//! [`rooms`] and [`claim_holder`].
 //!
 //! Anyone who can write to the Redis (another server with a bug, a person
 //! with `redis-cli`) can publish anything; without these checks one payload
@@ -11,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use crate::protocol::{Event, is_valid_name};
+use crate::protocol::{Event, RoomInfo, is_valid_name, is_valid_room};
 use crate::sanitize::strip_controls;
 
 /// How far past a room's last id a message on its channel may be: a server
@@ -222,6 +224,49 @@ impl Inbound {
     }
 }
 
+/// The names of an answer to `/who` that are names; any other is logged
+/// and dropped.
+pub(super) fn names(names: Vec<String>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|name| {
+            let valid = is_valid_name(name);
+            if !valid {
+                tracing::warn!("dropped an invalid name from Redis: {name:?}");
+            }
+            valid
+        })
+        .collect()
+}
+
+/// The rooms of an answer to `/rooms` whose names are room names; any other
+/// is logged and dropped.
+pub(super) fn rooms(rooms: Vec<(String, usize)>) -> Vec<RoomInfo> {
+    rooms
+        .into_iter()
+        .filter_map(|(name, people)| {
+            if is_valid_room(&name) {
+                Some(RoomInfo { name, people })
+            } else {
+                tracing::warn!("dropped an invalid room name from Redis: {name:?}");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The server and the name of a claim's value (`SERVER NAME`), if the name
+/// is one.
+pub(super) fn claim_holder(held: &str) -> Option<(&str, &str)> {
+    let (server, name) = held.split_once(' ')?;
+    if is_valid_name(name) {
+        Some((server, name))
+    } else {
+        tracing::warn!("dropped an invalid claim from Redis: {held:?}");
+        None
+    }
+}
+
 fn name(name: String) -> Result<String, Refused> {
     if is_valid_name(&name) {
         Ok(name)
@@ -404,6 +449,24 @@ mod tests {
             INBOUND.private(said("lobby", "ana", "hi").to_json().as_bytes()),
             Err(Refused::WrongKind("message"))
         );
+    }
+
+    #[test]
+    fn lists_keep_only_valid_names() {
+        assert_eq!(
+            names(vec!["ana".into(), "e\u{1b}[2Jve".into(), "bo".into()]),
+            ["ana", "bo"]
+        );
+        assert_eq!(
+            rooms(vec![("lobby".into(), 2), ("a/b".into(), 1)]),
+            [RoomInfo {
+                name: "lobby".into(),
+                people: 2
+            }]
+        );
+        assert_eq!(claim_holder("0123 Ana"), Some(("0123", "Ana")));
+        assert_eq!(claim_holder("0123 A\u{1b}na"), None);
+        assert_eq!(claim_holder("0123"), None);
     }
 
     #[test]

@@ -298,18 +298,14 @@ impl Cluster {
     pub(crate) async fn who(&self, room: &str) -> Result<Vec<String>, ClusterError> {
         let mut cmd = scripts::call(&scripts::PEOPLE);
         cmd.arg(0).arg("who").arg(room);
-        self.query(&mut cmd).await
+        Ok(inbound::names(self.query(&mut cmd).await?))
     }
 
     /// The rooms with people in them on any live server.
     pub(crate) async fn rooms(&self) -> Result<Vec<RoomInfo>, ClusterError> {
         let mut cmd = scripts::call(&scripts::PEOPLE);
         cmd.arg(0).arg("rooms");
-        let flat: Vec<(String, usize)> = self.query(&mut cmd).await?;
-        Ok(flat
-            .into_iter()
-            .map(|(name, people)| RoomInfo { name, people })
-            .collect())
+        Ok(inbound::rooms(self.query(&mut cmd).await?))
     }
 
     /// Sends a private message to `to` if another server has that person:
@@ -325,7 +321,7 @@ impl Cluster {
         let mut get = redis::cmd("GET");
         get.arg(keys::name(to));
         let held: Option<String> = self.query(&mut get).await?;
-        let Some((server, name)) = held.as_deref().and_then(|held| held.split_once(' ')) else {
+        let Some((server, name)) = held.as_deref().and_then(inbound::claim_holder) else {
             return Ok(None);
         };
         let event = Event::Private {

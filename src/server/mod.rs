@@ -83,7 +83,12 @@ impl Server {
     /// says what to do.
     pub async fn open(config: ServerConfig) -> Result<Self, StartError> {
         let mut metrics = Metrics::new();
-        let (backend, bridge) = Backend::open(&config.history, &mut metrics).await?;
+        let (backend, bridge) = Backend::open(
+            &config.history,
+            config.limits.max_message_bytes,
+            &mut metrics,
+        )
+        .await?;
         let limits = &config.limits;
         let context = Context {
             limits: limits.clone(),

@@ -452,3 +452,279 @@ async fn a_redis_that_does_not_answer_is_a_cluster_error_not_a_wrong_answer() {
     )
     .await;
 }
+
+/// Unix time in milliseconds, for events a test forges: a recent `ts` is
+/// what [`expect`] checks.
+fn now_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    u64::try_from(since_epoch.as_millis()).expect("a 64-bit time")
+}
+
+/// Runs one command on `redis`, as `redis-cli` would.
+async fn redis_cli<T: redis::FromRedisValue>(
+    redis: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query_async(redis)
+        .await
+        .unwrap_or_else(|err| panic!("{args:?}: {err}"))
+}
+
+/// A message's JSON as a server puts it in Redis (id 0: Redis gives it).
+fn message_json(room: &str, from: &str, text: &str) -> String {
+    Event::Message {
+        id: 0,
+        room: room.into(),
+        from: from.into(),
+        text: text.into(),
+        ts: now_ms(),
+    }
+    .to_json()
+}
+
+/// Issue 16, item 8: what is published on a room's channel or a server's
+/// channel (escapes, a welcome, an error, impossible ids, another room,
+/// invalid names, a message over the length limit) reaches nobody unless it
+/// is a well-formed event, and then with its escapes stripped; real messages
+/// then reach everyone on both servers with the next id.
+#[tokio::test]
+async fn issue_16_hostile_events_from_redis_reach_nobody() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let limit = ["--max-message-bytes", "64"];
+    let (one, two) = (redis.server(&limit).await, redis.server(&limit).await);
+    let (mut ana, mut bo) = ana_and_bo(&one, &two).await;
+    say(&mut ana, 1, "lobby", "ana", "before").await;
+    expect(&mut bo, message(1, "lobby", "ana", "before")).await;
+
+    let mut intruder = redis.connection().await;
+    let servers: Vec<String> =
+        redis_cli(&mut intruder, &["PUBSUB", "CHANNELS", "chat:server:*"]).await;
+    assert_eq!(servers.len(), 2, "{servers:?}");
+    let ts = now_ms();
+    let welcome = Event::Welcome {
+        motd: "\u{1b}[2Jpwned".into(),
+        name: "bo".into(),
+        room: "lobby".into(),
+        history: 0,
+        limits: chat::protocol::LimitsInfo {
+            max_message_bytes: 1,
+            per_second: 1,
+            burst: 1,
+        },
+    }
+    .to_json();
+    let private_json = |from: &str, to: &str, text: &str| {
+        Event::Private {
+            from: from.into(),
+            to: to.into(),
+            text: text.into(),
+            ts,
+        }
+        .to_json()
+    };
+    for server in &servers {
+        for payload in [
+            "\u{1b}[2J\u{1b}]0;pwned\u{7}".to_owned(),
+            welcome.clone(),
+            message_json("lobby", "eve", "not a private message"),
+            private_json("e\u{1b}[31mve", "bo", "bad name"),
+            private_json("eve", "bo", &"x".repeat(65)),
+        ] {
+            let _: i64 = redis_cli(&mut intruder, &["PUBLISH", server, &payload]).await;
+        }
+    }
+    // Well-formed: delivered, without its escapes.
+    let stripped_private = private_json("eve", "bo", "\u{1b}[2Jpsst");
+    for server in &servers {
+        let _: i64 = redis_cli(&mut intruder, &["PUBLISH", server, &stripped_private]).await;
+    }
+
+    let join_json = |room: &str, name: &str| {
+        Event::Join {
+            room: room.into(),
+            name: name.into(),
+            ts,
+        }
+        .to_json()
+    };
+    for payload in [
+        "\u{1b}[2J\u{1b}]0;pwned\u{7}".to_owned(),
+        format!("0 {welcome}"),
+        format!(
+            "0 {}",
+            Event::error(ErrorCode::Cluster, "the link to the other servers is lost").to_json()
+        ),
+        format!("0 {}", who("lobby", &["eve"]).to_json()),
+        format!(
+            "{} {}",
+            u64::MAX,
+            message_json("lobby", "eve", "the last id")
+        ),
+        format!("1000002 {}", message_json("lobby", "eve", "far ahead")),
+        format!("2 {}", message_json("rust", "eve", "another room")),
+        format!("2 {}", message_json("lobby", "e\u{1b}[31mve", "bad name")),
+        format!("2 {}", message_json("lobby", "eve", &"x".repeat(65))),
+        format!("2 {}", message_json("lobby", "eve", "\u{1b}\u{7}")),
+        format!("0 {}", message_json("lobby", "eve", "no id")),
+        format!("2 {}", join_json("lobby", "eve")),
+        format!("0 {}", join_json("lobby", "e\u{1b}[31mve")),
+        format!("0 {}", join_json("rust", "eve")),
+    ] {
+        let _: i64 = redis_cli(&mut intruder, &["PUBLISH", "chat:room:lobby", &payload]).await;
+    }
+    // Well-formed and numbered by the room's counter: delivered, stripped.
+    let _: i64 = redis_cli(&mut intruder, &["INCR", "chat:id:lobby"]).await;
+    let payload = format!(
+        "2 {}",
+        message_json("lobby", "eve", "\u{1b}]0;pwned\u{7}hi")
+    );
+    let _: i64 = redis_cli(&mut intruder, &["PUBLISH", "chat:room:lobby", &payload]).await;
+
+    expect(&mut bo, private("eve", "bo", "[2Jpsst")).await;
+    for client in [&mut ana, &mut bo] {
+        expect(client, message(2, "lobby", "eve", "]0;pwnedhi")).await;
+    }
+    say(&mut ana, 3, "lobby", "ana", "still here").await;
+    expect(&mut bo, message(3, "lobby", "ana", "still here")).await;
+    say(&mut bo, 4, "lobby", "bo", "me too").await;
+    expect(&mut ana, message(4, "lobby", "bo", "me too")).await;
+}
+
+/// Issue 16, item 8: entries of a room's history stream that no server
+/// could have written (escapes, a welcome, another room, an invalid name,
+/// an id past the room's counter) are dropped, or stripped if well-formed,
+/// both when a server loads the room and when one fills a hole in its ids
+/// from the stream; the room goes on with the next ids, though the stream
+/// (whose last entry is now past them) refuses to keep them.
+#[tokio::test]
+async fn issue_16_hostile_history_entries_are_dropped_or_stripped() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
+    let mut bo = enter(&two, "bo", "rust").await;
+
+    let mut intruder = redis.connection().await;
+    let entries = [
+        message_json("rust", "eve", "\u{1b}[2Jone"),
+        Event::Gap { missed: 9 }.to_json(),
+        message_json("lobby", "eve", "another room"),
+        message_json("rust", "e\u{1b}[31mve", "bad name"),
+        message_json("rust", "eve", "from the future"),
+    ];
+    for (id, entry) in [1, 2, 3, 4, 99].into_iter().zip(&entries) {
+        let id = format!("0-{id}");
+        let _: String = redis_cli(
+            &mut intruder,
+            &["XADD", "chat:history:rust", &id, "e", entry],
+        )
+        .await;
+    }
+    let _: () = redis_cli(&mut intruder, &["SET", "chat:id:rust", "4"]).await;
+
+    // Loaded: only the well-formed entry, stripped.
+    let (mut ana, _) = one.join("ana", "rust").await;
+    expect(&mut ana, message(1, "rust", "eve", "[2Jone")).await;
+    expect(&mut ana, join("rust", "ana")).await;
+    expect(&mut bo, join("rust", "ana")).await;
+    say(&mut ana, 5, "rust", "ana", "five").await;
+    // Filled (bo's server was at id 0): the same, and a gap for the rest.
+    expect(&mut bo, message(1, "rust", "eve", "[2Jone")).await;
+    expect(&mut bo, Event::Gap { missed: 3 }).await;
+    expect(&mut bo, message(5, "rust", "ana", "five")).await;
+    say(&mut bo, 6, "rust", "bo", "six").await;
+    expect(&mut ana, message(6, "rust", "bo", "six")).await;
+}
+
+/// Issue 16, item 9: after `SCRIPT FLUSH` on Redis, the next message and
+/// the next `/who` still work (the scripts are loaded again), ids go on,
+/// and no client is told that the link was lost.
+#[tokio::test]
+async fn issue_16_a_flushed_script_cache_is_not_a_lost_link() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
+    let (mut ana, mut bo) = ana_and_bo(&one, &two).await;
+    say(&mut ana, 1, "lobby", "ana", "before").await;
+    expect(&mut bo, message(1, "lobby", "ana", "before")).await;
+
+    let mut admin = redis.connection().await;
+    let _: () = redis_cli(&mut admin, &["SCRIPT", "FLUSH"]).await;
+    say(&mut ana, 2, "lobby", "ana", "after the flush").await;
+    expect(&mut bo, message(2, "lobby", "ana", "after the flush")).await;
+
+    let _: () = redis_cli(&mut admin, &["SCRIPT", "FLUSH"]).await;
+    bo.send("/who").await;
+    expect(&mut bo, who("lobby", &["ana", "bo"])).await;
+    say(&mut bo, 3, "lobby", "bo", "and again").await;
+    expect(&mut ana, message(3, "lobby", "bo", "and again")).await;
+    ana.send("/who").await;
+    expect(&mut ana, who("lobby", &["ana", "bo"])).await;
+}
+
+/// Issue 16, item 8: names and rooms that no server could have listed (a
+/// fake live server's people hash with escapes in a name and a room, a
+/// claim on a name spelt with escapes) never reach a client through
+/// `/who`, `/rooms` or `/msg`; the valid ones still do.
+#[tokio::test]
+async fn issue_16_hostile_lists_in_redis_show_only_valid_names() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let one = redis.server(&[]).await;
+    let mut ana = enter(&one, "ana", "lobby").await;
+
+    let mut intruder = redis.connection().await;
+    let _: i64 = redis_cli(&mut intruder, &["SADD", "chat:servers", "evil"]).await;
+    let _: () = redis_cli(&mut intruder, &["SET", "chat:alive:evil", "1"]).await;
+    let _: i64 = redis_cli(
+        &mut intruder,
+        &[
+            "HSET",
+            "chat:people:evil",
+            "e\u{1b}[2Jve",
+            "lobby",
+            "cy",
+            "lobby",
+            "dee",
+            "r\u{1b}]oom",
+        ],
+    )
+    .await;
+    let _: () = redis_cli(
+        &mut intruder,
+        &["SET", "chat:name:fay", "evil f\u{1b}[2Jay"],
+    )
+    .await;
+
+    ana.send("/who").await;
+    expect(&mut ana, who("lobby", &["ana", "cy"])).await;
+    ana.send("/rooms").await;
+    // The count is Redis's: it counts every entry, names or not.
+    expect(
+        &mut ana,
+        Event::Rooms {
+            rooms: vec![RoomInfo {
+                name: "lobby".into(),
+                people: 3,
+            }],
+        },
+    )
+    .await;
+    ana.send("/msg fay hi").await;
+    expect_error(
+        &mut ana,
+        ErrorCode::NoSuchUser,
+        "nobody called 'fay' is connected (check the spelling)",
+    )
+    .await;
+}

@@ -12,6 +12,11 @@
 //! has nobody in. See docs/internals.md for when that stops being the right
 //! choice.
 //!
+//! What arrives is checked like client input ([`Inbound`]) before anyone
+//! sees it: an event that is not one a server of ours could have published
+//! is logged and dropped. And one command Redis refuses fails alone (logged);
+//! only the link failing (I/O, a timeout) ends the session.
+//!
 //! The pub/sub connection buffers what arrives without bound, so this task
 //! never waits on anything slow between two messages: delivering is a lock
 //! and a broadcast send. The exception is a hole in a room's ids, filled from
@@ -22,12 +27,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
+use redis::{Cmd, RedisResult, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::inbound::Inbound;
 use super::keys::{self, CLAIM_TTL, ROOM_CHANNEL_PREFIX, ServerId};
-use super::stream::{self, with_id};
-use super::{Arrival, Registry, connection_config, scripts};
+use super::stream;
+use super::{Arrival, Registry, connection_config, is_link_failure, scripts};
 use crate::protocol::{ErrorCode, Event};
 use crate::server::metrics::LinkMetrics;
 
@@ -51,6 +58,8 @@ pub(crate) struct Bridge {
     pub(super) link: watch::Sender<Option<MultiplexedConnection>>,
     pub(super) metrics: LinkMetrics,
     pub(super) history_len: usize,
+    /// The checks on everything that arrives from Redis.
+    pub(super) inbound: Inbound,
 }
 
 /// Why a session with Redis ended.
@@ -145,9 +154,7 @@ impl Session {
         let mut connection = client
             .get_multiplexed_async_connection_with_config(&connection_config())
             .await?;
-        for script in scripts::ALL {
-            script.load_async(&mut connection).await?;
-        }
+        scripts::load(&mut connection).await?;
         let (mut subscriptions, messages) = client.get_async_pubsub().await?.split();
         subscriptions.psubscribe(keys::room_channels()).await?;
         subscriptions.subscribe(id.channel()).await?;
@@ -222,17 +229,13 @@ impl<R: Registry> Running<'_, R> {
         }
     }
 
-    /// Sends queued commands in one pipeline, in the order they were made.
-    async fn send(&mut self, batch: &mut Vec<redis::Cmd>) -> redis::RedisResult<()> {
-        let mut pipe = redis::pipe();
-        for cmd in batch.iter() {
-            pipe.add_command(cmd.clone()).ignore();
-        }
+    /// Sends queued commands in one pipeline, in the order they were made;
+    /// one that Redis refuses is logged and lost, alone.
+    async fn send(&mut self, batch: &mut Vec<Cmd>) -> RedisResult<()> {
         let count = batch.len();
-        batch.clear();
-        let result = pipe.query_async::<()>(&mut self.session.connection).await;
+        let result = execute(&mut self.session.connection, batch.drain(..)).await;
         self.bridge.metrics.pending.dec_by(count as i64);
-        result
+        result.map(drop)
     }
 
     /// Writes this server's whole state into Redis (after a start or an
@@ -241,29 +244,34 @@ impl<R: Registry> Running<'_, R> {
     async fn resync(&mut self) -> redis::RedisResult<()> {
         let id = &self.bridge.id;
         let snapshot = self.registry.snapshot();
-        let mut pipe = redis::pipe();
-        id.announce(&mut pipe);
-        pipe.cmd("DEL").arg(id.people_key()).ignore();
+        let mut commands = Vec::from(id.announce());
+        commands.push(redis::cmd("DEL").arg(id.people_key()).take());
         for (name, room) in &snapshot.people {
-            pipe.cmd("HSET")
-                .arg(id.people_key())
-                .arg(name)
-                .arg(room)
-                .ignore();
+            commands.push(
+                redis::cmd("HSET")
+                    .arg(id.people_key())
+                    .arg(name)
+                    .arg(room)
+                    .take(),
+            );
         }
         for (room, last_id) in &snapshot.rooms {
             if let Some(last_id) = last_id {
                 let mut raise = scripts::call(&scripts::RAISE_COUNTER);
                 raise.arg(1).arg(keys::counter(room)).arg(*last_id);
-                pipe.add_command(raise).ignore();
+                commands.push(raise);
             }
         }
-        for (name, _) in &snapshot.people {
-            pipe.add_command(scripts::claim(id, name));
-        }
-        let claims: Vec<i64> = pipe.query_async(&mut self.session.connection).await?;
-        for ((name, _), claimed) in snapshot.people.iter().zip(claims) {
-            if claimed == 0 {
+        let claims_from = commands.len();
+        commands.extend(
+            snapshot
+                .people
+                .iter()
+                .map(|(name, _)| scripts::claim(id, name)),
+        );
+        let answers = execute(&mut self.session.connection, commands).await?;
+        for ((name, _), claimed) in snapshot.people.iter().zip(&answers[claims_from..]) {
+            if is_refused_claim(claimed) {
                 tracing::warn!(
                     "the name {name} was taken on another server while Redis was unreachable; \
                      both keep it until one leaves"
@@ -279,8 +287,13 @@ impl<R: Registry> Running<'_, R> {
                 self.fill(&room, None).await?;
                 continue;
             }
-            let tail =
-                stream::tail(&mut self.session.connection, &room, self.bridge.history_len).await;
+            let tail = stream::tail(
+                &mut self.session.connection,
+                &self.bridge.inbound,
+                &room,
+                self.bridge.history_len,
+            )
+            .await;
             match tail {
                 Ok(tail) => self.registry.synced(&room, tail),
                 Err(err) => tracing::warn!("cannot load the history of room {room}: {err}"),
@@ -292,25 +305,23 @@ impl<R: Registry> Running<'_, R> {
     /// Delivers one message from Redis.
     async fn arrived(&mut self, message: &redis::Msg) -> redis::RedisResult<()> {
         let channel = message.get_channel_name();
-        let payload = String::from_utf8_lossy(message.get_payload_bytes());
+        let payload = message.get_payload_bytes();
+        let inbound = &self.bridge.inbound;
         let Some(room) = channel.strip_prefix(ROOM_CHANNEL_PREFIX) else {
             // Our own channel: a private message for someone here.
-            match serde_json::from_str::<Event>(&payload) {
+            match inbound.private(payload) {
                 Ok(event) => self.registry.private_arrived(event),
-                Err(err) => tracing::warn!("unreadable private message from Redis: {err}"),
+                Err(reason) => tracing::warn!("dropped a private message from Redis: {reason}"),
             }
             return Ok(());
         };
-        let Some((id, event)) = payload.split_once(' ').and_then(|(id, json)| {
-            Some((
-                id.parse::<u64>().ok()?,
-                serde_json::from_str::<Event>(json).ok()?,
-            ))
-        }) else {
-            tracing::warn!(room, "unreadable event from Redis");
-            return Ok(());
+        let (id, event) = match inbound.room_event(room, payload, self.registry.last_id(room)) {
+            Ok(arrived) => arrived,
+            Err(reason) => {
+                tracing::warn!(room, "dropped an event from Redis: {reason}");
+                return Ok(());
+            }
         };
-        let event = with_id(event, id);
         if let Arrival::Hole { after } = self.registry.arrived(room, id, &event, false) {
             self.fill(room, Some(id)).await?;
             tracing::debug!(
@@ -327,19 +338,27 @@ impl<R: Registry> Running<'_, R> {
     /// Delivers what `room`'s history stream holds after the last id
     /// delivered here, up to (not including) `until`; what the stream no
     /// longer holds becomes a `gap`.
-    async fn fill(&mut self, room: &str, until: Option<u64>) -> redis::RedisResult<()> {
+    async fn fill(&mut self, room: &str, until: Option<u64>) -> RedisResult<()> {
         let Some(after) = self.registry.last_id(room) else {
             return Ok(());
         };
-        let entries = stream::after(&mut self.session.connection, room, after, until).await?;
+        let connection = &mut self.session.connection;
+        let entries =
+            match stream::after(connection, &self.bridge.inbound, room, after, until).await {
+                Ok(entries) => entries,
+                Err(err) if is_link_failure(&err) => return Err(err),
+                Err(err) => {
+                    tracing::warn!("cannot read the history stream of room {room}: {err}");
+                    Vec::new()
+                }
+            };
         let mut expected = after + 1;
-        for entry in entries {
-            let Some(event) = entry.event() else { continue };
-            if entry.id > expected {
-                self.registry.gap(room, entry.id - expected);
+        for (id, event) in entries {
+            if id > expected {
+                self.registry.gap(room, id - expected);
             }
-            self.registry.arrived(room, entry.id, &event, true);
-            expected = entry.id + 1;
+            self.registry.arrived(room, id, &event, true);
+            expected = id + 1;
         }
         if let Some(until) = until
             && until > expected
@@ -350,17 +369,15 @@ impl<R: Registry> Running<'_, R> {
     }
 
     /// Keeps this server alive and its people's names claimed.
-    async fn refresh(&mut self) -> redis::RedisResult<()> {
+    async fn refresh(&mut self) -> RedisResult<()> {
         let id = &self.bridge.id;
         let people = self.registry.snapshot().people;
-        let mut pipe = redis::pipe();
-        id.announce(&mut pipe);
-        for (name, _) in &people {
-            pipe.add_command(scripts::claim(id, name));
-        }
-        let claims: Vec<i64> = pipe.query_async(&mut self.session.connection).await?;
-        for ((name, _), claimed) in people.iter().zip(claims) {
-            if claimed == 0 {
+        let mut commands = Vec::from(id.announce());
+        let claims_from = commands.len();
+        commands.extend(people.iter().map(|(name, _)| scripts::claim(id, name)));
+        let answers = execute(&mut self.session.connection, commands).await?;
+        for ((name, _), claimed) in people.iter().zip(&answers[claims_from..]) {
+            if is_refused_claim(claimed) {
                 tracing::warn!("the name {name} is claimed by another server too");
             }
         }
@@ -370,20 +387,82 @@ impl<R: Registry> Running<'_, R> {
     /// Sends what is still queued (the last departures) and takes this
     /// server off the lists, within a bound.
     async fn goodbye(&mut self) {
-        let mut pipe = redis::pipe();
+        let mut commands = Vec::new();
         while let Ok(cmd) = self.bridge.outgoing.try_recv() {
             self.bridge.metrics.pending.dec();
-            pipe.add_command(cmd).ignore();
+            commands.push(cmd);
         }
-        self.bridge.id.retire(&mut pipe);
+        commands.extend(self.bridge.id.retire());
         let sent = tokio::time::timeout(
             GOODBYE_TIMEOUT,
-            pipe.query_async::<()>(&mut self.session.connection),
+            execute(&mut self.session.connection, commands),
         );
-        if !matches!(sent.await, Ok(Ok(()))) {
+        if !matches!(sent.await, Ok(Ok(_))) {
             tracing::warn!(
                 "could not say goodbye to Redis; this server's entries expire by themselves"
             );
         }
     }
+}
+
+/// Runs `commands` in one pipeline, in order, and gives each one's answer.
+///
+/// # Errors
+///
+/// Only the link failing (see [`is_link_failure`]), which ends the session.
+/// A command Redis refuses fails alone: its answer is the `Err`, logged
+/// here; one refused because Redis no longer has our scripts is retried
+/// once, after they are loaded again. (A retried call then runs after the
+/// commands that followed it in the pipeline: a notice may overtake a
+/// message, once, after Redis forgot the scripts.)
+async fn execute(
+    connection: &mut MultiplexedConnection,
+    commands: impl IntoIterator<Item = Cmd>,
+) -> RedisResult<Vec<RedisResult<Value>>> {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for cmd in commands {
+        pipe.add_command(cmd);
+    }
+    if pipe.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut answers: Vec<RedisResult<Value>> = pipe.query_async(connection).await?;
+    let missing: Vec<usize> = (0..answers.len())
+        .filter(|&n| matches!(&answers[n], Err(err) if scripts::is_missing(err)))
+        .collect();
+    if !missing.is_empty() {
+        tracing::info!("Redis no longer had our scripts; loading them again");
+        match scripts::load(connection).await {
+            Ok(()) => {
+                let mut again = redis::pipe();
+                again.ignore_errors();
+                let cmds: Vec<&Cmd> = pipe.cmd_iter().collect();
+                for &n in &missing {
+                    again.add_command(cmds[n].clone());
+                }
+                let retried: Vec<RedisResult<Value>> = again.query_async(connection).await?;
+                for (n, answer) in missing.into_iter().zip(retried) {
+                    answers[n] = answer;
+                }
+            }
+            Err(err) if is_link_failure(&err) => return Err(err),
+            Err(err) => tracing::warn!("cannot load the scripts into Redis: {err}"),
+        }
+    }
+    for (cmd, answer) in pipe.cmd_iter().zip(&answers) {
+        if let Err(err) = answer {
+            tracing::warn!(
+                "Redis refused a command ({}): {err}",
+                scripts::describe(cmd)
+            );
+        }
+    }
+    Ok(answers)
+}
+
+/// Whether the answer to a claim says another server has the name (a claim
+/// Redis refused is logged where it failed).
+fn is_refused_claim(answer: &RedisResult<Value>) -> bool {
+    matches!(answer, Ok(Value::Int(0)))
 }

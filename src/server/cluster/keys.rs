@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use redis::Pipeline;
+use redis::Cmd;
 
 /// How long a name claim and a server's liveness key last unless refreshed;
 /// also how long a crashed server's people stay listed at most.
@@ -87,24 +87,26 @@ impl ServerId {
         format!("{} {name}", self.0)
     }
 
-    /// Adds to `pipe` what says this server is alive for another claim
-    /// period: its place in the set of servers and its liveness key.
-    pub(super) fn announce(&self, pipe: &mut Pipeline) {
-        pipe.cmd("SADD").arg(SERVERS).arg(&self.0).ignore();
-        pipe.cmd("SET")
+    /// What says this server is alive for another claim period: its place
+    /// in the set of servers and its liveness key.
+    pub(super) fn announce(&self) -> [Cmd; 2] {
+        let mut add = redis::cmd("SADD");
+        add.arg(SERVERS).arg(&self.0);
+        let mut alive = redis::cmd("SET");
+        alive
             .arg(self.alive_key())
             .arg(1)
             .arg("EX")
-            .arg(CLAIM_TTL.as_secs())
-            .ignore();
+            .arg(CLAIM_TTL.as_secs());
+        [add, alive]
     }
 
-    /// Adds to `pipe` what takes this server off the lists.
-    pub(super) fn retire(&self, pipe: &mut Pipeline) {
-        pipe.cmd("SREM").arg(SERVERS).arg(&self.0).ignore();
-        pipe.cmd("DEL")
-            .arg(self.alive_key())
-            .arg(self.people_key())
-            .ignore();
+    /// What takes this server off the lists.
+    pub(super) fn retire(&self) -> [Cmd; 2] {
+        let mut remove = redis::cmd("SREM");
+        remove.arg(SERVERS).arg(&self.0);
+        let mut delete = redis::cmd("DEL");
+        delete.arg(self.alive_key()).arg(self.people_key());
+        [remove, delete]
     }
 }

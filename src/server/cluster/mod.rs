@@ -13,6 +13,8 @@
 //!   server's people disappear ([`keys`] names them all).
 //! - History is a capped stream per room whose entry ids are the message
 //!   ids ([`stream`]).
+//! - Nothing read from Redis is trusted: every event, published or kept, is
+//!   checked like client input ([`inbound`]) before anyone sees it.
 //!
 //! [`Cluster::connect`] gives two halves. [`Cluster`] is the handle the
 //! registry calls: commands that need no answer are queued, questions are
@@ -23,6 +25,7 @@
 //! here, so this module knows nothing of rooms.
 
 mod bridge;
+mod inbound;
 mod keys;
 mod scripts;
 mod stream;
@@ -38,6 +41,7 @@ use super::history::RoomTail;
 use super::metrics::LinkMetrics;
 use crate::protocol::{Event, RoomInfo};
 pub(crate) use bridge::Bridge;
+use inbound::Inbound;
 use keys::ServerId;
 
 /// How long Redis may take to answer one command or pipeline, on every
@@ -87,6 +91,14 @@ impl From<redis::RedisError> for ClusterError {
             ClusterError::Redis(err)
         }
     }
+}
+
+/// Whether `err` says the link failed (I/O: a timeout, a connection closed
+/// or broken) rather than that one command did (Redis refused it, with
+/// `NOSCRIPT`, `WRONGTYPE` or `ERR …`, or its answer was not what we read
+/// there): only the first ends a session with Redis.
+fn is_link_failure(err: &redis::RedisError) -> bool {
+    err.is_io_error()
 }
 
 /// The settings of every connection to Redis.
@@ -144,6 +156,8 @@ pub(crate) struct Cluster {
     link: watch::Receiver<Option<MultiplexedConnection>>,
     metrics: LinkMetrics,
     history_len: usize,
+    /// The checks on what is read back from Redis (a room's tail).
+    inbound: Inbound,
 }
 
 impl fmt::Debug for Cluster {
@@ -157,7 +171,8 @@ impl fmt::Debug for Cluster {
 impl Cluster {
     /// Connects to Redis at `url` and checks that it answers, so that a wrong
     /// URL or a Redis that is not running fails before the server listens;
-    /// the link comes up once the bridge runs.
+    /// the link comes up once the bridge runs. No text longer than
+    /// `max_message_bytes` is taken from Redis.
     ///
     /// # Errors
     ///
@@ -165,6 +180,7 @@ impl Cluster {
     pub(crate) async fn connect(
         url: &str,
         history_len: usize,
+        max_message_bytes: usize,
         metrics: LinkMetrics,
     ) -> Result<(Cluster, Bridge), ConnectError> {
         let shown = redact(url);
@@ -194,6 +210,7 @@ impl Cluster {
             Err(_) => return Err(fail(format!("no answer within {CONNECT_TIMEOUT:?}"))),
         }
         let id = ServerId::random();
+        let inbound = Inbound { max_message_bytes };
         let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
         let (link_tx, link) = watch::channel(None);
         let cluster = Cluster {
@@ -202,6 +219,7 @@ impl Cluster {
             link,
             metrics: metrics.clone(),
             history_len,
+            inbound,
         };
         let bridge = Bridge {
             client,
@@ -211,6 +229,7 @@ impl Cluster {
             link: link_tx,
             metrics,
             history_len,
+            inbound,
         };
         Ok((cluster, bridge))
     }
@@ -296,18 +315,14 @@ impl Cluster {
     pub(crate) async fn who(&self, room: &str) -> Result<Vec<String>, ClusterError> {
         let mut cmd = scripts::call(&scripts::PEOPLE);
         cmd.arg(0).arg("who").arg(room);
-        self.query(&mut cmd).await
+        Ok(inbound::names(self.query(&mut cmd).await?))
     }
 
     /// The rooms with people in them on any live server.
     pub(crate) async fn rooms(&self) -> Result<Vec<RoomInfo>, ClusterError> {
         let mut cmd = scripts::call(&scripts::PEOPLE);
         cmd.arg(0).arg("rooms");
-        let flat: Vec<(String, usize)> = self.query(&mut cmd).await?;
-        Ok(flat
-            .into_iter()
-            .map(|(name, people)| RoomInfo { name, people })
-            .collect())
+        Ok(inbound::rooms(self.query(&mut cmd).await?))
     }
 
     /// Sends a private message to `to` if another server has that person:
@@ -323,7 +338,7 @@ impl Cluster {
         let mut get = redis::cmd("GET");
         get.arg(keys::name(to));
         let held: Option<String> = self.query(&mut get).await?;
-        let Some((server, name)) = held.as_deref().and_then(|held| held.split_once(' ')) else {
+        let Some((server, name)) = held.as_deref().and_then(inbound::claim_holder) else {
             return Ok(None);
         };
         let event = Event::Private {
@@ -343,15 +358,22 @@ impl Cluster {
     /// A room's last messages and last id, as Redis keeps them.
     pub(crate) async fn load(&self, room: &str) -> Result<RoomTail, ClusterError> {
         let mut connection = self.connection().ok_or(ClusterError::Down)?;
-        stream::tail(&mut connection, room, self.history_len).await
+        stream::tail(&mut connection, &self.inbound, room, self.history_len).await
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &mut Cmd) -> Result<T, ClusterError> {
         let mut connection = self.connection().ok_or(ClusterError::Down)?;
-        let answer = cmd
-            .query_async(&mut connection)
-            .await
-            .map_err(ClusterError::from);
+        let mut answer = cmd.query_async(&mut connection).await;
+        if let Err(err) = &answer
+            && scripts::is_missing(err)
+        {
+            tracing::info!("Redis no longer had our scripts; loading them again");
+            answer = match scripts::load(&mut connection).await {
+                Ok(()) => cmd.query_async(&mut connection).await,
+                Err(err) => Err(err),
+            };
+        }
+        let answer = answer.map_err(ClusterError::from);
         if let Err(err) = &answer {
             tracing::warn!("a question to Redis failed: {err}");
         }

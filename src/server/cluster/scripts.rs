@@ -1,17 +1,58 @@
 //! The Lua scripts that make each multi-key step atomic in Redis.
 //!
+//! They are called by hash (`EVALSHA`) and loaded at each (re)connection;
+//! Redis may forget them meanwhile (`SCRIPT FLUSH`, a restart that keeps
+//! the data, a failover), so a call refused with `NOSCRIPT` is a reason to
+//! [`load`] them again and retry that call once, never to drop the link.
+//!
 //! Scripts read keys they are not passed in `KEYS` (the server list, the
 //! liveness keys): fine on one Redis, which is the design; a Redis Cluster
 //! would need the keys of one room in one hash slot and the lists split.
 
 use std::sync::LazyLock;
 
-use redis::{Cmd, Script};
+use redis::aio::MultiplexedConnection;
+use redis::{Cmd, ErrorKind, RedisError, Script, ServerErrorKind};
 
 use super::keys;
 
-/// The scripts loaded into Redis at each (re)connection.
-pub(super) const ALL: [&LazyLock<Script>; 5] = [&SAY, &RAISE_COUNTER, &CLAIM, &RELEASE, &PEOPLE];
+/// The scripts loaded into Redis at each (re)connection, with their names
+/// for the log.
+const ALL: [(&str, &LazyLock<Script>); 5] = [
+    ("SAY", &SAY),
+    ("RAISE_COUNTER", &RAISE_COUNTER),
+    ("CLAIM", &CLAIM),
+    ("RELEASE", &RELEASE),
+    ("PEOPLE", &PEOPLE),
+];
+
+/// Loads every script into Redis (again).
+pub(super) async fn load(connection: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+    for (_, script) in ALL {
+        script.load_async(connection).await?;
+    }
+    Ok(())
+}
+
+/// What `cmd` is, for the log: its name, and a script's name for a call.
+pub(super) fn describe(cmd: &Cmd) -> String {
+    let mut args = cmd.args_iter().map(|arg| match arg {
+        redis::Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => String::new(),
+    });
+    let name = args.next().unwrap_or_default();
+    let hash = args.next().unwrap_or_default();
+    match ALL.iter().find(|(_, script)| script.get_hash() == hash) {
+        Some((script, _)) if name.eq_ignore_ascii_case("EVALSHA") => format!("{name} {script}"),
+        _ => name,
+    }
+}
+
+/// Whether `err` is Redis saying it does not have the script called: it
+/// forgot the scripts, and [`load`] will put them back.
+pub(super) fn is_missing(err: &RedisError) -> bool {
+    err.kind() == ErrorKind::Server(ServerErrorKind::NoScript)
+}
 
 /// A call of a loaded script; the caller adds its keys and arguments.
 pub(super) fn call(script: &Script) -> Cmd {
@@ -49,15 +90,25 @@ fn script(code: &str) -> Script {
 /// and publishes `ID JSON` on the room's channel, all in one step, so every
 /// server sees the same order and history never disagrees with delivery.
 ///
+/// Except if the stream refuses the entry (a higher id already in it, or a
+/// key of another type: nothing a server of ours writes): the message is
+/// delivered all the same, and the script's error reply says it was not
+/// kept (`NOTKEPT`). Otherwise one such entry would silence the room for
+/// good.
+///
 /// KEYS: counter, stream. ARGV: channel, history length, event JSON (id 0).
 pub(super) static SAY: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local id = redis.call('INCR', KEYS[1])
+local kept = true
 if tonumber(ARGV[2]) > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. id, 'e', ARGV[3])
+  kept = redis.pcall('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. id, 'e', ARGV[3])
 end
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[3])
+if type(kept) == 'table' and kept.err then
+  return redis.error_reply('NOTKEPT message ' .. id .. ' delivered but not kept in history: ' .. kept.err)
+end
 return id
 ",
     )
@@ -149,6 +200,14 @@ return flat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_call_is_named_in_the_log() {
+        let mut say = call(&SAY);
+        say.arg(2).arg("chat:id:lobby");
+        assert_eq!(describe(&say), "EVALSHA SAY");
+        assert_eq!(describe(redis::cmd("HSET").arg("chat:people:x")), "HSET");
+    }
 
     #[test]
     fn key_names_are_put_in_from_keys() {

@@ -5,51 +5,53 @@
 
 use redis::aio::MultiplexedConnection;
 
+use super::inbound::Inbound;
 use super::{ClusterError, keys};
 use crate::protocol::Event;
 use crate::server::history::{RoomTail, StoredMessage};
 
-/// One entry of a room's history stream: `0-ID` and its fields.
+/// One entry of a room's history stream as Redis holds it: its id (`0-ID`
+/// if a server of ours wrote it) and its field `e`, unchecked, so that one
+/// entry that is neither is dropped alone rather than failing the read.
 #[derive(Debug)]
 pub(super) struct StreamEntry {
-    pub id: u64,
+    id: String,
     json: Option<String>,
 }
 
 impl redis::FromRedisValue for StreamEntry {
     fn from_redis_value(value: redis::Value) -> Result<Self, redis::ParsingError> {
-        let (id, fields): (String, Vec<String>) = redis::FromRedisValue::from_redis_value(value)?;
-        let id = id
-            .strip_prefix("0-")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| redis::ParsingError::from(format!("not a chat history id: {id}")))?;
+        let (id, fields): (String, Vec<Vec<u8>>) = redis::FromRedisValue::from_redis_value(value)?;
         let json = fields
             .chunks(2)
-            .find(|pair| pair[0] == "e")
-            .and_then(|pair| pair.get(1).cloned());
+            .find(|pair| pair[0] == b"e")
+            .and_then(|pair| String::from_utf8(pair.get(1)?.clone()).ok());
         Ok(Self { id, json })
     }
 }
 
 impl StreamEntry {
-    /// The event this entry holds, with its id.
-    pub(super) fn event(&self) -> Option<Event> {
-        let event: Event = serde_json::from_str(self.json.as_deref()?).ok()?;
-        Some(with_id(event, self.id))
+    /// The event this entry holds, with its id, if it is one a server of
+    /// ours could have kept in `room` with the room's counter at `counter`
+    /// (see [`Inbound::history_entry`]); what is not is logged and dropped.
+    fn checked(&self, inbound: &Inbound, room: &str, counter: u64) -> Option<(u64, Event)> {
+        inbound
+            .history_entry(room, &self.id, self.json.as_deref(), counter)
+            .inspect_err(|reason| {
+                tracing::warn!(
+                    room,
+                    id = self.id,
+                    "dropped an entry of the history stream: {reason}"
+                );
+            })
+            .ok()
     }
-}
-
-/// `event` with the id Redis gave it.
-pub(super) fn with_id(mut event: Event, new_id: u64) -> Event {
-    if let Event::Message { id, .. } | Event::Action { id, .. } = &mut event {
-        *id = new_id;
-    }
-    event
 }
 
 /// A room's last `history_len` messages and its last id.
 pub(super) async fn tail(
     connection: &mut MultiplexedConnection,
+    inbound: &Inbound,
     room: &str,
     history_len: usize,
 ) -> Result<RoomTail, ClusterError> {
@@ -62,37 +64,43 @@ pub(super) async fn tail(
         .arg("COUNT")
         .arg(history_len.max(1));
     let (last_id, entries): (Option<u64>, Vec<StreamEntry>) = pipe.query_async(connection).await?;
+    let last_id = last_id.unwrap_or(0);
     let messages = if history_len == 0 {
         Vec::new()
     } else {
         entries
             .iter()
             .rev()
-            .filter_map(|entry| StoredMessage::from_event(entry.event()?))
+            .filter_map(|entry| StoredMessage::from_event(entry.checked(inbound, room, last_id)?.1))
             .map(|(_, message)| message)
             .collect()
     };
-    Ok(RoomTail {
-        last_id: last_id.unwrap_or(0),
-        messages,
-    })
+    Ok(RoomTail { last_id, messages })
 }
 
-/// The entries of `room`'s stream after id `after`, up to (not including)
-/// `until` if given.
+/// The messages of `room`'s stream after id `after`, up to (not including)
+/// `until` if given, with their ids; the room's counter is read with them,
+/// so that an entry past it is known for what it is.
 pub(super) async fn after(
     connection: &mut MultiplexedConnection,
+    inbound: &Inbound,
     room: &str,
     after: u64,
     until: Option<u64>,
-) -> redis::RedisResult<Vec<StreamEntry>> {
+) -> redis::RedisResult<Vec<(u64, Event)>> {
     let end = until.map_or_else(|| "+".to_owned(), |until| format!("(0-{until}"));
-    redis::cmd("XRANGE")
+    let mut pipe = redis::pipe();
+    pipe.cmd("GET").arg(keys::counter(room));
+    pipe.cmd("XRANGE")
         .arg(keys::history(room))
         .arg(format!("(0-{after}"))
-        .arg(end)
-        .query_async(connection)
-        .await
+        .arg(end);
+    let (counter, entries): (Option<u64>, Vec<StreamEntry>) = pipe.query_async(connection).await?;
+    let counter = counter.unwrap_or(0);
+    Ok(entries
+        .iter()
+        .filter_map(|entry| entry.checked(inbound, room, counter))
+        .collect())
 }
 
 #[cfg(test)]
@@ -109,10 +117,19 @@ mod tests {
             ts: 5,
         }
         .to_json();
-        let entry = StreamEntry {
-            id: 42,
-            json: Some(json),
+        let entry = |id: &str| StreamEntry {
+            id: id.into(),
+            json: Some(json.clone()),
         };
-        assert!(matches!(entry.event(), Some(Event::Message { id: 42, .. })));
+        let inbound = Inbound {
+            max_message_bytes: 64,
+        };
+        assert!(matches!(
+            entry("0-42").checked(&inbound, "lobby", 42),
+            Some((42, Event::Message { id: 42, .. }))
+        ));
+        assert_eq!(entry("0-42").checked(&inbound, "lobby", 41), None);
+        assert_eq!(entry("0-42").checked(&inbound, "rust", 42), None);
+        assert_eq!(entry("42-0").checked(&inbound, "lobby", 42), None);
     }
 }

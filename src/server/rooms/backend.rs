@@ -41,13 +41,15 @@ pub(super) enum Start {
 
 impl Backend {
     /// Opens what `history` names, reporting to `metrics`; with Redis, the
-    /// bridge that must run once the registry exists comes too.
+    /// bridge that must run once the registry exists comes too, taking no
+    /// text longer than `max_message_bytes` from the other servers.
     ///
     /// # Errors
     ///
     /// A data directory or a Redis that cannot be used, in one line.
     pub(crate) async fn open(
         history: &HistoryConfig,
+        max_message_bytes: usize,
         metrics: &mut Metrics,
     ) -> Result<(Backend, Option<Bridge>), StartError> {
         Ok(match &history.storage {
@@ -67,7 +69,8 @@ impl Backend {
             }
             Storage::Redis { url } => {
                 let (cluster, bridge) =
-                    Cluster::connect(url, history.len, metrics.register_link()).await?;
+                    Cluster::connect(url, history.len, max_message_bytes, metrics.register_link())
+                        .await?;
                 (Backend::Redis(cluster), Some(bridge))
             }
         })

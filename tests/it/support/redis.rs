@@ -71,6 +71,19 @@ impl Redis {
         format!("redis+unix://{}", self.socket)
     }
 
+    /// A connection of the test's own to this Redis, to write into it what
+    /// no server of ours would (as another server with a bug, or an
+    /// intruder, could).
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(self.url()).expect("a valid Redis URL");
+        within(
+            "a connection to Redis",
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        .expect("connecting to Redis")
+    }
+
     /// A server joined to this Redis.
     pub async fn server(&self, args: &[&str]) -> TestServer {
         let url = self.url();

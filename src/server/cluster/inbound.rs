@@ -1,0 +1,495 @@
+//! What arrives from Redis, checked as client input is, in one place: a
+//! room's channel, this server's channel and a room's history stream all
+//! come through [`Inbound`], which turns a raw payload into an event fit to
+//! deliver, or says why it is not one; the names and rooms of the answers
+//! to `/who`, `/rooms` and a name's claim come through [`names`],
+//! [`rooms`] and [`claim_holder`].
+//!
+//! Anyone who can write to the Redis (another server with a bug, a person
+//! with `redis-cli`) can publish anything; without these checks one payload
+//! could put escapes on every screen, pass for the server (a `welcome`, a
+//! `cluster` error), or install an id no counter will reach, after which the
+//! room would drop every real message as already delivered.
+
+use std::borrow::Cow;
+
+use crate::protocol::{Event, RoomInfo, is_valid_name, is_valid_room};
+use crate::sanitize::strip_controls;
+
+/// How far past a room's last id a message on its channel may be: a server
+/// that misses more than that loses its subscription connection (Redis cuts
+/// slow subscribers) and resynchronises from the stream instead.
+pub(super) const MAX_IDS_AHEAD: u64 = 1_000_000;
+/// The highest id Redis can give: its counters are signed 64-bit.
+const MAX_ID: u64 = i64::MAX as u64;
+
+/// Why something from Redis was dropped; the message goes to the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Refused {
+    #[error("not an event: {0}")]
+    Unreadable(String),
+    #[error("a `{0}` event has no place on this channel")]
+    WrongKind(&'static str),
+    #[error("an event of room {0}")]
+    WrongRoom(String),
+    #[error("an invalid name: {0:?}")]
+    InvalidName(String),
+    #[error("a text of {0} bytes, over the limit")]
+    TooLong(usize),
+    #[error("an empty text")]
+    Empty,
+    #[error("a notice with id {0}")]
+    NoticeWithId(u64),
+    #[error("a message without an id")]
+    NoId,
+    #[error("an impossible id {id} (the highest possible here is {highest})")]
+    ImpossibleId { id: u64, highest: u64 },
+}
+
+/// The checks on what arrives from Redis, with the limits they need.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Inbound {
+    /// `--max-message-bytes`: no text from Redis may be longer than what a
+    /// client may send here.
+    pub max_message_bytes: usize,
+}
+
+impl Inbound {
+    /// A payload from `room`'s channel (`ID JSON`): a message or action with
+    /// an id no further than [`MAX_IDS_AHEAD`] past `last_id` (the room's
+    /// last id here, if it is here and in step), or a join, leave or nick
+    /// with id 0, all of `room`.
+    pub(super) fn room_event(
+        &self,
+        room: &str,
+        payload: &[u8],
+        last_id: Option<u64>,
+    ) -> Result<(u64, Event), Refused> {
+        let payload = std::str::from_utf8(payload).map_err(|err| unreadable(&err))?;
+        let (id, json) = payload
+            .split_once(' ')
+            .ok_or_else(|| Refused::Unreadable("no id before the event".into()))?;
+        let id: u64 = id.parse().map_err(|err| unreadable(&err))?;
+        let event = serde_json::from_str(json).map_err(|err| unreadable(&err))?;
+        let highest = last_id.map_or(MAX_ID, |last| last.saturating_add(MAX_IDS_AHEAD));
+        let event = self.room_event_of(room, id, event, highest)?;
+        Ok((id, event))
+    }
+
+    /// A private message from this server's channel (the event's JSON).
+    pub(super) fn private(&self, payload: &[u8]) -> Result<Event, Refused> {
+        let payload = std::str::from_utf8(payload).map_err(|err| unreadable(&err))?;
+        match serde_json::from_str(payload).map_err(|err| unreadable(&err))? {
+            Event::Private { from, to, text, ts } => Ok(Event::Private {
+                from: name(from)?,
+                to: name(to)?,
+                text: self.text(text)?,
+                ts,
+            }),
+            other => Err(Refused::WrongKind(kind(&other))),
+        }
+    }
+
+    /// Entry `id` of `room`'s history stream (`0-ID`, and the event's JSON
+    /// with id 0): a message or action of `room`, with an id the room's
+    /// counter has given (`counter`, read with the entries).
+    pub(super) fn history_entry(
+        &self,
+        room: &str,
+        id: &str,
+        json: Option<&str>,
+        counter: u64,
+    ) -> Result<(u64, Event), Refused> {
+        let id = id
+            .strip_prefix("0-")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| Refused::Unreadable(format!("not a chat history id: {id}")))?;
+        let json = json.ok_or_else(|| Refused::Unreadable("no event in the entry".into()))?;
+        let event = serde_json::from_str(json).map_err(|err| unreadable(&err))?;
+        if !matches!(event, Event::Message { .. } | Event::Action { .. }) {
+            return Err(Refused::WrongKind(kind(&event)));
+        }
+        Ok((id, self.room_event_of(room, id, event, counter)?))
+    }
+
+    /// `event`, published or kept as number `id` in `room`, if it belongs
+    /// there: numbered up to `highest` if it is said, unnumbered if it is a
+    /// notice; its names valid and its texts clean.
+    fn room_event_of(
+        &self,
+        room: &str,
+        id: u64,
+        event: Event,
+        highest: u64,
+    ) -> Result<Event, Refused> {
+        let in_room = |of: String| {
+            if of == room {
+                Ok(of)
+            } else {
+                Err(Refused::WrongRoom(of))
+            }
+        };
+        let said = |id: u64| match id {
+            0 => Err(Refused::NoId),
+            id if id > highest.min(MAX_ID) => Err(Refused::ImpossibleId {
+                id,
+                highest: highest.min(MAX_ID),
+            }),
+            id => Ok(id),
+        };
+        let notice = || match id {
+            0 => Ok(()),
+            id => Err(Refused::NoticeWithId(id)),
+        };
+        Ok(match event {
+            Event::Message {
+                room,
+                from,
+                text,
+                ts,
+                ..
+            } => Event::Message {
+                id: said(id)?,
+                room: in_room(room)?,
+                from: name(from)?,
+                text: self.text(text)?,
+                ts,
+            },
+            Event::Action {
+                room,
+                from,
+                text,
+                ts,
+                ..
+            } => Event::Action {
+                id: said(id)?,
+                room: in_room(room)?,
+                from: name(from)?,
+                text: self.text(text)?,
+                ts,
+            },
+            Event::Join {
+                room,
+                name: who,
+                ts,
+            } => {
+                notice()?;
+                Event::Join {
+                    room: in_room(room)?,
+                    name: name(who)?,
+                    ts,
+                }
+            }
+            Event::Leave {
+                room,
+                name: who,
+                reason,
+                ts,
+            } => {
+                notice()?;
+                Event::Leave {
+                    room: in_room(room)?,
+                    name: name(who)?,
+                    reason: self.text(reason)?,
+                    ts,
+                }
+            }
+            Event::Nick { room, old, new, ts } => {
+                notice()?;
+                Event::Nick {
+                    room: in_room(room)?,
+                    old: name(old)?,
+                    new: name(new)?,
+                    ts,
+                }
+            }
+            other => return Err(Refused::WrongKind(kind(&other))),
+        })
+    }
+
+    /// `text` without control characters, if it is within the limit and
+    /// something is left.
+    fn text(&self, text: String) -> Result<String, Refused> {
+        if text.len() > self.max_message_bytes {
+            return Err(Refused::TooLong(text.len()));
+        }
+        let text = match strip_controls(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(stripped) => stripped,
+        };
+        if text.trim().is_empty() {
+            return Err(Refused::Empty);
+        }
+        Ok(text)
+    }
+}
+
+/// The names of an answer to `/who` that are names; any other is logged
+/// and dropped.
+pub(super) fn names(names: Vec<String>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|name| {
+            let valid = is_valid_name(name);
+            if !valid {
+                tracing::warn!("dropped an invalid name from Redis: {name:?}");
+            }
+            valid
+        })
+        .collect()
+}
+
+/// The rooms of an answer to `/rooms` whose names are room names; any other
+/// is logged and dropped.
+pub(super) fn rooms(rooms: Vec<(String, usize)>) -> Vec<RoomInfo> {
+    rooms
+        .into_iter()
+        .filter_map(|(name, people)| {
+            if is_valid_room(&name) {
+                Some(RoomInfo { name, people })
+            } else {
+                tracing::warn!("dropped an invalid room name from Redis: {name:?}");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The server and the name of a claim's value (`SERVER NAME`), if the name
+/// is one.
+pub(super) fn claim_holder(held: &str) -> Option<(&str, &str)> {
+    let (server, name) = held.split_once(' ')?;
+    if is_valid_name(name) {
+        Some((server, name))
+    } else {
+        tracing::warn!("dropped an invalid claim from Redis: {held:?}");
+        None
+    }
+}
+
+fn name(name: String) -> Result<String, Refused> {
+    if is_valid_name(&name) {
+        Ok(name)
+    } else {
+        Err(Refused::InvalidName(name))
+    }
+}
+
+fn unreadable(err: &dyn std::error::Error) -> Refused {
+    Refused::Unreadable(err.to_string())
+}
+
+/// The `type` of `event`, for the log.
+fn kind(event: &Event) -> &'static str {
+    match event {
+        Event::Welcome { .. } => "welcome",
+        Event::Message { .. } => "message",
+        Event::Action { .. } => "action",
+        Event::Join { .. } => "join",
+        Event::Leave { .. } => "leave",
+        Event::Nick { .. } => "nick",
+        Event::Private { .. } => "private",
+        Event::Who { .. } => "who",
+        Event::Rooms { .. } => "rooms",
+        Event::Help { .. } => "help",
+        Event::Gap { .. } => "gap",
+        Event::Error { .. } => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ErrorCode;
+
+    const INBOUND: Inbound = Inbound {
+        max_message_bytes: 16,
+    };
+
+    fn said(room: &str, from: &str, text: &str) -> Event {
+        Event::Message {
+            id: 0,
+            room: room.into(),
+            from: from.into(),
+            text: text.into(),
+            ts: 7,
+        }
+    }
+
+    fn join(room: &str, name: &str) -> Event {
+        Event::Join {
+            room: room.into(),
+            name: name.into(),
+            ts: 7,
+        }
+    }
+
+    fn on_channel(id: u64, event: &Event, last_id: Option<u64>) -> Result<(u64, Event), Refused> {
+        let payload = format!("{id} {}", event.to_json());
+        INBOUND.room_event("lobby", payload.as_bytes(), last_id)
+    }
+
+    #[test]
+    fn a_message_and_a_notice_of_the_room_pass() {
+        let (id, event) = on_channel(5, &said("lobby", "ana", "hi"), Some(4)).unwrap();
+        assert_eq!(id, 5);
+        assert!(matches!(event, Event::Message { id: 5, ref text, .. } if text == "hi"));
+        let notice = on_channel(0, &join("lobby", "ana"), Some(4)).unwrap();
+        assert_eq!(notice, (0, join("lobby", "ana")));
+        let leave = Event::Leave {
+            room: "lobby".into(),
+            name: "ana".into(),
+            reason: "quit: \u{1b}[2Jbye".into(),
+            ts: 7,
+        };
+        let Ok((0, Event::Leave { reason, .. })) = on_channel(0, &leave, None) else {
+            panic!("a leave is a notice");
+        };
+        assert_eq!(reason, "quit: [2Jbye");
+    }
+
+    #[test]
+    fn texts_lose_their_escapes() {
+        let (_, event) = on_channel(1, &said("lobby", "ana", "\u{1b}]0;x\u{7}hi"), None).unwrap();
+        assert!(matches!(event, Event::Message { ref text, .. } if text == "]0;xhi"));
+        assert_eq!(
+            on_channel(1, &said("lobby", "ana", "\u{1b}\u{7}"), None),
+            Err(Refused::Empty)
+        );
+    }
+
+    #[test]
+    fn only_room_events_of_this_room_with_valid_names_pass() {
+        let welcome = Event::error(ErrorCode::Cluster, "the link is lost");
+        assert_eq!(
+            on_channel(0, &welcome, None),
+            Err(Refused::WrongKind("error"))
+        );
+        assert_eq!(
+            on_channel(0, &Event::Gap { missed: 3 }, None),
+            Err(Refused::WrongKind("gap"))
+        );
+        assert_eq!(
+            on_channel(1, &said("rust", "ana", "hi"), None),
+            Err(Refused::WrongRoom("rust".into()))
+        );
+        assert_eq!(
+            on_channel(0, &join("lobby", "a\u{1b}na"), None),
+            Err(Refused::InvalidName("a\u{1b}na".into()))
+        );
+        assert_eq!(
+            on_channel(1, &said("lobby", "ana", &"x".repeat(17)), None),
+            Err(Refused::TooLong(17))
+        );
+        assert!(matches!(
+            INBOUND.room_event("lobby", b"\x1b[2J", None),
+            Err(Refused::Unreadable(_))
+        ));
+        assert!(matches!(
+            INBOUND.room_event("lobby", b"1 {\"type\":\"message\"", None),
+            Err(Refused::Unreadable(_))
+        ));
+    }
+
+    #[test]
+    fn messages_have_ids_and_notices_none() {
+        assert_eq!(
+            on_channel(0, &said("lobby", "ana", "hi"), None),
+            Err(Refused::NoId)
+        );
+        assert_eq!(
+            on_channel(3, &join("lobby", "ana"), None),
+            Err(Refused::NoticeWithId(3))
+        );
+    }
+
+    #[test]
+    fn an_impossible_id_is_refused() {
+        let hi = said("lobby", "ana", "hi");
+        assert_eq!(
+            on_channel(u64::MAX, &hi, None),
+            Err(Refused::ImpossibleId {
+                id: u64::MAX,
+                highest: MAX_ID
+            })
+        );
+        assert!(on_channel(10 + MAX_IDS_AHEAD, &hi, Some(10)).is_ok());
+        assert_eq!(
+            on_channel(11 + MAX_IDS_AHEAD, &hi, Some(10)),
+            Err(Refused::ImpossibleId {
+                id: 11 + MAX_IDS_AHEAD,
+                highest: 10 + MAX_IDS_AHEAD
+            })
+        );
+        assert!(on_channel(MAX_ID, &hi, Some(u64::MAX - 1)).is_ok());
+    }
+
+    #[test]
+    fn private_messages_are_checked_too() {
+        let private = |from: &str, text: &str| {
+            Event::Private {
+                from: from.into(),
+                to: "bo".into(),
+                text: text.into(),
+                ts: 7,
+            }
+            .to_json()
+        };
+        let Ok(Event::Private { text, .. }) =
+            INBOUND.private(private("ana", "\u{1b}[2Jpsst").as_bytes())
+        else {
+            panic!("a private message passes");
+        };
+        assert_eq!(text, "[2Jpsst");
+        assert_eq!(
+            INBOUND.private(private("a na", "psst").as_bytes()),
+            Err(Refused::InvalidName("a na".into()))
+        );
+        assert_eq!(
+            INBOUND.private(said("lobby", "ana", "hi").to_json().as_bytes()),
+            Err(Refused::WrongKind("message"))
+        );
+    }
+
+    #[test]
+    fn lists_keep_only_valid_names() {
+        assert_eq!(
+            names(vec!["ana".into(), "e\u{1b}[2Jve".into(), "bo".into()]),
+            ["ana", "bo"]
+        );
+        assert_eq!(
+            rooms(vec![("lobby".into(), 2), ("a/b".into(), 1)]),
+            [RoomInfo {
+                name: "lobby".into(),
+                people: 2
+            }]
+        );
+        assert_eq!(claim_holder("0123 Ana"), Some(("0123", "Ana")));
+        assert_eq!(claim_holder("0123 A\u{1b}na"), None);
+        assert_eq!(claim_holder("0123"), None);
+    }
+
+    #[test]
+    fn history_entries_are_messages_of_the_room_the_counter_gave() {
+        let json = said("lobby", "ana", "hi").to_json();
+        let entry = INBOUND
+            .history_entry("lobby", "0-4", Some(&json), 4)
+            .unwrap();
+        assert!(matches!(entry, (4, Event::Message { id: 4, .. })));
+        assert_eq!(
+            INBOUND.history_entry("lobby", "0-5", Some(&json), 4),
+            Err(Refused::ImpossibleId { id: 5, highest: 4 })
+        );
+        let join = join("lobby", "ana").to_json();
+        assert_eq!(
+            INBOUND.history_entry("lobby", "0-3", Some(&join), 4),
+            Err(Refused::WrongKind("join"))
+        );
+        for (id, json) in [("0-3", None), ("1733-0", Some(json.as_str()))] {
+            assert!(matches!(
+                INBOUND.history_entry("lobby", id, json, 4),
+                Err(Refused::Unreadable(_))
+            ));
+        }
+    }
+}

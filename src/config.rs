@@ -18,6 +18,10 @@ pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_MOTD: &str = "Welcome to chat! Type a message";
 /// Messages kept per room for late joiners and `since` resume.
 pub const DEFAULT_HISTORY_LEN: usize = 100;
+/// Bytes of history kept per room in memory: 100 messages of 2.5 KiB, far
+/// more than a chat's usual lines, yet 1,000 rooms of it stay under 256 MiB
+/// (100 messages of the 64 KiB allowed would be 6.4 MiB a room).
+pub const DEFAULT_HISTORY_BYTES: usize = 256 * 1024;
 /// Rooms whose history a data directory or Redis keeps: ten times the rooms
 /// in memory, so that a room evicted from memory finds its history again
 /// unless many others were written since.
@@ -65,6 +69,10 @@ pub struct HistoryConfig {
     /// Messages kept per room (default [`DEFAULT_HISTORY_LEN`]), in memory
     /// and in the backend alike.
     pub len: usize,
+    /// Bytes of messages kept per room in memory, sender and text and a
+    /// small overhead each (default [`DEFAULT_HISTORY_BYTES`]): the oldest
+    /// go first, whichever of this and `len` binds.
+    pub max_bytes: usize,
     /// Where history lives (default: in memory).
     pub storage: Storage,
     /// Rooms whose history a data directory or Redis keeps at most
@@ -77,6 +85,7 @@ impl Default for HistoryConfig {
     fn default() -> Self {
         Self {
             len: DEFAULT_HISTORY_LEN,
+            max_bytes: DEFAULT_HISTORY_BYTES,
             storage: Storage::Memory,
             max_stored_rooms: DEFAULT_MAX_STORED_ROOMS,
         }

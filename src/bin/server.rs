@@ -81,6 +81,9 @@ struct Args {
     /// Directory where each room's history is kept across restarts (created if missing); without it, history lives in memory
     #[arg(long, env = "CHAT_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Bytes of messages kept per room in memory (senders and texts); the oldest go first, whichever of this and --history binds
+    #[arg(long, env = "CHAT_HISTORY_BYTES", default_value_t = config::DEFAULT_HISTORY_BYTES)]
+    history_bytes: usize,
     /// Rooms whose history --data-dir or Redis keeps; past it the least recently written room's history (and its ids) is dropped
     #[arg(long, env = "CHAT_MAX_STORED_ROOMS", default_value_t = config::DEFAULT_MAX_STORED_ROOMS)]
     max_stored_rooms: usize,
@@ -118,6 +121,7 @@ impl Args {
             motd: self.motd.clone(),
             history: HistoryConfig {
                 len: self.history,
+                max_bytes: self.history_bytes,
                 storage,
                 max_stored_rooms: self.max_stored_rooms,
             },

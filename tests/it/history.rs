@@ -467,3 +467,48 @@ async fn nothing_is_lost_or_repeated_between_replay_and_live_events() {
         );
     }
 }
+
+/// Issue 16, item 2: history is bounded by bytes as well as by count. With
+/// `--history-bytes 2000`, ten lines of 500 bytes leave the last three (each
+/// counts its sender, its text and 96 bytes), and a `since` resume says how
+/// many it missed.
+#[tokio::test]
+async fn issue_16_history_is_bounded_by_bytes_too() {
+    let server =
+        TestServer::start(&["--history-bytes", "2000", "--messages-per-second", "0"]).await;
+    let (mut ana, _) = server.connect_json("/big?name=ana").await;
+    let lines: Vec<String> = (0..10).map(|n| format!("{n}{}", "x".repeat(499))).collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    // Past ana's own join.
+    ana.next_event().await;
+    say_all(&mut ana, &lines).await;
+
+    let (mut bo, _) = server.connect_json("/big?name=bo").await;
+    let replayed: Vec<(String, Option<u64>)> = within("bo's replay", async {
+        let mut replayed = Vec::new();
+        loop {
+            let (kind, id) = kind_and_id(&bo.next_text().await);
+            if kind == "join" {
+                return replayed;
+            }
+            replayed.push((kind, id));
+        }
+    })
+    .await;
+    let expected: Vec<(String, Option<u64>)> = (8..=10)
+        .map(|id| ("message".to_owned(), Some(id)))
+        .collect();
+    assert_eq!(replayed, expected);
+
+    let (mut cy, _) = server.connect_json("/big?name=cy&since=2").await;
+    let mut resumed = Vec::new();
+    for _ in 0..3 {
+        resumed.push(kind_and_id(&cy.next_text().await));
+    }
+    assert_eq!(resumed, expected);
+    assert_eq!(
+        cy.next_event().await,
+        Event::Gap { missed: 5 },
+        "ids 3 to 7"
+    );
+}

@@ -162,7 +162,7 @@ async fn open(
         .chain(problems.into_iter().map(Event::from))
         .chain(registration.problems.into_iter().map(Event::from))
         .map(|event| encode(conn.format, &event))
-        .chain(membership.replay.iter().map(|e| e.message(conn.format)))
+        .chain(membership.replay.iter().map(|e| encode(conn.format, e)))
         .chain((membership.missed > 0).then(|| {
             encode(
                 conn.format,
@@ -411,7 +411,7 @@ where
                         queued(&mut self.events_rx, format, metrics).collect();
                     self.room = membership.room;
                     self.events_rx = membership.events_rx;
-                    batch.extend(membership.replay.iter().map(|e| e.message(format)));
+                    batch.extend(membership.replay.iter().map(|e| encode(format, e)));
                     return self.write(batch).await;
                 }
                 Err(err) => err.into(),

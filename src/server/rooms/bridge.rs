@@ -4,7 +4,7 @@
 
 use crate::protocol::Event;
 use crate::server::cluster::{Arrival, Registry, Snapshot};
-use crate::server::history::RoomTail;
+use crate::server::history::{RoomTail, StoredMessage};
 
 use super::Rooms;
 
@@ -28,8 +28,10 @@ impl Registry for Rooms {
         }
         entry.synced = true;
         entry.last_id = id;
-        let encoded = entry.broadcast(event);
-        entry.remember(id, encoded);
+        entry.broadcast(event);
+        if let Some((_, message)) = StoredMessage::from_event(event.clone()) {
+            entry.remember(message);
+        }
         Arrival::Delivered
     }
 
@@ -66,7 +68,7 @@ impl Registry for Rooms {
         if let Some(entry) = self.state().rooms.get_mut(room)
             && !entry.synced
         {
-            entry.restart_from(room, tail);
+            entry.restart_from(tail);
             entry.synced = true;
         }
     }

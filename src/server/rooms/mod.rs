@@ -48,7 +48,7 @@ pub use backend::StartError;
 pub(crate) use control::{Closing, Control, Told};
 use evictions::Evictions;
 use names::name_taken;
-use room::Room;
+use room::{HistoryLimits, Room};
 
 /// What the server keeps for every person connected.
 struct Person {
@@ -65,7 +65,7 @@ pub(crate) struct Membership {
     pub room: String,
     pub events_rx: broadcast::Receiver<EncodedEvent>,
     /// History to send before anything from `events_rx`, in id order.
-    pub replay: Vec<EncodedEvent>,
+    pub replay: Vec<Event>,
     /// Messages after the requested `since` that history no longer holds.
     pub missed: u64,
 }
@@ -81,7 +81,7 @@ pub(crate) struct Registration {
 /// The registry; one per server.
 pub(crate) struct Rooms {
     state: Mutex<State>,
-    history_len: usize,
+    history: HistoryLimits,
     max_rooms: usize,
     queue_len: usize,
     backend: Backend,
@@ -121,12 +121,15 @@ struct State {
 
 impl Rooms {
     pub(crate) fn new(config: &ServerConfig, mut backend: Backend) -> Self {
-        let history_len = config.history.len;
+        let history = HistoryLimits {
+            len: config.history.len,
+            bytes: config.history.max_bytes,
+        };
         // The lobby always exists, so the limit counts at least it.
         let max_rooms = config.limits.max_rooms.max(1);
         let queue_len = config.limits.room_queue_len.max(1);
         let (tail, synced) = backend.lobby();
-        let mut lobby = Room::new(DEFAULT_ROOM, tail, history_len, queue_len);
+        let mut lobby = Room::new(tail, history, queue_len);
         lobby.synced = synced;
         Self {
             state: Mutex::new(State {
@@ -136,7 +139,7 @@ impl Rooms {
                 evictions: Evictions::default(),
                 closing: None,
             }),
-            history_len,
+            history,
             max_rooms,
             queue_len,
             backend,
@@ -304,7 +307,7 @@ impl Rooms {
                 });
             }
         };
-        let mut entry = Room::new(room, tail, self.history_len, self.queue_len);
+        let mut entry = Room::new(tail, self.history, self.queue_len);
         entry.synced = synced;
         state.rooms.insert(room.to_owned(), entry);
         Ok(RoomEntry::Ready)
@@ -320,7 +323,7 @@ impl Rooms {
         // Subscribing and copying history under one lock: nothing is in both,
         // and nothing falls between them.
         let events_rx = entry.events_tx.subscribe();
-        let (replay, missed) = entry.replay(since);
+        let (replay, missed) = entry.replay(room, since);
         entry.members.insert(name.to_owned());
         if let Some(cluster) = self.backend.relay() {
             cluster.place(name, room);
@@ -348,19 +351,16 @@ impl Rooms {
     /// the cluster's to give), and is not kept in history: a client resuming
     /// after it misses nothing the cluster has.
     pub(crate) fn say(&self, from: &str, room: &str, text: &str, kind: Said) -> usize {
-        let said = |id| {
-            StoredMessage {
-                id,
-                kind,
-                from: from.to_owned(),
-                text: text.to_owned(),
-                ts: now_ms(),
-            }
-            .into_event(room.to_owned())
+        let said = |id| StoredMessage {
+            id,
+            kind,
+            from: from.to_owned(),
+            text: text.to_owned(),
+            ts: now_ms(),
         };
         if let Some(cluster) = self.backend.relay() {
             // Redis gives the id.
-            cluster.say(room, &said(0));
+            cluster.say(room, &said(0).into_event(room.to_owned()));
             return self.backlog(room);
         }
         let numbered = self.backend.numbers_messages();
@@ -371,11 +371,11 @@ impl Rooms {
         if numbered {
             entry.last_id += 1;
         }
-        let id = entry.last_id;
-        let event = said(id);
-        let encoded = entry.broadcast(&event);
+        let message = said(entry.last_id);
+        let event = message.clone().into_event(room.to_owned());
+        entry.broadcast(&event);
         if numbered {
-            entry.remember(id, encoded);
+            entry.remember(message);
         }
         let backlog = entry.events_tx.len();
         // Under the lock, so the backend keeps messages in id order.

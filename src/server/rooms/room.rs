@@ -1,5 +1,11 @@
 //! One room: its members, the broadcast channel that carries its
 //! pre-encoded events to them, and its history.
+//!
+//! History keeps each message once, as it was said ([`StoredMessage`]), not
+//! its encodings: a late joiner's replay is encoded for that joiner alone,
+//! which costs a join a little and saves every room four copies of each
+//! message (the text rendering indents a line break, JSON escapes it). It is
+//! bounded by count (`--history`) and by bytes (`--history-bytes`).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
@@ -8,16 +14,22 @@ use tokio::sync::broadcast;
 
 use crate::protocol::Event;
 use crate::server::encoded::EncodedEvent;
-use crate::server::history::RoomTail;
+use crate::server::history::{RoomTail, StoredMessage};
+
+/// What a message in history costs besides its sender's name and its text:
+/// the struct and two allocations, roughly.
+const MESSAGE_OVERHEAD_BYTES: usize = 96;
 
 pub(super) struct Room {
     /// Pre-encoded events for every member; a member that falls more than the
     /// channel's capacity behind gets `Lagged`, which becomes a `gap` event.
     pub events_tx: broadcast::Sender<EncodedEvent>,
-    /// The last messages and actions said here, oldest first, with their ids.
-    history: VecDeque<(u64, EncodedEvent)>,
-    /// Messages kept at most.
-    history_len: usize,
+    /// The last messages and actions said here, oldest first.
+    history: VecDeque<StoredMessage>,
+    /// What `history` holds, in bytes as [`weight`] counts them.
+    history_bytes: usize,
+    /// Messages kept at most, and bytes.
+    limits: HistoryLimits,
     pub last_id: u64,
     /// Display names, for `/who`.
     pub members: BTreeSet<String>,
@@ -30,60 +42,78 @@ pub(super) struct Room {
     pub synced: bool,
 }
 
+/// How much history a room keeps.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HistoryLimits {
+    /// Messages (`--history`).
+    pub len: usize,
+    /// Bytes, as [`weight`] counts them (`--history-bytes`).
+    pub bytes: usize,
+}
+
+/// What `message` costs in history.
+fn weight(message: &StoredMessage) -> usize {
+    message.from.len() + message.text.len() + MESSAGE_OVERHEAD_BYTES
+}
+
 impl Room {
-    /// A room named `name` that starts from `tail`, keeping `history_len`
-    /// messages and queueing `queue_len` events for its slowest member.
-    pub fn new(name: &str, tail: RoomTail, history_len: usize, queue_len: usize) -> Self {
+    /// A room that starts from `tail`, keeping what `limits` allow and
+    /// queueing `queue_len` events for its slowest member.
+    pub fn new(tail: RoomTail, limits: HistoryLimits, queue_len: usize) -> Self {
         let mut room = Room {
             events_tx: broadcast::channel(queue_len).0,
             history: VecDeque::new(),
-            history_len,
+            history_bytes: 0,
+            limits,
             last_id: 0,
             members: BTreeSet::new(),
             last_active: Instant::now(),
             synced: true,
         };
-        room.restart_from(name, tail);
+        room.restart_from(tail);
         room
     }
 
     /// Replaces history and the last id with `tail`'s.
-    pub fn restart_from(&mut self, name: &str, tail: RoomTail) {
-        let skip = tail.messages.len().saturating_sub(self.history_len);
-        self.history = tail
-            .messages
-            .into_iter()
-            .skip(skip)
-            .map(|m| (m.id, EncodedEvent::new(&m.into_event(name.to_owned()))))
-            .collect();
+    pub fn restart_from(&mut self, tail: RoomTail) {
+        self.history.clear();
+        self.history_bytes = 0;
+        for message in tail.messages {
+            self.remember(message);
+        }
         self.last_id = tail.last_id;
     }
 
     /// Encodes `event` once and sends it to every member.
-    pub fn broadcast(&mut self, event: &Event) -> EncodedEvent {
-        let encoded = EncodedEvent::new(event);
+    pub fn broadcast(&mut self, event: &Event) {
         self.last_active = Instant::now();
         // An error only means nobody is subscribed, which is fine.
-        let _ = self.events_tx.send(encoded.clone());
-        encoded
+        let _ = self.events_tx.send(EncodedEvent::new(event));
     }
 
-    /// Keeps message `id` in the room's history, which holds `history_len`
-    /// messages at most.
-    pub fn remember(&mut self, id: u64, encoded: EncodedEvent) {
-        if self.history_len == 0 {
+    /// Keeps `message` in the room's history, dropping the oldest past the
+    /// count or the bytes allowed (a message heavier than all the bytes
+    /// allowed is not kept).
+    pub fn remember(&mut self, message: StoredMessage) {
+        let added = weight(&message);
+        if self.limits.len == 0 || added > self.limits.bytes {
             return;
         }
-        if self.history.len() == self.history_len {
-            self.history.pop_front();
+        self.history_bytes += added;
+        self.history.push_back(message);
+        while self.history.len() > self.limits.len || self.history_bytes > self.limits.bytes {
+            let Some(dropped) = self.history.pop_front() else {
+                break;
+            };
+            self.history_bytes -= weight(&dropped);
         }
-        self.history.push_back((id, encoded));
     }
 
-    /// History after `since` (all of it without one), and how many messages
-    /// after `since` are gone from it.
-    pub fn replay(&self, since: Option<u64>) -> (Vec<EncodedEvent>, u64) {
-        let all = || self.history.iter().map(|(_, e)| e.clone()).collect();
+    /// History after `since` (all of it without one), as the events of room
+    /// `name`, and how many messages after `since` are gone from it.
+    pub fn replay(&self, name: &str, since: Option<u64>) -> (Vec<Event>, u64) {
+        let event = |m: &StoredMessage| m.clone().into_event(name.to_owned());
+        let all = || self.history.iter().map(event).collect();
         let Some(since) = since else {
             return (all(), 0);
         };
@@ -92,14 +122,78 @@ impl Room {
             // restart): what the client saw is another stream, so start over.
             return (all(), 0);
         }
-        let oldest_kept = self.history.front().map_or(self.last_id + 1, |(id, _)| *id);
+        let oldest_kept = self.history.front().map_or(self.last_id + 1, |m| m.id);
         let missed = oldest_kept.saturating_sub(since + 1);
         let replay = self
             .history
             .iter()
-            .filter(|(id, _)| *id > since)
-            .map(|(_, e)| e.clone())
+            .filter(|m| m.id > since)
+            .map(event)
             .collect();
         (replay, missed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::history::Said;
+
+    fn said(id: u64, text_bytes: usize) -> StoredMessage {
+        StoredMessage {
+            id,
+            kind: Said::Message,
+            from: "ana".to_owned(),
+            text: "x".repeat(text_bytes),
+            ts: id,
+        }
+    }
+
+    fn ids(room: &Room) -> Vec<u64> {
+        room.history.iter().map(|m| m.id).collect()
+    }
+
+    #[test]
+    fn history_is_bounded_by_count_and_by_bytes_whichever_binds() {
+        let one = weight(&said(0, 100));
+        let limits = HistoryLimits {
+            len: 5,
+            bytes: 3 * one,
+        };
+        let mut room = Room::new(RoomTail::default(), limits, 8);
+        for id in 1..=4 {
+            room.remember(said(id, 100));
+        }
+        assert_eq!(ids(&room), [2, 3, 4], "three fit in the bytes");
+        assert_eq!(room.history_bytes, 3 * one);
+        for id in 5..=10 {
+            room.remember(said(id, 0));
+        }
+        assert_eq!(ids(&room), [6, 7, 8, 9, 10], "small ones: the count binds");
+        room.remember(said(11, 4 * one));
+        assert_eq!(
+            ids(&room),
+            [6, 7, 8, 9, 10],
+            "one over all the bytes is not kept"
+        );
+    }
+
+    #[test]
+    fn a_replay_counts_what_the_byte_bound_dropped_as_missed() {
+        let limits = HistoryLimits {
+            len: 100,
+            bytes: 2 * weight(&said(0, 10)),
+        };
+        let mut room = Room::new(RoomTail::default(), limits, 8);
+        for id in 1..=5 {
+            room.remember(said(id, 10));
+            room.last_id = id;
+        }
+        let (replay, missed) = room.replay("lobby", Some(1));
+        assert_eq!(missed, 2, "ids 2 and 3 are gone");
+        assert!(matches!(
+            replay.as_slice(),
+            [Event::Message { id: 4, .. }, Event::Message { id: 5, .. }]
+        ));
     }
 }

@@ -53,6 +53,11 @@ impl StoredMessage {
         }
     }
 
+    /// The event this message is, in `room`, leaving the message as it is.
+    pub(crate) fn to_event(&self, room: &str) -> Event {
+        self.clone().into_event(room.to_owned())
+    }
+
     /// The message an event is, with its room; `None` for events that are
     /// not kept in history (notices, answers).
     pub(crate) fn from_event(event: Event) -> Option<(String, StoredMessage)> {

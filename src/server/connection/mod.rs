@@ -24,7 +24,7 @@ mod write;
 
 use super::backpressure::Backpressure;
 use super::encoded::EncodedEvent;
-use super::history::Said;
+use super::history::{Said, StoredMessage};
 use super::metrics::{Cause, Metrics};
 use super::rooms::{Control, Rooms, Told};
 use crate::config::Limits;
@@ -158,22 +158,34 @@ async fn open(
     tracing::debug!(name = %conn.name, room = %conn.room, "connected");
 
     let welcome = conn.welcome();
+    let (format, room) = (conn.format, conn.room.clone());
     let greeting = std::iter::once(welcome)
         .chain(problems.into_iter().map(Event::from))
         .chain(registration.problems.into_iter().map(Event::from))
-        .map(|event| encode(conn.format, &event))
-        .chain(membership.replay.iter().map(|e| encode(conn.format, e)))
+        .map(|event| encode(format, &event))
+        .chain(replayed(&membership.replay, &room, format))
         .chain((membership.missed > 0).then(|| {
             encode(
-                conn.format,
+                format,
                 &Event::Gap {
                     missed: membership.missed,
                 },
             )
-        }))
-        .collect::<Vec<_>>();
+        }));
     let greeted = conn.write(greeting).await;
     Some((conn, greeted))
+}
+
+/// History to replay, each message encoded as it is written: a joiner holds
+/// a few frames of it at a time, not its whole history encoded.
+fn replayed<'a>(
+    replay: &'a [Arc<StoredMessage>],
+    room: &'a str,
+    format: Format,
+) -> impl Iterator<Item = Message> + 'a {
+    replay
+        .iter()
+        .map(move |message| encode(format, &message.to_event(room)))
 }
 
 /// Refuses a connection with 1013 because the server is full.
@@ -407,12 +419,11 @@ where
                     // What the old room said before we left is still ours to show.
                     let format = self.format;
                     let metrics = &self.context.metrics;
-                    let mut batch: Vec<Message> =
-                        queued(&mut self.events_rx, format, metrics).collect();
-                    self.room = membership.room;
+                    let left: Vec<Message> = queued(&mut self.events_rx, format, metrics).collect();
+                    self.room.clone_from(&membership.room);
                     self.events_rx = membership.events_rx;
-                    batch.extend(membership.replay.iter().map(|e| encode(format, e)));
-                    return self.write(batch).await;
+                    let replay = replayed(&membership.replay, &membership.room, format);
+                    return self.write(left.into_iter().chain(replay)).await;
                 }
                 Err(err) => err.into(),
             },

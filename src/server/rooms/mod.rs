@@ -64,8 +64,9 @@ struct Person {
 pub(crate) struct Membership {
     pub room: String,
     pub events_rx: broadcast::Receiver<EncodedEvent>,
-    /// History to send before anything from `events_rx`, in id order.
-    pub replay: Vec<Event>,
+    /// History to send before anything from `events_rx`, in id order,
+    /// encoded as it is written.
+    pub replay: Vec<Arc<StoredMessage>>,
     /// Messages after the requested `since` that history no longer holds.
     pub missed: u64,
 }
@@ -323,7 +324,7 @@ impl Rooms {
         // Subscribing and copying history under one lock: nothing is in both,
         // and nothing falls between them.
         let events_rx = entry.events_tx.subscribe();
-        let (replay, missed) = entry.replay(room, since);
+        let (replay, missed) = entry.replay(since);
         entry.members.insert(name.to_owned());
         if let Some(cluster) = self.backend.relay() {
             cluster.place(name, room);

@@ -2,12 +2,14 @@
 //! pre-encoded events to them, and its history.
 //!
 //! History keeps each message once, as it was said ([`StoredMessage`]), not
-//! its encodings: a late joiner's replay is encoded for that joiner alone,
-//! which costs a join a little and saves every room four copies of each
-//! message (the text rendering indents a line break, JSON escapes it). It is
-//! bounded by count (`--history`) and by bytes (`--history-bytes`).
+//! its encodings: a late joiner's replay shares the messages and encodes
+//! each as it is written to that joiner (a few frames at a time), which costs
+//! a join a little and saves every room four copies of each message (the
+//! text rendering indents a line break, JSON escapes it). It is bounded by
+//! count (`--history`) and by bytes (`--history-bytes`).
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::broadcast;
@@ -24,8 +26,9 @@ pub(super) struct Room {
     /// Pre-encoded events for every member; a member that falls more than the
     /// channel's capacity behind gets `Lagged`, which becomes a `gap` event.
     pub events_tx: broadcast::Sender<EncodedEvent>,
-    /// The last messages and actions said here, oldest first.
-    history: VecDeque<StoredMessage>,
+    /// The last messages and actions said here, oldest first; shared with
+    /// the replays under way.
+    history: VecDeque<Arc<StoredMessage>>,
     /// What `history` holds, in bytes as [`weight`] counts them.
     history_bytes: usize,
     /// Messages kept at most, and bytes.
@@ -100,7 +103,7 @@ impl Room {
             return;
         }
         self.history_bytes += added;
-        self.history.push_back(message);
+        self.history.push_back(Arc::new(message));
         while self.history.len() > self.limits.len || self.history_bytes > self.limits.bytes {
             let Some(dropped) = self.history.pop_front() else {
                 break;
@@ -109,11 +112,10 @@ impl Room {
         }
     }
 
-    /// History after `since` (all of it without one), as the events of room
-    /// `name`, and how many messages after `since` are gone from it.
-    pub fn replay(&self, name: &str, since: Option<u64>) -> (Vec<Event>, u64) {
-        let event = |m: &StoredMessage| m.clone().into_event(name.to_owned());
-        let all = || self.history.iter().map(event).collect();
+    /// History after `since` (all of it without one), and how many messages
+    /// after `since` are gone from it.
+    pub fn replay(&self, since: Option<u64>) -> (Vec<Arc<StoredMessage>>, u64) {
+        let all = || self.history.iter().cloned().collect();
         let Some(since) = since else {
             return (all(), 0);
         };
@@ -128,7 +130,7 @@ impl Room {
             .history
             .iter()
             .filter(|m| m.id > since)
-            .map(event)
+            .cloned()
             .collect();
         (replay, missed)
     }
@@ -189,11 +191,9 @@ mod tests {
             room.remember(said(id, 10));
             room.last_id = id;
         }
-        let (replay, missed) = room.replay("lobby", Some(1));
+        let (replay, missed) = room.replay(Some(1));
         assert_eq!(missed, 2, "ids 2 and 3 are gone");
-        assert!(matches!(
-            replay.as_slice(),
-            [Event::Message { id: 4, .. }, Event::Message { id: 5, .. }]
-        ));
+        let ids: Vec<u64> = replay.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [4, 5]);
     }
 }

@@ -728,3 +728,128 @@ async fn issue_16_hostile_lists_in_redis_show_only_valid_names() {
     )
     .await;
 }
+
+/// Moves `client` (called `name`) into `room` with `/join`, up to its own
+/// arrival there.
+async fn move_to(client: &mut WsClient, name: &str, room: &str) {
+    client.send(&format!("/join {room}")).await;
+    client
+        .event_matching(
+            "the arrival in the new room",
+            |event| matches!(event, Event::Join { room: r, name: n, .. } if r == room && n == name),
+        )
+        .await;
+}
+
+/// The rooms whose keys match `pattern` (`chat:id:*`, say) in `redis`,
+/// sorted by name.
+async fn rooms_with_keys(
+    redis: &mut redis::aio::MultiplexedConnection,
+    pattern: &str,
+) -> Vec<String> {
+    let prefix = pattern.trim_end_matches('*');
+    let keys: Vec<String> = redis_cli(redis, &["KEYS", pattern]).await;
+    let mut rooms: Vec<String> = keys
+        .iter()
+        .map(|key| {
+            key.strip_prefix(prefix)
+                .expect("a key of the pattern")
+                .to_owned()
+        })
+        .collect();
+    rooms.sort();
+    rooms
+}
+
+/// Issue 16, item 4: Redis keeps the history and the counters of
+/// `--max-stored-rooms` rooms at most, whatever rooms people make: after a
+/// message in the lobby and one in each of 50 rooms with `--max-rooms 5
+/// --max-stored-rooms 10`, Redis holds the keys of the lobby (counted, but
+/// never dropped, as on disk) and of the nine rooms written last, and
+/// nothing of the others.
+#[tokio::test]
+async fn issue_16_the_rooms_kept_in_redis_are_bounded() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let args = [
+        "--max-rooms",
+        "5",
+        "--max-stored-rooms",
+        "10",
+        "--messages-per-second",
+        "0",
+    ];
+    let server = redis.server(&args).await;
+    let mut ana = enter(&server, "ana", "lobby").await;
+    say(&mut ana, 1, "lobby", "ana", "first").await;
+    for n in 0..50 {
+        let room = format!("r{n:02}");
+        move_to(&mut ana, "ana", &room).await;
+        say(&mut ana, 1, &room, "ana", "hi").await;
+    }
+
+    let mut admin = redis.connection().await;
+    let last: Vec<String> = (41..50).map(|n| format!("r{n}")).collect();
+    let mut kept = vec!["lobby".to_owned()];
+    kept.extend(last.iter().cloned());
+    kept.sort();
+    assert_eq!(rooms_with_keys(&mut admin, "chat:history:*").await, kept);
+    assert_eq!(rooms_with_keys(&mut admin, "chat:id:*").await, kept);
+    let by_age: Vec<String> = redis_cli(&mut admin, &["ZRANGE", "chat:rooms", "0", "-1"]).await;
+    assert_eq!(by_age, last, "the least recently written first, no lobby");
+}
+
+/// Issue 16, item 4: a room that Redis drops (past `--max-stored-rooms`)
+/// while two servers hold it, with members on both, starts again from id 1
+/// on both: the next message reaches everyone with id 1 rather than being
+/// dropped as delivered already, ids go on from there, and a newcomer gets
+/// the new history alone.
+#[tokio::test]
+async fn issue_16_a_room_dropped_from_redis_starts_again_everywhere() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let args = ["--max-stored-rooms", "2", "--messages-per-second", "0"];
+    let (one, two) = (redis.server(&args).await, redis.server(&args).await);
+    let mut ana = enter(&one, "ana", "rust").await;
+    let mut bo = enter(&two, "bo", "rust").await;
+    expect(&mut ana, join("rust", "bo")).await;
+    say(&mut ana, 1, "rust", "ana", "one").await;
+    expect(&mut bo, message(1, "rust", "ana", "one")).await;
+    say(&mut bo, 2, "rust", "bo", "two").await;
+    expect(&mut ana, message(2, "rust", "bo", "two")).await;
+
+    // Other rooms written on server two until Redis drops rust: two more
+    // suffice, unless a server's refresh (every 10 s) marks rust as written
+    // in between.
+    let mut admin = redis.connection().await;
+    let mut cy = enter(&two, "cy", "r0").await;
+    say(&mut cy, 1, "r0", "cy", "hi").await;
+    let mut dropped = false;
+    for n in 1..10 {
+        let room = format!("r{n}");
+        move_to(&mut cy, "cy", &room).await;
+        say(&mut cy, 1, &room, "cy", "hi").await;
+        let left: i64 =
+            redis_cli(&mut admin, &["EXISTS", "chat:id:rust", "chat:history:rust"]).await;
+        if left == 0 {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(dropped, "Redis still keeps rust after nine other rooms");
+
+    say(&mut bo, 1, "rust", "bo", "again").await;
+    expect(&mut ana, message(1, "rust", "bo", "again")).await;
+    say(&mut ana, 2, "rust", "ana", "and on").await;
+    expect(&mut bo, message(2, "rust", "ana", "and on")).await;
+
+    let (mut dee, _) = one.join("dee", "rust").await;
+    expect(&mut dee, message(1, "rust", "bo", "again")).await;
+    expect(&mut dee, message(2, "rust", "ana", "and on")).await;
+    expect(&mut dee, join("rust", "dee")).await;
+    for client in [&mut ana, &mut bo] {
+        expect(client, join("rust", "dee")).await;
+    }
+}

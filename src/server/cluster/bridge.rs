@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use super::inbound::Inbound;
 use super::keys::{self, CLAIM_TTL, ROOM_CHANNEL_PREFIX, ServerId};
 use super::stream;
-use super::{Arrival, Registry, connection_config, is_link_failure, scripts};
+use super::{Arrival, Registry, Snapshot, connection_config, is_link_failure, scripts};
 use crate::protocol::{ErrorCode, Event};
 use crate::server::metrics::LinkMetrics;
 
@@ -58,6 +58,8 @@ pub(crate) struct Bridge {
     pub(super) link: watch::Sender<Option<MultiplexedConnection>>,
     pub(super) metrics: LinkMetrics,
     pub(super) history_len: usize,
+    /// `--max-stored-rooms`, for the counters raised at a resynchronisation.
+    pub(super) max_stored_rooms: usize,
     /// The checks on everything that arrives from Redis.
     pub(super) inbound: Inbound,
 }
@@ -257,11 +259,16 @@ impl<R: Registry> Running<'_, R> {
         }
         for (room, last_id) in &snapshot.rooms {
             if let Some(last_id) = last_id {
-                let mut raise = scripts::call(&scripts::RAISE_COUNTER);
-                raise.arg(1).arg(keys::counter(room)).arg(*last_id);
-                commands.push(raise);
+                commands.push(scripts::raise_counter(
+                    room,
+                    *last_id,
+                    self.bridge.max_stored_rooms,
+                ));
             }
         }
+        commands.push(scripts::touch(
+            snapshot.rooms.iter().map(|(room, _)| room.as_str()),
+        ));
         let claims_from = commands.len();
         commands.extend(
             snapshot
@@ -322,7 +329,14 @@ impl<R: Registry> Running<'_, R> {
                 return Ok(());
             }
         };
-        if let Arrival::Hole { after } = self.registry.arrived(room, id, &event, false) {
+        let arrival = match self.registry.arrived(room, id, &event, false) {
+            Arrival::Behind { last_id } if self.started_again(room, id, last_id).await? => {
+                self.registry.restart(room, last_id);
+                self.registry.arrived(room, id, &event, false)
+            }
+            arrival => arrival,
+        };
+        if let Arrival::Hole { after } = arrival {
             self.fill(room, Some(id)).await?;
             tracing::debug!(
                 room,
@@ -333,6 +347,37 @@ impl<R: Registry> Running<'_, R> {
             self.registry.arrived(room, id, &event, true);
         }
         Ok(())
+    }
+
+    /// Whether `room`'s ids started again in Redis: `id` has just arrived,
+    /// at or below `last_id`, the room's last id here.
+    ///
+    /// Counters only go up, but for a room Redis dropped (past
+    /// `--max-stored-rooms`) and someone wrote again: its counter starts
+    /// from 1. So such an id is a late copy of a message delivered already
+    /// (it came both from the stream and from the channel, around a load or
+    /// a fill) while the counter is at or past `last_id`; once the counter
+    /// is below it, the room started again, and `id` is one of its new ids
+    /// if the counter has given it (an old id past the new counter is a late
+    /// copy still). The room here then starts again too and delivers it (id
+    /// 1, or a hole filled from the new stream). Taking every such id for a
+    /// copy would leave the room silent here until its new ids passed the
+    /// old last id. Not chosen: id 1 alone as the sign (a late copy of
+    /// message 1 after a load would be delivered twice), or a notice
+    /// published at the drop (a room being loaded at that moment would miss
+    /// it). What this misses: a restarted room whose counter is already
+    /// back at `last_id` when its first id arrives here (this server behind
+    /// by as many messages as the room had): those up to `last_id` are
+    /// dropped here as copies, and the room goes on from the next.
+    async fn started_again(&mut self, room: &str, id: u64, last_id: u64) -> RedisResult<bool> {
+        match stream::counter(&mut self.session.connection, room).await {
+            Ok(counter) => Ok(id <= counter && counter < last_id),
+            Err(err) if is_link_failure(&err) => Err(err),
+            Err(err) => {
+                tracing::warn!("cannot read the counter of room {room}: {err}");
+                Ok(false)
+            }
+        }
     }
 
     /// Delivers what `room`'s history stream holds after the last id
@@ -368,11 +413,14 @@ impl<R: Registry> Running<'_, R> {
         Ok(())
     }
 
-    /// Keeps this server alive and its people's names claimed.
+    /// Keeps this server alive, its people's names claimed, and the rooms
+    /// it holds among the most recently written, so that Redis drops them
+    /// last.
     async fn refresh(&mut self) -> RedisResult<()> {
         let id = &self.bridge.id;
-        let people = self.registry.snapshot().people;
+        let Snapshot { rooms, people } = self.registry.snapshot();
         let mut commands = Vec::from(id.announce());
+        commands.push(scripts::touch(rooms.iter().map(|(room, _)| room.as_str())));
         let claims_from = commands.len();
         commands.extend(people.iter().map(|(name, _)| scripts::claim(id, name)));
         let answers = execute(&mut self.session.connection, commands).await?;

@@ -19,15 +19,23 @@ pub(super) const ALIVE_PREFIX: &str = "chat:alive:";
 pub(super) const PEOPLE_PREFIX: &str = "chat:people:";
 /// Before a room's name: the channel its events are published on.
 pub(super) const ROOM_CHANNEL_PREFIX: &str = "chat:room:";
+/// Before a room's name: its message counter.
+pub(super) const COUNTER_PREFIX: &str = "chat:id:";
+/// Before a room's name: its history stream.
+pub(super) const HISTORY_PREFIX: &str = "chat:history:";
+/// The sorted set of the rooms kept in Redis but the lobby: room → when it
+/// was last written (Redis's `TIME`, in microseconds), so that the least
+/// recently written goes first past `--max-stored-rooms`.
+pub(super) const STORED_ROOMS: &str = "chat:rooms";
 
 /// A room's message counter: the last id it gave.
 pub(super) fn counter(room: &str) -> String {
-    format!("chat:id:{room}")
+    format!("{COUNTER_PREFIX}{room}")
 }
 
 /// A room's history stream; entry `0-ID` is message ID.
 pub(super) fn history(room: &str) -> String {
-    format!("chat:history:{room}")
+    format!("{HISTORY_PREFIX}{room}")
 }
 
 /// The channel a room's events are published on.

@@ -12,7 +12,10 @@
 //!   `/rooms` together with each server's liveness key, so a crashed
 //!   server's people disappear ([`keys`] names them all).
 //! - History is a capped stream per room whose entry ids are the message
-//!   ids ([`stream`]).
+//!   ids ([`stream`]). Redis keeps `--max-stored-rooms` rooms' streams and
+//!   counters, dropping the least recently written; a dropped room used
+//!   again starts from id 1, which the servers still holding it accept
+//!   (see [`Registry::arrived`]).
 //! - Nothing read from Redis is trusted: every event, published or kept, is
 //!   checked like client input ([`inbound`]) before anyone sees it.
 //!
@@ -112,7 +115,15 @@ pub(crate) trait Registry: Send + Sync + 'static {
     /// Delivers an event from Redis to this server's members of `room`: a
     /// notice (`id` 0) as it is, a message if it is the next id (or, with
     /// `accept_gap`, any later one), keeping it in history.
+    ///
+    /// An id at or below the room's last id here is a late copy of a message
+    /// delivered already ([`Arrival::Behind`]), unless the room's ids started
+    /// again in Redis, which the bridge then asks Redis ([`Registry::restart`]).
     fn arrived(&self, room: &str, id: u64, event: &Event, accept_gap: bool) -> Arrival;
+    /// Starts `room` again from nothing (no history, last id 0) if its last
+    /// id here is still `last_id`: Redis dropped the room and its ids
+    /// started again.
+    fn restart(&self, room: &str, last_id: u64);
     /// Leaves a private message from another server with its recipient.
     fn private_arrived(&self, event: Event);
     /// Tells `room`'s members that `missed` messages will never reach them.
@@ -131,8 +142,13 @@ pub(crate) trait Registry: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Arrival {
     Delivered,
-    /// Not for us: no such room here, or already delivered.
+    /// Not for us: no such room here.
     Ignored,
+    /// An id at or below `last_id`, the room's last id here: already
+    /// delivered, or the room's ids started again in Redis.
+    Behind {
+        last_id: u64,
+    },
     /// Ids after `after` and before this one are missing here.
     Hole {
         after: u64,
@@ -156,6 +172,9 @@ pub(crate) struct Cluster {
     link: watch::Receiver<Option<MultiplexedConnection>>,
     metrics: LinkMetrics,
     history_len: usize,
+    /// `--max-stored-rooms`: the rooms Redis keeps, past which the least
+    /// recently written is dropped.
+    max_stored_rooms: usize,
     /// The checks on what is read back from Redis (a room's tail).
     inbound: Inbound,
 }
@@ -171,8 +190,9 @@ impl fmt::Debug for Cluster {
 impl Cluster {
     /// Connects to Redis at `url` and checks that it answers, so that a wrong
     /// URL or a Redis that is not running fails before the server listens;
-    /// the link comes up once the bridge runs. No text longer than
-    /// `max_message_bytes` is taken from Redis.
+    /// the link comes up once the bridge runs. Redis keeps `history_len`
+    /// messages of `max_stored_rooms` rooms; no text longer than
+    /// `max_message_bytes` is taken from it.
     ///
     /// # Errors
     ///
@@ -180,6 +200,7 @@ impl Cluster {
     pub(crate) async fn connect(
         url: &str,
         history_len: usize,
+        max_stored_rooms: usize,
         max_message_bytes: usize,
         metrics: LinkMetrics,
     ) -> Result<(Cluster, Bridge), ConnectError> {
@@ -219,6 +240,7 @@ impl Cluster {
             link,
             metrics: metrics.clone(),
             history_len,
+            max_stored_rooms,
             inbound,
         };
         let bridge = Bridge {
@@ -229,6 +251,7 @@ impl Cluster {
             link: link_tx,
             metrics,
             history_len,
+            max_stored_rooms,
             inbound,
         };
         Ok((cluster, bridge))
@@ -267,7 +290,9 @@ impl Cluster {
             .arg(keys::history(room))
             .arg(keys::room_channel(room))
             .arg(self.history_len)
-            .arg(event.to_json());
+            .arg(event.to_json())
+            .arg(room)
+            .arg(self.max_stored_rooms);
         self.queue(cmd);
     }
 

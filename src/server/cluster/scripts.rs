@@ -5,9 +5,11 @@
 //! the data, a failover), so a call refused with `NOSCRIPT` is a reason to
 //! [`load`] them again and retry that call once, never to drop the link.
 //!
-//! Scripts read keys they are not passed in `KEYS` (the server list, the
-//! liveness keys): fine on one Redis, which is the design; a Redis Cluster
-//! would need the keys of one room in one hash slot and the lists split.
+//! Scripts read and write keys they are not passed in `KEYS` (the server
+//! list, the liveness keys, the set of stored rooms, and the counter and
+//! stream of a room dropped from it): fine on one Redis, which is the
+//! design; a Redis Cluster would need the keys of one room in one hash slot
+//! and the lists split.
 
 use std::sync::LazyLock;
 
@@ -15,12 +17,14 @@ use redis::aio::MultiplexedConnection;
 use redis::{Cmd, ErrorKind, RedisError, Script, ServerErrorKind};
 
 use super::keys;
+use crate::protocol::DEFAULT_ROOM;
 
 /// The scripts loaded into Redis at each (re)connection, with their names
 /// for the log.
-const ALL: [(&str, &LazyLock<Script>); 5] = [
+const ALL: [(&str, &LazyLock<Script>); 6] = [
     ("SAY", &SAY),
     ("RAISE_COUNTER", &RAISE_COUNTER),
+    ("TOUCH", &TOUCH),
     ("CLAIM", &CLAIM),
     ("RELEASE", &RELEASE),
     ("PEOPLE", &PEOPLE),
@@ -73,16 +77,68 @@ pub(super) fn claim(id: &keys::ServerId, name: &str) -> Cmd {
     cmd
 }
 
-/// A script whose `$SERVERS`, `$ALIVE` and `$PEOPLE` are the key names of
-/// [`keys`], so that they are written in one place.
+/// Raises `room`'s counter to at least `last_id` (see [`RAISE_COUNTER`]).
+pub(super) fn raise_counter(room: &str, last_id: u64, max_stored_rooms: usize) -> Cmd {
+    let mut cmd = call(&RAISE_COUNTER);
+    cmd.arg(1)
+        .arg(keys::counter(room))
+        .arg(last_id)
+        .arg(room)
+        .arg(max_stored_rooms);
+    cmd
+}
+
+/// Marks `rooms` as written now if Redis still keeps them (see [`TOUCH`]).
+pub(super) fn touch<'a>(rooms: impl IntoIterator<Item = &'a str>) -> Cmd {
+    let mut cmd = call(&TOUCH);
+    cmd.arg(0);
+    for room in rooms {
+        cmd.arg(room);
+    }
+    cmd
+}
+
+/// A script whose `$SERVERS`, `$ALIVE`, `$PEOPLE`, `$STORED_ROOMS`,
+/// `$COUNTER`, `$HISTORY` are the key names of [`keys`] and `$LOBBY` the
+/// lobby's name, so that they are written in one place.
 fn script(code: &str) -> Script {
     Script::new(
         &code
             .replace("$SERVERS", keys::SERVERS)
             .replace("$ALIVE", keys::ALIVE_PREFIX)
-            .replace("$PEOPLE", keys::PEOPLE_PREFIX),
+            .replace("$PEOPLE", keys::PEOPLE_PREFIX)
+            .replace("$STORED_ROOMS", keys::STORED_ROOMS)
+            .replace("$COUNTER", keys::COUNTER_PREFIX)
+            .replace("$HISTORY", keys::HISTORY_PREFIX)
+            .replace("$LOBBY", DEFAULT_ROOM),
     )
 }
+
+/// A script that starts with [`KEEP`], for those that write a room's keys.
+fn keeping(code: &str) -> Script {
+    script(&format!("{KEEP}{code}"))
+}
+
+/// The Lua function `keep(room, bound)`: marks `room` as written now in the
+/// set of stored rooms, then drops the least recently written rooms, their
+/// counters and their streams, while more than `bound` rooms are kept (at
+/// least 1). The lobby is never in the set and never dropped, but counts
+/// once it has a counter, as it does on disk. So however many rooms people
+/// make, Redis keeps `--max-stored-rooms` of them; a dropped room used again
+/// starts from id 1 (see [`Registry::arrived`](super::Registry::arrived)
+/// for the servers that still hold it).
+const KEEP: &str = r"
+local function keep(room, bound)
+  if room == '$LOBBY' then return end
+  local now = redis.call('TIME')
+  redis.call('ZADD', '$STORED_ROOMS', now[1] * 1000000 + now[2], room)
+  bound = math.max(tonumber(bound), 1) - redis.call('EXISTS', '$COUNTER$LOBBY')
+  while redis.call('ZCARD', '$STORED_ROOMS') > bound do
+    local oldest = redis.call('ZPOPMIN', '$STORED_ROOMS')[1]
+    redis.call('DEL', '$COUNTER' .. oldest, '$HISTORY' .. oldest)
+  end
+end
+";
 
 /// Says something in a room: takes the room's next id, appends the event to
 /// the room's history stream (the id is the stream entry's id, `0-ID`, so
@@ -96,9 +152,14 @@ fn script(code: &str) -> Script {
 /// kept (`NOTKEPT`). Otherwise one such entry would silence the room for
 /// good.
 ///
-/// KEYS: counter, stream. ARGV: channel, history length, event JSON (id 0).
+/// Then the room is marked as written now, and the least recently written
+/// rooms past `--max-stored-rooms` are dropped ([`KEEP`]); their keys are
+/// not in KEYS.
+///
+/// KEYS: counter, stream. ARGV: channel, history length, event JSON (id 0),
+/// room, `--max-stored-rooms`.
 pub(super) static SAY: LazyLock<Script> = LazyLock::new(|| {
-    script(
+    keeping(
         r"
 local id = redis.call('INCR', KEYS[1])
 local kept = true
@@ -106,6 +167,7 @@ if tonumber(ARGV[2]) > 0 then
   kept = redis.pcall('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. id, 'e', ARGV[3])
 end
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[3])
+keep(ARGV[4], ARGV[5])
 if type(kept) == 'table' and kept.err then
   return redis.error_reply('NOTKEPT message ' .. id .. ' delivered but not kept in history: ' .. kept.err)
 end
@@ -116,12 +178,36 @@ return id
 
 /// Raises a room's counter to at least ARGV[1]: after Redis lost its data
 /// (restarted without persistence), ids go on growing from the highest any
-/// server has seen, so a client's `since` never points into the future.
+/// server has seen, so a client's `since` never points into the future. A
+/// counter raised is a room written, kept within the bound like one
+/// ([`KEEP`]).
+///
+/// KEYS: counter. ARGV: last id, room, `--max-stored-rooms`.
 pub(super) static RAISE_COUNTER: LazyLock<Script> = LazyLock::new(|| {
-    script(
+    keeping(
         r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+if current < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  keep(ARGV[2], ARGV[3])
+end
+return 0
+",
+    )
+});
+
+/// Marks the rooms in ARGV as written now, those the set of stored rooms
+/// still has (`XX`), never back in time (`GT`): a server does it for the
+/// rooms it holds, every 10 s, so that a room held anywhere is not the
+/// least recently written. It adds none, so the bound holds.
+pub(super) static TOUCH: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local now = redis.call('TIME')
+local score = now[1] * 1000000 + now[2]
+for _, room in ipairs(ARGV) do
+  redis.call('ZADD', '$STORED_ROOMS', 'XX', 'GT', score, room)
+end
 return 0
 ",
     )
@@ -216,6 +302,11 @@ mod tests {
             people.get_hash(),
             Script::new("redis.call('SMEMBERS', 'chat:servers') 'chat:alive:' 'chat:people:'")
                 .get_hash()
+        );
+        let rooms = script("'$STORED_ROOMS' '$COUNTER$LOBBY' '$HISTORY'");
+        assert_eq!(
+            rooms.get_hash(),
+            Script::new("'chat:rooms' 'chat:id:lobby' 'chat:history:'").get_hash()
         );
     }
 }

@@ -48,6 +48,18 @@ impl StreamEntry {
     }
 }
 
+/// The last id `room`'s counter gave (0 if it has none).
+pub(super) async fn counter(
+    connection: &mut MultiplexedConnection,
+    room: &str,
+) -> redis::RedisResult<u64> {
+    let counter: Option<u64> = redis::cmd("GET")
+        .arg(keys::counter(room))
+        .query_async(connection)
+        .await?;
+    Ok(counter.unwrap_or(0))
+}
+
 /// A room's last `history_len` messages and its last id.
 pub(super) async fn tail(
     connection: &mut MultiplexedConnection,

@@ -68,9 +68,14 @@ impl Backend {
                 (Backend::Disk(store), None)
             }
             Storage::Redis { url } => {
-                let (cluster, bridge) =
-                    Cluster::connect(url, history.len, max_message_bytes, metrics.register_link())
-                        .await?;
+                let (cluster, bridge) = Cluster::connect(
+                    url,
+                    history.len,
+                    history.max_stored_rooms,
+                    max_message_bytes,
+                    metrics.register_link(),
+                )
+                .await?;
                 (Backend::Redis(cluster), Some(bridge))
             }
         })

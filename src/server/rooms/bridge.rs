@@ -19,7 +19,9 @@ impl Registry for Rooms {
             return Arrival::Delivered;
         }
         if entry.synced && id <= entry.last_id {
-            return Arrival::Ignored;
+            return Arrival::Behind {
+                last_id: entry.last_id,
+            };
         }
         if entry.synced && id > entry.last_id + 1 && !accept_gap {
             return Arrival::Hole {
@@ -33,6 +35,20 @@ impl Registry for Rooms {
             entry.remember(message);
         }
         Arrival::Delivered
+    }
+
+    fn restart(&self, room: &str, last_id: u64) {
+        if let Some(entry) = self.state().rooms.get_mut(room)
+            && entry.synced
+            && entry.last_id == last_id
+        {
+            entry.restart_from(room, RoomTail::default());
+            tracing::info!(
+                room,
+                last_id,
+                "Redis dropped the room's history; its ids start again from 1"
+            );
+        }
     }
 
     fn private_arrived(&self, event: Event) {

@@ -42,7 +42,7 @@ impl Registry for Rooms {
             && entry.synced
             && entry.last_id == last_id
         {
-            entry.restart_from(room, RoomTail::default());
+            entry.restart_from(RoomTail::default());
             tracing::info!(
                 room,
                 last_id,

@@ -23,7 +23,7 @@ pub use connect::{ConnectError, DEFAULT_URL, Session, Target, Tls};
 pub use render::{Look, Renderer};
 use terminal::{Input, Output, Typed};
 
-use crate::protocol::{ErrorCode, Event, LimitsInfo};
+use crate::protocol::{CLOSE_UNRESPONSIVE, ErrorCode, Event, LimitsInfo};
 use crate::rate::RateLimit;
 use crate::sanitize::{one_line, strip_controls};
 
@@ -85,7 +85,8 @@ impl ClientError {
 enum Ending {
     /// The person left (end of input, Ctrl-C, Ctrl-D, `/quit`).
     Done,
-    /// The connection dropped, or the server went away (close 1001/1012):
+    /// The connection dropped, the server went away (close 1001/1012/1013),
+    /// or it gave up on us for not answering (4000, after a stall of ours):
     /// worth reconnecting.
     Dropped(String),
     /// The server closed it for a reason that a retry would not change.
@@ -409,6 +410,11 @@ fn closed(code: CloseCode, reason: &str) -> Ending {
         1000 => Ending::Done,
         // Going away, service restart, try again later: the server means to be back.
         1001 | 1012 | 1013 => Ending::Dropped(described),
+        // We did not answer its pings in time (the machine slept, the
+        // process was stopped, the network stalled): a network condition,
+        // which a reconnection that resumes repairs. Only causes the person
+        // must act on (flooding, a message too big) end the session.
+        CLOSE_UNRESPONSIVE => Ending::Dropped(described),
         _ => Ending::Closed(described),
     }
 }
@@ -491,6 +497,10 @@ mod tests {
             closed(CloseCode::SERVICE_OVERLOAD, ""),
             Ending::Dropped(_)
         ));
+        match closed(CloseCode::try_from(4000).unwrap(), "unresponsive") {
+            Ending::Dropped(reason) => assert_eq!(reason, "unresponsive (close code 4000)"),
+            _ => panic!("4000 is a lost connection"),
+        }
         match closed(CloseCode::POLICY_VIOLATION, "too many messages") {
             Ending::Closed(reason) => assert_eq!(reason, "too many messages (close code 1008)"),
             _ => panic!("1008 is final"),

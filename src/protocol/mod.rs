@@ -22,6 +22,9 @@ pub const DEFAULT_ROOM: &str = "lobby";
 pub const MAX_NAME_LEN: usize = 24;
 /// Longest valid room name, in characters.
 pub const MAX_ROOM_LEN: usize = 32;
+/// Close code `unresponsive`: the peer did not answer pings in time. A
+/// network condition, not misbehaviour, so clients reconnect and resume.
+pub const CLOSE_UNRESPONSIVE: u16 = 4000;
 
 /// How a connection wants its events: `text` lines for people and generic tools,
 /// `json` objects for programs.

@@ -28,7 +28,7 @@ pub(crate) enum Cause {
     flooding,
     /// Sent a message over the frame limit (close 1009).
     too_big,
-    /// Did not answer a ping (close 1008).
+    /// Did not answer a ping (close 4000 `unresponsive`).
     unresponsive,
     /// Stopped reading: a write stalled for the write timeout.
     stalled,

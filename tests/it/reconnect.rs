@@ -1,7 +1,8 @@
 //! The real `client` binary coming back by itself: a connection cut by a TCP
 //! proxy while the server stays up, a server restarted on the same port, a
 //! resume past what history still holds (a gap), `--no-reconnect`, Ctrl-C
-//! while retrying, and a name still held by the dropped connection.
+//! while retrying, a name still held by the dropped connection, and a client
+//! stopped past the server's ping timeout.
 //!
 //! The client prints events on stdout and its status lines (connection lost,
 //! reconnected) on stderr; both are recorded, and each test compares the
@@ -95,6 +96,14 @@ impl Observer {
             self.name,
             self.seen
         );
+    }
+
+    /// Reads (and records) events until `deadline`, answering the server's
+    /// pings meanwhile.
+    async fn read_until(&mut self, deadline: tokio::time::Instant) {
+        while let Ok(event) = tokio::time::timeout_at(deadline, self.ws.next_event()).await {
+            self.seen.push(event.render_text());
+        }
     }
 
     /// Says `text` and waits for the server's copy (so it is in history).
@@ -483,4 +492,57 @@ async fn a_name_still_held_by_the_dropped_connection_is_waited_for_never_given_u
         "{:#?}",
         obs.seen
     );
+}
+
+/// A client stopped 3.5 s (past two 1 s ping intervals) gets 4000 and, resumed, reconnects, shows what it missed once and chats on: no exit 9.
+#[tokio::test]
+async fn issue_18_a_client_stopped_past_the_ping_timeout_reconnects_and_resumes() {
+    // Issue 18 ("The terminal client in daily use"), bug 3: the server
+    // closed with 1008, which the client took as final.
+    const STOPPED_FOR: Duration = Duration::from_millis(3500);
+    const LOST_UNRESPONSIVE: &str =
+        "-- connection lost (unresponsive (close code 4000)); reconnecting";
+    let server = TestServer::start(&["--ping-interval", "1"]).await;
+    let mut obs = Observer::join(&server, "obs", "rust").await;
+    let port = server.port.to_string();
+    let mut ana = RunningClient::start(&["--port", &port, "--name", "ana", "--room", "rust"]);
+    ana.wait_for_line("-> ana joined rust").await;
+    obs.wait_for("-> ana joined rust").await;
+    obs.say("before").await;
+    ana.wait_for_line("obs: before").await;
+
+    // Stopped for 3.5 s, as in the report: the server gives up after two
+    // intervals at most. Meanwhile the observer reads on (answering its own
+    // pings), sees ana leave, and says something ana will have missed.
+    ana.signal("STOP");
+    let resume_at = tokio::time::Instant::now() + STOPPED_FOR;
+    obs.wait_for("<- ana left rust (timed out)").await;
+    obs.say("while away").await;
+    obs.read_until(resume_at).await;
+    ana.signal("CONT");
+
+    let (lost, ()) = tokio::join!(ana.next_status(), obs.wait_for("-> ana joined rust"));
+    assert_eq!(lost, LOST_UNRESPONSIVE);
+    assert_eq!(ana.next_status().await, RECONNECTED);
+    ana.wait_for_line("-> ana joined rust").await;
+    ana.type_line("back").await;
+    let ((), ()) = tokio::join!(ana.wait_for_line("ana: back"), obs.wait_for("ana: back"));
+    let run = ana.finish().await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    obs.wait_for("<- ana left rust (quit)").await;
+
+    let [motd, you_are] = welcome("ana", "rust");
+    assert_eq!(
+        ana.printed,
+        lines(&[
+            &motd,
+            &you_are,
+            "-> ana joined rust",
+            "obs: before",
+            "obs: while away",
+            "-> ana joined rust",
+            "ana: back",
+        ])
+    );
+    assert_eq!(ana.statuses, lines(&[LOST_UNRESPONSIVE, RECONNECTED]));
 }

@@ -4,9 +4,15 @@
 
 use tokio_websockets::{CloseCode, Message};
 
+use crate::protocol::CLOSE_UNRESPONSIVE;
 use crate::sanitize::one_line;
 use crate::server::metrics::Cause;
 use crate::server::rooms::Closing;
+
+/// The close code for [`Ending::Unresponsive`].
+fn unresponsive() -> CloseCode {
+    CloseCode::try_from(CLOSE_UNRESPONSIVE).expect("4000 is in the range for applications")
+}
 
 /// Why a connection ended, which decides the close frame and the leave notice.
 pub(super) enum Ending {
@@ -18,7 +24,9 @@ pub(super) enum Ending {
     Disconnected,
     /// The registry said so (shutdown, for one).
     Ordered(Closing),
-    /// No answer to a ping within the ping interval.
+    /// No answer to a ping within the ping interval: a network condition
+    /// (a stalled peer, a laptop lid, a lost route), not misbehaviour, so
+    /// its close code tells clients to come back and resume.
     Unresponsive,
     /// A write stalled for the write timeout: the peer stopped reading.
     Stalled,
@@ -69,10 +77,7 @@ impl Ending {
         match self {
             Ending::Quit(_) => Some(Message::close(Some(CloseCode::NORMAL_CLOSURE), "bye")),
             Ending::Ordered(closing) => Some(Message::close(Some(closing.code), &closing.reason)),
-            Ending::Unresponsive => Some(Message::close(
-                Some(CloseCode::POLICY_VIOLATION),
-                "no answer to ping",
-            )),
+            Ending::Unresponsive => Some(Message::close(Some(unresponsive()), "unresponsive")),
             Ending::Flooding => Some(Message::close(
                 Some(CloseCode::POLICY_VIOLATION),
                 "too many messages",

@@ -176,6 +176,11 @@ impl RunningClient {
         send_signal(&self.child, "INT");
     }
 
+    /// Sends `signal` (`STOP`, `CONT`…) to the client.
+    pub fn signal(&self, signal: &str) {
+        send_signal(&self.child, signal);
+    }
+
     /// Waits for the client to exit by itself (its stdin left as it is), and
     /// returns how it ended with the rest of its stdout and stderr, which are
     /// recorded too.

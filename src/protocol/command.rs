@@ -58,6 +58,17 @@ impl From<CommandError> for Event {
     }
 }
 
+/// A frame's text without one trailing line ending (`\n` or `\r\n`): line
+/// tools such as websocat send each line with its `\n`, which is not part
+/// of what was said (every reader would see an empty line after it). Only
+/// one: `hi\n\n` keeps the empty line its sender typed.
+pub fn strip_line_ending(frame: &str) -> &str {
+    frame
+        .strip_suffix("\r\n")
+        .or_else(|| frame.strip_suffix('\n'))
+        .unwrap_or(frame)
+}
+
 /// Each command's usage and effect, in the order `/help` lists them.
 pub const COMMANDS: &[(&str, &str)] = &[
     ("/nick NAME", "change your name"),
@@ -204,6 +215,17 @@ fn clip(s: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn one_trailing_line_ending_is_stripped() {
+        assert_eq!(strip_line_ending("hi\n"), "hi");
+        assert_eq!(strip_line_ending("hi\r\n"), "hi");
+        assert_eq!(strip_line_ending("hi\n\n"), "hi\n");
+        assert_eq!(strip_line_ending("a\nb"), "a\nb");
+        assert_eq!(strip_line_ending("hi\r"), "hi\r");
+        assert_eq!(strip_line_ending("\n"), "");
+        assert_eq!(strip_line_ending("hi"), "hi");
+    }
 
     fn code(frame: &str) -> ErrorCode {
         parse_input(frame).unwrap_err().code

@@ -12,7 +12,7 @@ pub mod command;
 pub mod event;
 pub mod query;
 
-pub use command::{Command, Input, parse_input};
+pub use command::{Command, Input, parse_input, strip_line_ending};
 pub use event::{ErrorCode, Event, HelpEntry, LimitsInfo, RoomInfo};
 pub use query::JoinRequest;
 

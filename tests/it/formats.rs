@@ -680,6 +680,47 @@ async fn a_message_of_only_control_characters_is_refused_as_empty() {
     assert_eq!(bo.next_text().await, "! empty message: type some text");
 }
 
+/// One trailing `\n` or `\r\n` (websocat's line end) is stripped from a frame, only one, commands included; `\n` alone is empty.
+#[tokio::test]
+async fn issue_18_one_trailing_line_ending_is_stripped_from_a_message() {
+    // Issue 18 ("The terminal client in daily use"), bug 4.
+    let server = TestServer::start(&[]).await;
+    let (mut ana, mut bo) = ana_and_bo(&server).await;
+
+    // bo in text, as websocat is; ana in JSON sees the exact text.
+    bo.send("hi\n").await;
+    assert_eq!(bo.next_text().await, "bo: hi");
+    expect_json(
+        &mut ana,
+        r#"{"type":"message","id":1,"room":"lobby","from":"bo","text":"hi","ts":TS}"#,
+    )
+    .await;
+    bo.send("hi\r\n").await;
+    assert_eq!(bo.next_text().await, "bo: hi");
+    expect_json(
+        &mut ana,
+        r#"{"type":"message","id":2,"room":"lobby","from":"bo","text":"hi","ts":TS}"#,
+    )
+    .await;
+    // Only one: an empty line typed after the text stays.
+    bo.send("hi\n\n").await;
+    assert_eq!(bo.next_text().await, "bo: hi\n  ");
+    expect_json(
+        &mut ana,
+        r#"{"type":"message","id":3,"room":"lobby","from":"bo","text":"hi\n","ts":TS}"#,
+    )
+    .await;
+    bo.send("/me waves\n").await;
+    assert_eq!(bo.next_text().await, "* bo waves");
+    expect_json(
+        &mut ana,
+        r#"{"type":"action","id":4,"room":"lobby","from":"bo","text":"waves","ts":TS}"#,
+    )
+    .await;
+    bo.send("\r\n").await;
+    assert_eq!(bo.next_text().await, "! empty message: type some text");
+}
+
 /// `?format=xml` gets the welcome in text, then an `invalid_query` error line,
 /// and the connection goes on in text.
 #[tokio::test]

@@ -31,6 +31,7 @@ use crate::config::Limits;
 use crate::protocol::command::help_event;
 use crate::protocol::{
     Command, ErrorCode, Event, Format, Input, JoinRequest, LimitsInfo, parse_input,
+    strip_line_ending,
 };
 use crate::rate::{FloodGuard, Verdict};
 use crate::sanitize::strip_controls;
@@ -361,6 +362,8 @@ where
             .metrics
             .received_bytes
             .inc_by(text.len() as u64);
+        // Before anything else reads it: websocat's `hi\n` is `hi`.
+        let text = strip_line_ending(text);
         let max = self.context.limits.max_message_bytes;
         if text.len() > max {
             return self

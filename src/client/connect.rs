@@ -302,12 +302,7 @@ impl Target {
         let reason = match err {
             tokio_websockets::Error::Io(io) => {
                 match io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                    Some(rustls::Error::InvalidCertificate(cert)) => {
-                        describe_certificate_error(cert)
-                    }
-                    Some(other) => {
-                        format!("{other} (is the server serving TLS on this port? try ws://)")
-                    }
+                    Some(tls) => describe_tls_error(tls),
                     None => io.to_string(),
                 }
             }
@@ -366,6 +361,40 @@ impl Target {
     }
 }
 
+/// One sentence for a failed TLS handshake, saying what to try. Never the
+/// error's own text: rustls writes several of its errors as internal
+/// structures (`UnsupportedSignatureAlgorithmForPublicKeyContext { … }`),
+/// which tell a person nothing.
+fn describe_tls_error(err: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match err {
+        E::InvalidCertificate(cert) => describe_certificate_error(cert),
+        // What a plain HTTP or WebSocket server answers to a ClientHello.
+        E::InvalidMessage(_)
+        | E::InappropriateMessage { .. }
+        | E::InappropriateHandshakeMessage { .. }
+        | E::PeerSentOversizedRecord => {
+            "the answer is not TLS (is the server serving TLS on this port? try ws://)".to_owned()
+        }
+        E::PeerIncompatible(_) => {
+            "the server and this client have no TLS version or cipher in common".to_owned()
+        }
+        E::NoCertificatesPresented => "the server presented no certificate".to_owned(),
+        E::AlertReceived(_) => "the server refused the TLS handshake (it may ask for a client \
+                                certificate, which this client does not have)"
+            .to_owned(),
+        E::FailedToGetCurrentTime | E::FailedToGetRandomBytes => {
+            "this machine could not provide the time or random numbers TLS needs".to_owned()
+        }
+        // Anything else (a peer that broke the protocol, a bad record):
+        // nothing more useful to say than where to look.
+        _ => "the TLS handshake failed (is it a TLS server, and if its certificate is from a \
+              private authority, did you pass --ca FILE?)"
+            .to_owned(),
+    }
+}
+
+/// One sentence for a refused server certificate; see [`describe_tls_error`].
 fn describe_certificate_error(err: &rustls::CertificateError) -> String {
     use rustls::CertificateError as E;
     match err {
@@ -391,14 +420,44 @@ fn describe_certificate_error(err: &rustls::CertificateError) -> String {
             "the server's certificate is from an unknown issuer (for a private authority, pass --ca FILE)"
                 .to_owned()
         }
+        // A trusted certificate has the name of the server's issuer but
+        // another key (Debian's snakeoil certificate is `CN=localhost`, as
+        // many a self-made one is): the signature cannot be checked with it.
+        E::BadSignature | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "the server's certificate does not verify against the trusted authority of the same \
+             name (another certificate with its issuer's name is trusted here; pass --ca FILE \
+             with the server's own authority)"
+                .to_owned()
+        }
+        E::UnsupportedSignatureAlgorithmContext { .. } => {
+            "the server's certificate is signed with an algorithm this client does not support"
+                .to_owned()
+        }
         E::Revoked => "the server's certificate has been revoked".to_owned(),
+        E::UnknownRevocationStatus
+        | E::ExpiredRevocationList
+        | E::ExpiredRevocationListContext { .. }
+        | E::InvalidOcspResponse => {
+            "the revocation status of the server's certificate could not be checked".to_owned()
+        }
+        E::InvalidPurpose | E::InvalidPurposeContext { .. } => {
+            "the server's certificate is not meant for a TLS server (its extended key usage \
+             lacks serverAuth)"
+                .to_owned()
+        }
+        E::BadEncoding => "the server's certificate is malformed".to_owned(),
+        E::UnhandledCriticalExtension => {
+            "the server's certificate has a critical extension this client does not know".to_owned()
+        }
         // webpki's own errors arrive only as text, its variant's name.
         E::Other(other) if other.to_string() == "CaUsedAsEndEntity" => {
             "the server's certificate is an authority's, not a server's \
              (a self-signed one needs basicConstraints CA:FALSE)"
                 .to_owned()
         }
-        other => format!("the server's certificate was refused ({other})"),
+        _ => "the server's certificate was refused (if it is from a private authority, \
+              pass --ca FILE)"
+            .to_owned(),
     }
 }
 
@@ -473,6 +532,77 @@ impl Tls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every rustls error a handshake can end with reads as a sentence:
+    /// no variant's name, no field, no byte list.
+    #[test]
+    fn every_tls_error_is_one_readable_sentence() {
+        use rustls::{CertificateError as C, Error as E, OtherError};
+        let certificate_errors = [
+            C::BadEncoding,
+            C::Expired,
+            C::NotValidYet,
+            C::Revoked,
+            C::UnhandledCriticalExtension,
+            C::UnknownIssuer,
+            C::UnknownRevocationStatus,
+            C::ExpiredRevocationList,
+            C::BadSignature,
+            C::UnsupportedSignatureAlgorithmContext {
+                signature_algorithm_id: vec![1, 2, 3],
+                supported_algorithms: vec![],
+            },
+            C::UnsupportedSignatureAlgorithmForPublicKeyContext {
+                signature_algorithm_id: vec![6, 8, 42],
+                public_key_algorithm_id: vec![6, 3, 43],
+            },
+            C::NotValidForName,
+            C::InvalidPurpose,
+            C::InvalidOcspResponse,
+            C::ApplicationVerificationFailure,
+            C::Other(OtherError(Arc::new(io::Error::other("SomeWebpkiError")))),
+        ];
+        let errors = certificate_errors
+            .into_iter()
+            .map(E::InvalidCertificate)
+            .chain([
+                E::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+                E::NoCertificatesPresented,
+                E::UnsupportedNameType,
+                E::DecryptError,
+                E::EncryptError,
+                E::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered),
+                E::PeerMisbehaved(rustls::PeerMisbehaved::IncorrectBinder),
+                E::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+                E::General("some internal failure".to_owned()),
+                E::FailedToGetCurrentTime,
+                E::FailedToGetRandomBytes,
+                E::HandshakeNotComplete,
+                E::PeerSentOversizedRecord,
+                E::NoApplicationProtocol,
+                E::BadMaxFragmentSize,
+                E::Other(OtherError(Arc::new(io::Error::other("SomeError")))),
+            ]);
+        for err in errors {
+            let sentence = describe_tls_error(&err);
+            assert!(
+                sentence.starts_with("the ") || sentence.starts_with("this "),
+                "{err:?}: {sentence}"
+            );
+            for raw in [
+                "{",
+                "[",
+                "::",
+                "Context",
+                "Some",
+                "Error",
+                "Tls12",
+                "Handshake",
+            ] {
+                assert!(!sentence.contains(raw), "{err:?}: {sentence}");
+            }
+        }
+    }
 
     #[test]
     fn certificate_names_are_read_from_webpki_descriptions() {

@@ -927,8 +927,8 @@ async fn wss_to_a_plain_server_fails_fast_suggesting_ws_and_exit_5() {
         5,
         "",
         &format!(
-            "error: cannot connect to {url}: TLS failed for 127.0.0.1: received corrupt message \
-             of type InvalidContentType (is the server serving TLS on this port? try ws://)"
+            "error: cannot connect to {url}: TLS failed for 127.0.0.1: the answer is not TLS \
+             (is the server serving TLS on this port? try ws://)"
         ),
     );
 }

@@ -233,6 +233,33 @@ async fn an_expired_certificate_prints_its_line_and_exits_5() {
     );
 }
 
+/// A trusted authority with the name of the server's issuer but another key (Ed25519 or ECDSA) gets one readable line, exit 5.
+#[tokio::test]
+async fn issue_18_a_trusted_authority_with_the_issuers_name_but_another_key_is_one_line_and_exit_5()
+{
+    // Issue 18 ("The terminal client in daily use"), bug 5: the Ed25519 case
+    // printed rustls's `UnsupportedSignatureAlgorithmForPublicKeyContext {
+    // signature_algorithm_id: [...], ... }`.
+    let tls = TlsServer::localhost(&[]).await;
+    let url = tls.localhost_url();
+    for alg in [&rcgen::PKCS_ED25519, &rcgen::PKCS_ECDSA_P256_SHA256] {
+        let impostor = Authority::impostor(alg);
+        let ca = tls.dir.write("impostor.pem", &impostor.pem);
+        let run = run_client(&[&url, "--ca", &ca, "--name", "ana"], "hi\n").await;
+        assert_run(
+            &run,
+            5,
+            "",
+            &format!(
+                "error: cannot connect to {url}: TLS failed for localhost: the server's \
+                 certificate does not verify against the trusted authority of the same name \
+                 (another certificate with its issuer's name is trusted here; pass --ca FILE \
+                 with the server's own authority)"
+            ),
+        );
+    }
+}
+
 /// Starts a server with the self-signed certificate `issued`, and returns it
 /// with the certificate's path (the client's `--ca`).
 async fn start_self_signed(issued: &Issued, dir: &TempDir) -> (TestServer, String) {

@@ -40,6 +40,18 @@ pub enum Validity {
 
 impl Authority {
     pub fn new() -> Self {
+        Self::with_key(KeyPair::generate().expect("generating the authority's key"))
+    }
+
+    /// An authority with the same name as every other ([`Authority::new`]'s)
+    /// but a key of its own, of the algorithm `alg`: what a client meets
+    /// when a trusted certificate has the name of the server's issuer (as
+    /// Debian's snakeoil certificate, `CN=localhost`, may).
+    pub fn impostor(alg: &'static rcgen::SignatureAlgorithm) -> Self {
+        Self::with_key(KeyPair::generate_for(alg).expect("generating the impostor's key"))
+    }
+
+    fn with_key(key: KeyPair) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names is valid");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
@@ -50,7 +62,6 @@ impl Authority {
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::CrlSign,
         ];
-        let key = KeyPair::generate().expect("generating the authority's key");
         let cert = params
             .self_signed(&key)
             .expect("self-signing the authority");

@@ -6,7 +6,7 @@
 //! error types and the steps that raise them stay together.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -228,8 +228,8 @@ impl Target {
     }
 
     /// Opens the WebSocket connection for `session`, trying each address of
-    /// the host in turn (so `localhost` works whether the server listens on
-    /// `::1` or `127.0.0.1`).
+    /// the host in turn; `localhost` is `::1` then `127.0.0.1`, whatever
+    /// `/etc/hosts` says, so it works whichever of them the server listens on.
     ///
     /// # Errors
     ///
@@ -246,10 +246,20 @@ impl Target {
 
     async fn try_connect(&self, session: &Session, tls: &Tls) -> Result<ChatStream, ConnectError> {
         let url = || self.shown.clone();
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
-            .await
-            .map_err(|_| ConnectError::Dns { url: url() })?
-            .collect();
+        let addrs: Vec<SocketAddr> = if self.host.eq_ignore_ascii_case("localhost") {
+            // Both loopback addresses, whatever the resolver says (as curl
+            // does): many a container's /etc/hosts names 127.0.0.1 alone,
+            // and a server on ::1 would be out of reach.
+            vec![
+                SocketAddr::from((Ipv6Addr::LOCALHOST, self.port)),
+                SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
+            ]
+        } else {
+            tokio::net::lookup_host((self.host.as_str(), self.port))
+                .await
+                .map_err(|_| ConnectError::Dns { url: url() })?
+                .collect()
+        };
         let mut last_err = None;
         let mut stream = None;
         for addr in addrs {

@@ -1087,7 +1087,7 @@ async fn a_server_shutting_down_makes_a_no_reconnect_client_exit_9() {
 }
 
 // ---------------------------------------------------------------------------
-// `localhost` is every address of the name.
+// `localhost` is both loopback addresses, whatever /etc/hosts says.
 // ---------------------------------------------------------------------------
 
 /// `ws://localhost:PORT` reaches a server on `::1` where localhost is both `::1` and `127.0.0.1`.
@@ -1118,6 +1118,27 @@ async fn localhost_reaches_a_server_listening_on_ipv4_loopback() {
     // ::1 first, as resolvers order them: the client must go on to the next address.
     let hosts = dir.write("hosts", "::1 localhost\n127.0.0.1 localhost\n");
     let server = TestServer::start(&[]).await;
+    let url = format!("ws://localhost:{}", server.port);
+    let run = run_command(client_with_hosts(&hosts, &[&url, "--name", "ana"]), "hi\n").await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert_eq!(
+        run.stdout,
+        format!(
+            "{}-> ana joined lobby\nana: hi\n",
+            welcome_lines("ana", "lobby")
+        )
+    );
+}
+
+/// `ws://localhost:PORT` reaches a server on `::1` even where /etc/hosts names localhost `127.0.0.1` only.
+#[tokio::test]
+async fn issue_18_localhost_reaches_ipv6_loopback_when_hosts_names_only_ipv4() {
+    // Issue 18 ("The terminal client in daily use"), bug 6: common in containers.
+    require_unshare("-m");
+    let dir = TempDir::new();
+    let hosts = dir.write("hosts", "127.0.0.1 localhost\n");
+    let server = TestServer::start_on("::1", 0, &[]).await;
     let url = format!("ws://localhost:{}", server.port);
     let run = run_command(client_with_hosts(&hosts, &[&url, "--name", "ana"]), "hi\n").await;
     assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);

@@ -645,6 +645,58 @@ async fn a_page_away_too_long_resumes_and_shows_the_gap() {
     browser.end().await;
 }
 
+/// A page whose pongs stop (a stalled network) gets 4000 `unresponsive`, reconnects, resumes showing nothing twice, and chats.
+#[tokio::test]
+async fn issue_18_a_page_closed_as_unresponsive_reconnects_and_resumes() {
+    // Issue 18 ("The terminal client in daily use"), bug 3: the page said
+    // "reload the page" after the 1008 it got then.
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(&["--ping-interval", "1"]).await;
+    let mut proxy = Proxy::start(server.port).await;
+    let eve = browser
+        .first_page(&format!("http://127.0.0.1:{}/stall?name=eve", proxy.port))
+        .await;
+    browser.wait_for_line(&eve, "→ eve joined stall").await;
+    browser.say(&eve, "before").await;
+    browser.wait_for_line(&eve, "eve: before").await;
+    assert_eq!(
+        proxy.accepted_since(),
+        [
+            "GET /stall?name=eve HTTP/1.1",
+            "GET /stall?format=json&name=eve HTTP/1.1"
+        ],
+        "the page and its WebSocket"
+    );
+
+    // What the browser sends (its pongs) is held back; what the server
+    // sends still arrives, its close frame included.
+    proxy.mute();
+    browser.wait_for_state(&eve, "reconnecting").await;
+    proxy.unmute();
+    browser.wait_for_state(&eve, "connected").await;
+    browser.wait_for_line(&eve, "reconnected").await;
+    assert_eq!(
+        proxy.next_connection().await,
+        "GET /stall?format=json&name=eve&since=1 HTTP/1.1",
+        "the page resumes after the last message it showed"
+    );
+    browser.say(&eve, "after").await;
+    browser.wait_for_line(&eve, "eve: after").await;
+
+    let log = browser.log(&eve).await;
+    assert!(
+        log.contains(&Line {
+            kind: "error".to_owned(),
+            text: "the server closed the connection: unresponsive".to_owned(),
+        }),
+        "{log:#?}"
+    );
+    assert_eq!(said(&log), ["eve: before", "eve: after"], "{log:#?}");
+    browser.end().await;
+}
+
 /// A page whose connection dropped while the server still holds its name
 /// (the server has not noticed the old connection is gone) does not come
 /// back as a guest: it says it is waiting for its name, retries, and is

@@ -1,7 +1,9 @@
 //! A TCP proxy between a client and a server (the chat client and server, or
 //! a chat server and Redis) that can cut every connection on command while
-//! both ends stay up, and hold new connections (accepted, not yet forwarded)
-//! so that a test decides when a reconnection gets through. It reports the
+//! both ends stay up, hold new connections (accepted, not yet forwarded)
+//! so that a test decides when a reconnection gets through, and mute clients
+//! (what they send is held back, as by a stalled network, while what the
+//! server sends still reaches them). It reports the
 //! first line of every connection it accepts (for HTTP, the request line), so
 //! a test sees what each reconnection asked for.
 
@@ -35,6 +37,8 @@ pub struct Proxy {
     cuts_tx: broadcast::Sender<Cut>,
     /// `false` while new connections are held.
     forward_tx: watch::Sender<bool>,
+    /// `true` while what clients send is held back.
+    muted_tx: watch::Sender<bool>,
     accept_task: JoinHandle<()>,
 }
 
@@ -49,6 +53,7 @@ impl Proxy {
         let (accepted_tx, accepted_rx) = mpsc::unbounded_channel();
         let (cuts_tx, _) = broadcast::channel(16);
         let (forward_tx, forward_rx) = watch::channel(true);
+        let (muted_tx, muted_rx) = watch::channel(false);
         let accept_task = tokio::spawn({
             let cuts_tx = cuts_tx.clone();
             async move {
@@ -64,6 +69,7 @@ impl Proxy {
                         upstream,
                         cuts,
                         forward_rx.clone(),
+                        muted_rx.clone(),
                         accepted_tx.clone(),
                     ));
                 }
@@ -74,6 +80,7 @@ impl Proxy {
             accepted_rx,
             cuts_tx,
             forward_tx,
+            muted_tx,
             accept_task,
         }
     }
@@ -118,6 +125,18 @@ impl Proxy {
     pub fn forward_new(&self) {
         self.forward_tx.send_replace(true);
     }
+
+    /// From now on, what clients send (on open connections and new ones) is
+    /// held back until [`Proxy::unmute`]; what the server sends still goes
+    /// through. To the server, the clients fall silent: no pongs.
+    pub fn mute(&self) {
+        self.muted_tx.send_replace(true);
+    }
+
+    /// Passes on what clients sent while muted, and all they send from now on.
+    pub fn unmute(&self) {
+        self.muted_tx.send_replace(false);
+    }
 }
 
 impl Drop for Proxy {
@@ -132,6 +151,7 @@ async fn relay(
     upstream: SocketAddr,
     mut cuts: broadcast::Receiver<Cut>,
     mut forward: watch::Receiver<bool>,
+    muted: watch::Receiver<bool>,
     accepted_tx: mpsc::UnboundedSender<String>,
 ) {
     let server = tokio::select! {
@@ -140,13 +160,50 @@ async fn relay(
     };
     let Some(mut server) = server else { return };
     let cut = tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+        () = copy_both_ways(&mut client, &mut server, muted) => return,
         cut = next_cut(&mut cuts) => cut,
     };
     drop(client);
     if cut == Cut::ClientSide {
         hold_open(&mut server, &mut cuts).await;
     }
+}
+
+/// Copies both ways until both sides have ended, each end passed on as a
+/// shutdown (as `copy_bidirectional` does), holding back what the client
+/// sends while `muted`.
+async fn copy_both_ways(
+    client: &mut TcpStream,
+    server: &mut TcpStream,
+    mut muted: watch::Receiver<bool>,
+) {
+    let (mut client_read, mut client_write) = client.split();
+    let (mut server_read, mut server_write) = server.split();
+    let up = async {
+        let mut held = Vec::new();
+        let mut buf = [0; 16 * 1024];
+        loop {
+            tokio::select! {
+                read = client_read.read(&mut buf) => match read {
+                    Ok(n) if n > 0 => held.extend_from_slice(&buf[..n]),
+                    _ => break,
+                },
+                changed = muted.changed() => if changed.is_err() { break },
+            }
+            if !*muted.borrow() && !held.is_empty() {
+                if server_write.write_all(&held).await.is_err() {
+                    return;
+                }
+                held.clear();
+            }
+        }
+        let _ = server_write.shutdown().await;
+    };
+    let down = async {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    };
+    tokio::join!(up, down);
 }
 
 /// Reads the client's request line, reports it, waits until new connections

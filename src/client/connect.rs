@@ -390,8 +390,11 @@ fn describe_tls_error(err: &rustls::Error) -> String {
             "the server and this client have no TLS version or cipher in common".to_owned()
         }
         E::NoCertificatesPresented => "the server presented no certificate".to_owned(),
-        E::AlertReceived(_) => "the server refused the TLS handshake (it may ask for a client \
-                                certificate, which this client does not have)"
+        // An alert says little a person can act on (its names are
+        // protocol terms); these are the usual reasons behind one.
+        E::AlertReceived(_) => "the server refused the TLS handshake (it may want another host \
+                                name, another TLS version, or a client certificate, which this \
+                                client does not have)"
             .to_owned(),
         E::FailedToGetCurrentTime | E::FailedToGetRandomBytes => {
             "this machine could not provide the time or random numbers TLS needs".to_owned()

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::server::address::Cidr;
+
 /// Address the server listens on when none is given.
 pub const DEFAULT_ADDR: &str = "127.0.0.1";
 /// Port the server listens on, and the client connects to, when none is given.
@@ -39,6 +41,11 @@ pub struct ServerConfig {
     /// origins such as `https://app.example`, authorities such as
     /// `app.example:8443`, or `*` for any.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`):
+    /// a connection from one of them counts as coming from the right-most
+    /// forwarded address that is not one of them. Empty: the TCP peer is the
+    /// client.
+    pub trusted_proxies: Vec<Cidr>,
     /// Bounds on what one client may cost the server.
     pub limits: Limits,
     /// TLS for the whole port (`server::tls::load` reads it from PEM files);
@@ -53,6 +60,7 @@ impl Default for ServerConfig {
             history: HistoryConfig::default(),
             token: None,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             limits: Limits::default(),
             tls: None,
         }
@@ -156,6 +164,9 @@ pub struct Limits {
     pub message_burst: u32,
     /// Open WebSocket connections; one more is closed with 1013 (default 10,000).
     pub max_connections: usize,
+    /// New connections one address (an IPv6 /64) may open per second; one
+    /// more gets HTTP 429 (default 0: no limit).
+    pub max_connects_per_second: u32,
     /// Rooms that may exist at once (default 1,000).
     pub max_rooms: usize,
     /// Events a room keeps for its slowest reader before that reader gets a
@@ -191,6 +202,7 @@ impl Default for Limits {
             messages_per_second: 20,
             message_burst: 40,
             max_connections: 10_000,
+            max_connects_per_second: 0,
             max_rooms: 1_000,
             room_queue_len: 1_024,
             write_timeout: Duration::from_secs(30),

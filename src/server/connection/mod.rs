@@ -8,6 +8,7 @@
 //! frames (`write`). How a connection ends decides its close frame and its
 //! leave notice (`ending`).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,6 +72,9 @@ struct Connection<S> {
     format: Format,
     name: String,
     room: String,
+    /// The client's address (the peer's, or what a trusted proxy forwarded):
+    /// what per-address limits and bans go by.
+    address: IpAddr,
     events_rx: broadcast::Receiver<EncodedEvent>,
     /// `None` when the server runs without a rate limit.
     flood: Option<FloodGuard>,
@@ -81,11 +85,12 @@ struct Connection<S> {
     pings: (Instant, u32),
 }
 
-/// Serves one connection, from its upgrade to its close, holding its place
-/// under the connection cap.
+/// Serves one connection from `address`, from its upgrade to its close,
+/// holding its place under the connection cap.
 pub(crate) async fn serve(
     on_upgrade: OnUpgrade,
     request: JoinRequest,
+    address: IpAddr,
     context: Arc<Context>,
     permit: OwnedSemaphorePermit,
 ) {
@@ -93,7 +98,8 @@ pub(crate) async fn serve(
     // what only the start needs (the upgrade, the registration, the history
     // to replay) is boxed, and gone once the greeting is sent.
     let control = Arc::new(Control::default());
-    let Some((mut conn, greeted)) = Box::pin(open(on_upgrade, request, context, &control)).await
+    let Some((mut conn, greeted)) =
+        Box::pin(open(on_upgrade, request, address, context, &control)).await
     else {
         return;
     };
@@ -112,7 +118,7 @@ pub(crate) async fn serve(
     if let Some(cause) = ending.cause() {
         conn.context.metrics.closed(cause);
     }
-    tracing::debug!(name = %conn.name, reason = %ending.leave_reason(), "disconnected");
+    tracing::debug!(name = %conn.name, address = %conn.address, reason = %ending.leave_reason(), "disconnected");
     // Boxed for the same reason as `on_message`: needed once, at the end.
     Box::pin(conn.close(ending)).await;
 }
@@ -123,6 +129,7 @@ pub(crate) async fn serve(
 async fn open(
     on_upgrade: OnUpgrade,
     request: JoinRequest,
+    address: IpAddr,
     context: Arc<Context>,
     control: &Arc<Control>,
 ) -> Option<(Connection<Upgraded>, Result<(), Ending>)> {
@@ -145,6 +152,7 @@ async fn open(
         format,
         name: registration.name,
         room: membership.room,
+        address,
         events_rx: membership.events_rx,
         held_back: None,
         pings: (Instant::now(), 0),
@@ -155,7 +163,7 @@ async fn open(
         ),
         context,
     };
-    tracing::debug!(name = %conn.name, room = %conn.room, "connected");
+    tracing::debug!(name = %conn.name, room = %conn.room, address = %conn.address, "connected");
 
     let welcome = conn.welcome();
     let greeting = std::iter::once(welcome)

@@ -28,6 +28,13 @@ pub const DEFAULT_MAX_STORED_ROOMS: usize = 10_000;
 /// a crash may lose at most.
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(50);
 
+/// How long the room hears nothing of a person whose connection dropped or
+/// timed out: back in the same room under the same name within it, neither
+/// a `leave` nor a `join` is announced; otherwise the `leave` goes out when
+/// it ends. A goodbye, and a departure the server ordered, are announced at
+/// once.
+pub const DEPARTURE_HOLD: Duration = Duration::from_secs(3);
+
 /// Everything `server::run` needs to know besides the listener.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

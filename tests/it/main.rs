@@ -10,6 +10,7 @@ mod browser;
 mod client;
 mod cluster;
 mod commands;
+mod departures;
 mod durable;
 mod formats;
 mod history;

@@ -112,9 +112,12 @@ pub(crate) async fn serve(
     // handshake (up to a second more), so whoever sees the leave notice and
     // connects at once gets in.
     drop(permit);
-    conn.context
-        .rooms
-        .disconnect(&conn.name, &conn.room, &ending.leave_reason());
+    conn.context.rooms.disconnect(
+        &conn.name,
+        &conn.room,
+        &ending.leave_reason(),
+        ending.is_held(),
+    );
     if let Some(cause) = ending.cause() {
         conn.context.metrics.closed(cause);
     }

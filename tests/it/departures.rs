@@ -113,3 +113,35 @@ async fn issue_16_a_nick_to_a_held_name_announces_the_held_leave_first() {
     tokio::time::sleep(DEPARTURE_HOLD * 2).await;
     say(&mut obs, 1, "lobby", "ana", "still here").await;
 }
+
+/// A client back within the hold that resumes with `since` gets the replay,
+/// then the gap, then its own `join`, as if the join had been broadcast;
+/// the observer still reads neither notice.
+#[tokio::test(start_paused = true)]
+async fn issue_16_a_returner_gets_its_replay_and_gap_before_its_own_join() {
+    let server = InProcess::start(Limits {
+        messages_per_second: 0,
+        ..Limits::default()
+    })
+    .await;
+    let mut obs = enter(&server, "obs", "lobby").await;
+    let ana = enter(&server, "ana", "lobby").await;
+    expect(&mut obs, join("lobby", "ana")).await;
+
+    drop(ana);
+    until_gone(&mut obs, "lobby", "ana").await;
+    // Two more than history keeps (100 by default).
+    for id in 1..=102 {
+        say(&mut obs, id, "lobby", "obs", &format!("m{id}")).await;
+    }
+    let (mut ana, _) = server.connect_json("/lobby?name=ana&since=0").await;
+    for id in 3..=102 {
+        expect(&mut ana, message(id, "lobby", "obs", &format!("m{id}"))).await;
+    }
+    expect(&mut ana, Event::Gap { missed: 2 }).await;
+    expect(&mut ana, join("lobby", "ana")).await;
+
+    tokio::time::sleep(DEPARTURE_HOLD * 2).await;
+    say(&mut ana, 103, "lobby", "ana", "back").await;
+    expect(&mut obs, message(103, "lobby", "ana", "back")).await;
+}

@@ -182,6 +182,7 @@ async fn open(
                 },
             )
         }))
+        .chain(membership.own_join.as_ref().map(|e| e.message(conn.format)))
         .collect::<Vec<_>>();
     let greeted = conn.write(greeting).await;
     Some((conn, greeted))
@@ -423,6 +424,7 @@ where
                     self.room = membership.room;
                     self.events_rx = membership.events_rx;
                     batch.extend(membership.replay.iter().map(|e| e.message(format)));
+                    batch.extend(membership.own_join.as_ref().map(|e| e.message(format)));
                     return self.write(batch).await;
                 }
                 Err(err) => err.into(),

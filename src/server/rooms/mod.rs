@@ -72,6 +72,10 @@ pub(crate) struct Membership {
     pub replay: Vec<EncodedEvent>,
     /// Messages after the requested `since` that history no longer holds.
     pub missed: u64,
+    /// The person's own `join`, when the room did not hear it (back within
+    /// a held departure): to send after the replay and any gap, where the
+    /// broadcast would have put it, since clients take it as "you are in".
+    pub own_join: Option<EncodedEvent>,
 }
 
 /// A connection as registered: its final name, its room, and anything to report
@@ -328,7 +332,7 @@ impl Rooms {
         // Subscribing and copying history under one lock: nothing is in both,
         // and nothing falls between them.
         let events_rx = entry.events_tx.subscribe();
-        let (mut replay, missed) = entry.replay(since);
+        let (replay, missed) = entry.replay(since);
         entry.members.insert(name.to_owned());
         if let Some(cluster) = self.backend.relay() {
             cluster.place(name, room);
@@ -338,19 +342,20 @@ impl Rooms {
             name: name.to_owned(),
             ts: now_ms(),
         };
-        if state.departures.take(room, name).is_some() {
-            // Back within the hold: the room heard of neither. The person
-            // still gets their own join, last, where the broadcast would
-            // have put it: clients take it as "you are in".
-            replay.push(EncodedEvent::new(&join));
+        // Back within the hold: the room hears of neither the departure
+        // nor the return.
+        let own_join = if state.departures.take(room, name).is_some() {
+            Some(EncodedEvent::new(&join))
         } else {
             self.announce(entry, room, &join);
-        }
+            None
+        };
         Membership {
             room: room.to_owned(),
             events_rx,
             replay,
             missed,
+            own_join,
         }
     }
 

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::server::address::Cidr;
+
 /// Address the server listens on when none is given.
 pub const DEFAULT_ADDR: &str = "127.0.0.1";
 /// Port the server listens on, and the client connects to, when none is given.
@@ -30,6 +32,13 @@ pub const DEFAULT_MAX_STORED_ROOMS: usize = 10_000;
 /// a crash may lose at most.
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(50);
 
+/// How long the room hears nothing of a person whose connection dropped or
+/// timed out: back in the same room under the same name within it, neither
+/// a `leave` nor a `join` is announced; otherwise the `leave` goes out when
+/// it ends. A goodbye, and a departure the server ordered, are announced at
+/// once.
+pub const DEPARTURE_HOLD: Duration = Duration::from_secs(3);
+
 /// Everything `server::run` needs to know besides the listener.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -43,6 +52,11 @@ pub struct ServerConfig {
     /// origins such as `https://app.example`, authorities such as
     /// `app.example:8443`, or `*` for any.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`):
+    /// a connection from one of them counts as coming from the right-most
+    /// forwarded address that is not one of them. Empty: the TCP peer is the
+    /// client.
+    pub trusted_proxies: Vec<Cidr>,
     /// Bounds on what one client may cost the server.
     pub limits: Limits,
     /// TLS for the whole port (`server::tls::load` reads it from PEM files);
@@ -57,6 +71,7 @@ impl Default for ServerConfig {
             history: HistoryConfig::default(),
             token: None,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             limits: Limits::default(),
             tls: None,
         }
@@ -165,6 +180,9 @@ pub struct Limits {
     pub message_burst: u32,
     /// Open WebSocket connections; one more is closed with 1013 (default 10,000).
     pub max_connections: usize,
+    /// New connections one address (an IPv6 /64) may open per second; one
+    /// more gets HTTP 429 (default 0: no limit).
+    pub max_connects_per_second: u32,
     /// Rooms that may exist at once (default 1,000).
     pub max_rooms: usize,
     /// Events a room keeps for its slowest reader before that reader gets a
@@ -200,6 +218,7 @@ impl Default for Limits {
             messages_per_second: 20,
             message_burst: 40,
             max_connections: 10_000,
+            max_connects_per_second: 0,
             max_rooms: 1_000,
             room_queue_len: 1_024,
             write_timeout: Duration::from_secs(30),

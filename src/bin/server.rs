@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chat::config::{self, HistoryConfig, Limits, ServerConfig, Storage, Token};
 use chat::server::Server;
+use chat::server::address::Cidr;
 use clap::Parser;
 use tokio::net::TcpListener;
 
@@ -39,6 +40,14 @@ struct Args {
         value_name = "ORIGIN"
     )]
     allow_origin: Vec<String>,
+    /// A reverse proxy's address block (repeatable), e.g. 127.0.0.1/32: from those peers only, the right-most X-Forwarded-For address not in them is the client's
+    #[arg(
+        long = "trusted-proxy",
+        env = "CHAT_TRUSTED_PROXY",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    trusted_proxy: Vec<Cidr>,
     /// Largest text message accepted, in bytes (frames over twice this close the connection)
     #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = Limits::default().max_message_bytes)]
     max_message_bytes: usize,
@@ -51,6 +60,9 @@ struct Args {
     /// Open connections at most; more are closed with 1013 (try again later)
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
     max_connections: usize,
+    /// New connections one address (an IPv6 /64) may open per second; more get HTTP 429 (0: no limit; 10 suits a public port)
+    #[arg(long, env = "CHAT_MAX_CONNECTS_PER_SECOND", default_value_t = Limits::default().max_connects_per_second)]
+    max_connects_per_second: u32,
     /// Rooms at most; one more evicts the least recently active empty room
     #[arg(long, env = "CHAT_MAX_ROOMS", default_value_t = Limits::default().max_rooms)]
     max_rooms: usize,
@@ -127,11 +139,13 @@ impl Args {
             },
             token: self.token.clone().map(Token::new),
             allowed_origins: self.allow_origin.clone(),
+            trusted_proxies: self.trusted_proxy.clone(),
             limits: Limits {
                 max_message_bytes: self.max_message_bytes,
                 messages_per_second: self.messages_per_second,
                 message_burst: self.message_burst,
                 max_connections: self.max_connections,
+                max_connects_per_second: self.max_connects_per_second,
                 max_rooms: self.max_rooms,
                 room_queue_len: self.room_queue,
                 write_timeout: Duration::from_secs(self.write_timeout),

@@ -7,8 +7,9 @@
 //! then handed to tokio-websockets, which speaks the protocol from there on.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -27,6 +28,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::address::{self, TrustedProxies};
+use super::connect_rate::ConnectRate;
 use super::connection::{self, Context};
 use super::metrics::{self, Cause};
 use super::origin::{self, OriginPolicy};
@@ -54,17 +57,23 @@ pub(crate) struct Shared {
     pub tls: Option<TlsAcceptor>,
     /// Which web pages may open a WebSocket here.
     pub origins: OriginPolicy,
+    /// Whose `X-Forwarded-For` is believed.
+    pub proxies: TrustedProxies,
+    /// New connections per second per address (`--max-connects-per-second`);
+    /// a std mutex: held for one map lookup, never across an await.
+    pub connect_rate: Mutex<ConnectRate>,
     /// What each WebSocket connection is given.
     pub chat: Arc<Context>,
 }
 
-/// Serves HTTP on one accepted socket until it is upgraded or done.
+/// Serves HTTP on one accepted socket, from TCP peer `peer`, until it is
+/// upgraded or done.
 ///
 /// The request head must arrive by `deadline` (the handshake timeout
 /// after the accept; on a TLS port the TLS handshake has spent part of it).
 /// hyper's own header timeout closes the socket silently; ours answers 408
 /// first, so a slow client (or a person typing a request by hand) learns why.
-pub(crate) async fn serve<IO>(io: IO, deadline: Instant, shared: Arc<Shared>)
+pub(crate) async fn serve<IO>(io: IO, peer: IpAddr, deadline: Instant, shared: Arc<Shared>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -74,7 +83,7 @@ where
         let (shared, head_seen) = (Arc::clone(&shared), Arc::clone(&head_seen));
         service_fn(move |request| {
             head_seen.store(true, Ordering::Relaxed);
-            std::future::ready(Ok::<_, Infallible>(route(request, &shared, accepted)))
+            std::future::ready(Ok::<_, Infallible>(route(request, &shared, peer, accepted)))
         })
     };
     let mut conn = shared
@@ -115,14 +124,16 @@ const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
     content-length: 41\r\n\r\n\
     the request took too long; connect again\n";
 
-/// Answers one request; `accepted` is when its connection was accepted.
+/// Answers one request from TCP peer `peer`; `accepted` is when its
+/// connection was accepted.
 fn route(
     request: Request<Incoming>,
     shared: &Arc<Shared>,
+    peer: IpAddr,
     accepted: Instant,
 ) -> Response<Full<Bytes>> {
     if wants_websocket(request.headers()) {
-        return upgrade(request, shared, accepted);
+        return upgrade(request, shared, peer, accepted);
     }
     if request.method() == Method::POST && page::is_page_path(request.uri().path()) {
         // The page's question after a refused upgrade (a browser does not
@@ -156,11 +167,12 @@ fn route(
     }
 }
 
-/// A WebSocket upgrade: checked, then answered `101` with the connection
-/// handed to its own task.
+/// A WebSocket upgrade from TCP peer `peer`: checked, then answered `101`
+/// with the connection handed to its own task.
 fn upgrade(
     mut request: Request<Incoming>,
     shared: &Arc<Shared>,
+    peer: IpAddr,
     accepted: Instant,
 ) -> Response<Full<Bytes>> {
     let headers = request.headers();
@@ -189,6 +201,26 @@ fn upgrade(
             StatusCode::BAD_REQUEST,
             "bad WebSocket handshake: send Connection: Upgrade with Upgrade: websocket\n"
                 .to_owned(),
+        );
+    }
+
+    let client = client_address(&request, shared, peer);
+    // Before the other checks: attempts with a wrong token or origin count
+    // too, or they could be tried as fast as the network allows.
+    let admitted = shared
+        .connect_rate
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .admit(address::key(client), Instant::now());
+    if !admitted {
+        tracing::debug!(%client, "refused an upgrade: too many connections per second");
+        shared.chat.metrics.closed(Cause::connect_rate);
+        return plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many connections from your address: at most {} a second; slow down and connect again\n",
+                shared.config.limits.max_connects_per_second
+            ),
         );
     }
 
@@ -237,7 +269,7 @@ fn upgrade(
             shared.chat.metrics.connections_accepted.inc();
             shared
                 .tracker
-                .spawn(connection::serve(on_upgrade, join, context, permit))
+                .spawn(connection::serve(on_upgrade, join, client, context, permit))
         }
         Err(_) => shared
             .tracker
@@ -259,6 +291,17 @@ fn upgrade(
         .handshake_seconds
         .observe(accepted.elapsed().as_secs_f64());
     response
+}
+
+/// The client's address: `peer`, or what a trusted proxy forwarded.
+fn client_address(request: &Request<Incoming>, shared: &Shared, peer: IpAddr) -> IpAddr {
+    let forwarded: Vec<&str> = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    shared.proxies.client_address(peer, &forwarded)
 }
 
 /// Whether the page that made `request` (its `Origin`) may connect.

@@ -36,16 +36,19 @@ pub(crate) enum Cause {
     overloaded,
     /// Did not finish its HTTP request head in time (408).
     handshake_timeout,
+    /// Connected too often from one address (429, `--max-connects-per-second`).
+    connect_rate,
 }
 
 impl Cause {
-    const ALL: [Cause; 6] = [
+    const ALL: [Cause; 7] = [
         Cause::flooding,
         Cause::too_big,
         Cause::unresponsive,
         Cause::stalled,
         Cause::overloaded,
         Cause::handshake_timeout,
+        Cause::connect_rate,
     ];
 }
 

@@ -3,6 +3,9 @@
 //! per connection, then closes every client with 1001 and waits for the
 //! tasks to finish. [`run`] does both.
 //!
+//! - [`address`]: whose connection this is (the TCP peer, or what a trusted
+//!   proxy forwarded), and the key per-address limits count under.
+//! - `connect_rate`: new connections per second from one address.
 //! - `http`: the HTTP layer in front of the WebSocket handshake.
 //! - `page`: the chat page for browsers, served on the same port.
 //! - `origin`: which web pages may open a WebSocket here.
@@ -16,8 +19,10 @@
 //! - `store`: durable history in SQLite, with `--data-dir`.
 //! - `cluster`: several servers as one chat through Redis, with `--redis-url`.
 
+pub mod address;
 mod backpressure;
 mod cluster;
+mod connect_rate;
 mod connection;
 mod encoded;
 mod history;
@@ -31,7 +36,7 @@ pub mod tls;
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -45,8 +50,10 @@ use tokio_util::task::TaskTracker;
 use tokio_websockets::CloseCode;
 
 use crate::config::ServerConfig;
+use address::TrustedProxies;
 use cluster::Bridge;
 pub use cluster::ConnectError;
+use connect_rate::ConnectRate;
 use connection::Context;
 pub use encoded::EncodedEvent;
 use http::Shared;
@@ -134,6 +141,8 @@ impl Server {
         );
         let shared = Arc::new(Shared {
             origins,
+            proxies: TrustedProxies::new(&config.trusted_proxies),
+            connect_rate: Mutex::new(ConnectRate::new(limits.max_connects_per_second)),
             tls: config.tls.clone().map(TlsAcceptor::from),
             config,
             connections,
@@ -222,13 +231,13 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                     Some(acceptor) => {
                         shared
                             .tracker
-                            .spawn(tls::serve(stream, acceptor, task_shared))
+                            .spawn(tls::serve(stream, peer.ip(), acceptor, task_shared))
                     }
                     None => {
                         let deadline = Instant::now() + shared.config.limits.handshake_timeout;
                         shared
                             .tracker
-                            .spawn(http::serve(stream, deadline, task_shared))
+                            .spawn(http::serve(stream, peer.ip(), deadline, task_shared))
                     }
                 };
             }

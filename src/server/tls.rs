@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -171,7 +172,12 @@ enum Opening {
 /// plain HTTP, a `400` saying to use TLS.
 ///
 /// A failed handshake is the client's problem, logged at debug level.
-pub(crate) async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+pub(crate) async fn serve(
+    tcp: TcpStream,
+    peer: IpAddr,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+) {
     let deadline = Instant::now() + shared.config.limits.handshake_timeout;
     let opening = async {
         if speaks_tls(&tcp).await? {
@@ -186,7 +192,7 @@ pub(crate) async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Sha
         () = shared.cancel.cancelled() => return,
     };
     match opening {
-        Ok(Ok(Opening::Tls(stream))) => chat_http::serve(stream, deadline, shared).await,
+        Ok(Ok(Opening::Tls(stream))) => chat_http::serve(stream, peer, deadline, shared).await,
         Ok(Ok(Opening::Plain(tcp))) => refuse_plain(tcp, deadline, &shared).await,
         Ok(Err(err)) => tracing::debug!("TLS handshake failed: {err}"),
         Err(_elapsed) => {

@@ -708,7 +708,7 @@ async fn a_page_comes_back_under_its_own_name_once_the_server_lets_it_go() {
     };
     let server = TestServer::start(&[]).await;
     let proxy = Proxy::start(server.port).await;
-    let (mut obs, _) = server.join("obs", "held").await;
+    let (_obs, _) = server.join("obs", "held").await;
     let eve = browser
         .first_page(&format!("http://127.0.0.1:{}/held?name=eve", proxy.port))
         .await;
@@ -722,12 +722,9 @@ async fn a_page_comes_back_under_its_own_name_once_the_server_lets_it_go() {
         .wait_until(&eve, "the page to wait for its name", waiting)
         .await;
 
+    // The old connection's leave is held (issue 16, item 12): the page,
+    // back within the hold, makes none; so what is awaited is the page.
     proxy.release_server_sides();
-    obs.event_matching("eve's old connection to end", |e| {
-        matches!(e, chat::protocol::Event::Leave { name, reason, .. }
-            if name == "eve" && reason == "disconnected")
-    })
-    .await;
     browser.wait_for_line(&eve, "reconnected").await;
     browser.wait_for_state(&eve, "connected").await;
     assert_eq!(browser.status(&eve).await.0, "eve in held");

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use chat::config::Limits;
+use chat::config::{DEPARTURE_HOLD, Limits};
 use chat::protocol::{ErrorCode, Event};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -734,8 +734,8 @@ async fn burst_of_abruptly_closed_connections_leaves_the_server_serving() {
 // 12. A client that never reads
 
 /// A client that stops reading while others chat at full speed is cut off
-/// after the write timeout ("timed out"), and costs the others no message and
-/// no delay.
+/// after the write timeout ("timed out", announced after the departure
+/// hold), and costs the others no message and no delay.
 #[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
     const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -743,6 +743,8 @@ async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
     /// fewer than the room queue, so a good reader never lags by itself.
     const WINDOW: usize = 4;
     const AT_LEAST: usize = 2_000;
+    /// How far the clock moves each round after the write timeout.
+    const PACE: Duration = Duration::from_millis(10);
     let server = InProcess::start(Limits {
         room_queue_len: 16,
         write_timeout: WRITE_TIMEOUT,
@@ -807,6 +809,13 @@ async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
                 }
             }
             slowest = slowest.max(round.elapsed());
+            // The clock moves only while every task waits; once the
+            // non-reader is cut off nobody is held back and nothing would
+            // wait, so from then on each round lets the clock move, for the
+            // held leave to come.
+            if start.elapsed() >= WRITE_TIMEOUT {
+                tokio::time::sleep(PACE).await;
+            }
         }
     })
     .await;
@@ -836,14 +845,16 @@ async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
         2 * WINDOW
     );
 
-    // Cut off by the write timeout, not before; the writes stall only once
-    // the kernel's socket buffers (a few MiB) are full, which one slack
-    // allows for, and another covers the load. Then its socket is closed.
+    // Cut off by the write timeout, not before, and announced after the
+    // departure hold; the writes stall only once the kernel's socket buffers
+    // (a few MiB) are full, which one slack allows for, and another covers
+    // the load. Then its socket is closed.
     let left_at = left_at[0].expect("ana saw the leave");
     let cut_after = left_at - start;
     assert!(
-        cut_after >= WRITE_TIMEOUT && cut_after <= WRITE_TIMEOUT + 2 * SLACK,
-        "cut off {cut_after:?} after the chat began"
+        cut_after >= WRITE_TIMEOUT + DEPARTURE_HOLD
+            && cut_after <= WRITE_TIMEOUT + DEPARTURE_HOLD + 2 * SLACK + PACE,
+        "cut off and announced {cut_after:?} after the chat began"
     );
     within("the non-reader's socket to be closed", async {
         while sloth.fill().await {

@@ -487,7 +487,7 @@ fn upgrade_from(origin: &str, host: &str) -> Vec<u8> {
 
 /// The status line the server answers `request` with, read up to the end
 /// of the head (a 101 keeps the connection open).
-async fn status_of(addr: &str, request: &[u8]) -> String {
+pub(crate) async fn status_of(addr: &str, request: &[u8]) -> String {
     within("the answer's head", async {
         let mut stream = TcpStream::connect(addr).await.expect("connecting");
         stream.write_all(request).await.expect("writing");
@@ -505,7 +505,7 @@ async fn status_of(addr: &str, request: &[u8]) -> String {
     .await
 }
 
-const SWITCHING: &str = "HTTP/1.1 101 Switching Protocols";
+pub(crate) const SWITCHING: &str = "HTTP/1.1 101 Switching Protocols";
 
 /// A page of another site may not open a WebSocket here (403, saying why and
 /// what to do); the chat's own page and clients that send no `Origin` may.

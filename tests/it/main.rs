@@ -5,10 +5,12 @@
 
 mod support;
 
+mod addresses;
 mod browser;
 mod client;
 mod cluster;
 mod commands;
+mod departures;
 mod durable;
 mod formats;
 mod history;

@@ -444,8 +444,11 @@ async fn a_name_still_held_by_the_dropped_connection_is_waited_for_never_given_u
         assert_eq!(ana.next_status().await, taken, "attempt {attempt}");
     }
 
+    // The name is free as soon as the server sees the old connection go;
+    // its leave is held (issue 16, item 12), so whether the room reads a
+    // leave and a join depends on whether the client's backoff brings it
+    // back within the hold. Either both or neither, below.
     proxy.release_server_sides();
-    obs.wait_for("<- ana left lobby (disconnected)").await;
     let retries = within("the client to get its name back", async {
         let mut retries = 2;
         loop {
@@ -459,13 +462,30 @@ async fn a_name_still_held_by_the_dropped_connection_is_waited_for_never_given_u
     })
     .await;
     ana.wait_for_line("-> ana joined lobby").await;
-    obs.wait_for("-> ana joined lobby").await;
     ana.wait_for_line("ana: typed while away").await;
     obs.wait_for("ana: typed while away").await;
     ana.type_line("back").await;
     obs.wait_for("ana: back").await;
     let status = ana.finish().await.status;
     assert!(status.success(), "{status:?}");
+    // The refused attempts came and went as guests; ana's own notices
+    // after her first join are the pair or nothing.
+    let notices: Vec<&str> = obs
+        .seen
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.starts_with("<- ana ") || l.starts_with("-> ana "))
+        .collect();
+    assert!(
+        notices == ["-> ana joined lobby"]
+            || notices
+                == [
+                    "-> ana joined lobby",
+                    "<- ana left lobby (disconnected)",
+                    "-> ana joined lobby"
+                ],
+        "{notices:?}"
+    );
 
     let attempts = proxy.accepted_since();
     assert_eq!(

@@ -62,6 +62,16 @@ impl Ending {
         }
     }
 
+    /// Whether the room hears of the departure only after a while, in case
+    /// the person comes straight back: a dropped link or a timeout. A
+    /// goodbye or an order is announced at once.
+    pub(super) fn is_held(&self) -> bool {
+        matches!(
+            self,
+            Ending::Disconnected | Ending::Unresponsive | Ending::Stalled
+        )
+    }
+
     /// Why the server cut the connection, if it did.
     pub(super) fn cause(&self) -> Option<Cause> {
         match self {

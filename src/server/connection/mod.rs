@@ -8,6 +8,7 @@
 //! frames (`write`). How a connection ends decides its close frame and its
 //! leave notice (`ending`).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +73,9 @@ struct Connection<S> {
     format: Format,
     name: String,
     room: String,
+    /// The client's address (the peer's, or what a trusted proxy forwarded):
+    /// what per-address limits and bans go by.
+    address: IpAddr,
     events_rx: broadcast::Receiver<EncodedEvent>,
     /// `None` when the server runs without a rate limit.
     flood: Option<FloodGuard>,
@@ -82,11 +86,12 @@ struct Connection<S> {
     pings: (Instant, u32),
 }
 
-/// Serves one connection, from its upgrade to its close, holding its place
-/// under the connection cap.
+/// Serves one connection from `address`, from its upgrade to its close,
+/// holding its place under the connection cap.
 pub(crate) async fn serve(
     on_upgrade: OnUpgrade,
     request: JoinRequest,
+    address: IpAddr,
     context: Arc<Context>,
     permit: OwnedSemaphorePermit,
 ) {
@@ -94,7 +99,8 @@ pub(crate) async fn serve(
     // what only the start needs (the upgrade, the registration, the history
     // to replay) is boxed, and gone once the greeting is sent.
     let control = Arc::new(Control::default());
-    let Some((mut conn, greeted)) = Box::pin(open(on_upgrade, request, context, &control)).await
+    let Some((mut conn, greeted)) =
+        Box::pin(open(on_upgrade, request, address, context, &control)).await
     else {
         return;
     };
@@ -107,13 +113,16 @@ pub(crate) async fn serve(
     // handshake (up to a second more), so whoever sees the leave notice and
     // connects at once gets in.
     drop(permit);
-    conn.context
-        .rooms
-        .disconnect(&conn.name, &conn.room, &ending.leave_reason());
+    conn.context.rooms.disconnect(
+        &conn.name,
+        &conn.room,
+        &ending.leave_reason(),
+        ending.is_held(),
+    );
     if let Some(cause) = ending.cause() {
         conn.context.metrics.closed(cause);
     }
-    tracing::debug!(name = %conn.name, reason = %ending.leave_reason(), "disconnected");
+    tracing::debug!(name = %conn.name, address = %conn.address, reason = %ending.leave_reason(), "disconnected");
     // Boxed for the same reason as `on_message`: needed once, at the end.
     Box::pin(conn.close(ending)).await;
 }
@@ -124,6 +133,7 @@ pub(crate) async fn serve(
 async fn open(
     on_upgrade: OnUpgrade,
     request: JoinRequest,
+    address: IpAddr,
     context: Arc<Context>,
     control: &Arc<Control>,
 ) -> Option<(Connection<Upgraded>, Result<(), Ending>)> {
@@ -146,6 +156,7 @@ async fn open(
         format,
         name: registration.name,
         room: membership.room,
+        address,
         events_rx: membership.events_rx,
         held_back: None,
         pings: (Instant::now(), 0),
@@ -156,7 +167,7 @@ async fn open(
         ),
         context,
     };
-    tracing::debug!(name = %conn.name, room = %conn.room, "connected");
+    tracing::debug!(name = %conn.name, room = %conn.room, address = %conn.address, "connected");
 
     let welcome = conn.welcome();
     let (format, room) = (conn.format, conn.room.clone());
@@ -172,7 +183,8 @@ async fn open(
                     missed: membership.missed,
                 },
             )
-        }));
+        }))
+        .chain(membership.own_join.as_ref().map(|e| e.message(format)));
     let greeted = conn.write(greeting).await;
     Some((conn, greeted))
 }
@@ -426,7 +438,10 @@ where
                     self.room.clone_from(&membership.room);
                     self.events_rx = membership.events_rx;
                     let replay = replayed(&membership.replay, &membership.room, format);
-                    return self.write(left.into_iter().chain(replay)).await;
+                    let own_join = membership.own_join.as_ref().map(|e| e.message(format));
+                    return self
+                        .write(left.into_iter().chain(replay).chain(own_join))
+                        .await;
                 }
                 Err(err) => err.into(),
             },

@@ -91,6 +91,11 @@ impl Backend {
         }
     }
 
+    /// Whether this server is one of several sharing a Redis.
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self, Backend::Redis(_))
+    }
+
     /// Whether this server gives ids to what is said in its rooms; with
     /// Redis they are the cluster's to give, even while the link is down.
     pub(super) fn numbers_messages(&self) -> bool {

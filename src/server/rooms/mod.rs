@@ -19,6 +19,8 @@
 //! - `backend`: where history lives, and where what is said goes.
 //! - `control`: what a connection can be told besides its room's events.
 //! - `names`: who may be called what, here and across servers.
+//! - `departures`: the `leave` of a dropped connection, held a few seconds
+//!   in case it comes straight back.
 //! - `directory`: `/who`, `/rooms`, and finding a person for `/msg`.
 //! - `evictions`: which rooms were evicted lately, for loads in flight.
 //! - `bridge`: what the Redis bridge calls ([`crate::server::cluster::Registry`]).
@@ -26,6 +28,7 @@
 mod backend;
 mod bridge;
 mod control;
+mod departures;
 mod directory;
 mod evictions;
 mod names;
@@ -46,6 +49,7 @@ pub(crate) use backend::Backend;
 use backend::Start;
 pub use backend::StartError;
 pub(crate) use control::{Closing, Control, Told};
+use departures::{DEPARTURE_HOLD, Departures, Hold};
 use evictions::Evictions;
 use names::name_taken;
 use room::{HistoryLimits, Room};
@@ -69,6 +73,10 @@ pub(crate) struct Membership {
     pub replay: Vec<Arc<StoredMessage>>,
     /// Messages after the requested `since` that history no longer holds.
     pub missed: u64,
+    /// The person's own `join`, when the room did not hear it (back within
+    /// a held departure): to send after the replay and any gap, where the
+    /// broadcast would have put it, since clients take it as "you are in".
+    pub own_join: Option<EncodedEvent>,
 }
 
 /// A connection as registered: its final name, its room, and anything to report
@@ -118,6 +126,8 @@ struct State {
     /// Set once everyone is told to close (shutdown): whoever registers
     /// after is told the same at once.
     closing: Option<Closing>,
+    /// Departures not announced yet (see `departures`).
+    departures: Departures,
 }
 
 impl Rooms {
@@ -139,6 +149,7 @@ impl Rooms {
                 next_guest: 1,
                 evictions: Evictions::default(),
                 closing: None,
+                departures: Departures::default(),
             }),
             history,
             max_rooms,
@@ -292,6 +303,7 @@ impl Rooms {
                 });
             };
             state.rooms.remove(&evicted);
+            state.departures.forget_room(&evicted);
             state.evictions.record(evicted.clone());
             tracing::debug!(room = %evicted, "evicted the least recently active empty room");
         }
@@ -334,12 +346,20 @@ impl Rooms {
             name: name.to_owned(),
             ts: now_ms(),
         };
-        self.announce(entry, room, &join);
+        // Back within the hold: the room hears of neither the departure
+        // nor the return.
+        let own_join = if state.departures.take(room, name).is_some() {
+            Some(EncodedEvent::new(&join))
+        } else {
+            self.announce(entry, room, &join);
+            None
+        };
         Membership {
             room: room.to_owned(),
             events_rx,
             replay,
             missed,
+            own_join,
         }
     }
 
@@ -436,43 +456,91 @@ impl Rooms {
         if let RoomEntry::MustLoad { evictions } = self.room_entry(&mut state, to, loaded)? {
             return Ok(Err(evictions));
         }
-        self.leave(&mut state, name, from, &format!("joined {to}"));
+        self.leave(&mut state, name, from, &format!("joined {to}"), true);
         Ok(Ok(self.enter(&mut state, name, to, None)))
     }
 
     /// Tells every connection to close, now and whoever registers after
     /// (at shutdown).
     pub(crate) fn close_everyone(&self, closing: &Closing) {
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
+        // Before the orders, so that everyone still hears who left.
+        for (room, leave) in state.departures.drain() {
+            if let Some(entry) = state.rooms.get_mut(&room) {
+                self.announce(entry, &room, &leave);
+            }
+        }
         state.closing = Some(closing.clone());
         for person in state.people.values() {
             person.control.close(closing.clone());
         }
     }
 
-    /// Removes `name` from the server, announcing the departure with `reason`.
-    pub(crate) fn disconnect(&self, name: &str, room: &str, reason: &str) {
+    /// Removes `name` from the server, announcing the departure with
+    /// `reason`: at once, or if `held` (the connection dropped or timed
+    /// out) after [`DEPARTURE_HOLD`], unless the name is back in the room by
+    /// then. With Redis, always at once: the other servers would have to
+    /// hold it too.
+    pub(crate) fn disconnect(self: &Arc<Self>, name: &str, room: &str, reason: &str, held: bool) {
         // The name is free before anyone sees the departure.
         if let Some(cluster) = self.backend.relay() {
             cluster.forget(name);
         }
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
         state.people.remove(&name.to_lowercase());
-        self.leave(&mut state, name, room, reason);
+        let held = held && !self.backend.is_cluster() && state.closing.is_none();
+        let Some(leave) = self.leave(state, name, room, reason, !held) else {
+            return;
+        };
+        let id = match state.departures.hold(room, name, leave) {
+            Hold::Held(id) => id,
+            Hold::Full(leave) => {
+                if let Some(entry) = state.rooms.get_mut(room) {
+                    self.announce(entry, room, &leave);
+                }
+                return;
+            }
+        };
+        drop(guard);
+        let (rooms, room, name) = (Arc::clone(self), room.to_owned(), name.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(DEPARTURE_HOLD).await;
+            let mut guard = rooms.state();
+            let state = &mut *guard;
+            if let Some(leave) = state.departures.release(&room, &name, id)
+                && let Some(entry) = state.rooms.get_mut(&room)
+            {
+                rooms.announce(entry, &room, &leave);
+            }
+        });
     }
 
-    fn leave(&self, state: &mut State, name: &str, room: &str, reason: &str) {
-        if let Some(entry) = state.rooms.get_mut(room) {
-            entry.members.remove(name);
-            entry.last_active = std::time::Instant::now();
-            let leave = Event::Leave {
-                room: room.to_owned(),
-                name: name.to_owned(),
-                reason: reason.to_owned(),
-                ts: now_ms(),
-            };
+    /// Takes `name` out of `room`, and announces it unless `now` is false:
+    /// the `leave` is then returned, to be announced later.
+    fn leave(
+        &self,
+        state: &mut State,
+        name: &str,
+        room: &str,
+        reason: &str,
+        now: bool,
+    ) -> Option<Event> {
+        let entry = state.rooms.get_mut(room)?;
+        entry.members.remove(name);
+        entry.last_active = std::time::Instant::now();
+        let leave = Event::Leave {
+            room: room.to_owned(),
+            name: name.to_owned(),
+            reason: reason.to_owned(),
+            ts: now_ms(),
+        };
+        if now {
             self.announce(entry, room, &leave);
+            return None;
         }
+        Some(leave)
     }
 
     /// Announces a join, leave or nick in `room`: through Redis when the

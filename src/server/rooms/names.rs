@@ -88,7 +88,13 @@ impl Rooms {
             .expect("a connected person is registered");
         person.name = new.to_owned();
         state.people.insert(new_key, person);
+        // Someone else's held departure under the new name goes out first:
+        // after the nick it would read as this person leaving.
+        let held = state.departures.take(room, new);
         if let Some(entry) = state.rooms.get_mut(room) {
+            if let Some(leave) = held {
+                self.announce(entry, room, &leave);
+            }
             entry.members.remove(old);
             entry.members.insert(new.to_owned());
             let nick = Event::Nick {

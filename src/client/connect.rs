@@ -1,9 +1,10 @@
 //! Where the client connects, how (plain or TLS, every address of the host in
 //! turn), and why it could not, in words that say what to try next.
 //!
-//! One concept over some 450 lines and its tests: each way of failing to
-//! connect is read where it happens (resolve, TCP, TLS, the upgrade), so the
-//! error types and the steps that raise them stay together.
+//! One concept over some 540 lines and its tests: each way of failing to
+//! connect is read where it happens (resolve, TCP, TLS, the upgrade), and
+//! each gets its sentence here (every TLS error included), so the error types
+//! and the steps that raise them stay together.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};

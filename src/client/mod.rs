@@ -8,6 +8,10 @@
 //! It speaks the JSON format and renders events itself. It tracks its name,
 //! its room and the id of the last message it showed, so that a reconnection
 //! resumes exactly where it left off (`since`), showing nothing twice.
+//!
+//! One concept, about 460 lines and its tests: the session loop and the
+//! reconnection policy read the same state (name, room, last id, pacing),
+//! and splitting them would pass that state back and forth.
 
 mod connect;
 mod render;

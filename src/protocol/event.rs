@@ -4,6 +4,10 @@
 //! `type`); the text form is [`Event::render_text`], the exact lines of the
 //! design, for people and generic tools. Our client receives JSON and renders
 //! the text form itself.
+//!
+//! One concept, about 330 lines and its tests: every event with both its
+//! renderings and its sanitising, so that a new event is one variant here
+//! and the compiler names every match that must learn it.
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;

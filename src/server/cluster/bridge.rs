@@ -21,6 +21,10 @@
 //! never waits on anything slow between two messages: delivering is a lock
 //! and a broadcast send. The exception is a hole in a room's ids, filled from
 //! the room's history stream, which happens only around reconnections.
+//!
+//! One concept in some 500 lines: the session's loop, its resynchronisation
+//! and the filling of holes share the one connection and the link state, so
+//! they stay in the one type that owns them.
 
 use std::sync::Arc;
 use std::time::Duration;

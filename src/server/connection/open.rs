@@ -1,0 +1,108 @@
+//! A connection's start: the upgrade, the registration, and the greeting
+//! (the welcome, any problems with what it asked for, the history it should
+//! see); or, when the server is full, the refusal with 1013.
+
+use super::*;
+
+/// Upgrades, registers and greets a connection: the welcome, any problems
+/// with what it asked for, the history it should see. `None` if the upgrade
+/// failed; otherwise the connection, and whether the greeting went out.
+pub(super) async fn open(
+    on_upgrade: OnUpgrade,
+    request: JoinRequest,
+    address: IpAddr,
+    context: Arc<Context>,
+    control: &Arc<Control>,
+) -> Option<(Connection<Upgraded>, Result<(), Ending>)> {
+    let ws = upgrade(on_upgrade, &context).await?;
+    let JoinRequest {
+        room,
+        name,
+        format,
+        since,
+        problems,
+        ..
+    } = request;
+    let registration = context
+        .rooms
+        .connect(name.as_deref(), &room, since, Arc::clone(control))
+        .await;
+    let membership = registration.membership;
+    let mut conn = Connection {
+        ws,
+        format,
+        name: registration.name,
+        room: membership.room,
+        address,
+        events_rx: membership.events_rx,
+        held_back: None,
+        pings: (Instant::now(), 0),
+        flood: FloodGuard::new(
+            context.limits.messages_per_second,
+            context.limits.message_burst,
+            Instant::now(),
+        ),
+        context,
+    };
+    tracing::debug!(name = %conn.name, room = %conn.room, address = %conn.address, "connected");
+
+    let welcome = conn.welcome();
+    let (format, room) = (conn.format, conn.room.clone());
+    let greeting = std::iter::once(welcome)
+        .chain(problems.into_iter().map(Event::from))
+        .chain(registration.problems.into_iter().map(Event::from))
+        .map(|event| encode(format, &event))
+        .chain(replayed(&membership.replay, &room, format))
+        .chain((membership.missed > 0).then(|| {
+            encode(
+                format,
+                &Event::Gap {
+                    missed: membership.missed,
+                },
+            )
+        }))
+        .chain(membership.own_join.as_ref().map(|e| e.message(format)));
+    let greeted = conn.write(greeting).await;
+    Some((conn, greeted))
+}
+
+/// History to replay, each message encoded as it is written: a joiner holds
+/// a few frames of it at a time, not its whole history encoded.
+pub(super) fn replayed<'a>(
+    replay: &'a [Arc<StoredMessage>],
+    room: &'a str,
+    format: Format,
+) -> impl Iterator<Item = Message> + 'a {
+    replay
+        .iter()
+        .map(move |message| encode(format, &message.to_event(room)))
+}
+
+/// Refuses a connection with 1013 because the server is full.
+pub(crate) async fn refuse_overloaded(on_upgrade: OnUpgrade, context: Arc<Context>) {
+    let Some(mut ws) = upgrade(on_upgrade, &context).await else {
+        return;
+    };
+    tracing::warn!("connection limit reached; refusing a connection with 1013");
+    context.metrics.closed(Cause::overloaded);
+    let frame = Message::close(
+        Some(CloseCode::SERVICE_OVERLOAD),
+        "server full, try again later",
+    );
+    let _ = timeout(CLOSE_TIMEOUT, async {
+        ws.send(frame).await?;
+        ws.close().await
+    })
+    .await;
+}
+
+/// The socket of an upgraded connection, once hyper hands it over.
+async fn upgrade(on_upgrade: OnUpgrade, context: &Context) -> Option<WebSocketStream<Upgraded>> {
+    match on_upgrade.await {
+        Ok(upgraded) => Some(context.websocket.serve(TokioIo::new(upgraded))),
+        Err(err) => {
+            tracing::debug!("upgrade failed: {err}");
+            None
+        }
+    }
+}

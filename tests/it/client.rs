@@ -1090,15 +1090,12 @@ async fn a_server_shutting_down_makes_a_no_reconnect_client_exit_9() {
 // `localhost` is both loopback addresses, whatever /etc/hosts says.
 // ---------------------------------------------------------------------------
 
-/// `ws://localhost:PORT` reaches a server on `::1` where localhost is both `::1` and `127.0.0.1`.
-#[tokio::test]
-async fn localhost_reaches_a_server_listening_on_ipv6_loopback() {
-    require_unshare("-m");
-    let dir = TempDir::new();
-    let hosts = dir.write("hosts", "::1 localhost\n127.0.0.1 localhost\n");
-    let server = TestServer::start_on("::1", 0, &[]).await;
+/// A client aimed at `ws://localhost:PORT` of `server`, with `hosts` as its
+/// /etc/hosts, chats: it prints the welcome, its arrival and its line, and
+/// exits 0 with nothing on stderr.
+async fn assert_localhost_chats(hosts: &str, server: &TestServer) {
     let url = format!("ws://localhost:{}", server.port);
-    let run = run_command(client_with_hosts(&hosts, &[&url, "--name", "ana"]), "hi\n").await;
+    let run = run_command(client_with_hosts(hosts, &[&url, "--name", "ana"]), "hi\n").await;
     assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
     assert_eq!(run.stderr, "");
     assert_eq!(
@@ -1108,6 +1105,16 @@ async fn localhost_reaches_a_server_listening_on_ipv6_loopback() {
             welcome_lines("ana", "lobby")
         )
     );
+}
+
+/// `ws://localhost:PORT` reaches a server on `::1` where localhost is both `::1` and `127.0.0.1`.
+#[tokio::test]
+async fn localhost_reaches_a_server_listening_on_ipv6_loopback() {
+    require_unshare("-m");
+    let dir = TempDir::new();
+    let hosts = dir.write("hosts", "::1 localhost\n127.0.0.1 localhost\n");
+    let server = TestServer::start_on("::1", 0, &[]).await;
+    assert_localhost_chats(&hosts, &server).await;
 }
 
 /// `ws://localhost:PORT` reaches a server on `127.0.0.1` where localhost is both `::1` and `127.0.0.1`.
@@ -1118,17 +1125,7 @@ async fn localhost_reaches_a_server_listening_on_ipv4_loopback() {
     // ::1 first, as resolvers order them: the client must go on to the next address.
     let hosts = dir.write("hosts", "::1 localhost\n127.0.0.1 localhost\n");
     let server = TestServer::start(&[]).await;
-    let url = format!("ws://localhost:{}", server.port);
-    let run = run_command(client_with_hosts(&hosts, &[&url, "--name", "ana"]), "hi\n").await;
-    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
-    assert_eq!(run.stderr, "");
-    assert_eq!(
-        run.stdout,
-        format!(
-            "{}-> ana joined lobby\nana: hi\n",
-            welcome_lines("ana", "lobby")
-        )
-    );
+    assert_localhost_chats(&hosts, &server).await;
 }
 
 /// `ws://localhost:PORT` reaches a server on `::1` even where /etc/hosts names localhost `127.0.0.1` only.
@@ -1139,15 +1136,5 @@ async fn issue_18_localhost_reaches_ipv6_loopback_when_hosts_names_only_ipv4() {
     let dir = TempDir::new();
     let hosts = dir.write("hosts", "127.0.0.1 localhost\n");
     let server = TestServer::start_on("::1", 0, &[]).await;
-    let url = format!("ws://localhost:{}", server.port);
-    let run = run_command(client_with_hosts(&hosts, &[&url, "--name", "ana"]), "hi\n").await;
-    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
-    assert_eq!(run.stderr, "");
-    assert_eq!(
-        run.stdout,
-        format!(
-            "{}-> ana joined lobby\nana: hi\n",
-            welcome_lines("ana", "lobby")
-        )
-    );
+    assert_localhost_chats(&hosts, &server).await;
 }

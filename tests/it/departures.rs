@@ -30,15 +30,21 @@ async fn until_gone(observer: &mut WsClient, room: &str, name: &str) {
     .await;
 }
 
+/// `obs`, then `ana`, in the lobby, once `obs` has seen `ana` arrive.
+async fn obs_then_ana(server: &InProcess) -> (WsClient, WsClient) {
+    let mut obs = enter(server, "obs", "lobby").await;
+    let ana = enter(server, "ana", "lobby").await;
+    expect(&mut obs, join("lobby", "ana")).await;
+    (obs, ana)
+}
+
 /// A client that drops its socket (no close frame) and comes back within the
 /// hold makes no `leave`/`join` pair at an observer; the returner still gets
 /// its own `join`, and chats on.
 #[tokio::test(start_paused = true)]
 async fn issue_16_a_dropped_connection_back_within_the_hold_makes_no_leave_or_join() {
     let server = InProcess::start(Limits::default()).await;
-    let mut obs = enter(&server, "obs", "lobby").await;
-    let ana = enter(&server, "ana", "lobby").await;
-    expect(&mut obs, join("lobby", "ana")).await;
+    let (mut obs, ana) = obs_then_ana(&server).await;
 
     let dropped = Instant::now();
     drop(ana);
@@ -58,9 +64,7 @@ async fn issue_16_a_dropped_connection_back_within_the_hold_makes_no_leave_or_jo
 #[tokio::test(start_paused = true)]
 async fn issue_16_a_dropped_connection_that_stays_away_leaves_after_the_hold() {
     let server = InProcess::start(Limits::default()).await;
-    let mut obs = enter(&server, "obs", "lobby").await;
-    let ana = enter(&server, "ana", "lobby").await;
-    expect(&mut obs, join("lobby", "ana")).await;
+    let (mut obs, ana) = obs_then_ana(&server).await;
 
     let dropped = Instant::now();
     drop(ana);
@@ -78,9 +82,7 @@ async fn issue_16_a_dropped_connection_that_stays_away_leaves_after_the_hold() {
 #[tokio::test(start_paused = true)]
 async fn issue_16_a_quit_is_announced_at_once() {
     let server = InProcess::start(Limits::default()).await;
-    let mut obs = enter(&server, "obs", "lobby").await;
-    let mut ana = enter(&server, "ana", "lobby").await;
-    expect(&mut obs, join("lobby", "ana")).await;
+    let (mut obs, mut ana) = obs_then_ana(&server).await;
 
     let quit = Instant::now();
     ana.send("/quit bye").await;
@@ -97,9 +99,7 @@ async fn issue_16_a_quit_is_announced_at_once() {
 #[tokio::test(start_paused = true)]
 async fn issue_16_a_nick_to_a_held_name_announces_the_held_leave_first() {
     let server = InProcess::start(Limits::default()).await;
-    let mut obs = enter(&server, "obs", "lobby").await;
-    let ana = enter(&server, "ana", "lobby").await;
-    expect(&mut obs, join("lobby", "ana")).await;
+    let (mut obs, ana) = obs_then_ana(&server).await;
 
     drop(ana);
     until_gone(&mut obs, "lobby", "ana").await;
@@ -124,9 +124,7 @@ async fn issue_16_a_returner_gets_its_replay_and_gap_before_its_own_join() {
         ..Limits::default()
     })
     .await;
-    let mut obs = enter(&server, "obs", "lobby").await;
-    let ana = enter(&server, "ana", "lobby").await;
-    expect(&mut obs, join("lobby", "ana")).await;
+    let (mut obs, ana) = obs_then_ana(&server).await;
 
     drop(ana);
     until_gone(&mut obs, "lobby", "ana").await;

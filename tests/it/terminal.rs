@@ -626,12 +626,30 @@ async fn a_peers_escape_sequences_are_shown_harmlessly() {
     );
 }
 
+/// A fake server on a free port that greets its one client with `frames`,
+/// as they are, then holds the connection open: its URL, and its task.
+async fn fake_server(frames: Vec<String>) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding");
+    let url = format!("ws://{}", listener.local_addr().expect("address"));
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("the client connects");
+        let (_request, mut ws) = ServerBuilder::new()
+            .accept(stream)
+            .await
+            .expect("the handshake");
+        for frame in frames {
+            ws.send(Message::text(frame)).await.expect("sending");
+        }
+        // Keep the connection open until the test ends.
+        while ws.next().await.is_some() {}
+    });
+    (url, server)
+}
+
 /// Even a hostile server cannot drive the terminal: the client strips the
 /// escape sequences in names and text itself before printing.
 #[tokio::test]
 async fn a_hostile_servers_escape_sequences_are_shown_harmlessly() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding");
-    let url = format!("ws://{}", listener.local_addr().expect("address"));
     let welcome = r#"{"type":"welcome","motd":"","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40}}"#;
     let hostile = serde_json::json!({
         "type": "message", "id": 1, "room": "lobby",
@@ -639,17 +657,7 @@ async fn a_hostile_servers_escape_sequences_are_shown_harmlessly() {
         "ts": 1_764_100_000_000_u64,
     })
     .to_string();
-    let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("the client connects");
-        let (_request, mut ws) = ServerBuilder::new()
-            .accept(stream)
-            .await
-            .expect("the handshake");
-        ws.send(Message::text(welcome)).await.expect("sending");
-        ws.send(Message::text(hostile)).await.expect("sending");
-        // Keep the connection open until the test ends.
-        while ws.next().await.is_some() {}
-    });
+    let (url, server) = fake_server(vec![welcome.to_owned(), hostile]).await;
 
     let mut ana = PtyClient::start(&url, "ana", &["--no-reconnect"], &[]);
     ana.wait_for_prompt("ana").await;
@@ -673,8 +681,6 @@ async fn a_hostile_servers_escape_sequences_are_shown_harmlessly() {
 #[tokio::test]
 async fn issue_16_a_hostile_name_in_the_welcome_cannot_drive_the_prompt() {
     // Issue 16 ("Hardening, second round"), item 6.
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding");
-    let url = format!("ws://{}", listener.local_addr().expect("address"));
     let welcome = serde_json::json!({
         "type": "welcome", "motd": "", "name": "an\u{1b}]0;pwned\u{7}\na", "room": "lobby",
         "history": 100, "limits": {"max_message_bytes": 65536, "per_second": 20, "burst": 40},
@@ -686,17 +692,7 @@ async fn issue_16_a_hostile_name_in_the_welcome_cannot_drive_the_prompt() {
         "ts": 1_764_100_000_000_u64,
     })
     .to_string();
-    let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("the client connects");
-        let (_request, mut ws) = ServerBuilder::new()
-            .accept(stream)
-            .await
-            .expect("the handshake");
-        ws.send(Message::text(welcome)).await.expect("sending");
-        ws.send(Message::text(forged)).await.expect("sending");
-        // Keep the connection open until the test ends.
-        while ws.next().await.is_some() {}
-    });
+    let (url, server) = fake_server(vec![welcome, forged]).await;
 
     let mut ana = PtyClient::start(&url, "ana", &["--no-reconnect"], &[]);
     ana.wait_for_row("eve 12:34 bo: please paste the token here: hi")

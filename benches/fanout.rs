@@ -6,7 +6,7 @@
 //! load run (examples/loadgen.rs measures the whole server).
 
 use chat::protocol::{Event, Format};
-use chat::server::EncodedEvent;
+use chat::server::{EncodedEvent, QueuedEvent};
 use tokio::sync::broadcast;
 use tokio_websockets::Message;
 
@@ -27,19 +27,21 @@ fn event() -> Event {
 /// Encode once, queue once, and let each of `recipients` take its frame.
 #[divan::bench(args = [10, 100, 1000])]
 fn encode_once_and_share(bencher: divan::Bencher, recipients: usize) {
-    let (events_tx, _) = broadcast::channel::<EncodedEvent>(1024);
+    let (events_tx, _) = broadcast::channel::<QueuedEvent>(1024);
     let mut receivers: Vec<_> = (0..recipients).map(|_| events_tx.subscribe()).collect();
     let event = event();
     bencher
         .counter(divan::counter::ItemsCount::new(recipients))
         .bench_local(|| {
-            events_tx
-                .send(EncodedEvent::new(&event))
-                .expect("receivers are alive");
+            // The room holds the event; its queue carries a reference.
+            let held = EncodedEvent::new(&event);
+            events_tx.send(held.queued()).expect("receivers are alive");
             for events_rx in &mut receivers {
                 let frame: Message = events_rx
                     .try_recv()
                     .expect("the event is queued")
+                    .event()
+                    .expect("the room holds it")
                     .message(Format::Json);
                 divan::black_box(frame);
             }

@@ -168,6 +168,11 @@ impl fmt::Debug for Token {
     }
 }
 
+/// Bytes of frames each connection may owe its client without drawing on
+/// the server-wide pool ([`Limits::unsent_pool_bytes`]): every ordinary
+/// event, and a flush's worth of them, fits.
+pub const UNSENT_ALLOWANCE_BYTES: usize = 16 * 1024;
+
 /// Bounds on what one client, or all of them together, may cost the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -188,6 +193,14 @@ pub struct Limits {
     /// Events a room keeps for its slowest reader before that reader gets a
     /// `gap` (default 1,024).
     pub room_queue_len: usize,
+    /// Bytes of encoded events a room keeps for its slowest reader; past
+    /// them the oldest go, and whoever had not read them gets a `gap`
+    /// (default 256 KiB; the newest event is always kept).
+    pub room_queue_bytes: usize,
+    /// Bytes the server may owe slow clients, all together, beyond the
+    /// first [`UNSENT_ALLOWANCE_BYTES`] each owes freely: what a large frame
+    /// waits for before it is handed to a socket (default 64 MiB).
+    pub unsent_pool_bytes: usize,
     /// How long a write to a client may stall before the client is closed
     /// (default 30 s).
     pub write_timeout: Duration,
@@ -204,10 +217,14 @@ pub struct Limits {
 
 impl Limits {
     /// Frames larger than this are a protocol violation, closed with 1009
-    /// instead of answered with `too_long`: twice the message limit leaves room
-    /// for a person who pastes a little too much to get a friendly error.
+    /// instead of answered with `too_long`: a quarter over the message limit
+    /// leaves room for a person who pastes a little too much to get a
+    /// friendly error. Every connection may hold one frame this large as it
+    /// arrives, so this is the largest term of the server's memory
+    /// (`server::memory`): twice the limit would add 16 KiB a connection.
     pub fn max_frame_bytes(&self) -> usize {
-        self.max_message_bytes.saturating_mul(2)
+        self.max_message_bytes
+            .saturating_add(self.max_message_bytes / 4)
     }
 }
 
@@ -221,6 +238,8 @@ impl Default for Limits {
             max_connects_per_second: 0,
             max_rooms: 1_000,
             room_queue_len: 1_024,
+            room_queue_bytes: 256 * 1024,
+            unsent_pool_bytes: 64 * 1024 * 1024,
             write_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),

@@ -69,6 +69,12 @@ struct Args {
     /// Events a room queues for a slow reader before it gets a gap
     #[arg(long, env = "CHAT_ROOM_QUEUE", default_value_t = Limits::default().room_queue_len)]
     room_queue: usize,
+    /// Bytes of events a room queues for a slow reader before it gets a gap
+    #[arg(long, env = "CHAT_ROOM_QUEUE_BYTES", default_value_t = Limits::default().room_queue_bytes)]
+    room_queue_bytes: usize,
+    /// Bytes the server may owe slow clients in all, beyond 16 KiB each
+    #[arg(long, env = "CHAT_MAX_UNSENT_BYTES", default_value_t = Limits::default().unsent_pool_bytes)]
+    max_unsent_bytes: usize,
     /// Seconds a write to a client may stall before the client is closed
     #[arg(long, env = "CHAT_WRITE_TIMEOUT", default_value_t = Limits::default().write_timeout.as_secs())]
     write_timeout: u64,
@@ -148,6 +154,8 @@ impl Args {
                 max_connects_per_second: self.max_connects_per_second,
                 max_rooms: self.max_rooms,
                 room_queue_len: self.room_queue,
+                room_queue_bytes: self.room_queue_bytes,
+                unsent_pool_bytes: self.max_unsent_bytes,
                 write_timeout: Duration::from_secs(self.write_timeout),
                 ping_interval: Duration::from_secs(self.ping_interval),
                 handshake_timeout: Duration::from_secs(self.handshake_timeout),

@@ -33,6 +33,7 @@ mod page;
 mod rooms;
 mod store;
 pub mod tls;
+mod unsent;
 
 use std::future::Future;
 use std::io;
@@ -55,13 +56,14 @@ use cluster::Bridge;
 pub use cluster::ConnectError;
 use connect_rate::ConnectRate;
 use connection::Context;
-pub use encoded::EncodedEvent;
+pub use encoded::{EncodedEvent, QueuedEvent};
 use http::Shared;
 use metrics::Metrics;
 use origin::OriginPolicy;
 pub use rooms::StartError;
 use rooms::{Backend, Closing, Rooms};
 pub use store::OpenError;
+use unsent::Unsent;
 
 /// How long connections get to close after shutdown begins.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -97,6 +99,7 @@ impl Server {
         )
         .await?;
         let limits = &config.limits;
+        let unsent = Unsent::new(limits.unsent_pool_bytes);
         let context = Context {
             limits: limits.clone(),
             motd: config.motd.clone(),
@@ -104,7 +107,8 @@ impl Server {
             websocket: tokio_websockets::ServerBuilder::new().limits(
                 tokio_websockets::Limits::default().max_payload_len(Some(limits.max_frame_bytes())),
             ),
-            rooms: Arc::new(Rooms::new(&config, backend)),
+            rooms: Arc::new(Rooms::new(&config, backend, unsent.clone())),
+            unsent,
             metrics,
         };
         Ok(Self {

@@ -109,8 +109,8 @@ fn text_of(len: usize) -> String {
 // ---------------------------------------------------------------------------
 // 1. Oversized messages
 
-/// A message over the limit but within twice it gets `too_long` and the
-/// connection stays usable; one byte over twice the limit is closed with 1009.
+/// A message over the limit but within a quarter more gets `too_long` and the
+/// connection stays usable; one byte over that is closed with 1009.
 #[tokio::test]
 async fn oversized_message_is_too_long_and_oversized_frame_is_closed_with_1009() {
     let server = TestServer::start(&["--max-message-bytes", "1000"]).await;
@@ -127,12 +127,12 @@ async fn oversized_message_is_too_long_and_oversized_frame_is_closed_with_1009()
             "message too long: 1001 bytes, the limit is 1000"
         )
     );
-    big.send(&text_of(2000)).await;
+    big.send(&text_of(1250)).await;
     assert_eq!(
         next_untimed(&mut big).await,
         Event::error(
             ErrorCode::TooLong,
-            "message too long: 2000 bytes, the limit is 1000"
+            "message too long: 1250 bytes, the limit is 1000"
         )
     );
     big.send(&text_of(1000)).await;
@@ -144,10 +144,10 @@ async fn oversized_message_is_too_long_and_oversized_frame_is_closed_with_1009()
         message(2, "size", "big", "still here")
     );
 
-    big.send(&text_of(2001)).await;
+    big.send(&text_of(1251)).await;
     assert_eq!(
         big.expect_close().await,
-        (1009, "max length: 2000".to_owned())
+        (1009, "max length: 1250".to_owned())
     );
 
     // The bystander saw only what was accepted, then the offender leave.
@@ -177,7 +177,7 @@ async fn frame_header_announcing_a_terabyte_is_closed_with_1009() {
     raw.attack(&header).await;
     assert_eq!(
         raw.expect_closed().await,
-        (1009, "max length: 2000".to_owned())
+        (1009, "max length: 1250".to_owned())
     );
     assert_survived(&server, rss).await;
 }
@@ -222,13 +222,13 @@ async fn thousands_of_fragments_are_one_message_and_past_the_frame_limit_closed_
     assert_eq!(untimed(raw.next_event().await), whole);
     assert_eq!(next_untimed(&mut calm).await, whole);
 
-    let (wire, _) = fragmented(3_000, 5);
+    let (wire, _) = fragmented(2_400, 5);
     raw.write(&wire).await;
     assert_eq!(
         untimed(raw.next_event().await),
         Event::error(
             ErrorCode::TooLong,
-            "message too long: 15000 bytes, the limit is 10000"
+            "message too long: 12000 bytes, the limit is 10000"
         )
     );
     raw.send_text("after the long one").await;
@@ -237,12 +237,12 @@ async fn thousands_of_fragments_are_one_message_and_past_the_frame_limit_closed_
         message(2, "frag", "frag", "after the long one")
     );
 
-    // 4,001 fragments of 5 bytes pass the frame limit of 20,000.
-    let (wire, _) = fragmented(5_000, 5);
+    // 2,501 fragments of 5 bytes pass the frame limit of 12,500.
+    let (wire, _) = fragmented(2_501, 5);
     raw.attack(&wire).await;
     assert_eq!(
         raw.expect_closed().await,
-        (1009, "max length: 20000".to_owned())
+        (1009, "max length: 12500".to_owned())
     );
     assert_eq!(
         next_untimed(&mut calm).await,

@@ -25,10 +25,11 @@ mod open;
 mod write;
 
 use super::backpressure::Backpressure;
-use super::encoded::EncodedEvent;
+use super::encoded::{EncodedEvent, QueuedEvent};
 use super::history::{Said, StoredMessage};
 use super::metrics::{Cause, Metrics};
 use super::rooms::{Control, Rooms, Told};
+use super::unsent::Unsent;
 use crate::config::Limits;
 use crate::protocol::command::help_event;
 use crate::protocol::{
@@ -40,7 +41,7 @@ use crate::sanitize::strip_controls;
 use ending::Ending;
 pub(crate) use open::refuse_overloaded;
 use open::{open, replayed};
-use write::{WriteError, encode, gap, queued, write_frames};
+use write::{WriteError, encode, queued, write_frames};
 
 /// Room events sent in one go; bounds how long one busy connection keeps its
 /// worker thread before the others get a turn.
@@ -63,6 +64,8 @@ pub(crate) struct Context {
     /// Speaks WebSocket on an upgraded socket, within the frame limit.
     pub websocket: tokio_websockets::ServerBuilder,
     pub rooms: Arc<Rooms>,
+    /// What slow readers may owe beyond their allowance, server-wide.
+    pub unsent: Unsent,
     pub metrics: Metrics,
 }
 
@@ -79,7 +82,7 @@ struct Connection<S> {
     /// The client's address (the peer's, or what a trusted proxy forwarded):
     /// what per-address limits and bans go by.
     address: IpAddr,
-    events_rx: broadcast::Receiver<EncodedEvent>,
+    events_rx: broadcast::Receiver<QueuedEvent>,
     /// `None` when the server runs without a rate limit.
     flood: Option<FloodGuard>,
     /// Set while our last message left the room's queue backed up: we do not
@@ -217,9 +220,14 @@ where
     /// go out after what the room has queued, then an order to close ends it.
     async fn obey(&mut self, told: Told) -> Result<(), Ending> {
         let format = self.format;
-        let private = told.private.into_iter().map(|event| encode(format, &event));
+        // Each gives back what it drew from the pool once it is a frame,
+        // which draws for itself as it is written.
+        let private = told
+            .private
+            .into_iter()
+            .map(|(event, _drawn)| encode(format, &event));
         let metrics = &self.context.metrics;
-        let batch = queued(&mut self.events_rx, format, metrics).chain(private);
+        let batch = queued(&mut self.events_rx, 0, format, metrics).chain(private);
         let result = write_frames(&mut self.ws, batch, &self.context).await;
         self.written(result)?;
         match told.close {
@@ -334,7 +342,8 @@ where
                     // What the old room said before we left is still ours to show.
                     let format = self.format;
                     let metrics = &self.context.metrics;
-                    let left: Vec<Message> = queued(&mut self.events_rx, format, metrics).collect();
+                    let left: Vec<Message> =
+                        queued(&mut self.events_rx, 0, format, metrics).collect();
                     self.room.clone_from(&membership.room);
                     self.events_rx = membership.events_rx;
                     let replay = replayed(&membership.replay, &membership.room, format);
@@ -386,7 +395,7 @@ where
     /// (the sender's confirmation) would never go out.
     async fn write_after_room(&mut self, message: Option<Message>) -> Result<(), Ending> {
         let metrics = &self.context.metrics;
-        let batch = queued(&mut self.events_rx, self.format, metrics).chain(message);
+        let batch = queued(&mut self.events_rx, 0, self.format, metrics).chain(message);
         let result = write_frames(&mut self.ws, batch, &self.context).await;
         self.written(result)
     }
@@ -394,20 +403,23 @@ where
     /// Sends a room event and whatever else the room has queued behind it.
     async fn deliver(
         &mut self,
-        first: Result<EncodedEvent, broadcast::error::RecvError>,
+        first: Result<QueuedEvent, broadcast::error::RecvError>,
     ) -> Result<(), Ending> {
         let format = self.format;
         let metrics = &self.context.metrics;
-        let (first, created) = match first {
-            Ok(event) => (event.message(format), Some(event.created())),
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                (gap(format, missed, metrics), None)
-            }
+        let (first, missed) = match first {
+            Ok(queued) => (queued.event(), 0),
+            Err(broadcast::error::RecvError::Lagged(missed)) => (None, missed),
             // The room outlives its members; nothing to do if it somehow did not.
             Err(broadcast::error::RecvError::Closed) => return Err(Ending::Disconnected),
         };
-        let batch = std::iter::once(first)
-            .chain(queued(&mut self.events_rx, format, metrics))
+        // Gone from the room already: part of the gap that comes first.
+        let missed = if first.is_none() { missed.max(1) } else { 0 };
+        let created = first.as_ref().map(EncodedEvent::created);
+        let batch = first
+            .map(|event| event.message(format))
+            .into_iter()
+            .chain(queued(&mut self.events_rx, missed, format, metrics))
             .take(MAX_BATCH);
         let result = write_frames(&mut self.ws, batch, &self.context).await;
         // Once per batch, for its oldest event: the latency a person feels.

@@ -11,8 +11,9 @@ use tokio_websockets::{Message, WebSocketStream};
 
 use super::Context;
 use crate::protocol::{Event, Format};
-use crate::server::encoded::EncodedEvent;
+use crate::server::encoded::QueuedEvent;
 use crate::server::metrics::Metrics;
+use crate::server::unsent::UNSENT_ALLOWANCE_BYTES;
 
 /// Frames fed to the socket before each flush. A flush writes them all in one
 /// system call; the stream's frame queue grows to the most frames queued at
@@ -27,10 +28,13 @@ pub(super) enum WriteError {
     Stalled,
 }
 
-/// Feeds `messages` to the socket, flushing after every [`FRAMES_PER_FLUSH`]
-/// and at the end, and counts them. A peer that does not take them within
-/// the write timeout is cut off, so that it holds up nobody: its room's queue
-/// moves on without it, and it would get a `gap`.
+/// Feeds `messages` to the socket and counts them, flushing after every
+/// [`FRAMES_PER_FLUSH`], before what is fed would owe the peer more than
+/// the connection's allowance, and at the end. A frame larger than the
+/// allowance draws the rest from the server's pool first and is flushed
+/// alone (see `unsent`). A peer that does not take them within the write
+/// timeout is cut off, so that it holds up nobody: its room's queue moves
+/// on without it, and it would get a `gap`.
 ///
 /// Boxed: with its timer, a write is the largest state a connection passes
 /// through, and inline every idle connection would carry it for its whole
@@ -46,12 +50,21 @@ where
     Box::pin(async move {
         let (mut frames, mut bytes) = (0, 0);
         let result = timeout(context.limits.write_timeout, async {
+            let mut owed = 0;
             for message in messages {
-                bytes += message.as_payload().len();
-                ws.feed(message).await?;
-                frames += 1;
-                if frames % FRAMES_PER_FLUSH == 0 {
+                let len = message.as_payload().len();
+                if owed > 0 && owed + len > UNSENT_ALLOWANCE_BYTES {
                     ws.flush().await?;
+                    owed = 0;
+                }
+                let drawn = context.unsent.draw(len).await;
+                ws.feed(message).await?;
+                owed += len;
+                bytes += len;
+                frames += 1;
+                if drawn.is_some() || frames % FRAMES_PER_FLUSH == 0 {
+                    ws.flush().await?;
+                    owed = 0;
                 }
             }
             ws.flush().await
@@ -70,18 +83,47 @@ where
     })
 }
 
-/// The room events already queued for a receiver, as frames, without waiting;
-/// a receiver that fell behind gets a `gap` in place of what it missed.
+/// The room events already queued for a receiver, as frames, without waiting,
+/// after `missed` events it has already found gone. A receiver that fell
+/// behind (events overwritten in the queue, or let go of by the room) gets
+/// one `gap` in place of each run of what it missed.
 pub(super) fn queued<'a>(
-    events_rx: &'a mut broadcast::Receiver<EncodedEvent>,
+    events_rx: &'a mut broadcast::Receiver<QueuedEvent>,
+    mut missed: u64,
     format: Format,
     metrics: &'a Metrics,
 ) -> impl Iterator<Item = Message> + 'a {
     use broadcast::error::TryRecvError;
-    std::iter::from_fn(move || match events_rx.try_recv() {
-        Ok(event) => Some(event.message(format)),
-        Err(TryRecvError::Lagged(missed)) => Some(gap(format, missed, metrics)),
-        Err(TryRecvError::Empty | TryRecvError::Closed) => None,
+    // The event found after a run of missed ones, sent after its gap.
+    let mut next = None;
+    std::iter::from_fn(move || {
+        if let Some(message) = next.take() {
+            return Some(message);
+        }
+        loop {
+            let event = match events_rx.try_recv() {
+                Ok(queued) => queued.event(),
+                Err(TryRecvError::Lagged(n)) => {
+                    missed += n;
+                    continue;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => {
+                    let gap = (missed > 0).then(|| gap(format, missed, metrics));
+                    missed = 0;
+                    return gap;
+                }
+            };
+            match event {
+                None => missed += 1,
+                Some(event) if missed == 0 => return Some(event.message(format)),
+                Some(event) => {
+                    next = Some(event.message(format));
+                    let gap = gap(format, missed, metrics);
+                    missed = 0;
+                    return Some(gap);
+                }
+            }
+        }
     })
 }
 

@@ -7,6 +7,12 @@
 //! bytes until it is used (a tokio `mpsc` channel allocates its first block
 //! of slots up front, several times that). Orders have slots of their own,
 //! which private messages cannot fill: a full mailbox never stops a close.
+//!
+//! A mailbox holds [`MAILBOX_CAPACITY`] messages and [`MAILBOX_BYTES`]
+//! freely; a longer message draws what it needs beyond that from the
+//! server's pool of unsent bytes (see `unsent`), and holds it until its
+//! recipient has encoded it, so that recipients who never read cannot make
+//! the server keep a long message for each of them.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -15,10 +21,14 @@ use tokio::sync::Notify;
 use tokio_websockets::CloseCode;
 
 use crate::protocol::Event;
+use crate::server::unsent::{Drawn, Unsent};
 
 /// Private messages a recipient may have waiting before senders are told it
 /// is busy; a person does not get more than a few at once.
 const MAILBOX_CAPACITY: usize = 16;
+/// Bytes of private messages a mailbox holds without drawing on the pool:
+/// a few lines' worth.
+pub(crate) const MAILBOX_BYTES: usize = 4 * 1024;
 
 /// An order to close a connection: the close frame's code and reason, which
 /// is also what the room is told in the leave notice.
@@ -31,10 +41,22 @@ pub(crate) struct Closing {
 /// Everything a connection has been told since it last looked.
 #[derive(Debug, Default)]
 pub(crate) struct Told {
-    /// Private messages, oldest first.
-    pub private: VecDeque<Event>,
+    /// Private messages, oldest first, each with what it drew from the pool
+    /// (to give back once it is encoded).
+    pub private: VecDeque<(Event, Drawn)>,
+    /// What `private` weighs, in bytes as [`weight`] counts them.
+    bytes: usize,
     /// Close the connection (the first order to close wins).
     pub close: Option<Closing>,
+}
+
+/// What a private message costs in a mailbox: its texts and the event.
+fn weight(event: &Event) -> usize {
+    const EVENT_BYTES: usize = 128;
+    match event {
+        Event::Private { from, to, text, .. } => from.len() + to.len() + text.len() + EVENT_BYTES,
+        _ => EVENT_BYTES,
+    }
 }
 
 /// One connection's control handle: the registry keeps one clone, the
@@ -56,13 +78,20 @@ impl Control {
     ///
     /// # Errors
     ///
-    /// The mailbox is full: its owner is not reading.
-    pub(crate) fn deliver(&self, event: Event) -> Result<(), Event> {
+    /// The mailbox is full (its owner is not reading), or it would need the
+    /// pool, which slow readers have drawn down.
+    pub(crate) fn deliver(&self, event: Event, unsent: &Unsent) -> Result<(), Event> {
         let mut told = self.told();
         if told.private.len() >= MAILBOX_CAPACITY {
             return Err(event);
         }
-        told.private.push_back(event);
+        let bytes = weight(&event);
+        let free = MAILBOX_BYTES.saturating_sub(told.bytes);
+        let Ok(drawn) = unsent.try_draw(bytes, free) else {
+            return Err(event);
+        };
+        told.bytes += bytes;
+        told.private.push_back((event, drawn));
         drop(told);
         self.arrived.notify_one();
         Ok(())
@@ -94,6 +123,23 @@ mod tests {
         Event::error(ErrorCode::TooLong, n.to_string())
     }
 
+    fn unsent() -> Unsent {
+        Unsent::new(1 << 20)
+    }
+
+    fn private(text_bytes: usize) -> Event {
+        Event::Private {
+            from: "ana".to_owned(),
+            to: "bo".to_owned(),
+            text: "x".repeat(text_bytes),
+            ts: 0,
+        }
+    }
+
+    fn events(told: Told) -> Vec<Event> {
+        told.private.into_iter().map(|(event, _)| event).collect()
+    }
+
     fn closing(reason: &str) -> Closing {
         Closing {
             code: CloseCode::GOING_AWAY,
@@ -104,11 +150,11 @@ mod tests {
     #[tokio::test]
     async fn delivers_in_order_and_wakes_a_later_wait() {
         let control = Control::default();
-        control.deliver(note(1)).unwrap();
-        control.deliver(note(2)).unwrap();
+        control.deliver(note(1), &unsent()).unwrap();
+        control.deliver(note(2), &unsent()).unwrap();
         // The permit left by the deliveries makes this return at once.
         control.wait().await;
-        assert_eq!(control.take().private, [note(1), note(2)]);
+        assert_eq!(events(control.take()), [note(1), note(2)]);
         assert!(control.take().private.is_empty());
     }
 
@@ -116,18 +162,33 @@ mod tests {
     fn refuses_private_messages_past_its_capacity() {
         let control = Control::default();
         for n in 0..MAILBOX_CAPACITY {
-            control.deliver(note(n)).unwrap();
+            control.deliver(note(n), &unsent()).unwrap();
         }
-        assert_eq!(control.deliver(note(99)), Err(note(99)));
+        assert_eq!(control.deliver(note(99), &unsent()), Err(note(99)));
         control.take();
-        assert!(control.deliver(note(100)).is_ok());
+        assert!(control.deliver(note(100), &unsent()).is_ok());
+    }
+
+    #[test]
+    fn long_messages_wait_in_the_pool_and_are_refused_once_it_is_drawn_down() {
+        let control = Control::default();
+        let unsent = Unsent::new(100_000);
+        // Within the mailbox's own bytes.
+        control.deliver(private(1_000), &unsent).unwrap();
+        // Beyond them: drawn from the pool, until it has no more.
+        control.deliver(private(60_000), &unsent).unwrap();
+        let refused = private(60_000);
+        assert_eq!(control.deliver(refused.clone(), &unsent), Err(refused));
+        // Taken and encoded, it gives the pool back.
+        drop(control.take());
+        control.deliver(private(60_000), &unsent).unwrap();
     }
 
     #[tokio::test]
     async fn a_full_mailbox_never_stops_an_order_to_close() {
         let control = Control::default();
         for n in 0..MAILBOX_CAPACITY {
-            control.deliver(note(n)).unwrap();
+            control.deliver(note(n), &unsent()).unwrap();
         }
         control.close(closing("first"));
         control.close(closing("second"));

@@ -171,7 +171,7 @@ impl Rooms {
                 });
             }
         };
-        let mut entry = Room::new(tail, self.history, self.queue_len);
+        let mut entry = Room::new(tail, self.history, self.queue);
         entry.synced = synced;
         state.rooms.insert(room.to_owned(), entry);
         Ok(RoomEntry::Ready)

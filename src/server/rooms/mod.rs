@@ -43,8 +43,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 
-use super::encoded::EncodedEvent;
+use super::encoded::{EncodedEvent, QueuedEvent};
 use super::history::{RoomTail, Said, StoredMessage};
+use super::unsent::Unsent;
 use crate::config::ServerConfig;
 use crate::protocol::command::CommandError;
 use crate::protocol::{DEFAULT_ROOM, ErrorCode, Event};
@@ -55,7 +56,7 @@ pub(crate) use control::{Closing, Control, Told};
 use departures::{DEPARTURE_HOLD, Departures, Hold};
 use evictions::Evictions;
 use names::name_taken;
-use room::{HistoryLimits, Room};
+use room::{HistoryLimits, QueueLimits, Room};
 
 /// What the server keeps for every person connected.
 struct Person {
@@ -70,7 +71,7 @@ struct Person {
 #[derive(Debug)]
 pub(crate) struct Membership {
     pub room: String,
-    pub events_rx: broadcast::Receiver<EncodedEvent>,
+    pub events_rx: broadcast::Receiver<QueuedEvent>,
     /// History to send before anything from `events_rx`, in id order,
     /// encoded as it is written.
     pub replay: Vec<Arc<StoredMessage>>,
@@ -95,8 +96,10 @@ pub(crate) struct Rooms {
     state: Mutex<State>,
     history: HistoryLimits,
     max_rooms: usize,
-    queue_len: usize,
+    queue: QueueLimits,
     backend: Backend,
+    /// What private messages waiting in mailboxes may draw on.
+    unsent: Unsent,
 }
 
 struct State {
@@ -115,16 +118,19 @@ struct State {
 }
 
 impl Rooms {
-    pub(crate) fn new(config: &ServerConfig, mut backend: Backend) -> Self {
+    pub(crate) fn new(config: &ServerConfig, mut backend: Backend, unsent: Unsent) -> Self {
         let history = HistoryLimits {
             len: config.history.len,
             bytes: config.history.max_bytes,
         };
         // The lobby always exists, so the limit counts at least it.
         let max_rooms = config.limits.max_rooms.max(1);
-        let queue_len = config.limits.room_queue_len.max(1);
+        let queue = QueueLimits {
+            len: config.limits.room_queue_len.max(1),
+            bytes: config.limits.room_queue_bytes,
+        };
         let (tail, synced) = backend.lobby();
-        let mut lobby = Room::new(tail, history, queue_len);
+        let mut lobby = Room::new(tail, history, queue);
         lobby.synced = synced;
         Self {
             state: Mutex::new(State {
@@ -137,7 +143,8 @@ impl Rooms {
             }),
             history,
             max_rooms,
-            queue_len,
+            queue,
+            unsent,
             backend,
         }
     }
@@ -193,19 +200,16 @@ impl Rooms {
         if numbered {
             entry.remember(message);
         }
-        let backlog = entry.events_tx.len();
+        let backlog = entry.backlog();
         // Under the lock, so the backend keeps messages in id order.
         self.backend.keep(event);
         backlog
     }
 
-    /// Events the room holds that its slowest member has not taken yet.
+    /// How far behind the room's slowest member is, in events (see
+    /// [`Room::backlog`]).
     pub(crate) fn backlog(&self, room: &str) -> usize {
-        let local = self
-            .state()
-            .rooms
-            .get(room)
-            .map_or(0, |entry| entry.events_tx.len());
+        let local = self.state().rooms.get_mut(room).map_or(0, Room::backlog);
         // What waits to go to Redis counts too: a sender is held back until
         // the bridge has caught up.
         local.max(self.backend.backlog())

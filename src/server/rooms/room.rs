@@ -15,7 +15,7 @@ use std::time::Instant;
 use tokio::sync::broadcast;
 
 use crate::protocol::Event;
-use crate::server::encoded::EncodedEvent;
+use crate::server::encoded::{EncodedEvent, QueuedEvent};
 use crate::server::history::{RoomTail, StoredMessage};
 
 /// What a message in history costs besides its sender's name and its text:
@@ -25,7 +25,13 @@ const MESSAGE_OVERHEAD_BYTES: usize = 96;
 pub(super) struct Room {
     /// Pre-encoded events for every member; a member that falls more than the
     /// channel's capacity behind gets `Lagged`, which becomes a `gap` event.
-    pub events_tx: broadcast::Sender<EncodedEvent>,
+    pub events_tx: broadcast::Sender<QueuedEvent>,
+    /// The events in the queue that some member has not taken, oldest first:
+    /// what keeps them alive.
+    unread: VecDeque<EncodedEvent>,
+    /// What `unread` holds, in bytes (both encodings).
+    unread_bytes: usize,
+    queue: QueueLimits,
     /// The last messages and actions said here, oldest first; shared with
     /// the replays under way.
     history: VecDeque<Arc<StoredMessage>>,
@@ -54,6 +60,15 @@ pub(super) struct HistoryLimits {
     pub bytes: usize,
 }
 
+/// How much a room's queue holds.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct QueueLimits {
+    /// Events (`--room-queue`).
+    pub len: usize,
+    /// Bytes of encoded events (`--room-queue-bytes`).
+    pub bytes: usize,
+}
+
 /// What `message` costs in history.
 fn weight(message: &StoredMessage) -> usize {
     message.from.len() + message.text.len() + MESSAGE_OVERHEAD_BYTES
@@ -61,10 +76,13 @@ fn weight(message: &StoredMessage) -> usize {
 
 impl Room {
     /// A room that starts from `tail`, keeping what `limits` allow and
-    /// queueing `queue_len` events for its slowest member.
-    pub fn new(tail: RoomTail, limits: HistoryLimits, queue_len: usize) -> Self {
+    /// queueing what `queue` allows for its slowest member.
+    pub fn new(tail: RoomTail, limits: HistoryLimits, queue: QueueLimits) -> Self {
         let mut room = Room {
-            events_tx: broadcast::channel(queue_len).0,
+            events_tx: broadcast::channel(queue.len).0,
+            unread: VecDeque::new(),
+            unread_bytes: 0,
+            queue,
             history: VecDeque::new(),
             history_bytes: 0,
             limits,
@@ -90,8 +108,36 @@ impl Room {
     /// Encodes `event` once and sends it to every member.
     pub fn broadcast(&mut self, event: &Event) {
         self.last_active = Instant::now();
-        // An error only means nobody is subscribed, which is fine.
-        let _ = self.events_tx.send(EncodedEvent::new(event));
+        let encoded = EncodedEvent::new(event);
+        // An error only means nobody is subscribed: nobody needs it kept.
+        if self.events_tx.send(encoded.queued()).is_ok() {
+            self.unread_bytes += encoded.bytes();
+            self.unread.push_back(encoded);
+        }
+        self.trim();
+    }
+
+    /// Lets go of the events every member has taken, then of the oldest
+    /// past the byte budget (always keeping the newest, whatever its size).
+    fn trim(&mut self) {
+        let queued = self.events_tx.len();
+        while self.unread.len() > queued
+            || (self.unread_bytes > self.queue.bytes && self.unread.len() > 1)
+        {
+            let Some(gone) = self.unread.pop_front() else {
+                break;
+            };
+            self.unread_bytes -= gone.bytes();
+        }
+    }
+
+    /// How far behind the room's slowest member is, in events: the events it
+    /// has not taken, or their bytes as a share of the budget in events,
+    /// whichever is further along (see `backpressure`).
+    pub fn backlog(&mut self) -> usize {
+        self.trim();
+        let by_bytes = self.unread_bytes.saturating_mul(self.queue.len) / self.queue.bytes.max(1);
+        self.events_tx.len().max(by_bytes)
     }
 
     /// Keeps `message` in the room's history, dropping the oldest past the
@@ -151,6 +197,11 @@ mod tests {
         }
     }
 
+    const QUEUE: QueueLimits = QueueLimits {
+        len: 8,
+        bytes: 1 << 20,
+    };
+
     fn ids(room: &Room) -> Vec<u64> {
         room.history.iter().map(|m| m.id).collect()
     }
@@ -162,7 +213,7 @@ mod tests {
             len: 5,
             bytes: 3 * one,
         };
-        let mut room = Room::new(RoomTail::default(), limits, 8);
+        let mut room = Room::new(RoomTail::default(), limits, QUEUE);
         for id in 1..=4 {
             room.remember(said(id, 100));
         }
@@ -186,7 +237,7 @@ mod tests {
             len: 100,
             bytes: 2 * weight(&said(0, 10)),
         };
-        let mut room = Room::new(RoomTail::default(), limits, 8);
+        let mut room = Room::new(RoomTail::default(), limits, QUEUE);
         for id in 1..=5 {
             room.remember(said(id, 10));
             room.last_id = id;
@@ -195,5 +246,68 @@ mod tests {
         assert_eq!(missed, 2, "ids 2 and 3 are gone");
         let ids: Vec<u64> = replay.iter().map(|m| m.id).collect();
         assert_eq!(ids, [4, 5]);
+    }
+
+    fn say(room: &mut Room, id: u64, text_bytes: usize) {
+        room.broadcast(&said(id, text_bytes).into_event("r".to_owned()));
+    }
+
+    #[test]
+    fn the_queue_holds_an_event_until_every_member_has_taken_it() {
+        let mut room = Room::new(
+            RoomTail::default(),
+            HistoryLimits { len: 0, bytes: 0 },
+            QUEUE,
+        );
+        say(&mut room, 1, 10);
+        assert_eq!(room.unread.len(), 0, "nobody to hold it for");
+        let (mut fast, mut slow) = (room.events_tx.subscribe(), room.events_tx.subscribe());
+        say(&mut room, 2, 10);
+        say(&mut room, 3, 10);
+        let taken = fast.try_recv().unwrap();
+        fast.try_recv().unwrap();
+        room.backlog();
+        assert_eq!(room.unread.len(), 2, "the slow member has taken neither");
+        slow.try_recv().unwrap();
+        room.backlog();
+        assert_eq!(room.unread.len(), 1);
+        assert!(taken.event().is_some(), "a taken copy outlives the room's");
+    }
+
+    #[test]
+    fn past_its_bytes_the_queue_lets_go_of_the_oldest_and_the_laggard_finds_them_gone() {
+        let one = {
+            let mut probe = Room::new(
+                RoomTail::default(),
+                HistoryLimits { len: 0, bytes: 0 },
+                QUEUE,
+            );
+            let _rx = probe.events_tx.subscribe();
+            say(&mut probe, 1, 1_000);
+            probe.unread_bytes
+        };
+        let queue = QueueLimits {
+            len: 8,
+            bytes: 2 * one,
+        };
+        let mut room = Room::new(
+            RoomTail::default(),
+            HistoryLimits { len: 0, bytes: 0 },
+            queue,
+        );
+        let mut laggard = room.events_tx.subscribe();
+        for id in 1..=5 {
+            say(&mut room, id, 1_000);
+        }
+        assert_eq!(room.unread.len(), 2);
+        assert_eq!(room.unread_bytes, 2 * one);
+        assert_eq!(room.backlog(), 8, "full by its bytes");
+        let found: Vec<bool> = (0..5)
+            .map(|_| laggard.try_recv().unwrap().event().is_some())
+            .collect();
+        assert_eq!(found, [false, false, false, true, true]);
+        // One event heavier than the budget is still delivered.
+        say(&mut room, 6, 10 * one);
+        assert!(laggard.try_recv().unwrap().event().is_some());
     }
 }

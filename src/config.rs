@@ -171,13 +171,13 @@ impl fmt::Debug for Token {
 /// Bytes of frames each connection may owe its client without drawing on
 /// the server-wide pool ([`Limits::unsent_pool_bytes`]): every ordinary
 /// event, and a flush's worth of them, fits.
-pub const UNSENT_ALLOWANCE_BYTES: usize = 16 * 1024;
+pub const UNSENT_ALLOWANCE_BYTES: usize = 8 * 1024;
 
 /// Bounds on what one client, or all of them together, may cost the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest text message accepted; a longer one gets a `too_long` error event
-    /// (default 64 KiB). Frames over twice this close the connection with 1009.
+    /// (default 64 KiB). Frames a quarter over this close the connection with 1009.
     pub max_message_bytes: usize,
     /// Sustained messages per second one client may send (default 20).
     pub messages_per_second: u32,
@@ -221,7 +221,7 @@ impl Limits {
     /// leaves room for a person who pastes a little too much to get a
     /// friendly error. Every connection may hold one frame this large as it
     /// arrives, so this is the largest term of the server's memory
-    /// (`server::memory`): twice the limit would add 16 KiB a connection.
+    /// (`server::memory`): twice the limit would add 48 KiB a connection.
     pub fn max_frame_bytes(&self) -> usize {
         self.max_message_bytes
             .saturating_add(self.max_message_bytes / 4)

@@ -48,7 +48,7 @@ struct Args {
         value_name = "CIDR"
     )]
     trusted_proxy: Vec<Cidr>,
-    /// Largest text message accepted, in bytes (frames over twice this close the connection)
+    /// Largest text message accepted, in bytes (frames a quarter over this close the connection)
     #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = Limits::default().max_message_bytes)]
     max_message_bytes: usize,
     /// Messages per second one client may send on average (0: no limit)
@@ -72,7 +72,7 @@ struct Args {
     /// Bytes of events a room queues for a slow reader before it gets a gap
     #[arg(long, env = "CHAT_ROOM_QUEUE_BYTES", default_value_t = Limits::default().room_queue_bytes)]
     room_queue_bytes: usize,
-    /// Bytes the server may owe slow clients in all, beyond 16 KiB each
+    /// Bytes the server may owe slow clients in all, beyond 8 KiB each
     #[arg(long, env = "CHAT_MAX_UNSENT_BYTES", default_value_t = Limits::default().unsent_pool_bytes)]
     max_unsent_bytes: usize,
     /// Seconds a write to a client may stall before the client is closed

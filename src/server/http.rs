@@ -90,10 +90,17 @@ where
         .http
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
-    let head_deadline = async {
+    // One request a connection (no keep-alive), so a socket that is not
+    // upgraded is done once answered: the head gets the handshake timeout,
+    // the answer as long again, and the socket (and its place among the
+    // handshakes, see `memory::MAX_HANDSHAKES`) is then let go.
+    let expired = async {
         tokio::time::sleep_until(deadline).await;
         if head_seen.load(Ordering::Relaxed) {
-            std::future::pending::<()>().await;
+            tokio::time::sleep_until(deadline + shared.config.limits.handshake_timeout).await;
+            false
+        } else {
+            true
         }
     };
     tokio::select! {
@@ -102,7 +109,11 @@ where
                 tracing::debug!("HTTP connection ended: {err}");
             }
         }
-        () = head_deadline => {
+        head_missing = expired => {
+            if !head_missing {
+                tracing::debug!("the answer was not taken within the handshake timeout; closing");
+                return;
+            }
             tracing::debug!("no complete request head within the handshake timeout; answering 408");
             shared.chat.metrics.closed(Cause::handshake_timeout);
             if let Some(parts) = conn.into_parts() {

@@ -83,6 +83,8 @@ pub(crate) struct Metrics {
     registry: Registry,
     connections: Gauge,
     rooms: Gauge,
+    /// The worst-case memory formula at the server's flags (`memory`).
+    pub memory_bound: Gauge,
     pub connections_accepted: Counter,
     pub messages_received: Counter,
     pub received_bytes: Counter,
@@ -101,6 +103,7 @@ impl Metrics {
         let mut metrics = Self {
             connections: Gauge::default(),
             rooms: Gauge::default(),
+            memory_bound: Gauge::default(),
             connections_accepted: Counter::default(),
             messages_received: Counter::default(),
             received_bytes: Counter::default(),
@@ -123,6 +126,11 @@ impl Metrics {
             metrics.connections.clone(),
         );
         r.register("rooms", "Rooms that exist", metrics.rooms.clone());
+        r.register(
+            "memory_bound_bytes",
+            "The most memory the server can hold at its flags (docs/operating.md, Memory)",
+            metrics.memory_bound.clone(),
+        );
         r.register(
             "connections_accepted",
             "WebSocket connections accepted",

@@ -14,6 +14,9 @@
 //! - `rooms`: the registry of rooms and people, and where history lives.
 //! - `history`: what was said, as every backend keeps it.
 //! - `encoded`: an event encoded once per format, shared by all recipients.
+//! - `unsent`: what the server owes its clients, bounded per connection
+//!   and server-wide.
+//! - [`memory`]: the server's worst-case memory, as a formula of its flags.
 //! - `metrics`: what the server counts, for `GET /metrics`.
 //! - [`tls`]: the certificate and key, and the TLS handshake of each socket.
 //! - `store`: durable history in SQLite, with `--data-dir`.
@@ -27,6 +30,7 @@ mod connection;
 mod encoded;
 mod history;
 mod http;
+pub mod memory;
 mod metrics;
 mod origin;
 mod page;
@@ -92,6 +96,11 @@ impl Server {
     /// says what to do.
     pub async fn open(config: ServerConfig) -> Result<Self, StartError> {
         let mut metrics = Metrics::new();
+        let bound = memory::bound(&config);
+        metrics
+            .memory_bound
+            .set(i64::try_from(bound).unwrap_or(i64::MAX));
+        tracing::debug!("worst-case memory at these flags: {} MiB", bound >> 20);
         let (backend, bridge) = Backend::open(
             &config.history,
             config.limits.max_message_bytes,
@@ -99,7 +108,6 @@ impl Server {
         )
         .await?;
         let limits = &config.limits;
-        let unsent = Unsent::new(limits.unsent_pool_bytes);
         let context = Context {
             limits: limits.clone(),
             motd: config.motd.clone(),
@@ -107,8 +115,8 @@ impl Server {
             websocket: tokio_websockets::ServerBuilder::new().limits(
                 tokio_websockets::Limits::default().max_payload_len(Some(limits.max_frame_bytes())),
             ),
-            rooms: Arc::new(Rooms::new(&config, backend, unsent.clone())),
-            unsent,
+            rooms: Arc::new(Rooms::new(&config, backend)),
+            unsent: Unsent::new(limits.unsent_pool_bytes),
             metrics,
         };
         Ok(Self {
@@ -135,6 +143,7 @@ impl Server {
         // The handshake timeout is ours (http::serve), so that it can answer 408.
         http.timer(TokioTimer::new())
             .header_read_timeout(None)
+            .keep_alive(false)
             .max_headers(limits.max_headers)
             .max_header_size(limits.max_header_bytes);
         let connections = Arc::new(Semaphore::new(limits.max_connections));
@@ -220,8 +229,16 @@ pub async fn run(
     Ok(())
 }
 
+/// Accepts sockets, at most [`memory::MAX_HANDSHAKES`] of them in their
+/// handshake at once: past that, the next waits in the kernel's backlog
+/// until one is done, so slow handshakes bound the memory they hold.
 async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    let handshakes = Arc::new(Semaphore::new(memory::MAX_HANDSHAKES));
     loop {
+        // Never closed.
+        let Ok(turn) = Arc::clone(&handshakes).acquire_owned().await else {
+            return;
+        };
         match listener.accept().await {
             Ok((stream, peer)) => {
                 // Chat frames are small and latency matters more than packing.
@@ -232,16 +249,16 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                 match shared.tls.clone() {
                     // The TLS handshake runs in the connection's task, so a
                     // slow one holds up nobody else.
-                    Some(acceptor) => {
-                        shared
-                            .tracker
-                            .spawn(tls::serve(stream, peer.ip(), acceptor, task_shared))
-                    }
+                    Some(acceptor) => shared.tracker.spawn(async move {
+                        tls::serve(stream, peer.ip(), acceptor, task_shared).await;
+                        drop(turn);
+                    }),
                     None => {
                         let deadline = Instant::now() + shared.config.limits.handshake_timeout;
-                        shared
-                            .tracker
-                            .spawn(http::serve(stream, peer.ip(), deadline, task_shared))
+                        shared.tracker.spawn(async move {
+                            http::serve(stream, peer.ip(), deadline, task_shared).await;
+                            drop(turn);
+                        })
                     }
                 };
             }

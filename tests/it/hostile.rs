@@ -879,6 +879,88 @@ async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
     assert_survived(&server, rss).await;
 }
 
+/// A reader with a 4 KiB receive buffer that has joined `room` as `name`
+/// and will never read again.
+async fn sleeper(server: &Endpoint, name: &str, room: &str) -> RawWs {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = within(
+        "a TCP connection",
+        socket.connect(server.addr().parse().expect("an address")),
+    )
+    .await
+    .expect("connecting to the server");
+    RawWs::handshake(stream, server, &format!("/{room}?name={name}&format=json")).await
+}
+
+/// Readers that never read, fed long messages until each holds a share of
+/// the server's unsent pool, do not keep the long messages from a reader
+/// who reads: once it has to wait for the pool, the one holding it is cut
+/// off after `unsent::HOLD` (2 s), long before the write timeout, and the
+/// reader gets every message, in order.
+#[tokio::test(start_paused = true)]
+async fn readers_that_never_read_cannot_keep_the_unsent_pool_from_one_who_does() {
+    const LONG: usize = 60 * 1024;
+    const MESSAGES: usize = 120;
+    let server = InProcess::start(Limits {
+        unsent_pool_bytes: 100 * 1024,
+        messages_per_second: 0,
+        ..Limits::default()
+    })
+    .await;
+    let rss = server.rss_kib();
+    let mut good = enter(&server, "good", "pool").await;
+    let _sleepers = [
+        sleeper(&server, "sleeper1", "pool").await,
+        sleeper(&server, "sleeper2", "pool").await,
+    ];
+    let mut talker = enter(&server, "talker", "pool").await;
+    let start = Instant::now();
+    let mut left = Vec::new();
+    for i in 0..MESSAGES {
+        let text = format!("{i:04}{}", text_of(LONG - 4));
+        talker.send(&text).await;
+        // Paced by the reader, as people are: the room never falls behind.
+        loop {
+            match next_untimed(&mut good).await {
+                Event::Message { text: said, .. } if said == text => break,
+                Event::Leave { name, reason, .. } => {
+                    assert_eq!(reason, "timed out");
+                    left.push((name, Instant::now() - start));
+                }
+                Event::Join { .. } => {}
+                other => panic!("message {i}: unexpected {other:?}"),
+            }
+        }
+        talker
+            .event_matching(
+                "the talker's copy",
+                |event| matches!(event, Event::Message { text: said, .. } if *said == text),
+            )
+            .await;
+    }
+    while left.len() < 2 {
+        match next_untimed(&mut good).await {
+            Event::Leave { name, reason, .. } => {
+                assert_eq!(reason, "timed out");
+                left.push((name, Instant::now() - start));
+            }
+            Event::Message { from, .. } if from == "talker" => {}
+            other => panic!("after the messages: unexpected {other:?}"),
+        }
+    }
+    left.sort();
+    let names: Vec<&str> = left.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["sleeper1", "sleeper2"]);
+    for (name, after) in &left {
+        assert!(
+            *after < Limits::default().write_timeout,
+            "{name} was cut off only {after:?} after the chat began"
+        );
+    }
+    assert_survived(&server, rss).await;
+}
+
 // ---------------------------------------------------------------------------
 // 13. A flood
 

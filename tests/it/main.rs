@@ -16,6 +16,7 @@ mod formats;
 mod history;
 mod hostile;
 mod http;
+mod memory;
 mod metrics;
 mod names;
 mod reconnect;

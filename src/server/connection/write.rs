@@ -13,7 +13,7 @@ use super::Context;
 use crate::protocol::{Event, Format};
 use crate::server::encoded::QueuedEvent;
 use crate::server::metrics::Metrics;
-use crate::server::unsent::UNSENT_ALLOWANCE_BYTES;
+use crate::server::unsent::{HOLD, UNSENT_ALLOWANCE_BYTES, Unsent};
 
 /// Frames fed to the socket before each flush. A flush writes them all in one
 /// system call; the stream's frame queue grows to the most frames queued at
@@ -54,20 +54,23 @@ where
             for message in messages {
                 let len = message.as_payload().len();
                 if owed > 0 && owed + len > UNSENT_ALLOWANCE_BYTES {
-                    ws.flush().await?;
+                    ws.flush().await.map_err(WriteError::Failed)?;
                     owed = 0;
                 }
                 let drawn = context.unsent.draw(len).await;
-                ws.feed(message).await?;
+                ws.feed(message).await.map_err(WriteError::Failed)?;
                 owed += len;
                 bytes += len;
                 frames += 1;
-                if drawn.is_some() || frames % FRAMES_PER_FLUSH == 0 {
-                    ws.flush().await?;
+                if drawn.is_some() {
+                    flush_drawn(ws, &context.unsent).await?;
+                    owed = 0;
+                } else if frames % FRAMES_PER_FLUSH == 0 {
+                    ws.flush().await.map_err(WriteError::Failed)?;
                     owed = 0;
                 }
             }
-            ws.flush().await
+            ws.flush().await.map_err(WriteError::Failed)
         })
         .await;
         match result {
@@ -77,10 +80,27 @@ where
                 metrics.delivered_bytes.inc_by(bytes as u64);
                 Ok(())
             }
-            Ok(Err(err)) => Err(WriteError::Failed(err)),
+            Ok(Err(err)) => Err(err),
             Err(_elapsed) => Err(WriteError::Stalled),
         }
     })
+}
+
+/// Flushes a frame that drew on the pool. A peer that has not taken it
+/// within [`HOLD`] while another connection waits for the pool is cut off
+/// as stalled: one that never reads must not keep the others from theirs.
+async fn flush_drawn<S>(ws: &mut WebSocketStream<S>, unsent: &Unsent) -> Result<(), WriteError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut flush = std::pin::pin!(ws.flush());
+    loop {
+        match timeout(HOLD, &mut flush).await {
+            Ok(flushed) => return flushed.map_err(WriteError::Failed),
+            Err(_held) if unsent.contended() => return Err(WriteError::Stalled),
+            Err(_held) => {}
+        }
+    }
 }
 
 /// The room events already queued for a receiver, as frames, without waiting,

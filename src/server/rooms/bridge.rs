@@ -61,7 +61,7 @@ impl Registry for Rooms {
             tracing::debug!("a private message for {to}, who has left");
             return;
         };
-        if recipient.control.deliver(event, &self.unsent).is_err() {
+        if recipient.control.deliver(event, &self.mailboxes).is_err() {
             tracing::debug!("a private message for {to} dropped: their mailbox is full");
         }
     }

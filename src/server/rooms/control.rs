@@ -10,7 +10,7 @@
 //!
 //! A mailbox holds [`MAILBOX_CAPACITY`] messages and [`MAILBOX_BYTES`]
 //! freely; a longer message draws what it needs beyond that from the
-//! server's pool of unsent bytes (see `unsent`), and holds it until its
+//! server's pool for mailboxes (see `unsent`), and holds it until its
 //! recipient has encoded it, so that recipients who never read cannot make
 //! the server keep a long message for each of them.
 

@@ -92,7 +92,7 @@ impl Rooms {
             // A note to oneself: the sender's copy is the only one needed.
             return Ok(event);
         }
-        match recipient.control.deliver(event.clone(), &self.unsent) {
+        match recipient.control.deliver(event.clone(), &self.mailboxes) {
             Ok(()) => Ok(event),
             Err(_) => Err(CommandError {
                 code: ErrorCode::RecipientBusy,

@@ -114,8 +114,11 @@ impl Rooms {
         })
     }
 
-    /// Reads `room`'s tail from the backend, outside the lock.
+    /// Reads `room`'s tail from the backend, outside the lock, as one of
+    /// at most [`LOADS_AT_ONCE`].
     async fn load(&self, room: &str, evictions: u64) -> Loaded {
+        // Never closed.
+        let _turn = self.loads.acquire().await;
         let (tail, synced) = self.backend.load(room).await;
         Loaded {
             room: room.to_owned(),

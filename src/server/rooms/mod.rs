@@ -41,22 +41,28 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::broadcast;
+use tokio::sync::{Semaphore, broadcast};
 
 use super::encoded::{EncodedEvent, QueuedEvent};
 use super::history::{RoomTail, Said, StoredMessage};
-use super::unsent::Unsent;
+use super::unsent::{MAILBOX_POOL_BYTES, Unsent};
 use crate::config::ServerConfig;
 use crate::protocol::command::CommandError;
 use crate::protocol::{DEFAULT_ROOM, ErrorCode, Event};
 pub(crate) use backend::Backend;
 use backend::Start;
 pub use backend::StartError;
-pub(crate) use control::{Closing, Control, Told};
+pub(crate) use control::{Closing, Control, MAILBOX_BYTES, Told};
 use departures::{DEPARTURE_HOLD, Departures, Hold};
 use evictions::Evictions;
 use names::name_taken;
 use room::{HistoryLimits, QueueLimits, Room};
+
+/// Room tails read from the backend at once: each may be `--history`
+/// messages of the largest size until it is installed (and cut to
+/// `--history-bytes`), so a crowd joining absent rooms waits its turn
+/// rather than holding one each.
+pub(crate) const LOADS_AT_ONCE: usize = 4;
 
 /// What the server keeps for every person connected.
 struct Person {
@@ -98,8 +104,10 @@ pub(crate) struct Rooms {
     max_rooms: usize,
     queue: QueueLimits,
     backend: Backend,
-    /// What private messages waiting in mailboxes may draw on.
-    unsent: Unsent,
+    /// What long private messages waiting in mailboxes draw on.
+    mailboxes: Unsent,
+    /// Turns to load a room's tail (see [`LOADS_AT_ONCE`]).
+    loads: Semaphore,
 }
 
 struct State {
@@ -118,7 +126,7 @@ struct State {
 }
 
 impl Rooms {
-    pub(crate) fn new(config: &ServerConfig, mut backend: Backend, unsent: Unsent) -> Self {
+    pub(crate) fn new(config: &ServerConfig, mut backend: Backend) -> Self {
         let history = HistoryLimits {
             len: config.history.len,
             bytes: config.history.max_bytes,
@@ -144,7 +152,8 @@ impl Rooms {
             history,
             max_rooms,
             queue,
-            unsent,
+            mailboxes: Unsent::new(MAILBOX_POOL_BYTES),
+            loads: Semaphore::new(LOADS_AT_ONCE),
             backend,
         }
     }

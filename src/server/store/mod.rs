@@ -65,7 +65,7 @@ const SQLITE_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
 const QUEUE_LEN: usize = 16_384;
 /// Bytes of queued appends at most, so that a stalled disk bounds memory even
 /// with messages of the maximum size.
-const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Why the data directory cannot be used; each is one line for the operator.
 #[derive(Debug, thiserror::Error)]

@@ -5,14 +5,19 @@
 //! Well-behaved clients chat in `--rooms` rooms at a person's pace (under the
 //! rate limit) and read everything, most in JSON and one per room in text.
 //! Misbehaving clients do one thing each, over and over ([`Misbehaviour`]
-//! lists them all). These share the well-behaved rooms, since nothing they do
-//! may cost anyone a message there: flooding, never reading, oversized frames,
-//! abrupt connections, ping floods, half-sent frames, quick reconnects under
-//! the same name, and goodbyes with a forged line in them. These have rooms of
-//! their own, since what they do there is legitimately lossy or would be
-//! drowned by the chat: history bombs, room churn and the join victim that
-//! measures it, private messages to someone who never reads. Slow handshakes,
-//! garbage and hostile `Origin`s never get as far as a room.
+//! lists them all), bounded and repeated for the whole run.
+//!
+//! - In the well-behaved rooms, since nothing they do may cost anyone there
+//!   a message: floods, never reading, oversized frames, abrupt connections,
+//!   ping floods, half-sent frames, quick reconnects under the same name, and
+//!   goodbyes with a forged line in them.
+//! - In rooms of their own: history bombs (they spend a room's byte budgets
+//!   for queue and history, which may legitimately cost a reader there a
+//!   `gap`); room churn, which makes a fresh room each time, and the join
+//!   victim that times it, going between two rooms of its own so that the one
+//!   it left is empty and can be evicted; private messages to someone who
+//!   never reads (no room traffic, so that the mailbox is all that fills).
+//! - Never in a room: slow handshakes, garbage, refused upgrades.
 //!
 //! At the end every well-behaved client must have received every message said
 //! in its room, in each sender's order; no text reader may have seen a line

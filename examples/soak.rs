@@ -866,9 +866,11 @@ async fn join_victim(soak: &Soak, i: usize) -> anyhow::Result<()> {
         format!("v{}-{i}b", soak.run_id),
     ];
     let mut ws = connect(&soak.url(&rooms[0], &name, "json")).await?;
-    for turn in 1..=10 {
+    // Where it is: a refused join (`too_many_rooms`) leaves it there.
+    let mut here = 0;
+    for _ in 0..10 {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let room = &rooms[turn % 2];
+        let room = &rooms[1 - here];
         let asked = Instant::now();
         ws.send(Message::text(format!("/join {room}"))).await?;
         let answer = async {
@@ -889,6 +891,9 @@ async fn join_victim(soak: &Soak, i: usize) -> anyhow::Result<()> {
         let outcome = tokio::time::timeout(Duration::from_secs(5), answer)
             .await
             .unwrap_or_else(|_| Ok("no answer within 5 s".to_owned()))?;
+        if outcome == "joined" {
+            here = 1 - here;
+        }
         let took = asked.elapsed().as_millis() as u64;
         soak.join_ms
             .lock()

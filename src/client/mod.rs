@@ -14,6 +14,8 @@
 //! and splitting them would pass that state back and forth.
 
 mod connect;
+mod draft;
+mod editor;
 mod render;
 mod terminal;
 

@@ -16,6 +16,7 @@
 //! many rows, clear to the end of the screen, and draw again. Printing a line
 //! is the same: clear, print it, draw the prompt and draft below it.
 
+use std::ffi::OsString;
 use std::io::{self, Write as _};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -28,6 +29,20 @@ use super::draft::{Draft, History};
 
 /// Columns assumed when the terminal does not say (a size of 0).
 const FALLBACK_COLS: u16 = 80;
+
+/// Variables set by terminals known to re-wrap rows wider than the window
+/// when it gets narrower: tmux, VTE (GNOME Terminal, Tilix…), kitty,
+/// Alacritty, WezTerm, Windows Terminal, Konsole. (iTerm2 is known by its
+/// `TERM_PROGRAM`.) None of them is set by xterm, which cuts such rows.
+const REFLOWING_TERMINAL_VARS: [&str; 7] = [
+    "TMUX",
+    "VTE_VERSION",
+    "KITTY_WINDOW_ID",
+    "ALACRITTY_WINDOW_ID",
+    "WEZTERM_PANE",
+    "WT_SESSION",
+    "KONSOLE_VERSION",
+];
 
 /// What the person did, as the session sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +83,7 @@ impl Editor {
             cols: if cols == 0 { FALLBACK_COLS } else { cols },
             cursor_row: 0,
             open: true,
+            reflows: reflows(|name| std::env::var_os(name)),
         };
         let mut out = Vec::new();
         // The shell left the cursor at the start of a line; make sure.
@@ -186,6 +202,8 @@ struct Screen {
     cursor_row: u16,
     /// Raw mode is on and the prompt is drawn.
     open: bool,
+    /// The terminal re-wraps rows too wide for it when it gets narrower.
+    reflows: bool,
 }
 
 impl Screen {
@@ -259,13 +277,45 @@ impl Screen {
         self.cursor_row = 0;
     }
 
-    /// The terminal is now `cols` wide. Terminals such as xterm keep each
-    /// row where it was (cutting it when narrower), so the cursor is still
-    /// `cursor_row` rows below the prompt: erasing from there and drawing
-    /// again lays the draft out for the new width.
+    /// The terminal is now `cols` wide; the next redraw lays the draft out
+    /// for that width, starting `cursor_row` rows up.
+    ///
+    /// The drawn rows end in hard line breaks, which no terminal joins when
+    /// it gets wider, so then the cursor is still on its row. When it gets
+    /// narrower, xterm cuts each row and the cursor stays on its row too;
+    /// a terminal that reflows splits each row into as many as it now
+    /// takes, and the cursor moves down with its part of its row. Which of
+    /// the two the terminal does, it does not say: we go by the variables
+    /// the terminals that reflow are known to set.
     fn resize(&mut self, cols: u16) {
-        self.cols = if cols == 0 { FALLBACK_COLS } else { cols };
+        let cols = if cols == 0 { FALLBACK_COLS } else { cols };
+        if self.reflows && cols < self.cols {
+            let drawn = layout(&self.prompt, &self.draft, self.cols);
+            self.cursor_row = cursor_row_after_reflow(&drawn, cols);
+        }
+        self.cols = cols;
     }
+}
+
+/// Whether the terminal, as its variables (read through `var`) tell,
+/// re-wraps rows when it gets narrower.
+fn reflows(var: impl Fn(&str) -> Option<OsString>) -> bool {
+    REFLOWING_TERMINAL_VARS
+        .iter()
+        .any(|name| var(name).is_some_and(|value| !value.is_empty()))
+        || var("TERM_PROGRAM").is_some_and(|program| program == "iTerm.app")
+}
+
+/// The cursor's row, counted from the prompt's, once a terminal that
+/// reflows has split the rows of `drawn` to fit `cols` columns.
+fn cursor_row_after_reflow(drawn: &Layout, cols: u16) -> u16 {
+    let cols = usize::from(cols.max(1));
+    let (row, col) = drawn.cursor;
+    let above: usize = drawn.rows[..usize::from(row)]
+        .iter()
+        .map(|text| text.width().div_ceil(cols).max(1))
+        .sum();
+    u16::try_from(above + usize::from(col) / cols).unwrap_or(u16::MAX)
 }
 
 fn write_out(bytes: &[u8]) -> io::Result<()> {
@@ -508,6 +558,7 @@ mod tests {
             cols: 4,
             cursor_row: 0,
             open: true,
+            reflows: reflows(|name| std::env::var_os(name)),
         };
         let mut out = Vec::new();
         screen.draw(&mut out);
@@ -521,6 +572,53 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "\x1b[1A\r\x1b[J");
         screen.resize(0);
         assert_eq!(screen.cols, FALLBACK_COLS);
+    }
+
+    #[test]
+    fn a_terminal_that_reflows_is_known_by_its_variables() {
+        assert!(reflows(
+            |name| (name == "TMUX").then(|| "/tmp/tmux-0/default".into())
+        ));
+        assert!(reflows(
+            |name| (name == "TERM_PROGRAM").then(|| "iTerm.app".into())
+        ));
+        assert!(!reflows(
+            |name| (name == "TERM_PROGRAM").then(|| "xterm".into())
+        ));
+        assert!(!reflows(|name| (name == "VTE_VERSION").then(OsString::new)));
+        assert!(!reflows(|_| None));
+    }
+
+    #[test]
+    fn narrowing_moves_the_cursor_down_only_where_the_terminal_reflows() {
+        // At 40 columns: rows of 40, 40 and 15, the cursor at the end.
+        let typed = draft(&"0123456789".repeat(9), 0);
+        let mut screen = Screen {
+            prompt: "ana> ".to_owned(),
+            draft: typed.clone(),
+            cols: 40,
+            cursor_row: 2,
+            open: true,
+            reflows: false,
+        };
+        screen.resize(30);
+        assert_eq!(screen.cursor_row, 2, "xterm keeps each row where it was");
+        screen.resize(40);
+        assert_eq!(screen.cursor_row, 2);
+
+        screen.reflows = true;
+        screen.resize(30);
+        assert_eq!(screen.cursor_row, 4, "40 + 40 columns become 2 + 2 rows");
+        screen.cols = 40;
+        screen.cursor_row = 2;
+        screen.resize(50);
+        assert_eq!(screen.cursor_row, 2, "hard line breaks are never joined");
+
+        let in_second_row = draft(&"0123456789".repeat(9), 20);
+        let drawn = layout("ana> ", &in_second_row, 40);
+        assert_eq!(drawn.cursor, (1, 35));
+        assert_eq!(cursor_row_after_reflow(&drawn, 30), 3);
+        assert_eq!(cursor_row_after_reflow(&drawn, 20), 2 + 1);
     }
 
     fn key(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {

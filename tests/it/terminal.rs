@@ -16,6 +16,16 @@ use crate::support::client::{CLEARED_ENV, CLIENT};
 use crate::support::{TIMEOUT, TestServer, WsClient, within};
 
 const ROWS: u16 = 24;
+/// As the client's `src/client/editor.rs` names them.
+const REFLOWING_TERMINAL_VARS: [&str; 7] = [
+    "TMUX",
+    "VTE_VERSION",
+    "KITTY_WINDOW_ID",
+    "ALACRITTY_WINDOW_ID",
+    "WEZTERM_PANE",
+    "WT_SESSION",
+    "KONSOLE_VERSION",
+];
 const COLS: u16 = 80;
 // Keys, as a terminal sends them to the program.
 const ENTER: &str = "\r";
@@ -103,9 +113,13 @@ impl PtyClient {
         cmd.args(["--name", name]);
         cmd.args(args);
         cmd.cwd(env!("CARGO_MANIFEST_DIR"));
+        // The screen here is vt100's, which cuts rows when narrowed, as
+        // xterm does: the variables of terminals that reflow instead (if the
+        // tests run inside one) must not reach the client.
         for var in CLEARED_ENV
             .into_iter()
-            .chain(["NO_COLOR", "CLICOLOR_FORCE"])
+            .chain(["NO_COLOR", "CLICOLOR_FORCE", "TERM_PROGRAM"])
+            .chain(REFLOWING_TERMINAL_VARS)
         {
             cmd.env_remove(var);
         }

@@ -19,6 +19,7 @@
 use std::ffi::OsString;
 use std::io::{self, Write as _};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 
 use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use futures_util::StreamExt as _;
@@ -81,7 +82,7 @@ impl Editor {
             prompt: prompt.to_owned(),
             draft: Draft::default(),
             cols: if cols == 0 { FALLBACK_COLS } else { cols },
-            cursor_row: 0,
+            drawn: Layout::nothing(),
             open: true,
             reflows: reflows(|name| std::env::var_os(name)),
         };
@@ -105,33 +106,54 @@ impl Editor {
     /// whole once read.
     pub(crate) async fn read(&mut self) -> Entered {
         loop {
-            let event = match self.events.next().await {
-                Some(Ok(event)) => event,
+            let mut entered = match self.events.next().await {
+                Some(Ok(event)) => self.handle(event),
                 // The terminal is gone: nobody is left to type.
                 Some(Err(_)) | None => return Entered::End,
             };
-            let mut screen = lock(&self.screen);
-            let entered = match event {
-                Event::Key(key) if key.kind != KeyEventKind::Release => match Key::of(key) {
-                    Some(Key::ClearScreen) => {
-                        screen.clear();
-                        None
-                    }
-                    Some(key) => apply(key, &mut screen.draft, &mut self.history),
-                    None => continue,
-                },
-                Event::Resize(cols, _) => {
-                    screen.resize(cols);
-                    None
+            // Keys already waiting (a paste, fast typing) are taken before
+            // drawing: a long paste is drawn a few times, not once a key.
+            while entered.is_none() {
+                // Polled with this task's waker (not a no-op one, as
+                // `now_or_never` would): the stream keeps the waker of its
+                // first pending poll, and this task must be the one woken.
+                let waiting =
+                    std::future::poll_fn(|cx| Poll::Ready(self.events.poll_next_unpin(cx)));
+                match waiting.await {
+                    Poll::Ready(Some(Ok(event))) => entered = self.handle(event),
+                    Poll::Ready(Some(Err(_)) | None) => entered = Some(Entered::End),
+                    Poll::Pending => break,
                 }
-                _ => continue,
-            };
-            if screen.redraw().is_err() {
+            }
+            if lock(&self.screen).redraw().is_err() {
                 return Entered::End;
             }
             if let Some(entered) = entered {
                 return entered;
             }
+        }
+    }
+
+    /// Applies one event to the draft or the screen, without drawing.
+    fn handle(&mut self, event: Event) -> Option<Entered> {
+        let mut screen = lock(&self.screen);
+        match event {
+            Event::Key(key) if key.kind != KeyEventKind::Release => match Key::of(key) {
+                Some(Key::ClearScreen) => {
+                    screen.clear();
+                    None
+                }
+                Some(key) => apply(key, &mut screen.draft, &mut self.history),
+                None => None,
+            },
+            Event::Resize(cols, _) => {
+                screen.resize(cols);
+                // At once: the next resize is counted from the rows as
+                // drawn for this one. A failure shows at the next drawing.
+                let _ = screen.redraw();
+                None
+            }
+            _ => None,
         }
     }
 
@@ -197,9 +219,9 @@ struct Screen {
     draft: Draft,
     /// The terminal's width in columns.
     cols: u16,
-    /// The row of the terminal's cursor, counted from the prompt's row, as
-    /// the last drawing left it.
-    cursor_row: u16,
+    /// The rows as last drawn, and the cursor among them: the cursor's row
+    /// is how far below the prompt's row the terminal's cursor is.
+    drawn: Layout,
     /// Raw mode is on and the prompt is drawn.
     open: bool,
     /// The terminal re-wraps rows too wide for it when it gets narrower.
@@ -209,8 +231,9 @@ struct Screen {
 impl Screen {
     /// Moves to the prompt's row and clears from there to the end of the screen.
     fn erase(&self, out: &mut Vec<u8>) {
-        if self.cursor_row > 0 {
-            out.extend_from_slice(format!("\x1b[{}A", self.cursor_row).as_bytes());
+        let (row, _) = self.drawn.cursor;
+        if row > 0 {
+            out.extend_from_slice(format!("\x1b[{row}A").as_bytes());
         }
         out.extend_from_slice(b"\r\x1b[J");
     }
@@ -234,15 +257,15 @@ impl Screen {
         if col > 0 {
             out.extend_from_slice(format!("\x1b[{col}C").as_bytes());
         }
-        self.cursor_row = row;
+        self.drawn = layout;
     }
 
     /// Moves the cursor to the start of the line below the drawn rows.
     fn below(&self, out: &mut Vec<u8>) {
-        let layout = layout(&self.prompt, &self.draft, self.cols);
-        let last = u16::try_from(layout.rows.len() - 1).unwrap_or(u16::MAX);
-        if last > self.cursor_row {
-            out.extend_from_slice(format!("\x1b[{}B", last - self.cursor_row).as_bytes());
+        let last = u16::try_from(self.drawn.rows.len() - 1).unwrap_or(u16::MAX);
+        let (row, _) = self.drawn.cursor;
+        if last > row {
+            out.extend_from_slice(format!("\x1b[{}B", last - row).as_bytes());
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -274,11 +297,11 @@ impl Screen {
     /// Only the visible screen is cleared; the scrollback keeps its lines.
     fn clear(&mut self) {
         let _ = write_out(b"\x1b[H\x1b[2J");
-        self.cursor_row = 0;
+        self.drawn = Layout::nothing();
     }
 
     /// The terminal is now `cols` wide; the next redraw lays the draft out
-    /// for that width, starting `cursor_row` rows up.
+    /// for that width, starting as many rows up as the cursor's row.
     ///
     /// The drawn rows end in hard line breaks, which no terminal joins when
     /// it gets wider, so then the cursor is still on its row. When it gets
@@ -290,8 +313,8 @@ impl Screen {
     fn resize(&mut self, cols: u16) {
         let cols = if cols == 0 { FALLBACK_COLS } else { cols };
         if self.reflows && cols < self.cols {
-            let drawn = layout(&self.prompt, &self.draft, self.cols);
-            self.cursor_row = cursor_row_after_reflow(&drawn, cols);
+            // Only the row matters to the next erase, which comes at once.
+            self.drawn.cursor = (cursor_row_after_reflow(&self.drawn, cols), 0);
         }
         self.cols = cols;
     }
@@ -330,6 +353,17 @@ fn write_out(bytes: &[u8]) -> io::Result<()> {
 struct Layout {
     rows: Vec<String>,
     cursor: (u16, u16),
+}
+
+impl Layout {
+    /// Before the first drawing, and on a cleared screen: the cursor at the
+    /// start of its row, with nothing drawn.
+    fn nothing() -> Self {
+        Self {
+            rows: vec![String::new()],
+            cursor: (0, 0),
+        }
+    }
 }
 
 /// Lays out `prompt` then `draft` in rows of `cols` display columns.
@@ -411,6 +445,8 @@ impl Key {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let alt = key.modifiers.contains(KeyModifiers::ALT);
         Some(match key.code {
+            // AltGr, on the keyboards that need it for some characters.
+            KeyCode::Char(c) if ctrl && alt => Key::Insert(c),
             KeyCode::Char(c) if ctrl => match c {
                 'a' => Key::Home,
                 'b' => Key::Left,
@@ -556,7 +592,7 @@ mod tests {
             prompt: "> ".to_owned(),
             draft: draft("abcdefgh", 3),
             cols: 4,
-            cursor_row: 0,
+            drawn: Layout::nothing(),
             open: true,
             reflows: reflows(|name| std::env::var_os(name)),
         };
@@ -566,7 +602,7 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "> ab\r\ncdef\r\ngh\x1b[1A\r\x1b[3C"
         );
-        assert_eq!(screen.cursor_row, 1);
+        assert_eq!(screen.drawn.cursor, (1, 3));
         let mut out = Vec::new();
         screen.erase(&mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "\x1b[1A\r\x1b[J");
@@ -592,27 +628,40 @@ mod tests {
     #[test]
     fn narrowing_moves_the_cursor_down_only_where_the_terminal_reflows() {
         // At 40 columns: rows of 40, 40 and 15, the cursor at the end.
-        let typed = draft(&"0123456789".repeat(9), 0);
-        let mut screen = Screen {
-            prompt: "ana> ".to_owned(),
-            draft: typed.clone(),
-            cols: 40,
-            cursor_row: 2,
-            open: true,
-            reflows: false,
+        let drawn_at_40 = || {
+            let mut screen = Screen {
+                prompt: "ana> ".to_owned(),
+                draft: draft(&"0123456789".repeat(9), 0),
+                cols: 40,
+                drawn: Layout::nothing(),
+                open: true,
+                reflows: false,
+            };
+            screen.draw(&mut Vec::new());
+            assert_eq!(screen.drawn.cursor, (2, 15));
+            screen
         };
+        let mut screen = drawn_at_40();
         screen.resize(30);
-        assert_eq!(screen.cursor_row, 2, "xterm keeps each row where it was");
-        screen.resize(40);
-        assert_eq!(screen.cursor_row, 2);
+        assert_eq!(
+            screen.drawn.cursor.0, 2,
+            "xterm keeps each row where it was"
+        );
 
+        let mut screen = drawn_at_40();
+        screen.reflows = true;
+        screen.resize(50);
+        assert_eq!(
+            screen.drawn.cursor.0, 2,
+            "hard line breaks are never joined"
+        );
+        let mut screen = drawn_at_40();
         screen.reflows = true;
         screen.resize(30);
-        assert_eq!(screen.cursor_row, 4, "40 + 40 columns become 2 + 2 rows");
-        screen.cols = 40;
-        screen.cursor_row = 2;
-        screen.resize(50);
-        assert_eq!(screen.cursor_row, 2, "hard line breaks are never joined");
+        assert_eq!(
+            screen.drawn.cursor.0, 4,
+            "40 + 40 columns become 2 + 2 rows"
+        );
 
         let in_second_row = draft(&"0123456789".repeat(9), 20);
         let drawn = layout("ana> ", &in_second_row, 40);
@@ -638,6 +687,7 @@ mod tests {
             Some(Key::Insert('A'))
         );
         assert_eq!(key(KeyCode::Char('z'), ctrl), None);
+        assert_eq!(key(KeyCode::Char('@'), ctrl | alt), Some(Key::Insert('@')));
         assert_eq!(key(KeyCode::F(1), KeyModifiers::NONE), None);
     }
 

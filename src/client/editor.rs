@@ -1,11 +1,12 @@
 //! The line editor: the prompt and the draft at the bottom of the terminal,
 //! with what arrives printed above them.
 //!
-//! Drawn by us on crossterm rather than by a line-editor crate: the crates
-//! tried lose track of a draft that wraps onto several rows when something is
-//! printed above it or the line is sent (rustyline-async; see
-//! docs/internals.md, "The client's line editor"), so the one thing this
-//! module must get right is where each row of the draft is.
+//! Drawn by us on crossterm rather than by a line-editor crate: the ones
+//! looked at lose track of a draft that wraps onto several rows when the line
+//! is sent (rustyline-async 0.4.9, its issue #20), or count its rows in bytes
+//! when printing above it (reedline; docs/internals.md, "The client's line
+//! editor", has the comparison). So the one thing this module must get right
+//! is where each row of the draft is.
 //!
 //! The drawing model: we lay the prompt and the draft out ourselves, in rows
 //! of display columns (`unicode-width`, grapheme by grapheme, a wide
@@ -293,8 +294,8 @@ impl Screen {
         write_out(&out)
     }
 
-    /// Ctrl-L: the prompt and the draft alone at the top of a clear screen.
-    /// Only the visible screen is cleared; the scrollback keeps its lines.
+    /// Ctrl-L: the prompt and the draft alone at the top of a clear screen
+    /// (`ESC [ 2J`: what is visible, never the scrollback).
     fn clear(&mut self) {
         let _ = write_out(b"\x1b[H\x1b[2J");
         self.drawn = Layout::nothing();

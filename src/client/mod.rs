@@ -3,6 +3,8 @@
 //!
 //! - `connect`: the target URL, TLS, and connection errors with their advice.
 //! - `terminal`: the line editor for a person, plain lines for a script.
+//! - `editor`: the line editor itself (keys, layout, drawing), and `draft`:
+//!   the line being typed and the history, pure.
 //! - `render`: how events look (plain, timestamps, colours).
 //!
 //! It speaks the JSON format and renders events itself. It tracks its name,
@@ -14,6 +16,8 @@
 //! and splitting them would pass that state back and forth.
 
 mod connect;
+mod draft;
+mod editor;
 mod render;
 mod terminal;
 

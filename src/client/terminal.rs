@@ -8,9 +8,10 @@
 
 use std::io::{self, Write as _};
 
-use rustyline_async::{Readline, ReadlineEvent, SharedWriter};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
+
+use super::editor::{Editor, Entered, Printer};
 
 /// Lines read ahead of the network in plain mode; reading pauses when full.
 const INPUT_QUEUE_LEN: usize = 64;
@@ -21,7 +22,7 @@ const HISTORY_LEN: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Typed {
     Line(String),
-    /// Ctrl-D, or the end of piped input.
+    /// Ctrl-D on an empty line, or the end of piped input.
     End,
     /// Ctrl-C.
     Interrupt,
@@ -29,7 +30,7 @@ pub enum Typed {
 
 /// Where typed lines come from.
 pub enum Input {
-    Editor(Box<Readline>),
+    Editor(Box<Editor>),
     Plain {
         lines: mpsc::Receiver<String>,
         /// Ctrl-C in plain mode: a signal, caught so the client can still
@@ -41,7 +42,7 @@ pub enum Input {
 /// Where lines are printed.
 pub enum Output {
     /// Printed above the input line by the editor.
-    Editor(SharedWriter),
+    Editor(Printer),
     Plain(io::Stdout),
 }
 
@@ -52,12 +53,8 @@ pub enum Output {
 /// The terminal cannot be put in raw mode, or signals cannot be caught.
 pub fn open(interactive: bool, prompt: &str) -> io::Result<(Input, Output)> {
     if interactive {
-        let (mut editor, writer) = Readline::new(prompt.to_owned()).map_err(io::Error::other)?;
-        // The server's copy of each message is the confirmation; leaving the
-        // typed line on screen as well would show every message twice.
-        editor.should_print_line_on(false, false);
-        editor.set_max_history(HISTORY_LEN);
-        Ok((Input::Editor(Box::new(editor)), Output::Editor(writer)))
+        let (editor, printer) = Editor::open(prompt, HISTORY_LEN)?;
+        Ok((Input::Editor(Box::new(editor)), Output::Editor(printer)))
     } else {
         Ok((
             Input::Plain {
@@ -74,15 +71,10 @@ impl Input {
     /// is lost if another branch of a `select!` wins.
     pub async fn read(&mut self) -> Typed {
         match self {
-            Input::Editor(editor) => match editor.readline().await {
-                Ok(ReadlineEvent::Line(line)) => {
-                    if !line.trim().is_empty() {
-                        editor.add_history_entry(line.clone());
-                    }
-                    Typed::Line(line)
-                }
-                Ok(ReadlineEvent::Interrupted) => Typed::Interrupt,
-                Ok(ReadlineEvent::Eof) | Err(_) => Typed::End,
+            Input::Editor(editor) => match editor.read().await {
+                Entered::Line(line) => Typed::Line(line),
+                Entered::End => Typed::End,
+                Entered::Interrupt => Typed::Interrupt,
             },
             Input::Plain { lines, interrupt } => tokio::select! {
                 line = lines.recv() => line.map_or(Typed::End, Typed::Line),
@@ -107,14 +99,14 @@ impl Input {
     /// Shows `prompt` before the line being typed (the editor only).
     pub fn set_prompt(&mut self, prompt: &str) {
         if let Input::Editor(editor) = self {
-            let _ = editor.update_prompt(prompt);
+            editor.set_prompt(prompt);
         }
     }
 
-    /// Prints what is still queued and gives the terminal back as it was.
+    /// Gives the terminal back as it was.
     pub fn close(self) {
-        if let Input::Editor(mut editor) = self {
-            let _ = editor.flush();
+        if let Input::Editor(editor) = self {
+            editor.close();
         }
     }
 }
@@ -127,10 +119,9 @@ impl Output {
     /// Standard output is closed (a pipe nobody reads any more).
     pub async fn line(&mut self, text: &str) -> io::Result<()> {
         match self {
-            // Waits when the editor's queue is full rather than dropping lines.
-            Output::Editor(writer) => {
-                futures_util::AsyncWriteExt::write_all(writer, format!("{text}\n").as_bytes()).await
-            }
+            // Written at once, above the prompt: a terminal slow to take it
+            // holds the session up rather than losing lines.
+            Output::Editor(printer) => printer.line(text),
             Output::Plain(stdout) => {
                 let mut out = stdout.lock();
                 writeln!(out, "{text}")?;

@@ -16,6 +16,16 @@ use crate::support::client::{CLEARED_ENV, CLIENT};
 use crate::support::{TIMEOUT, TestServer, WsClient, within};
 
 const ROWS: u16 = 24;
+/// As the client's `src/client/editor.rs` names them.
+const REFLOWING_TERMINAL_VARS: [&str; 7] = [
+    "TMUX",
+    "VTE_VERSION",
+    "KITTY_WINDOW_ID",
+    "ALACRITTY_WINDOW_ID",
+    "WEZTERM_PANE",
+    "WT_SESSION",
+    "KONSOLE_VERSION",
+];
 const COLS: u16 = 80;
 // Keys, as a terminal sends them to the program.
 const ENTER: &str = "\r";
@@ -26,6 +36,8 @@ const CTRL_D: &str = "\x04";
 const CTRL_E: &str = "\x05";
 const CTRL_U: &str = "\x15";
 const CTRL_W: &str = "\x17";
+const LEFT: &str = "\x1b[D";
+const BACKSPACE: &str = "\x7f";
 
 /// What the client asked of the terminal besides drawing on the screen.
 #[derive(Debug, Default)]
@@ -70,6 +82,8 @@ struct PtyClient {
     exit: oneshot::Receiver<ExitStatus>,
     exited: Option<ExitStatus>,
     parser: vt100::Parser<Requests>,
+    /// The terminal's width now.
+    cols: u16,
     /// The terminal's settings before the client started, as `Debug` shows
     /// them (their type is `nix`'s, which this crate does not name).
     cooked: String,
@@ -79,10 +93,15 @@ impl PtyClient {
     /// Runs `client URL --name NAME ARGS…` in an 80x24 xterm, with `env` set
     /// and `NO_COLOR` unset unless `env` sets it.
     fn start(url: &str, name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_sized(url, name, args, env, COLS)
+    }
+
+    /// [`PtyClient::start`] in an xterm `cols` wide.
+    fn start_sized(url: &str, name: &str, args: &[&str], env: &[(&str, &str)], cols: u16) -> Self {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: ROWS,
-                cols: COLS,
+                cols,
                 pixel_width: 0,
                 pixel_height: 0,
             })
@@ -94,9 +113,13 @@ impl PtyClient {
         cmd.args(["--name", name]);
         cmd.args(args);
         cmd.cwd(env!("CARGO_MANIFEST_DIR"));
+        // The screen here is vt100's, which cuts rows when narrowed, as
+        // xterm does: the variables of terminals that reflow instead (if the
+        // tests run inside one) must not reach the client.
         for var in CLEARED_ENV
             .into_iter()
-            .chain(["NO_COLOR", "CLICOLOR_FORCE"])
+            .chain(["NO_COLOR", "CLICOLOR_FORCE", "TERM_PROGRAM"])
+            .chain(REFLOWING_TERMINAL_VARS)
         {
             cmd.env_remove(var);
         }
@@ -145,10 +168,11 @@ impl PtyClient {
             exited: None,
             parser: vt100::Parser::new_with_callbacks(
                 ROWS.try_into().expect("rows"),
-                COLS.try_into().expect("cols"),
+                cols.try_into().expect("cols"),
                 0,
                 Requests::default(),
             ),
+            cols,
             cooked,
         }
     }
@@ -166,7 +190,36 @@ impl PtyClient {
 
     /// Every row of the screen as text (cells never written at its end left out).
     fn rows(&self) -> Vec<String> {
-        self.screen().rows(0, COLS).collect()
+        self.screen().rows(0, self.cols).collect()
+    }
+
+    /// The screen's rows, each timestamp written `HH:MM`, without the empty
+    /// rows at the bottom.
+    fn screen_text(&self) -> Vec<String> {
+        let mut rows = normalized(&self.rows());
+        while rows.last().is_some_and(String::is_empty) {
+            rows.pop();
+        }
+        rows
+    }
+
+    /// The terminal becomes `cols` wide, as when a person resizes the window.
+    /// Call it on a settled screen: output still on its way was drawn for
+    /// the old width.
+    fn resize(&mut self, cols: u16) {
+        self.master
+            .resize(PtySize {
+                rows: ROWS,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("resizing the pseudo-terminal");
+        self.parser.screen_mut().set_size(
+            ROWS.try_into().expect("rows"),
+            cols.try_into().expect("cols"),
+        );
+        self.cols = cols;
     }
 
     /// The row holding exactly `text` (after a `HH:MM ` timestamp if it has one).
@@ -511,9 +564,10 @@ async fn no_color_flag_shows_the_same_text_unstyled() {
     assert_no_style(ana.screen());
 }
 
-/// Leaving with `key` exits 0, the room sees a `quit` (a close frame, not a
-/// dropped socket), and the terminal gets its settings back.
-async fn leave_with(key: &str) {
+/// Leaving with `key`, with `draft` typed, exits 0, the room sees a `quit`
+/// (a close frame, not a dropped socket), and the terminal gets its settings
+/// back.
+async fn leave_with(key: &str, draft: &str) {
     let server = TestServer::start(&[]).await;
     let (mut bo, _) = server.join("bo", "lobby").await;
     let mut ana = PtyClient::ana(&server, &[], &[]).await;
@@ -522,8 +576,8 @@ async fn leave_with(key: &str) {
         ana.cooked,
         "the editor puts the terminal in raw mode"
     );
-    ana.press("half a line");
-    ana.wait_for_input("ana> half a line").await;
+    ana.press(draft);
+    ana.wait_for_input(&format!("ana> {draft}")).await;
 
     ana.press(key);
     let left = bo
@@ -542,16 +596,18 @@ async fn leave_with(key: &str) {
     );
 }
 
-/// Ctrl-D exits 0 with a close frame (`quit`) and restores the terminal.
+/// Ctrl-D on an empty line exits 0 with a close frame (`quit`) and restores
+/// the terminal.
 #[tokio::test]
-async fn ctrl_d_quits_with_a_close_frame_and_restores_the_terminal() {
-    leave_with(CTRL_D).await;
+async fn ctrl_d_on_an_empty_line_quits_with_a_close_frame_and_restores_the_terminal() {
+    leave_with(CTRL_D, "").await;
 }
 
-/// Ctrl-C exits 0 with a close frame (`quit`) and restores the terminal.
+/// Ctrl-C exits 0 with a close frame (`quit`) and restores the terminal,
+/// even with a half-typed line.
 #[tokio::test]
 async fn ctrl_c_quits_with_a_close_frame_and_restores_the_terminal() {
-    leave_with(CTRL_C).await;
+    leave_with(CTRL_C, "half a line").await;
 }
 
 /// Up recalls the last line; Ctrl-A, Ctrl-E, Ctrl-W and Ctrl-U edit the line
@@ -746,4 +802,254 @@ async fn private_messages_are_magenta_and_notices_dimmed() {
             .map(|c| (c.contents(), c.dim()))
             .collect::<Vec<_>>()
     );
+}
+
+/// The width of the terminals of the wrapping tests.
+const NARROW: u16 = 40;
+
+/// What a client at 40 columns shows once in, without the prompt.
+const CHAT_AT_40: [&str; 4] = [
+    "Welcome to chat! Type a message",
+    "you are ana in lobby; type /help for com",
+    "mands",
+    "HH:MM -> ana joined lobby",
+];
+
+/// 90 characters: with the prompt `ana> `, three rows at 40 columns.
+fn three_row_draft() -> String {
+    "0123456789".repeat(9)
+}
+
+/// `text` (ASCII) cut into rows of `cols` characters, as a terminal wraps it.
+fn wrapped(text: &str, cols: usize) -> Vec<String> {
+    text.as_bytes()
+        .chunks(cols)
+        .map(|row| String::from_utf8(row.to_vec()).expect("ASCII"))
+        .collect()
+}
+
+/// `rows`, then `more`, as owned rows.
+fn then(rows: &[&str], more: &[String]) -> Vec<String> {
+    rows.iter()
+        .map(|row| (*row).to_owned())
+        .chain(more.iter().cloned())
+        .collect()
+}
+
+/// bo, then ana in a terminal 40 columns wide with a three-row draft typed.
+async fn narrow_ana_with_a_draft(server: &TestServer) -> (PtyClient, WsClient, String) {
+    let (bo, _) = server.join("bo", "lobby").await;
+    let mut ana = PtyClient::start_sized(&server.url, "ana", &[], &[], NARROW);
+    let welcome = then(&CHAT_AT_40, &["ana> ".to_owned()]);
+    ana.wait_for("the welcome and the prompt at 40 columns", |c| {
+        c.screen_text() == welcome
+    })
+    .await;
+    let draft = three_row_draft();
+    ana.press(&draft);
+    let shown = then(&CHAT_AT_40, &wrapped(&format!("ana> {draft}"), 40));
+    assert_eq!(shown.len(), CHAT_AT_40.len() + 3, "a three-row draft");
+    ana.wait_for("the draft on three rows, cursor after it", |c| {
+        c.screen_text() == shown && c.screen().cursor_position() == (6, 15)
+    })
+    .await;
+    (ana, bo, draft)
+}
+
+/// Enter on a draft that wraps onto three rows leaves none of them behind:
+/// the screen holds the server's copy of the line, then an empty prompt.
+#[tokio::test]
+async fn issue_18_enter_on_a_wrapped_draft_leaves_no_stale_rows() {
+    // Issue 18 ("The terminal client in daily use"), bug 1.
+    let server = TestServer::start(&[]).await;
+    let (mut ana, mut bo, draft) = narrow_ana_with_a_draft(&server).await;
+
+    ana.press(ENTER);
+    assert_eq!(message_from(&mut bo, "ana").await, draft);
+    let copy = wrapped(&format!("HH:MM ana: {draft}"), 40);
+    ana.wait_for("the server's copy and an empty prompt", |c| {
+        let rows = c.screen_text();
+        rows.last().is_some_and(|row| row == "ana> ") && rows.contains(&copy[0])
+    })
+    .await;
+    let mut expected = then(&CHAT_AT_40, &copy);
+    expected.push("ana> ".to_owned());
+    assert_eq!(ana.screen_text(), expected);
+    assert_eq!(ana.screen().cursor_position(), (7, 5));
+}
+
+/// Ctrl-U on a draft that wraps onto three rows clears all of them, so a
+/// cleared draft cannot pass for a sent one.
+#[tokio::test]
+async fn issue_18_ctrl_u_on_a_wrapped_draft_leaves_no_stale_rows() {
+    // Issue 18, bug 1.
+    let server = TestServer::start(&[]).await;
+    let (mut ana, mut bo, _) = narrow_ana_with_a_draft(&server).await;
+
+    ana.press(CTRL_U);
+    ana.wait_for_cursor("ana> ", 5).await;
+    assert_eq!(ana.screen_text(), then(&CHAT_AT_40, &["ana> ".to_owned()]));
+    ana.press(&format!("kept{ENTER}"));
+    assert_eq!(message_from(&mut bo, "ana").await, "kept");
+}
+
+/// Messages that arrive while a wrapped draft is being typed print above
+/// it, and the draft stays whole below, still being typed, wherever its
+/// cursor is (at the end, or on the prompt's row).
+#[tokio::test]
+async fn issue_18_a_message_arrives_above_a_wrapped_draft() {
+    // Issue 18, bug 1.
+    let server = TestServer::start(&[]).await;
+    let (mut ana, mut bo, draft) = narrow_ana_with_a_draft(&server).await;
+
+    bo.send("hello from bo").await;
+    let mut expected = then(&CHAT_AT_40, &["HH:MM bo: hello from bo".to_owned()]);
+    expected.extend(wrapped(&format!("ana> {draft}"), 40));
+    ana.wait_for("the message above the whole draft, cursor after it", |c| {
+        c.screen_text() == expected && c.screen().cursor_position() == (7, 15)
+    })
+    .await;
+
+    ana.press(CTRL_A);
+    ana.wait_for("the cursor at the start of the draft", |c| {
+        c.screen().cursor_position() == (5, 5)
+    })
+    .await;
+    bo.send("a line from bo long enough to wrap at forty columns")
+        .await;
+    let mut expected = then(
+        &CHAT_AT_40,
+        &[
+            "HH:MM bo: hello from bo".to_owned(),
+            "HH:MM bo: a line from bo long enough to ".to_owned(),
+            "wrap at forty columns".to_owned(),
+        ],
+    );
+    expected.extend(wrapped(&format!("ana> {draft}"), 40));
+    ana.wait_for(
+        "both messages above the whole draft, cursor at its start",
+        |c| c.screen_text() == expected && c.screen().cursor_position() == (7, 5),
+    )
+    .await;
+
+    ana.press(&format!("{CTRL_E}!"));
+    expected.last_mut().expect("the draft's last row").push('!');
+    ana.wait_for("the draft typed on at its end", |c| {
+        c.screen_text() == expected && c.screen().cursor_position() == (9, 16)
+    })
+    .await;
+    ana.press(ENTER);
+    assert_eq!(message_from(&mut bo, "ana").await, format!("{draft}!"));
+}
+
+/// A draft shown while the terminal narrows, then widens, is laid out again
+/// for each width with no stale row, and typing goes on where it was,
+/// through a draft that ends exactly at the end of a row.
+#[tokio::test]
+async fn issue_18_a_wrapped_draft_follows_a_resized_terminal() {
+    // Issue 18, bug 1.
+    let server = TestServer::start(&[]).await;
+    let (mut ana, mut bo, draft) = narrow_ana_with_a_draft(&server).await;
+
+    ana.resize(30);
+    // An xterm cuts what no longer fits; the draft is drawn anew.
+    let cut = [
+        "Welcome to chat! Type a messag",
+        "you are ana in lobby; type /he",
+        "mands",
+        "HH:MM -> ana joined lobby",
+    ];
+    let narrow = then(&cut, &wrapped(&format!("ana> {draft}"), 30));
+    assert_eq!(narrow.len(), cut.len() + 4, "four rows at 30 columns");
+    ana.wait_for("the draft on four rows of 30 columns", |c| {
+        c.screen_text() == narrow && c.screen().cursor_position() == (7, 5)
+    })
+    .await;
+
+    ana.resize(50);
+    let wide = then(&cut, &wrapped(&format!("ana> {draft}"), 50));
+    ana.wait_for("the draft on two rows of 50 columns", |c| {
+        c.screen_text() == wide && c.screen().cursor_position() == (5, 45)
+    })
+    .await;
+
+    // 100 characters with the prompt: two full rows, the cursor on the next.
+    ana.press("abcde");
+    let mut full = then(&cut, &wrapped(&format!("ana> {draft}abcde"), 50));
+    full.push(String::new());
+    ana.wait_for("two full rows and the cursor below them", |c| {
+        normalized(&c.rows())[..full.len()] == full[..] && c.screen().cursor_position() == (6, 0)
+    })
+    .await;
+    ana.press(ENTER);
+    assert_eq!(message_from(&mut bo, "ana").await, format!("{draft}abcde"));
+}
+
+/// Wide characters (CJK, emoji) take two columns each: one that does not
+/// fit at the end of a row goes to the next, and editing among them keeps
+/// the rows and the cursor right.
+#[tokio::test]
+async fn issue_18_a_draft_of_wide_characters_wraps_by_display_width() {
+    // Issue 18, bug 1.
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let mut ana = PtyClient::start_sized(&server.url, "ana", &[], &[], NARROW);
+    let welcome = then(&CHAT_AT_40, &["ana> ".to_owned()]);
+    ana.wait_for("the welcome and the prompt at 40 columns", |c| {
+        c.screen_text() == welcome
+    })
+    .await;
+
+    // 40 characters of two columns each, then an emoji.
+    let draft = format!("{}🙂", "中文".repeat(20));
+    ana.press(&draft);
+    // 5 + 17 * 2 = 39 columns: the 18th character goes to the next row.
+    let rows = [
+        format!("ana> {}中", "中文".repeat(8)),
+        "文中".repeat(10),
+        "文中文🙂".to_owned(),
+    ];
+    let shown = then(&CHAT_AT_40, &rows);
+    ana.wait_for("the wide draft on three rows", |c| {
+        c.screen_text() == shown && c.screen().cursor_position() == (6, 8)
+    })
+    .await;
+
+    // The emoji goes; four steps left reach the last character of the
+    // second row; an `x` before it pushes it to the third row.
+    ana.press(&format!("{BACKSPACE}{LEFT}{LEFT}{LEFT}{LEFT}x"));
+    let edited = then(
+        &CHAT_AT_40,
+        &[
+            rows[0].clone(),
+            format!("{}x", "文中".repeat(9) + "文"),
+            "中文中文".to_owned(),
+        ],
+    );
+    ana.wait_for("the x before the second row's last character", |c| {
+        c.screen_text() == edited && c.screen().cursor_position() == (6, 0)
+    })
+    .await;
+    ana.press(ENTER);
+    let sent = format!("{}x中文中文", "中文".repeat(18));
+    assert_eq!(message_from(&mut bo, "ana").await, sent);
+}
+
+/// Ctrl-D on a line that is not empty deletes the character under the
+/// cursor (nothing at the end of the line) and neither quits nor loses the
+/// draft.
+#[tokio::test]
+async fn issue_18_ctrl_d_on_a_line_deletes_under_the_cursor() {
+    // Issue 18, bug 2.
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+
+    ana.press(&format!("abc{LEFT}{LEFT}{CTRL_D}"));
+    ana.wait_for_cursor("ana> ac", 6).await;
+    ana.press(&format!("{CTRL_E}{CTRL_D}!"));
+    ana.wait_for_cursor("ana> ac!", 8).await;
+    assert!(ana.exit.try_recv().is_err(), "the client quit");
+    ana.press(ENTER);
+    assert_eq!(message_from(&mut bo, "ana").await, "ac!");
 }

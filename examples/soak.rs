@@ -964,8 +964,8 @@ async fn half_frame(soak: &Soak, i: usize) -> anyhow::Result<()> {
     let name = soak.name(kind, "", i);
     let target = Soak::target(&soak.shared_room(i), &name, "json");
     let mut stream = raw_upgrade(soak.addr, &target, false).await?;
-    // The frame limit is twice the message limit.
-    let frame_len = soak.limits.max_message_bytes * 2;
+    // The frame limit is the message limit and a quarter.
+    let frame_len = soak.limits.max_message_bytes + soak.limits.max_message_bytes / 4;
     let header = masked_header(0x1, frame_len);
     stream.write_all(&header).await?;
     stream.write_all(&vec![b'h'; frame_len - 4096]).await?;

@@ -28,7 +28,11 @@ pub(super) enum Ending {
     /// (a stalled peer, a laptop lid, a lost route), not misbehaviour, so
     /// its close code tells clients to come back and resume.
     Unresponsive,
-    /// A write stalled for the write timeout: the peer stopped reading.
+    /// A write stalled for the write timeout (or held the unsent pool
+    /// while others waited): the peer stopped reading. Like
+    /// [`Ending::Unresponsive`] a network condition, with the same close
+    /// code, though a peer that reads nothing will not see it: the socket
+    /// is closed a second later whether or not it is taken.
     Stalled,
     /// Kept sending over the rate limit.
     Flooding,
@@ -87,7 +91,9 @@ impl Ending {
         match self {
             Ending::Quit(_) => Some(Message::close(Some(CloseCode::NORMAL_CLOSURE), "bye")),
             Ending::Ordered(closing) => Some(Message::close(Some(closing.code), &closing.reason)),
-            Ending::Unresponsive => Some(Message::close(Some(unresponsive()), "unresponsive")),
+            Ending::Unresponsive | Ending::Stalled => {
+                Some(Message::close(Some(unresponsive()), "unresponsive"))
+            }
             Ending::Flooding => Some(Message::close(
                 Some(CloseCode::POLICY_VIOLATION),
                 "too many messages",
@@ -101,7 +107,7 @@ impl Ending {
                 Some(CloseCode::MESSAGE_TOO_BIG),
                 &format!("max length: {max_len}"),
             )),
-            Ending::Disconnected | Ending::Stalled => None,
+            Ending::Disconnected => None,
         }
     }
 }

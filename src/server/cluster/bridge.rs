@@ -169,7 +169,8 @@ impl Session {
             .get_multiplexed_async_connection_with_config(&connection_config())
             .await?;
         scripts::load(&mut connection).await?;
-        let (inbox, messages) = inbox::inbox(&bridge.metrics.incoming);
+        let largest = inbox::largest_message(bridge.inbound.max_message_bytes);
+        let (inbox, messages) = inbox::inbox(&bridge.metrics.incoming, largest);
         let config = connection_config().set_push_sender(inbox);
         let mut subscriptions = bridge
             .subscriber

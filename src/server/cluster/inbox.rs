@@ -31,14 +31,24 @@ use crate::server::metrics::QueueMetrics;
 
 /// Bytes of published messages waiting for the bridge at most, as [`cost`]
 /// counts them: the bridge takes a message in a lock and a broadcast, so
-/// only its rare waits on Redis (filling a hole in a room's ids) let this
-/// fill, and then it holds some 250 messages of the default 64 KiB. One
-/// message larger than this goes through alone, into an empty inbox.
+/// only its waits on Redis (a pipeline's answers, filling a hole in a
+/// room's ids) let this fill, and then it holds some 250 messages of the
+/// default 64 KiB. One message larger than this (with a
+/// `--max-message-bytes` over 8 MiB) goes through alone, into an empty
+/// inbox; one larger than any event of ours is dropped.
 pub(crate) const INCOMING_QUEUE_BYTES: usize = 16 << 20;
 
 /// What a queued message costs besides its bytes: the message and its
 /// place in the channel.
 const MESSAGE_OVERHEAD: usize = std::mem::size_of::<(Msg, usize)>() + 64;
+
+/// The largest message a server of ours publishes, for texts of
+/// `max_message_bytes` (`--max-message-bytes`): the event's JSON, where
+/// escaping may double the text, the sender's name, the room and the id,
+/// and the channel's name.
+pub(super) fn largest_message(max_message_bytes: usize) -> usize {
+    MESSAGE_OVERHEAD + 2 * max_message_bytes + 4096
+}
 
 /// The bytes a published message holds while queued.
 fn cost(push: &PushInfo) -> usize {
@@ -62,6 +72,9 @@ struct Shared {
     /// Wakes the bridge when either is set.
     wake: Notify,
     queue: QueueMetrics,
+    /// What one message may cost at most ([`largest_message`]): a larger
+    /// one is no event of ours, and is dropped alone.
+    largest: usize,
 }
 
 /// The crate's end: the push sender of the subscription connection.
@@ -85,8 +98,9 @@ pub(super) enum Incoming {
     Closed,
 }
 
-/// An inbox for one session, reporting to `queue`.
-pub(super) fn inbox(queue: &QueueMetrics) -> (Inbox, InboxReader) {
+/// An inbox for one session, reporting to `queue`, for messages of
+/// `largest` bytes at most.
+pub(super) fn inbox(queue: &QueueMetrics, largest: usize) -> (Inbox, InboxReader) {
     // Unbounded as a channel: the bound is in bytes, kept by `Inbox::send`.
     let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
@@ -94,6 +108,7 @@ pub(super) fn inbox(queue: &QueueMetrics) -> (Inbox, InboxReader) {
         closed: AtomicBool::new(false),
         wake: Notify::new(),
         queue: queue.clone(),
+        largest,
     });
     (
         Inbox {
@@ -123,6 +138,13 @@ impl AsyncPushSender for Inbox {
             return Err(SendError);
         }
         let cost = cost(&push);
+        if cost > shared.largest {
+            // Not an overflow: Inbound would refuse it anyway, and queueing
+            // it alone would let one publish take the bound's place.
+            tracing::warn!("dropped a message of {cost} bytes from Redis: no event is that long");
+            shared.queue.dropped.inc();
+            return Err(SendError);
+        }
         let before = usize::try_from(shared.queue.bytes.inc_by(gauge_value(cost))).unwrap_or(0);
         if before > 0 && before + cost > INCOMING_QUEUE_BYTES {
             shared.queue.bytes.dec_by(gauge_value(cost));
@@ -231,7 +253,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_inbox_ends_the_session() {
         let queue = QueueMetrics::default();
-        let (inbox, mut reader) = inbox(&queue);
+        let (inbox, mut reader) = inbox(&queue, largest_message(1 << 20));
         let fits = INCOMING_QUEUE_BYTES / cost(&pmessage(1 << 20));
         for _ in 0..fits {
             assert!(inbox.send(pmessage(1 << 20)).is_ok());
@@ -256,12 +278,25 @@ mod tests {
         );
     }
 
+    /// A message longer than any event of ours is dropped alone: the next
+    /// fits.
+    #[tokio::test]
+    async fn a_message_longer_than_any_event_is_dropped_alone() {
+        let queue = QueueMetrics::default();
+        let (inbox, mut reader) = inbox(&queue, largest_message(1000));
+        assert!(inbox.send(pmessage(10_000)).is_err());
+        assert!(inbox.send(pmessage(1000)).is_ok());
+        assert!(matches!(reader.next().await, Incoming::Message(_)));
+        assert_eq!(queue.overflows.get(), 0);
+        assert_eq!(queue.dropped.get(), 1);
+    }
+
     /// The crate's word that the connection closed ends the session, even
     /// with messages queued; confirmations are not messages.
     #[tokio::test]
     async fn a_disconnection_ends_the_session() {
         let queue = QueueMetrics::default();
-        let (inbox, mut reader) = inbox(&queue);
+        let (inbox, mut reader) = inbox(&queue, largest_message(1 << 20));
         let confirmation = PushInfo {
             kind: PushKind::PSubscribe,
             data: vec![Value::BulkString(b"chat:room:*".to_vec()), Value::Int(1)],

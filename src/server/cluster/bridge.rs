@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use super::inbound::Inbound;
 use super::inbox::{self, INCOMING_QUEUE_BYTES, InboxFull, InboxReader, Incoming};
 use super::keys::{self, CLAIM_TTL, ROOM_CHANNEL_PREFIX, ServerId};
-use super::outbox::{OUTGOING_QUEUE_BYTES, OutboxFull, OutboxReader};
+use super::outbox::{self, OUTGOING_QUEUE_BYTES, OutboxFull, OutboxReader};
 use super::stream;
 use super::{Arrival, Registry, Snapshot, connection_config, is_link_failure, scripts};
 use crate::protocol::{ErrorCode, Event};
@@ -50,6 +50,13 @@ use crate::server::metrics::LinkMetrics;
 
 /// Commands sent in one pipeline at most.
 const MAX_PIPELINE: usize = 1024;
+/// Bytes of commands (as the queue counts them) in one pipeline, past
+/// which the rest of a batch goes in the next: a pipeline is copied twice
+/// on its way out (packed, then into the connection's write buffer, which
+/// keeps its size), so this, not the queue's bound, sets what sending
+/// costs besides the queue. Only a batch of large messages is cut, at the
+/// price of one more round trip per MiB.
+const MAX_PIPELINE_BYTES: usize = 1 << 20;
 /// Backoff between reconnection attempts: doubling from the first to the last.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
@@ -277,11 +284,12 @@ impl<R: Registry> Running<'_, R> {
         // They count as queued until Redis has answered: they are held
         // until then.
         let taken = outgoing.taken(batch);
+        let sending = send_in_pipelines(&mut self.session.connection, batch.drain(..));
         let result = tokio::select! {
             biased;
             () = outbox.happened() => Ok(()),
             () = inbox.happened() => Ok(()),
-            result = execute(&mut self.session.connection, batch.drain(..)) => result.map(drop),
+            result = sending => result,
         };
         outgoing.give_back(taken);
         result
@@ -489,14 +497,39 @@ impl<R: Registry> Running<'_, R> {
         commands.extend(self.bridge.id.retire());
         let sent = tokio::time::timeout(
             GOODBYE_TIMEOUT,
-            execute(&mut self.session.connection, commands),
+            send_in_pipelines(&mut self.session.connection, commands),
         );
-        if !matches!(sent.await, Ok(Ok(_))) {
+        if !matches!(sent.await, Ok(Ok(()))) {
             tracing::warn!(
                 "could not say goodbye to Redis; this server's entries expire by themselves"
             );
         }
     }
+}
+
+/// Runs `commands` in order, in pipelines of [`MAX_PIPELINE_BYTES`] (one
+/// command at least each); one that Redis refuses is logged, alone.
+///
+/// # Errors
+///
+/// Only the link failing, as for [`execute`].
+async fn send_in_pipelines(
+    connection: &mut MultiplexedConnection,
+    commands: impl IntoIterator<Item = Cmd>,
+) -> RedisResult<()> {
+    let mut commands = commands.into_iter().peekable();
+    while commands.peek().is_some() {
+        let mut pipeline = Vec::new();
+        let mut bytes = 0;
+        while bytes < MAX_PIPELINE_BYTES
+            && let Some(cmd) = commands.next()
+        {
+            bytes += outbox::cost(&cmd);
+            pipeline.push(cmd);
+        }
+        execute(connection, pipeline).await?;
+    }
+    Ok(())
 }
 
 /// Runs `commands` in one pipeline, in order, and gives each one's answer.

@@ -90,7 +90,8 @@ pub(crate) struct QueueMetrics {
     pub bytes: Gauge,
     /// Times the queue was full: each time, the link was reset.
     pub overflows: Counter,
-    /// Commands or messages refused because the queue was full.
+    /// Commands or messages refused because the queue was full (or, from
+    /// Redis, longer than any event of ours).
     pub dropped: Counter,
 }
 
@@ -271,7 +272,7 @@ impl Metrics {
         );
         r.register(
             "redis_queue_dropped",
-            "Commands (outgoing) or published messages (incoming) dropped because their queue was full",
+            "Commands (outgoing) or published messages (incoming) dropped because their queue was full (incoming: or longer than any event)",
             dropped,
         );
         link

@@ -119,6 +119,10 @@ async fn issue_16_a_stopped_redis_holds_a_bounded_queue() {
          stopped (bound: {MAX_GROWTH_KIB} KiB)"
     );
 
+    // Meanwhile what is said here reaches the people here, numbered with
+    // the room's last id, as while Redis is away.
+    say(&mut watcher, 1, "watch", "watcher", "alone").await;
+
     redis.resume();
     expect(&mut watcher, back()).await;
     let scrape = Scrape::of(&server).await;

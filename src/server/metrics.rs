@@ -76,6 +76,28 @@ pub(crate) struct LinkMetrics {
     /// Commands queued for Redis and not yet sent; senders are held back
     /// while it is high, so it is also the link's backpressure.
     pub pending: Gauge,
+    /// The commands queued for Redis.
+    pub outgoing: QueueMetrics,
+    /// What Redis published to this server and the bridge has not taken yet.
+    pub incoming: QueueMetrics,
+}
+
+/// One of the link's two byte-bounded queues.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QueueMetrics {
+    /// Bytes held, as the queue counts them: it is also the counter the
+    /// bound is checked against, so reading it costs nothing extra.
+    pub bytes: Gauge,
+    /// Times the queue was full: each time, the link was reset.
+    pub overflows: Counter,
+    /// Commands or messages refused because the queue was full (or, from
+    /// Redis, longer than any event of ours).
+    pub dropped: Counter,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabel {
+    queue: &'static str,
 }
 
 /// Every metric the server keeps, and the registry that renders them.
@@ -213,7 +235,7 @@ impl Metrics {
 
     /// Registers the Redis link's series and returns their handles.
     pub(crate) fn register_link(&mut self) -> LinkMetrics {
-        let link = LinkMetrics::default();
+        let mut link = LinkMetrics::default();
         let r = &mut self.registry;
         r.register(
             "redis_link_up",
@@ -229,6 +251,37 @@ impl Metrics {
             "redis_commands_pending",
             "Commands queued for Redis and not yet sent",
             link.pending.clone(),
+        );
+        let bytes = Family::<QueueLabel, Gauge>::default();
+        let overflows = Family::<QueueLabel, Counter>::default();
+        let dropped = Family::<QueueLabel, Counter>::default();
+        // The handles are taken once here: the hot path bumps them without
+        // a lookup in the families.
+        for (queue, metrics) in [
+            ("outgoing", &mut link.outgoing),
+            ("incoming", &mut link.incoming),
+        ] {
+            let label = QueueLabel { queue };
+            *metrics = QueueMetrics {
+                bytes: bytes.get_or_create(&label).clone(),
+                overflows: overflows.get_or_create(&label).clone(),
+                dropped: dropped.get_or_create(&label).clone(),
+            };
+        }
+        r.register(
+            "redis_queue_bytes",
+            "Bytes held in the queues to Redis (outgoing) and from it (incoming)",
+            bytes,
+        );
+        r.register(
+            "redis_queue_overflows",
+            "Times a queue to or from Redis was full, and the link was reset",
+            overflows,
+        );
+        r.register(
+            "redis_queue_dropped",
+            "Commands (outgoing) or published messages (incoming) dropped because their queue was full (incoming: or longer than any event)",
+            dropped,
         );
         link
     }
@@ -294,6 +347,8 @@ mod tests {
         link.up.set(1);
         link.reconnects.inc();
         link.pending.set(7);
+        link.outgoing.bytes.set(300);
+        link.incoming.overflows.inc();
         let text = metrics.render(0, 1);
         for line in [
             "chat_history_queue_depth 3",
@@ -301,6 +356,10 @@ mod tests {
             "chat_redis_link_up 1",
             "chat_redis_reconnects_total 1",
             "chat_redis_commands_pending 7",
+            "chat_redis_queue_bytes{queue=\"outgoing\"} 300",
+            "chat_redis_queue_bytes{queue=\"incoming\"} 0",
+            "chat_redis_queue_overflows_total{queue=\"incoming\"} 1",
+            "chat_redis_queue_dropped_total{queue=\"outgoing\"} 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

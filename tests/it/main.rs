@@ -9,6 +9,7 @@ mod addresses;
 mod browser;
 mod client;
 mod cluster;
+mod cluster_bounds;
 mod commands;
 mod departures;
 mod durable;

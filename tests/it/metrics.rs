@@ -52,7 +52,11 @@ impl Scrape {
 
     /// Scrapes until `ready` holds for the scrape: a counter is bumped just
     /// after its frames are written, so a client may see them first.
-    async fn until(server: &TestServer, what: &str, ready: impl Fn(&Scrape) -> bool) -> Self {
+    pub(crate) async fn until(
+        server: &TestServer,
+        what: &str,
+        ready: impl Fn(&Scrape) -> bool,
+    ) -> Self {
         within(what, async {
             loop {
                 let scrape = Scrape::of(server).await;

@@ -17,10 +17,15 @@
 //! is logged and dropped. And one command Redis refuses fails alone (logged);
 //! only the link failing (I/O, a timeout) ends the session.
 //!
-//! The pub/sub connection buffers what arrives without bound, so this task
-//! never waits on anything slow between two messages: delivering is a lock
-//! and a broadcast send. The exception is a hole in a room's ids, filled from
-//! the room's history stream, which happens only around reconnections.
+//! Both ways, what waits is bounded in bytes: the commands queued for Redis
+//! ([`outbox`](super::outbox)) and what Redis published that this task has
+//! not taken yet ([`inbox`](super::inbox)). Either one full ends the session
+//! as a lost link does, and the resynchronisation that follows mends what
+//! was dropped. This task waits on nothing slow between two messages:
+//! delivering is a lock and a broadcast send; the exceptions (a hole in a
+//! room's ids filled from its history stream, a room's counter read, a
+//! pipeline sent) are one round trip to Redis each, within the response
+//! timeout.
 //!
 //! One concept in some 500 lines: the session's loop, its resynchronisation
 //! and the filling of holes share the one connection and the link state, so
@@ -29,14 +34,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
-use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
+use redis::aio::MultiplexedConnection;
 use redis::{Cmd, RedisResult, Value};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::inbound::Inbound;
+use super::inbox::{self, INCOMING_QUEUE_BYTES, InboxFull, InboxReader, Incoming};
 use super::keys::{self, CLAIM_TTL, ROOM_CHANNEL_PREFIX, ServerId};
+use super::outbox::{self, OUTGOING_QUEUE_BYTES, OutboxFull, OutboxReader};
 use super::stream;
 use super::{Arrival, Registry, Snapshot, connection_config, is_link_failure, scripts};
 use crate::protocol::{ErrorCode, Event};
@@ -44,6 +50,13 @@ use crate::server::metrics::LinkMetrics;
 
 /// Commands sent in one pipeline at most.
 const MAX_PIPELINE: usize = 1024;
+/// Bytes of commands (as the queue counts them) in one pipeline, past
+/// which the rest of a batch goes in the next: a pipeline is copied twice
+/// on its way out (packed, then into the connection's write buffer, which
+/// keeps its size), so this, not the queue's bound, sets what sending
+/// costs besides the queue. Only a batch of large messages is cut, at the
+/// price of one more round trip per MiB.
+const MAX_PIPELINE_BYTES: usize = 1 << 20;
 /// Backoff between reconnection attempts: doubling from the first to the last.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
@@ -53,11 +66,13 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The link to Redis, waiting to run.
 pub(crate) struct Bridge {
     pub(super) client: redis::Client,
+    /// The same Redis, spoken to in RESP3: the subscriptions' connection.
+    pub(super) subscriber: redis::Client,
     pub(super) id: ServerId,
     /// The URL without its password, for the log.
     pub(super) url: String,
     /// What the handle queued, in order.
-    pub(super) outgoing: mpsc::UnboundedReceiver<redis::Cmd>,
+    pub(super) outgoing: OutboxReader,
     /// The link's connection while it is up: written here alone.
     pub(super) link: watch::Sender<Option<MultiplexedConnection>>,
     pub(super) metrics: LinkMetrics,
@@ -90,7 +105,7 @@ impl Bridge {
         loop {
             let session = tokio::select! {
                 () = stop.cancelled() => return,
-                session = Session::open(&self.client, &self.id) => session,
+                session = Session::open(&self) => session,
             };
             let ended = match session {
                 Ok(session) => {
@@ -140,9 +155,7 @@ impl Bridge {
     /// Drops what was queued for a Redis that is gone: a resynchronisation
     /// rewrites this server's whole state once it is back.
     fn discard(&mut self) {
-        while self.outgoing.try_recv().is_ok() {
-            self.metrics.pending.dec();
-        }
+        self.outgoing.discard();
     }
 }
 
@@ -150,20 +163,28 @@ impl Bridge {
 struct Session {
     connection: MultiplexedConnection,
     /// Kept: dropping it would end the subscriptions.
-    _subscriptions: PubSubSink,
-    messages: PubSubStream,
+    _subscriptions: MultiplexedConnection,
+    /// What the subscriptions bring, bounded.
+    messages: InboxReader,
 }
 
 impl Session {
     /// Connects, loads the scripts and subscribes.
-    async fn open(client: &redis::Client, id: &ServerId) -> redis::RedisResult<Self> {
-        let mut connection = client
+    async fn open(bridge: &Bridge) -> redis::RedisResult<Self> {
+        let mut connection = bridge
+            .client
             .get_multiplexed_async_connection_with_config(&connection_config())
             .await?;
         scripts::load(&mut connection).await?;
-        let (mut subscriptions, messages) = client.get_async_pubsub().await?.split();
+        let largest = inbox::largest_message(bridge.inbound.max_message_bytes);
+        let (inbox, messages) = inbox::inbox(&bridge.metrics.incoming, largest);
+        let config = connection_config().set_push_sender(inbox);
+        let mut subscriptions = bridge
+            .subscriber
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
         subscriptions.psubscribe(keys::room_channels()).await?;
-        subscriptions.subscribe(id.channel()).await?;
+        subscriptions.subscribe(bridge.id.channel()).await?;
         Ok(Self {
             connection,
             _subscriptions: subscriptions,
@@ -207,6 +228,7 @@ impl<R: Registry> Running<'_, R> {
         let mut refresh = tokio::time::interval(CLAIM_TTL / 3);
         refresh.reset();
         let mut batch = Vec::with_capacity(MAX_PIPELINE);
+        let full = (self.bridge.outgoing.full(), self.session.messages.full());
         loop {
             let step = tokio::select! {
                 biased;
@@ -214,9 +236,23 @@ impl<R: Registry> Running<'_, R> {
                     self.goodbye().await;
                     return Ended::Stopped;
                 }
+                () = full.0.happened() => {
+                    return Ended::Lost(format!(
+                        "it did not take what this server said as fast as it was said \
+                         ({} MiB were waiting)",
+                        OUTGOING_QUEUE_BYTES >> 20
+                    ));
+                }
                 message = self.session.messages.next() => match message {
-                    Some(message) => self.arrived(&message).await,
-                    None => Err(redis::RedisError::from((
+                    Incoming::Message(message) => self.arrived(&message).await,
+                    Incoming::Overflowed => {
+                        return Ended::Lost(format!(
+                            "it published faster than this server could take \
+                             ({} MiB were waiting); catching up from the history streams",
+                            INCOMING_QUEUE_BYTES >> 20
+                        ));
+                    }
+                    Incoming::Closed => Err(redis::RedisError::from((
                         redis::ErrorKind::Io,
                         "the subscription connection closed",
                     ))),
@@ -225,7 +261,7 @@ impl<R: Registry> Running<'_, R> {
                     if count == 0 {
                         return Ended::Stopped;
                     }
-                    self.send(&mut batch).await
+                    self.send(&mut batch, &full).await
                 }
                 _ = refresh.tick() => self.refresh().await,
             };
@@ -236,12 +272,27 @@ impl<R: Registry> Running<'_, R> {
     }
 
     /// Sends queued commands in one pipeline, in the order they were made;
-    /// one that Redis refuses is logged and lost, alone.
-    async fn send(&mut self, batch: &mut Vec<Cmd>) -> RedisResult<()> {
-        let count = batch.len();
-        let result = execute(&mut self.session.connection, batch.drain(..)).await;
-        self.bridge.metrics.pending.dec_by(count as i64);
-        result.map(drop)
+    /// one that Redis refuses is logged and lost, alone. A queue (either
+    /// way) that fills meanwhile cuts the wait short: the session is over,
+    /// and the loop says why next.
+    async fn send(
+        &mut self,
+        batch: &mut Vec<Cmd>,
+        (outbox, inbox): &(OutboxFull, InboxFull),
+    ) -> RedisResult<()> {
+        let outgoing = &self.bridge.outgoing;
+        // They count as queued until Redis has answered: they are held
+        // until then.
+        let taken = outgoing.taken(batch);
+        let sending = send_in_pipelines(&mut self.session.connection, batch.drain(..));
+        let result = tokio::select! {
+            biased;
+            () = outbox.happened() => Ok(()),
+            () = inbox.happened() => Ok(()),
+            result = sending => result,
+        };
+        outgoing.give_back(taken);
+        result
     }
 
     /// Writes this server's whole state into Redis (after a start or an
@@ -440,21 +491,45 @@ impl<R: Registry> Running<'_, R> {
     /// server off the lists, within a bound.
     async fn goodbye(&mut self) {
         let mut commands = Vec::new();
-        while let Ok(cmd) = self.bridge.outgoing.try_recv() {
-            self.bridge.metrics.pending.dec();
+        while let Some(cmd) = self.bridge.outgoing.try_recv() {
             commands.push(cmd);
         }
         commands.extend(self.bridge.id.retire());
         let sent = tokio::time::timeout(
             GOODBYE_TIMEOUT,
-            execute(&mut self.session.connection, commands),
+            send_in_pipelines(&mut self.session.connection, commands),
         );
-        if !matches!(sent.await, Ok(Ok(_))) {
+        if !matches!(sent.await, Ok(Ok(()))) {
             tracing::warn!(
                 "could not say goodbye to Redis; this server's entries expire by themselves"
             );
         }
     }
+}
+
+/// Runs `commands` in order, in pipelines of [`MAX_PIPELINE_BYTES`] (one
+/// command at least each); one that Redis refuses is logged, alone.
+///
+/// # Errors
+///
+/// Only the link failing, as for [`execute`].
+async fn send_in_pipelines(
+    connection: &mut MultiplexedConnection,
+    commands: impl IntoIterator<Item = Cmd>,
+) -> RedisResult<()> {
+    let mut commands = commands.into_iter().peekable();
+    while commands.peek().is_some() {
+        let mut pipeline = Vec::new();
+        let mut bytes = 0;
+        while bytes < MAX_PIPELINE_BYTES
+            && let Some(cmd) = commands.next()
+        {
+            bytes += outbox::cost(&cmd);
+            pipeline.push(cmd);
+        }
+        execute(connection, pipeline).await?;
+    }
+    Ok(())
 }
 
 /// Runs `commands` in one pipeline, in order, and gives each one's answer.

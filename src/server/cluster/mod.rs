@@ -29,7 +29,9 @@
 
 mod bridge;
 mod inbound;
+mod inbox;
 mod keys;
+mod outbox;
 mod registry;
 mod scripts;
 mod stream;
@@ -39,7 +41,7 @@ use std::time::Duration;
 
 use redis::Cmd;
 use redis::aio::MultiplexedConnection;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::history::RoomTail;
 use super::metrics::LinkMetrics;
@@ -47,6 +49,7 @@ use crate::protocol::{Event, RoomInfo};
 pub(crate) use bridge::Bridge;
 use inbound::Inbound;
 use keys::ServerId;
+use outbox::Outbox;
 pub(crate) use registry::{Arrival, Registry, Snapshot};
 
 /// How long Redis may take to answer one command or pipeline, on every
@@ -114,11 +117,11 @@ fn connection_config() -> redis::AsyncConnectionConfig {
 /// The registry's handle on the other servers.
 pub(crate) struct Cluster {
     id: ServerId,
-    /// Commands that need no answer, in the order they were made.
-    outgoing: mpsc::UnboundedSender<Cmd>,
+    /// Commands that need no answer, in the order they were made; bounded
+    /// in bytes, and full means the link is being reset ([`outbox`]).
+    outgoing: Outbox,
     /// The link's connection while it is up; the bridge alone writes it.
     link: watch::Receiver<Option<MultiplexedConnection>>,
-    metrics: LinkMetrics,
     history_len: usize,
     /// `--max-stored-rooms`: the rooms Redis keeps, past which the least
     /// recently written is dropped.
@@ -180,19 +183,33 @@ impl Cluster {
         }
         let id = ServerId::random();
         let inbound = Inbound { max_message_bytes };
-        let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
+        let (outgoing, outgoing_rx) = outbox::outbox(&metrics);
+        // The subscriptions speak RESP3, so that published messages come to
+        // a push sender of ours, which bounds them ([`inbox`]); the other
+        // connections keep RESP2, whose answers the code reads.
+        let info = client.get_connection_info().clone();
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let subscriber = redis::Client::open(info.set_redis_settings(resp3)).map_err(|err| {
+            ConnectError::Unusable {
+                url: shown.clone(),
+                reason: err.to_string(),
+            }
+        })?;
         let (link_tx, link) = watch::channel(None);
         let cluster = Cluster {
             id: id.clone(),
             outgoing,
             link,
-            metrics: metrics.clone(),
             history_len,
             max_stored_rooms,
             inbound,
         };
         let bridge = Bridge {
             client,
+            subscriber,
             id,
             url: shown,
             outgoing: outgoing_rx,
@@ -211,49 +228,66 @@ impl Cluster {
     }
 
     /// Whether the link to the other servers is up: while it is down, this
-    /// server works alone.
+    /// server works alone. A full queue for Redis counts as down from the
+    /// moment it fills, before the bridge has reset the link.
     pub(crate) fn is_up(&self) -> bool {
-        self.link.borrow().is_some()
+        self.link.borrow().is_some() && !self.outgoing.is_full()
     }
 
     /// Commands queued for Redis and not yet sent.
     pub(crate) fn pending(&self) -> usize {
-        usize::try_from(self.metrics.pending.get()).unwrap_or(0)
+        self.outgoing.pending()
     }
 
-    fn queue(&self, cmd: Cmd) {
-        self.metrics.pending.inc();
-        // Fails only once the bridge has stopped, at shutdown.
-        if self.outgoing.send(cmd).is_err() {
-            self.metrics.pending.dec();
-        }
+    /// Queues `cmd`; `false` if the queue is full (see [`outbox`]).
+    fn queue(&self, cmd: Cmd) -> bool {
+        self.outgoing.push(cmd)
     }
 
     /// Says `event` (a message or action, id 0) in `room`: numbered, kept
     /// and published by Redis, and delivered here when it comes back.
-    pub(crate) fn say(&self, room: &str, event: &Event) {
-        let mut cmd = scripts::call(&scripts::SAY);
+    /// `false`: the queue for Redis is full, the link is being reset, and
+    /// the caller delivers the message as while the link is down.
+    #[must_use = "a message Redis did not take is delivered here"]
+    pub(crate) fn say(&self, room: &str, event: &Event) -> bool {
+        let json = event.to_json();
+        let keys = [
+            keys::counter(room),
+            keys::history(room),
+            keys::room_channel(room),
+        ];
+        // Built to size: a buffer that grew by doubling to take the text
+        // and then one more argument would hold the text twice, and the
+        // queue counts it once.
+        let size = json.len() + room.len() + keys.iter().map(String::len).sum::<usize>() + 128;
+        let mut cmd = scripts::call_sized(&scripts::SAY, 10, size);
+        let [counter, history, channel] = keys;
         cmd.arg(2)
-            .arg(keys::counter(room))
-            .arg(keys::history(room))
-            .arg(keys::room_channel(room))
+            .arg(counter)
+            .arg(history)
+            .arg(channel)
             .arg(self.history_len)
-            .arg(event.to_json())
+            .arg(json)
             .arg(room)
             .arg(self.max_stored_rooms);
-        self.queue(cmd);
+        self.queue(cmd)
     }
 
     /// Publishes a join, leave or nick notice in `room`; notices have no id
-    /// and are not kept.
-    pub(crate) fn notice(&self, room: &str, event: &Event) {
+    /// and are not kept. `false` as for [`Cluster::say`].
+    #[must_use = "a notice Redis did not take is delivered here"]
+    pub(crate) fn notice(&self, room: &str, event: &Event) -> bool {
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(keys::room_channel(room))
             .arg(format!("0 {}", event.to_json()));
-        self.queue(cmd);
+        self.queue(cmd)
     }
 
     /// Records that `name` is in `room` on this server, for `/who` and `/rooms`.
+    ///
+    /// This and the two below are dropped while the queue is full: the
+    /// resynchronisation after the reset rewrites the people hash and the
+    /// claims, and a claim not released expires ([`keys::CLAIM_TTL`]).
     pub(crate) fn place(&self, name: &str, room: &str) {
         let mut cmd = redis::cmd("HSET");
         cmd.arg(self.id.people_key()).arg(name).arg(room);

@@ -65,6 +65,13 @@ pub(super) fn call(script: &Script) -> Cmd {
     cmd
 }
 
+/// [`call`], with room for `args` arguments in all and `bytes` of them.
+pub(super) fn call_sized(script: &Script, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(args, bytes);
+    cmd.arg("EVALSHA").arg(script.get_hash());
+    cmd
+}
+
 /// Claims `name` for one of `id`'s people, or refreshes its claim (see
 /// [`CLAIM`]).
 pub(super) fn claim(id: &keys::ServerId, name: &str) -> Cmd {

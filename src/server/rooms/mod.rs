@@ -190,11 +190,14 @@ impl Rooms {
             text: text.to_owned(),
             ts: now_ms(),
         };
-        if let Some(cluster) = self.backend.relay() {
+        if let Some(cluster) = self.backend.relay()
             // Redis gives the id.
-            cluster.say(room, &said(0).into_event(room.to_owned()));
+            && cluster.say(room, &said(0).into_event(room.to_owned()))
+        {
             return self.backlog(room);
         }
+        // Without the link, or with its queue full (the link is being reset
+        // and everyone told so): delivered here, as while Redis is away.
         let numbered = self.backend.numbers_messages();
         let mut state = self.state();
         let Some(entry) = state.rooms.get_mut(room) else {
@@ -308,13 +311,15 @@ impl Rooms {
     }
 
     /// Announces a join, leave or nick in `room`: through Redis when the
-    /// link is up (so it takes its place in the one order), here otherwise.
+    /// link is up (so it takes its place in the one order), here otherwise
+    /// (and when the queue for Redis is full).
     fn announce(&self, entry: &mut Room, room: &str, event: &Event) {
-        match self.backend.relay() {
-            Some(cluster) => cluster.notice(room, event),
-            None => {
-                entry.broadcast(event);
-            }
+        let relayed = self
+            .backend
+            .relay()
+            .is_some_and(|cluster| cluster.notice(room, event));
+        if !relayed {
+            entry.broadcast(event);
         }
     }
 }

@@ -10,6 +10,7 @@
 //! below).
 
 use crate::config::{ServerConfig, Storage, UNSENT_ALLOWANCE_BYTES};
+use crate::server::cluster::link_bytes;
 use crate::server::rooms::{LOADS_AT_ONCE, MAILBOX_BYTES};
 use crate::server::store::MAX_QUEUED_BYTES;
 use crate::server::unsent::MAILBOX_POOL_BYTES;
@@ -116,7 +117,13 @@ pub fn worst_case(config: &ServerConfig) -> Vec<Term> {
                 bytes: n(MAX_QUEUED_BYTES) + SQLITE_BYTES,
             },
         ]),
-        Storage::Redis { .. } => terms.push(loads),
+        Storage::Redis { .. } => terms.extend([
+            loads,
+            Term {
+                holder: "the link to Redis: what waits to go out, and what arrived",
+                bytes: n(link_bytes(limits.max_message_bytes)),
+            },
+        ]),
     }
     terms
 }

@@ -20,7 +20,7 @@ use chat::config::{DEPARTURE_HOLD, Limits};
 use chat::protocol::{ErrorCode, Event};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, MissedTickBehavior, interval};
 use tokio_websockets::{CloseCode, Message};
 
@@ -757,16 +757,7 @@ async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
     let mut bo = enter(&server, "bo", "busy").await;
     assert_eq!(next_untimed(&mut ana).await, join("busy", "bo"));
 
-    // A small receive buffer, so that its window closes after a few KiB.
-    let socket = TcpSocket::new_v4().expect("a socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    let stream = within(
-        "a TCP connection",
-        socket.connect(server.addr().parse().expect("an address")),
-    )
-    .await
-    .expect("connecting to the server");
-    let mut sloth = RawWs::handshake(stream, &server, "/busy?name=sloth&format=json").await;
+    let mut sloth = RawWs::connect_reading_little(&server, "/busy?name=sloth&format=json").await;
     for client in [&mut ana, &mut bo] {
         assert_eq!(next_untimed(client).await, join("busy", "sloth"));
     }
@@ -879,20 +870,6 @@ async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
     assert_survived(&server, rss).await;
 }
 
-/// A reader with a 4 KiB receive buffer that has joined `room` as `name`
-/// and will never read again.
-async fn sleeper(server: &Endpoint, name: &str, room: &str) -> RawWs {
-    let socket = TcpSocket::new_v4().expect("a socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    let stream = within(
-        "a TCP connection",
-        socket.connect(server.addr().parse().expect("an address")),
-    )
-    .await
-    .expect("connecting to the server");
-    RawWs::handshake(stream, server, &format!("/{room}?name={name}&format=json")).await
-}
-
 /// Readers that never read, fed long messages until each holds a share of
 /// the server's unsent pool, do not keep the long messages from a reader
 /// who reads: once it has to wait for the pool, the one holding it is cut
@@ -911,8 +888,8 @@ async fn readers_that_never_read_cannot_keep_the_unsent_pool_from_one_who_does()
     let rss = server.rss_kib();
     let mut good = enter(&server, "good", "pool").await;
     let _sleepers = [
-        sleeper(&server, "sleeper1", "pool").await,
-        sleeper(&server, "sleeper2", "pool").await,
+        RawWs::connect_reading_little(&server, "/pool?name=sleeper1&format=json").await,
+        RawWs::connect_reading_little(&server, "/pool?name=sleeper2&format=json").await,
     ];
     let mut talker = enter(&server, "talker", "pool").await;
     let start = Instant::now();

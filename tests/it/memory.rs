@@ -16,7 +16,6 @@
 use chat::config::{HistoryConfig, Limits, ServerConfig};
 use chat::protocol::{ErrorCode, Event};
 use chat::server::memory;
-use tokio::net::TcpSocket;
 
 use crate::support::raw_ws::{FIN, RawWs, TEXT, masked};
 use crate::support::{Endpoint, TestServer, WsClient, within};
@@ -78,19 +77,6 @@ fn proc_status_bytes(server: &Endpoint, field: &str) -> u64 {
     kib * 1024
 }
 
-/// A reader with a small receive buffer that will never read again.
-async fn sleeper(server: &Endpoint, name: &str, room: &str) -> RawWs {
-    let socket = TcpSocket::new_v4().expect("a socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    let stream = within(
-        "a TCP connection",
-        socket.connect(server.addr().parse().expect("an address")),
-    )
-    .await
-    .expect("connecting to the server");
-    RawWs::handshake(stream, server, &format!("/{room}?name={name}&format=json")).await
-}
-
 /// The most expensive message to hold: line breaks, which the text
 /// rendering indents and JSON escapes.
 fn line_breaks() -> String {
@@ -132,7 +118,8 @@ async fn every_holder_filled_at_once_stays_under_the_formula() {
     let mut sleepers = Vec::new();
     for room in ROOMS {
         for n in 0..READERS_PER_ROOM {
-            sleepers.push(sleeper(&server, &format!("{room}-sleeper{n}"), room).await);
+            let path = format!("/{room}?name={room}-sleeper{n}&format=json");
+            sleepers.push(RawWs::connect_reading_little(&server, &path).await);
         }
     }
     // Connections one byte short of the largest frame.

@@ -56,7 +56,7 @@ const MAX_PIPELINE: usize = 1024;
 /// keeps its size), so this, not the queue's bound, sets what sending
 /// costs besides the queue. Only a batch of large messages is cut, at the
 /// price of one more round trip per MiB.
-const MAX_PIPELINE_BYTES: usize = 1 << 20;
+pub(super) const MAX_PIPELINE_BYTES: usize = 1 << 20;
 /// Backoff between reconnection attempts: doubling from the first to the last.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);

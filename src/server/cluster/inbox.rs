@@ -50,6 +50,14 @@ pub(super) fn largest_message(max_message_bytes: usize) -> usize {
     MESSAGE_OVERHEAD + 2 * max_message_bytes + 4096
 }
 
+/// The most the receiving side holds: the queue, and besides it the
+/// crate's read buffer with its growth (twice the largest message), the
+/// value being decoded and the message being delivered.
+pub(super) fn worst_case_bytes(max_message_bytes: usize) -> usize {
+    let largest = largest_message(max_message_bytes);
+    INCOMING_QUEUE_BYTES.max(largest) + 4 * largest
+}
+
 /// The bytes a published message holds while queued.
 fn cost(push: &PushInfo) -> usize {
     push.data.iter().fold(MESSAGE_OVERHEAD, |total, value| {

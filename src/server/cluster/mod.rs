@@ -114,6 +114,13 @@ fn connection_config() -> redis::AsyncConnectionConfig {
     redis::AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT))
 }
 
+/// The most the link to Redis holds for texts of `max_message_bytes`: what
+/// waits to go out and what has arrived (see `outbox` and `inbox`).
+pub(crate) fn link_bytes(max_message_bytes: usize) -> usize {
+    outbox::worst_case_bytes(max_message_bytes, bridge::MAX_PIPELINE_BYTES)
+        + inbox::worst_case_bytes(max_message_bytes)
+}
+
 /// The registry's handle on the other servers.
 pub(crate) struct Cluster {
     id: ServerId,

@@ -51,6 +51,15 @@ pub(crate) const OUTGOING_QUEUE_BYTES: usize = 16 << 20;
 const COMMAND_OVERHEAD: usize = std::mem::size_of::<Cmd>() + 128;
 const ARG_OVERHEAD: usize = 2 * std::mem::size_of::<Arg<usize>>();
 
+/// The most the sending side holds: the queue (one command larger than it
+/// alone), and besides it a pipeline packed from the queue, which the
+/// connection's write buffer may hold twice more. The largest command
+/// carries a message's JSON (escaping may double the text) and its keys.
+pub(super) fn worst_case_bytes(max_message_bytes: usize, pipeline_bytes: usize) -> usize {
+    let largest = 2 * max_message_bytes + 1024;
+    OUTGOING_QUEUE_BYTES.max(largest) + 3 * (pipeline_bytes + largest)
+}
+
 /// The bytes `cmd` holds while queued.
 pub(super) fn cost(cmd: &Cmd) -> usize {
     cmd.args_iter().fold(COMMAND_OVERHEAD, |total, arg| {

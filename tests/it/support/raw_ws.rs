@@ -8,7 +8,7 @@ use std::io::ErrorKind;
 
 use chat::protocol::Event;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use super::events::{join, parse_event, untimed};
 use super::{Endpoint, within};
@@ -175,6 +175,21 @@ impl RawWs {
         });
         assert_eq!(accept.as_deref(), Some(ACCEPT), "{head}");
         raw
+    }
+
+    /// Connects with a 4 KiB receive buffer, so that its window closes after
+    /// a few KiB, and completes the handshake for `path_and_query`: a
+    /// reader that is meant never to read.
+    pub async fn connect_reading_little(server: &Endpoint, path_and_query: &str) -> Self {
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let stream = within(
+            "a TCP connection",
+            socket.connect(server.addr().parse().expect("an address")),
+        )
+        .await
+        .expect("connecting to the server");
+        Self::handshake(stream, server, path_and_query).await
     }
 
     /// Connects as `name` to `room` in JSON, and reads the welcome and its

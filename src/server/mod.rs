@@ -185,6 +185,7 @@ impl Server {
 
         tokio::select! {
             () = accept_loop(&listener, &shared) => {}
+            () = tidy_rooms(&shared.chat.rooms) => {}
             () = shutdown => tracing::info!("shutting down"),
         }
         drop(listener);
@@ -227,6 +228,19 @@ pub async fn run(
 ) -> Result<(), StartError> {
     Server::open(config).await?.run(listener, shutdown).await;
     Ok(())
+}
+
+/// How often quiet rooms let go of the events all their members have taken.
+const TIDY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Runs [`Rooms::let_go_of_taken_events`] every [`TIDY_INTERVAL`], forever.
+async fn tidy_rooms(rooms: &Rooms) {
+    let mut tick = tokio::time::interval(TIDY_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        rooms.let_go_of_taken_events();
+    }
 }
 
 /// Accepts sockets, at most [`memory::MAX_HANDSHAKES`] of them in their

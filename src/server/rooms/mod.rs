@@ -218,6 +218,15 @@ impl Rooms {
         backlog
     }
 
+    /// Lets every room go of the events all its members have taken: a room
+    /// does so on each send, and this is for the rooms that went quiet
+    /// since, whose last events would otherwise stay until someone speaks.
+    pub(crate) fn let_go_of_taken_events(&self) {
+        for room in self.state().rooms.values_mut() {
+            room.trim();
+        }
+    }
+
     /// How far behind the room's slowest member is, in events (see
     /// [`Room::backlog`]).
     pub(crate) fn backlog(&self, room: &str) -> usize {

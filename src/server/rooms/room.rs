@@ -119,7 +119,12 @@ impl Room {
 
     /// Lets go of the events every member has taken, then of the oldest
     /// past the byte budget (always keeping the newest, whatever its size).
-    fn trim(&mut self) {
+    /// Done on each send; [`super::Rooms::let_go_of_taken_events`] does it
+    /// for the rooms that went quiet.
+    pub fn trim(&mut self) {
+        if self.unread.is_empty() {
+            return;
+        }
         let queued = self.events_tx.len();
         while self.unread.len() > queued
             || (self.unread_bytes > self.queue.bytes && self.unread.len() > 1)

@@ -117,6 +117,8 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         interactive: options.interactive,
         reconnected: false,
         backoff: FIRST_BACKOFF,
+        replaying: false,
+        divided: false,
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
@@ -167,6 +169,11 @@ struct Chat {
     /// The next pause before reconnecting; it grows with each failed
     /// attempt (refused names included) and starts afresh once we are in.
     backoff: Duration,
+    /// What arrives now is the room's history, replayed: from the welcome
+    /// (or our own `leave` for a `/join`) to our own `join`.
+    replaying: bool,
+    /// The "history" divider is shown for this replay.
+    divided: bool,
 }
 
 impl Chat {
@@ -238,6 +245,21 @@ impl Chat {
                     {
                         pace = pace_under(&limits);
                     }
+                    if self.interactive
+                        && matches!(&event, Some(Event::Join { name, .. }) if name == self.renderer.me())
+                    {
+                        // Like IRC's names reply: who is here, as we arrive.
+                        if let Err(err) = ws.send(Message::text("/who")).await {
+                            return Ending::Dropped(err.to_string());
+                        }
+                    }
+                    if let Some(event) = &event {
+                        for line in self.preface(event) {
+                            if output.line(&line).await.is_err() {
+                                return Ending::Done;
+                            }
+                        }
+                    }
                     if self.show(text, event.as_ref(), output).await.is_err() {
                         // Standard output is gone (a closed pipe): nobody is reading.
                         return Ending::Done;
@@ -251,6 +273,7 @@ impl Chat {
     fn follow(&mut self, event: &Event, input: &mut Input) -> Option<LimitsInfo> {
         self.renderer.observe(event);
         let me = self.renderer.me().to_owned();
+        let mut limits_now = None;
         match event {
             Event::Welcome {
                 name, room, limits, ..
@@ -260,23 +283,53 @@ impl Chat {
                     self.session.room = Some(room.clone());
                     self.session.since = None;
                 }
-                input.set_prompt(&format!("{me}> "));
-                return Some(limits.clone());
+                self.replaying = true;
+                self.divided = false;
+                limits_now = Some(limits.clone());
             }
             Event::Nick { new, .. } if *new == me => {
                 self.session.name = Some(me.clone());
-                input.set_prompt(&format!("{me}> "));
             }
-            Event::Join { room, name, .. }
-                if *name == me && self.session.room.as_deref() != Some(room) =>
-            {
-                self.session.room = Some(room.clone());
-                self.session.since = None;
+            Event::Leave { name, reason, .. } if *name == me && reason.starts_with("joined ") => {
+                self.replaying = true;
+                self.divided = false;
+            }
+            Event::Join { room, name, .. } if *name == me => {
+                self.replaying = false;
+                if self.session.room.as_deref() != Some(room) {
+                    self.session.room = Some(room.clone());
+                    self.session.since = None;
+                }
             }
             Event::Message { id, .. } | Event::Action { id, .. } => self.session.since = Some(*id),
             _ => {}
         }
-        None
+        if matches!(
+            event,
+            Event::Welcome { .. } | Event::Nick { .. } | Event::Join { .. }
+        ) {
+            let room = self.session.room.as_deref().unwrap_or("lobby");
+            input.set_prompt(&format!("{me}@{room}> "));
+        }
+        limits_now
+    }
+
+    /// The lines of our own that go before `event` on a terminal: a
+    /// divider before replayed history, and the date when the day changes.
+    fn preface(&mut self, event: &Event) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.json || !self.interactive {
+            return lines;
+        }
+        if self.replaying
+            && !self.divided
+            && matches!(event, Event::Message { .. } | Event::Action { .. })
+        {
+            self.divided = true;
+            lines.push(self.renderer.notice("history"));
+        }
+        lines.extend(self.renderer.date_line(event));
+        lines
     }
 
     /// How a connection ends whose asked-for name was refused: a script
@@ -319,6 +372,21 @@ impl Chat {
         match event {
             Some(Event::Welcome { .. }) if self.reconnected => {
                 output.status(&self.renderer.notice("reconnected")).await
+            }
+            Some(event @ Event::Who { names, .. }) => {
+                // A server may list only the first names, and say how many
+                // there are in all.
+                let count = serde_json::from_str::<serde_json::Value>(frame)
+                    .ok()
+                    .and_then(|value| value.get("count")?.as_u64())
+                    .and_then(|count| usize::try_from(count).ok());
+                let mut line = self.renderer.render(event);
+                if let Some(more) = count.and_then(|count| count.checked_sub(names.len()))
+                    && more > 0
+                {
+                    line.push_str(&format!(" +{more} more"));
+                }
+                output.line(&line).await
             }
             Some(event) => output.line(&self.renderer.render(event)).await,
             // A newer server's event we do not know: show it rather than lose it.

@@ -26,6 +26,9 @@ pub struct Renderer {
     look: Look,
     /// Our current name, to mark our own messages and private copies.
     me: String,
+    /// The local day of the last timed line shown: timestamps are `HH:MM`
+    /// only, so a line of another day is preceded by its date.
+    day: Option<chrono::NaiveDate>,
 }
 
 /// Colours a name can get; each name always gets the same one.
@@ -48,6 +51,7 @@ impl Renderer {
         Self {
             look,
             me: String::new(),
+            day: Some(chrono::Local::now().date_naive()),
         }
     }
 
@@ -63,6 +67,21 @@ impl Renderer {
             Event::Nick { old, new, .. } if *old == self.me => new.clone_into(&mut self.me),
             _ => {}
         }
+    }
+
+    /// The lines to print before `event` on a terminal: a date line when its
+    /// day is not the day of the line before it (yesterday's history, or
+    /// midnight passing). Nothing for scripts, whose lines carry no time.
+    pub fn date_line(&mut self, event: &Event) -> Option<String> {
+        if self.look == Look::Plain {
+            return None;
+        }
+        let day = local_time(event)?.date_naive();
+        if self.day == Some(day) {
+            return None;
+        }
+        self.day = Some(day);
+        Some(self.notice(&day.format("%A %-d %B %Y").to_string()))
     }
 
     /// The line (or lines) to print for `event`, which must have been
@@ -147,6 +166,11 @@ fn name_style(name: &str) -> Style {
 
 /// `HH:MM` in local time, for events that carry a time.
 fn timestamp(event: &Event) -> Option<String> {
+    Some(local_time(event)?.format("%H:%M").to_string())
+}
+
+/// When `event` happened, in local time, for events that carry a time.
+fn local_time(event: &Event) -> Option<chrono::DateTime<chrono::Local>> {
     let ts = match event {
         Event::Message { ts, .. }
         | Event::Action { ts, .. }
@@ -157,11 +181,7 @@ fn timestamp(event: &Event) -> Option<String> {
         _ => return None,
     };
     let utc = chrono::DateTime::from_timestamp_millis(i64::try_from(ts).ok()?)?;
-    Some(
-        utc.with_timezone(&chrono::Local)
-            .format("%H:%M")
-            .to_string(),
-    )
+    Some(utc.with_timezone(&chrono::Local))
 }
 
 #[cfg(test)]
@@ -176,6 +196,26 @@ mod tests {
             text: text.into(),
             ts: 0,
         }
+    }
+
+    #[test]
+    fn a_line_of_another_day_comes_after_its_date() {
+        let mut r = renderer(Look::Terminal { color: false }, "ana");
+        let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+        let at = |ts| Event::Message {
+            id: 1,
+            room: "lobby".into(),
+            from: "bo".into(),
+            text: "hi".into(),
+            ts,
+        };
+        assert_eq!(r.date_line(&at(now)), None, "today needs no date");
+        let two_days_ago = now - 2 * 86_400_000;
+        let date = r.date_line(&at(two_days_ago)).expect("a date line");
+        assert!(date.starts_with("-- ") && date.contains(" 20"), "{date:?}");
+        assert_eq!(r.date_line(&at(two_days_ago)), None, "once per day");
+        assert!(r.date_line(&at(now)).is_some(), "back to today");
+        assert_eq!(renderer(Look::Plain, "ana").date_line(&at(0)), None);
     }
 
     fn renderer(look: Look, me: &str) -> Renderer {

@@ -292,12 +292,15 @@ impl PtyClient {
         .await;
     }
 
-    /// Waits for the welcome and the prompt `NAME> ` under it.
+    /// Waits for the welcome, the names in the room and the prompt
+    /// `NAME@lobby> ` under them.
     async fn wait_for_prompt(&mut self, name: &str) {
         let welcome = format!("you are {name} in lobby; type /help for commands");
-        let prompt = format!("{name}> ");
-        self.wait_for("the welcome and the prompt", |c| {
-            c.row_of(&welcome).is_some() && c.input_row().1 == prompt
+        let prompt = format!("{name}@lobby> ");
+        self.wait_for("the welcome, the names and the prompt", |c| {
+            c.row_of(&welcome).is_some()
+                && c.rows().iter().any(|row| row.starts_with("in lobby: "))
+                && c.input_row().1 == prompt
         })
         .await;
     }
@@ -399,7 +402,7 @@ async fn a_half_typed_line_survives_incoming_messages_in_place() {
     let server = TestServer::start(&[]).await;
     let mut ana = PtyClient::ana(&server, &[], &[]).await;
     ana.press("hello wor");
-    ana.wait_for_input("ana> hello wor").await;
+    ana.wait_for_input("ana@lobby> hello wor").await;
 
     let (mut bo, _) = server.join("bo", "lobby").await;
     let (mut cy, _) = server.join("cy", "lobby").await;
@@ -424,8 +427,8 @@ async fn a_half_typed_line_survives_incoming_messages_in_place() {
         "the six messages above `ana> hello wor`, cursor after it",
         |c| {
             let (input, line) = c.input_row();
-            line == "ana> hello wor"
-                && c.screen().cursor_position() == (input, 14)
+            line == "ana@lobby> hello wor"
+                && c.screen().cursor_position() == (input, 20)
                 && said
                     .iter()
                     .all(|said| c.row_of(said).is_some_and(|row| row < input))
@@ -439,14 +442,14 @@ async fn a_half_typed_line_survives_incoming_messages_in_place() {
         .collect();
     assert_eq!(
         typed,
-        ["ana> hello wor"],
+        ["ana@lobby> hello wor"],
         "the typed text shows once, on the input line"
     );
 
     ana.press(&format!("ld{ENTER}"));
     assert_eq!(message_from(&mut bo, "ana").await, "hello world");
     ana.wait_for_row("ana: hello world").await;
-    ana.wait_for_input("ana> ").await;
+    ana.wait_for_input("ana@lobby> ").await;
 }
 
 /// The chat as seen in a terminal: a welcome, a join, bo's line and one's own.
@@ -459,15 +462,16 @@ async fn chat_screen(args: &[&str], env: &[(&str, &str)]) -> PtyClient {
     ana.wait_for_row("bo: hi from bo").await;
     ana.press(&format!("hi from ana{ENTER}"));
     ana.wait_for_row("ana: hi from ana").await;
-    ana.wait_for_input("ana> ").await;
+    ana.wait_for_input("ana@lobby> ").await;
     ana
 }
 
 /// What [`chat_screen`] shows, colour or not.
-const CHAT_TEXT: [&str; 6] = [
+const CHAT_TEXT: [&str; 7] = [
     "Welcome to chat! Type a message",
     "you are ana in lobby; type /help for commands",
     "HH:MM -> ana joined lobby",
+    "in lobby: ana",
     "HH:MM -> bo joined lobby",
     "HH:MM bo: hi from bo",
     "HH:MM ana: hi from ana",
@@ -477,7 +481,7 @@ fn assert_chat_text(ana: &PtyClient) {
     let rows = normalized(&ana.rows());
     let (input, _) = ana.input_row();
     let mut expected: Vec<String> = CHAT_TEXT.iter().map(|s| (*s).to_owned()).collect();
-    expected.push("ana> ".to_owned());
+    expected.push("ana@lobby> ".to_owned());
     assert_eq!(rows[..=usize::from(input)], expected, "{rows:#?}");
 }
 
@@ -577,7 +581,7 @@ async fn leave_with(key: &str, draft: &str) {
         "the editor puts the terminal in raw mode"
     );
     ana.press(draft);
-    ana.wait_for_input(&format!("ana> {draft}")).await;
+    ana.wait_for_input(&format!("ana@lobby> {draft}")).await;
 
     ana.press(key);
     let left = bo
@@ -621,26 +625,26 @@ async fn arrow_up_and_emacs_keys_edit_the_line() {
     ana.press(&format!("first{ENTER}"));
     assert_eq!(message_from(&mut bo, "ana").await, "first");
     ana.wait_for_row("ana: first").await;
-    ana.wait_for_input("ana> ").await;
+    ana.wait_for_input("ana@lobby> ").await;
     ana.press(UP);
-    ana.wait_for_input("ana> first").await;
+    ana.wait_for_input("ana@lobby> first").await;
 
     ana.press(&format!("{CTRL_A}say "));
-    ana.wait_for_cursor("ana> say first", 9).await;
+    ana.wait_for_cursor("ana@lobby> say first", 15).await;
     ana.press(&format!("{CTRL_E}!"));
-    ana.wait_for_input("ana> say first!").await;
+    ana.wait_for_input("ana@lobby> say first!").await;
     ana.press(ENTER);
     assert_eq!(message_from(&mut bo, "ana").await, "say first!");
-    ana.wait_for_input("ana> ").await;
+    ana.wait_for_input("ana@lobby> ").await;
 
     ana.press("one two three");
-    ana.wait_for_input("ana> one two three").await;
+    ana.wait_for_input("ana@lobby> one two three").await;
     ana.press(CTRL_W);
-    ana.wait_for_input("ana> one two ").await;
+    ana.wait_for_input("ana@lobby> one two ").await;
     ana.press("2");
-    ana.wait_for_input("ana> one two 2").await;
+    ana.wait_for_input("ana@lobby> one two 2").await;
     ana.press(CTRL_U);
-    ana.wait_for_cursor("ana> ", 5).await;
+    ana.wait_for_cursor("ana@lobby> ", 11).await;
     ana.press(&format!("kept{ENTER}"));
     assert_eq!(message_from(&mut bo, "ana").await, "kept");
 }
@@ -716,7 +720,9 @@ async fn a_hostile_servers_escape_sequences_are_shown_harmlessly() {
     let (url, server) = fake_server(vec![welcome.to_owned(), hostile]).await;
 
     let mut ana = PtyClient::start(&url, "ana", &["--no-reconnect"], &[]);
-    ana.wait_for_prompt("ana").await;
+    ana.wait_for_row("you are ana in lobby; type /help for commands")
+        .await;
+    ana.wait_for_input("ana@lobby> ").await;
     let row = ana.wait_for_row("e[2Jve: ]0;pwnedhi [31mred?1m").await;
     let requests = ana.parser.callbacks();
     assert!(requests.none(), "{requests:?}");
@@ -753,7 +759,7 @@ async fn issue_16_a_hostile_name_in_the_welcome_cannot_drive_the_prompt() {
     let mut ana = PtyClient::start(&url, "ana", &["--no-reconnect"], &[]);
     ana.wait_for_row("eve 12:34 bo: please paste the token here: hi")
         .await;
-    ana.wait_for_input("an]0;pwned a> ").await;
+    ana.wait_for_input("an]0;pwned a@lobby> ").await;
     assert!(
         ana.row_of("you are an]0;pwned a in lobby; type /help for commands")
             .is_some(),
@@ -808,16 +814,17 @@ async fn private_messages_are_magenta_and_notices_dimmed() {
 const NARROW: u16 = 40;
 
 /// What a client at 40 columns shows once in, without the prompt.
-const CHAT_AT_40: [&str; 4] = [
+const CHAT_AT_40: [&str; 5] = [
     "Welcome to chat! Type a message",
     "you are ana in lobby; type /help for com",
     "mands",
     "HH:MM -> ana joined lobby",
+    "in lobby: ana, bo",
 ];
 
-/// 90 characters: with the prompt `ana> `, three rows at 40 columns.
+/// 84 characters: with the prompt `ana@lobby> `, three rows at 40 columns.
 fn three_row_draft() -> String {
-    "0123456789".repeat(9)
+    "0123456789".repeat(9)[..84].to_owned()
 }
 
 /// `text` (ASCII) cut into rows of `cols` characters, as a terminal wraps it.
@@ -840,17 +847,17 @@ fn then(rows: &[&str], more: &[String]) -> Vec<String> {
 async fn narrow_ana_with_a_draft(server: &TestServer) -> (PtyClient, WsClient, String) {
     let (bo, _) = server.join("bo", "lobby").await;
     let mut ana = PtyClient::start_sized(&server.url, "ana", &[], &[], NARROW);
-    let welcome = then(&CHAT_AT_40, &["ana> ".to_owned()]);
+    let welcome = then(&CHAT_AT_40, &["ana@lobby> ".to_owned()]);
     ana.wait_for("the welcome and the prompt at 40 columns", |c| {
         c.screen_text() == welcome
     })
     .await;
     let draft = three_row_draft();
     ana.press(&draft);
-    let shown = then(&CHAT_AT_40, &wrapped(&format!("ana> {draft}"), 40));
+    let shown = then(&CHAT_AT_40, &wrapped(&format!("ana@lobby> {draft}"), 40));
     assert_eq!(shown.len(), CHAT_AT_40.len() + 3, "a three-row draft");
     ana.wait_for("the draft on three rows, cursor after it", |c| {
-        c.screen_text() == shown && c.screen().cursor_position() == (6, 15)
+        c.screen_text() == shown && c.screen().cursor_position() == (7, 15)
     })
     .await;
     (ana, bo, draft)
@@ -869,13 +876,13 @@ async fn issue_18_enter_on_a_wrapped_draft_leaves_no_stale_rows() {
     let copy = wrapped(&format!("HH:MM ana: {draft}"), 40);
     ana.wait_for("the server's copy and an empty prompt", |c| {
         let rows = c.screen_text();
-        rows.last().is_some_and(|row| row == "ana> ") && rows.contains(&copy[0])
+        rows.last().is_some_and(|row| row == "ana@lobby> ") && rows.contains(&copy[0])
     })
     .await;
     let mut expected = then(&CHAT_AT_40, &copy);
-    expected.push("ana> ".to_owned());
+    expected.push("ana@lobby> ".to_owned());
     assert_eq!(ana.screen_text(), expected);
-    assert_eq!(ana.screen().cursor_position(), (7, 5));
+    assert_eq!(ana.screen().cursor_position(), (8, 11));
 }
 
 /// Ctrl-U on a draft that wraps onto three rows clears all of them, so a
@@ -887,8 +894,11 @@ async fn issue_18_ctrl_u_on_a_wrapped_draft_leaves_no_stale_rows() {
     let (mut ana, mut bo, _) = narrow_ana_with_a_draft(&server).await;
 
     ana.press(CTRL_U);
-    ana.wait_for_cursor("ana> ", 5).await;
-    assert_eq!(ana.screen_text(), then(&CHAT_AT_40, &["ana> ".to_owned()]));
+    ana.wait_for_cursor("ana@lobby> ", 11).await;
+    assert_eq!(
+        ana.screen_text(),
+        then(&CHAT_AT_40, &["ana@lobby> ".to_owned()])
+    );
     ana.press(&format!("kept{ENTER}"));
     assert_eq!(message_from(&mut bo, "ana").await, "kept");
 }
@@ -904,15 +914,15 @@ async fn issue_18_a_message_arrives_above_a_wrapped_draft() {
 
     bo.send("hello from bo").await;
     let mut expected = then(&CHAT_AT_40, &["HH:MM bo: hello from bo".to_owned()]);
-    expected.extend(wrapped(&format!("ana> {draft}"), 40));
+    expected.extend(wrapped(&format!("ana@lobby> {draft}"), 40));
     ana.wait_for("the message above the whole draft, cursor after it", |c| {
-        c.screen_text() == expected && c.screen().cursor_position() == (7, 15)
+        c.screen_text() == expected && c.screen().cursor_position() == (8, 15)
     })
     .await;
 
     ana.press(CTRL_A);
     ana.wait_for("the cursor at the start of the draft", |c| {
-        c.screen().cursor_position() == (5, 5)
+        c.screen().cursor_position() == (6, 11)
     })
     .await;
     bo.send("a line from bo long enough to wrap at forty columns")
@@ -925,17 +935,17 @@ async fn issue_18_a_message_arrives_above_a_wrapped_draft() {
             "wrap at forty columns".to_owned(),
         ],
     );
-    expected.extend(wrapped(&format!("ana> {draft}"), 40));
+    expected.extend(wrapped(&format!("ana@lobby> {draft}"), 40));
     ana.wait_for(
         "both messages above the whole draft, cursor at its start",
-        |c| c.screen_text() == expected && c.screen().cursor_position() == (7, 5),
+        |c| c.screen_text() == expected && c.screen().cursor_position() == (8, 11),
     )
     .await;
 
     ana.press(&format!("{CTRL_E}!"));
     expected.last_mut().expect("the draft's last row").push('!');
     ana.wait_for("the draft typed on at its end", |c| {
-        c.screen_text() == expected && c.screen().cursor_position() == (9, 16)
+        c.screen_text() == expected && c.screen().cursor_position() == (10, 16)
     })
     .await;
     ana.press(ENTER);
@@ -958,27 +968,28 @@ async fn issue_18_a_wrapped_draft_follows_a_resized_terminal() {
         "you are ana in lobby; type /he",
         "mands",
         "HH:MM -> ana joined lobby",
+        "in lobby: ana, bo",
     ];
-    let narrow = then(&cut, &wrapped(&format!("ana> {draft}"), 30));
+    let narrow = then(&cut, &wrapped(&format!("ana@lobby> {draft}"), 30));
     assert_eq!(narrow.len(), cut.len() + 4, "four rows at 30 columns");
     ana.wait_for("the draft on four rows of 30 columns", |c| {
-        c.screen_text() == narrow && c.screen().cursor_position() == (7, 5)
+        c.screen_text() == narrow && c.screen().cursor_position() == (8, 5)
     })
     .await;
 
     ana.resize(50);
-    let wide = then(&cut, &wrapped(&format!("ana> {draft}"), 50));
+    let wide = then(&cut, &wrapped(&format!("ana@lobby> {draft}"), 50));
     ana.wait_for("the draft on two rows of 50 columns", |c| {
-        c.screen_text() == wide && c.screen().cursor_position() == (5, 45)
+        c.screen_text() == wide && c.screen().cursor_position() == (6, 45)
     })
     .await;
 
     // 100 characters with the prompt: two full rows, the cursor on the next.
     ana.press("abcde");
-    let mut full = then(&cut, &wrapped(&format!("ana> {draft}abcde"), 50));
+    let mut full = then(&cut, &wrapped(&format!("ana@lobby> {draft}abcde"), 50));
     full.push(String::new());
     ana.wait_for("two full rows and the cursor below them", |c| {
-        normalized(&c.rows())[..full.len()] == full[..] && c.screen().cursor_position() == (6, 0)
+        normalized(&c.rows())[..full.len()] == full[..] && c.screen().cursor_position() == (7, 0)
     })
     .await;
     ana.press(ENTER);
@@ -994,24 +1005,24 @@ async fn issue_18_a_draft_of_wide_characters_wraps_by_display_width() {
     let server = TestServer::start(&[]).await;
     let (mut bo, _) = server.join("bo", "lobby").await;
     let mut ana = PtyClient::start_sized(&server.url, "ana", &[], &[], NARROW);
-    let welcome = then(&CHAT_AT_40, &["ana> ".to_owned()]);
+    let welcome = then(&CHAT_AT_40, &["ana@lobby> ".to_owned()]);
     ana.wait_for("the welcome and the prompt at 40 columns", |c| {
         c.screen_text() == welcome
     })
     .await;
 
-    // 40 characters of two columns each, then an emoji.
-    let draft = format!("{}🙂", "中文".repeat(20));
+    // 37 characters of two columns each, then an emoji.
+    let draft = format!("{}中🙂", "中文".repeat(18));
     ana.press(&draft);
-    // 5 + 17 * 2 = 39 columns: the 18th character goes to the next row.
+    // 11 + 14 * 2 = 39 columns: the 15th character goes to the next row.
     let rows = [
-        format!("ana> {}中", "中文".repeat(8)),
-        "文中".repeat(10),
-        "文中文🙂".to_owned(),
+        format!("ana@lobby> {}", "中文".repeat(7)),
+        "中文".repeat(10),
+        "中文中🙂".to_owned(),
     ];
     let shown = then(&CHAT_AT_40, &rows);
     ana.wait_for("the wide draft on three rows", |c| {
-        c.screen_text() == shown && c.screen().cursor_position() == (6, 8)
+        c.screen_text() == shown && c.screen().cursor_position() == (7, 8)
     })
     .await;
 
@@ -1022,16 +1033,16 @@ async fn issue_18_a_draft_of_wide_characters_wraps_by_display_width() {
         &CHAT_AT_40,
         &[
             rows[0].clone(),
-            format!("{}x", "文中".repeat(9) + "文"),
-            "中文中文".to_owned(),
+            format!("{}中x", "中文".repeat(9)),
+            "文中文中".to_owned(),
         ],
     );
     ana.wait_for("the x before the second row's last character", |c| {
-        c.screen_text() == edited && c.screen().cursor_position() == (6, 0)
+        c.screen_text() == edited && c.screen().cursor_position() == (7, 0)
     })
     .await;
     ana.press(ENTER);
-    let sent = format!("{}x中文中文", "中文".repeat(18));
+    let sent = format!("{}中x文中文中", "中文".repeat(16));
     assert_eq!(message_from(&mut bo, "ana").await, sent);
 }
 
@@ -1046,10 +1057,96 @@ async fn issue_18_ctrl_d_on_a_line_deletes_under_the_cursor() {
     let mut ana = PtyClient::ana(&server, &[], &[]).await;
 
     ana.press(&format!("abc{LEFT}{LEFT}{CTRL_D}"));
-    ana.wait_for_cursor("ana> ac", 6).await;
+    ana.wait_for_cursor("ana@lobby> ac", 12).await;
     ana.press(&format!("{CTRL_E}{CTRL_D}!"));
-    ana.wait_for_cursor("ana> ac!", 8).await;
+    ana.wait_for_cursor("ana@lobby> ac!", 14).await;
     assert!(ana.exit.try_recv().is_err(), "the client quit");
     ana.press(ENTER);
     assert_eq!(message_from(&mut bo, "ana").await, "ac!");
+}
+
+/// The prompt names the room, and after `/join` the room's history comes
+/// under a "history" divider, then who is there, like IRC's names reply.
+#[tokio::test]
+async fn issue_18_the_prompt_names_the_room_and_a_join_lists_who_is_there() {
+    // Issue 18, "Rough edges to smooth": the room on screen.
+    let server = TestServer::start(&[]).await;
+    let (mut cy, _) = server.join("cy", "other").await;
+    cy.send("said before ana came").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(&format!("/join other{ENTER}"));
+    ana.wait_for_input("ana@other> ").await;
+    ana.wait_for_row("in other: ana, cy").await;
+    let rows = ana.screen_text();
+    let at = |text: &str| {
+        rows.iter()
+            .position(|row| row == text)
+            .unwrap_or_else(|| panic!("no row {text:?}: {rows:#?}"))
+    };
+    let divider = at("-- history");
+    assert_eq!(at("HH:MM cy: said before ana came"), divider + 1);
+    assert!(at("HH:MM -> ana joined other") > divider + 1);
+    assert!(at("in other: ana, cy") > at("HH:MM -> ana joined other"));
+    cy.send("live").await;
+    ana.wait_for_row("cy: live").await;
+    assert_eq!(
+        ana.screen_text()
+            .iter()
+            .filter(|row| *row == "-- history")
+            .count(),
+        1,
+        "live lines are not history"
+    );
+}
+
+/// History from another day comes after its date (timestamps are `HH:MM`
+/// only), today's lines after today's; a `who` that lists only some of the
+/// names says how many more there are, and extra fields are no trouble.
+#[tokio::test]
+async fn issue_18_history_of_another_day_is_dated_and_a_long_who_says_how_many_more() {
+    // Issue 18, "Rough edges to smooth": the date line, and `who` with `count`.
+    let welcome = r#"{"type":"welcome","motd":"","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40}}"#;
+    let now = chrono::Utc::now();
+    let then = now - chrono::Duration::days(2);
+    let ms = |t: chrono::DateTime<chrono::Utc>| u64::try_from(t.timestamp_millis()).unwrap();
+    let old = serde_json::json!({
+        "type": "message", "id": 1, "room": "lobby", "from": "bo", "text": "old news", "ts": ms(then),
+    });
+    let join = serde_json::json!({"type": "join", "room": "lobby", "name": "ana", "ts": ms(now)});
+    let who = serde_json::json!({
+        "type": "who", "room": "lobby", "names": ["ana", "bo"], "count": 250, "more": "a cursor",
+    });
+    let frames = vec![
+        welcome.to_owned(),
+        old.to_string(),
+        join.to_string(),
+        who.to_string(),
+    ];
+    let (url, server) = fake_server(frames).await;
+
+    let mut ana = PtyClient::start(&url, "ana", &["--no-reconnect"], &[]);
+    ana.wait_for_row("in lobby: ana, bo +248 more").await;
+    let date = |t: chrono::DateTime<chrono::Utc>| {
+        format!(
+            "-- {}",
+            t.with_timezone(&chrono::Local).format("%A %-d %B %Y")
+        )
+    };
+    let rows = ana.screen_text();
+    let from = rows
+        .iter()
+        .position(|row| row == "-- history")
+        .unwrap_or_else(|| panic!("no history divider: {rows:#?}"));
+    assert_eq!(
+        rows[from..from + 5],
+        [
+            "-- history".to_owned(),
+            date(then),
+            "HH:MM bo: old news".to_owned(),
+            date(now),
+            "HH:MM -> ana joined lobby".to_owned(),
+        ]
+    );
+    drop(ana);
+    server.abort();
 }

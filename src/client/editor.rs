@@ -86,6 +86,7 @@ impl Editor {
             drawn: Layout::nothing(),
             open: true,
             reflows: reflows(|name| std::env::var_os(name)),
+            status: None,
         };
         let mut out = Vec::new();
         // The shell left the cursor at the start of a line; make sure.
@@ -206,6 +207,20 @@ impl Printer {
     pub(crate) fn line(&self, text: &str) -> io::Result<()> {
         lock(&self.screen).print(text)
     }
+
+    /// Shows `text` on one row just above the prompt, in place of the one
+    /// shown there before, or takes that row away (`None`): a state that
+    /// changes (reconnecting, attempt after attempt) without filling the
+    /// scrollback with a row per change.
+    ///
+    /// # Errors
+    ///
+    /// The terminal is gone.
+    pub(crate) fn status(&self, text: Option<&str>) -> io::Result<()> {
+        let mut screen = lock(&self.screen);
+        screen.status = text.map(str::to_owned);
+        if screen.open { screen.redraw() } else { Ok(()) }
+    }
 }
 
 fn lock(screen: &Mutex<Screen>) -> std::sync::MutexGuard<'_, Screen> {
@@ -227,6 +242,8 @@ struct Screen {
     open: bool,
     /// The terminal re-wraps rows too wide for it when it gets narrower.
     reflows: bool,
+    /// A row of plain text drawn above the prompt (see [`Printer::status`]).
+    status: Option<String>,
 }
 
 impl Screen {
@@ -242,12 +259,22 @@ impl Screen {
     /// Draws the prompt and the draft from the start of the cursor's row,
     /// and puts the cursor where the draft's cursor is.
     fn draw(&mut self, out: &mut Vec<u8>) {
-        let layout = layout(&self.prompt, &self.draft, self.cols);
+        let mut layout = layout(&self.prompt, &self.draft, self.cols);
+        let status = self.status.as_ref().map(|status| {
+            // Cut to one row, so that the rows drawn stay the rows counted.
+            let row = fit(status, usize::from(self.cols) - 1);
+            out.extend_from_slice(format!("\x1b[33m{row}\x1b[0m\r\n").as_bytes());
+            row
+        });
         for (i, row) in layout.rows.iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(b"\r\n");
             }
             out.extend_from_slice(row.as_bytes());
+        }
+        if let Some(row) = status {
+            layout.rows.insert(0, row);
+            layout.cursor.0 += 1;
         }
         let last = u16::try_from(layout.rows.len() - 1).unwrap_or(u16::MAX);
         let (row, col) = layout.cursor;
@@ -340,6 +367,24 @@ fn cursor_row_after_reflow(drawn: &Layout, cols: u16) -> u16 {
         .map(|text| text.width().div_ceil(cols).max(1))
         .sum();
     u16::try_from(above + usize::from(col) / cols).unwrap_or(u16::MAX)
+}
+
+/// The start of `text` that takes at most `cols` display columns, without
+/// its control characters.
+fn fit(text: &str, cols: usize) -> String {
+    let mut row = String::new();
+    let mut width = 0;
+    for grapheme in text.graphemes(true) {
+        if grapheme.chars().any(char::is_control) {
+            continue;
+        }
+        width += grapheme.width();
+        if width > cols {
+            break;
+        }
+        row.push_str(grapheme);
+    }
+    row
 }
 
 fn write_out(bytes: &[u8]) -> io::Result<()> {
@@ -581,6 +626,13 @@ mod tests {
     }
 
     #[test]
+    fn a_status_is_cut_to_one_row() {
+        assert_eq!(fit("-- retrying\x1b", 20), "-- retrying");
+        assert_eq!(fit("ab中文", 5), "ab中");
+        assert_eq!(fit("abc", 0), "");
+    }
+
+    #[test]
     fn control_characters_are_not_drawn() {
         let layout = layout("a\u{1b}[2J> ", &draft("", 0), 10);
         assert_eq!(rows(&layout), ["a[2J> "]);
@@ -596,6 +648,7 @@ mod tests {
             drawn: Layout::nothing(),
             open: true,
             reflows: reflows(|name| std::env::var_os(name)),
+            status: None,
         };
         let mut out = Vec::new();
         screen.draw(&mut out);
@@ -637,6 +690,7 @@ mod tests {
                 drawn: Layout::nothing(),
                 open: true,
                 reflows: false,
+                status: None,
             };
             screen.draw(&mut Vec::new());
             assert_eq!(screen.drawn.cursor, (2, 15));

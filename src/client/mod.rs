@@ -21,6 +21,7 @@ mod editor;
 mod render;
 mod terminal;
 
+use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
@@ -40,6 +41,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// First pause before reconnecting; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Sent messages remembered until their copy comes back; beyond that the
+/// oldest is taken for confirmed.
+const UNCONFIRMED_LEN: usize = 256;
 
 /// How the client behaves, from its flags.
 pub struct Options {
@@ -119,6 +123,10 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         backoff: FIRST_BACKOFF,
         replaying: false,
         divided: false,
+        held: None,
+        pending: VecDeque::new(),
+        unconfirmed: VecDeque::new(),
+        resuming: false,
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
@@ -142,11 +150,9 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         // guest name, and would stand in the way of the next attempt.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
         let _ = output
-            .status(
-                &chat
-                    .renderer
-                    .notice(&format!("connection lost ({reason}); reconnecting")),
-            )
+            .progress(Some(&format!(
+                "-- connection lost ({reason}); reconnecting"
+            )))
             .await;
         match chat.reconnect(&options, &mut input, &mut output).await {
             Some(next) => ws = next,
@@ -174,6 +180,17 @@ struct Chat {
     replaying: bool,
     /// The "history" divider is shown for this replay.
     divided: bool,
+    /// A line read but held back to keep under the server's rate limit.
+    held: Option<String>,
+    /// Lines to send before reading more: typed while disconnected, or sent
+    /// and lost with the connection.
+    pending: VecDeque<String>,
+    /// Messages sent whose copy from the server has not come back yet: if
+    /// the connection drops, the resume's replay tells whether the server
+    /// took them, and those it did not are sent again.
+    unconfirmed: VecDeque<String>,
+    /// This connection resumes a dropped one, and its replay is not over.
+    resuming: bool,
 }
 
 impl Chat {
@@ -186,8 +203,6 @@ impl Chat {
     ) -> Ending {
         // Until the welcome states the server's limits, send nothing faster than this.
         let mut pace = RateLimit::new(1, 1, Instant::now());
-        // A line read but held back to keep under the server's rate limit.
-        let mut held: Option<String> = None;
         // Typed lines wait for the welcome, which says whether we got the name
         // we asked for, so that a script never posts under another name.
         let mut greeted = false;
@@ -195,18 +210,31 @@ impl Chat {
         // server's explanation is the next frame.
         let mut refused: Option<String> = None;
         loop {
+            // What waited for a connection goes first, once the replay
+            // has shown what the server already has.
+            if greeted && !self.replaying && self.held.is_none() {
+                self.held = self.pending.pop_front();
+            }
             let send_at = Instant::now() + pace.wait(Instant::now());
+            let reading = greeted && self.held.is_none() && self.pending.is_empty();
             tokio::select! {
-                typed = input.read(), if greeted && held.is_none() => match typed {
+                typed = input.read(), if reading => match typed {
                     Typed::Line(line) if line.trim().is_empty() => {}
-                    Typed::Line(line) => held = Some(line),
+                    Typed::Line(line) => self.held = Some(line),
                     Typed::End | Typed::Interrupt => return self.finish(ws, output).await,
                 },
-                () = tokio::time::sleep_until(send_at), if held.is_some() => {
+                () = tokio::time::sleep_until(send_at), if self.held.is_some() => {
                     pace.check(Instant::now());
-                    let line = held.take().expect("the branch runs only with a held line");
-                    if let Err(err) = ws.send(Message::text(line)).await {
+                    let line = self.held.take().expect("the branch runs only with a held line");
+                    if let Err(err) = ws.send(Message::text(line.clone())).await {
+                        self.held = Some(line);
                         return Ending::Dropped(err.to_string());
+                    }
+                    if let Some(text) = said(&line) {
+                        if self.unconfirmed.len() == UNCONFIRMED_LEN {
+                            self.unconfirmed.pop_front();
+                        }
+                        self.unconfirmed.push_back(text.to_owned());
                     }
                 }
                 frame = ws.next() => {
@@ -296,12 +324,33 @@ impl Chat {
             }
             Event::Join { room, name, .. } if *name == me => {
                 self.replaying = false;
+                if std::mem::take(&mut self.resuming) {
+                    // Not in the replay: the server never took them.
+                    while let Some(line) = self.unconfirmed.pop_back() {
+                        self.pending.push_front(line);
+                    }
+                }
                 if self.session.room.as_deref() != Some(room) {
                     self.session.room = Some(room.clone());
                     self.session.since = None;
                 }
             }
-            Event::Message { id, .. } | Event::Action { id, .. } => self.session.since = Some(*id),
+            Event::Message { id, from, text, .. } => {
+                self.session.since = Some(*id);
+                if *from == me
+                    && let Some(at) = self.unconfirmed.iter().position(|line| line == text)
+                {
+                    // Ours come back in order: those before it were refused.
+                    self.unconfirmed.drain(..=at);
+                }
+            }
+            Event::Action { id, .. } => self.session.since = Some(*id),
+            Event::Error {
+                code: ErrorCode::TooLong | ErrorCode::RateLimited,
+                ..
+            } => {
+                self.unconfirmed.pop_front();
+            }
             _ => {}
         }
         if matches!(
@@ -371,7 +420,14 @@ impl Chat {
         }
         match event {
             Some(Event::Welcome { .. }) if self.reconnected => {
-                output.status(&self.renderer.notice("reconnected")).await
+                output.progress(None).await?;
+                let waiting = self.pending.len();
+                let notice = match waiting {
+                    0 => "reconnected".to_owned(),
+                    1 => "reconnected; sending the line that waited".to_owned(),
+                    n => format!("reconnected; sending the {n} lines that waited"),
+                };
+                output.status(&self.renderer.notice(&notice)).await
             }
             Some(event @ Event::Who { names, .. }) => {
                 // A server may list only the first names, and say how many
@@ -426,6 +482,11 @@ impl Chat {
         output: &mut Output,
     ) -> Option<connect::ChatStream> {
         self.reconnected = true;
+        self.resuming = true;
+        // The line held back for pacing goes first, once back.
+        if let Some(line) = self.held.take() {
+            self.pending.push_front(line);
+        }
         // Resume after what we showed; with nothing shown yet, after nothing,
         // so that a gap in between is reported.
         self.session.since = Some(self.session.since.unwrap_or(0));
@@ -443,8 +504,12 @@ impl Chat {
                     result = &mut attempt => break result,
                     typed = input.read_while_away() => match typed {
                         Typed::End | Typed::Interrupt => return None,
-                        Typed::Line(_) => {
-                            let notice = self.renderer.notice("not connected: that line was not sent");
+                        Typed::Line(line) if line.trim().is_empty() => {}
+                        Typed::Line(line) => {
+                            self.pending.push_back(line);
+                            let notice = self.renderer.notice(
+                                "not connected: that line will be sent once reconnected",
+                            );
                             let _ = output.status(&notice).await;
                         }
                     },
@@ -453,11 +518,12 @@ impl Chat {
             match result {
                 Ok(ws) => return Some(ws),
                 Err(err) => {
+                    // The retry first: on a terminal the row is cut at its width.
                     let notice = format!(
-                        "{err}; retrying in about {}s",
+                        "-- retrying in about {}s: {err}",
                         self.backoff.as_secs().max(1)
                     );
-                    let _ = output.status(&self.renderer.notice(&notice)).await;
+                    let _ = output.progress(Some(&notice)).await;
                 }
             }
         }
@@ -471,6 +537,16 @@ fn decode(frame: &str) -> Option<Event> {
     serde_json::from_str::<Event>(frame)
         .ok()
         .map(Event::sanitized)
+}
+
+/// The text of the message `line` says, if it is one (not a command): what
+/// the server's copy will hold.
+fn said(line: &str) -> Option<&str> {
+    match line.strip_prefix('/') {
+        Some(rest) if rest.starts_with('/') => Some(rest),
+        Some(_) => None,
+        None => Some(line.strip_suffix('\n').unwrap_or(line)),
+    }
 }
 
 /// What a close frame from the server means for the session.

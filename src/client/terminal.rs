@@ -135,9 +135,27 @@ impl Output {
     pub async fn status(&mut self, text: &str) -> io::Result<()> {
         match self {
             Output::Editor(_) => self.line(text).await,
-            Output::Plain(_) => writeln!(io::stderr(), "{text}"),
+            Output::Plain(_) => stamped(text),
         }
     }
+
+    /// Shows the state of the connection while it changes (reconnecting,
+    /// attempt after attempt): on a terminal one row above the prompt,
+    /// updated in place and taken away with `None`; for a script, a line
+    /// on standard error per change, with the time, as a log.
+    pub async fn progress(&mut self, text: Option<&str>) -> io::Result<()> {
+        match self {
+            Output::Editor(printer) => printer.status(text),
+            Output::Plain(_) => text.map_or(Ok(()), stamped),
+        }
+    }
+}
+
+/// A status line for a script's standard error, after the local time: a
+/// log read later (an outage overnight) needs to say when.
+fn stamped(text: &str) -> io::Result<()> {
+    let now = chrono::Local::now().format("%H:%M:%S");
+    writeln!(io::stderr(), "{now} {text}")
 }
 
 /// Reads standard input on its own thread: a blocking read there cannot hold

@@ -1150,3 +1150,41 @@ async fn issue_18_history_of_another_day_is_dated_and_a_long_who_says_how_many_m
     drop(ana);
     server.abort();
 }
+
+/// While the server is away, the client says so on one row that each
+/// attempt updates in place (not a row per attempt); a line typed meanwhile
+/// is kept, said to be kept, and sent once back.
+#[tokio::test]
+async fn issue_18_reconnecting_is_one_row_and_a_line_typed_meanwhile_is_sent_once_back() {
+    // Issue 18, "Rough edges to smooth": reconnection.
+    let mut server = TestServer::start(&[]).await;
+    let port = server.port;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    server.signal("TERM");
+    assert!(server.wait().await.success());
+    // Three failed attempts at least (about 1s, 1s, then 2s).
+    ana.wait_for("the retry row after a few attempts", |c| {
+        c.rows()
+            .iter()
+            .any(|row| row.starts_with("-- retrying in about 2s: cannot connect"))
+    })
+    .await;
+    let retrying = |c: &PtyClient| {
+        c.rows()
+            .iter()
+            .filter(|row| row.starts_with("-- retrying") || row.starts_with("-- connection lost"))
+            .count()
+    };
+    assert_eq!(retrying(&ana), 1, "{:#?}", ana.rows());
+    ana.press(&format!("typed while away{ENTER}"));
+    ana.wait_for_row("-- not connected: that line will be sent once reconnected")
+        .await;
+
+    let server = TestServer::start_on("127.0.0.1", port, &[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    assert_eq!(message_from(&mut bo, "ana").await, "typed while away");
+    ana.wait_for_row("ana: typed while away").await;
+    ana.wait_for_row("-- reconnected; sending the line that waited")
+        .await;
+    assert_eq!(retrying(&ana), 0, "{:#?}", ana.rows());
+}

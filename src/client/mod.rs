@@ -127,6 +127,7 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         pending: VecDeque::new(),
         unconfirmed: VecDeque::new(),
         resuming: false,
+        names: Vec::new(),
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
@@ -191,6 +192,8 @@ struct Chat {
     unconfirmed: VecDeque<String>,
     /// This connection resumes a dropped one, and its replay is not over.
     resuming: bool,
+    /// Who is in our room, as far as we know, for Tab.
+    names: Vec<String>,
 }
 
 impl Chat {
@@ -353,6 +356,12 @@ impl Chat {
             }
             _ => {}
         }
+        if let Event::Welcome { limits, .. } = event {
+            input.set_max_message_bytes(limits.max_message_bytes);
+        }
+        if self.track_names(event) {
+            input.set_names(&self.names);
+        }
         if matches!(
             event,
             Event::Welcome { .. } | Event::Nick { .. } | Event::Join { .. }
@@ -361,6 +370,33 @@ impl Chat {
             input.set_prompt(&format!("{me}@{room}> "));
         }
         limits_now
+    }
+
+    /// Follows who is in our room; `true` when that changed.
+    fn track_names(&mut self, event: &Event) -> bool {
+        let here = |room: &str| self.session.room.as_deref() == Some(room);
+        match event {
+            Event::Who { room, names } if here(room) => names.clone_into(&mut self.names),
+            Event::Join { room, name, .. } if here(room) => {
+                if name == self.renderer.me() {
+                    // A room entered anew: its who answer follows.
+                    self.names.clear();
+                }
+                if !self.names.contains(name) {
+                    self.names.push(name.clone());
+                }
+            }
+            Event::Leave { room, name, .. } if here(room) => self.names.retain(|n| n != name),
+            Event::Nick { old, new, .. } => {
+                for name in &mut self.names {
+                    if name == old {
+                        new.clone_into(name);
+                    }
+                }
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// The lines of our own that go before `event` on a terminal: a

@@ -103,6 +103,20 @@ impl Input {
         }
     }
 
+    /// The people in the room, for Tab to complete (the editor only).
+    pub fn set_names(&mut self, names: &[String]) {
+        if let Input::Editor(editor) = self {
+            editor.set_names(names.to_vec());
+        }
+    }
+
+    /// The server's limit on a message, for refusing a paste over it.
+    pub fn set_max_message_bytes(&mut self, bytes: usize) {
+        if let Input::Editor(editor) = self {
+            editor.set_max_message_bytes(bytes);
+        }
+    }
+
     /// Gives the terminal back as it was.
     pub fn close(self) {
         if let Input::Editor(editor) = self {

@@ -16,6 +16,8 @@ use crate::support::client::{CLEARED_ENV, CLIENT};
 use crate::support::{TIMEOUT, TestServer, WsClient, within};
 
 const ROWS: u16 = 24;
+/// Rows kept above the screen, for tests on what reaches the scrollback.
+const SCROLLBACK: usize = 1000;
 /// As the client's `src/client/editor.rs` names them.
 const REFLOWING_TERMINAL_VARS: [&str; 7] = [
     "TMUX",
@@ -38,6 +40,14 @@ const CTRL_U: &str = "\x15";
 const CTRL_W: &str = "\x17";
 const LEFT: &str = "\x1b[D";
 const BACKSPACE: &str = "\x7f";
+const TAB: &str = "\t";
+const CTRL_L: &str = "\x0c";
+const CTRL_R: &str = "\x12";
+const ALT_ENTER: &str = "\x1b\r";
+/// A paste, as a terminal in bracketed-paste mode sends it.
+fn pasted(text: &str) -> String {
+    format!("\x1b[200~{text}\x1b[201~")
+}
 
 /// What the client asked of the terminal besides drawing on the screen.
 #[derive(Debug, Default)]
@@ -169,7 +179,7 @@ impl PtyClient {
             parser: vt100::Parser::new_with_callbacks(
                 ROWS.try_into().expect("rows"),
                 cols.try_into().expect("cols"),
-                0,
+                SCROLLBACK,
                 Requests::default(),
             ),
             cols,
@@ -1187,4 +1197,141 @@ async fn issue_18_reconnecting_is_one_row_and_a_line_typed_meanwhile_is_sent_onc
     ana.wait_for_row("-- reconnected; sending the line that waited")
         .await;
     assert_eq!(retrying(&ana), 0, "{:#?}", ana.rows());
+}
+
+/// Ctrl-R finds older and older lines containing what is typed, and Enter
+/// sends the one found; Escape gives the draft back.
+#[tokio::test]
+async fn issue_18_ctrl_r_searches_the_lines_sent_before() {
+    // Issue 18, "Rough edges to smooth": keys.
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    for line in ["deploy one", "deploy two", "lunch"] {
+        ana.press(&format!("{line}{ENTER}"));
+        assert_eq!(message_from(&mut bo, "ana").await, line);
+    }
+    ana.press("draft");
+    ana.press(CTRL_R);
+    ana.wait_for_input("(search: ) draft").await;
+    ana.press("\x1b");
+    ana.wait_for_input("ana@lobby> draft").await;
+    ana.press(&format!("{CTRL_U}{CTRL_R}dep"));
+    ana.wait_for_input("(search: dep) deploy two").await;
+    ana.press(CTRL_R);
+    ana.wait_for_input("(search: dep) deploy one").await;
+    ana.press(ENTER);
+    assert_eq!(message_from(&mut bo, "ana").await, "deploy one");
+    ana.wait_for_input("ana@lobby> ").await;
+}
+
+/// Tab completes the name of someone in the room (`bob: ` at the start of
+/// the line, `bob ` elsewhere) and a command after `/`.
+#[tokio::test]
+async fn issue_18_tab_completes_names_and_commands() {
+    // Issue 18, "New": completion.
+    let server = TestServer::start(&[]).await;
+    let (mut bob, _) = server.join("bob", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(&format!("bo{TAB}"));
+    ana.wait_for_input("ana@lobby> bob: ").await;
+    ana.press(&format!("hi, and cy{TAB}"));
+    ana.wait_for_input("ana@lobby> bob: hi, and cy").await;
+    let (_cy, _) = server.join("cy", "lobby").await;
+    ana.wait_for_row("-> cy joined lobby").await;
+    ana.press(TAB);
+    ana.press(&format!("too{ENTER}"));
+    assert_eq!(message_from(&mut bob, "ana").await, "bob: hi, and cy too");
+    ana.press(&format!("/jo{TAB}"));
+    ana.wait_for_cursor("ana@lobby> /join ", 17).await;
+}
+
+/// A paste arrives as one message however many lines it has, its tabs made
+/// spaces; Alt-Enter puts a line break in a message; a paste over the
+/// server's limit is refused at once in one line, and nothing is sent.
+#[tokio::test]
+async fn issue_18_a_paste_is_one_message_and_alt_enter_breaks_the_line() {
+    // Issue 18, "New": multi-line messages, and a pasted Tab.
+    let server = TestServer::start(&["--max-message-bytes", "100"]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(&pasted("one\ttwo\r\nthree"));
+    ana.wait_for("the paste on two rows", |c| {
+        c.row_of("ana@lobby> one    two").is_some() && c.input_row().1 == "three"
+    })
+    .await;
+    ana.press(ENTER);
+    assert_eq!(message_from(&mut bo, "ana").await, "one    two\nthree");
+
+    ana.press(&format!("x{ALT_ENTER}y{ENTER}"));
+    assert_eq!(message_from(&mut bo, "ana").await, "x\ny");
+
+    ana.press(&pasted(&"z".repeat(101)));
+    ana.wait_for_row(
+        "-- paste refused: 101 bytes, over the server's limit of 100 bytes for a message",
+    )
+    .await;
+    ana.wait_for_input("ana@lobby> ").await;
+    ana.press(&format!("after{ENTER}"));
+    assert_eq!(
+        message_from(&mut bo, "ana").await,
+        "after",
+        "nothing else was sent"
+    );
+}
+
+/// The arguments of `/op`, `/register` and `/identify` are drawn as stars,
+/// and those lines are not kept for Up.
+#[tokio::test]
+async fn issue_18_secrets_are_masked_and_not_kept_in_history() {
+    // Issue 18, "New": secrets stay secret.
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(&format!("hello{ENTER}"));
+    assert_eq!(message_from(&mut bo, "ana").await, "hello");
+    ana.press("/identify hunter2");
+    ana.wait_for_input("ana@lobby> /identify *******").await;
+    ana.press(ENTER);
+    ana.wait_for_input("ana@lobby> ").await;
+    ana.press(UP);
+    ana.wait_for_input("ana@lobby> hello").await;
+    ana.press(UP);
+    ana.wait_for_input("ana@lobby> hello").await;
+    assert!(
+        !ana.screen().contents().contains("hunter2"),
+        "{}",
+        ana.screen().contents()
+    );
+}
+
+/// After Ctrl-L, each key typed redraws the line in place: the scrollback
+/// gets no copy of it.
+#[tokio::test]
+async fn issue_18_typing_after_ctrl_l_leaves_no_copies_in_the_scrollback() {
+    // Issue 18, "Rough edges to smooth": keys.
+    let server = TestServer::start(&[]).await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(CTRL_L);
+    ana.wait_for("the prompt alone at the top", |c| {
+        c.rows()[0] == "ana@lobby> " && c.rows()[1..].iter().all(String::is_empty)
+    })
+    .await;
+    let mut typed = String::new();
+    for c in ["a", "b", "c", "d"] {
+        ana.press(c);
+        typed.push_str(c);
+        ana.wait_for_input(&format!("ana@lobby> {typed}")).await;
+    }
+    assert_eq!(ana.input_row().0, 0);
+    ana.parser.screen_mut().set_scrollback(SCROLLBACK);
+    let scrolled = ana.screen().scrollback();
+    let above: Vec<String> = ana.rows()[..scrolled].to_vec();
+    ana.parser.screen_mut().set_scrollback(0);
+    let prompts = above
+        .iter()
+        .chain(&ana.rows())
+        .filter(|row| row.starts_with("ana@lobby> "))
+        .count();
+    assert_eq!(prompts, 1, "scrollback: {above:#?}");
 }

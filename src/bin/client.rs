@@ -34,6 +34,14 @@ struct Args {
     /// Exit when the connection drops instead of reconnecting
     #[arg(long)]
     no_reconnect: bool,
+    /// Do not show the room's history on entering it (what a reconnection
+    /// missed is still shown)
+    #[arg(long)]
+    no_history: bool,
+    /// Read nothing, print everything, until interrupted (for logging:
+    /// client --json --listen > log &)
+    #[arg(long)]
+    listen: bool,
     /// Trust the certificate authority in this PEM file for wss://, besides the system's
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
@@ -73,8 +81,10 @@ async fn run(args: Args) -> Result<(), ClientError> {
     let tls = Tls::new(args.ca.as_deref())?;
     // A person at a terminal gets the line editor; pipes, files and --json
     // get plain lines.
-    let interactive =
-        !args.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let interactive = !args.json
+        && !args.listen
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal();
     let no_color = args.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let look = if interactive {
         Look::Terminal { color: !no_color }
@@ -88,6 +98,8 @@ async fn run(args: Args) -> Result<(), ClientError> {
         json: args.json,
         reconnect: !args.no_reconnect,
         interactive,
+        history: !args.no_history,
+        listen: args.listen,
     };
     client::run(options).await
 }

@@ -44,6 +44,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Sent messages remembered until their copy comes back; beyond that the
 /// oldest is taken for confirmed.
 const UNCONFIRMED_LEN: usize = 256;
+/// How long a script whose input has ended goes on trying to reconnect:
+/// nobody is there to stop it, and it has nothing left but to deliver.
+const GIVE_UP_AFTER_INPUT_ENDED: Duration = Duration::from_secs(5);
 
 /// How the client behaves, from its flags.
 pub struct Options {
@@ -56,6 +59,10 @@ pub struct Options {
     pub reconnect: bool,
     /// A person is at a terminal (rather than a script at a pipe).
     pub interactive: bool,
+    /// Show the room's history on entering it (off: `--no-history`).
+    pub history: bool,
+    /// Read nothing, print everything (`--listen`).
+    pub listen: bool,
 }
 
 /// Why a session ended badly. Each kind has its own exit status.
@@ -128,11 +135,12 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         unconfirmed: VecDeque::new(),
         resuming: false,
         names: Vec::new(),
+        skip_history: !options.history,
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
     let (mut input, mut output) =
-        terminal::open(options.interactive, "> ").map_err(ClientError::Terminal)?;
+        terminal::open(options.interactive, options.listen, "> ").map_err(ClientError::Terminal)?;
     let result = loop {
         let ending = chat.converse(&mut ws, &mut input, &mut output).await;
         let reason = match ending {
@@ -156,12 +164,28 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
             )))
             .await;
         match chat.reconnect(&options, &mut input, &mut output).await {
-            Some(next) => ws = next,
-            None => break Ok(()),
+            Reconnection::Back(next) => ws = *next,
+            Reconnection::Left => break Ok(()),
+            Reconnection::GaveUp(reason) => {
+                break Err(ClientError::Lost {
+                    url: target.shown.clone(),
+                    reason,
+                });
+            }
         }
     };
     input.close();
     result
+}
+
+/// How trying to reconnect ended.
+enum Reconnection {
+    /// Boxed: the stream is large, and this is made once per reconnection.
+    Back(Box<connect::ChatStream>),
+    /// The person gave up (Ctrl-C, Ctrl-D).
+    Left,
+    /// A script's input has ended and the server stayed away.
+    GaveUp(String),
 }
 
 /// One person's chat across reconnections.
@@ -194,6 +218,9 @@ struct Chat {
     resuming: bool,
     /// Who is in our room, as far as we know, for Tab.
     names: Vec<String>,
+    /// `--no-history`: a room's replayed history is not shown (what a
+    /// resume replays, missed while away, still is).
+    skip_history: bool,
 }
 
 impl Chat {
@@ -247,6 +274,12 @@ impl Chat {
                         None => return Ending::Dropped("the server went away".to_owned()),
                     };
                     if let Some((code, reason)) = message.as_close() {
+                        if code == CloseCode::NORMAL_CLOSURE && self.interactive {
+                            // The answer to our /quit.
+                            let room = self.session.room.as_deref().unwrap_or("lobby");
+                            let bye = self.renderer.notice(&format!("you left {room}; goodbye"));
+                            let _ = output.line(&bye).await;
+                        }
                         return closed(code, reason);
                     }
                     let Some(text) = message.as_text() else { continue };
@@ -283,6 +316,13 @@ impl Chat {
                         if let Err(err) = ws.send(Message::text("/who")).await {
                             return Ending::Dropped(err.to_string());
                         }
+                    }
+                    if self.skip_history
+                        && self.replaying
+                        && !self.resuming
+                        && matches!(&event, Some(Event::Message { .. } | Event::Action { .. }))
+                    {
+                        continue;
                     }
                     if let Some(event) = &event {
                         for line in self.preface(event) {
@@ -447,9 +487,13 @@ impl Chat {
         output: &mut Output,
     ) -> std::io::Result<()> {
         if self.json {
-            // Re-encoded, so that whatever the server sent is one line of
-            // valid JSON with every control character escaped.
+            // The server's own text, in its key order, when it is valid JSON
+            // on one line; re-encoded otherwise. Either way every control
+            // character a terminal would act on is escaped.
             return match serde_json::from_str::<serde_json::Value>(frame) {
+                Ok(_) if !frame.contains(['\n', '\r']) => {
+                    output.line(&escape_controls(frame)).await
+                }
                 Ok(value) => output.line(&escape_controls(&value.to_string())).await,
                 Err(_) => Ok(()),
             };
@@ -516,8 +560,9 @@ impl Chat {
         options: &Options,
         input: &mut Input,
         output: &mut Output,
-    ) -> Option<connect::ChatStream> {
+    ) -> Reconnection {
         self.reconnected = true;
+        let mut input_ended_at: Option<Instant> = None;
         self.resuming = true;
         // The line held back for pacing goes first, once back.
         if let Some(line) = self.held.take() {
@@ -539,7 +584,7 @@ impl Chat {
                 tokio::select! {
                     result = &mut attempt => break result,
                     typed = input.read_while_away() => match typed {
-                        Typed::End | Typed::Interrupt => return None,
+                        Typed::End | Typed::Interrupt => return Reconnection::Left,
                         Typed::Line(line) if line.trim().is_empty() => {}
                         Typed::Line(line) => {
                             self.pending.push_back(line);
@@ -552,7 +597,18 @@ impl Chat {
                 }
             };
             match result {
-                Ok(ws) => return Some(ws),
+                Ok(ws) => return Reconnection::Back(Box::new(ws)),
+                Err(err) if input.ended() => {
+                    let since = *input_ended_at.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= GIVE_UP_AFTER_INPUT_ENDED {
+                        return Reconnection::GaveUp(format!(
+                            "{err}; gave up, the input having ended {}s before",
+                            since.elapsed().as_secs()
+                        ));
+                    }
+                    let notice = format!("-- retrying (input ended): {err}");
+                    let _ = output.progress(Some(&notice)).await;
+                }
                 Err(err) => {
                     // The retry first: on a terminal the row is cut at its width.
                     let notice = format!(

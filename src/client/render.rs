@@ -96,7 +96,14 @@ impl Renderer {
         let Look::Terminal { color } = self.look else {
             return plain;
         };
-        let line = if color { self.colored(event) } else { plain };
+        let line = match event {
+            _ if color => self.colored(event),
+            // Without colour our own lines need another mark than reverse video.
+            Event::Message { from, text, .. } if *from == self.me => {
+                format!("{from} (you): {}", text.replace('\n', "\n  "))
+            }
+            _ => plain,
+        };
         match timestamp(event) {
             Some(ts) if color => format!("{NOTICE}{ts}{NOTICE:#} {line}"),
             Some(ts) => format!("{ts} {line}"),
@@ -255,6 +262,17 @@ mod tests {
             !other.contains(";7m") && !other.contains("\x1b[7m"),
             "{other:?}"
         );
+    }
+
+    #[test]
+    fn without_colour_own_lines_are_marked_in_words() {
+        let r = renderer(Look::Terminal { color: false }, "ana");
+        let own = r.render(&message("ana", "hi\nthere"));
+        assert!(own.ends_with(" ana (you): hi\n  there"), "{own:?}");
+        let other = r.render(&message("bo", "hi"));
+        assert!(other.ends_with(" bo: hi"), "{other:?}");
+        let plain = renderer(Look::Plain, "ana").render(&message("ana", "hi"));
+        assert_eq!(plain, "ana: hi", "scripts get the server's text");
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub enum Input {
         /// close properly.
         interrupt: Signal,
     },
+    /// `--listen`: nothing is read; only Ctrl-C (or a signal) ends it.
+    Listen {
+        interrupt: Signal,
+    },
 }
 
 /// Where lines are printed.
@@ -51,8 +55,15 @@ pub enum Output {
 /// # Errors
 ///
 /// The terminal cannot be put in raw mode, or signals cannot be caught.
-pub fn open(interactive: bool, prompt: &str) -> io::Result<(Input, Output)> {
-    if interactive {
+pub fn open(interactive: bool, listen: bool, prompt: &str) -> io::Result<(Input, Output)> {
+    if listen {
+        Ok((
+            Input::Listen {
+                interrupt: signal(SignalKind::interrupt())?,
+            },
+            Output::Plain(io::stdout()),
+        ))
+    } else if interactive {
         let (editor, printer) = Editor::open(prompt, HISTORY_LEN)?;
         Ok((Input::Editor(Box::new(editor)), Output::Editor(printer)))
     } else {
@@ -80,7 +91,17 @@ impl Input {
                 line = lines.recv() => line.map_or(Typed::End, Typed::Line),
                 _ = interrupt.recv() => Typed::Interrupt,
             },
+            Input::Listen { interrupt } => {
+                interrupt.recv().await;
+                Typed::Interrupt
+            }
         }
+    }
+
+    /// A script's input has reached its end (some of its lines may still
+    /// wait to be sent): nobody will type anything any more.
+    pub fn ended(&self) -> bool {
+        matches!(self, Input::Plain { lines, .. } if lines.is_closed())
     }
 
     /// Like [`Input::read`] while there is no connection: a person may still
@@ -88,7 +109,7 @@ impl Input {
     /// stay unread until they can be sent.
     pub async fn read_while_away(&mut self) -> Typed {
         match self {
-            Input::Editor(_) => self.read().await,
+            Input::Editor(_) | Input::Listen { .. } => self.read().await,
             Input::Plain { interrupt, .. } => {
                 interrupt.recv().await;
                 Typed::Interrupt

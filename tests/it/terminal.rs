@@ -471,7 +471,10 @@ async fn chat_screen(args: &[&str], env: &[(&str, &str)]) -> PtyClient {
     bo.send("hi from bo").await;
     ana.wait_for_row("bo: hi from bo").await;
     ana.press(&format!("hi from ana{ENTER}"));
-    ana.wait_for_row("ana: hi from ana").await;
+    ana.wait_for("ana's own line, marked by colour or in words", |c| {
+        c.row_of("ana: hi from ana").is_some() || c.row_of("ana (you): hi from ana").is_some()
+    })
+    .await;
     ana.wait_for_input("ana@lobby> ").await;
     ana
 }
@@ -487,10 +490,14 @@ const CHAT_TEXT: [&str; 7] = [
     "HH:MM ana: hi from ana",
 ];
 
-fn assert_chat_text(ana: &PtyClient) {
+/// Without colour, one's own lines are marked in words instead of reverse video.
+const OWN_WITHOUT_COLOUR: &str = "HH:MM ana (you): hi from ana";
+
+fn assert_chat_text(ana: &PtyClient, own: &str) {
     let rows = normalized(&ana.rows());
     let (input, _) = ana.input_row();
     let mut expected: Vec<String> = CHAT_TEXT.iter().map(|s| (*s).to_owned()).collect();
+    *expected.last_mut().expect("ana's own line last") = own.to_owned();
     expected.push("ana@lobby> ".to_owned());
     assert_eq!(rows[..=usize::from(input)], expected, "{rows:#?}");
 }
@@ -525,7 +532,7 @@ fn assert_no_style(screen: &Screen) {
 #[tokio::test]
 async fn colour_marks_names_and_ones_own_messages() {
     let ana = chat_screen(&[], &[]).await;
-    assert_chat_text(&ana);
+    assert_chat_text(&ana, CHAT_TEXT[6]);
     let screen = ana.screen();
 
     let bo_row = ana.row_of("bo: hi from bo").expect("seen");
@@ -566,7 +573,7 @@ async fn colour_marks_names_and_ones_own_messages() {
 #[tokio::test]
 async fn no_color_env_shows_the_same_text_unstyled() {
     let ana = chat_screen(&[], &[("NO_COLOR", "1")]).await;
-    assert_chat_text(&ana);
+    assert_chat_text(&ana, OWN_WITHOUT_COLOUR);
     assert_no_style(ana.screen());
 }
 
@@ -574,7 +581,7 @@ async fn no_color_env_shows_the_same_text_unstyled() {
 #[tokio::test]
 async fn no_color_flag_shows_the_same_text_unstyled() {
     let ana = chat_screen(&["--no-color"], &[]).await;
-    assert_chat_text(&ana);
+    assert_chat_text(&ana, OWN_WITHOUT_COLOUR);
     assert_no_style(ana.screen());
 }
 
@@ -1334,4 +1341,16 @@ async fn issue_18_typing_after_ctrl_l_leaves_no_copies_in_the_scrollback() {
         .filter(|row| row.starts_with("ana@lobby> "))
         .count();
     assert_eq!(prompts, 1, "scrollback: {above:#?}");
+}
+
+/// `/quit` says goodbye on screen before the client exits 0.
+#[tokio::test]
+async fn issue_18_quit_says_goodbye() {
+    // Issue 18, "Rough edges to smooth".
+    let server = TestServer::start(&[]).await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(&format!("/quit{ENTER}"));
+    let status = ana.wait_exit().await;
+    assert!(status.success(), "{status:?}");
+    ana.wait_for_row("-- you left lobby; goodbye").await;
 }

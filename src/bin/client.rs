@@ -42,6 +42,9 @@ struct Args {
     /// client --json --listen > log &)
     #[arg(long)]
     listen: bool,
+    /// Do not ring the terminal's bell when a message names you
+    #[arg(long)]
+    no_bell: bool,
     /// Trust the certificate authority in this PEM file for wss://, besides the system's
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
@@ -100,6 +103,7 @@ async fn run(args: Args) -> Result<(), ClientError> {
         interactive,
         history: !args.no_history,
         listen: args.listen,
+        bell: !args.no_bell,
     };
     client::run(options).await
 }

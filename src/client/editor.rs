@@ -85,6 +85,9 @@ struct Search {
 /// and tabs as text rather than as Enter and Tab keys.
 const BRACKETED_PASTE_ON: &[u8] = b"\x1b[?2004h";
 const BRACKETED_PASTE_OFF: &[u8] = b"\x1b[?2004l";
+/// Saves the window's title on the terminal's title stack, and brings it back.
+const TITLE_PUSH: &[u8] = b"\x1b[22;0t";
+const TITLE_POP: &[u8] = b"\x1b[23;0t";
 
 /// Prints lines above the prompt; shares the screen with its [`Editor`].
 pub(crate) struct Printer {
@@ -109,6 +112,7 @@ impl Editor {
             reflows: reflows(|name| std::env::var_os(name)),
             status: None,
             search_prompt: None,
+            unread_mentions: 0,
         };
         let mut out = BRACKETED_PASTE_ON.to_vec();
         // The shell left the cursor at the start of a line; make sure.
@@ -165,6 +169,10 @@ impl Editor {
     fn handle(&mut self, event: Event) -> Option<Entered> {
         let screen = Arc::clone(&self.screen);
         let mut screen = lock(&screen);
+        if matches!(event, Event::Key(_) | Event::Paste(_)) {
+            // The person is here: what named them has been seen.
+            screen.mentions_seen();
+        }
         match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => match Key::of(key) {
                 Some(key) if self.search.is_some() => self.searching(key, &mut screen),
@@ -287,6 +295,7 @@ impl Editor {
         } else {
             screen.below(&mut out);
         }
+        screen.mentions_seen();
         screen.open = false;
         out.extend_from_slice(BRACKETED_PASTE_OFF);
         let _ = write_out(&out);
@@ -328,6 +337,29 @@ impl Printer {
     /// # Errors
     ///
     /// The terminal is gone.
+    /// A line that names us was printed: the window's title counts it
+    /// until the next key, and the bell rings once if `bell`.
+    ///
+    /// # Errors
+    ///
+    /// The terminal is gone.
+    pub(crate) fn mention(&self, bell: bool) -> io::Result<()> {
+        let mut screen = lock(&self.screen);
+        let mut out = Vec::new();
+        if screen.unread_mentions == 0 {
+            // The title as it was is pushed, to be popped back (xterm's
+            // title stack; terminals without one keep ours until exit).
+            out.extend_from_slice(TITLE_PUSH);
+        }
+        screen.unread_mentions += 1;
+        let title = format!("({}) chat: mentioned", screen.unread_mentions);
+        out.extend_from_slice(format!("\x1b]0;{title}\x07").as_bytes());
+        if bell {
+            out.push(0x07);
+        }
+        write_out(&out)
+    }
+
     pub(crate) fn status(&self, text: Option<&str>) -> io::Result<()> {
         let mut screen = lock(&self.screen);
         screen.status = text.map(str::to_owned);
@@ -358,9 +390,18 @@ struct Screen {
     status: Option<String>,
     /// Drawn instead of the prompt during a Ctrl-R search.
     search_prompt: Option<String>,
+    /// Mentions since the last key pressed, counted in the window's title.
+    unread_mentions: usize,
 }
 
 impl Screen {
+    /// Takes the count of unread mentions out of the title, if it is there.
+    fn mentions_seen(&mut self) {
+        if std::mem::take(&mut self.unread_mentions) > 0 {
+            let _ = write_out(TITLE_POP);
+        }
+    }
+
     /// Moves to the prompt's row and clears from there to the end of the screen.
     fn erase(&self, out: &mut Vec<u8>) {
         let (row, _) = self.drawn.cursor;
@@ -788,6 +829,7 @@ mod tests {
             reflows: reflows(|name| std::env::var_os(name)),
             status: None,
             search_prompt: None,
+            unread_mentions: 0,
         };
         let mut out = Vec::new();
         screen.draw(&mut out);
@@ -831,6 +873,7 @@ mod tests {
                 reflows: false,
                 status: None,
                 search_prompt: None,
+                unread_mentions: 0,
             };
             screen.draw(&mut Vec::new());
             assert_eq!(screen.drawn.cursor, (2, 15));

@@ -63,6 +63,8 @@ pub struct Options {
     pub history: bool,
     /// Read nothing, print everything (`--listen`).
     pub listen: bool,
+    /// Ring the terminal's bell when a message names us (off: `--no-bell`).
+    pub bell: bool,
 }
 
 /// Why a session ended badly. Each kind has its own exit status.
@@ -136,6 +138,7 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         resuming: false,
         names: Vec::new(),
         skip_history: !options.history,
+        bell: options.bell,
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
@@ -221,6 +224,7 @@ struct Chat {
     /// `--no-history`: a room's replayed history is not shown (what a
     /// resume replays, missed while away, still is).
     skip_history: bool,
+    bell: bool,
 }
 
 impl Chat {
@@ -524,7 +528,14 @@ impl Chat {
                 }
                 output.line(&line).await
             }
-            Some(event) => output.line(&self.renderer.render(event)).await,
+            Some(event) => {
+                output.line(&self.renderer.render(event)).await?;
+                // Not for history: what named us yesterday is no news now.
+                if !self.replaying && self.renderer.mentioned(event) {
+                    output.mention(self.bell).await?;
+                }
+                Ok(())
+            }
             // A newer server's event we do not know: show it rather than lose it.
             None => output.line(&one_line(frame)).await,
         }

@@ -45,6 +45,9 @@ const ERROR: Style = AnsiColor::BrightRed.on_default().effects(Effects::BOLD);
 const PRIVATE: Style = AnsiColor::Magenta.on_default();
 const GAP: Style = AnsiColor::Yellow.on_default();
 const INFO: Style = AnsiColor::Cyan.on_default();
+const MENTION: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Black)))
+    .bg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)));
 
 impl Renderer {
     pub fn new(look: Look) -> Self {
@@ -97,7 +100,13 @@ impl Renderer {
             return plain;
         };
         let line = match event {
+            _ if color && self.mentioned(event) => {
+                // The whole line stands out, whatever the sender's colour.
+                let style = MENTION.effects(Effects::BOLD);
+                format!("{style}{}{style:#}", plain.replace('\n', "\n  "))
+            }
             _ if color => self.colored(event),
+            _ if self.mentioned(event) => format!("{plain} [mention]"),
             // Without colour our own lines need another mark than reverse video.
             Event::Message { from, text, .. } if *from == self.me => {
                 format!("{from} (you): {}", text.replace('\n', "\n  "))
@@ -108,6 +117,16 @@ impl Renderer {
             Some(ts) if color => format!("{NOTICE}{ts}{NOTICE:#} {line}"),
             Some(ts) => format!("{ts} {line}"),
             None => line,
+        }
+    }
+
+    /// Whether `event` is someone else's message or action that names us.
+    pub fn mentioned(&self, event: &Event) -> bool {
+        match event {
+            Event::Message { from, text, .. } | Event::Action { from, text, .. } => {
+                *from != self.me && mentions(text, &self.me)
+            }
+            _ => false,
         }
     }
 
@@ -160,6 +179,23 @@ impl Renderer {
             }
         }
     }
+}
+
+/// Whether `text` names `name`: as a whole word, in any letter case, where
+/// `-` and `_` are part of words as they are of names (so `ana` is not
+/// named by `ana_b` or `banana`), `@ana` included.
+pub(crate) fn mentions(text: &str, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let is_word = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
+    let text = text.to_lowercase();
+    let name = name.to_lowercase();
+    text.match_indices(&name).any(|(at, found)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + found.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
 }
 
 /// A stable colour per name, so a person is recognisable across lines.
@@ -273,6 +309,21 @@ mod tests {
         assert!(other.ends_with(" bo: hi"), "{other:?}");
         let plain = renderer(Look::Plain, "ana").render(&message("ana", "hi"));
         assert_eq!(plain, "ana: hi", "scripts get the server's text");
+    }
+
+    #[test]
+    fn a_mention_is_the_name_as_a_whole_word() {
+        for text in ["ana", "hi ana!", "@ana: look", "ANA, there?", "(ana)"] {
+            assert!(mentions(text, "ana"), "{text:?}");
+        }
+        for text in ["banana", "ana_b is here", "ana-b", "x_ana", "an a"] {
+            assert!(!mentions(text, "ana"), "{text:?}");
+        }
+        assert!(mentions("ping bo-2 now", "bo-2"));
+        assert!(!mentions("ping bo-22", "bo-2"));
+        let r = renderer(Look::Terminal { color: false }, "ana");
+        assert!(r.render(&message("bo", "hi @ana")).ends_with(" [mention]"));
+        assert!(!r.mentioned(&message("ana", "I am ana")), "not by oneself");
     }
 
     #[test]

@@ -174,6 +174,15 @@ impl Output {
         }
     }
 
+    /// Tells the person a line just printed names them (the editor only):
+    /// the title counts it, and the bell rings if `bell`.
+    pub async fn mention(&mut self, bell: bool) -> io::Result<()> {
+        match self {
+            Output::Editor(printer) => printer.mention(bell),
+            Output::Plain(_) => Ok(()),
+        }
+    }
+
     /// Shows the state of the connection while it changes (reconnecting,
     /// attempt after attempt): on a terminal one row above the prompt,
     /// updated in place and taken away with `None`; for a script, a line

@@ -56,6 +56,10 @@ struct Requests {
     icon_names: Vec<String>,
     /// Any other operating system command (clipboard, colours, links…).
     other_osc: usize,
+    bells: usize,
+    /// The window's title saved on the title stack (`CSI 22 t`), and brought back (`CSI 23 t`).
+    title_pushes: usize,
+    title_pops: usize,
 }
 
 impl Requests {
@@ -77,6 +81,25 @@ impl vt100::Callbacks for Requests {
 
     fn unhandled_osc(&mut self, _: &mut Screen, _params: &[&[u8]]) {
         self.other_osc += 1;
+    }
+
+    fn audible_bell(&mut self, _: &mut Screen) {
+        self.bells += 1;
+    }
+
+    fn unhandled_csi(
+        &mut self,
+        _: &mut Screen,
+        _i1: Option<u8>,
+        _i2: Option<u8>,
+        params: &[&[u16]],
+        c: char,
+    ) {
+        match (c, params.first().and_then(|p| p.first())) {
+            ('t', Some(22)) => self.title_pushes += 1,
+            ('t', Some(23)) => self.title_pops += 1,
+            _ => {}
+        }
     }
 }
 
@@ -1353,4 +1376,60 @@ async fn issue_18_quit_says_goodbye() {
     let status = ana.wait_exit().await;
     assert!(status.success(), "{status:?}");
     ana.wait_for_row("-- you left lobby; goodbye").await;
+}
+
+/// A message that names you stands out, rings the bell once, and the
+/// window's title counts such messages until you press a key; the title is
+/// given back then, and on exit. `--no-bell` keeps the bell quiet.
+#[tokio::test]
+async fn issue_18_a_mention_is_highlighted_rings_once_and_is_counted_in_the_title() {
+    // Issue 18, "New": mentions.
+    for bell in [true, false] {
+        let server = TestServer::start(&[]).await;
+        // Ended by the server at the end, so that no key gives the title back first.
+        let args: &[&str] = if bell {
+            &["--no-reconnect"]
+        } else {
+            &["--no-reconnect", "--no-bell"]
+        };
+        let mut ana = PtyClient::ana(&server, args, &[]).await;
+        let (mut bo, _) = server.join("bo", "lobby").await;
+        bo.send("banana for ana_b").await;
+        ana.wait_for_row("bo: banana for ana_b").await;
+        assert_eq!(ana.parser.callbacks().bells, 0, "not a mention");
+        bo.send("hey @ana, look").await;
+        let row = ana.wait_for_row("bo: hey @ana, look").await;
+        let highlighted = cells(ana.screen(), row, 6, "bo: hey @ana, look".len());
+        assert!(
+            highlighted.iter().all(|c| c.bgcolor() == Color::Idx(3)),
+            "not highlighted"
+        );
+        bo.send("Ana?").await;
+        ana.wait_for("the second mention in the title", |c| {
+            c.parser.callbacks().titles.len() == 2
+        })
+        .await;
+        let requests = ana.parser.callbacks();
+        assert_eq!(requests.bells, if bell { 2 } else { 0 }, "{requests:?}");
+        assert_eq!(
+            requests.titles,
+            ["(1) chat: mentioned", "(2) chat: mentioned"]
+        );
+        assert_eq!((requests.title_pushes, requests.title_pops), (1, 0));
+
+        ana.press("x");
+        ana.wait_for("the title given back at a key", |c| {
+            c.parser.callbacks().title_pops == 1
+        })
+        .await;
+        bo.send("ana again").await;
+        ana.wait_for_row("bo: ana again").await;
+        server.signal("TERM");
+        assert_eq!(ana.wait_exit().await.exit_code(), 9);
+        ana.wait_for("the title given back on exit", |c| {
+            c.parser.callbacks().title_pops == 2
+        })
+        .await;
+        assert_eq!(ana.parser.callbacks().title_pushes, 2);
+    }
 }

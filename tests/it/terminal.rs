@@ -1433,3 +1433,60 @@ async fn issue_18_a_mention_is_highlighted_rings_once_and_is_counted_in_the_titl
         assert_eq!(ana.parser.callbacks().title_pushes, 2);
     }
 }
+
+/// Ctrl-C on a server in a terminal: the terminal echoes `^C` where the
+/// cursor is, and the log line that follows starts on a line of its own.
+#[tokio::test]
+async fn issue_18_the_servers_shutdown_line_starts_on_its_own_line_after_ctrl_c() {
+    // Issue 18, "Rough edges to smooth".
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: ROWS,
+            cols: 200,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("opening a pseudo-terminal");
+    let mut cmd = CommandBuilder::new(crate::support::SERVER);
+    cmd.args(["--port", "0"]);
+    cmd.env_remove("RUST_LOG");
+    let mut child = pty.slave.spawn_command(cmd).expect("the server starts");
+    drop(pty.slave);
+    let mut reader = pty.master.try_clone_reader().expect("the pty's reader");
+    let (output_tx, mut output) = mpsc::channel::<Vec<u8>>(64);
+    std::thread::spawn(move || {
+        let mut buf = [0; 4096];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            if output_tx.blocking_send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut keys = pty.master.take_writer().expect("the pty's writer");
+    let mut parser = vt100::Parser::new(
+        ROWS.try_into().expect("rows"),
+        200_u16.try_into().expect("cols"),
+        0,
+    );
+    let mut wait_for = async |parser: &mut vt100::Parser, what: &str| {
+        within(what, async {
+            while !parser.screen().contents().contains(what) {
+                let bytes = output.recv().await.expect("the server's output");
+                parser.process(&bytes);
+            }
+        })
+        .await;
+    };
+    wait_for(&mut parser, "in a browser").await;
+    keys.write_all(CTRL_C.as_bytes()).expect("typing Ctrl-C");
+    keys.flush().expect("typing Ctrl-C");
+    wait_for(&mut parser, "shutting down").await;
+    let rows: Vec<String> = parser.screen().rows(0, 200).collect();
+    let log = rows
+        .iter()
+        .find(|row| row.contains("shutting down"))
+        .expect("just seen");
+    assert!(!log.contains("^C"), "{rows:#?}");
+    assert!(rows.iter().any(|row| row.trim() == "^C"), "{rows:#?}");
+    let _ = child.kill();
+}

@@ -103,7 +103,7 @@ impl Renderer {
             _ if color && self.mentioned(event) => {
                 // The whole line stands out, whatever the sender's colour.
                 let style = MENTION.effects(Effects::BOLD);
-                format!("{style}{}{style:#}", plain.replace('\n', "\n  "))
+                format!("{style}{plain}{style:#}")
             }
             _ if color => self.colored(event),
             _ if self.mentioned(event) => format!("{plain} [mention]"),
@@ -324,6 +324,9 @@ mod tests {
         let r = renderer(Look::Terminal { color: false }, "ana");
         assert!(r.render(&message("bo", "hi @ana")).ends_with(" [mention]"));
         assert!(!r.mentioned(&message("ana", "I am ana")), "not by oneself");
+        let coloured = renderer(Look::Terminal { color: true }, "ana");
+        let line = coloured.render(&message("bo", "ana\nlook"));
+        assert!(line.contains("bo: ana\n  look"), "indented once: {line:?}");
     }
 
     #[test]

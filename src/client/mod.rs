@@ -456,7 +456,13 @@ impl Chat {
             && matches!(event, Event::Message { .. } | Event::Action { .. })
         {
             self.divided = true;
-            lines.push(self.renderer.notice("history"));
+            // A resume replays only what was said while we were away.
+            let what = if self.resuming {
+                "missed while away"
+            } else {
+                "history"
+            };
+            lines.push(self.renderer.notice(what));
         }
         lines.extend(self.renderer.date_line(event));
         lines

@@ -1490,3 +1490,30 @@ async fn issue_18_the_servers_shutdown_line_starts_on_its_own_line_after_ctrl_c(
     assert!(rows.iter().any(|row| row.trim() == "^C"), "{rows:#?}");
     let _ = child.kill();
 }
+
+/// What a resume replays is marked as missed while away, not as history.
+#[tokio::test]
+async fn issue_18_a_resume_marks_what_was_missed_while_away() {
+    // Issue 18, "Rough edges to smooth": replayed history marked.
+    let server = TestServer::start(&[]).await;
+    let mut proxy = crate::support::proxy::Proxy::start(server.port).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let url = format!("ws://127.0.0.1:{}", proxy.port);
+    let mut ana = PtyClient::start(&url, "ana", &[], &[]);
+    ana.wait_for_prompt("ana").await;
+    proxy.next_connection().await;
+    proxy.hold_new();
+    proxy.cut();
+    proxy.next_connection().await;
+    bo.send("said while ana was away").await;
+    assert_eq!(message_from(&mut bo, "bo").await, "said while ana was away");
+    proxy.forward_new();
+    ana.wait_for_row("bo: said while ana was away").await;
+    let rows = ana.screen_text();
+    let at = rows
+        .iter()
+        .position(|row| row == "HH:MM bo: said while ana was away")
+        .expect("just seen");
+    assert_eq!(rows[at - 1], "-- missed while away", "{rows:#?}");
+    assert!(!rows.contains(&"-- history".to_owned()), "{rows:#?}");
+}

@@ -11,7 +11,8 @@ use clap::Parser;
 
 /// A chat client: sends each line you type, prints what others say.
 #[derive(Debug, Parser)]
-#[command(version)]
+// Named after the binary, not the package: `client --version` says `client 0.1.0`.
+#[command(name = "client", version)]
 struct Args {
     /// Server URL, ws://HOST:PORT/ROOM (or wss:// for TLS)
     #[arg(default_value = DEFAULT_URL)]
@@ -34,6 +35,17 @@ struct Args {
     /// Exit when the connection drops instead of reconnecting
     #[arg(long)]
     no_reconnect: bool,
+    /// Do not show the room's history on entering it (what a reconnection
+    /// missed is still shown)
+    #[arg(long)]
+    no_history: bool,
+    /// Read nothing, print everything, until interrupted (for logging:
+    /// client --json --listen > log &)
+    #[arg(long)]
+    listen: bool,
+    /// Do not ring the terminal's bell when a message names you
+    #[arg(long)]
+    no_bell: bool,
     /// Trust the certificate authority in this PEM file for wss://, besides the system's
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
@@ -73,8 +85,10 @@ async fn run(args: Args) -> Result<(), ClientError> {
     let tls = Tls::new(args.ca.as_deref())?;
     // A person at a terminal gets the line editor; pipes, files and --json
     // get plain lines.
-    let interactive =
-        !args.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let interactive = !args.json
+        && !args.listen
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal();
     let no_color = args.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let look = if interactive {
         Look::Terminal { color: !no_color }
@@ -88,6 +102,9 @@ async fn run(args: Args) -> Result<(), ClientError> {
         json: args.json,
         reconnect: !args.no_reconnect,
         interactive,
+        history: !args.no_history,
+        listen: args.listen,
+        bell: !args.no_bell,
     };
     client::run(options).await
 }

@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 
 /// A chat server over WebSocket: every message goes to everyone in the same room.
 #[derive(Debug, Parser)]
-#[command(version)]
+// Named after the binary, not the package: `server --version` says `server 0.1.0`.
+#[command(name = "server", version)]
 struct Args {
     /// Address to listen on (0.0.0.0 for a LAN)
     #[arg(long, env = "CHAT_ADDR", default_value = config::DEFAULT_ADDR)]
@@ -210,8 +211,57 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let local = listener.local_addr().context("reading the bound address")?;
     println!("listening on {scheme}://{local}");
+    println!("{}", browser_line(scheme, local));
     server.run(listener, shutdown).await;
     Ok(())
+}
+
+/// The second line printed: where a person opens the chat in a browser.
+/// For an address that means every interface (`0.0.0.0`, `::`), the one
+/// other machines reach this one by, and this machine's own.
+fn browser_line(scheme: &str, local: SocketAddr) -> String {
+    let web = if scheme == "wss" { "https" } else { "http" };
+    let url = |ip: IpAddr| format!("{web}://{}/", SocketAddr::new(ip, local.port()));
+    if !local.ip().is_unspecified() {
+        return format!("open {} in a browser", url(local.ip()));
+    }
+    let loopback = if local.is_ipv4() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+    };
+    let lan: Vec<String> = lan_address(local.is_ipv4()).into_iter().map(url).collect();
+    if lan.is_empty() {
+        format!("open {} in a browser (no LAN address found)", url(loopback))
+    } else {
+        format!(
+            "open {} in a browser on the LAN ({} on this machine)",
+            lan.join(" or "),
+            url(loopback)
+        )
+    }
+}
+
+/// The address this machine uses towards other machines: the source
+/// address the kernel picks for a route out. A UDP `connect` sends no
+/// packet, so nothing leaves the machine; `None` without such a route.
+/// (Listing every interface would need `getifaddrs`, which is unsafe code
+/// or one more crate; the route's address is the one people want.)
+fn lan_address(ipv4: bool) -> Option<IpAddr> {
+    // Documentation addresses (RFC 5737, RFC 3849): routed like any other,
+    // never answered.
+    let (bind, probe): (SocketAddr, SocketAddr) = if ipv4 {
+        (([0, 0, 0, 0], 0).into(), ([192, 0, 2, 1], 9).into())
+    } else {
+        (
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            ("2001:db8::1".parse::<IpAddr>().ok()?, 9).into(),
+        )
+    };
+    let socket = std::net::UdpSocket::bind(bind).ok()?;
+    socket.connect(probe).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
@@ -224,7 +274,13 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     Ok(async move {
         tokio::select! {
-            _ = interrupt.recv() => {}
+            _ = interrupt.recv() => {
+                // The terminal echoed `^C` where the cursor was: the log
+                // line that follows starts on a line of its own.
+                if std::io::stderr().is_terminal() {
+                    eprintln!();
+                }
+            }
             _ = terminate.recv() => {}
         }
     })

@@ -117,6 +117,64 @@ impl Draft {
         self.text.truncate(self.cursor);
     }
 
+    /// Tab: completes the word before the cursor, a command after a `/` at
+    /// the start of the line, otherwise a name among `names` (in any letter
+    /// case). One candidate is completed whole, followed by `: ` for a name
+    /// at the start of the line (the IRC way of addressing someone) or a
+    /// space; several are completed as far as they agree.
+    pub(crate) fn complete(&mut self, names: &[String], commands: &[&str]) {
+        let start = self.word_start();
+        let word = &self.text[start..self.cursor];
+        if word.is_empty() {
+            return;
+        }
+        let (candidates, suffix): (Vec<&str>, &str) = if start == 0 && word.starts_with('/') {
+            let found = commands
+                .iter()
+                .copied()
+                .filter(|c| c.starts_with(&word.to_lowercase()))
+                .collect();
+            (found, " ")
+        } else {
+            let lower = word.to_lowercase();
+            let found = names
+                .iter()
+                .map(String::as_str)
+                .filter(|n| n.to_lowercase().starts_with(&lower))
+                .collect();
+            (found, if start == 0 { ": " } else { " " })
+        };
+        let replacement = match candidates.as_slice() {
+            [] => return,
+            [one] => format!("{one}{suffix}"),
+            [first, rest @ ..] => rest.iter().fold((*first).to_owned(), |common, c| {
+                common
+                    .chars()
+                    .zip(c.chars())
+                    .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                    .map(|(a, _)| a)
+                    .collect()
+            }),
+        };
+        if replacement.len() < word.len() {
+            return;
+        }
+        self.text.replace_range(start..self.cursor, &replacement);
+        self.cursor = start + replacement.len();
+    }
+
+    /// Inserts pasted text whole: its line endings become `\n` (one
+    /// message of several lines) and its tabs spaces, which the server
+    /// would otherwise keep as tabs that every terminal shows differently.
+    pub(crate) fn paste(&mut self, text: &str) {
+        let text = text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .replace('\t', "    ");
+        self.text.insert_str(self.cursor, &text);
+        self.cursor += text.len();
+    }
+
     fn word_start(&self) -> usize {
         let before = self.text[..self.cursor].trim_end();
         before.rfind(char::is_whitespace).map_or(0, |at| {
@@ -137,6 +195,20 @@ impl Draft {
             .next()
             .map(|g| self.cursor + g.len())
     }
+}
+
+/// The commands whose arguments are secrets (a password, an operator's
+/// token): masked as typed, and never kept in the history.
+const SECRET_COMMANDS: [&str; 3] = ["/op", "/register", "/identify"];
+
+/// Where the secret part of `line` starts (its arguments), if it is a
+/// command that takes a secret.
+pub(crate) fn secret_from(line: &str) -> Option<usize> {
+    let end = line.find(char::is_whitespace)?;
+    SECRET_COMMANDS
+        .iter()
+        .any(|command| line[..end].eq_ignore_ascii_case(command))
+        .then_some(end + 1)
 }
 
 /// The lines sent before, for Up and Down, newest last.
@@ -164,7 +236,10 @@ impl History {
     /// row), and goes back to the draft.
     pub(crate) fn push(&mut self, line: &str) {
         self.at = None;
-        if line.trim().is_empty() || self.lines.back().is_some_and(|last| last == line) {
+        if line.trim().is_empty()
+            || self.lines.back().is_some_and(|last| last == line)
+            || secret_from(line).is_some()
+        {
             return;
         }
         if self.lines.len() == self.limit {
@@ -186,6 +261,16 @@ impl History {
         };
         self.at = Some(at);
         Some(&self.lines[at])
+    }
+
+    /// Ctrl-R: the newest line older than the one at `before` (all of them
+    /// with `None`) that contains `query`, with its place.
+    pub(crate) fn search(&self, query: &str, before: Option<usize>) -> Option<(usize, &str)> {
+        let end = before.unwrap_or(self.lines.len());
+        (0..end)
+            .rev()
+            .find(|&i| self.lines[i].contains(query))
+            .map(|i| (i, self.lines[i].as_str()))
     }
 
     /// The line after the one shown (Down), and at the newest the draft as
@@ -282,6 +367,63 @@ mod tests {
         assert_eq!((draft.text(), draft.cursor()), (" ", 0));
         assert_eq!(draft.take(), " ");
         assert!(draft.is_empty());
+    }
+
+    #[test]
+    fn tab_completes_names_and_commands() {
+        let names = ["bob".to_owned(), "Bea".to_owned(), "cy".to_owned()];
+        let commands = ["/join", "/who", "/whois"];
+        let mut draft = typed("bo");
+        draft.complete(&names, &commands);
+        assert_eq!(draft.text(), "bob: ", "at the start of the line");
+        let mut draft = typed("hi c");
+        draft.complete(&names, &commands);
+        assert_eq!(draft.text(), "hi cy ", "elsewhere");
+        let mut draft = typed("b");
+        draft.complete(&names, &commands);
+        assert_eq!(draft.text(), "b", "bob and Bea agree on no more");
+        let mut draft = typed("/jo");
+        draft.complete(&names, &commands);
+        assert_eq!(draft.text(), "/join ");
+        let mut draft = typed("/wh");
+        draft.complete(&names, &commands);
+        assert_eq!(draft.text(), "/who");
+        let mut draft = typed("x /jo");
+        draft.complete(&names, &commands);
+        assert_eq!(draft.text(), "x /jo", "a command only at the start");
+    }
+
+    #[test]
+    fn a_paste_keeps_its_lines_and_loses_its_tabs() {
+        let mut draft = typed("ab");
+        draft.left();
+        draft.paste("1\t2\r\n3");
+        assert_eq!(draft.text(), "a1    2\n3b");
+        assert_eq!(draft.cursor(), "a1    2\n3".len());
+    }
+
+    #[test]
+    fn secrets_are_masked_from_their_arguments_and_never_kept() {
+        assert_eq!(secret_from("/identify hunter2"), Some(10));
+        assert_eq!(secret_from("/OP tok"), Some(4));
+        assert_eq!(secret_from("/opx tok"), None);
+        assert_eq!(secret_from("/register"), None, "nothing typed yet");
+        let mut history = History::new(10);
+        history.push("/register hunter2");
+        history.push("/Identify hunter2");
+        assert_eq!(history.up(""), None);
+    }
+
+    #[test]
+    fn ctrl_r_finds_older_and_older_lines() {
+        let mut history = History::new(10);
+        for line in ["deploy one", "lunch", "deploy two"] {
+            history.push(line);
+        }
+        assert_eq!(history.search("dep", None), Some((2, "deploy two")));
+        assert_eq!(history.search("dep", Some(2)), Some((0, "deploy one")));
+        assert_eq!(history.search("dep", Some(0)), None);
+        assert_eq!(history.search("zzz", None), None);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use futures_util::StreamExt as _;
 use unicode_segmentation::UnicodeSegmentation as _;
 use unicode_width::UnicodeWidthStr as _;
 
-use super::draft::{Draft, History};
+use super::draft::{Draft, History, secret_from};
 
 /// Columns assumed when the terminal does not say (a size of 0).
 const FALLBACK_COLS: u16 = 80;
@@ -63,7 +63,31 @@ pub(crate) struct Editor {
     history: History,
     /// Raw mode is on, and is to be turned off when we are done.
     raw: bool,
+    /// The people in the room, for Tab.
+    names: Vec<String>,
+    /// Ctrl-R is searching the history.
+    search: Option<Search>,
+    /// The server's limit on a message: a paste that would make the draft
+    /// longer is refused whole rather than sent cut or split.
+    max_message_bytes: usize,
 }
+
+/// A Ctrl-R search under way.
+struct Search {
+    query: String,
+    /// The history line found, if any.
+    found: Option<usize>,
+    /// The draft before the search, for Escape or Ctrl-G to bring back.
+    stash: String,
+}
+
+/// Turns bracketed paste on: a paste then arrives whole, its line breaks
+/// and tabs as text rather than as Enter and Tab keys.
+const BRACKETED_PASTE_ON: &[u8] = b"\x1b[?2004h";
+const BRACKETED_PASTE_OFF: &[u8] = b"\x1b[?2004l";
+/// Saves the window's title on the terminal's title stack, and brings it back.
+const TITLE_PUSH: &[u8] = b"\x1b[22;0t";
+const TITLE_POP: &[u8] = b"\x1b[23;0t";
 
 /// Prints lines above the prompt; shares the screen with its [`Editor`].
 pub(crate) struct Printer {
@@ -86,8 +110,11 @@ impl Editor {
             drawn: Layout::nothing(),
             open: true,
             reflows: reflows(|name| std::env::var_os(name)),
+            status: None,
+            search_prompt: None,
+            unread_mentions: 0,
         };
-        let mut out = Vec::new();
+        let mut out = BRACKETED_PASTE_ON.to_vec();
         // The shell left the cursor at the start of a line; make sure.
         out.push(b'\r');
         screen.draw(&mut out);
@@ -98,6 +125,9 @@ impl Editor {
             events: EventStream::new(),
             history: History::new(history_len),
             raw: true,
+            names: Vec::new(),
+            search: None,
+            max_message_bytes: usize::MAX,
         };
         Ok((editor, Printer { screen }))
     }
@@ -137,16 +167,53 @@ impl Editor {
 
     /// Applies one event to the draft or the screen, without drawing.
     fn handle(&mut self, event: Event) -> Option<Entered> {
-        let mut screen = lock(&self.screen);
+        let screen = Arc::clone(&self.screen);
+        let mut screen = lock(&screen);
+        if matches!(event, Event::Key(_) | Event::Paste(_)) {
+            // The person is here: what named them has been seen.
+            screen.mentions_seen();
+        }
         match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => match Key::of(key) {
+                Some(key) if self.search.is_some() => self.searching(key, &mut screen),
                 Some(Key::ClearScreen) => {
                     screen.clear();
+                    None
+                }
+                Some(Key::Tab) => {
+                    let commands: Vec<&str> = crate::protocol::command::COMMANDS
+                        .iter()
+                        .filter_map(|(usage, _)| usage.split_whitespace().next())
+                        .filter(|word| *word != "//TEXT")
+                        .collect();
+                    screen.draft.complete(&self.names, &commands);
+                    None
+                }
+                Some(Key::Search) => {
+                    self.search = Some(Search {
+                        query: String::new(),
+                        found: None,
+                        stash: screen.draft.text().to_owned(),
+                    });
+                    screen.search_prompt = Some("(search: ) ".to_owned());
                     None
                 }
                 Some(key) => apply(key, &mut screen.draft, &mut self.history),
                 None => None,
             },
+            Event::Paste(text) => {
+                let bytes = screen.draft.text().len() + text.len();
+                if bytes > self.max_message_bytes {
+                    let refused = format!(
+                        "-- paste refused: {bytes} bytes, over the server's limit of {} bytes for a message",
+                        self.max_message_bytes
+                    );
+                    let _ = screen.print(&refused);
+                } else {
+                    screen.draft.paste(&text);
+                }
+                None
+            }
             Event::Resize(cols, _) => {
                 screen.resize(cols);
                 // At once: the next resize is counted from the rows as
@@ -156,6 +223,58 @@ impl Editor {
             }
             _ => None,
         }
+    }
+
+    /// A key during a Ctrl-R search: typing narrows it, Ctrl-R goes to an
+    /// older match, Escape or Ctrl-G gives the draft back as it was; any
+    /// other key takes the line found and does what it does (Enter sends it).
+    fn searching(&mut self, key: Key, screen: &mut Screen) -> Option<Entered> {
+        let search = self.search.as_mut().expect("called during a search");
+        match key {
+            Key::Insert(c) => {
+                search.query.push(c);
+                search.found = None;
+            }
+            Key::Backspace => {
+                search.query.pop();
+                search.found = None;
+            }
+            Key::Search => {}
+            Key::Cancel | Key::Interrupt => {
+                let stash = std::mem::take(&mut search.stash);
+                screen.draft.set(&stash);
+                self.search = None;
+                screen.search_prompt = None;
+                return None;
+            }
+            other => {
+                self.search = None;
+                screen.search_prompt = None;
+                return apply(other, &mut screen.draft, &mut self.history);
+            }
+        }
+        // Typing searches from the newest line again; Ctrl-R from the one found.
+        let before = if key == Key::Search {
+            search.found
+        } else {
+            None
+        };
+        if let Some((at, line)) = self.history.search(&search.query, before) {
+            search.found = Some(at);
+            screen.draft.set(line);
+        }
+        screen.search_prompt = Some(format!("(search: {}) ", search.query));
+        None
+    }
+
+    /// The people in the room now, for Tab to complete.
+    pub(crate) fn set_names(&mut self, names: Vec<String>) {
+        self.names = names;
+    }
+
+    /// The server's limit on a message, from its welcome.
+    pub(crate) fn set_max_message_bytes(&mut self, bytes: usize) {
+        self.max_message_bytes = bytes;
     }
 
     /// Shows `prompt` before the draft.
@@ -176,7 +295,9 @@ impl Editor {
         } else {
             screen.below(&mut out);
         }
+        screen.mentions_seen();
         screen.open = false;
+        out.extend_from_slice(BRACKETED_PASTE_OFF);
         let _ = write_out(&out);
         drop(screen);
         self.restore();
@@ -184,6 +305,7 @@ impl Editor {
 
     fn restore(&mut self) {
         if std::mem::take(&mut self.raw) {
+            let _ = write_out(BRACKETED_PASTE_OFF);
             let _ = crossterm::terminal::disable_raw_mode();
         }
     }
@@ -206,6 +328,43 @@ impl Printer {
     pub(crate) fn line(&self, text: &str) -> io::Result<()> {
         lock(&self.screen).print(text)
     }
+
+    /// Shows `text` on one row just above the prompt, in place of the one
+    /// shown there before, or takes that row away (`None`): a state that
+    /// changes (reconnecting, attempt after attempt) without filling the
+    /// scrollback with a row per change.
+    ///
+    /// # Errors
+    ///
+    /// The terminal is gone.
+    /// A line that names us was printed: the window's title counts it
+    /// until the next key, and the bell rings once if `bell`.
+    ///
+    /// # Errors
+    ///
+    /// The terminal is gone.
+    pub(crate) fn mention(&self, bell: bool) -> io::Result<()> {
+        let mut screen = lock(&self.screen);
+        let mut out = Vec::new();
+        if screen.unread_mentions == 0 {
+            // The title as it was is pushed, to be popped back (xterm's
+            // title stack; terminals without one keep ours until exit).
+            out.extend_from_slice(TITLE_PUSH);
+        }
+        screen.unread_mentions += 1;
+        let title = format!("({}) chat: mentioned", screen.unread_mentions);
+        out.extend_from_slice(format!("\x1b]0;{title}\x07").as_bytes());
+        if bell {
+            out.push(0x07);
+        }
+        write_out(&out)
+    }
+
+    pub(crate) fn status(&self, text: Option<&str>) -> io::Result<()> {
+        let mut screen = lock(&self.screen);
+        screen.status = text.map(str::to_owned);
+        if screen.open { screen.redraw() } else { Ok(()) }
+    }
 }
 
 fn lock(screen: &Mutex<Screen>) -> std::sync::MutexGuard<'_, Screen> {
@@ -227,9 +386,22 @@ struct Screen {
     open: bool,
     /// The terminal re-wraps rows too wide for it when it gets narrower.
     reflows: bool,
+    /// A row of plain text drawn above the prompt (see [`Printer::status`]).
+    status: Option<String>,
+    /// Drawn instead of the prompt during a Ctrl-R search.
+    search_prompt: Option<String>,
+    /// Mentions since the last key pressed, counted in the window's title.
+    unread_mentions: usize,
 }
 
 impl Screen {
+    /// Takes the count of unread mentions out of the title, if it is there.
+    fn mentions_seen(&mut self) {
+        if std::mem::take(&mut self.unread_mentions) > 0 {
+            let _ = write_out(TITLE_POP);
+        }
+    }
+
     /// Moves to the prompt's row and clears from there to the end of the screen.
     fn erase(&self, out: &mut Vec<u8>) {
         let (row, _) = self.drawn.cursor;
@@ -242,12 +414,23 @@ impl Screen {
     /// Draws the prompt and the draft from the start of the cursor's row,
     /// and puts the cursor where the draft's cursor is.
     fn draw(&mut self, out: &mut Vec<u8>) {
-        let layout = layout(&self.prompt, &self.draft, self.cols);
+        let prompt = self.search_prompt.as_deref().unwrap_or(&self.prompt);
+        let mut layout = layout(prompt, &self.draft, self.cols);
+        let status = self.status.as_ref().map(|status| {
+            // Cut to one row, so that the rows drawn stay the rows counted.
+            let row = fit(status, usize::from(self.cols) - 1);
+            out.extend_from_slice(format!("\x1b[33m{row}\x1b[0m\r\n").as_bytes());
+            row
+        });
         for (i, row) in layout.rows.iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(b"\r\n");
             }
             out.extend_from_slice(row.as_bytes());
+        }
+        if let Some(row) = status {
+            layout.rows.insert(0, row);
+            layout.cursor.0 += 1;
         }
         let last = u16::try_from(layout.rows.len() - 1).unwrap_or(u16::MAX);
         let (row, col) = layout.cursor;
@@ -342,6 +525,24 @@ fn cursor_row_after_reflow(drawn: &Layout, cols: u16) -> u16 {
     u16::try_from(above + usize::from(col) / cols).unwrap_or(u16::MAX)
 }
 
+/// The start of `text` that takes at most `cols` display columns, without
+/// its control characters.
+fn fit(text: &str, cols: usize) -> String {
+    let mut row = String::new();
+    let mut width = 0;
+    for grapheme in text.graphemes(true) {
+        if grapheme.chars().any(char::is_control) {
+            continue;
+        }
+        width += grapheme.width();
+        if width > cols {
+            break;
+        }
+        row.push_str(grapheme);
+    }
+    row
+}
+
 fn write_out(bytes: &[u8]) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
     stdout.write_all(bytes)?;
@@ -379,11 +580,22 @@ fn layout(prompt: &str, draft: &Draft, cols: u16) -> Layout {
     let mut col = 0;
     let mut cursor = None;
     let prompt = prompt.graphemes(true).map(|g| (g, None));
+    // A secret's arguments are drawn as stars, one per grapheme.
+    let secret = secret_from(draft.text()).unwrap_or(usize::MAX);
     let typed = draft
         .text()
         .grapheme_indices(true)
-        .map(|(at, g)| (g, Some(at)));
+        .map(|(at, g)| (if at >= secret { "*" } else { g }, Some(at)));
     for (grapheme, at) in prompt.chain(typed) {
+        // A line break of a multi-line draft (a paste, Alt-Enter) starts a row.
+        if grapheme == "\n" {
+            if at == Some(draft.cursor()) {
+                cursor = Some((rows.len() - 1, col));
+            }
+            rows.push(String::new());
+            col = 0;
+            continue;
+        }
         // Nothing that moves the cursor by itself reaches the screen here
         // (the draft is typed, the prompt sanitised); if something did, the
         // layout would no longer be the screen's.
@@ -439,6 +651,12 @@ enum Key {
     DeleteOrLeave,
     ClearScreen,
     Interrupt,
+    /// Completes a name or a command.
+    Tab,
+    /// Ctrl-R: search the history.
+    Search,
+    /// Escape, Ctrl-G: leave a search.
+    Cancel,
 }
 
 impl Key {
@@ -462,6 +680,8 @@ impl Key {
                 'p' => Key::Up,
                 'u' => Key::DeleteToStart,
                 'w' => Key::DeleteWordBack,
+                'g' => Key::Cancel,
+                'r' => Key::Search,
                 _ => return None,
             },
             KeyCode::Char(c) if alt => match c {
@@ -470,7 +690,11 @@ impl Key {
                 _ => return None,
             },
             KeyCode::Char(c) => Key::Insert(c),
+            // Alt-Enter: a line break in the message, as chat programs do.
+            KeyCode::Enter if alt => Key::Insert('\n'),
             KeyCode::Enter => Key::Enter,
+            KeyCode::Tab => Key::Tab,
+            KeyCode::Esc => Key::Cancel,
             KeyCode::Backspace => Key::Backspace,
             KeyCode::Delete => Key::Delete,
             KeyCode::Left if ctrl || alt => Key::WordLeft,
@@ -519,8 +743,8 @@ fn apply(key: Key, draft: &mut Draft, history: &mut History) -> Option<Entered> 
         Key::DeleteOrLeave if draft.is_empty() => return Some(Entered::End),
         Key::DeleteOrLeave => draft.delete_forward(),
         Key::Interrupt => return Some(Entered::Interrupt),
-        // The screen's business, handled before the draft's.
-        Key::ClearScreen => {}
+        // The screen's or the editor's business, handled before the draft's.
+        Key::ClearScreen | Key::Tab | Key::Search | Key::Cancel => {}
     }
     None
 }
@@ -581,6 +805,13 @@ mod tests {
     }
 
     #[test]
+    fn a_status_is_cut_to_one_row() {
+        assert_eq!(fit("-- retrying\x1b", 20), "-- retrying");
+        assert_eq!(fit("ab中文", 5), "ab中");
+        assert_eq!(fit("abc", 0), "");
+    }
+
+    #[test]
     fn control_characters_are_not_drawn() {
         let layout = layout("a\u{1b}[2J> ", &draft("", 0), 10);
         assert_eq!(rows(&layout), ["a[2J> "]);
@@ -596,6 +827,9 @@ mod tests {
             drawn: Layout::nothing(),
             open: true,
             reflows: reflows(|name| std::env::var_os(name)),
+            status: None,
+            search_prompt: None,
+            unread_mentions: 0,
         };
         let mut out = Vec::new();
         screen.draw(&mut out);
@@ -637,6 +871,9 @@ mod tests {
                 drawn: Layout::nothing(),
                 open: true,
                 reflows: false,
+                status: None,
+                search_prompt: None,
+                unread_mentions: 0,
             };
             screen.draw(&mut Vec::new());
             assert_eq!(screen.drawn.cursor, (2, 15));
@@ -690,6 +927,21 @@ mod tests {
         assert_eq!(key(KeyCode::Char('z'), ctrl), None);
         assert_eq!(key(KeyCode::Char('@'), ctrl | alt), Some(Key::Insert('@')));
         assert_eq!(key(KeyCode::F(1), KeyModifiers::NONE), None);
+        assert_eq!(key(KeyCode::Enter, alt), Some(Key::Insert('\n')));
+        assert_eq!(key(KeyCode::Tab, KeyModifiers::NONE), Some(Key::Tab));
+        assert_eq!(key(KeyCode::Char('r'), ctrl), Some(Key::Search));
+        assert_eq!(key(KeyCode::Esc, KeyModifiers::NONE), Some(Key::Cancel));
+        assert_eq!(key(KeyCode::Char('k'), ctrl), Some(Key::DeleteToEnd));
+        assert_eq!(key(KeyCode::Char('f'), alt), Some(Key::WordRight));
+    }
+
+    #[test]
+    fn a_line_break_starts_a_row_and_a_secret_is_drawn_as_stars() {
+        let broken = layout("> ", &draft("ab\ncd", 0), 10);
+        assert_eq!(rows(&broken), ["> ab", "cd"]);
+        assert_eq!(broken.cursor, (1, 2));
+        let secret = layout("> ", &draft("/op 中x", 0), 20);
+        assert_eq!(rows(&secret), ["> /op **"]);
     }
 
     #[test]

@@ -11,9 +11,10 @@
 //! its room and the id of the last message it showed, so that a reconnection
 //! resumes exactly where it left off (`since`), showing nothing twice.
 //!
-//! One concept, about 460 lines and its tests: the session loop and the
-//! reconnection policy read the same state (name, room, last id, pacing),
-//! and splitting them would pass that state back and forth.
+//! One concept, about 700 lines and its tests: the session loop and the
+//! reconnection policy read the same state (name, room, last id, pacing,
+//! the lines waiting to be sent again, the replay under way), and
+//! splitting them would pass that state back and forth.
 
 mod connect;
 mod draft;
@@ -21,6 +22,7 @@ mod editor;
 mod render;
 mod terminal;
 
+use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
@@ -40,6 +42,12 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// First pause before reconnecting; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Sent messages remembered until their copy comes back; beyond that the
+/// oldest is taken for confirmed.
+const UNCONFIRMED_LEN: usize = 256;
+/// How long a script whose input has ended goes on trying to reconnect:
+/// nobody is there to stop it, and it has nothing left but to deliver.
+const GIVE_UP_AFTER_INPUT_ENDED: Duration = Duration::from_secs(5);
 
 /// How the client behaves, from its flags.
 pub struct Options {
@@ -52,6 +60,12 @@ pub struct Options {
     pub reconnect: bool,
     /// A person is at a terminal (rather than a script at a pipe).
     pub interactive: bool,
+    /// Show the room's history on entering it (off: `--no-history`).
+    pub history: bool,
+    /// Read nothing, print everything (`--listen`).
+    pub listen: bool,
+    /// Ring the terminal's bell when a message names us (off: `--no-bell`).
+    pub bell: bool,
 }
 
 /// Why a session ended badly. Each kind has its own exit status.
@@ -117,11 +131,20 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         interactive: options.interactive,
         reconnected: false,
         backoff: FIRST_BACKOFF,
+        replaying: false,
+        divided: false,
+        held: None,
+        pending: VecDeque::new(),
+        unconfirmed: VecDeque::new(),
+        resuming: false,
+        names: Vec::new(),
+        skip_history: !options.history,
+        bell: options.bell,
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
     let (mut input, mut output) =
-        terminal::open(options.interactive, "> ").map_err(ClientError::Terminal)?;
+        terminal::open(options.interactive, options.listen, "> ").map_err(ClientError::Terminal)?;
     let result = loop {
         let ending = chat.converse(&mut ws, &mut input, &mut output).await;
         let reason = match ending {
@@ -140,19 +163,33 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         // guest name, and would stand in the way of the next attempt.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
         let _ = output
-            .status(
-                &chat
-                    .renderer
-                    .notice(&format!("connection lost ({reason}); reconnecting")),
-            )
+            .progress(Some(&format!(
+                "-- connection lost ({reason}); reconnecting"
+            )))
             .await;
         match chat.reconnect(&options, &mut input, &mut output).await {
-            Some(next) => ws = next,
-            None => break Ok(()),
+            Reconnection::Back(next) => ws = *next,
+            Reconnection::Left => break Ok(()),
+            Reconnection::GaveUp(reason) => {
+                break Err(ClientError::Lost {
+                    url: target.shown.clone(),
+                    reason,
+                });
+            }
         }
     };
     input.close();
     result
+}
+
+/// How trying to reconnect ended.
+enum Reconnection {
+    /// Boxed: the stream is large, and this is made once per reconnection.
+    Back(Box<connect::ChatStream>),
+    /// The person gave up (Ctrl-C, Ctrl-D).
+    Left,
+    /// A script's input has ended and the server stayed away.
+    GaveUp(String),
 }
 
 /// One person's chat across reconnections.
@@ -167,6 +204,28 @@ struct Chat {
     /// The next pause before reconnecting; it grows with each failed
     /// attempt (refused names included) and starts afresh once we are in.
     backoff: Duration,
+    /// What arrives now is the room's history, replayed: from the welcome
+    /// (or our own `leave` for a `/join`) to our own `join`.
+    replaying: bool,
+    /// The "history" divider is shown for this replay.
+    divided: bool,
+    /// A line read but held back to keep under the server's rate limit.
+    held: Option<String>,
+    /// Lines to send before reading more: typed while disconnected, or sent
+    /// and lost with the connection.
+    pending: VecDeque<String>,
+    /// Messages sent whose copy from the server has not come back yet: if
+    /// the connection drops, the resume's replay tells whether the server
+    /// took them, and those it did not are sent again.
+    unconfirmed: VecDeque<String>,
+    /// This connection resumes a dropped one, and its replay is not over.
+    resuming: bool,
+    /// Who is in our room, as far as we know, for Tab.
+    names: Vec<String>,
+    /// `--no-history`: a room's replayed history is not shown (what a
+    /// resume replays, missed while away, still is).
+    skip_history: bool,
+    bell: bool,
 }
 
 impl Chat {
@@ -179,8 +238,6 @@ impl Chat {
     ) -> Ending {
         // Until the welcome states the server's limits, send nothing faster than this.
         let mut pace = RateLimit::new(1, 1, Instant::now());
-        // A line read but held back to keep under the server's rate limit.
-        let mut held: Option<String> = None;
         // Typed lines wait for the welcome, which says whether we got the name
         // we asked for, so that a script never posts under another name.
         let mut greeted = false;
@@ -188,18 +245,31 @@ impl Chat {
         // server's explanation is the next frame.
         let mut refused: Option<String> = None;
         loop {
+            // What waited for a connection goes first, once the replay
+            // has shown what the server already has.
+            if greeted && !self.replaying && self.held.is_none() {
+                self.held = self.pending.pop_front();
+            }
             let send_at = Instant::now() + pace.wait(Instant::now());
+            let reading = greeted && self.held.is_none() && self.pending.is_empty();
             tokio::select! {
-                typed = input.read(), if greeted && held.is_none() => match typed {
+                typed = input.read(), if reading => match typed {
                     Typed::Line(line) if line.trim().is_empty() => {}
-                    Typed::Line(line) => held = Some(line),
+                    Typed::Line(line) => self.held = Some(line),
                     Typed::End | Typed::Interrupt => return self.finish(ws, output).await,
                 },
-                () = tokio::time::sleep_until(send_at), if held.is_some() => {
+                () = tokio::time::sleep_until(send_at), if self.held.is_some() => {
                     pace.check(Instant::now());
-                    let line = held.take().expect("the branch runs only with a held line");
-                    if let Err(err) = ws.send(Message::text(line)).await {
+                    let line = self.held.take().expect("the branch runs only with a held line");
+                    if let Err(err) = ws.send(Message::text(line.clone())).await {
+                        self.held = Some(line);
                         return Ending::Dropped(err.to_string());
+                    }
+                    if let Some(text) = said(&line) {
+                        if self.unconfirmed.len() == UNCONFIRMED_LEN {
+                            self.unconfirmed.pop_front();
+                        }
+                        self.unconfirmed.push_back(text.to_owned());
                     }
                 }
                 frame = ws.next() => {
@@ -209,6 +279,12 @@ impl Chat {
                         None => return Ending::Dropped("the server went away".to_owned()),
                     };
                     if let Some((code, reason)) = message.as_close() {
+                        if code == CloseCode::NORMAL_CLOSURE && self.interactive {
+                            // The answer to our /quit.
+                            let room = self.session.room.as_deref().unwrap_or("lobby");
+                            let bye = self.renderer.notice(&format!("you left {room}; goodbye"));
+                            let _ = output.line(&bye).await;
+                        }
                         return closed(code, reason);
                     }
                     let Some(text) = message.as_text() else { continue };
@@ -238,6 +314,28 @@ impl Chat {
                     {
                         pace = pace_under(&limits);
                     }
+                    if self.interactive
+                        && matches!(&event, Some(Event::Join { name, .. }) if name == self.renderer.me())
+                    {
+                        // Like IRC's names reply: who is here, as we arrive.
+                        if let Err(err) = ws.send(Message::text("/who")).await {
+                            return Ending::Dropped(err.to_string());
+                        }
+                    }
+                    if self.skip_history
+                        && self.replaying
+                        && !self.resuming
+                        && matches!(&event, Some(Event::Message { .. } | Event::Action { .. }))
+                    {
+                        continue;
+                    }
+                    if let Some(event) = &event {
+                        for line in self.preface(event) {
+                            if output.line(&line).await.is_err() {
+                                return Ending::Done;
+                            }
+                        }
+                    }
                     if self.show(text, event.as_ref(), output).await.is_err() {
                         // Standard output is gone (a closed pipe): nobody is reading.
                         return Ending::Done;
@@ -251,6 +349,7 @@ impl Chat {
     fn follow(&mut self, event: &Event, input: &mut Input) -> Option<LimitsInfo> {
         self.renderer.observe(event);
         let me = self.renderer.me().to_owned();
+        let mut limits_now = None;
         match event {
             Event::Welcome {
                 name, room, limits, ..
@@ -260,23 +359,113 @@ impl Chat {
                     self.session.room = Some(room.clone());
                     self.session.since = None;
                 }
-                input.set_prompt(&format!("{me}> "));
-                return Some(limits.clone());
+                self.replaying = true;
+                self.divided = false;
+                limits_now = Some(limits.clone());
             }
             Event::Nick { new, .. } if *new == me => {
                 self.session.name = Some(me.clone());
-                input.set_prompt(&format!("{me}> "));
             }
-            Event::Join { room, name, .. }
-                if *name == me && self.session.room.as_deref() != Some(room) =>
-            {
-                self.session.room = Some(room.clone());
-                self.session.since = None;
+            Event::Leave { name, reason, .. } if *name == me && reason.starts_with("joined ") => {
+                self.replaying = true;
+                self.divided = false;
             }
-            Event::Message { id, .. } | Event::Action { id, .. } => self.session.since = Some(*id),
+            Event::Join { room, name, .. } if *name == me => {
+                self.replaying = false;
+                if std::mem::take(&mut self.resuming) {
+                    // Not in the replay: the server never took them.
+                    while let Some(line) = self.unconfirmed.pop_back() {
+                        self.pending.push_front(line);
+                    }
+                }
+                if self.session.room.as_deref() != Some(room) {
+                    self.session.room = Some(room.clone());
+                    self.session.since = None;
+                }
+            }
+            Event::Message { id, from, text, .. } => {
+                self.session.since = Some(*id);
+                if *from == me
+                    && let Some(at) = self.unconfirmed.iter().position(|line| line == text)
+                {
+                    // Ours come back in order: those before it were refused.
+                    self.unconfirmed.drain(..=at);
+                }
+            }
+            Event::Action { id, .. } => self.session.since = Some(*id),
+            Event::Error {
+                code: ErrorCode::TooLong | ErrorCode::RateLimited,
+                ..
+            } => {
+                self.unconfirmed.pop_front();
+            }
             _ => {}
         }
-        None
+        if let Event::Welcome { limits, .. } = event {
+            input.set_max_message_bytes(limits.max_message_bytes);
+        }
+        if self.track_names(event) {
+            input.set_names(&self.names);
+        }
+        if matches!(
+            event,
+            Event::Welcome { .. } | Event::Nick { .. } | Event::Join { .. }
+        ) {
+            let room = self.session.room.as_deref().unwrap_or("lobby");
+            input.set_prompt(&format!("{me}@{room}> "));
+        }
+        limits_now
+    }
+
+    /// Follows who is in our room; `true` when that changed.
+    fn track_names(&mut self, event: &Event) -> bool {
+        let here = |room: &str| self.session.room.as_deref() == Some(room);
+        match event {
+            Event::Who { room, names } if here(room) => names.clone_into(&mut self.names),
+            Event::Join { room, name, .. } if here(room) => {
+                if name == self.renderer.me() {
+                    // A room entered anew: its who answer follows.
+                    self.names.clear();
+                }
+                if !self.names.contains(name) {
+                    self.names.push(name.clone());
+                }
+            }
+            Event::Leave { room, name, .. } if here(room) => self.names.retain(|n| n != name),
+            Event::Nick { old, new, .. } => {
+                for name in &mut self.names {
+                    if name == old {
+                        new.clone_into(name);
+                    }
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// The lines of our own that go before `event` on a terminal: a
+    /// divider before replayed history, and the date when the day changes.
+    fn preface(&mut self, event: &Event) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.json || !self.interactive {
+            return lines;
+        }
+        if self.replaying
+            && !self.divided
+            && matches!(event, Event::Message { .. } | Event::Action { .. })
+        {
+            self.divided = true;
+            // A resume replays only what was said while we were away.
+            let what = if self.resuming {
+                "missed while away"
+            } else {
+                "history"
+            };
+            lines.push(self.renderer.notice(what));
+        }
+        lines.extend(self.renderer.date_line(event));
+        lines
     }
 
     /// How a connection ends whose asked-for name was refused: a script
@@ -309,18 +498,51 @@ impl Chat {
         output: &mut Output,
     ) -> std::io::Result<()> {
         if self.json {
-            // Re-encoded, so that whatever the server sent is one line of
-            // valid JSON with every control character escaped.
+            // The server's own text, in its key order, when it is valid JSON
+            // on one line; re-encoded otherwise. Either way every control
+            // character a terminal would act on is escaped.
             return match serde_json::from_str::<serde_json::Value>(frame) {
+                Ok(_) if !frame.contains(['\n', '\r']) => {
+                    output.line(&escape_controls(frame)).await
+                }
                 Ok(value) => output.line(&escape_controls(&value.to_string())).await,
                 Err(_) => Ok(()),
             };
         }
         match event {
             Some(Event::Welcome { .. }) if self.reconnected => {
-                output.status(&self.renderer.notice("reconnected")).await
+                output.progress(None).await?;
+                let waiting = self.pending.len();
+                let notice = match waiting {
+                    0 => "reconnected".to_owned(),
+                    1 => "reconnected; sending the line that waited".to_owned(),
+                    n => format!("reconnected; sending the {n} lines that waited"),
+                };
+                output.status(&self.renderer.notice(&notice)).await
             }
-            Some(event) => output.line(&self.renderer.render(event)).await,
+            Some(event @ Event::Who { names, .. }) => {
+                // A server may list only the first names, and say how many
+                // there are in all.
+                let count = serde_json::from_str::<serde_json::Value>(frame)
+                    .ok()
+                    .and_then(|value| value.get("count")?.as_u64())
+                    .and_then(|count| usize::try_from(count).ok());
+                let mut line = self.renderer.render(event);
+                if let Some(more) = count.and_then(|count| count.checked_sub(names.len()))
+                    && more > 0
+                {
+                    line.push_str(&format!(" +{more} more"));
+                }
+                output.line(&line).await
+            }
+            Some(event) => {
+                output.line(&self.renderer.render(event)).await?;
+                // Not for history: what named us yesterday is no news now.
+                if !self.replaying && self.renderer.mentioned(event) {
+                    output.mention(self.bell).await?;
+                }
+                Ok(())
+            }
             // A newer server's event we do not know: show it rather than lose it.
             None => output.line(&one_line(frame)).await,
         }
@@ -356,8 +578,14 @@ impl Chat {
         options: &Options,
         input: &mut Input,
         output: &mut Output,
-    ) -> Option<connect::ChatStream> {
+    ) -> Reconnection {
         self.reconnected = true;
+        let mut input_ended_at: Option<Instant> = None;
+        self.resuming = true;
+        // The line held back for pacing goes first, once back.
+        if let Some(line) = self.held.take() {
+            self.pending.push_front(line);
+        }
         // Resume after what we showed; with nothing shown yet, after nothing,
         // so that a gap in between is reported.
         self.session.since = Some(self.session.since.unwrap_or(0));
@@ -374,22 +602,38 @@ impl Chat {
                 tokio::select! {
                     result = &mut attempt => break result,
                     typed = input.read_while_away() => match typed {
-                        Typed::End | Typed::Interrupt => return None,
-                        Typed::Line(_) => {
-                            let notice = self.renderer.notice("not connected: that line was not sent");
+                        Typed::End | Typed::Interrupt => return Reconnection::Left,
+                        Typed::Line(line) if line.trim().is_empty() => {}
+                        Typed::Line(line) => {
+                            self.pending.push_back(line);
+                            let notice = self.renderer.notice(
+                                "not connected: that line will be sent once reconnected",
+                            );
                             let _ = output.status(&notice).await;
                         }
                     },
                 }
             };
             match result {
-                Ok(ws) => return Some(ws),
+                Ok(ws) => return Reconnection::Back(Box::new(ws)),
+                Err(err) if input.ended() => {
+                    let since = *input_ended_at.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= GIVE_UP_AFTER_INPUT_ENDED {
+                        return Reconnection::GaveUp(format!(
+                            "{err}; gave up, the input having ended {}s before",
+                            since.elapsed().as_secs()
+                        ));
+                    }
+                    let notice = format!("-- retrying (input ended): {err}");
+                    let _ = output.progress(Some(&notice)).await;
+                }
                 Err(err) => {
+                    // The retry first: on a terminal the row is cut at its width.
                     let notice = format!(
-                        "{err}; retrying in about {}s",
+                        "-- retrying in about {}s: {err}",
                         self.backoff.as_secs().max(1)
                     );
-                    let _ = output.status(&self.renderer.notice(&notice)).await;
+                    let _ = output.progress(Some(&notice)).await;
                 }
             }
         }
@@ -403,6 +647,16 @@ fn decode(frame: &str) -> Option<Event> {
     serde_json::from_str::<Event>(frame)
         .ok()
         .map(Event::sanitized)
+}
+
+/// The text of the message `line` says, if it is one (not a command): what
+/// the server's copy will hold.
+fn said(line: &str) -> Option<&str> {
+    match line.strip_prefix('/') {
+        Some(rest) if rest.starts_with('/') => Some(rest),
+        Some(_) => None,
+        None => Some(line.strip_suffix('\n').unwrap_or(line)),
+    }
 }
 
 /// What a close frame from the server means for the session.

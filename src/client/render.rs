@@ -26,6 +26,9 @@ pub struct Renderer {
     look: Look,
     /// Our current name, to mark our own messages and private copies.
     me: String,
+    /// The local day of the last timed line shown: timestamps are `HH:MM`
+    /// only, so a line of another day is preceded by its date.
+    day: Option<chrono::NaiveDate>,
 }
 
 /// Colours a name can get; each name always gets the same one.
@@ -42,12 +45,16 @@ const ERROR: Style = AnsiColor::BrightRed.on_default().effects(Effects::BOLD);
 const PRIVATE: Style = AnsiColor::Magenta.on_default();
 const GAP: Style = AnsiColor::Yellow.on_default();
 const INFO: Style = AnsiColor::Cyan.on_default();
+const MENTION: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Black)))
+    .bg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)));
 
 impl Renderer {
     pub fn new(look: Look) -> Self {
         Self {
             look,
             me: String::new(),
+            day: Some(chrono::Local::now().date_naive()),
         }
     }
 
@@ -65,6 +72,21 @@ impl Renderer {
         }
     }
 
+    /// The lines to print before `event` on a terminal: a date line when its
+    /// day is not the day of the line before it (yesterday's history, or
+    /// midnight passing). Nothing for scripts, whose lines carry no time.
+    pub fn date_line(&mut self, event: &Event) -> Option<String> {
+        if self.look == Look::Plain {
+            return None;
+        }
+        let day = local_time(event)?.date_naive();
+        if self.day == Some(day) {
+            return None;
+        }
+        self.day = Some(day);
+        Some(self.notice(&day.format("%A %-d %B %Y").to_string()))
+    }
+
     /// The line (or lines) to print for `event`, which must have been
     /// [`Event::sanitized`].
     pub fn render(&self, event: &Event) -> String {
@@ -77,11 +99,34 @@ impl Renderer {
         let Look::Terminal { color } = self.look else {
             return plain;
         };
-        let line = if color { self.colored(event) } else { plain };
+        let line = match event {
+            _ if color && self.mentioned(event) => {
+                // The whole line stands out, whatever the sender's colour.
+                let style = MENTION.effects(Effects::BOLD);
+                format!("{style}{plain}{style:#}")
+            }
+            _ if color => self.colored(event),
+            _ if self.mentioned(event) => format!("{plain} [mention]"),
+            // Without colour our own lines need another mark than reverse video.
+            Event::Message { from, text, .. } if *from == self.me => {
+                format!("{from} (you): {}", text.replace('\n', "\n  "))
+            }
+            _ => plain,
+        };
         match timestamp(event) {
             Some(ts) if color => format!("{NOTICE}{ts}{NOTICE:#} {line}"),
             Some(ts) => format!("{ts} {line}"),
             None => line,
+        }
+    }
+
+    /// Whether `event` is someone else's message or action that names us.
+    pub fn mentioned(&self, event: &Event) -> bool {
+        match event {
+            Event::Message { from, text, .. } | Event::Action { from, text, .. } => {
+                *from != self.me && mentions(text, &self.me)
+            }
+            _ => false,
         }
     }
 
@@ -136,6 +181,23 @@ impl Renderer {
     }
 }
 
+/// Whether `text` names `name`: as a whole word, in any letter case, where
+/// `-` and `_` are part of words as they are of names (so `ana` is not
+/// named by `ana_b` or `banana`), `@ana` included.
+pub(crate) fn mentions(text: &str, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let is_word = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
+    let text = text.to_lowercase();
+    let name = name.to_lowercase();
+    text.match_indices(&name).any(|(at, found)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + found.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
+}
+
 /// A stable colour per name, so a person is recognisable across lines.
 fn name_style(name: &str) -> Style {
     // FNV-1a: tiny, and stable across runs and platforms.
@@ -147,6 +209,11 @@ fn name_style(name: &str) -> Style {
 
 /// `HH:MM` in local time, for events that carry a time.
 fn timestamp(event: &Event) -> Option<String> {
+    Some(local_time(event)?.format("%H:%M").to_string())
+}
+
+/// When `event` happened, in local time, for events that carry a time.
+fn local_time(event: &Event) -> Option<chrono::DateTime<chrono::Local>> {
     let ts = match event {
         Event::Message { ts, .. }
         | Event::Action { ts, .. }
@@ -157,11 +224,7 @@ fn timestamp(event: &Event) -> Option<String> {
         _ => return None,
     };
     let utc = chrono::DateTime::from_timestamp_millis(i64::try_from(ts).ok()?)?;
-    Some(
-        utc.with_timezone(&chrono::Local)
-            .format("%H:%M")
-            .to_string(),
-    )
+    Some(utc.with_timezone(&chrono::Local))
 }
 
 #[cfg(test)]
@@ -176,6 +239,26 @@ mod tests {
             text: text.into(),
             ts: 0,
         }
+    }
+
+    #[test]
+    fn a_line_of_another_day_comes_after_its_date() {
+        let mut r = renderer(Look::Terminal { color: false }, "ana");
+        let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+        let at = |ts| Event::Message {
+            id: 1,
+            room: "lobby".into(),
+            from: "bo".into(),
+            text: "hi".into(),
+            ts,
+        };
+        assert_eq!(r.date_line(&at(now)), None, "today needs no date");
+        let two_days_ago = now - 2 * 86_400_000;
+        let date = r.date_line(&at(two_days_ago)).expect("a date line");
+        assert!(date.starts_with("-- ") && date.contains(" 20"), "{date:?}");
+        assert_eq!(r.date_line(&at(two_days_ago)), None, "once per day");
+        assert!(r.date_line(&at(now)).is_some(), "back to today");
+        assert_eq!(renderer(Look::Plain, "ana").date_line(&at(0)), None);
     }
 
     fn renderer(look: Look, me: &str) -> Renderer {
@@ -215,6 +298,35 @@ mod tests {
             !other.contains(";7m") && !other.contains("\x1b[7m"),
             "{other:?}"
         );
+    }
+
+    #[test]
+    fn without_colour_own_lines_are_marked_in_words() {
+        let r = renderer(Look::Terminal { color: false }, "ana");
+        let own = r.render(&message("ana", "hi\nthere"));
+        assert!(own.ends_with(" ana (you): hi\n  there"), "{own:?}");
+        let other = r.render(&message("bo", "hi"));
+        assert!(other.ends_with(" bo: hi"), "{other:?}");
+        let plain = renderer(Look::Plain, "ana").render(&message("ana", "hi"));
+        assert_eq!(plain, "ana: hi", "scripts get the server's text");
+    }
+
+    #[test]
+    fn a_mention_is_the_name_as_a_whole_word() {
+        for text in ["ana", "hi ana!", "@ana: look", "ANA, there?", "(ana)"] {
+            assert!(mentions(text, "ana"), "{text:?}");
+        }
+        for text in ["banana", "ana_b is here", "ana-b", "x_ana", "an a"] {
+            assert!(!mentions(text, "ana"), "{text:?}");
+        }
+        assert!(mentions("ping bo-2 now", "bo-2"));
+        assert!(!mentions("ping bo-22", "bo-2"));
+        let r = renderer(Look::Terminal { color: false }, "ana");
+        assert!(r.render(&message("bo", "hi @ana")).ends_with(" [mention]"));
+        assert!(!r.mentioned(&message("ana", "I am ana")), "not by oneself");
+        let coloured = renderer(Look::Terminal { color: true }, "ana");
+        let line = coloured.render(&message("bo", "ana\nlook"));
+        assert!(line.contains("bo: ana\n  look"), "indented once: {line:?}");
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub enum Input {
         /// close properly.
         interrupt: Signal,
     },
+    /// `--listen`: nothing is read; only Ctrl-C (or a signal) ends it.
+    Listen {
+        interrupt: Signal,
+    },
 }
 
 /// Where lines are printed.
@@ -51,8 +55,15 @@ pub enum Output {
 /// # Errors
 ///
 /// The terminal cannot be put in raw mode, or signals cannot be caught.
-pub fn open(interactive: bool, prompt: &str) -> io::Result<(Input, Output)> {
-    if interactive {
+pub fn open(interactive: bool, listen: bool, prompt: &str) -> io::Result<(Input, Output)> {
+    if listen {
+        Ok((
+            Input::Listen {
+                interrupt: signal(SignalKind::interrupt())?,
+            },
+            Output::Plain(io::stdout()),
+        ))
+    } else if interactive {
         let (editor, printer) = Editor::open(prompt, HISTORY_LEN)?;
         Ok((Input::Editor(Box::new(editor)), Output::Editor(printer)))
     } else {
@@ -80,7 +91,17 @@ impl Input {
                 line = lines.recv() => line.map_or(Typed::End, Typed::Line),
                 _ = interrupt.recv() => Typed::Interrupt,
             },
+            Input::Listen { interrupt } => {
+                interrupt.recv().await;
+                Typed::Interrupt
+            }
         }
+    }
+
+    /// A script's input has reached its end (some of its lines may still
+    /// wait to be sent): nobody will type anything any more.
+    pub fn ended(&self) -> bool {
+        matches!(self, Input::Plain { lines, .. } if lines.is_closed())
     }
 
     /// Like [`Input::read`] while there is no connection: a person may still
@@ -88,7 +109,7 @@ impl Input {
     /// stay unread until they can be sent.
     pub async fn read_while_away(&mut self) -> Typed {
         match self {
-            Input::Editor(_) => self.read().await,
+            Input::Editor(_) | Input::Listen { .. } => self.read().await,
             Input::Plain { interrupt, .. } => {
                 interrupt.recv().await;
                 Typed::Interrupt
@@ -100,6 +121,20 @@ impl Input {
     pub fn set_prompt(&mut self, prompt: &str) {
         if let Input::Editor(editor) = self {
             editor.set_prompt(prompt);
+        }
+    }
+
+    /// The people in the room, for Tab to complete (the editor only).
+    pub fn set_names(&mut self, names: &[String]) {
+        if let Input::Editor(editor) = self {
+            editor.set_names(names.to_vec());
+        }
+    }
+
+    /// The server's limit on a message, for refusing a paste over it.
+    pub fn set_max_message_bytes(&mut self, bytes: usize) {
+        if let Input::Editor(editor) = self {
+            editor.set_max_message_bytes(bytes);
         }
     }
 
@@ -135,9 +170,36 @@ impl Output {
     pub async fn status(&mut self, text: &str) -> io::Result<()> {
         match self {
             Output::Editor(_) => self.line(text).await,
-            Output::Plain(_) => writeln!(io::stderr(), "{text}"),
+            Output::Plain(_) => stamped(text),
         }
     }
+
+    /// Tells the person a line just printed names them (the editor only):
+    /// the title counts it, and the bell rings if `bell`.
+    pub async fn mention(&mut self, bell: bool) -> io::Result<()> {
+        match self {
+            Output::Editor(printer) => printer.mention(bell),
+            Output::Plain(_) => Ok(()),
+        }
+    }
+
+    /// Shows the state of the connection while it changes (reconnecting,
+    /// attempt after attempt): on a terminal one row above the prompt,
+    /// updated in place and taken away with `None`; for a script, a line
+    /// on standard error per change, with the time, as a log.
+    pub async fn progress(&mut self, text: Option<&str>) -> io::Result<()> {
+        match self {
+            Output::Editor(printer) => printer.status(text),
+            Output::Plain(_) => text.map_or(Ok(()), stamped),
+        }
+    }
+}
+
+/// A status line for a script's standard error, after the local time: a
+/// log read later (an outage overnight) needs to say when.
+fn stamped(text: &str) -> io::Result<()> {
+    let now = chrono::Local::now().format("%H:%M:%S");
+    writeln!(io::stderr(), "{now} {text}")
 }
 
 /// Reads standard input on its own thread: a blocking read there cannot hold

@@ -1138,3 +1138,132 @@ async fn issue_18_localhost_reaches_ipv6_loopback_when_hosts_names_only_ipv4() {
     let server = TestServer::start_on("::1", 0, &[]).await;
     assert_localhost_chats(&hosts, &server).await;
 }
+
+/// `--no-history` skips the history a room replays on entering it, for a
+/// one-shot sender and a `--json` bot alike; the live events still come.
+/// The client drops it: the server has no way to ask for no history (a
+/// `since` past the newest id replays it all, as after a restart).
+#[tokio::test]
+async fn issue_18_no_history_skips_the_replayed_history() {
+    // Issue 18, "Rough edges to smooth": scripts.
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    bo.send("said before").await;
+    let port = server.port.to_string();
+
+    let run = run_client(&["--port", &port, "--name", "ana", "--no-history"], "hi\n").await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "{}-> ana joined lobby\nana: hi\n",
+            welcome_lines("ana", "lobby")
+        )
+    );
+
+    let run = run_client(
+        &["--port", &port, "--name", "cy", "--no-history", "--json"],
+        "",
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert!(
+        !run.events()
+            .iter()
+            .any(|e| matches!(e, Event::Message { text, .. } if text == "said before")),
+        "{}",
+        run.stdout
+    );
+    let run = run_client(&["--port", &port, "--name", "dee", "--json"], "").await;
+    assert!(
+        run.stdout.contains("said before"),
+        "without the flag it is there"
+    );
+}
+
+/// `--json` prints each event as the server wrote it, in its key order.
+#[tokio::test]
+async fn issue_18_json_keeps_the_servers_key_order() {
+    // Issue 18, "Rough edges to smooth": scripts.
+    let welcome = Event::Welcome {
+        motd: "motd".to_owned(),
+        name: "ana".to_owned(),
+        room: "lobby".to_owned(),
+        history: 100,
+        limits: default_limits(),
+    };
+    let unordered = r#"{"type":"who","room":"lobby","names":["ana"],"count":1}"#;
+    let (port, fake) = fake_chat_server_frames(vec![
+        Message::text(welcome.to_json()),
+        Message::text(unordered),
+    ])
+    .await;
+    let run = run_client(
+        &[&format!("127.0.0.1:{port}"), "--name", "ana", "--json"],
+        "",
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(0), "stderr: {:?}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        format!("{}\n{unordered}\n", welcome.to_json()),
+        "not sorted (names, room, type)"
+    );
+    within("the fake server to end", fake)
+        .await
+        .expect("the fake server task");
+}
+
+/// `--listen` reads nothing (its input may be closed) and prints every
+/// event until interrupted, which exits 0.
+#[tokio::test]
+async fn issue_18_listen_reads_nothing_and_prints_everything() {
+    // Issue 18, "Rough edges to smooth": scripts.
+    let server = TestServer::start(&[]).await;
+    let port = server.port.to_string();
+    let mut log = RunningClient::start(&["--port", &port, "--name", "log", "--json", "--listen"]);
+    log.close_input();
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    bo.send("for the log").await;
+    loop {
+        let line = log.next_line().await;
+        if line.contains("for the log") {
+            assert!(
+                matches!(parse_event(&line), Event::Message { .. }),
+                "{line}"
+            );
+            break;
+        }
+    }
+    log.interrupt();
+    let run = log.exit().await;
+    assert_eq!(run.status.code(), Some(0), "{:?}", log.statuses);
+}
+
+/// A piped client whose input has ended, and whose server went away with
+/// lines still to send, gives up after a bounded time with status 9
+/// rather than retrying for ever.
+#[tokio::test]
+async fn issue_18_a_script_with_its_input_ended_gives_up_on_a_server_gone_for_good() {
+    // Issue 18, "Rough edges to smooth": scripts.
+    let mut server = TestServer::start(&[]).await;
+    let port = server.port.to_string();
+    let mut ana = RunningClient::start(&["--port", &port, "--name", "ana"]);
+    ana.wait_for_line("-> ana joined lobby").await;
+    server.signal("KILL");
+    let _ = server.wait().await;
+    let lost = ana.next_status().await;
+    assert!(lost.starts_with("-- connection lost"), "{lost}");
+    ana.type_line("never sent").await;
+    ana.close_input();
+    let started = std::time::Instant::now();
+    let run = ana.exit().await;
+    assert_eq!(run.status.code(), Some(9), "{:?}", ana.statuses);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let last = ana.statuses.last().expect("an error line");
+    assert!(
+        last.starts_with("error: lost the connection to ws://127.0.0.1:")
+            && last.contains("gave up"),
+        "{last}"
+    );
+}

@@ -29,8 +29,8 @@ fn welcome(name: &str, room: &str) -> [String; 2] {
 /// The client's retry notice after a refused attempt on `port`.
 fn refused_retry(port: u16, secs: u64) -> String {
     format!(
-        "-- cannot connect to ws://127.0.0.1:{port}: connection refused (is the server running, \
-         and on port {port}? otherwise pass --port); retrying in about {secs}s"
+        "-- retrying in about {secs}s: cannot connect to ws://127.0.0.1:{port}: connection refused \
+         (is the server running, and on port {port}? otherwise pass --port)"
     )
 }
 
@@ -185,6 +185,7 @@ async fn a_cut_connection_comes_back_as_the_same_person_and_prints_what_was_miss
         ])
     );
     assert_eq!(ana.statuses, lines(&[LOST_BY_CUT, RECONNECTED]));
+    assert_eq!(ana.timed, 2, "a script's status lines say when (issue 18)");
     assert_eq!(
         obs.seen,
         lines(&[
@@ -565,4 +566,92 @@ async fn issue_18_a_client_stopped_past_the_ping_timeout_reconnects_and_resumes(
         ])
     );
     assert_eq!(ana.statuses, lines(&[LOST_UNRESPONSIVE, RECONNECTED]));
+}
+
+/// A fake server for [`issue_18_a_line_lost_with_the_connection_is_sent_again_unless_replayed`]:
+/// greets each of two connections as `ana` in lobby, the second one with
+/// `replay` before her own join, hands over the text frames it gets, and
+/// drops the first connection after its first frame.
+async fn forgetful_server(
+    replay: Vec<String>,
+) -> (u16, tokio::sync::mpsc::Receiver<(usize, String)>) {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_websockets::{Message, ServerBuilder};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding");
+    let port = listener.local_addr().expect("address").port();
+    let (frames_tx, frames_rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let welcome = r#"{"type":"welcome","motd":"","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40}}"#;
+        let join = r#"{"type":"join","room":"lobby","name":"ana","ts":1764100000000}"#;
+        for connection in 1..=2 {
+            let (stream, _) = listener.accept().await.expect("the client connects");
+            let (_, mut ws) = ServerBuilder::new()
+                .accept(stream)
+                .await
+                .expect("the handshake");
+            ws.send(Message::text(welcome)).await.expect("sending");
+            if connection == 2 {
+                for frame in &replay {
+                    ws.send(Message::text(frame.clone()))
+                        .await
+                        .expect("sending");
+                }
+            }
+            ws.send(Message::text(join)).await.expect("sending");
+            while let Some(Ok(message)) = ws.next().await {
+                if let Some(text) = message.as_text() {
+                    let _ = frames_tx.send((connection, text.to_owned())).await;
+                    if connection == 1 {
+                        // Taken, never confirmed: the connection drops
+                        // without a close frame, as a network does.
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (port, frames_rx)
+}
+
+/// A line sent just before the connection dropped, whose copy never came
+/// back, is sent again after the resume; unless the replay holds it, which
+/// says the server took it.
+#[tokio::test]
+async fn issue_18_a_line_lost_with_the_connection_is_sent_again_unless_replayed() {
+    // Issue 18, "Rough edges to smooth": reconnection.
+    for replayed in [false, true] {
+        let copy = serde_json::json!({
+            "type": "message", "id": 1, "room": "lobby", "from": "ana",
+            "text": "lost line", "ts": 1_764_100_000_000_u64,
+        });
+        let replay = if replayed {
+            vec![copy.to_string()]
+        } else {
+            Vec::new()
+        };
+        let (port, mut frames) = forgetful_server(replay).await;
+        let mut ana = RunningClient::start(&["--port", &port.to_string(), "--name", "ana"]);
+        ana.wait_for_line("-> ana joined lobby").await;
+        ana.type_line("lost line").await;
+        assert_eq!(
+            within("the first frame", frames.recv()).await,
+            Some((1, "lost line".to_owned()))
+        );
+        ana.wait_for_line("-> ana joined lobby").await;
+        ana.type_line("next").await;
+        let mut expected = vec![(2, "next".to_owned())];
+        if !replayed {
+            expected.insert(0, (2, "lost line".to_owned()));
+        }
+        for wanted in expected {
+            assert_eq!(
+                within("a frame after the resume", frames.recv()).await,
+                Some(wanted),
+                "replayed: {replayed}"
+            );
+        }
+    }
 }

@@ -267,3 +267,70 @@ async fn help_lists_every_flag_with_its_environment_variable() {
         assert!(names.contains(&wanted), "{wanted} missing from:\n{help}");
     }
 }
+
+/// `--version` names the binary (`server 0.1.0`, `client 0.1.0`), not the package.
+#[tokio::test]
+async fn issue_18_version_names_the_binary() {
+    // Issue 18, "Rough edges to smooth".
+    for (binary, name) in [
+        (crate::support::SERVER, "server"),
+        (crate::support::client::CLIENT, "client"),
+    ] {
+        let output = within(
+            "--version",
+            tokio::process::Command::new(binary)
+                .arg("--version")
+                .output(),
+        )
+        .await
+        .expect("the binary runs");
+        assert_eq!(output.status.code(), Some(0));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+/// The server's second line says where to open the chat in a browser; the
+/// first stays `listening on …`. On every interface (`0.0.0.0`) it names
+/// this machine's address towards the LAN, if it has one, and its own.
+#[tokio::test]
+async fn issue_18_the_second_line_is_the_url_for_a_browser() {
+    // Issue 18, "Rough edges to smooth".
+    use tokio::io::AsyncBufReadExt as _;
+    for addr in ["127.0.0.1", "0.0.0.0"] {
+        let mut server = tokio::process::Command::new(crate::support::SERVER)
+            .args(["--addr", addr, "--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the server starts");
+        let mut lines =
+            tokio::io::BufReader::new(server.stdout.take().expect("piped stdout")).lines();
+        let first = within("the first line", lines.next_line())
+            .await
+            .expect("reading")
+            .expect("a first line");
+        let port = first
+            .strip_prefix(&format!("listening on ws://{addr}:"))
+            .unwrap_or_else(|| panic!("{first:?}"));
+        let second = within("the second line", lines.next_line())
+            .await
+            .expect("reading")
+            .expect("a second line");
+        let own = format!("http://127.0.0.1:{port}/");
+        if addr == "127.0.0.1" {
+            assert_eq!(second, format!("open {own} in a browser"));
+        } else {
+            assert!(
+                second.starts_with("open http://")
+                    && (second
+                        .ends_with(&format!("in a browser on the LAN ({own} on this machine)"))
+                        || second == format!("open {own} in a browser (no LAN address found)")),
+                "{second:?}"
+            );
+        }
+    }
+}

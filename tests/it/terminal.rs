@@ -16,6 +16,8 @@ use crate::support::client::{CLEARED_ENV, CLIENT};
 use crate::support::{TIMEOUT, TestServer, WsClient, within};
 
 const ROWS: u16 = 24;
+/// Rows kept above the screen, for tests on what reaches the scrollback.
+const SCROLLBACK: usize = 1000;
 /// As the client's `src/client/editor.rs` names them.
 const REFLOWING_TERMINAL_VARS: [&str; 7] = [
     "TMUX",
@@ -38,6 +40,14 @@ const CTRL_U: &str = "\x15";
 const CTRL_W: &str = "\x17";
 const LEFT: &str = "\x1b[D";
 const BACKSPACE: &str = "\x7f";
+const TAB: &str = "\t";
+const CTRL_L: &str = "\x0c";
+const CTRL_R: &str = "\x12";
+const ALT_ENTER: &str = "\x1b\r";
+/// A paste, as a terminal in bracketed-paste mode sends it.
+fn pasted(text: &str) -> String {
+    format!("\x1b[200~{text}\x1b[201~")
+}
 
 /// What the client asked of the terminal besides drawing on the screen.
 #[derive(Debug, Default)]
@@ -46,6 +56,10 @@ struct Requests {
     icon_names: Vec<String>,
     /// Any other operating system command (clipboard, colours, links…).
     other_osc: usize,
+    bells: usize,
+    /// The window's title saved on the title stack (`CSI 22 t`), and brought back (`CSI 23 t`).
+    title_pushes: usize,
+    title_pops: usize,
 }
 
 impl Requests {
@@ -67,6 +81,25 @@ impl vt100::Callbacks for Requests {
 
     fn unhandled_osc(&mut self, _: &mut Screen, _params: &[&[u8]]) {
         self.other_osc += 1;
+    }
+
+    fn audible_bell(&mut self, _: &mut Screen) {
+        self.bells += 1;
+    }
+
+    fn unhandled_csi(
+        &mut self,
+        _: &mut Screen,
+        _i1: Option<u8>,
+        _i2: Option<u8>,
+        params: &[&[u16]],
+        c: char,
+    ) {
+        match (c, params.first().and_then(|p| p.first())) {
+            ('t', Some(22)) => self.title_pushes += 1,
+            ('t', Some(23)) => self.title_pops += 1,
+            _ => {}
+        }
     }
 }
 
@@ -169,7 +202,7 @@ impl PtyClient {
             parser: vt100::Parser::new_with_callbacks(
                 ROWS.try_into().expect("rows"),
                 cols.try_into().expect("cols"),
-                0,
+                SCROLLBACK,
                 Requests::default(),
             ),
             cols,
@@ -292,12 +325,15 @@ impl PtyClient {
         .await;
     }
 
-    /// Waits for the welcome and the prompt `NAME> ` under it.
+    /// Waits for the welcome, the names in the room and the prompt
+    /// `NAME@lobby> ` under them.
     async fn wait_for_prompt(&mut self, name: &str) {
         let welcome = format!("you are {name} in lobby; type /help for commands");
-        let prompt = format!("{name}> ");
-        self.wait_for("the welcome and the prompt", |c| {
-            c.row_of(&welcome).is_some() && c.input_row().1 == prompt
+        let prompt = format!("{name}@lobby> ");
+        self.wait_for("the welcome, the names and the prompt", |c| {
+            c.row_of(&welcome).is_some()
+                && c.rows().iter().any(|row| row.starts_with("in lobby: "))
+                && c.input_row().1 == prompt
         })
         .await;
     }
@@ -399,7 +435,7 @@ async fn a_half_typed_line_survives_incoming_messages_in_place() {
     let server = TestServer::start(&[]).await;
     let mut ana = PtyClient::ana(&server, &[], &[]).await;
     ana.press("hello wor");
-    ana.wait_for_input("ana> hello wor").await;
+    ana.wait_for_input("ana@lobby> hello wor").await;
 
     let (mut bo, _) = server.join("bo", "lobby").await;
     let (mut cy, _) = server.join("cy", "lobby").await;
@@ -424,8 +460,8 @@ async fn a_half_typed_line_survives_incoming_messages_in_place() {
         "the six messages above `ana> hello wor`, cursor after it",
         |c| {
             let (input, line) = c.input_row();
-            line == "ana> hello wor"
-                && c.screen().cursor_position() == (input, 14)
+            line == "ana@lobby> hello wor"
+                && c.screen().cursor_position() == (input, 20)
                 && said
                     .iter()
                     .all(|said| c.row_of(said).is_some_and(|row| row < input))
@@ -439,14 +475,14 @@ async fn a_half_typed_line_survives_incoming_messages_in_place() {
         .collect();
     assert_eq!(
         typed,
-        ["ana> hello wor"],
+        ["ana@lobby> hello wor"],
         "the typed text shows once, on the input line"
     );
 
     ana.press(&format!("ld{ENTER}"));
     assert_eq!(message_from(&mut bo, "ana").await, "hello world");
     ana.wait_for_row("ana: hello world").await;
-    ana.wait_for_input("ana> ").await;
+    ana.wait_for_input("ana@lobby> ").await;
 }
 
 /// The chat as seen in a terminal: a welcome, a join, bo's line and one's own.
@@ -458,26 +494,34 @@ async fn chat_screen(args: &[&str], env: &[(&str, &str)]) -> PtyClient {
     bo.send("hi from bo").await;
     ana.wait_for_row("bo: hi from bo").await;
     ana.press(&format!("hi from ana{ENTER}"));
-    ana.wait_for_row("ana: hi from ana").await;
-    ana.wait_for_input("ana> ").await;
+    ana.wait_for("ana's own line, marked by colour or in words", |c| {
+        c.row_of("ana: hi from ana").is_some() || c.row_of("ana (you): hi from ana").is_some()
+    })
+    .await;
+    ana.wait_for_input("ana@lobby> ").await;
     ana
 }
 
 /// What [`chat_screen`] shows, colour or not.
-const CHAT_TEXT: [&str; 6] = [
+const CHAT_TEXT: [&str; 7] = [
     "Welcome to chat! Type a message",
     "you are ana in lobby; type /help for commands",
     "HH:MM -> ana joined lobby",
+    "in lobby: ana",
     "HH:MM -> bo joined lobby",
     "HH:MM bo: hi from bo",
     "HH:MM ana: hi from ana",
 ];
 
-fn assert_chat_text(ana: &PtyClient) {
+/// Without colour, one's own lines are marked in words instead of reverse video.
+const OWN_WITHOUT_COLOUR: &str = "HH:MM ana (you): hi from ana";
+
+fn assert_chat_text(ana: &PtyClient, own: &str) {
     let rows = normalized(&ana.rows());
     let (input, _) = ana.input_row();
     let mut expected: Vec<String> = CHAT_TEXT.iter().map(|s| (*s).to_owned()).collect();
-    expected.push("ana> ".to_owned());
+    *expected.last_mut().expect("ana's own line last") = own.to_owned();
+    expected.push("ana@lobby> ".to_owned());
     assert_eq!(rows[..=usize::from(input)], expected, "{rows:#?}");
 }
 
@@ -511,7 +555,7 @@ fn assert_no_style(screen: &Screen) {
 #[tokio::test]
 async fn colour_marks_names_and_ones_own_messages() {
     let ana = chat_screen(&[], &[]).await;
-    assert_chat_text(&ana);
+    assert_chat_text(&ana, CHAT_TEXT[6]);
     let screen = ana.screen();
 
     let bo_row = ana.row_of("bo: hi from bo").expect("seen");
@@ -552,7 +596,7 @@ async fn colour_marks_names_and_ones_own_messages() {
 #[tokio::test]
 async fn no_color_env_shows_the_same_text_unstyled() {
     let ana = chat_screen(&[], &[("NO_COLOR", "1")]).await;
-    assert_chat_text(&ana);
+    assert_chat_text(&ana, OWN_WITHOUT_COLOUR);
     assert_no_style(ana.screen());
 }
 
@@ -560,7 +604,7 @@ async fn no_color_env_shows_the_same_text_unstyled() {
 #[tokio::test]
 async fn no_color_flag_shows_the_same_text_unstyled() {
     let ana = chat_screen(&["--no-color"], &[]).await;
-    assert_chat_text(&ana);
+    assert_chat_text(&ana, OWN_WITHOUT_COLOUR);
     assert_no_style(ana.screen());
 }
 
@@ -577,7 +621,7 @@ async fn leave_with(key: &str, draft: &str) {
         "the editor puts the terminal in raw mode"
     );
     ana.press(draft);
-    ana.wait_for_input(&format!("ana> {draft}")).await;
+    ana.wait_for_input(&format!("ana@lobby> {draft}")).await;
 
     ana.press(key);
     let left = bo
@@ -621,26 +665,26 @@ async fn arrow_up_and_emacs_keys_edit_the_line() {
     ana.press(&format!("first{ENTER}"));
     assert_eq!(message_from(&mut bo, "ana").await, "first");
     ana.wait_for_row("ana: first").await;
-    ana.wait_for_input("ana> ").await;
+    ana.wait_for_input("ana@lobby> ").await;
     ana.press(UP);
-    ana.wait_for_input("ana> first").await;
+    ana.wait_for_input("ana@lobby> first").await;
 
     ana.press(&format!("{CTRL_A}say "));
-    ana.wait_for_cursor("ana> say first", 9).await;
+    ana.wait_for_cursor("ana@lobby> say first", 15).await;
     ana.press(&format!("{CTRL_E}!"));
-    ana.wait_for_input("ana> say first!").await;
+    ana.wait_for_input("ana@lobby> say first!").await;
     ana.press(ENTER);
     assert_eq!(message_from(&mut bo, "ana").await, "say first!");
-    ana.wait_for_input("ana> ").await;
+    ana.wait_for_input("ana@lobby> ").await;
 
     ana.press("one two three");
-    ana.wait_for_input("ana> one two three").await;
+    ana.wait_for_input("ana@lobby> one two three").await;
     ana.press(CTRL_W);
-    ana.wait_for_input("ana> one two ").await;
+    ana.wait_for_input("ana@lobby> one two ").await;
     ana.press("2");
-    ana.wait_for_input("ana> one two 2").await;
+    ana.wait_for_input("ana@lobby> one two 2").await;
     ana.press(CTRL_U);
-    ana.wait_for_cursor("ana> ", 5).await;
+    ana.wait_for_cursor("ana@lobby> ", 11).await;
     ana.press(&format!("kept{ENTER}"));
     assert_eq!(message_from(&mut bo, "ana").await, "kept");
 }
@@ -716,7 +760,9 @@ async fn a_hostile_servers_escape_sequences_are_shown_harmlessly() {
     let (url, server) = fake_server(vec![welcome.to_owned(), hostile]).await;
 
     let mut ana = PtyClient::start(&url, "ana", &["--no-reconnect"], &[]);
-    ana.wait_for_prompt("ana").await;
+    ana.wait_for_row("you are ana in lobby; type /help for commands")
+        .await;
+    ana.wait_for_input("ana@lobby> ").await;
     let row = ana.wait_for_row("e[2Jve: ]0;pwnedhi [31mred?1m").await;
     let requests = ana.parser.callbacks();
     assert!(requests.none(), "{requests:?}");
@@ -753,7 +799,7 @@ async fn issue_16_a_hostile_name_in_the_welcome_cannot_drive_the_prompt() {
     let mut ana = PtyClient::start(&url, "ana", &["--no-reconnect"], &[]);
     ana.wait_for_row("eve 12:34 bo: please paste the token here: hi")
         .await;
-    ana.wait_for_input("an]0;pwned a> ").await;
+    ana.wait_for_input("an]0;pwned a@lobby> ").await;
     assert!(
         ana.row_of("you are an]0;pwned a in lobby; type /help for commands")
             .is_some(),
@@ -808,16 +854,17 @@ async fn private_messages_are_magenta_and_notices_dimmed() {
 const NARROW: u16 = 40;
 
 /// What a client at 40 columns shows once in, without the prompt.
-const CHAT_AT_40: [&str; 4] = [
+const CHAT_AT_40: [&str; 5] = [
     "Welcome to chat! Type a message",
     "you are ana in lobby; type /help for com",
     "mands",
     "HH:MM -> ana joined lobby",
+    "in lobby: ana, bo",
 ];
 
-/// 90 characters: with the prompt `ana> `, three rows at 40 columns.
+/// 84 characters: with the prompt `ana@lobby> `, three rows at 40 columns.
 fn three_row_draft() -> String {
-    "0123456789".repeat(9)
+    "0123456789".repeat(9)[..84].to_owned()
 }
 
 /// `text` (ASCII) cut into rows of `cols` characters, as a terminal wraps it.
@@ -840,17 +887,17 @@ fn then(rows: &[&str], more: &[String]) -> Vec<String> {
 async fn narrow_ana_with_a_draft(server: &TestServer) -> (PtyClient, WsClient, String) {
     let (bo, _) = server.join("bo", "lobby").await;
     let mut ana = PtyClient::start_sized(&server.url, "ana", &[], &[], NARROW);
-    let welcome = then(&CHAT_AT_40, &["ana> ".to_owned()]);
+    let welcome = then(&CHAT_AT_40, &["ana@lobby> ".to_owned()]);
     ana.wait_for("the welcome and the prompt at 40 columns", |c| {
         c.screen_text() == welcome
     })
     .await;
     let draft = three_row_draft();
     ana.press(&draft);
-    let shown = then(&CHAT_AT_40, &wrapped(&format!("ana> {draft}"), 40));
+    let shown = then(&CHAT_AT_40, &wrapped(&format!("ana@lobby> {draft}"), 40));
     assert_eq!(shown.len(), CHAT_AT_40.len() + 3, "a three-row draft");
     ana.wait_for("the draft on three rows, cursor after it", |c| {
-        c.screen_text() == shown && c.screen().cursor_position() == (6, 15)
+        c.screen_text() == shown && c.screen().cursor_position() == (7, 15)
     })
     .await;
     (ana, bo, draft)
@@ -869,13 +916,13 @@ async fn issue_18_enter_on_a_wrapped_draft_leaves_no_stale_rows() {
     let copy = wrapped(&format!("HH:MM ana: {draft}"), 40);
     ana.wait_for("the server's copy and an empty prompt", |c| {
         let rows = c.screen_text();
-        rows.last().is_some_and(|row| row == "ana> ") && rows.contains(&copy[0])
+        rows.last().is_some_and(|row| row == "ana@lobby> ") && rows.contains(&copy[0])
     })
     .await;
     let mut expected = then(&CHAT_AT_40, &copy);
-    expected.push("ana> ".to_owned());
+    expected.push("ana@lobby> ".to_owned());
     assert_eq!(ana.screen_text(), expected);
-    assert_eq!(ana.screen().cursor_position(), (7, 5));
+    assert_eq!(ana.screen().cursor_position(), (8, 11));
 }
 
 /// Ctrl-U on a draft that wraps onto three rows clears all of them, so a
@@ -887,8 +934,11 @@ async fn issue_18_ctrl_u_on_a_wrapped_draft_leaves_no_stale_rows() {
     let (mut ana, mut bo, _) = narrow_ana_with_a_draft(&server).await;
 
     ana.press(CTRL_U);
-    ana.wait_for_cursor("ana> ", 5).await;
-    assert_eq!(ana.screen_text(), then(&CHAT_AT_40, &["ana> ".to_owned()]));
+    ana.wait_for_cursor("ana@lobby> ", 11).await;
+    assert_eq!(
+        ana.screen_text(),
+        then(&CHAT_AT_40, &["ana@lobby> ".to_owned()])
+    );
     ana.press(&format!("kept{ENTER}"));
     assert_eq!(message_from(&mut bo, "ana").await, "kept");
 }
@@ -904,15 +954,15 @@ async fn issue_18_a_message_arrives_above_a_wrapped_draft() {
 
     bo.send("hello from bo").await;
     let mut expected = then(&CHAT_AT_40, &["HH:MM bo: hello from bo".to_owned()]);
-    expected.extend(wrapped(&format!("ana> {draft}"), 40));
+    expected.extend(wrapped(&format!("ana@lobby> {draft}"), 40));
     ana.wait_for("the message above the whole draft, cursor after it", |c| {
-        c.screen_text() == expected && c.screen().cursor_position() == (7, 15)
+        c.screen_text() == expected && c.screen().cursor_position() == (8, 15)
     })
     .await;
 
     ana.press(CTRL_A);
     ana.wait_for("the cursor at the start of the draft", |c| {
-        c.screen().cursor_position() == (5, 5)
+        c.screen().cursor_position() == (6, 11)
     })
     .await;
     bo.send("a line from bo long enough to wrap at forty columns")
@@ -925,17 +975,17 @@ async fn issue_18_a_message_arrives_above_a_wrapped_draft() {
             "wrap at forty columns".to_owned(),
         ],
     );
-    expected.extend(wrapped(&format!("ana> {draft}"), 40));
+    expected.extend(wrapped(&format!("ana@lobby> {draft}"), 40));
     ana.wait_for(
         "both messages above the whole draft, cursor at its start",
-        |c| c.screen_text() == expected && c.screen().cursor_position() == (7, 5),
+        |c| c.screen_text() == expected && c.screen().cursor_position() == (8, 11),
     )
     .await;
 
     ana.press(&format!("{CTRL_E}!"));
     expected.last_mut().expect("the draft's last row").push('!');
     ana.wait_for("the draft typed on at its end", |c| {
-        c.screen_text() == expected && c.screen().cursor_position() == (9, 16)
+        c.screen_text() == expected && c.screen().cursor_position() == (10, 16)
     })
     .await;
     ana.press(ENTER);
@@ -958,27 +1008,28 @@ async fn issue_18_a_wrapped_draft_follows_a_resized_terminal() {
         "you are ana in lobby; type /he",
         "mands",
         "HH:MM -> ana joined lobby",
+        "in lobby: ana, bo",
     ];
-    let narrow = then(&cut, &wrapped(&format!("ana> {draft}"), 30));
+    let narrow = then(&cut, &wrapped(&format!("ana@lobby> {draft}"), 30));
     assert_eq!(narrow.len(), cut.len() + 4, "four rows at 30 columns");
     ana.wait_for("the draft on four rows of 30 columns", |c| {
-        c.screen_text() == narrow && c.screen().cursor_position() == (7, 5)
+        c.screen_text() == narrow && c.screen().cursor_position() == (8, 5)
     })
     .await;
 
     ana.resize(50);
-    let wide = then(&cut, &wrapped(&format!("ana> {draft}"), 50));
+    let wide = then(&cut, &wrapped(&format!("ana@lobby> {draft}"), 50));
     ana.wait_for("the draft on two rows of 50 columns", |c| {
-        c.screen_text() == wide && c.screen().cursor_position() == (5, 45)
+        c.screen_text() == wide && c.screen().cursor_position() == (6, 45)
     })
     .await;
 
     // 100 characters with the prompt: two full rows, the cursor on the next.
     ana.press("abcde");
-    let mut full = then(&cut, &wrapped(&format!("ana> {draft}abcde"), 50));
+    let mut full = then(&cut, &wrapped(&format!("ana@lobby> {draft}abcde"), 50));
     full.push(String::new());
     ana.wait_for("two full rows and the cursor below them", |c| {
-        normalized(&c.rows())[..full.len()] == full[..] && c.screen().cursor_position() == (6, 0)
+        normalized(&c.rows())[..full.len()] == full[..] && c.screen().cursor_position() == (7, 0)
     })
     .await;
     ana.press(ENTER);
@@ -994,24 +1045,24 @@ async fn issue_18_a_draft_of_wide_characters_wraps_by_display_width() {
     let server = TestServer::start(&[]).await;
     let (mut bo, _) = server.join("bo", "lobby").await;
     let mut ana = PtyClient::start_sized(&server.url, "ana", &[], &[], NARROW);
-    let welcome = then(&CHAT_AT_40, &["ana> ".to_owned()]);
+    let welcome = then(&CHAT_AT_40, &["ana@lobby> ".to_owned()]);
     ana.wait_for("the welcome and the prompt at 40 columns", |c| {
         c.screen_text() == welcome
     })
     .await;
 
-    // 40 characters of two columns each, then an emoji.
-    let draft = format!("{}🙂", "中文".repeat(20));
+    // 37 characters of two columns each, then an emoji.
+    let draft = format!("{}中🙂", "中文".repeat(18));
     ana.press(&draft);
-    // 5 + 17 * 2 = 39 columns: the 18th character goes to the next row.
+    // 11 + 14 * 2 = 39 columns: the 15th character goes to the next row.
     let rows = [
-        format!("ana> {}中", "中文".repeat(8)),
-        "文中".repeat(10),
-        "文中文🙂".to_owned(),
+        format!("ana@lobby> {}", "中文".repeat(7)),
+        "中文".repeat(10),
+        "中文中🙂".to_owned(),
     ];
     let shown = then(&CHAT_AT_40, &rows);
     ana.wait_for("the wide draft on three rows", |c| {
-        c.screen_text() == shown && c.screen().cursor_position() == (6, 8)
+        c.screen_text() == shown && c.screen().cursor_position() == (7, 8)
     })
     .await;
 
@@ -1022,16 +1073,16 @@ async fn issue_18_a_draft_of_wide_characters_wraps_by_display_width() {
         &CHAT_AT_40,
         &[
             rows[0].clone(),
-            format!("{}x", "文中".repeat(9) + "文"),
-            "中文中文".to_owned(),
+            format!("{}中x", "中文".repeat(9)),
+            "文中文中".to_owned(),
         ],
     );
     ana.wait_for("the x before the second row's last character", |c| {
-        c.screen_text() == edited && c.screen().cursor_position() == (6, 0)
+        c.screen_text() == edited && c.screen().cursor_position() == (7, 0)
     })
     .await;
     ana.press(ENTER);
-    let sent = format!("{}x中文中文", "中文".repeat(18));
+    let sent = format!("{}中x文中文中", "中文".repeat(16));
     assert_eq!(message_from(&mut bo, "ana").await, sent);
 }
 
@@ -1046,10 +1097,423 @@ async fn issue_18_ctrl_d_on_a_line_deletes_under_the_cursor() {
     let mut ana = PtyClient::ana(&server, &[], &[]).await;
 
     ana.press(&format!("abc{LEFT}{LEFT}{CTRL_D}"));
-    ana.wait_for_cursor("ana> ac", 6).await;
+    ana.wait_for_cursor("ana@lobby> ac", 12).await;
     ana.press(&format!("{CTRL_E}{CTRL_D}!"));
-    ana.wait_for_cursor("ana> ac!", 8).await;
+    ana.wait_for_cursor("ana@lobby> ac!", 14).await;
     assert!(ana.exit.try_recv().is_err(), "the client quit");
     ana.press(ENTER);
     assert_eq!(message_from(&mut bo, "ana").await, "ac!");
+}
+
+/// The prompt names the room, and after `/join` the room's history comes
+/// under a "history" divider, then who is there, like IRC's names reply.
+#[tokio::test]
+async fn issue_18_the_prompt_names_the_room_and_a_join_lists_who_is_there() {
+    // Issue 18, "Rough edges to smooth": the room on screen.
+    let server = TestServer::start(&[]).await;
+    let (mut cy, _) = server.join("cy", "other").await;
+    cy.send("said before ana came").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(&format!("/join other{ENTER}"));
+    ana.wait_for_input("ana@other> ").await;
+    ana.wait_for_row("in other: ana, cy").await;
+    let rows = ana.screen_text();
+    let at = |text: &str| {
+        rows.iter()
+            .position(|row| row == text)
+            .unwrap_or_else(|| panic!("no row {text:?}: {rows:#?}"))
+    };
+    let divider = at("-- history");
+    assert_eq!(at("HH:MM cy: said before ana came"), divider + 1);
+    assert!(at("HH:MM -> ana joined other") > divider + 1);
+    assert!(at("in other: ana, cy") > at("HH:MM -> ana joined other"));
+    cy.send("live").await;
+    ana.wait_for_row("cy: live").await;
+    assert_eq!(
+        ana.screen_text()
+            .iter()
+            .filter(|row| *row == "-- history")
+            .count(),
+        1,
+        "live lines are not history"
+    );
+}
+
+/// History from another day comes after its date (timestamps are `HH:MM`
+/// only), today's lines after today's; a `who` that lists only some of the
+/// names says how many more there are, and extra fields are no trouble.
+#[tokio::test]
+async fn issue_18_history_of_another_day_is_dated_and_a_long_who_says_how_many_more() {
+    // Issue 18, "Rough edges to smooth": the date line, and `who` with `count`.
+    let welcome = r#"{"type":"welcome","motd":"","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40}}"#;
+    let now = chrono::Utc::now();
+    let then = now - chrono::Duration::days(2);
+    let ms = |t: chrono::DateTime<chrono::Utc>| u64::try_from(t.timestamp_millis()).unwrap();
+    let old = serde_json::json!({
+        "type": "message", "id": 1, "room": "lobby", "from": "bo", "text": "old news", "ts": ms(then),
+    });
+    let join = serde_json::json!({"type": "join", "room": "lobby", "name": "ana", "ts": ms(now)});
+    let who = serde_json::json!({
+        "type": "who", "room": "lobby", "names": ["ana", "bo"], "count": 250, "more": "a cursor",
+    });
+    let frames = vec![
+        welcome.to_owned(),
+        old.to_string(),
+        join.to_string(),
+        who.to_string(),
+    ];
+    let (url, server) = fake_server(frames).await;
+
+    let mut ana = PtyClient::start(&url, "ana", &["--no-reconnect"], &[]);
+    ana.wait_for_row("in lobby: ana, bo +248 more").await;
+    let date = |t: chrono::DateTime<chrono::Utc>| {
+        format!(
+            "-- {}",
+            t.with_timezone(&chrono::Local).format("%A %-d %B %Y")
+        )
+    };
+    let rows = ana.screen_text();
+    let from = rows
+        .iter()
+        .position(|row| row == "-- history")
+        .unwrap_or_else(|| panic!("no history divider: {rows:#?}"));
+    assert_eq!(
+        rows[from..from + 5],
+        [
+            "-- history".to_owned(),
+            date(then),
+            "HH:MM bo: old news".to_owned(),
+            date(now),
+            "HH:MM -> ana joined lobby".to_owned(),
+        ]
+    );
+    drop(ana);
+    server.abort();
+}
+
+/// While the server is away, the client says so on one row that each
+/// attempt updates in place (not a row per attempt); a line typed meanwhile
+/// is kept, said to be kept, and sent once back.
+#[tokio::test]
+async fn issue_18_reconnecting_is_one_row_and_a_line_typed_meanwhile_is_sent_once_back() {
+    // Issue 18, "Rough edges to smooth": reconnection.
+    let mut server = TestServer::start(&[]).await;
+    let port = server.port;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    server.signal("TERM");
+    assert!(server.wait().await.success());
+    // Three failed attempts at least (about 1s, 1s, then 2s).
+    ana.wait_for("the retry row after a few attempts", |c| {
+        c.rows()
+            .iter()
+            .any(|row| row.starts_with("-- retrying in about 2s: cannot connect"))
+    })
+    .await;
+    let retrying = |c: &PtyClient| {
+        c.rows()
+            .iter()
+            .filter(|row| row.starts_with("-- retrying") || row.starts_with("-- connection lost"))
+            .count()
+    };
+    assert_eq!(retrying(&ana), 1, "{:#?}", ana.rows());
+    ana.press(&format!("typed while away{ENTER}"));
+    ana.wait_for_row("-- not connected: that line will be sent once reconnected")
+        .await;
+
+    let server = TestServer::start_on("127.0.0.1", port, &[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    assert_eq!(message_from(&mut bo, "ana").await, "typed while away");
+    ana.wait_for_row("ana: typed while away").await;
+    ana.wait_for_row("-- reconnected; sending the line that waited")
+        .await;
+    assert_eq!(retrying(&ana), 0, "{:#?}", ana.rows());
+}
+
+/// Ctrl-R finds older and older lines containing what is typed, and Enter
+/// sends the one found; Escape gives the draft back.
+#[tokio::test]
+async fn issue_18_ctrl_r_searches_the_lines_sent_before() {
+    // Issue 18, "Rough edges to smooth": keys.
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    for line in ["deploy one", "deploy two", "lunch"] {
+        ana.press(&format!("{line}{ENTER}"));
+        assert_eq!(message_from(&mut bo, "ana").await, line);
+    }
+    ana.press("draft");
+    ana.press(CTRL_R);
+    ana.wait_for_input("(search: ) draft").await;
+    ana.press("\x1b");
+    ana.wait_for_input("ana@lobby> draft").await;
+    ana.press(&format!("{CTRL_U}{CTRL_R}dep"));
+    ana.wait_for_input("(search: dep) deploy two").await;
+    ana.press(CTRL_R);
+    ana.wait_for_input("(search: dep) deploy one").await;
+    ana.press(ENTER);
+    assert_eq!(message_from(&mut bo, "ana").await, "deploy one");
+    ana.wait_for_input("ana@lobby> ").await;
+}
+
+/// Tab completes the name of someone in the room (`bob: ` at the start of
+/// the line, `bob ` elsewhere) and a command after `/`.
+#[tokio::test]
+async fn issue_18_tab_completes_names_and_commands() {
+    // Issue 18, "New": completion.
+    let server = TestServer::start(&[]).await;
+    let (mut bob, _) = server.join("bob", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(&format!("bo{TAB}"));
+    ana.wait_for_input("ana@lobby> bob: ").await;
+    ana.press(&format!("hi, and cy{TAB}"));
+    ana.wait_for_input("ana@lobby> bob: hi, and cy").await;
+    let (_cy, _) = server.join("cy", "lobby").await;
+    ana.wait_for_row("-> cy joined lobby").await;
+    ana.press(TAB);
+    ana.press(&format!("too{ENTER}"));
+    assert_eq!(message_from(&mut bob, "ana").await, "bob: hi, and cy too");
+    ana.press(&format!("/jo{TAB}"));
+    ana.wait_for_cursor("ana@lobby> /join ", 17).await;
+}
+
+/// A paste arrives as one message however many lines it has, its tabs made
+/// spaces; Alt-Enter puts a line break in a message; a paste over the
+/// server's limit is refused at once in one line, and nothing is sent.
+#[tokio::test]
+async fn issue_18_a_paste_is_one_message_and_alt_enter_breaks_the_line() {
+    // Issue 18, "New": multi-line messages, and a pasted Tab.
+    let server = TestServer::start(&["--max-message-bytes", "100"]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(&pasted("one\ttwo\r\nthree"));
+    ana.wait_for("the paste on two rows", |c| {
+        c.row_of("ana@lobby> one    two").is_some() && c.input_row().1 == "three"
+    })
+    .await;
+    ana.press(ENTER);
+    assert_eq!(message_from(&mut bo, "ana").await, "one    two\nthree");
+
+    ana.press(&format!("x{ALT_ENTER}y{ENTER}"));
+    assert_eq!(message_from(&mut bo, "ana").await, "x\ny");
+
+    ana.press(&pasted(&"z".repeat(101)));
+    ana.wait_for_row(
+        "-- paste refused: 101 bytes, over the server's limit of 100 bytes for a message",
+    )
+    .await;
+    ana.wait_for_input("ana@lobby> ").await;
+    ana.press(&format!("after{ENTER}"));
+    assert_eq!(
+        message_from(&mut bo, "ana").await,
+        "after",
+        "nothing else was sent"
+    );
+}
+
+/// The arguments of `/op`, `/register` and `/identify` are drawn as stars,
+/// and those lines are not kept for Up.
+#[tokio::test]
+async fn issue_18_secrets_are_masked_and_not_kept_in_history() {
+    // Issue 18, "New": secrets stay secret.
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(&format!("hello{ENTER}"));
+    assert_eq!(message_from(&mut bo, "ana").await, "hello");
+    ana.press("/identify hunter2");
+    ana.wait_for_input("ana@lobby> /identify *******").await;
+    ana.press(ENTER);
+    ana.wait_for_input("ana@lobby> ").await;
+    ana.press(UP);
+    ana.wait_for_input("ana@lobby> hello").await;
+    ana.press(UP);
+    ana.wait_for_input("ana@lobby> hello").await;
+    assert!(
+        !ana.screen().contents().contains("hunter2"),
+        "{}",
+        ana.screen().contents()
+    );
+}
+
+/// After Ctrl-L, each key typed redraws the line in place: the scrollback
+/// gets no copy of it.
+#[tokio::test]
+async fn issue_18_typing_after_ctrl_l_leaves_no_copies_in_the_scrollback() {
+    // Issue 18, "Rough edges to smooth": keys.
+    let server = TestServer::start(&[]).await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(CTRL_L);
+    ana.wait_for("the prompt alone at the top", |c| {
+        c.rows()[0] == "ana@lobby> " && c.rows()[1..].iter().all(String::is_empty)
+    })
+    .await;
+    let mut typed = String::new();
+    for c in ["a", "b", "c", "d"] {
+        ana.press(c);
+        typed.push_str(c);
+        ana.wait_for_input(&format!("ana@lobby> {typed}")).await;
+    }
+    assert_eq!(ana.input_row().0, 0);
+    ana.parser.screen_mut().set_scrollback(SCROLLBACK);
+    let scrolled = ana.screen().scrollback();
+    let above: Vec<String> = ana.rows()[..scrolled].to_vec();
+    ana.parser.screen_mut().set_scrollback(0);
+    let prompts = above
+        .iter()
+        .chain(&ana.rows())
+        .filter(|row| row.starts_with("ana@lobby> "))
+        .count();
+    assert_eq!(prompts, 1, "scrollback: {above:#?}");
+}
+
+/// `/quit` says goodbye on screen before the client exits 0.
+#[tokio::test]
+async fn issue_18_quit_says_goodbye() {
+    // Issue 18, "Rough edges to smooth".
+    let server = TestServer::start(&[]).await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    ana.press(&format!("/quit{ENTER}"));
+    let status = ana.wait_exit().await;
+    assert!(status.success(), "{status:?}");
+    ana.wait_for_row("-- you left lobby; goodbye").await;
+}
+
+/// A message that names you stands out, rings the bell once, and the
+/// window's title counts such messages until you press a key; the title is
+/// given back then, and on exit. `--no-bell` keeps the bell quiet.
+#[tokio::test]
+async fn issue_18_a_mention_is_highlighted_rings_once_and_is_counted_in_the_title() {
+    // Issue 18, "New": mentions.
+    for bell in [true, false] {
+        let server = TestServer::start(&[]).await;
+        // Ended by the server at the end, so that no key gives the title back first.
+        let args: &[&str] = if bell {
+            &["--no-reconnect"]
+        } else {
+            &["--no-reconnect", "--no-bell"]
+        };
+        let mut ana = PtyClient::ana(&server, args, &[]).await;
+        let (mut bo, _) = server.join("bo", "lobby").await;
+        bo.send("banana for ana_b").await;
+        ana.wait_for_row("bo: banana for ana_b").await;
+        assert_eq!(ana.parser.callbacks().bells, 0, "not a mention");
+        bo.send("hey @ana, look").await;
+        let row = ana.wait_for_row("bo: hey @ana, look").await;
+        let highlighted = cells(ana.screen(), row, 6, "bo: hey @ana, look".len());
+        assert!(
+            highlighted.iter().all(|c| c.bgcolor() == Color::Idx(3)),
+            "not highlighted"
+        );
+        bo.send("Ana?").await;
+        ana.wait_for("the second mention in the title", |c| {
+            c.parser.callbacks().titles.len() == 2
+        })
+        .await;
+        let requests = ana.parser.callbacks();
+        assert_eq!(requests.bells, if bell { 2 } else { 0 }, "{requests:?}");
+        assert_eq!(
+            requests.titles,
+            ["(1) chat: mentioned", "(2) chat: mentioned"]
+        );
+        assert_eq!((requests.title_pushes, requests.title_pops), (1, 0));
+
+        ana.press("x");
+        ana.wait_for("the title given back at a key", |c| {
+            c.parser.callbacks().title_pops == 1
+        })
+        .await;
+        bo.send("ana again").await;
+        ana.wait_for_row("bo: ana again").await;
+        server.signal("TERM");
+        assert_eq!(ana.wait_exit().await.exit_code(), 9);
+        ana.wait_for("the title given back on exit", |c| {
+            c.parser.callbacks().title_pops == 2
+        })
+        .await;
+        assert_eq!(ana.parser.callbacks().title_pushes, 2);
+    }
+}
+
+/// Ctrl-C on a server in a terminal: the terminal echoes `^C` where the
+/// cursor is, and the log line that follows starts on a line of its own.
+#[tokio::test]
+async fn issue_18_the_servers_shutdown_line_starts_on_its_own_line_after_ctrl_c() {
+    // Issue 18, "Rough edges to smooth".
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: ROWS,
+            cols: 200,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("opening a pseudo-terminal");
+    let mut cmd = CommandBuilder::new(crate::support::SERVER);
+    cmd.args(["--port", "0"]);
+    cmd.env_remove("RUST_LOG");
+    let mut child = pty.slave.spawn_command(cmd).expect("the server starts");
+    drop(pty.slave);
+    let mut reader = pty.master.try_clone_reader().expect("the pty's reader");
+    let (output_tx, mut output) = mpsc::channel::<Vec<u8>>(64);
+    std::thread::spawn(move || {
+        let mut buf = [0; 4096];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            if output_tx.blocking_send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut keys = pty.master.take_writer().expect("the pty's writer");
+    let mut parser = vt100::Parser::new(
+        ROWS.try_into().expect("rows"),
+        200_u16.try_into().expect("cols"),
+        0,
+    );
+    let mut wait_for = async |parser: &mut vt100::Parser, what: &str| {
+        within(what, async {
+            while !parser.screen().contents().contains(what) {
+                let bytes = output.recv().await.expect("the server's output");
+                parser.process(&bytes);
+            }
+        })
+        .await;
+    };
+    wait_for(&mut parser, "in a browser").await;
+    keys.write_all(CTRL_C.as_bytes()).expect("typing Ctrl-C");
+    keys.flush().expect("typing Ctrl-C");
+    wait_for(&mut parser, "shutting down").await;
+    let rows: Vec<String> = parser.screen().rows(0, 200).collect();
+    let log = rows
+        .iter()
+        .find(|row| row.contains("shutting down"))
+        .expect("just seen");
+    assert!(!log.contains("^C"), "{rows:#?}");
+    assert!(rows.iter().any(|row| row.trim() == "^C"), "{rows:#?}");
+    let _ = child.kill();
+}
+
+/// What a resume replays is marked as missed while away, not as history.
+#[tokio::test]
+async fn issue_18_a_resume_marks_what_was_missed_while_away() {
+    // Issue 18, "Rough edges to smooth": replayed history marked.
+    let server = TestServer::start(&[]).await;
+    let mut proxy = crate::support::proxy::Proxy::start(server.port).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    let url = format!("ws://127.0.0.1:{}", proxy.port);
+    let mut ana = PtyClient::start(&url, "ana", &[], &[]);
+    ana.wait_for_prompt("ana").await;
+    proxy.next_connection().await;
+    proxy.hold_new();
+    proxy.cut();
+    proxy.next_connection().await;
+    bo.send("said while ana was away").await;
+    assert_eq!(message_from(&mut bo, "bo").await, "said while ana was away");
+    proxy.forward_new();
+    ana.wait_for_row("bo: said while ana was away").await;
+    let rows = ana.screen_text();
+    let at = rows
+        .iter()
+        .position(|row| row == "HH:MM bo: said while ana was away")
+        .expect("just seen");
+    assert_eq!(rows[at - 1], "-- missed while away", "{rows:#?}");
+    assert!(!rows.contains(&"-- history".to_owned()), "{rows:#?}");
 }

@@ -64,8 +64,11 @@ pub struct RunningClient {
     stderr: BufReader<ChildStderr>,
     /// Every line read from stdout so far, without its newline.
     pub printed: Vec<String>,
-    /// Every line read from stderr so far, without its newline.
+    /// Every line read from stderr so far, without its newline and
+    /// without the `HH:MM:SS ` that starts a status line.
     pub statuses: Vec<String>,
+    /// The status lines read so far that started with a `HH:MM:SS ` time.
+    pub timed: usize,
 }
 
 impl RunningClient {
@@ -86,6 +89,7 @@ impl RunningClient {
             child,
             printed: Vec::new(),
             statuses: Vec::new(),
+            timed: 0,
         }
     }
 
@@ -166,9 +170,28 @@ impl RunningClient {
             self.printed,
             self.statuses
         );
-        let line = line.strip_suffix('\n').unwrap_or(&line).to_owned();
+        let line = line.strip_suffix('\n').unwrap_or(&line);
+        let line = self.untimed(line);
         self.statuses.push(line.clone());
         line
+    }
+
+    /// `line` without the time a status line starts with, counted.
+    fn untimed(&mut self, line: &str) -> String {
+        let timed = line.split_at_checked(9).filter(|(time, _)| {
+            let b = time.as_bytes();
+            [0, 1, 3, 4, 6, 7].iter().all(|&i| b[i].is_ascii_digit())
+                && b[2] == b':'
+                && b[5] == b':'
+                && b[8] == b' '
+        });
+        match timed {
+            Some((_, rest)) => {
+                self.timed += 1;
+                rest.to_owned()
+            }
+            None => line.to_owned(),
+        }
     }
 
     /// Sends SIGINT, as Ctrl-C does.
@@ -203,7 +226,10 @@ impl RunningClient {
         .await
         .expect("reading the client's stderr");
         self.printed.extend(stdout.lines().map(str::to_owned));
-        self.statuses.extend(stderr.lines().map(str::to_owned));
+        for line in stderr.lines() {
+            let line = self.untimed(line);
+            self.statuses.push(line);
+        }
         ClientRun {
             status,
             stdout,

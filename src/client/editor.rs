@@ -36,7 +36,7 @@ const FALLBACK_COLS: u16 = 80;
 /// when it gets narrower: tmux, VTE (GNOME Terminal, Tilix…), kitty,
 /// Alacritty, WezTerm, Windows Terminal, Konsole. (iTerm2 is known by its
 /// `TERM_PROGRAM`.) None of them is set by xterm, which cuts such rows.
-const REFLOWING_TERMINAL_VARS: [&str; 7] = [
+pub const REFLOWING_TERMINAL_VARS: [&str; 7] = [
     "TMUX",
     "VTE_VERSION",
     "KITTY_WINDOW_ID",

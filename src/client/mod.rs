@@ -22,6 +22,8 @@ mod editor;
 mod render;
 mod terminal;
 
+pub use editor::REFLOWING_TERMINAL_VARS;
+
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 

@@ -12,22 +12,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_websockets::{Message, ServerBuilder};
 use vt100::{Color, Screen};
 
+use chat::client::REFLOWING_TERMINAL_VARS;
+
 use crate::support::client::{CLEARED_ENV, CLIENT};
 use crate::support::{TIMEOUT, TestServer, WsClient, within};
 
 const ROWS: u16 = 24;
 /// Rows kept above the screen, for tests on what reaches the scrollback.
 const SCROLLBACK: usize = 1000;
-/// As the client's `src/client/editor.rs` names them.
-const REFLOWING_TERMINAL_VARS: [&str; 7] = [
-    "TMUX",
-    "VTE_VERSION",
-    "KITTY_WINDOW_ID",
-    "ALACRITTY_WINDOW_ID",
-    "WEZTERM_PANE",
-    "WT_SESSION",
-    "KONSOLE_VERSION",
-];
 const COLS: u16 = 80;
 // Keys, as a terminal sends them to the program.
 const ENTER: &str = "\r";

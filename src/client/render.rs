@@ -121,7 +121,10 @@ impl Renderer {
                     body(text)
                 )
             }
-            Event::Join { .. } | Event::Leave { .. } | Event::Nick { .. } => {
+            Event::Join { .. }
+            | Event::Leave { .. }
+            | Event::Nick { .. }
+            | Event::Presence { .. } => {
                 format!("{NOTICE}{}{NOTICE:#}", event.render_text())
             }
             Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", event.render_text()),
@@ -153,6 +156,7 @@ fn timestamp(event: &Event) -> Option<String> {
         | Event::Join { ts, .. }
         | Event::Leave { ts, .. }
         | Event::Nick { ts, .. }
+        | Event::Presence { ts, .. }
         | Event::Private { ts, .. } => *ts,
         _ => return None,
     };

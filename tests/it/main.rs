@@ -19,6 +19,7 @@ mod http;
 mod memory;
 mod metrics;
 mod names;
+mod presence;
 mod reconnect;
 mod rooms;
 mod seed;

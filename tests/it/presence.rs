@@ -5,6 +5,7 @@
 
 use chat::protocol::Event;
 
+use crate::support::client::RunningClient;
 use crate::support::events::{expect, join, leave, nick, who};
 use crate::support::{TestServer, WsClient, within};
 
@@ -202,4 +203,21 @@ async fn issue_17_who_pages_through_a_big_room_by_prefix_and_cursor() {
         ask_text(&mut tx, "/who").await,
         format!("in big (252 here): {}, ...", names(0, 100).join(", "))
     );
+}
+
+/// Our terminal client prints a summary as its one text line, and the
+/// fresh `who` after it.
+#[tokio::test]
+async fn issue_17_the_client_prints_presence_summaries() {
+    let server = TestServer::start(&["--presence-limit", "1", "--presence-interval", "300"]).await;
+    let port = server.port.to_string();
+    let mut ana = RunningClient::start(&["--port", &port, "--name", "ana", "--room", "big"]);
+    ana.wait_for_line("-> ana joined big").await;
+    let (mut bo, _) = server.join("bo", "big").await;
+    ana.wait_for_line("-- 1 joined (bo); 2 here").await;
+    bo.send("/quit").await;
+    ana.wait_for_line("-- 1 left (bo); 1 here").await;
+    ana.wait_for_line("in big: ana").await;
+    ana.close_input();
+    ana.finish().await;
 }

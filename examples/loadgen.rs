@@ -8,6 +8,17 @@
 //! carries its send time, so latency is measured end to end on one clock.
 //! Given `--server-pid`, it reads the server's CPU time and memory from /proc.
 //!
+//! With `--joins K` it measures instead what a join costs the server in a
+//! big room: it fills one room with `--fill N` listeners, then makes K joins
+//! (each connects, reads its welcome and its own `join`, and quits), and
+//! reports the server's CPU time per join (needs `--server-pid`):
+//!
+//! ```sh
+//! cargo run --release --bin server -- --port 9000 --max-connections 20000 &
+//! cargo run --release --example loadgen -- --port 9000 --server-pid $! \
+//!     --fill 10000 --joins 5000
+//! ```
+//!
 //! Loopback only, bounded by `--timeout`. Run the server with
 //! `--messages-per-second 0` (a load generator is not a person typing):
 //!
@@ -84,6 +95,13 @@ struct Args {
     /// Worker threads for the load generator's own runtime
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Join-cost mode: listeners to fill one room with before the joins
+    #[arg(long, default_value_t = 0)]
+    fill: usize,
+    /// Join-cost mode: joins (connect, welcome, own join, quit) into the
+    /// filled room, whose server CPU time is measured
+    #[arg(long, default_value_t = 0)]
+    joins: usize,
     /// The server is a plain broadcast server (websocat's broadcast mode, the
     /// `ws` library's recipe): no welcome, every frame echoed as it came
     #[arg(long)]
@@ -131,7 +149,107 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(args.threads.max(1))
         .enable_all()
         .build()?
-        .block_on(run(args))
+        .block_on(async {
+            if args.joins > 0 {
+                join_cost(args).await
+            } else {
+                run(args).await
+            }
+        })
+}
+
+/// Fills one room with `--fill` listeners, then measures the server's CPU
+/// time over `--joins` joins into it.
+async fn join_cost(args: Args) -> anyhow::Result<()> {
+    let Some(pid) = args.server_pid else {
+        bail!("--joins measures the server's CPU time: give --server-pid");
+    };
+    let base = format!("ws://{}", std::net::SocketAddr::new(args.host, args.port));
+    let run_id = std::process::id();
+    let room = format!("big-{run_id}");
+    let cancel = CancellationToken::new();
+    let deadline = Duration::from_secs_f64(args.timeout);
+    let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    let ready = Arc::new(Barrier::new(args.fill + 1));
+    let mut listeners = JoinSet::new();
+    for i in 0..args.fill {
+        let url = format!("{base}/{room}?name=f{run_id}-{i}&format=json");
+        let (gate, ready, cancel) = (gate.clone(), ready.clone(), cancel.clone());
+        listeners.spawn(async move {
+            let mut ws = connect(&url, &gate, &ready, false).await?;
+            // Read (and drop) whatever the room says, until the end.
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    frame = ws.next() => if frame.is_none() { break },
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close()).await;
+            anyhow::Ok(())
+        });
+    }
+    let fill_started = Instant::now();
+    tokio::select! {
+        _ = ready.wait() => {}
+        () = tokio::time::sleep(deadline) => bail!("the room was not filled within --timeout"),
+    }
+    let fill_secs = fill_started.elapsed().as_secs_f64();
+    // Whatever the filling left queued is delivered before the measurement.
+    tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
+
+    let cpu_before = proc_stats::cpu_ticks(pid).context("reading the server's CPU time")?;
+    let joins_started = Instant::now();
+    let mut joins = JoinSet::new();
+    let nobody = Arc::new(Barrier::new(1));
+    for i in 0..args.joins {
+        let url = format!("{base}/{room}?name=j{run_id}-{i}&format=json");
+        let (gate, nobody) = (gate.clone(), nobody.clone());
+        joins.spawn(async move {
+            let mut ws = connect(&url, &gate, &nobody, false).await?;
+            let _permit = gate.acquire().await.expect("the gate is never closed");
+            // Our own `join` says we are in; what the room said before it
+            // is not ours to count.
+            loop {
+                let frame = ws.next().await.context("closed before our join")??;
+                if frame.as_text().is_some_and(|t| {
+                    t.starts_with(r#"{"type":"join""#)
+                        && t.contains(&format!(r#""name":"j{run_id}-{i}""#))
+                }) {
+                    break;
+                }
+            }
+            ws.send(Message::text("/quit")).await?;
+            // The server's close frame: the departure is done.
+            while let Some(frame) = ws.next().await {
+                if frame.is_err() {
+                    break;
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    let all = async {
+        while let Some(result) = joins.join_next().await {
+            result??;
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(deadline, all)
+        .await
+        .context("the joins did not finish within --timeout")??;
+    let joins_secs = joins_started.elapsed().as_secs_f64();
+    let cpu_after = proc_stats::cpu_ticks(pid).context("reading the server's CPU time")?;
+    cancel.cancel();
+    while listeners.join_next().await.is_some() {}
+
+    let cpu_secs = (cpu_after - cpu_before) as f64 / proc_stats::ticks_per_second();
+    println!(
+        "room of {} filled in {fill_secs:.2} s; {} joins in {joins_secs:.2} s; server CPU {:.1} us per join ({cpu_secs:.2} s in all)",
+        args.fill,
+        args.joins,
+        cpu_secs * 1e6 / args.joins as f64,
+    );
+    Ok(())
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

@@ -65,7 +65,7 @@ shoot() {
   rm "$out/$pane.ans"
 }
 
-terminal server "RUST_LOG=chat=debug server --port $port" 100
+terminal server "server --port $port" 100
 wait_for server "listening on"
 for name in ana bo cy; do
   terminal "$name" "client --port $port --name $name"

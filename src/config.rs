@@ -39,6 +39,18 @@ pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(50);
 /// once.
 pub const DEPARTURE_HOLD: Duration = Duration::from_secs(3);
 
+/// Members above which a room's joins, leaves and renames are summed up
+/// in one `presence` event per interval instead of one notice each. Each
+/// notice is a frame to every member, so filling a room of n costs n²/2
+/// frames: 5,000 at 100, which any machine sends at once and a person can
+/// still read, and 50 million at 10,000. It is also where services that
+/// live with this draw the line (Pusher's presence channels stop at 100).
+pub const DEFAULT_PRESENCE_LIMIT: usize = 100;
+/// How often a big room hears its `presence` summary: often enough that
+/// the count feels live, rarely enough that a crowd arriving costs a few
+/// frames a member.
+pub const DEFAULT_PRESENCE_INTERVAL: Duration = Duration::from_secs(3);
+
 /// Everything `server::run` needs to know besides the listener.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -213,6 +225,12 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Most header lines in an HTTP request (default 100).
     pub max_headers: usize,
+    /// Members above which a room's presence is summarised (default
+    /// [`DEFAULT_PRESENCE_LIMIT`]).
+    pub presence_limit: usize,
+    /// How often a summarised room hears its summary (default
+    /// [`DEFAULT_PRESENCE_INTERVAL`]).
+    pub presence_interval: Duration,
 }
 
 impl Limits {
@@ -245,6 +263,8 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             max_header_bytes: 8 * 1024,
             max_headers: 100,
+            presence_limit: DEFAULT_PRESENCE_LIMIT,
+            presence_interval: DEFAULT_PRESENCE_INTERVAL,
         }
     }
 }

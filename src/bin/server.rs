@@ -91,6 +91,12 @@ struct Args {
     /// Most header lines in an HTTP request
     #[arg(long, env = "CHAT_MAX_HEADERS", default_value_t = Limits::default().max_headers)]
     max_headers: usize,
+    /// Members above which a room's joins, leaves and renames are summed up in one presence event per interval instead of a notice each
+    #[arg(long, env = "CHAT_PRESENCE_LIMIT", default_value_t = Limits::default().presence_limit)]
+    presence_limit: usize,
+    /// Milliseconds between a big room's presence summaries
+    #[arg(long, env = "CHAT_PRESENCE_INTERVAL", default_value_t = Limits::default().presence_interval.as_millis() as u64)]
+    presence_interval: u64,
     /// PEM certificate chain (the server's certificate first): serve the whole port over TLS (wss://, https://)
     #[arg(long, env = "CHAT_TLS_CERT", requires = "tls_key", value_name = "FILE")]
     tls_cert: Option<PathBuf>,
@@ -162,6 +168,9 @@ impl Args {
                 handshake_timeout: Duration::from_secs(self.handshake_timeout),
                 max_header_bytes: self.max_header_bytes,
                 max_headers: self.max_headers,
+                presence_limit: self.presence_limit,
+                // Zero would be a busy loop.
+                presence_interval: Duration::from_millis(self.presence_interval.max(1)),
             },
             tls,
         })

@@ -423,7 +423,7 @@ impl Chat {
     fn track_names(&mut self, event: &Event) -> bool {
         let here = |room: &str| self.session.room.as_deref() == Some(room);
         match event {
-            Event::Who { room, names } if here(room) => names.clone_into(&mut self.names),
+            Event::Who { room, names, .. } if here(room) => names.clone_into(&mut self.names),
             Event::Join { room, name, .. } if here(room) => {
                 if name == self.renderer.me() {
                     // A room entered anew: its who answer follows.
@@ -521,21 +521,6 @@ impl Chat {
                     n => format!("reconnected; sending the {n} lines that waited"),
                 };
                 output.status(&self.renderer.notice(&notice)).await
-            }
-            Some(event @ Event::Who { names, .. }) => {
-                // A server may list only the first names, and say how many
-                // there are in all.
-                let count = serde_json::from_str::<serde_json::Value>(frame)
-                    .ok()
-                    .and_then(|value| value.get("count")?.as_u64())
-                    .and_then(|count| usize::try_from(count).ok());
-                let mut line = self.renderer.render(event);
-                if let Some(more) = count.and_then(|count| count.checked_sub(names.len()))
-                    && more > 0
-                {
-                    line.push_str(&format!(" +{more} more"));
-                }
-                output.line(&line).await
             }
             Some(event) => {
                 output.line(&self.renderer.render(event)).await?;

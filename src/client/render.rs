@@ -166,7 +166,10 @@ impl Renderer {
                     body(text)
                 )
             }
-            Event::Join { .. } | Event::Leave { .. } | Event::Nick { .. } => {
+            Event::Join { .. }
+            | Event::Leave { .. }
+            | Event::Nick { .. }
+            | Event::Presence { .. } => {
                 format!("{NOTICE}{}{NOTICE:#}", event.render_text())
             }
             Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", event.render_text()),
@@ -220,6 +223,7 @@ fn local_time(event: &Event) -> Option<chrono::DateTime<chrono::Local>> {
         | Event::Join { ts, .. }
         | Event::Leave { ts, .. }
         | Event::Nick { ts, .. }
+        | Event::Presence { ts, .. }
         | Event::Private { ts, .. } => *ts,
         _ => return None,
     };

@@ -21,10 +21,19 @@ pub enum Input<'a> {
 pub enum Command<'a> {
     Nick(&'a str),
     Join(&'a str),
-    Who,
+    /// A page of the names here: those starting with `prefix` (any letter
+    /// case; `None` for all), after the name `after` (the cursor: the last
+    /// name of the previous page).
+    Who {
+        prefix: Option<&'a str>,
+        after: Option<&'a str>,
+    },
     Rooms,
     Me(&'a str),
-    Msg { to: &'a str, text: &'a str },
+    Msg {
+        to: &'a str,
+        text: &'a str,
+    },
     Help,
     Quit(Option<&'a str>),
 }
@@ -73,7 +82,10 @@ pub fn strip_line_ending(frame: &str) -> &str {
 pub const COMMANDS: &[(&str, &str)] = &[
     ("/nick NAME", "change your name"),
     ("/join ROOM", "leave this room and enter ROOM"),
-    ("/who", "the names in this room"),
+    (
+        "/who [PREFIX]",
+        "names here; /who PREFIX AFTER: more (* for all)",
+    ),
     ("/rooms", "rooms with their number of people"),
     ("/me TEXT", "an action line: * you TEXT"),
     ("/msg NAME TEXT", "a private message to one person"),
@@ -115,7 +127,7 @@ pub fn parse_input(frame: &str) -> Result<Input<'_>, CommandError> {
     let command = match word.to_ascii_lowercase().as_str() {
         "nick" => Command::Nick(one_word(args, "/nick NAME")?),
         "join" => Command::Join(one_word(args, "/join ROOM")?),
-        "who" => no_args(args, "/who", Command::Who)?,
+        "who" => who(args)?,
         "rooms" => no_args(args, "/rooms", Command::Rooms)?,
         "help" => no_args(args, "/help", Command::Help)?,
         "me" if args.is_empty() => return Err(CommandError::usage("/me TEXT")),
@@ -149,6 +161,28 @@ fn say(text: &str) -> Result<Input<'_>, CommandError> {
     } else {
         Ok(Input::Say(text))
     }
+}
+
+/// What follows `/who`: nothing, a prefix, or a prefix and a cursor; `*`
+/// as the prefix means everyone, so that the whole room can be paged.
+fn who(args: &str) -> Result<Command<'_>, CommandError> {
+    const USAGE: &str = "/who [PREFIX [AFTER]] (PREFIX * for everyone)";
+    let mut words = args.split_whitespace();
+    let (prefix, after) = (words.next(), words.next());
+    if words.next().is_some() {
+        return Err(CommandError::usage(USAGE));
+    }
+    let prefix = match prefix {
+        Some("*") | None => None,
+        Some(prefix) if is_valid_name(prefix) => Some(prefix),
+        Some(_) => return Err(CommandError::usage(USAGE)),
+    };
+    if let Some(after) = after
+        && !is_valid_name(after)
+    {
+        return Err(invalid_name(after));
+    }
+    Ok(Command::Who { prefix, after })
 }
 
 fn one_word<'a>(args: &'a str, usage: &str) -> Result<&'a str, CommandError> {
@@ -248,7 +282,11 @@ mod tests {
         assert_eq!(cmd("/nick bo"), Command::Nick("bo"));
         assert_eq!(cmd("/NICK  bo "), Command::Nick("bo"));
         assert_eq!(cmd("/join rust"), Command::Join("rust"));
-        assert_eq!(cmd("/who"), Command::Who);
+        let who = |prefix, after| Command::Who { prefix, after };
+        assert_eq!(cmd("/who"), who(None, None));
+        assert_eq!(cmd("/who an"), who(Some("an"), None));
+        assert_eq!(cmd("/who an  anabel "), who(Some("an"), Some("anabel")));
+        assert_eq!(cmd("/who * bo"), who(None, Some("bo")));
         assert_eq!(cmd("/rooms"), Command::Rooms);
         assert_eq!(cmd("/help"), Command::Help);
         assert_eq!(cmd("/me waves  hello"), Command::Me("waves  hello"));
@@ -278,7 +316,9 @@ mod tests {
         );
         assert_eq!(code("/join"), ErrorCode::BadArguments);
         assert_eq!(code("/join a/b"), ErrorCode::InvalidRoom);
-        assert_eq!(code("/who me"), ErrorCode::BadArguments);
+        assert_eq!(code("/who a b c"), ErrorCode::BadArguments);
+        assert_eq!(code("/who a!"), ErrorCode::BadArguments);
+        assert_eq!(code("/who * b!"), ErrorCode::InvalidName);
         assert_eq!(code("/rooms x"), ErrorCode::BadArguments);
         assert_eq!(code("/help me"), ErrorCode::BadArguments);
         assert_eq!(code("/me"), ErrorCode::BadArguments);

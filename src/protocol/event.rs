@@ -26,6 +26,11 @@ pub enum Event {
         /// Messages the server keeps per room.
         history: usize,
         limits: LimitsInfo,
+        /// How many are in the room, the newcomer included. Absent when the
+        /// server cannot tell cheaply (with Redis, where the room spans
+        /// servers): an additive field, so older clients ignore it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        people: Option<usize>,
     },
     /// A message said in a room; `id` grows by one per room message.
     Message {
@@ -69,9 +74,34 @@ pub enum Event {
         text: String,
         ts: u64,
     },
+    /// One page of the names in a room: at most [`WHO_PAGE`], sorted as a
+    /// person reads them (letter case aside), matching the prefix asked for
+    /// and after the cursor given.
     Who {
         room: String,
+        /// How many are in the room, whatever the prefix.
+        count: usize,
         names: Vec<String>,
+        /// Whether more names match after the last one listed: ask again
+        /// with that name as the cursor.
+        more: bool,
+    },
+    /// Arrivals and departures in a room above the presence limit, summed
+    /// over an interval instead of one notice each (at most one per room per
+    /// interval).
+    Presence {
+        room: String,
+        joined: u64,
+        /// The first few who joined, at most [`PRESENCE_NAMES`].
+        joined_names: Vec<String>,
+        left: u64,
+        /// The first few who left, at most [`PRESENCE_NAMES`].
+        left_names: Vec<String>,
+        /// Name changes, counted only.
+        renamed: u64,
+        /// How many are in the room now.
+        people: usize,
+        ts: u64,
     },
     Rooms {
         rooms: Vec<RoomInfo>,
@@ -90,6 +120,12 @@ pub enum Event {
         message: String,
     },
 }
+
+/// Names a `who` event lists at most; the rest are paged with a cursor.
+pub const WHO_PAGE: usize = 100;
+/// Names a `presence` event lists per direction: enough to recognise a
+/// friend arriving, few enough that the event stays one short line.
+pub const PRESENCE_NAMES: usize = 5;
 
 /// The limits a client should pace itself under, as the welcome states them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,12 +208,14 @@ impl Event {
                 room,
                 history,
                 limits,
+                people,
             } => Event::Welcome {
                 motd: text(motd),
                 name: line(name),
                 room: line(room),
                 history,
                 limits,
+                people,
             },
             Event::Message {
                 id,
@@ -238,9 +276,35 @@ impl Event {
                 text: text(said),
                 ts,
             },
-            Event::Who { room, names } => Event::Who {
+            Event::Who {
+                room,
+                count,
+                names,
+                more,
+            } => Event::Who {
                 room: line(room),
+                count,
                 names: names.into_iter().map(line).collect(),
+                more,
+            },
+            Event::Presence {
+                room,
+                joined,
+                joined_names,
+                left,
+                left_names,
+                renamed,
+                people,
+                ts,
+            } => Event::Presence {
+                room: line(room),
+                joined,
+                joined_names: joined_names.into_iter().map(line).collect(),
+                left,
+                left_names: left_names.into_iter().map(line).collect(),
+                renamed,
+                people,
+                ts,
             },
             Event::Rooms { rooms } => Event::Rooms {
                 rooms: rooms
@@ -292,7 +356,53 @@ impl Event {
             } => format!("<- {name} left {room} ({reason})"),
             Event::Nick { old, new, .. } => format!("-- {old} is now known as {new}"),
             Event::Private { from, text, .. } => format!("[private] {from}: {}", indent(text)),
-            Event::Who { room, names } => format!("in {room}: {}", names.join(", ")),
+            Event::Who {
+                room,
+                count,
+                names,
+                more,
+            } => {
+                let list = names.join(", ");
+                if !more && names.len() == *count {
+                    format!("in {room}: {list}")
+                } else {
+                    let etc = if *more { ", ..." } else { "" };
+                    format!("in {room} ({} here): {list}{etc}", thousands(*count as u64))
+                }
+            }
+            Event::Presence {
+                joined,
+                joined_names,
+                left,
+                left_names,
+                renamed,
+                people,
+                ..
+            } => {
+                let mut parts = Vec::new();
+                if *joined > 0 {
+                    parts.push(format!(
+                        "{} joined{}",
+                        thousands(*joined),
+                        some_of(joined_names, *joined)
+                    ));
+                }
+                if *left > 0 {
+                    parts.push(format!(
+                        "{} left{}",
+                        thousands(*left),
+                        some_of(left_names, *left)
+                    ));
+                }
+                if *renamed > 0 {
+                    parts.push(format!("{} renamed", thousands(*renamed)));
+                }
+                format!(
+                    "-- {}; {} here",
+                    parts.join(", "),
+                    thousands(*people as u64)
+                )
+            }
             Event::Rooms { rooms } => {
                 let list: Vec<String> = rooms
                     .iter()
@@ -323,6 +433,33 @@ impl Event {
             other => other.render_text(),
         }
     }
+}
+
+/// `1034` as `1,034`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// ` (ana, bo, +10)`: the names listed out of `total`.
+fn some_of(names: &[String], total: u64) -> String {
+    if names.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(" ({}", names.join(", "));
+    let rest = total.saturating_sub(names.len() as u64);
+    if rest > 0 {
+        let _ = write!(out, ", +{}", thousands(rest));
+    }
+    out.push(')');
+    out
 }
 
 fn indent(text: &str) -> std::borrow::Cow<'_, str> {
@@ -356,8 +493,9 @@ mod tests {
                     per_second: 20,
                     burst: 40,
                 },
+                people: Some(3),
             },
-            r#"{"type":"welcome","motd":"hello","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40}}"#,
+            r#"{"type":"welcome","motd":"hello","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40},"people":3}"#,
             "hello\nyou are ana in lobby; type /help for commands",
         );
         roundtrip(
@@ -424,10 +562,50 @@ mod tests {
         roundtrip(
             &Event::Who {
                 room: "lobby".into(),
+                count: 2,
                 names: vec!["ana".into(), "bo".into()],
+                more: false,
             },
-            r#"{"type":"who","room":"lobby","names":["ana","bo"]}"#,
+            r#"{"type":"who","room":"lobby","count":2,"names":["ana","bo"],"more":false}"#,
             "in lobby: ana, bo",
+        );
+        roundtrip(
+            &Event::Who {
+                room: "lobby".into(),
+                count: 1_034,
+                names: vec!["ana".into(), "anabel".into()],
+                more: true,
+            },
+            r#"{"type":"who","room":"lobby","count":1034,"names":["ana","anabel"],"more":true}"#,
+            "in lobby (1,034 here): ana, anabel, ...",
+        );
+        roundtrip(
+            &Event::Presence {
+                room: "lobby".into(),
+                joined: 12,
+                joined_names: vec!["ana".into(), "bo".into()],
+                left: 3,
+                left_names: vec![],
+                renamed: 0,
+                people: 1_034,
+                ts: 7,
+            },
+            r#"{"type":"presence","room":"lobby","joined":12,"joined_names":["ana","bo"],"left":3,"left_names":[],"renamed":0,"people":1034,"ts":7}"#,
+            "-- 12 joined (ana, bo, +10), 3 left; 1,034 here",
+        );
+        roundtrip(
+            &Event::Presence {
+                room: "lobby".into(),
+                joined: 0,
+                joined_names: vec![],
+                left: 2,
+                left_names: vec!["cy".into(), "di".into()],
+                renamed: 1,
+                people: 101,
+                ts: 7,
+            },
+            r#"{"type":"presence","room":"lobby","joined":0,"joined_names":[],"left":2,"left_names":["cy","di"],"renamed":1,"people":101,"ts":7}"#,
+            "-- 2 left (cy, di), 1 renamed; 101 here",
         );
         roundtrip(
             &Event::Rooms {
@@ -465,6 +643,13 @@ mod tests {
             r#"{"type":"help","commands":[{"usage":"/who","effect":"the names in this room"}]}"#,
             "commands:\n  /who             the names in this room",
         );
+    }
+
+    #[test]
+    fn a_welcome_without_a_head_count_reads_as_before() {
+        let json = r#"{"type":"welcome","motd":"","name":"ana","room":"lobby","history":1,"limits":{"max_message_bytes":1,"per_second":1,"burst":1}}"#;
+        let welcome: Event = serde_json::from_str(json).unwrap();
+        assert_eq!(welcome.to_json(), json);
     }
 
     #[test]
@@ -522,6 +707,7 @@ mod tests {
                 per_second: 1,
                 burst: 1,
             },
+            people: None,
         };
         assert_eq!(
             welcome.sanitized().render_text(),
@@ -533,7 +719,9 @@ mod tests {
     fn sanitized_leaves_a_clean_event_as_it_was() {
         let who = Event::Who {
             room: "lobby".into(),
+            count: 2,
             names: vec!["ana".into(), "bo".into()],
+            more: false,
         };
         assert_eq!(who.clone().sanitized(), who);
     }

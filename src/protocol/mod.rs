@@ -13,7 +13,7 @@ pub mod event;
 pub mod query;
 
 pub use command::{Command, Input, parse_input, strip_line_ending};
-pub use event::{ErrorCode, Event, HelpEntry, LimitsInfo, RoomInfo};
+pub use event::{ErrorCode, Event, HelpEntry, LimitsInfo, PRESENCE_NAMES, RoomInfo, WHO_PAGE};
 pub use query::JoinRequest;
 
 /// The room a connection enters when its URL names none.

@@ -183,6 +183,12 @@ impl Server {
             None => None,
         };
 
+        // Ends with the accept loop: summaries are for people still here.
+        tokio::spawn(summarise_presence(
+            Arc::clone(&shared.chat.rooms),
+            shared.cancel.clone(),
+        ));
+
         tokio::select! {
             () = accept_loop(&listener, &shared) => {}
             () = tidy_rooms(&shared.chat.rooms) => {}
@@ -246,6 +252,19 @@ async fn tidy_rooms(rooms: &Rooms) {
 /// Accepts sockets, at most [`memory::MAX_HANDSHAKES`] of them in their
 /// handshake at once: past that, the next waits in the kernel's backlog
 /// until one is done, so slow handshakes bound the memory they hold.
+/// Sends big rooms their presence summaries, once per interval, until `stop`.
+async fn summarise_presence(rooms: Arc<Rooms>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(rooms.presence_interval);
+    // A late tick is not made up for: one summary per interval at most.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => rooms.summarise_presence(),
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
 async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     let handshakes = Arc::new(Semaphore::new(memory::MAX_HANDSHAKES));
     loop {

@@ -799,3 +799,51 @@ async fn the_page_works_at_each_loopback_name_and_explains_an_origin_refusal() {
     browser.wait_for_state(&rebound, "left").await;
     browser.end().await;
 }
+
+/// Above the presence limit the page shows the `presence` summary as one
+/// line and the room's head count beside the names it has fetched; back
+/// under the limit the fresh `who` puts every name back in the list
+/// (issue 17).
+#[tokio::test]
+async fn issue_17_the_page_shows_presence_summaries_and_the_head_count() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(&["--presence-limit", "2", "--presence-interval", "2000"]).await;
+    let (_obs, _) = server.join("obs", "big").await;
+    let ana = browser
+        .first_page(&format!("http://127.0.0.1:{}/big?name=ana", server.port))
+        .await;
+    browser.wait_for_line(&ana, "→ ana joined big").await;
+    let count = "return document.getElementById('count').textContent;";
+    assert_eq!(browser.run(&ana, count).await, "(2)");
+
+    let mut crowd = vec![server.join("bo", "big").await.0];
+    browser.wait_for_line(&ana, "1 joined (bo); 3 here").await;
+    // Just after a summary: both fall in the next interval.
+    for name in ["cy", "di"] {
+        crowd.push(server.join(name, "big").await.0);
+    }
+    browser
+        .wait_for_line(&ana, "2 joined (cy, di); 5 here")
+        .await;
+    assert_eq!(browser.run(&ana, count).await, "(5)");
+
+    for client in &mut crowd {
+        client.send("/quit").await;
+        client.expect_close().await;
+    }
+    browser
+        .wait_for_line(&ana, "3 left (bo, cy, di); 2 here")
+        .await;
+    browser
+        .wait_until(
+            &ana,
+            "the fresh who",
+            "return document.getElementById('count').textContent === '(2)' \
+             && document.querySelectorAll('#names li').length === 2;",
+        )
+        .await;
+    assert_eq!(browser.people(&ana).await, ["ana", "obs"]);
+    browser.end().await;
+}

@@ -324,6 +324,7 @@ async fn the_client_strips_controls_a_server_sent_raw() {
         room: "lobby".to_owned(),
         history: 100,
         limits: default_limits(),
+        people: None,
     };
     let hostile = Event::Message {
         id: 1,
@@ -366,6 +367,7 @@ async fn issue_16_a_hostile_servers_fields_print_as_one_harmless_line_each() {
         room: "lobby".to_owned(),
         history: 100,
         limits: default_limits(),
+        people: None,
     };
     let error = Event::error(
         ErrorCode::Cluster,
@@ -413,6 +415,7 @@ async fn issue_16_a_hostile_close_reason_is_one_harmless_line() {
         room: "lobby".to_owned(),
         history: 100,
         limits: default_limits(),
+        people: None,
     };
     let (port, fake) = fake_chat_server_frames(vec![
         Message::text(welcome.to_json()),
@@ -641,6 +644,7 @@ async fn json_prints_each_event_as_one_line_in_order_with_hostile_text_escaped()
                 room: "lobby".to_owned(),
                 history: 100,
                 limits: default_limits(),
+                people: Some(2),
             },
             Event::Join {
                 room: "lobby".to_owned(),
@@ -662,6 +666,7 @@ async fn json_turns_raw_control_characters_from_a_server_into_one_valid_line() {
         room: "lobby".to_owned(),
         history: 100,
         limits: default_limits(),
+        people: None,
     };
     let hostile = Event::Message {
         id: 1,
@@ -698,6 +703,7 @@ async fn json_escapes_c1_controls_and_bidi_overrides_a_server_sent_raw() {
         room: "lobby".to_owned(),
         history: 100,
         limits: default_limits(),
+        people: None,
     };
     // U+009B is the one-character CSI of 8-bit terminals; U+202E reverses
     // how the rest of the line displays.

@@ -519,6 +519,7 @@ async fn issue_16_hostile_events_from_redis_reach_nobody() {
             per_second: 1,
             burst: 1,
         },
+        people: None,
     }
     .to_json();
     let private_json = |from: &str, to: &str, text: &str| {

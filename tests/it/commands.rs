@@ -192,12 +192,15 @@ fn room_info(name: &str, people: usize) -> chat::protocol::RoomInfo {
     }
 }
 
-/// `/who`, `/rooms` and `/help` take no arguments: any is `bad_arguments`.
+/// `/rooms` and `/help` take no arguments, `/who` at most two: more is `bad_arguments`.
 #[tokio::test]
 async fn who_rooms_and_help_with_arguments_are_bad_arguments() {
     let (_server, mut ana) = ana_alone().await;
     for (frame, usage) in [
-        ("/who lobby", "usage: /who"),
+        (
+            "/who a b c",
+            "usage: /who [PREFIX [AFTER]] (PREFIX * for everyone)",
+        ),
         ("/rooms all", "usage: /rooms"),
         ("/help nick", "usage: /help"),
     ] {
@@ -222,7 +225,10 @@ async fn help_lists_every_command() {
             commands: vec![
                 entry("/nick NAME", "change your name"),
                 entry("/join ROOM", "leave this room and enter ROOM"),
-                entry("/who", "the names in this room"),
+                entry(
+                    "/who [PREFIX]",
+                    "names here; /who PREFIX AFTER: more (* for all)",
+                ),
                 entry("/rooms", "rooms with their number of people"),
                 entry("/me TEXT", "an action line: * you TEXT"),
                 entry("/msg NAME TEXT", "a private message to one person"),
@@ -434,6 +440,7 @@ async fn a_message_over_the_size_limit_is_too_long_and_the_connection_stays() {
                 per_second: 20,
                 burst: 40,
             },
+            people: Some(1),
         }
     );
     expect(&mut ana, join("lobby", "ana")).await;

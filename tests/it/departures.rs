@@ -18,7 +18,7 @@ async fn until_gone(observer: &mut WsClient, room: &str, name: &str) {
         loop {
             observer.send("/who").await;
             match next_untimed(observer).await {
-                Event::Who { room: r, names } if r == room => {
+                Event::Who { room: r, names, .. } if r == room => {
                     if !names.iter().any(|n| n == name) {
                         return;
                     }

@@ -92,7 +92,7 @@ async fn welcome_is_exact_in_both_formats_with_the_defaults() {
     let mut ana = WsClient::connect(&server.url_for("/?name=ana&format=json")).await;
     assert_eq!(
         ana.next_text().await,
-        r#"{"type":"welcome","motd":"Welcome to chat! Type a message","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40}}"#
+        r#"{"type":"welcome","motd":"Welcome to chat! Type a message","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40},"people":1}"#
     );
     let mut bo = WsClient::connect(&server.url_for("/?name=bo&format=text")).await;
     assert_eq!(
@@ -117,7 +117,7 @@ async fn welcome_states_the_server_flags_in_both_formats() {
     let mut ana = WsClient::connect(&server.url_for("/rust?name=ana&format=json")).await;
     assert_eq!(
         ana.next_text().await,
-        r#"{"type":"welcome","motd":"hello there","name":"ana","room":"rust","history":7,"limits":{"max_message_bytes":1000,"per_second":20,"burst":40}}"#
+        r#"{"type":"welcome","motd":"hello there","name":"ana","room":"rust","history":7,"limits":{"max_message_bytes":1000,"per_second":20,"burst":40},"people":1}"#
     );
     let mut bo = WsClient::connect(&server.url_for("/rust?name=bo")).await;
     assert_eq!(
@@ -133,7 +133,7 @@ async fn an_empty_motd_leaves_only_the_you_are_line() {
     let mut ana = WsClient::connect(&server.url_for("/?name=ana&format=json")).await;
     assert_eq!(
         ana.next_text().await,
-        r#"{"type":"welcome","motd":"","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40}}"#
+        r#"{"type":"welcome","motd":"","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40},"people":1}"#
     );
     let mut bo = WsClient::connect(&server.url_for("/?name=bo")).await;
     assert_eq!(
@@ -328,7 +328,8 @@ async fn private_renders_exactly_for_recipient_and_sender_in_both_formats() {
     .await;
 }
 
-/// `/who` is `{"type":"who",…}` in JSON and `in ROOM: A, B` in text.
+/// `/who` is `{"type":"who",…}` with the head count in JSON, and `in ROOM:
+/// A, B` in text when it lists everyone.
 #[tokio::test]
 async fn who_renders_exactly_in_both_formats() {
     let server = TestServer::start(&[]).await;
@@ -337,7 +338,7 @@ async fn who_renders_exactly_in_both_formats() {
     ana.send("/who").await;
     assert_eq!(
         ana.next_text().await,
-        r#"{"type":"who","room":"lobby","names":["ana","bo"]}"#
+        r#"{"type":"who","room":"lobby","count":2,"names":["ana","bo"],"more":false}"#
     );
     bo.send("/who").await;
     assert_eq!(bo.next_text().await, "in lobby: ana, bo");
@@ -375,7 +376,7 @@ async fn help_renders_exactly_in_both_formats() {
             r#"{"type":"help","commands":["#,
             r#"{"usage":"/nick NAME","effect":"change your name"},"#,
             r#"{"usage":"/join ROOM","effect":"leave this room and enter ROOM"},"#,
-            r#"{"usage":"/who","effect":"the names in this room"},"#,
+            r#"{"usage":"/who [PREFIX]","effect":"names here; /who PREFIX AFTER: more (* for all)"},"#,
             r#"{"usage":"/rooms","effect":"rooms with their number of people"},"#,
             r#"{"usage":"/me TEXT","effect":"an action line: * you TEXT"},"#,
             r#"{"usage":"/msg NAME TEXT","effect":"a private message to one person"},"#,
@@ -391,7 +392,7 @@ async fn help_renders_exactly_in_both_formats() {
         "commands:\n\
          \x20 /nick NAME       change your name\n\
          \x20 /join ROOM       leave this room and enter ROOM\n\
-         \x20 /who             the names in this room\n\
+         \x20 /who [PREFIX]    names here; /who PREFIX AFTER: more (* for all)\n\
          \x20 /rooms           rooms with their number of people\n\
          \x20 /me TEXT         an action line: * you TEXT\n\
          \x20 /msg NAME TEXT   a private message to one person\n\

@@ -20,6 +20,7 @@ mod http;
 mod memory;
 mod metrics;
 mod names;
+mod presence;
 mod reconnect;
 mod rooms;
 mod seed;

@@ -178,7 +178,9 @@ async fn concurrent_joins_for_one_name_give_it_to_exactly_one() {
         listed,
         Event::Who {
             room: "lobby".into(),
-            names: expected
+            count: expected.len(),
+            names: expected,
+            more: false,
         }
     );
 }

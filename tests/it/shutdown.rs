@@ -176,6 +176,7 @@ async fn environment_variables_configure_the_server() {
             room,
             history,
             limits,
+            ..
         } => {
             assert_eq!(motd, "motd from the environment");
             assert_eq!((name.as_str(), room.as_str()), ("ana", "lobby"));

@@ -290,6 +290,7 @@ fn kind(event: &Event) -> &'static str {
         Event::Nick { .. } => "nick",
         Event::Private { .. } => "private",
         Event::Who { .. } => "who",
+        Event::Presence { .. } => "presence",
         Event::Rooms { .. } => "rooms",
         Event::Help { .. } => "help",
         Event::Gap { .. } => "gap",

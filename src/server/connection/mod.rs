@@ -201,7 +201,7 @@ where
         }
     }
 
-    fn welcome(&self) -> Event {
+    fn welcome(&self, people: Option<usize>) -> Event {
         let context = &self.context;
         Event::Welcome {
             motd: context.motd.clone(),
@@ -213,6 +213,7 @@ where
                 per_second: context.limits.messages_per_second,
                 burst: context.limits.message_burst,
             },
+            people,
         }
     }
 
@@ -331,9 +332,14 @@ where
                 return self.write_after_room(None).await;
             }
             Command::Nick(new) => match rooms.rename(&self.name, &self.room, new).await {
-                Ok(()) => {
+                Ok(unheard) => {
                     new.clone_into(&mut self.name);
-                    return Ok(());
+                    // The room only counted it: clients learn their new
+                    // name from their own `nick`.
+                    return match unheard {
+                        Some(nick) => self.reply(nick).await,
+                        None => Ok(()),
+                    };
                 }
                 Err(err) => err.into(),
             },
@@ -354,7 +360,10 @@ where
                 }
                 Err(err) => err.into(),
             },
-            Command::Who => rooms.who(&self.room).await.unwrap_or_else(Event::from),
+            Command::Who { prefix, after } => rooms
+                .who(&self.room, prefix, after)
+                .await
+                .unwrap_or_else(Event::from),
             Command::Rooms => rooms.list().await.unwrap_or_else(Event::from),
             Command::Help => help_event(),
             Command::Msg { to, text } => match rooms.private(&self.name, to, text).await {

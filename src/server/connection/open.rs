@@ -46,7 +46,7 @@ pub(super) async fn open(
     };
     tracing::debug!(name = %conn.name, room = %conn.room, address = %conn.address, "connected");
 
-    let welcome = conn.welcome();
+    let welcome = conn.welcome(membership.people);
     let (format, room) = (conn.format, conn.room.clone());
     let greeting = std::iter::once(welcome)
         .chain(problems.into_iter().map(Event::from))

@@ -1,31 +1,43 @@
 //! Who is where: `/who` and `/rooms`, and finding a person for `/msg`,
 //! on this server or, with Redis, on any.
 
+use super::members::{Members, Page};
 use super::{Rooms, now_ms};
 use crate::protocol::command::CommandError;
-use crate::protocol::{ErrorCode, Event, RoomInfo};
+use crate::protocol::{ErrorCode, Event, RoomInfo, WHO_PAGE};
 use crate::server::cluster::ClusterError;
 
 impl Rooms {
-    /// The names in `room`, on every server.
+    /// A page of the names in `room`, on every server: those starting with
+    /// `prefix`, after `after` (see [`Members::page`]).
     ///
     /// # Errors
     ///
     /// `cluster` if the other servers did not answer.
-    pub(crate) async fn who(&self, room: &str) -> Result<Event, CommandError> {
-        let everywhere = self.backend.who(room).await.map_err(unanswered)?;
-        let mut names: Vec<String> = everywhere.unwrap_or_else(|| {
-            self.state()
-                .rooms
-                .get(room)
-                .map(|r| r.members.iter().cloned().collect())
-                .unwrap_or_default()
-        });
-        // As a person reads a list: `ana` before `Bo`.
-        names.sort_by_cached_key(|name| name.to_lowercase());
-        Ok(Event::Who {
-            room: room.to_owned(),
-            names,
+    pub(crate) async fn who(
+        &self,
+        room: &str,
+        prefix: Option<&str>,
+        after: Option<&str>,
+    ) -> Result<Event, CommandError> {
+        let page = |members: &Members| {
+            let Page { names, more } = members.page(prefix, after, WHO_PAGE);
+            Event::Who {
+                room: room.to_owned(),
+                count: members.len(),
+                names,
+                more,
+            }
+        };
+        // With Redis the whole list comes back, and is paged here (a cost
+        // proportional to everyone is the cluster's to remove, not ours).
+        if let Some(everywhere) = self.backend.who(room).await.map_err(unanswered)? {
+            return Ok(page(&Members::from_names(everywhere)));
+        }
+        let state = self.state();
+        Ok(match state.rooms.get(room) {
+            Some(entry) => page(&entry.members),
+            None => page(&Members::default()),
         })
     }
 

@@ -191,7 +191,8 @@ impl Rooms {
         // and nothing falls between them.
         let events_rx = entry.events_tx.subscribe();
         let (replay, missed) = entry.replay(since);
-        entry.members.insert(name.to_owned());
+        entry.members.insert(name);
+        let people = (!self.backend.is_cluster()).then_some(entry.members.len());
         if let Some(cluster) = self.backend.relay() {
             cluster.place(name, room);
         }
@@ -202,18 +203,15 @@ impl Rooms {
         };
         // Back within the hold: the room hears of neither the departure
         // nor the return.
-        let own_join = if state.departures.take(room, name).is_some() {
-            Some(EncodedEvent::new(&join))
-        } else {
-            self.announce(entry, room, &join);
-            None
-        };
+        let heard = state.departures.take(room, name).is_none()
+            && self.announce(state, room, &join) == Announced::Heard;
         Membership {
             room: room.to_owned(),
             events_rx,
             replay,
             missed,
-            own_join,
+            own_join: (!heard).then(|| EncodedEvent::new(&join)),
+            people,
         }
     }
 

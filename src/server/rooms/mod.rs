@@ -24,6 +24,9 @@
 //! - `entry`: how a person enters a room (connect, `/join`), loading an
 //!   absent room's tail first.
 //! - `directory`: `/who`, `/rooms`, and finding a person for `/msg`.
+//! - `members`: a room's names, sorted and paged for `/who`.
+//! - `presence`: join, leave and nick notices, one each in a small room,
+//!   summed up per interval in a big one.
 //! - `evictions`: which rooms were evicted lately, for loads in flight.
 //! - `bridge`: what the Redis bridge calls ([`crate::server::cluster::Registry`]).
 
@@ -34,7 +37,9 @@ mod departures;
 mod directory;
 mod entry;
 mod evictions;
+mod members;
 mod names;
+mod presence;
 mod room;
 
 use std::collections::HashMap;
@@ -56,6 +61,7 @@ pub(crate) use control::{Closing, Control, MAILBOX_BYTES, Told};
 use departures::{DEPARTURE_HOLD, Departures, Hold};
 use evictions::Evictions;
 use names::name_taken;
+use presence::Announced;
 use room::{HistoryLimits, QueueLimits, Room};
 
 /// Room tails read from the backend at once: each may be `--history`
@@ -84,9 +90,13 @@ pub(crate) struct Membership {
     /// Messages after the requested `since` that history no longer holds.
     pub missed: u64,
     /// The person's own `join`, when the room did not hear it (back within
-    /// a held departure): to send after the replay and any gap, where the
-    /// broadcast would have put it, since clients take it as "you are in".
+    /// a held departure, or the room only counts arrivals): to send after
+    /// the replay and any gap, where the broadcast would have put it, since
+    /// clients take it as "you are in".
     pub own_join: Option<EncodedEvent>,
+    /// How many are in the room, the newcomer included; `None` with Redis,
+    /// where this server sees only its own.
+    pub people: Option<usize>,
 }
 
 /// A connection as registered: its final name, its room, and anything to report
@@ -108,6 +118,11 @@ pub(crate) struct Rooms {
     mailboxes: Unsent,
     /// Turns to load a room's tail (see [`LOADS_AT_ONCE`]).
     loads: Semaphore,
+    /// Members above which a room's presence is summarised
+    /// (`--presence-limit`; see `presence`).
+    presence_limit: usize,
+    /// How often those summaries go out (`--presence-interval`).
+    pub(crate) presence_interval: std::time::Duration,
 }
 
 struct State {
@@ -123,6 +138,8 @@ struct State {
     closing: Option<Closing>,
     /// Departures not announced yet (see `departures`).
     departures: Departures,
+    /// Rooms with presence counted for their next summary.
+    presence_due: Vec<String>,
 }
 
 impl Rooms {
@@ -148,12 +165,15 @@ impl Rooms {
                 evictions: Evictions::default(),
                 closing: None,
                 departures: Departures::default(),
+                presence_due: Vec::new(),
             }),
             history,
             max_rooms,
             queue,
             mailboxes: Unsent::new(MAILBOX_POOL_BYTES),
             loads: Semaphore::new(LOADS_AT_ONCE),
+            presence_limit: config.limits.presence_limit,
+            presence_interval: config.limits.presence_interval,
             backend,
         }
     }
@@ -243,9 +263,7 @@ impl Rooms {
         let state = &mut *guard;
         // Before the orders, so that everyone still hears who left.
         for (room, leave) in state.departures.drain() {
-            if let Some(entry) = state.rooms.get_mut(&room) {
-                self.announce(entry, &room, &leave);
-            }
+            self.announce(state, &room, &leave);
         }
         state.closing = Some(closing.clone());
         for person in state.people.values() {
@@ -273,9 +291,7 @@ impl Rooms {
         let id = match state.departures.hold(room, name, leave) {
             Hold::Held(id) => id,
             Hold::Full(leave) => {
-                if let Some(entry) = state.rooms.get_mut(room) {
-                    self.announce(entry, room, &leave);
-                }
+                self.announce(state, room, &leave);
                 return;
             }
         };
@@ -285,10 +301,8 @@ impl Rooms {
             tokio::time::sleep(DEPARTURE_HOLD).await;
             let mut guard = rooms.state();
             let state = &mut *guard;
-            if let Some(leave) = state.departures.release(&room, &name, id)
-                && let Some(entry) = state.rooms.get_mut(&room)
-            {
-                rooms.announce(entry, &room, &leave);
+            if let Some(leave) = state.departures.release(&room, &name, id) {
+                rooms.announce(state, &room, &leave);
             }
         });
     }
@@ -313,23 +327,10 @@ impl Rooms {
             ts: now_ms(),
         };
         if now {
-            self.announce(entry, room, &leave);
+            self.announce(state, room, &leave);
             return None;
         }
         Some(leave)
-    }
-
-    /// Announces a join, leave or nick in `room`: through Redis when the
-    /// link is up (so it takes its place in the one order), here otherwise
-    /// (and when the queue for Redis is full).
-    fn announce(&self, entry: &mut Room, room: &str, event: &Event) {
-        let relayed = self
-            .backend
-            .relay()
-            .is_some_and(|cluster| cluster.notice(room, event));
-        if !relayed {
-            entry.broadcast(event);
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Who may be called what: names are unique on the server, whatever their
 //! letter case, and with Redis across every server (a claim each).
 
-use super::{Rooms, State, now_ms};
+use super::{Announced, Rooms, State, now_ms};
 use crate::protocol::command::CommandError;
 use crate::protocol::{ErrorCode, Event};
 use crate::server::cluster::Cluster;
@@ -37,7 +37,9 @@ impl Rooms {
         (None, refused)
     }
 
-    /// Renames `old` to `new`, announcing it in `room`.
+    /// Renames `old` to `new`, announcing it in `room`; the `nick` notice
+    /// is returned if the room only counted it (see `presence`), for the
+    /// person renamed to be told on their own.
     ///
     /// # Errors
     ///
@@ -47,7 +49,7 @@ impl Rooms {
         old: &str,
         room: &str,
         new: &str,
-    ) -> Result<(), CommandError> {
+    ) -> Result<Option<Event>, CommandError> {
         let Some(cluster) = self.backend.relay().filter(|_| old != new) else {
             return self.rename_here(old, room, new);
         };
@@ -58,7 +60,7 @@ impl Rooms {
         }
         let renamed = self.rename_here(old, room, new);
         match &renamed {
-            Ok(()) => {
+            Ok(_) => {
                 // After the claim of the new spelling, so that a change of
                 // letter case does not free the name.
                 cluster.forget(old);
@@ -70,8 +72,9 @@ impl Rooms {
         renamed
     }
 
-    fn rename_here(&self, old: &str, room: &str, new: &str) -> Result<(), CommandError> {
-        let mut state = self.state();
+    fn rename_here(&self, old: &str, room: &str, new: &str) -> Result<Option<Event>, CommandError> {
+        let mut guard = self.state();
+        let state = &mut *guard;
         if old == new {
             return Err(CommandError {
                 code: ErrorCode::BadArguments,
@@ -90,22 +93,22 @@ impl Rooms {
         state.people.insert(new_key, person);
         // Someone else's held departure under the new name goes out first:
         // after the nick it would read as this person leaving.
-        let held = state.departures.take(room, new);
-        if let Some(entry) = state.rooms.get_mut(room) {
-            if let Some(leave) = held {
-                self.announce(entry, room, &leave);
-            }
-            entry.members.remove(old);
-            entry.members.insert(new.to_owned());
-            let nick = Event::Nick {
-                room: room.to_owned(),
-                old: old.to_owned(),
-                new: new.to_owned(),
-                ts: now_ms(),
-            };
-            self.announce(entry, room, &nick);
+        if let Some(leave) = state.departures.take(room, new) {
+            self.announce(state, room, &leave);
         }
-        Ok(())
+        let Some(entry) = state.rooms.get_mut(room) else {
+            return Ok(None);
+        };
+        entry.members.remove(old);
+        entry.members.insert(new);
+        let nick = Event::Nick {
+            room: room.to_owned(),
+            old: old.to_owned(),
+            new: new.to_owned(),
+            ts: now_ms(),
+        };
+        let heard = self.announce(state, room, &nick) == Announced::Heard;
+        Ok((!heard).then_some(nick))
     }
 }
 

@@ -8,12 +8,14 @@
 //! text rendering indents a line break, JSON escapes it). It is bounded by
 //! count (`--history`) and by bytes (`--history-bytes`).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::broadcast;
 
+use super::members::Members;
+use super::presence::Presence;
 use crate::protocol::Event;
 use crate::server::encoded::{EncodedEvent, QueuedEvent};
 use crate::server::history::{RoomTail, StoredMessage};
@@ -41,7 +43,9 @@ pub(super) struct Room {
     limits: HistoryLimits,
     pub last_id: u64,
     /// Display names, for `/who`.
-    pub members: BTreeSet<String>,
+    pub members: Members,
+    /// Presence counted for the next summary, in a big room.
+    pub presence: Presence,
     /// When this room last saw a message or a member change; the least recently
     /// active empty room is evicted when the room limit is reached.
     pub last_active: Instant,
@@ -87,7 +91,8 @@ impl Room {
             history_bytes: 0,
             limits,
             last_id: 0,
-            members: BTreeSet::new(),
+            members: Members::default(),
+            presence: Presence::default(),
             last_active: Instant::now(),
             synced: true,
         };

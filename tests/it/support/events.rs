@@ -24,6 +24,7 @@ pub fn untimed(mut event: Event) -> Event {
     | Event::Join { ts, .. }
     | Event::Leave { ts, .. }
     | Event::Nick { ts, .. }
+    | Event::Presence { ts, .. }
     | Event::Private { ts, .. } = &mut event
     {
         let now = SystemTime::now()
@@ -123,7 +124,9 @@ pub fn private(from: &str, to: &str, text: &str) -> Event {
 pub fn who(room: &str, names: &[&str]) -> Event {
     Event::Who {
         room: room.into(),
+        count: names.len(),
         names: names.iter().map(|&n| n.to_owned()).collect(),
+        more: false,
     }
 }
 

@@ -1197,8 +1197,9 @@ async fn issue_18_json_keeps_the_servers_key_order() {
         room: "lobby".to_owned(),
         history: 100,
         limits: default_limits(),
+        people: None,
     };
-    let unordered = r#"{"type":"who","room":"lobby","names":["ana"],"count":1}"#;
+    let unordered = r#"{"type":"who","room":"lobby","names":["ana"],"count":1,"more":false}"#;
     let (port, fake) = fake_chat_server_frames(vec![
         Message::text(welcome.to_json()),
         Message::text(unordered),

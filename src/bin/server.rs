@@ -226,7 +226,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
 }
 
 /// The second line printed: where a person opens the chat in a browser.
-/// For an address that means every interface (`0.0.0.0`, `::`), the one
+/// For an address that means every interface (`0.0.0.0`, `::`), the ones
 /// other machines reach this one by, and this machine's own.
 fn browser_line(scheme: &str, local: SocketAddr) -> String {
     let web = if scheme == "wss" { "https" } else { "http" };
@@ -239,7 +239,10 @@ fn browser_line(scheme: &str, local: SocketAddr) -> String {
     } else {
         IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
     };
-    let lan: Vec<String> = lan_address(local.is_ipv4()).into_iter().map(url).collect();
+    let lan: Vec<String> = lan_addresses(local.is_ipv4())
+        .into_iter()
+        .map(url)
+        .collect();
     if lan.is_empty() {
         format!("open {} in a browser (no LAN address found)", url(loopback))
     } else {
@@ -251,26 +254,23 @@ fn browser_line(scheme: &str, local: SocketAddr) -> String {
     }
 }
 
-/// The address this machine uses towards other machines: the source
-/// address the kernel picks for a route out. A UDP `connect` sends no
-/// packet, so nothing leaves the machine; `None` without such a route.
-/// (Listing every interface would need `getifaddrs`, which is unsafe code
-/// or one more crate; the route's address is the one people want.)
-fn lan_address(ipv4: bool) -> Option<IpAddr> {
-    // Documentation addresses (RFC 5737, RFC 3849): routed like any other,
-    // never answered.
-    let (bind, probe): (SocketAddr, SocketAddr) = if ipv4 {
-        (([0, 0, 0, 0], 0).into(), ([192, 0, 2, 1], 9).into())
-    } else {
-        (
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-            ("2001:db8::1".parse::<IpAddr>().ok()?, 9).into(),
-        )
-    };
-    let socket = std::net::UdpSocket::bind(bind).ok()?;
-    socket.connect(probe).ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+/// This machine's addresses that other machines may reach, of the family
+/// the server listens on: those of the interfaces not down (a VPN's may say
+/// its state is unknown), but for loopback and link-local ones (which a
+/// browser cannot use without a zone).
+fn lan_addresses(ipv4: bool) -> Vec<IpAddr> {
+    let mut addresses: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|interface| interface.oper_status != if_addrs::IfOperStatus::Down)
+        .filter(|interface| !interface.is_loopback())
+        .filter(|interface| !interface.is_link_local())
+        .map(|interface| interface.ip())
+        .filter(|ip| ip.is_ipv4() == ipv4)
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM, whichever comes first.

@@ -295,7 +295,7 @@ async fn issue_18_version_names_the_binary() {
 
 /// The server's second line says where to open the chat in a browser; the
 /// first stays `listening on …`. On every interface (`0.0.0.0`) it names
-/// this machine's address towards the LAN, if it has one, and its own.
+/// this machine's addresses on the LAN, if it has any, and its own.
 #[tokio::test]
 async fn issue_18_the_second_line_is_the_url_for_a_browser() {
     // Issue 18, "Rough edges to smooth".

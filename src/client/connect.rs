@@ -52,6 +52,9 @@ pub struct Session {
     pub room: Option<String>,
     /// Resume after this message id.
     pub since: Option<u64>,
+    /// Ask the server not to replay the room's history (`--no-history`),
+    /// unless resuming, whose replay is what was missed.
+    pub skip_history: bool,
 }
 
 /// Why the client could not reach the server, each with what to try next.
@@ -201,6 +204,7 @@ impl Target {
             name: self.name.clone(),
             room: self.room.clone(),
             since: None,
+            skip_history: false,
         }
     }
 
@@ -213,8 +217,14 @@ impl Target {
         if let Some(name) = &session.name {
             query.append_pair("name", name);
         }
-        if let Some(since) = session.since {
-            query.append_pair("since", &since.to_string());
+        match session.since {
+            Some(since) => {
+                query.append_pair("since", &since.to_string());
+            }
+            None if session.skip_history => {
+                query.append_pair("history", "0");
+            }
+            None => {}
         }
         query.append_pair("format", "json");
         format!(
@@ -691,6 +701,7 @@ mod tests {
             name: Some("bo".into()),
             room: Some("rust".into()),
             since: Some(42),
+            skip_history: true,
         };
         assert_eq!(
             t.uri(&session).unwrap().to_string(),

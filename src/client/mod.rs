@@ -128,7 +128,10 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
     let target = &options.target;
     let mut chat = Chat {
         renderer: Renderer::new(options.look),
-        session: target.first_session(),
+        session: Session {
+            skip_history: !options.history,
+            ..target.first_session()
+        },
         json: options.json,
         interactive: options.interactive,
         reconnected: false,
@@ -140,7 +143,6 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         unconfirmed: VecDeque::new(),
         resuming: false,
         names: Vec::new(),
-        skip_history: !options.history,
         bell: options.bell,
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
@@ -224,9 +226,6 @@ struct Chat {
     resuming: bool,
     /// Who is in our room, as far as we know, for Tab.
     names: Vec<String>,
-    /// `--no-history`: a room's replayed history is not shown (what a
-    /// resume replays, missed while away, still is).
-    skip_history: bool,
     bell: bool,
 }
 
@@ -323,13 +322,6 @@ impl Chat {
                         if let Err(err) = ws.send(Message::text("/who")).await {
                             return Ending::Dropped(err.to_string());
                         }
-                    }
-                    if self.skip_history
-                        && self.replaying
-                        && !self.resuming
-                        && matches!(&event, Some(Event::Message { .. } | Event::Action { .. }))
-                    {
-                        continue;
                     }
                     if let Some(event) = &event {
                         for line in self.preface(event) {

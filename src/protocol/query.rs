@@ -1,4 +1,5 @@
-//! What a connection asks for in its URL: `/ROOM?name=&format=&since=&token=`.
+//! What a connection asks for in its URL:
+//! `/ROOM?name=&format=&since=&history=&token=`.
 //!
 //! Every part is optional, and a bad part never refuses the connection (only a
 //! wrong token does, before the upgrade): it falls back to the default and is
@@ -18,6 +19,9 @@ pub struct JoinRequest {
     pub format: Format,
     /// Resume after this message id.
     pub since: Option<u64>,
+    /// Whether to replay the room's history on entering (`history=0`: no,
+    /// for a script or a bot that wants only what is said from now on).
+    pub history: bool,
     pub token: Option<String>,
     /// What was wrong with the URL, to report after the welcome.
     pub problems: Vec<CommandError>,
@@ -31,6 +35,7 @@ impl JoinRequest {
             name: None,
             format: Format::Text,
             since: None,
+            history: true,
             token: None,
             problems: Vec::new(),
         };
@@ -55,6 +60,13 @@ impl JoinRequest {
                     Ok(id) => request.since = Some(id),
                     Err(_) => request.problems.push(invalid_query(
                         "since must be a message id (a whole number); ignoring it",
+                    )),
+                },
+                "history" => match &*value {
+                    "0" => request.history = false,
+                    "1" => request.history = true,
+                    _ => request.problems.push(invalid_query(
+                        "history must be 0 (no replay) or 1; replaying it",
                     )),
                 },
                 "token" => request.token = Some(value.into_owned()),

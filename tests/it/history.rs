@@ -512,3 +512,50 @@ async fn issue_16_history_is_bounded_by_bytes_too() {
         "ids 3 to 7"
     );
 }
+
+/// `history=0` enters a room without its history: the welcome, then the
+/// person's own join, then what is said from then on (issue 18's
+/// `--no-history`, done by the server so that nothing live is mistaken for
+/// history); `history=1` and no `history` replay it, and a bad value is
+/// reported and replays it.
+#[tokio::test]
+async fn history_0_enters_without_the_replay() {
+    let server = TestServer::start(&[]).await;
+    let (mut ana, _) = server.join("ana", "quiet").await;
+    expect_own_join(&mut ana, "ana", "quiet").await;
+    say_numbered(&mut ana, 3).await;
+
+    let (mut bo, _) = server.connect_json("/quiet?name=bo&history=0").await;
+    expect_own_join(&mut bo, "bo", "quiet").await;
+    ana.send("from now on").await;
+    let (kind, id) = kind_and_id(&bo.next_text().await);
+    assert_eq!((kind.as_str(), id), ("message", Some(4)));
+
+    for (query, problem) in [
+        ("history=1", None),
+        ("history=yes", Some("history must be 0")),
+    ] {
+        let (mut cy, _) = server
+            .connect_json(&format!(
+                "/quiet?name=cy{}&{query}",
+                problem.is_some() as u8
+            ))
+            .await;
+        if let Some(problem) = problem {
+            let event = cy.next_event().await;
+            assert!(
+                matches!(&event, Event::Error { message, .. } if message.starts_with(problem)),
+                "{event:?}"
+            );
+        }
+        let ids: Vec<Option<u64>> = within("the replay", async {
+            let mut ids = Vec::new();
+            for _ in 0..4 {
+                ids.push(kind_and_id(&cy.next_text().await).1);
+            }
+            ids
+        })
+        .await;
+        assert_eq!(ids, [Some(1), Some(2), Some(3), Some(4)], "{query}");
+    }
+}

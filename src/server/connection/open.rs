@@ -20,6 +20,7 @@ pub(super) async fn open(
         name,
         format,
         since,
+        history,
         problems,
         ..
     } = request;
@@ -48,19 +49,18 @@ pub(super) async fn open(
 
     let welcome = conn.welcome(membership.people);
     let (format, room) = (conn.format, conn.room.clone());
+    // `history=0`: nothing said before, and so nothing missed.
+    let (replay, missed) = if history {
+        (&membership.replay[..], membership.missed)
+    } else {
+        (&[][..], 0)
+    };
     let greeting = std::iter::once(welcome)
         .chain(problems.into_iter().map(Event::from))
         .chain(registration.problems.into_iter().map(Event::from))
         .map(|event| encode(format, &event))
-        .chain(replayed(&membership.replay, &room, format))
-        .chain((membership.missed > 0).then(|| {
-            encode(
-                format,
-                &Event::Gap {
-                    missed: membership.missed,
-                },
-            )
-        }))
+        .chain(replayed(replay, &room, format))
+        .chain((missed > 0).then(|| encode(format, &Event::Gap { missed })))
         .chain(membership.own_join.as_ref().map(|e| e.message(format)));
     let greeted = conn.write(greeting).await;
     Some((conn, greeted))

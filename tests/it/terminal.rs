@@ -1219,6 +1219,9 @@ async fn issue_18_reconnecting_is_one_row_and_a_line_typed_meanwhile_is_sent_onc
     ana.wait_for_row("-- reconnected; sending the line that waited")
         .await;
     assert_eq!(retrying(&ana), 0, "{:#?}", ana.rows());
+    // Once: the next of ana's messages bo gets is the next she types.
+    ana.press(&format!("and then this{ENTER}"));
+    assert_eq!(message_from(&mut bo, "ana").await, "and then this");
 }
 
 /// Ctrl-R finds older and older lines containing what is typed, and Enter

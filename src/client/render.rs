@@ -169,7 +169,8 @@ impl Renderer {
             Event::Join { .. }
             | Event::Leave { .. }
             | Event::Nick { .. }
-            | Event::Presence { .. } => {
+            | Event::Presence { .. }
+            | Event::Op { .. } => {
                 format!("{NOTICE}{}{NOTICE:#}", event.render_text())
             }
             Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", event.render_text()),

@@ -36,6 +36,8 @@ pub enum Command<'a> {
     },
     Help,
     Quit(Option<&'a str>),
+    /// Become an operator with the server's `--op-token`.
+    Op(&'a str),
 }
 
 /// Why a frame was refused before it reached the server's state.
@@ -89,6 +91,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/rooms", "rooms with their number of people"),
     ("/me TEXT", "an action line: * you TEXT"),
     ("/msg NAME TEXT", "a private message to one person"),
+    ("/op SECRET", "become an operator (the server's --op-token)"),
     ("/help", "this list"),
     ("/quit [TEXT]", "leave, with an optional goodbye"),
     ("//TEXT", "send TEXT with a leading slash"),
@@ -140,6 +143,7 @@ pub fn parse_input(frame: &str) -> Result<Input<'_>, CommandError> {
                 .ok_or_else(|| CommandError::usage("/msg NAME TEXT"))?;
             Command::Msg { to, text }
         }
+        "op" => Command::Op(one_word(args, "/op SECRET")?),
         "quit" => Command::Quit(Some(args).filter(|a| !a.is_empty())),
         _ => {
             return Err(CommandError::new(
@@ -297,6 +301,7 @@ mod tests {
                 text: "psst, you"
             }
         );
+        assert_eq!(cmd("/op s3cret"), Command::Op("s3cret"));
         assert_eq!(cmd("/quit"), Command::Quit(None));
         assert_eq!(cmd("/quit bye all"), Command::Quit(Some("bye all")));
     }
@@ -327,6 +332,8 @@ mod tests {
         assert_eq!(code("/msg bo"), ErrorCode::BadArguments);
         assert_eq!(code("/msg bo   "), ErrorCode::BadArguments);
         assert_eq!(code("/msg b@d hi"), ErrorCode::InvalidName);
+        assert_eq!(code("/op"), ErrorCode::BadArguments);
+        assert_eq!(code("/op a b"), ErrorCode::BadArguments);
     }
 
     #[test]

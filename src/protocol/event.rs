@@ -85,6 +85,11 @@ pub enum Event {
         /// Whether more names match after the last one listed: ask again
         /// with that name as the cursor.
         more: bool,
+        /// The operators in the room (all of them, sorted like `names`):
+        /// a separate list so that `names` keeps meaning "who is here".
+        /// Additive: absent when there are none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ops: Vec<String>,
     },
     /// Arrivals and departures in a room above the presence limit, summed
     /// over an interval instead of one notice each (at most one per room per
@@ -113,6 +118,11 @@ pub enum Event {
     /// resume, or skipped because the client read too slowly.
     Gap {
         missed: u64,
+    },
+    /// The answer to a right `/op SECRET`: this connection is an operator
+    /// until it closes.
+    Op {
+        name: String,
     },
     /// Something the client sent was refused; the connection stays up.
     Error {
@@ -169,6 +179,10 @@ pub enum ErrorCode {
     NoSuchUser,
     /// The recipient of a private message is not reading fast enough.
     RecipientBusy,
+    /// `/op` with a wrong secret, or on a server without operators.
+    OpRefused,
+    /// A command only operators may use.
+    NotOperator,
     /// Not a refusal: the link to the other servers (`--redis-url`) was
     /// lost, or is back.
     Cluster,
@@ -281,12 +295,15 @@ impl Event {
                 count,
                 names,
                 more,
+                ops,
             } => Event::Who {
                 room: line(room),
                 count,
                 names: names.into_iter().map(line).collect(),
                 more,
+                ops: ops.into_iter().map(line).collect(),
             },
+            Event::Op { name } => Event::Op { name: line(name) },
             Event::Presence {
                 room,
                 joined,
@@ -361,8 +378,20 @@ impl Event {
                 count,
                 names,
                 more,
+                ops,
             } => {
-                let list = names.join(", ");
+                // Operators are marked as IRC marks them.
+                let marked: Vec<std::borrow::Cow<'_, str>> = names
+                    .iter()
+                    .map(|name| {
+                        if ops.contains(name) {
+                            format!("@{name}").into()
+                        } else {
+                            name.as_str().into()
+                        }
+                    })
+                    .collect();
+                let list = marked.join(", ");
                 if !more && names.len() == *count {
                     format!("in {room}: {list}")
                 } else {
@@ -419,6 +448,7 @@ impl Event {
             }
             Event::Gap { missed: 1 } => "... 1 message missed".to_owned(),
             Event::Gap { missed } => format!("... {missed} messages missed"),
+            Event::Op { .. } => "-- you are now an operator".to_owned(),
             Event::Error { message, .. } => format!("! {message}"),
         }
     }
@@ -565,6 +595,7 @@ mod tests {
                 count: 2,
                 names: vec!["ana".into(), "bo".into()],
                 more: false,
+                ops: Vec::new(),
             },
             r#"{"type":"who","room":"lobby","count":2,"names":["ana","bo"],"more":false}"#,
             "in lobby: ana, bo",
@@ -575,6 +606,7 @@ mod tests {
                 count: 1_034,
                 names: vec!["ana".into(), "anabel".into()],
                 more: true,
+                ops: Vec::new(),
             },
             r#"{"type":"who","room":"lobby","count":1034,"names":["ana","anabel"],"more":true}"#,
             "in lobby (1,034 here): ana, anabel, ...",
@@ -722,6 +754,7 @@ mod tests {
             count: 2,
             names: vec!["ana".into(), "bo".into()],
             more: false,
+            ops: Vec::new(),
         };
         assert_eq!(who.clone().sanitized(), who);
     }

@@ -294,6 +294,7 @@ fn kind(event: &Event) -> &'static str {
         Event::Rooms { .. } => "rooms",
         Event::Help { .. } => "help",
         Event::Gap { .. } => "gap",
+        Event::Op { .. } => "op",
         Event::Error { .. } => "error",
     }
 }

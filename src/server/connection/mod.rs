@@ -366,6 +366,9 @@ where
                 .unwrap_or_else(Event::from),
             Command::Rooms => rooms.list().await.unwrap_or_else(Event::from),
             Command::Help => help_event(),
+            Command::Op(secret) => rooms
+                .make_operator(&self.name, secret)
+                .unwrap_or_else(Event::from),
             Command::Msg { to, text } => match rooms.private(&self.name, to, text).await {
                 Ok(copy) => {
                     let message = match self.format {

@@ -127,6 +127,7 @@ pub fn who(room: &str, names: &[&str]) -> Event {
         count: names.len(),
         names: names.iter().map(|&n| n.to_owned()).collect(),
         more: false,
+        ops: Vec::new(),
     }
 }
 

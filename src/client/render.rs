@@ -170,7 +170,8 @@ impl Renderer {
             | Event::Leave { .. }
             | Event::Nick { .. }
             | Event::Presence { .. }
-            | Event::Op { .. } => {
+            | Event::Op { .. }
+            | Event::Kick { .. } => {
                 format!("{NOTICE}{}{NOTICE:#}", event.render_text())
             }
             Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", event.render_text()),

@@ -38,6 +38,11 @@ pub enum Command<'a> {
     Quit(Option<&'a str>),
     /// Become an operator with the server's `--op-token`.
     Op(&'a str),
+    /// Close someone's connection (operators only); the reason may be empty.
+    Kick {
+        name: &'a str,
+        reason: &'a str,
+    },
 }
 
 /// Why a frame was refused before it reached the server's state.
@@ -92,6 +97,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/me TEXT", "an action line: * you TEXT"),
     ("/msg NAME TEXT", "a private message to one person"),
     ("/op SECRET", "become an operator (the server's --op-token)"),
+    ("/kick NAME [WHY]", "operators: close NAME's connection"),
     ("/help", "this list"),
     ("/quit [TEXT]", "leave, with an optional goodbye"),
     ("//TEXT", "send TEXT with a leading slash"),
@@ -144,6 +150,14 @@ pub fn parse_input(frame: &str) -> Result<Input<'_>, CommandError> {
             Command::Msg { to, text }
         }
         "op" => Command::Op(one_word(args, "/op SECRET")?),
+        "kick" if args.is_empty() => return Err(CommandError::usage("/kick NAME [WHY]")),
+        "kick" => {
+            let (name, reason) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+            Command::Kick {
+                name,
+                reason: reason.trim(),
+            }
+        }
         "quit" => Command::Quit(Some(args).filter(|a| !a.is_empty())),
         _ => {
             return Err(CommandError::new(
@@ -207,7 +221,9 @@ fn no_args<'a>(args: &str, usage: &str, command: Command<'a>) -> Result<Command<
 
 fn validate(command: &Command<'_>) -> Result<(), CommandError> {
     match command {
-        Command::Nick(name) | Command::Msg { to: name, .. } if !is_valid_name(name) => {
+        Command::Nick(name) | Command::Msg { to: name, .. } | Command::Kick { name, .. }
+            if !is_valid_name(name) =>
+        {
             Err(invalid_name(name))
         }
         Command::Join(room) if !is_valid_room(room) => Err(invalid_room(room)),
@@ -302,6 +318,20 @@ mod tests {
             }
         );
         assert_eq!(cmd("/op s3cret"), Command::Op("s3cret"));
+        assert_eq!(
+            cmd("/kick bo  spamming  again "),
+            Command::Kick {
+                name: "bo",
+                reason: "spamming  again"
+            }
+        );
+        assert_eq!(
+            cmd("/kick bo"),
+            Command::Kick {
+                name: "bo",
+                reason: ""
+            }
+        );
         assert_eq!(cmd("/quit"), Command::Quit(None));
         assert_eq!(cmd("/quit bye all"), Command::Quit(Some("bye all")));
     }
@@ -334,6 +364,8 @@ mod tests {
         assert_eq!(code("/msg b@d hi"), ErrorCode::InvalidName);
         assert_eq!(code("/op"), ErrorCode::BadArguments);
         assert_eq!(code("/op a b"), ErrorCode::BadArguments);
+        assert_eq!(code("/kick"), ErrorCode::BadArguments);
+        assert_eq!(code("/kick b@d why"), ErrorCode::InvalidName);
     }
 
     #[test]

@@ -119,6 +119,16 @@ pub enum Event {
     Gap {
         missed: u64,
     },
+    /// An operator closed `name`'s connection (`/kick`); `reason` may be
+    /// empty. Always one notice, never counted into a `presence` summary:
+    /// a room should see who was removed and why.
+    Kick {
+        room: String,
+        name: String,
+        by: String,
+        reason: String,
+        ts: u64,
+    },
     /// The answer to a right `/op SECRET`: this connection is an operator
     /// until it closes.
     Op {
@@ -304,6 +314,19 @@ impl Event {
                 ops: ops.into_iter().map(line).collect(),
             },
             Event::Op { name } => Event::Op { name: line(name) },
+            Event::Kick {
+                room,
+                name,
+                by,
+                reason,
+                ts,
+            } => Event::Kick {
+                room: line(room),
+                name: line(name),
+                by: line(by),
+                reason: line(reason),
+                ts,
+            },
             Event::Presence {
                 room,
                 joined,
@@ -449,6 +472,12 @@ impl Event {
             Event::Gap { missed: 1 } => "... 1 message missed".to_owned(),
             Event::Gap { missed } => format!("... {missed} messages missed"),
             Event::Op { .. } => "-- you are now an operator".to_owned(),
+            Event::Kick {
+                name, by, reason, ..
+            } if reason.is_empty() => format!("-- {name} was kicked by {by}"),
+            Event::Kick {
+                name, by, reason, ..
+            } => format!("-- {name} was kicked by {by} ({reason})"),
             Event::Error { message, .. } => format!("! {message}"),
         }
     }

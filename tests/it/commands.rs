@@ -233,6 +233,7 @@ async fn help_lists_every_command() {
                 entry("/me TEXT", "an action line: * you TEXT"),
                 entry("/msg NAME TEXT", "a private message to one person"),
                 entry("/op SECRET", "become an operator (the server's --op-token)"),
+                entry("/kick NAME [WHY]", "operators: close NAME's connection"),
                 entry("/help", "this list"),
                 entry("/quit [TEXT]", "leave, with an optional goodbye"),
                 entry("//TEXT", "send TEXT with a leading slash"),

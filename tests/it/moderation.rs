@@ -1,11 +1,13 @@
-//! Issue 19, first slice: operators (`--op-token`, `/op`) on one server.
+//! Issue 19, first slice: operators (`--op-token`, `/op`) and `/kick`, on
+//! one server.
 //!
 //! Events are compared whole, with `ts` checked and then zeroed (the
 //! builders are in `support::events`).
 
 use chat::protocol::{ErrorCode, Event};
 
-use crate::support::events::{enter, expect, expect_error, join};
+use crate::support::client::RunningClient;
+use crate::support::events::{enter, expect, expect_error, join, leave, untimed};
 use crate::support::{TestServer, WsClient};
 
 const SECRET: &str = "s3cret-op";
@@ -131,4 +133,178 @@ async fn an_operator_who_leaves_is_one_no_more() {
     let mut ana = enter(&server, "ana", "lobby").await;
     ana.send("/who").await;
     expect(&mut ana, who(&["ana", "bo"], &[])).await;
+}
+
+/// `/kick NAME WHY` from an operator: the room, the kicked person
+/// included, gets one `kick` notice; the kicked connection is closed with
+/// 4001 and the reason; the room then hears the departure; the log says
+/// who kicked whom and why.
+#[tokio::test]
+async fn kick_closes_with_4001_and_tells_the_room() {
+    let (mut server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    let (mut cy, _) = text_client(&server, "cy").await;
+    expect(&mut ana, join("lobby", "cy")).await;
+    expect(&mut bo, join("lobby", "cy")).await;
+    ana.send(&format!("/op {SECRET}")).await;
+    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+
+    ana.send("/kick BO  spamming\nthe room").await;
+    let kick = Event::Kick {
+        room: "lobby".into(),
+        name: "bo".into(),
+        by: "ana".into(),
+        reason: "spamming the room".into(),
+        ts: 0,
+    };
+    expect(&mut ana, kick.clone()).await;
+    expect(&mut bo, kick).await;
+    assert_eq!(
+        bo.expect_close().await,
+        (4001, "kicked by ana: spamming the room".to_owned())
+    );
+    expect(
+        &mut ana,
+        leave("lobby", "bo", "kicked by ana: spamming the room"),
+    )
+    .await;
+    assert_eq!(
+        cy.next_text().await,
+        "-- bo was kicked by ana (spamming the room)"
+    );
+    assert_eq!(
+        cy.next_text().await,
+        "<- bo left lobby (kicked by ana: spamming the room)"
+    );
+
+    server.signal("TERM");
+    server.wait().await;
+    let log = server.log().await;
+    assert!(
+        log.lines().any(|l| l.contains("who=ana")
+            && l.contains("action=\"kick\"")
+            && l.contains("whom=bo")
+            && l.contains("why=spamming the room")),
+        "{log}"
+    );
+}
+
+/// Only operators kick (`not_operator`); an unknown name is `no_such_user`;
+/// no name is `bad_arguments`; a long reason is cut to fit the close frame.
+#[tokio::test]
+async fn kick_is_for_operators_and_names_someone_connected() {
+    let (_server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    bo.send("/kick ana").await;
+    expect_error(
+        &mut bo,
+        ErrorCode::NotOperator,
+        "only operators may kick; see /op",
+    )
+    .await;
+    ana.send(&format!("/op {SECRET}")).await;
+    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    ana.send("/kick zed").await;
+    expect_error(
+        &mut ana,
+        ErrorCode::NoSuchUser,
+        "nobody called 'zed' is connected (check the spelling)",
+    )
+    .await;
+    ana.send("/kick").await;
+    expect_error(&mut ana, ErrorCode::BadArguments, "usage: /kick NAME [WHY]").await;
+
+    ana.send(&format!("/kick bo {}", "é".repeat(100))).await;
+    let (code, reason) = bo.expect_close().await;
+    assert_eq!(code, 4001);
+    assert_eq!(reason, format!("kicked by ana: {}", "é".repeat(40)));
+}
+
+/// Without `--op-token` nobody can kick, and the refusal says why.
+#[tokio::test]
+async fn without_op_token_nobody_kicks() {
+    let (_server, mut ana, _bo) = ana_and_bo(&[]).await;
+    ana.send("/kick bo").await;
+    expect_error(
+        &mut ana,
+        ErrorCode::NotOperator,
+        "only operators may kick, and this server has none (it runs without --op-token)",
+    )
+    .await;
+}
+
+/// In a room above the presence limit, the departure is summed up but the
+/// kick is its own notice; an operator in another room gets a copy.
+#[tokio::test]
+async fn a_kick_is_never_folded_into_a_presence_summary() {
+    let server = TestServer::start(&[
+        "--op-token",
+        SECRET,
+        "--presence-limit",
+        "1",
+        "--presence-interval",
+        "100",
+    ])
+    .await;
+    let mut ana = enter(&server, "ana", "lobby").await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    bo.event_matching("bo's own join", |e| matches!(e, Event::Join { .. }))
+        .await;
+    let mut op = enter(&server, "op", "ops").await;
+    op.send(&format!("/op {SECRET}")).await;
+    expect(&mut op, Event::Op { name: "op".into() }).await;
+
+    op.send("/kick bo").await;
+    let kick = Event::Kick {
+        room: "lobby".into(),
+        name: "bo".into(),
+        by: "op".into(),
+        reason: String::new(),
+        ts: 0,
+    };
+    expect(&mut op, kick.clone()).await;
+    let got = ana
+        .event_matching("the kick", |e| matches!(e, Event::Kick { .. }))
+        .await;
+    assert_eq!(untimed(got), kick);
+    assert_eq!(bo.expect_close().await, (4001, "kicked by op".to_owned()));
+    let summary = ana
+        .event_matching(
+            "a summary with bo's departure",
+            |e| matches!(e, Event::Presence { left, .. } if *left > 0),
+        )
+        .await;
+    let Event::Presence { left_names, .. } = summary else {
+        unreachable!()
+    };
+    assert_eq!(left_names, ["bo"]);
+}
+
+/// The terminal client, kicked, does not come back: it prints the reason
+/// on stderr and exits 9, reconnection on or not.
+#[tokio::test]
+async fn a_kicked_client_says_why_and_does_not_reconnect() {
+    let server = TestServer::start(&["--op-token", SECRET]).await;
+    let mut ana = enter(&server, "ana", "lobby").await;
+    ana.send(&format!("/op {SECRET}")).await;
+    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    let mut bo = RunningClient::start(&[&server.url, "--name", "bo"]);
+    expect(&mut ana, join("lobby", "bo")).await;
+
+    ana.send("/kick bo flooding").await;
+    let run = bo.exit().await;
+    assert_eq!(run.status.code(), Some(9), "stderr: {:?}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "error: the server closed the connection: kicked by ana: flooding (close code 4001)\n"
+    );
+    assert!(
+        run.stdout.ends_with("-- bo was kicked by ana (flooding)\n"),
+        "{:?}",
+        run.stdout
+    );
+    // Nobody came back under bo's name or another.
+    ana.event_matching("the kick", |e| matches!(e, Event::Kick { .. }))
+        .await;
+    expect(&mut ana, leave("lobby", "bo", "kicked by ana: flooding")).await;
+    ana.send("/who").await;
+    expect(&mut ana, who(&["ana"], &["ana"])).await;
 }

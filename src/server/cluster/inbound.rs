@@ -295,6 +295,7 @@ fn kind(event: &Event) -> &'static str {
         Event::Help { .. } => "help",
         Event::Gap { .. } => "gap",
         Event::Op { .. } => "op",
+        Event::Kick { .. } => "kick",
         Event::Error { .. } => "error",
     }
 }

@@ -369,6 +369,14 @@ where
             Command::Op(secret) => rooms
                 .make_operator(&self.name, secret)
                 .unwrap_or_else(Event::from),
+            Command::Kick { name, reason } => {
+                match rooms.kick(&self.name, &self.room, name, reason) {
+                    // The room's `kick` notice is the operator's confirmation.
+                    Ok(None) => return self.write_after_room(None).await,
+                    Ok(Some(elsewhere)) => elsewhere,
+                    Err(err) => err.into(),
+                }
+            }
             Command::Msg { to, text } => match rooms.private(&self.name, to, text).await {
                 Ok(copy) => {
                     let message = match self.format {

@@ -44,6 +44,11 @@ impl Members {
             .collect()
     }
 
+    /// Whether the name whose lowercase form is `key` is here.
+    pub fn contains(&self, key: &str) -> bool {
+        self.by_key.contains_key(key)
+    }
+
     pub fn len(&self) -> usize {
         self.by_key.len()
     }

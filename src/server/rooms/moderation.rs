@@ -1,4 +1,4 @@
-//! Operators and what they may do: `/op`.
+//! Operators and what they may do: `/op`, `/kick`.
 //!
 //! One server's, for now: with Redis an operator would have to be one on
 //! every server, and their orders carried across, which is a later step.
@@ -8,9 +8,12 @@
 //! Every action is logged at info, with who did what to whom and why, and
 //! never the secret.
 
-use super::Rooms;
+use tokio_websockets::CloseCode;
+
+use super::{Closing, Rooms, now_ms};
 use crate::protocol::command::CommandError;
-use crate::protocol::{ErrorCode, Event};
+use crate::protocol::{CLOSE_KICKED, ErrorCode, Event, MAX_REASON_BYTES};
+use crate::sanitize::one_line;
 
 impl Rooms {
     /// Makes `name` an operator if `secret` is the server's `--op-token`,
@@ -44,5 +47,107 @@ impl Rooms {
         Ok(Event::Op {
             name: name.to_owned(),
         })
+    }
+
+    /// Closes `name`'s connection with [`CLOSE_KICKED`] and `reason` (made
+    /// one line, and cut to [`MAX_REASON_BYTES`]), on behalf of the
+    /// operator `by`, and tells their room; returns the notice if `by`,
+    /// in `by_room`, did not hear it there.
+    ///
+    /// # Errors
+    ///
+    /// `not_operator` if `by` is not one; `no_such_user` if nobody here is
+    /// called `name`.
+    pub(crate) fn kick(
+        &self,
+        by: &str,
+        by_room: &str,
+        name: &str,
+        reason: &str,
+    ) -> Result<Option<Event>, CommandError> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        if !state.ops.contains(&by.to_lowercase()) {
+            return Err(not_operator(self.op_token.is_some(), "kick"));
+        }
+        let key = name.to_lowercase();
+        let Some(person) = state.people.get(&key) else {
+            return Err(CommandError {
+                code: ErrorCode::NoSuchUser,
+                message: format!("nobody called '{name}' is connected (check the spelling)"),
+            });
+        };
+        let name = person.name.clone();
+        let reason = clip(&one_line(reason), MAX_REASON_BYTES).to_owned();
+        let close_reason = if reason.is_empty() {
+            format!("kicked by {by}")
+        } else {
+            format!("kicked by {by}: {reason}")
+        };
+        person.control.close(Closing {
+            code: CloseCode::try_from(CLOSE_KICKED).expect("4001 is in the range for applications"),
+            reason: close_reason,
+        });
+        let kick = |room: &str| Event::Kick {
+            room: room.to_owned(),
+            name: name.clone(),
+            by: by.to_owned(),
+            reason: reason.clone(),
+            ts: now_ms(),
+        };
+        // Straight to the room, past `announce`: a summary would hide who
+        // was removed and why. The kicked person hears it too, before the
+        // close (a connection sends what its room queued before obeying).
+        let found = state
+            .rooms
+            .iter_mut()
+            .find(|(_, entry)| entry.members.contains(&key));
+        let unheard = match found {
+            Some((room, entry)) => {
+                let kick = kick(room);
+                entry.broadcast(&kick);
+                // An operator elsewhere needs their own copy as confirmation.
+                (room != by_room).then_some(kick)
+            }
+            // Between rooms (loading one): nobody else to tell.
+            None => Some(kick("")),
+        };
+        tracing::info!(who = %by, action = "kick", whom = %name, why = %reason, "kicked");
+        Ok(unheard)
+    }
+}
+
+/// The refusal of an operator's command to someone who is not one.
+fn not_operator(has_operators: bool, what: &str) -> CommandError {
+    let message = if has_operators {
+        format!("only operators may {what}; see /op")
+    } else {
+        format!("only operators may {what}, and this server has none (it runs without --op-token)")
+    };
+    CommandError {
+        code: ErrorCode::NotOperator,
+        message,
+    }
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn clip(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].trim_end()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn clipping_keeps_whole_characters() {
+        assert_eq!(clip("héllo", 2), "h");
+        assert_eq!(clip("héllo", 3), "hé");
+        assert_eq!(clip("hi", 80), "hi");
+        assert_eq!(clip("a b", 2), "a");
     }
 }

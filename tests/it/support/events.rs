@@ -25,6 +25,7 @@ pub fn untimed(mut event: Event) -> Event {
     | Event::Leave { ts, .. }
     | Event::Nick { ts, .. }
     | Event::Presence { ts, .. }
+    | Event::Kick { ts, .. }
     | Event::Private { ts, .. } = &mut event
     {
         let now = SystemTime::now()

@@ -171,7 +171,8 @@ impl Renderer {
             | Event::Nick { .. }
             | Event::Presence { .. }
             | Event::Op { .. }
-            | Event::Kick { .. } => {
+            | Event::Kick { .. }
+            | Event::Topic { .. } => {
                 format!("{NOTICE}{}{NOTICE:#}", event.render_text())
             }
             Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", event.render_text()),

@@ -38,6 +38,8 @@ pub enum Command<'a> {
     Quit(Option<&'a str>),
     /// Become an operator with the server's `--op-token`.
     Op(&'a str),
+    /// Read the room's topic (`None`), or set it; `Some("-")` clears it.
+    Topic(Option<&'a str>),
     /// Close someone's connection (operators only); the reason may be empty.
     Kick {
         name: &'a str,
@@ -97,6 +99,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/me TEXT", "an action line: * you TEXT"),
     ("/msg NAME TEXT", "a private message to one person"),
     ("/op SECRET", "become an operator (the server's --op-token)"),
+    (
+        "/topic [TEXT]",
+        "the room's topic; with TEXT set it (- clears)",
+    ),
     ("/kick NAME [WHY]", "operators: close NAME's connection"),
     ("/help", "this list"),
     ("/quit [TEXT]", "leave, with an optional goodbye"),
@@ -150,6 +156,7 @@ pub fn parse_input(frame: &str) -> Result<Input<'_>, CommandError> {
             Command::Msg { to, text }
         }
         "op" => Command::Op(one_word(args, "/op SECRET")?),
+        "topic" => Command::Topic(Some(args).filter(|a| !a.is_empty())),
         "kick" if args.is_empty() => return Err(CommandError::usage("/kick NAME [WHY]")),
         "kick" => {
             let (name, reason) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
@@ -331,6 +338,11 @@ mod tests {
                 name: "bo",
                 reason: ""
             }
+        );
+        assert_eq!(cmd("/topic"), Command::Topic(None));
+        assert_eq!(
+            cmd("/topic  Rust, mostly "),
+            Command::Topic(Some("Rust, mostly"))
         );
         assert_eq!(cmd("/quit"), Command::Quit(None));
         assert_eq!(cmd("/quit bye all"), Command::Quit(Some("bye all")));

@@ -31,6 +31,9 @@ pub enum Event {
         /// servers): an additive field, so older clients ignore it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         people: Option<usize>,
+        /// The room's topic, if it has one (additive).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
     },
     /// A message said in a room; `id` grows by one per room message.
     Message {
@@ -129,6 +132,15 @@ pub enum Event {
         reason: String,
         ts: u64,
     },
+    /// A room's topic: the answer to `/topic` (without `by`), what
+    /// `/join` shows after the own `join`, and, with `by`, the notice to
+    /// the room that it changed. An empty `topic` means none.
+    Topic {
+        room: String,
+        topic: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
     /// The answer to a right `/op SECRET`: this connection is an operator
     /// until it closes.
     Op {
@@ -193,6 +205,9 @@ pub enum ErrorCode {
     OpRefused,
     /// A command only operators may use.
     NotOperator,
+    /// A command that works on a single server only, for now (not with
+    /// `--redis-url`).
+    SingleServer,
     /// Not a refusal: the link to the other servers (`--redis-url`) was
     /// lost, or is back.
     Cluster,
@@ -233,6 +248,7 @@ impl Event {
                 history,
                 limits,
                 people,
+                topic,
             } => Event::Welcome {
                 motd: text(motd),
                 name: line(name),
@@ -240,6 +256,12 @@ impl Event {
                 history,
                 limits,
                 people,
+                topic: topic.map(line),
+            },
+            Event::Topic { room, topic, by } => Event::Topic {
+                room: line(room),
+                topic: line(topic),
+                by: by.map(line),
             },
             Event::Message {
                 id,
@@ -378,7 +400,11 @@ impl Event {
     pub fn render_text(&self) -> String {
         match self {
             Event::Welcome {
-                motd, name, room, ..
+                motd,
+                name,
+                room,
+                topic,
+                ..
             } => {
                 let mut out = String::new();
                 if !motd.is_empty() {
@@ -386,6 +412,9 @@ impl Event {
                     out.push('\n');
                 }
                 let _ = write!(out, "you are {name} in {room}; type /help for commands");
+                if let Some(topic) = topic {
+                    let _ = write!(out, "\ntopic: {topic}");
+                }
                 out
             }
             Event::Message { from, text, .. } => format!("{from}: {}", indent(text)),
@@ -472,6 +501,20 @@ impl Event {
             Event::Gap { missed: 1 } => "... 1 message missed".to_owned(),
             Event::Gap { missed } => format!("... {missed} messages missed"),
             Event::Op { .. } => "-- you are now an operator".to_owned(),
+            Event::Topic {
+                by: Some(by),
+                topic,
+                ..
+            } if topic.is_empty() => format!("-- {by} cleared the topic"),
+            Event::Topic {
+                by: Some(by),
+                topic,
+                ..
+            } => format!("-- {by} set the topic: {topic}"),
+            Event::Topic { room, topic, .. } if topic.is_empty() => {
+                format!("-- {room} has no topic")
+            }
+            Event::Topic { room, topic, .. } => format!("-- topic of {room}: {topic}"),
             Event::Kick {
                 name, by, reason, ..
             } if reason.is_empty() => format!("-- {name} was kicked by {by}"),
@@ -553,6 +596,7 @@ mod tests {
                     burst: 40,
                 },
                 people: Some(3),
+                topic: None,
             },
             r#"{"type":"welcome","motd":"hello","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40},"people":3}"#,
             "hello\nyou are ana in lobby; type /help for commands",
@@ -769,6 +813,7 @@ mod tests {
                 burst: 1,
             },
             people: None,
+            topic: None,
         };
         assert_eq!(
             welcome.sanitized().render_text(),

@@ -31,6 +31,8 @@ pub const CLOSE_KICKED: u16 = 4001;
 /// Longest reason kept for `/kick`, in bytes: one line that still fits the
 /// close frame's 123 bytes after `kicked by NAME: `.
 pub const MAX_REASON_BYTES: usize = 80;
+/// Longest room topic, in bytes: one line a person reads at a glance.
+pub const MAX_TOPIC_BYTES: usize = 200;
 
 /// How a connection wants its events: `text` lines for people and generic tools,
 /// `json` objects for programs.

@@ -233,6 +233,10 @@ async fn help_lists_every_command() {
                 entry("/me TEXT", "an action line: * you TEXT"),
                 entry("/msg NAME TEXT", "a private message to one person"),
                 entry("/op SECRET", "become an operator (the server's --op-token)"),
+                entry(
+                    "/topic [TEXT]",
+                    "the room's topic; with TEXT set it (- clears)",
+                ),
                 entry("/kick NAME [WHY]", "operators: close NAME's connection"),
                 entry("/help", "this list"),
                 entry("/quit [TEXT]", "leave, with an optional goodbye"),
@@ -443,6 +447,7 @@ async fn a_message_over_the_size_limit_is_too_long_and_the_connection_stays() {
                 burst: 40,
             },
             people: Some(1),
+            topic: None,
         }
     );
     expect(&mut ana, join("lobby", "ana")).await;

@@ -308,3 +308,95 @@ async fn a_kicked_client_says_why_and_does_not_reconnect() {
     ana.send("/who").await;
     expect(&mut ana, who(&["ana"], &["ana"])).await;
 }
+
+fn topic(text: &str, by: Option<&str>) -> Event {
+    Event::Topic {
+        room: "lobby".into(),
+        topic: text.into(),
+        by: by.map(str::to_owned),
+    }
+}
+
+/// Without `--op-token` anyone sets the topic (made one line); the room
+/// hears it, `/topic` reads it, the welcome and `/join` show it, `-`
+/// clears it; in both formats.
+#[tokio::test]
+async fn anyone_sets_the_topic_without_operators_and_everyone_sees_it() {
+    let (server, mut ana, mut bo) = ana_and_bo(&[]).await;
+    bo.send("/topic").await;
+    expect(&mut bo, topic("", None)).await;
+
+    ana.send("/topic Rust,\nmostly").await;
+    expect(&mut ana, topic("Rust, mostly", Some("ana"))).await;
+    expect(&mut bo, topic("Rust, mostly", Some("ana"))).await;
+    bo.send("/topic").await;
+    assert_eq!(
+        bo.next_text().await,
+        r#"{"type":"topic","room":"lobby","topic":"Rust, mostly"}"#
+    );
+
+    let mut cy = WsClient::connect(&server.url_for("/lobby?name=cy")).await;
+    assert_eq!(
+        cy.next_text().await,
+        "Welcome to chat! Type a message\nyou are cy in lobby; type /help for commands\ntopic: Rust, mostly"
+    );
+    assert_eq!(cy.next_text().await, "-> cy joined lobby");
+    cy.send("/topic").await;
+    assert_eq!(cy.next_text().await, "-- topic of lobby: Rust, mostly");
+    let (_dee, welcome) = server.join("dee", "lobby").await;
+    let Event::Welcome { topic: shown, .. } = welcome else {
+        unreachable!()
+    };
+    assert_eq!(shown.as_deref(), Some("Rust, mostly"));
+
+    // Entering by /join: after the own join.
+    let mut eve = enter(&server, "eve", "other").await;
+    eve.send("/join lobby").await;
+    eve.event_matching(
+        "eve's join",
+        |e| matches!(e, Event::Join { name, .. } if name == "eve"),
+    )
+    .await;
+    expect(&mut eve, topic("Rust, mostly", None)).await;
+
+    bo.event_matching(
+        "eve's join",
+        |e| matches!(e, Event::Join { name, .. } if name == "eve"),
+    )
+    .await;
+    bo.send("/topic -").await;
+    expect(&mut bo, topic("", Some("bo"))).await;
+    assert_eq!(cy.next_text().await, "-> dee joined lobby");
+    assert_eq!(cy.next_text().await, "-> eve joined lobby");
+    assert_eq!(cy.next_text().await, "-- bo cleared the topic");
+    cy.send("/topic").await;
+    assert_eq!(cy.next_text().await, "-- lobby has no topic");
+}
+
+/// With `--op-token` only operators set it (anyone reads it); over 200
+/// bytes is `too_long`.
+#[tokio::test]
+async fn with_operators_only_they_set_the_topic() {
+    let (_server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    bo.send("/topic mine").await;
+    expect_error(
+        &mut bo,
+        ErrorCode::NotOperator,
+        "only operators may set the topic; see /op",
+    )
+    .await;
+    ana.send(&format!("/op {SECRET}")).await;
+    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    ana.send(&format!("/topic {}", "x".repeat(201))).await;
+    expect_error(
+        &mut ana,
+        ErrorCode::TooLong,
+        "topic too long: 201 bytes, the limit is 200",
+    )
+    .await;
+    ana.send(&format!("/topic {}", "x".repeat(200))).await;
+    expect(&mut ana, topic(&"x".repeat(200), Some("ana"))).await;
+    expect(&mut bo, topic(&"x".repeat(200), Some("ana"))).await;
+    bo.send("/topic").await;
+    expect(&mut bo, topic(&"x".repeat(200), None)).await;
+}

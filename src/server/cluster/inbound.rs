@@ -296,6 +296,7 @@ fn kind(event: &Event) -> &'static str {
         Event::Gap { .. } => "gap",
         Event::Op { .. } => "op",
         Event::Kick { .. } => "kick",
+        Event::Topic { .. } => "topic",
         Event::Error { .. } => "error",
     }
 }

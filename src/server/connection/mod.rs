@@ -201,7 +201,7 @@ where
         }
     }
 
-    fn welcome(&self, people: Option<usize>) -> Event {
+    fn welcome(&self, people: Option<usize>, topic: Option<String>) -> Event {
         let context = &self.context;
         Event::Welcome {
             motd: context.motd.clone(),
@@ -214,6 +214,7 @@ where
                 burst: context.limits.message_burst,
             },
             people,
+            topic,
         }
     }
 
@@ -354,9 +355,24 @@ where
                     self.events_rx = membership.events_rx;
                     let replay = replayed(&membership.replay, &membership.room, format);
                     let own_join = membership.own_join.as_ref().map(|e| e.message(format));
-                    return self
-                        .write(left.into_iter().chain(replay).chain(own_join))
-                        .await;
+                    // Shown on entering, as the welcome shows it.
+                    let topic = membership.topic.map(|topic| {
+                        let event = Event::Topic {
+                            room: membership.room.clone(),
+                            topic,
+                            by: None,
+                        };
+                        encode(format, &event)
+                    });
+                    // After the own `join` (which the room may have queued
+                    // already), so that it reads as part of entering.
+                    let live: Vec<Message> = if topic.is_some() {
+                        queued(&mut self.events_rx, 0, format, metrics).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let batch = left.into_iter().chain(replay).chain(own_join);
+                    return self.write(batch.chain(live).chain(topic)).await;
                 }
                 Err(err) => err.into(),
             },
@@ -369,6 +385,12 @@ where
             Command::Op(secret) => rooms
                 .make_operator(&self.name, secret)
                 .unwrap_or_else(Event::from),
+            Command::Topic(text) => match rooms.topic(&self.name, &self.room, text) {
+                Ok(Some(answer)) => answer,
+                // The room's `topic` notice is the setter's confirmation.
+                Ok(None) => return self.write_after_room(None).await,
+                Err(err) => err.into(),
+            },
             Command::Kick { name, reason } => {
                 match rooms.kick(&self.name, &self.room, name, reason) {
                     // The room's `kick` notice is the operator's confirmation.

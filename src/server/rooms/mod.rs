@@ -29,6 +29,7 @@
 //!   summed up per interval in a big one.
 //! - `evictions`: which rooms were evicted lately, for loads in flight.
 //! - `moderation`: operators, and what they may do.
+//! - `topic`: each room's topic.
 //! - `bridge`: what the Redis bridge calls ([`crate::server::cluster::Registry`]).
 
 mod backend;
@@ -43,6 +44,7 @@ mod moderation;
 mod names;
 mod presence;
 mod room;
+mod topic;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -99,6 +101,8 @@ pub(crate) struct Membership {
     /// How many are in the room, the newcomer included; `None` with Redis,
     /// where this server sees only its own.
     pub people: Option<usize>,
+    /// The room's topic, for the welcome or after the own `join`.
+    pub topic: Option<String>,
 }
 
 /// A connection as registered: its final name, its room, and anything to report

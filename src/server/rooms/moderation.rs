@@ -118,7 +118,7 @@ impl Rooms {
 }
 
 /// The refusal of an operator's command to someone who is not one.
-fn not_operator(has_operators: bool, what: &str) -> CommandError {
+pub(super) fn not_operator(has_operators: bool, what: &str) -> CommandError {
     let message = if has_operators {
         format!("only operators may {what}; see /op")
     } else {

@@ -172,7 +172,9 @@ impl Renderer {
             | Event::Presence { .. }
             | Event::Op { .. }
             | Event::Kick { .. }
-            | Event::Topic { .. } => {
+            | Event::Topic { .. }
+            | Event::Mute { .. }
+            | Event::Unmute { .. } => {
                 format!("{NOTICE}{}{NOTICE:#}", event.render_text())
             }
             Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", event.render_text()),

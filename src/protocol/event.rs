@@ -141,6 +141,19 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
+    /// An operator muted `name` (for `seconds`, or until unmuted): sent to
+    /// the operator and to the muted person.
+    Mute {
+        name: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<u64>,
+    },
+    /// An operator unmuted `name`: sent to both.
+    Unmute {
+        name: String,
+        by: String,
+    },
     /// The answer to a right `/op SECRET`: this connection is an operator
     /// until it closes.
     Op {
@@ -205,6 +218,8 @@ pub enum ErrorCode {
     OpRefused,
     /// A command only operators may use.
     NotOperator,
+    /// Said while muted (`/mute`); the message says until when.
+    Muted,
     /// A command that works on a single server only, for now (not with
     /// `--redis-url`).
     SingleServer,
@@ -336,6 +351,15 @@ impl Event {
                 ops: ops.into_iter().map(line).collect(),
             },
             Event::Op { name } => Event::Op { name: line(name) },
+            Event::Mute { name, by, seconds } => Event::Mute {
+                name: line(name),
+                by: line(by),
+                seconds,
+            },
+            Event::Unmute { name, by } => Event::Unmute {
+                name: line(name),
+                by: line(by),
+            },
             Event::Kick {
                 room,
                 name,
@@ -501,6 +525,13 @@ impl Event {
             Event::Gap { missed: 1 } => "... 1 message missed".to_owned(),
             Event::Gap { missed } => format!("... {missed} messages missed"),
             Event::Op { .. } => "-- you are now an operator".to_owned(),
+            Event::Mute {
+                name,
+                by,
+                seconds: Some(seconds),
+            } => format!("-- {by} muted {name} for {seconds} s"),
+            Event::Mute { name, by, .. } => format!("-- {by} muted {name} until unmuted"),
+            Event::Unmute { name, by } => format!("-- {by} unmuted {name}"),
             Event::Topic {
                 by: Some(by),
                 topic,

@@ -238,6 +238,11 @@ async fn help_lists_every_command() {
                     "the room's topic; with TEXT set it (- clears)",
                 ),
                 entry("/kick NAME [WHY]", "operators: close NAME's connection"),
+                entry(
+                    "/mute NAME [DUR]",
+                    "operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)",
+                ),
+                entry("/unmute NAME", "operators: NAME may speak again"),
                 entry("/help", "this list"),
                 entry("/quit [TEXT]", "leave, with an optional goodbye"),
                 entry("//TEXT", "send TEXT with a leading slash"),

@@ -7,7 +7,7 @@
 use chat::protocol::{ErrorCode, Event};
 
 use crate::support::client::RunningClient;
-use crate::support::events::{enter, expect, expect_error, join, leave, untimed};
+use crate::support::events::{enter, expect, expect_error, join, leave, message, say, untimed};
 use crate::support::{TestServer, WsClient};
 
 const SECRET: &str = "s3cret-op";
@@ -399,4 +399,112 @@ async fn with_operators_only_they_set_the_topic() {
     expect(&mut bo, topic(&"x".repeat(200), Some("ana"))).await;
     bo.send("/topic").await;
     expect(&mut bo, topic(&"x".repeat(200), None)).await;
+}
+
+/// `/mute NAME DUR`: the muted person's messages, actions, private
+/// messages, renames and topics are refused with `muted` and how long it
+/// lasts; they still read; the mute follows the name to a new connection;
+/// `/unmute` lifts it.
+#[tokio::test]
+async fn a_muted_person_reads_but_cannot_speak_until_unmuted() {
+    let (server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    bo.send("/mute ana").await;
+    expect_error(
+        &mut bo,
+        ErrorCode::NotOperator,
+        "only operators may mute; see /op",
+    )
+    .await;
+    ana.send(&format!("/op {SECRET}")).await;
+    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    ana.send("/mute BO 10m").await;
+    let muted = Event::Mute {
+        name: "bo".into(),
+        by: "ana".into(),
+        seconds: Some(600),
+    };
+    expect(&mut ana, muted.clone()).await;
+    expect(&mut bo, muted).await;
+
+    let refusal = "you are muted for 600 more seconds; you can still read";
+    for frame in [
+        "hi",
+        "/me waves",
+        "/msg ana psst",
+        "/nick bobby",
+        "/topic mine",
+    ] {
+        bo.send(frame).await;
+        expect_error(&mut bo, ErrorCode::Muted, refusal).await;
+    }
+    bo.send("/topic").await;
+    expect(&mut bo, topic("", None)).await;
+    say(&mut ana, 1, "lobby", "ana", "still heard").await;
+    expect(&mut bo, message(1, "lobby", "ana", "still heard")).await;
+
+    // Back under the same name: still muted.
+    bo.send("/quit").await;
+    bo.expect_close().await;
+    expect(&mut ana, leave("lobby", "bo", "quit")).await;
+    let (mut bo, _) = server.join("bo", "lobby").await;
+    expect(&mut bo, message(1, "lobby", "ana", "still heard")).await;
+    expect(&mut bo, join("lobby", "bo")).await;
+    expect(&mut ana, join("lobby", "bo")).await;
+    bo.send("hi").await;
+    expect_error(&mut bo, ErrorCode::Muted, refusal).await;
+
+    ana.send("/unmute bo").await;
+    let unmuted = Event::Unmute {
+        name: "bo".into(),
+        by: "ana".into(),
+    };
+    expect(&mut ana, unmuted.clone()).await;
+    expect(&mut bo, unmuted).await;
+    say(&mut bo, 2, "lobby", "bo", "free").await;
+    expect(&mut ana, message(2, "lobby", "bo", "free")).await;
+    ana.send("/unmute bo").await;
+    expect_error(&mut ana, ErrorCode::BadArguments, "bo is not muted").await;
+}
+
+/// Without a duration a mute lasts until unmuted, and says so, in text too;
+/// a bad duration is `bad_arguments`; an unknown name `no_such_user`.
+#[tokio::test]
+async fn a_mute_without_a_duration_lasts_until_unmuted() {
+    let (server, mut ana, _bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    let mut cy = WsClient::connect(&server.url_for("/lobby?name=cy")).await;
+    cy.next_text().await;
+    assert_eq!(cy.next_text().await, "-> cy joined lobby");
+    expect(&mut ana, join("lobby", "cy")).await;
+    ana.send(&format!("/op {SECRET}")).await;
+    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    ana.send("/mute cy 10").await;
+    expect_error(
+        &mut ana,
+        ErrorCode::BadArguments,
+        "usage: /mute NAME [DUR] (DUR like 30s, 10m, 2h or 1d)",
+    )
+    .await;
+    ana.send("/mute zed").await;
+    expect_error(
+        &mut ana,
+        ErrorCode::NoSuchUser,
+        "nobody called 'zed' is connected (check the spelling)",
+    )
+    .await;
+    ana.send("/mute cy").await;
+    expect(
+        &mut ana,
+        Event::Mute {
+            name: "cy".into(),
+            by: "ana".into(),
+            seconds: None,
+        },
+    )
+    .await;
+    assert_eq!(cy.next_text().await, "-- ana muted cy until unmuted");
+    cy.send("hello").await;
+    assert_eq!(
+        cy.next_text().await,
+        "! you are muted until an operator unmutes you; you can still read"
+    );
 }

@@ -297,6 +297,8 @@ fn kind(event: &Event) -> &'static str {
         Event::Op { .. } => "op",
         Event::Kick { .. } => "kick",
         Event::Topic { .. } => "topic",
+        Event::Mute { .. } => "mute",
+        Event::Unmute { .. } => "unmute",
         Event::Error { .. } => "error",
     }
 }

@@ -297,6 +297,9 @@ where
         }
         let text = strip_controls(text);
         match parse_input(&text) {
+            Ok(Input::Say(_)) if let Err(muted) = self.context.rooms.check_muted(&self.name) => {
+                self.reply(muted.into()).await
+            }
             Ok(Input::Say(text)) => {
                 self.say(text, Said::Message);
                 self.write_after_room(None).await
@@ -327,6 +330,14 @@ where
 
     async fn on_command(&mut self, command: Command<'_>) -> Result<(), Ending> {
         let rooms = &self.context.rooms;
+        // A muted person may still read, move and ask, but not speak.
+        let speaks = matches!(
+            command,
+            Command::Me(_) | Command::Msg { .. } | Command::Nick(_) | Command::Topic(Some(_))
+        );
+        if speaks && let Err(muted) = rooms.check_muted(&self.name) {
+            return self.reply(muted.into()).await;
+        }
         let answer = match command {
             Command::Me(text) => {
                 self.say(text, Said::Action);
@@ -391,6 +402,10 @@ where
                 Ok(None) => return self.write_after_room(None).await,
                 Err(err) => err.into(),
             },
+            Command::Mute { name, duration } => rooms
+                .mute(&self.name, name, duration)
+                .unwrap_or_else(Event::from),
+            Command::Unmute(name) => rooms.unmute(&self.name, name).unwrap_or_else(Event::from),
             Command::Kick { name, reason } => {
                 match rooms.kick(&self.name, &self.room, name, reason) {
                     // The room's `kick` notice is the operator's confirmation.

@@ -131,6 +131,9 @@ pub(crate) struct Rooms {
     pub(crate) presence_interval: std::time::Duration,
     /// The secret of `/op` (`--op-token`); `None`: no operators.
     op_token: Option<Token>,
+    /// Whether anyone is muted: lets every message skip the lookup (and
+    /// the lock) while nobody is, which is nearly always.
+    anyone_muted: std::sync::atomic::AtomicBool,
 }
 
 struct State {
@@ -152,6 +155,9 @@ struct State {
     /// `/who` finds a room's among them rather than every person carrying
     /// a flag that `/who` would have to visit.
     ops: BTreeSet<String>,
+    /// Muted names, by lowercase name, with when each mute ends (`None`:
+    /// when unmuted); kept across reconnections, at most `MAX_MUTES`.
+    mutes: HashMap<String, Option<std::time::Instant>>,
 }
 
 impl Rooms {
@@ -179,6 +185,7 @@ impl Rooms {
                 departures: Departures::default(),
                 presence_due: Vec::new(),
                 ops: BTreeSet::new(),
+                mutes: HashMap::new(),
             }),
             history,
             max_rooms,
@@ -188,6 +195,7 @@ impl Rooms {
             presence_limit: config.limits.presence_limit,
             presence_interval: config.limits.presence_interval,
             op_token: config.op_token.clone(),
+            anyone_muted: std::sync::atomic::AtomicBool::new(false),
             backend,
         }
     }

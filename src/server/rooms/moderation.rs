@@ -1,4 +1,4 @@
-//! Operators and what they may do: `/op`, `/kick`.
+//! Operators and what they may do: `/op`, `/kick`, `/mute`, `/unmute`.
 //!
 //! One server's, for now: with Redis an operator would have to be one on
 //! every server, and their orders carried across, which is a later step.
@@ -7,6 +7,9 @@
 //!
 //! Every action is logged at info, with who did what to whom and why, and
 //! never the secret.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use tokio_websockets::CloseCode;
 
@@ -72,10 +75,7 @@ impl Rooms {
         }
         let key = name.to_lowercase();
         let Some(person) = state.people.get(&key) else {
-            return Err(CommandError {
-                code: ErrorCode::NoSuchUser,
-                message: format!("nobody called '{name}' is connected (check the spelling)"),
-            });
+            return Err(no_such_user(name));
         };
         let name = person.name.clone();
         let reason = clip(&one_line(reason), MAX_REASON_BYTES).to_owned();
@@ -114,6 +114,138 @@ impl Rooms {
         };
         tracing::info!(who = %by, action = "kick", whom = %name, why = %reason, "kicked");
         Ok(unheard)
+    }
+}
+
+/// Names muted at once at most: an operator mutes a few people, and the
+/// list outlives their connections, so it needs a bound.
+const MAX_MUTES: usize = 1024;
+
+impl Rooms {
+    /// Mutes `name` (connected now) for `duration`, or until unmuted, on
+    /// behalf of the operator `by`; returns the operator's confirmation,
+    /// which the muted person gets too.
+    ///
+    /// # Errors
+    ///
+    /// `not_operator`; `no_such_user`; `bad_arguments` when [`MAX_MUTES`]
+    /// names are muted already.
+    pub(crate) fn mute(
+        &self,
+        by: &str,
+        name: &str,
+        duration: Option<Duration>,
+    ) -> Result<Event, CommandError> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        if !state.ops.contains(&by.to_lowercase()) {
+            return Err(not_operator(self.op_token.is_some(), "mute"));
+        }
+        let key = name.to_lowercase();
+        let Some(person) = state.people.get(&key) else {
+            return Err(no_such_user(name));
+        };
+        let now = Instant::now();
+        if state.mutes.len() >= MAX_MUTES && !state.mutes.contains_key(&key) {
+            state.mutes.retain(|_, until| until.is_none_or(|t| t > now));
+            if state.mutes.len() >= MAX_MUTES {
+                return Err(CommandError {
+                    code: ErrorCode::BadArguments,
+                    message: format!("{MAX_MUTES} names are muted already; unmute someone first"),
+                });
+            }
+        }
+        state.mutes.insert(key, duration.map(|d| now + d));
+        self.anyone_muted.store(true, Ordering::Relaxed);
+        let event = Event::Mute {
+            name: person.name.clone(),
+            by: by.to_owned(),
+            seconds: duration.map(|d| d.as_secs()),
+        };
+        // Their mailbox may be full (they are not reading): they will learn
+        // it from the refusal of what they say next.
+        if person.name != by {
+            let _ = person.control.deliver(event.clone(), &self.mailboxes);
+        }
+        tracing::info!(who = %by, action = "mute", whom = %person.name, why = ?duration, "muted");
+        Ok(event)
+    }
+
+    /// Lifts `name`'s mute, on behalf of the operator `by`.
+    ///
+    /// # Errors
+    ///
+    /// `not_operator`; `bad_arguments` if `name` is not muted.
+    pub(crate) fn unmute(&self, by: &str, name: &str) -> Result<Event, CommandError> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        if !state.ops.contains(&by.to_lowercase()) {
+            return Err(not_operator(self.op_token.is_some(), "unmute"));
+        }
+        let key = name.to_lowercase();
+        let now = Instant::now();
+        let was_muted = state
+            .mutes
+            .remove(&key)
+            .is_some_and(|until| until.is_none_or(|t| t > now));
+        if !was_muted {
+            return Err(CommandError {
+                code: ErrorCode::BadArguments,
+                message: format!("{name} is not muted"),
+            });
+        }
+        let spelled = state.people.get(&key).map_or(name, |p| p.name.as_str());
+        let event = Event::Unmute {
+            name: spelled.to_owned(),
+            by: by.to_owned(),
+        };
+        if let Some(person) = state.people.get(&key)
+            && person.name != by
+        {
+            let _ = person.control.deliver(event.clone(), &self.mailboxes);
+        }
+        tracing::info!(who = %by, action = "unmute", whom = %spelled, "unmuted");
+        Ok(event)
+    }
+
+    /// Whether `name` is muted now.
+    ///
+    /// # Errors
+    ///
+    /// `muted`, saying until when.
+    pub(crate) fn check_muted(&self, name: &str) -> Result<(), CommandError> {
+        if !self.anyone_muted.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut state = self.state();
+        let key = name.to_lowercase();
+        let Some(&until) = state.mutes.get(&key) else {
+            return Ok(());
+        };
+        let message = match until {
+            None => "you are muted until an operator unmutes you; you can still read".to_owned(),
+            Some(until) => {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    state.mutes.remove(&key);
+                    return Ok(());
+                }
+                // Rounded up: "0 seconds more" would read as a mistake.
+                let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                format!("you are muted for {seconds} more seconds; you can still read")
+            }
+        };
+        Err(CommandError {
+            code: ErrorCode::Muted,
+            message,
+        })
+    }
+}
+
+fn no_such_user(name: &str) -> CommandError {
+    CommandError {
+        code: ErrorCode::NoSuchUser,
+        message: format!("nobody called '{name}' is connected (check the spelling)"),
     }
 }
 

@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub history: HistoryConfig,
     /// Shared secret a connection must present as `?token=`; `None` lets anyone in.
     pub token: Option<Token>,
+    /// The secret of `/op` (`--op-token`); `None`: nobody is an operator.
+    pub op_token: Option<Token>,
     /// Web pages allowed to connect besides the server's own (`--allow-origin`):
     /// origins such as `https://app.example`, authorities such as
     /// `app.example:8443`, or `*` for any.
@@ -82,6 +84,7 @@ impl Default for ServerConfig {
             motd: DEFAULT_MOTD.to_owned(),
             history: HistoryConfig::default(),
             token: None,
+            op_token: None,
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
@@ -154,7 +157,7 @@ impl fmt::Debug for Storage {
     }
 }
 
-/// The shared secret of `--token`.
+/// A shared secret: `--token`'s, or `--op-token`'s.
 ///
 /// Its `Debug` form is redacted so that logging a config never leaks it.
 #[derive(Clone, PartialEq, Eq)]

@@ -33,6 +33,9 @@ struct Args {
     /// Shared secret clients must send as ?token=; without it anyone who can reach the port may join
     #[arg(long, env = "CHAT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Secret that makes a connection an operator with /op SECRET (kick, and later more); without it there are no operators
+    #[arg(long, env = "CHAT_OP_TOKEN", hide_env_values = true)]
+    op_token: Option<String>,
     /// A web page's origin allowed to connect besides the server's own page (repeatable; * for any), e.g. https://app.example
     #[arg(
         long = "allow-origin",
@@ -151,6 +154,7 @@ impl Args {
                 max_stored_rooms: self.max_stored_rooms,
             },
             token: self.token.clone().map(Token::new),
+            op_token: self.op_token.clone().map(Token::new),
             allowed_origins: self.allow_origin.clone(),
             trusted_proxies: self.trusted_proxy.clone(),
             limits: Limits {

@@ -742,6 +742,11 @@ mod tests {
             Ending::Dropped(reason) => assert_eq!(reason, "unresponsive (close code 4000)"),
             _ => panic!("4000 is a lost connection"),
         }
+        // Kicked by an operator: coming back by itself would defy them.
+        match closed(CloseCode::try_from(4001).unwrap(), "kicked by ana: spam") {
+            Ending::Closed(reason) => assert_eq!(reason, "kicked by ana: spam (close code 4001)"),
+            _ => panic!("4001 is final"),
+        }
         match closed(CloseCode::POLICY_VIOLATION, "too many messages") {
             Ending::Closed(reason) => assert_eq!(reason, "too many messages (close code 1008)"),
             _ => panic!("1008 is final"),

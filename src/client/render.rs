@@ -169,7 +169,12 @@ impl Renderer {
             Event::Join { .. }
             | Event::Leave { .. }
             | Event::Nick { .. }
-            | Event::Presence { .. } => {
+            | Event::Presence { .. }
+            | Event::Op { .. }
+            | Event::Kick { .. }
+            | Event::Topic { .. }
+            | Event::Mute { .. }
+            | Event::Unmute { .. } => {
                 format!("{NOTICE}{}{NOTICE:#}", event.render_text())
             }
             Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", event.render_text()),

@@ -36,6 +36,21 @@ pub enum Command<'a> {
     },
     Help,
     Quit(Option<&'a str>),
+    /// Become an operator with the server's `--op-token`.
+    Op(&'a str),
+    /// Read the room's topic (`None`), or set it; `Some("-")` clears it.
+    Topic(Option<&'a str>),
+    /// Refuse what NAME says, for a while (`None`: until unmuted).
+    Mute {
+        name: &'a str,
+        duration: Option<std::time::Duration>,
+    },
+    Unmute(&'a str),
+    /// Close someone's connection (operators only); the reason may be empty.
+    Kick {
+        name: &'a str,
+        reason: &'a str,
+    },
 }
 
 /// Why a frame was refused before it reached the server's state.
@@ -89,6 +104,17 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/rooms", "rooms with their number of people"),
     ("/me TEXT", "an action line: * you TEXT"),
     ("/msg NAME TEXT", "a private message to one person"),
+    ("/op SECRET", "become an operator (the server's --op-token)"),
+    (
+        "/topic [TEXT]",
+        "the room's topic; with TEXT set it (- clears)",
+    ),
+    ("/kick NAME [WHY]", "operators: close NAME's connection"),
+    (
+        "/mute NAME [DUR]",
+        "operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)",
+    ),
+    ("/unmute NAME", "operators: NAME may speak again"),
     ("/help", "this list"),
     ("/quit [TEXT]", "leave, with an optional goodbye"),
     ("//TEXT", "send TEXT with a leading slash"),
@@ -140,6 +166,18 @@ pub fn parse_input(frame: &str) -> Result<Input<'_>, CommandError> {
                 .ok_or_else(|| CommandError::usage("/msg NAME TEXT"))?;
             Command::Msg { to, text }
         }
+        "op" => Command::Op(one_word(args, "/op SECRET")?),
+        "topic" => Command::Topic(Some(args).filter(|a| !a.is_empty())),
+        "kick" if args.is_empty() => return Err(CommandError::usage("/kick NAME [WHY]")),
+        "kick" => {
+            let (name, reason) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+            Command::Kick {
+                name,
+                reason: reason.trim(),
+            }
+        }
+        "mute" => mute(args)?,
+        "unmute" => Command::Unmute(one_word(args, "/unmute NAME")?),
         "quit" => Command::Quit(Some(args).filter(|a| !a.is_empty())),
         _ => {
             return Err(CommandError::new(
@@ -185,6 +223,39 @@ fn who(args: &str) -> Result<Command<'_>, CommandError> {
     Ok(Command::Who { prefix, after })
 }
 
+/// What follows `/mute`: a name, and maybe a duration such as `30s`,
+/// `10m`, `2h` or `1d` (at most a year).
+fn mute(args: &str) -> Result<Command<'_>, CommandError> {
+    const USAGE: &str = "/mute NAME [DUR] (DUR like 30s, 10m, 2h or 1d)";
+    let mut words = args.split_whitespace();
+    let (Some(name), time, None) = (words.next(), words.next(), words.next()) else {
+        return Err(CommandError::usage(USAGE));
+    };
+    let duration = match time {
+        None => None,
+        Some(time) => Some(parse_duration(time).ok_or_else(|| CommandError::usage(USAGE))?),
+    };
+    Ok(Command::Mute { name, duration })
+}
+
+/// `30s`, `10m`, `2h`, `1d`: a positive whole number and its unit, at most
+/// a year (so that adding it to a clock never overflows).
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    const YEAR: u64 = 365 * 86_400;
+    let unit = match text.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let count: u64 = text[..text.len() - 1].parse().ok()?;
+    let seconds = count.checked_mul(unit)?;
+    (1..=YEAR)
+        .contains(&seconds)
+        .then(|| std::time::Duration::from_secs(seconds))
+}
+
 fn one_word<'a>(args: &'a str, usage: &str) -> Result<&'a str, CommandError> {
     if args.is_empty() || args.contains(char::is_whitespace) {
         Err(CommandError::usage(usage))
@@ -203,7 +274,13 @@ fn no_args<'a>(args: &str, usage: &str, command: Command<'a>) -> Result<Command<
 
 fn validate(command: &Command<'_>) -> Result<(), CommandError> {
     match command {
-        Command::Nick(name) | Command::Msg { to: name, .. } if !is_valid_name(name) => {
+        Command::Nick(name)
+        | Command::Msg { to: name, .. }
+        | Command::Kick { name, .. }
+        | Command::Mute { name, .. }
+        | Command::Unmute(name)
+            if !is_valid_name(name) =>
+        {
             Err(invalid_name(name))
         }
         Command::Join(room) if !is_valid_room(room) => Err(invalid_room(room)),
@@ -297,6 +374,41 @@ mod tests {
                 text: "psst, you"
             }
         );
+        assert_eq!(cmd("/op s3cret"), Command::Op("s3cret"));
+        assert_eq!(
+            cmd("/kick bo  spamming  again "),
+            Command::Kick {
+                name: "bo",
+                reason: "spamming  again"
+            }
+        );
+        assert_eq!(
+            cmd("/kick bo"),
+            Command::Kick {
+                name: "bo",
+                reason: ""
+            }
+        );
+        assert_eq!(cmd("/topic"), Command::Topic(None));
+        assert_eq!(
+            cmd("/topic  Rust, mostly "),
+            Command::Topic(Some("Rust, mostly"))
+        );
+        assert_eq!(
+            cmd("/mute bo 10m"),
+            Command::Mute {
+                name: "bo",
+                duration: Some(std::time::Duration::from_secs(600))
+            }
+        );
+        assert_eq!(
+            cmd("/mute bo"),
+            Command::Mute {
+                name: "bo",
+                duration: None
+            }
+        );
+        assert_eq!(cmd("/unmute bo"), Command::Unmute("bo"));
         assert_eq!(cmd("/quit"), Command::Quit(None));
         assert_eq!(cmd("/quit bye all"), Command::Quit(Some("bye all")));
     }
@@ -327,6 +439,17 @@ mod tests {
         assert_eq!(code("/msg bo"), ErrorCode::BadArguments);
         assert_eq!(code("/msg bo   "), ErrorCode::BadArguments);
         assert_eq!(code("/msg b@d hi"), ErrorCode::InvalidName);
+        assert_eq!(code("/op"), ErrorCode::BadArguments);
+        assert_eq!(code("/op a b"), ErrorCode::BadArguments);
+        assert_eq!(code("/kick"), ErrorCode::BadArguments);
+        assert_eq!(code("/mute"), ErrorCode::BadArguments);
+        assert_eq!(code("/mute bo 10"), ErrorCode::BadArguments);
+        assert_eq!(code("/mute bo 0s"), ErrorCode::BadArguments);
+        assert_eq!(code("/mute bo 366d"), ErrorCode::BadArguments);
+        assert_eq!(code("/mute bo -1m"), ErrorCode::BadArguments);
+        assert_eq!(code("/mute bo 1m x"), ErrorCode::BadArguments);
+        assert_eq!(code("/unmute"), ErrorCode::BadArguments);
+        assert_eq!(code("/kick b@d why"), ErrorCode::InvalidName);
     }
 
     #[test]

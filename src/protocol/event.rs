@@ -31,6 +31,9 @@ pub enum Event {
         /// servers): an additive field, so older clients ignore it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         people: Option<usize>,
+        /// The room's topic, if it has one (additive).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
     },
     /// A message said in a room; `id` grows by one per room message.
     Message {
@@ -85,6 +88,11 @@ pub enum Event {
         /// Whether more names match after the last one listed: ask again
         /// with that name as the cursor.
         more: bool,
+        /// The operators in the room (all of them, sorted like `names`):
+        /// a separate list so that `names` keeps meaning "who is here".
+        /// Additive: absent when there are none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ops: Vec<String>,
     },
     /// Arrivals and departures in a room above the presence limit, summed
     /// over an interval instead of one notice each (at most one per room per
@@ -113,6 +121,43 @@ pub enum Event {
     /// resume, or skipped because the client read too slowly.
     Gap {
         missed: u64,
+    },
+    /// An operator closed `name`'s connection (`/kick`); `reason` may be
+    /// empty. Always one notice, never counted into a `presence` summary:
+    /// a room should see who was removed and why.
+    Kick {
+        room: String,
+        name: String,
+        by: String,
+        reason: String,
+        ts: u64,
+    },
+    /// A room's topic: the answer to `/topic` (without `by`), what
+    /// `/join` shows after the own `join`, and, with `by`, the notice to
+    /// the room that it changed. An empty `topic` means none.
+    Topic {
+        room: String,
+        topic: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// An operator muted `name` (for `seconds`, or until unmuted): sent to
+    /// the operator and to the muted person.
+    Mute {
+        name: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<u64>,
+    },
+    /// An operator unmuted `name`: sent to both.
+    Unmute {
+        name: String,
+        by: String,
+    },
+    /// The answer to a right `/op SECRET`: this connection is an operator
+    /// until it closes.
+    Op {
+        name: String,
     },
     /// Something the client sent was refused; the connection stays up.
     Error {
@@ -169,6 +214,15 @@ pub enum ErrorCode {
     NoSuchUser,
     /// The recipient of a private message is not reading fast enough.
     RecipientBusy,
+    /// `/op` with a wrong secret, or on a server without operators.
+    OpRefused,
+    /// A command only operators may use.
+    NotOperator,
+    /// Said while muted (`/mute`); the message says until when.
+    Muted,
+    /// A command that works on a single server only, for now (not with
+    /// `--redis-url`).
+    SingleServer,
     /// Not a refusal: the link to the other servers (`--redis-url`) was
     /// lost, or is back.
     Cluster,
@@ -209,6 +263,7 @@ impl Event {
                 history,
                 limits,
                 people,
+                topic,
             } => Event::Welcome {
                 motd: text(motd),
                 name: line(name),
@@ -216,6 +271,12 @@ impl Event {
                 history,
                 limits,
                 people,
+                topic: topic.map(line),
+            },
+            Event::Topic { room, topic, by } => Event::Topic {
+                room: line(room),
+                topic: line(topic),
+                by: by.map(line),
             },
             Event::Message {
                 id,
@@ -281,11 +342,36 @@ impl Event {
                 count,
                 names,
                 more,
+                ops,
             } => Event::Who {
                 room: line(room),
                 count,
                 names: names.into_iter().map(line).collect(),
                 more,
+                ops: ops.into_iter().map(line).collect(),
+            },
+            Event::Op { name } => Event::Op { name: line(name) },
+            Event::Mute { name, by, seconds } => Event::Mute {
+                name: line(name),
+                by: line(by),
+                seconds,
+            },
+            Event::Unmute { name, by } => Event::Unmute {
+                name: line(name),
+                by: line(by),
+            },
+            Event::Kick {
+                room,
+                name,
+                by,
+                reason,
+                ts,
+            } => Event::Kick {
+                room: line(room),
+                name: line(name),
+                by: line(by),
+                reason: line(reason),
+                ts,
             },
             Event::Presence {
                 room,
@@ -338,7 +424,11 @@ impl Event {
     pub fn render_text(&self) -> String {
         match self {
             Event::Welcome {
-                motd, name, room, ..
+                motd,
+                name,
+                room,
+                topic,
+                ..
             } => {
                 let mut out = String::new();
                 if !motd.is_empty() {
@@ -346,6 +436,9 @@ impl Event {
                     out.push('\n');
                 }
                 let _ = write!(out, "you are {name} in {room}; type /help for commands");
+                if let Some(topic) = topic {
+                    let _ = write!(out, "\ntopic: {topic}");
+                }
                 out
             }
             Event::Message { from, text, .. } => format!("{from}: {}", indent(text)),
@@ -361,8 +454,20 @@ impl Event {
                 count,
                 names,
                 more,
+                ops,
             } => {
-                let list = names.join(", ");
+                // Operators are marked as IRC marks them.
+                let marked: Vec<std::borrow::Cow<'_, str>> = names
+                    .iter()
+                    .map(|name| {
+                        if ops.contains(name) {
+                            format!("@{name}").into()
+                        } else {
+                            name.as_str().into()
+                        }
+                    })
+                    .collect();
+                let list = marked.join(", ");
                 if !more && names.len() == *count {
                     format!("in {room}: {list}")
                 } else {
@@ -419,6 +524,34 @@ impl Event {
             }
             Event::Gap { missed: 1 } => "... 1 message missed".to_owned(),
             Event::Gap { missed } => format!("... {missed} messages missed"),
+            Event::Op { .. } => "-- you are now an operator".to_owned(),
+            Event::Mute {
+                name,
+                by,
+                seconds: Some(seconds),
+            } => format!("-- {by} muted {name} for {seconds} s"),
+            Event::Mute { name, by, .. } => format!("-- {by} muted {name} until unmuted"),
+            Event::Unmute { name, by } => format!("-- {by} unmuted {name}"),
+            Event::Topic {
+                by: Some(by),
+                topic,
+                ..
+            } if topic.is_empty() => format!("-- {by} cleared the topic"),
+            Event::Topic {
+                by: Some(by),
+                topic,
+                ..
+            } => format!("-- {by} set the topic: {topic}"),
+            Event::Topic { room, topic, .. } if topic.is_empty() => {
+                format!("-- {room} has no topic")
+            }
+            Event::Topic { room, topic, .. } => format!("-- topic of {room}: {topic}"),
+            Event::Kick {
+                name, by, reason, ..
+            } if reason.is_empty() => format!("-- {name} was kicked by {by}"),
+            Event::Kick {
+                name, by, reason, ..
+            } => format!("-- {name} was kicked by {by} ({reason})"),
             Event::Error { message, .. } => format!("! {message}"),
         }
     }
@@ -494,6 +627,7 @@ mod tests {
                     burst: 40,
                 },
                 people: Some(3),
+                topic: None,
             },
             r#"{"type":"welcome","motd":"hello","name":"ana","room":"lobby","history":100,"limits":{"max_message_bytes":65536,"per_second":20,"burst":40},"people":3}"#,
             "hello\nyou are ana in lobby; type /help for commands",
@@ -565,6 +699,7 @@ mod tests {
                 count: 2,
                 names: vec!["ana".into(), "bo".into()],
                 more: false,
+                ops: Vec::new(),
             },
             r#"{"type":"who","room":"lobby","count":2,"names":["ana","bo"],"more":false}"#,
             "in lobby: ana, bo",
@@ -575,6 +710,7 @@ mod tests {
                 count: 1_034,
                 names: vec!["ana".into(), "anabel".into()],
                 more: true,
+                ops: Vec::new(),
             },
             r#"{"type":"who","room":"lobby","count":1034,"names":["ana","anabel"],"more":true}"#,
             "in lobby (1,034 here): ana, anabel, ...",
@@ -708,6 +844,7 @@ mod tests {
                 burst: 1,
             },
             people: None,
+            topic: None,
         };
         assert_eq!(
             welcome.sanitized().render_text(),
@@ -722,6 +859,7 @@ mod tests {
             count: 2,
             names: vec!["ana".into(), "bo".into()],
             more: false,
+            ops: Vec::new(),
         };
         assert_eq!(who.clone().sanitized(), who);
     }

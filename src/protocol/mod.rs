@@ -25,6 +25,14 @@ pub const MAX_ROOM_LEN: usize = 32;
 /// Close code `unresponsive`: the peer did not answer pings in time. A
 /// network condition, not misbehaviour, so clients reconnect and resume.
 pub const CLOSE_UNRESPONSIVE: u16 = 4000;
+/// Close code `kicked`: an operator closed the connection (`/kick`), with
+/// the reason in the close frame. Clients stop and say why.
+pub const CLOSE_KICKED: u16 = 4001;
+/// Longest reason kept for `/kick`, in bytes: one line that still fits the
+/// close frame's 123 bytes after `kicked by NAME: `.
+pub const MAX_REASON_BYTES: usize = 80;
+/// Longest room topic, in bytes: one line a person reads at a glance.
+pub const MAX_TOPIC_BYTES: usize = 200;
 
 /// How a connection wants its events: `text` lines for people and generic tools,
 /// `json` objects for programs.

@@ -325,6 +325,7 @@ async fn the_client_strips_controls_a_server_sent_raw() {
         history: 100,
         limits: default_limits(),
         people: None,
+        topic: None,
     };
     let hostile = Event::Message {
         id: 1,
@@ -368,6 +369,7 @@ async fn issue_16_a_hostile_servers_fields_print_as_one_harmless_line_each() {
         history: 100,
         limits: default_limits(),
         people: None,
+        topic: None,
     };
     let error = Event::error(
         ErrorCode::Cluster,
@@ -416,6 +418,7 @@ async fn issue_16_a_hostile_close_reason_is_one_harmless_line() {
         history: 100,
         limits: default_limits(),
         people: None,
+        topic: None,
     };
     let (port, fake) = fake_chat_server_frames(vec![
         Message::text(welcome.to_json()),
@@ -645,6 +648,7 @@ async fn json_prints_each_event_as_one_line_in_order_with_hostile_text_escaped()
                 history: 100,
                 limits: default_limits(),
                 people: Some(2),
+                topic: None,
             },
             Event::Join {
                 room: "lobby".to_owned(),
@@ -667,6 +671,7 @@ async fn json_turns_raw_control_characters_from_a_server_into_one_valid_line() {
         history: 100,
         limits: default_limits(),
         people: None,
+        topic: None,
     };
     let hostile = Event::Message {
         id: 1,
@@ -704,6 +709,7 @@ async fn json_escapes_c1_controls_and_bidi_overrides_a_server_sent_raw() {
         history: 100,
         limits: default_limits(),
         people: None,
+        topic: None,
     };
     // U+009B is the one-character CSI of 8-bit terminals; U+202E reverses
     // how the rest of the line displays.
@@ -1198,6 +1204,7 @@ async fn issue_18_json_keeps_the_servers_key_order() {
         history: 100,
         limits: default_limits(),
         people: None,
+        topic: None,
     };
     let unordered = r#"{"type":"who","room":"lobby","names":["ana"],"count":1,"more":false}"#;
     let (port, fake) = fake_chat_server_frames(vec![

@@ -520,6 +520,7 @@ async fn issue_16_hostile_events_from_redis_reach_nobody() {
             burst: 1,
         },
         people: None,
+        topic: None,
     }
     .to_json();
     let private_json = |from: &str, to: &str, text: &str| {

@@ -232,6 +232,17 @@ async fn help_lists_every_command() {
                 entry("/rooms", "rooms with their number of people"),
                 entry("/me TEXT", "an action line: * you TEXT"),
                 entry("/msg NAME TEXT", "a private message to one person"),
+                entry("/op SECRET", "become an operator (the server's --op-token)"),
+                entry(
+                    "/topic [TEXT]",
+                    "the room's topic; with TEXT set it (- clears)",
+                ),
+                entry("/kick NAME [WHY]", "operators: close NAME's connection"),
+                entry(
+                    "/mute NAME [DUR]",
+                    "operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)",
+                ),
+                entry("/unmute NAME", "operators: NAME may speak again"),
                 entry("/help", "this list"),
                 entry("/quit [TEXT]", "leave, with an optional goodbye"),
                 entry("//TEXT", "send TEXT with a leading slash"),
@@ -441,6 +452,7 @@ async fn a_message_over_the_size_limit_is_too_long_and_the_connection_stays() {
                 burst: 40,
             },
             people: Some(1),
+            topic: None,
         }
     );
     expect(&mut ana, join("lobby", "ana")).await;

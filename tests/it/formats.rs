@@ -380,6 +380,11 @@ async fn help_renders_exactly_in_both_formats() {
             r#"{"usage":"/rooms","effect":"rooms with their number of people"},"#,
             r#"{"usage":"/me TEXT","effect":"an action line: * you TEXT"},"#,
             r#"{"usage":"/msg NAME TEXT","effect":"a private message to one person"},"#,
+            r#"{"usage":"/op SECRET","effect":"become an operator (the server's --op-token)"},"#,
+            r#"{"usage":"/topic [TEXT]","effect":"the room's topic; with TEXT set it (- clears)"},"#,
+            r#"{"usage":"/kick NAME [WHY]","effect":"operators: close NAME's connection"},"#,
+            r#"{"usage":"/mute NAME [DUR]","effect":"operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)"},"#,
+            r#"{"usage":"/unmute NAME","effect":"operators: NAME may speak again"},"#,
             r#"{"usage":"/help","effect":"this list"},"#,
             r#"{"usage":"/quit [TEXT]","effect":"leave, with an optional goodbye"},"#,
             r#"{"usage":"//TEXT","effect":"send TEXT with a leading slash"}"#,
@@ -396,6 +401,11 @@ async fn help_renders_exactly_in_both_formats() {
          \x20 /rooms           rooms with their number of people\n\
          \x20 /me TEXT         an action line: * you TEXT\n\
          \x20 /msg NAME TEXT   a private message to one person\n\
+         \x20 /op SECRET       become an operator (the server's --op-token)\n\
+         \x20 /topic [TEXT]    the room's topic; with TEXT set it (- clears)\n\
+         \x20 /kick NAME [WHY] operators: close NAME's connection\n\
+         \x20 /mute NAME [DUR] operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)\n\
+         \x20 /unmute NAME     operators: NAME may speak again\n\
          \x20 /help            this list\n\
          \x20 /quit [TEXT]     leave, with an optional goodbye\n\
          \x20 //TEXT           send TEXT with a leading slash"

@@ -728,6 +728,7 @@ async fn burst_of_abruptly_closed_connections_leaves_the_server_serving() {
             count: 1,
             names: vec!["watcher".to_owned()],
             more: false,
+            ops: Vec::new(),
         }
     );
     assert_survived(&server, rss).await;
@@ -870,6 +871,7 @@ async fn a_client_that_never_reads_is_cut_off_and_others_lose_nothing() {
             count: 2,
             names: vec!["ana".to_owned(), "bo".to_owned()],
             more: false,
+            ops: Vec::new(),
         }
     );
     assert_survived(&server, rss).await;
@@ -1171,6 +1173,7 @@ async fn a_name_differing_only_in_case_or_by_a_control_is_name_taken() {
             count: 2,
             names: vec!["ana".to_owned(), guest.clone()],
             more: false,
+            ops: Vec::new(),
         }
     );
     assert_survived(&server, rss).await;
@@ -1205,6 +1208,7 @@ async fn nick_to_a_name_with_escape_codes_is_invalid_name() {
             count: 1,
             names: vec!["eve".to_owned()],
             more: false,
+            ops: Vec::new(),
         }
     );
     assert_survived(&server, rss).await;
@@ -1333,6 +1337,7 @@ async fn connections_over_the_cap_get_1013_until_one_leaves() {
             count: 3,
             names: vec!["ana".to_owned(), "bo".to_owned(), "cy".to_owned()],
             more: false,
+            ops: Vec::new(),
         }
     );
 

@@ -19,6 +19,7 @@ mod hostile;
 mod http;
 mod memory;
 mod metrics;
+mod moderation;
 mod names;
 mod presence;
 mod reconnect;

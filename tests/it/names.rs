@@ -181,6 +181,7 @@ async fn concurrent_joins_for_one_name_give_it_to_exactly_one() {
             count: expected.len(),
             names: expected,
             more: false,
+            ops: Vec::new(),
         }
     );
 }

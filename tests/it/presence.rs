@@ -176,6 +176,7 @@ async fn issue_17_who_pages_through_a_big_room_by_prefix_and_cursor() {
         count: 251,
         names,
         more,
+        ops: Vec::new(),
     };
     assert_eq!(ask(&mut zed, "/who").await, page(names(0, 100), true));
     assert_eq!(

@@ -187,13 +187,15 @@ async fn environment_variables_configure_the_server() {
     }
 }
 
-/// `server --help` shows each flag's `CHAT_*` variable, never `CHAT_TOKEN`'s value.
+/// `server --help` shows each flag's `CHAT_*` variable, never the value of
+/// `CHAT_TOKEN` or `CHAT_OP_TOKEN`.
 #[tokio::test]
 async fn help_lists_every_flag_with_its_environment_variable() {
     let mut command = server_command();
     command
         .arg("--help")
         .env("CHAT_TOKEN", "s3cret")
+        .env("CHAT_OP_TOKEN", "0p-s3cret")
         // Wide enough that no description wraps (the test build's clap may
         // wrap help to the terminal: a dev-dependency enables that feature).
         .env("COLUMNS", "400")
@@ -207,7 +209,7 @@ async fn help_lists_every_flag_with_its_environment_variable() {
     let help = String::from_utf8(output.stdout).expect("help is UTF-8");
     assert!(
         !help.contains("s3cret"),
-        "the token's value is shown:\n{help}"
+        "a token's value is shown:\n{help}"
     );
 
     // Each `--flag` line, with the `[env: …]` annotation of its description.
@@ -238,7 +240,7 @@ async fn help_lists_every_flag_with_its_environment_variable() {
         );
         // Secrets (a token, a Redis URL with its password) name their
         // variable but never show its value.
-        let expected = if flag == "--token" || flag == "--redis-url" {
+        let expected = if ["--token", "--op-token", "--redis-url"].contains(&flag.as_str()) {
             format!("[env: {var}]")
         } else {
             format!("[env: {var}=]")
@@ -252,6 +254,7 @@ async fn help_lists_every_flag_with_its_environment_variable() {
         "--motd",
         "--history",
         "--token",
+        "--op-token",
         "--max-message-bytes",
         "--messages-per-second",
         "--message-burst",

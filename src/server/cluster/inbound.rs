@@ -294,6 +294,11 @@ fn kind(event: &Event) -> &'static str {
         Event::Rooms { .. } => "rooms",
         Event::Help { .. } => "help",
         Event::Gap { .. } => "gap",
+        Event::Op { .. } => "op",
+        Event::Kick { .. } => "kick",
+        Event::Topic { .. } => "topic",
+        Event::Mute { .. } => "mute",
+        Event::Unmute { .. } => "unmute",
         Event::Error { .. } => "error",
     }
 }

@@ -201,7 +201,7 @@ where
         }
     }
 
-    fn welcome(&self, people: Option<usize>) -> Event {
+    fn welcome(&self, people: Option<usize>, topic: Option<String>) -> Event {
         let context = &self.context;
         Event::Welcome {
             motd: context.motd.clone(),
@@ -214,6 +214,7 @@ where
                 burst: context.limits.message_burst,
             },
             people,
+            topic,
         }
     }
 
@@ -296,6 +297,9 @@ where
         }
         let text = strip_controls(text);
         match parse_input(&text) {
+            Ok(Input::Say(_)) if let Err(muted) = self.context.rooms.check_muted(&self.name) => {
+                self.reply(muted.into()).await
+            }
             Ok(Input::Say(text)) => {
                 self.say(text, Said::Message);
                 self.write_after_room(None).await
@@ -326,6 +330,14 @@ where
 
     async fn on_command(&mut self, command: Command<'_>) -> Result<(), Ending> {
         let rooms = &self.context.rooms;
+        // A muted person may still read, move and ask, but not speak.
+        let speaks = matches!(
+            command,
+            Command::Me(_) | Command::Msg { .. } | Command::Nick(_) | Command::Topic(Some(_))
+        );
+        if speaks && let Err(muted) = rooms.check_muted(&self.name) {
+            return self.reply(muted.into()).await;
+        }
         let answer = match command {
             Command::Me(text) => {
                 self.say(text, Said::Action);
@@ -354,9 +366,24 @@ where
                     self.events_rx = membership.events_rx;
                     let replay = replayed(&membership.replay, &membership.room, format);
                     let own_join = membership.own_join.as_ref().map(|e| e.message(format));
-                    return self
-                        .write(left.into_iter().chain(replay).chain(own_join))
-                        .await;
+                    // Shown on entering, as the welcome shows it.
+                    let topic = membership.topic.map(|topic| {
+                        let event = Event::Topic {
+                            room: membership.room.clone(),
+                            topic,
+                            by: None,
+                        };
+                        encode(format, &event)
+                    });
+                    // After the own `join` (which the room may have queued
+                    // already), so that it reads as part of entering.
+                    let live: Vec<Message> = if topic.is_some() {
+                        queued(&mut self.events_rx, 0, format, metrics).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let batch = left.into_iter().chain(replay).chain(own_join);
+                    return self.write(batch.chain(live).chain(topic)).await;
                 }
                 Err(err) => err.into(),
             },
@@ -366,6 +393,27 @@ where
                 .unwrap_or_else(Event::from),
             Command::Rooms => rooms.list().await.unwrap_or_else(Event::from),
             Command::Help => help_event(),
+            Command::Op(secret) => rooms
+                .make_operator(&self.name, secret)
+                .unwrap_or_else(Event::from),
+            Command::Topic(text) => match rooms.topic(&self.name, &self.room, text) {
+                Ok(Some(answer)) => answer,
+                // The room's `topic` notice is the setter's confirmation.
+                Ok(None) => return self.write_after_room(None).await,
+                Err(err) => err.into(),
+            },
+            Command::Mute { name, duration } => rooms
+                .mute(&self.name, name, duration)
+                .unwrap_or_else(Event::from),
+            Command::Unmute(name) => rooms.unmute(&self.name, name).unwrap_or_else(Event::from),
+            Command::Kick { name, reason } => {
+                match rooms.kick(&self.name, &self.room, name, reason) {
+                    // The room's `kick` notice is the operator's confirmation.
+                    Ok(None) => return self.write_after_room(None).await,
+                    Ok(Some(elsewhere)) => elsewhere,
+                    Err(err) => err.into(),
+                }
+            }
             Command::Msg { to, text } => match rooms.private(&self.name, to, text).await {
                 Ok(copy) => {
                     let message = match self.format {

@@ -47,7 +47,7 @@ pub(super) async fn open(
     };
     tracing::debug!(name = %conn.name, room = %conn.room, address = %conn.address, "connected");
 
-    let welcome = conn.welcome(membership.people);
+    let welcome = conn.welcome(membership.people, membership.topic.clone());
     let (format, room) = (conn.format, conn.room.clone());
     // `history=0`: nothing said before, and so nothing missed.
     let (replay, missed) = if history {

@@ -80,15 +80,16 @@ impl Control {
     ///
     /// The mailbox is full (its owner is not reading), or it would need the
     /// pool, which slow readers have drawn down.
-    pub(crate) fn deliver(&self, event: Event, unsent: &Unsent) -> Result<(), Event> {
+    pub(crate) fn deliver(&self, event: Event, unsent: &Unsent) -> Result<(), Box<Event>> {
         let mut told = self.told();
         if told.private.len() >= MAILBOX_CAPACITY {
-            return Err(event);
+            // Boxed: refusals are rare, and an `Event` is large.
+            return Err(Box::new(event));
         }
         let bytes = weight(&event);
         let free = MAILBOX_BYTES.saturating_sub(told.bytes);
         let Ok(drawn) = unsent.try_draw(bytes, free) else {
-            return Err(event);
+            return Err(Box::new(event));
         };
         told.bytes += bytes;
         told.private.push_back((event, drawn));
@@ -164,7 +165,10 @@ mod tests {
         for n in 0..MAILBOX_CAPACITY {
             control.deliver(note(n), &unsent()).unwrap();
         }
-        assert_eq!(control.deliver(note(99), &unsent()), Err(note(99)));
+        assert_eq!(
+            control.deliver(note(99), &unsent()),
+            Err(Box::new(note(99)))
+        );
         control.take();
         assert!(control.deliver(note(100), &unsent()).is_ok());
     }
@@ -178,7 +182,10 @@ mod tests {
         // Beyond them: drawn from the pool, until it has no more.
         control.deliver(private(60_000), &unsent).unwrap();
         let refused = private(60_000);
-        assert_eq!(control.deliver(refused.clone(), &unsent), Err(refused));
+        assert_eq!(
+            control.deliver(refused.clone(), &unsent),
+            Err(Box::new(refused))
+        );
         // Taken and encoded, it gives the pool back.
         drop(control.take());
         control.deliver(private(60_000), &unsent).unwrap();

@@ -20,24 +20,26 @@ impl Rooms {
         prefix: Option<&str>,
         after: Option<&str>,
     ) -> Result<Event, CommandError> {
-        let page = |members: &Members| {
+        let page = |members: &Members, ops| {
             let Page { names, more } = members.page(prefix, after, WHO_PAGE);
             Event::Who {
                 room: room.to_owned(),
                 count: members.len(),
                 names,
                 more,
+                ops,
             }
         };
         // With Redis the whole list comes back, and is paged here (a cost
         // proportional to everyone is the cluster's to remove, not ours).
         if let Some(everywhere) = self.backend.who(room).await.map_err(unanswered)? {
-            return Ok(page(&Members::from_names(everywhere)));
+            // Operators are one server's for now (see `moderation`).
+            return Ok(page(&Members::from_names(everywhere), Vec::new()));
         }
         let state = self.state();
         Ok(match state.rooms.get(room) {
-            Some(entry) => page(&entry.members),
-            None => page(&Members::default()),
+            Some(entry) => page(&entry.members, entry.members.among(&state.ops)),
+            None => page(&Members::default(), Vec::new()),
         })
     }
 

@@ -193,6 +193,7 @@ impl Rooms {
         let (replay, missed) = entry.replay(since);
         entry.members.insert(name);
         let people = (!self.backend.is_cluster()).then_some(entry.members.len());
+        let topic = entry.topic.clone();
         if let Some(cluster) = self.backend.relay() {
             cluster.place(name, room);
         }
@@ -212,6 +213,7 @@ impl Rooms {
             missed,
             own_join: (!heard).then(|| EncodedEvent::new(&join)),
             people,
+            topic,
         }
     }
 

@@ -3,7 +3,7 @@
 //! server. A join, a leave or a rename is O(log n), and a page of `/who` is
 //! O(log n) plus the page, whatever the room's size.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 /// The names in one room.
@@ -34,6 +34,19 @@ impl Members {
 
     pub fn remove(&mut self, name: &str) {
         self.by_key.remove(&name.to_lowercase());
+    }
+
+    /// Those of `keys` (lowercase names, in list order) who are here, as
+    /// spelled: the operators in a room, from the server's few.
+    pub fn among(&self, keys: &BTreeSet<String>) -> Vec<String> {
+        keys.iter()
+            .filter_map(|key| self.by_key.get(key).cloned())
+            .collect()
+    }
+
+    /// Whether the name whose lowercase form is `key` is here.
+    pub fn contains(&self, key: &str) -> bool {
+        self.by_key.contains_key(key)
     }
 
     pub fn len(&self) -> usize {

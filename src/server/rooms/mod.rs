@@ -28,6 +28,8 @@
 //! - `presence`: join, leave and nick notices, one each in a small room,
 //!   summed up per interval in a big one.
 //! - `evictions`: which rooms were evicted lately, for loads in flight.
+//! - `moderation`: operators, and what they may do.
+//! - `topic`: each room's topic.
 //! - `bridge`: what the Redis bridge calls ([`crate::server::cluster::Registry`]).
 
 mod backend;
@@ -38,11 +40,13 @@ mod directory;
 mod entry;
 mod evictions;
 mod members;
+mod moderation;
 mod names;
 mod presence;
 mod room;
+mod topic;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -51,7 +55,7 @@ use tokio::sync::{Semaphore, broadcast};
 use super::encoded::{EncodedEvent, QueuedEvent};
 use super::history::{RoomTail, Said, StoredMessage};
 use super::unsent::{MAILBOX_POOL_BYTES, Unsent};
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, Token};
 use crate::protocol::command::CommandError;
 use crate::protocol::{DEFAULT_ROOM, ErrorCode, Event};
 pub(crate) use backend::Backend;
@@ -97,6 +101,8 @@ pub(crate) struct Membership {
     /// How many are in the room, the newcomer included; `None` with Redis,
     /// where this server sees only its own.
     pub people: Option<usize>,
+    /// The room's topic, for the welcome or after the own `join`.
+    pub topic: Option<String>,
 }
 
 /// A connection as registered: its final name, its room, and anything to report
@@ -123,6 +129,11 @@ pub(crate) struct Rooms {
     presence_limit: usize,
     /// How often those summaries go out (`--presence-interval`).
     pub(crate) presence_interval: std::time::Duration,
+    /// The secret of `/op` (`--op-token`); `None`: no operators.
+    op_token: Option<Token>,
+    /// Whether anyone is muted: lets every message skip the lookup (and
+    /// the lock) while nobody is, which is nearly always.
+    anyone_muted: std::sync::atomic::AtomicBool,
 }
 
 struct State {
@@ -140,6 +151,13 @@ struct State {
     departures: Departures,
     /// Rooms with presence counted for their next summary.
     presence_due: Vec<String>,
+    /// The operators connected, by lowercase name: a handful at most, so
+    /// `/who` finds a room's among them rather than every person carrying
+    /// a flag that `/who` would have to visit.
+    ops: BTreeSet<String>,
+    /// Muted names, by lowercase name, with when each mute ends (`None`:
+    /// when unmuted); kept across reconnections, at most `MAX_MUTES`.
+    mutes: HashMap<String, Option<std::time::Instant>>,
 }
 
 impl Rooms {
@@ -166,6 +184,8 @@ impl Rooms {
                 closing: None,
                 departures: Departures::default(),
                 presence_due: Vec::new(),
+                ops: BTreeSet::new(),
+                mutes: HashMap::new(),
             }),
             history,
             max_rooms,
@@ -174,6 +194,8 @@ impl Rooms {
             loads: Semaphore::new(LOADS_AT_ONCE),
             presence_limit: config.limits.presence_limit,
             presence_interval: config.limits.presence_interval,
+            op_token: config.op_token.clone(),
+            anyone_muted: std::sync::atomic::AtomicBool::new(false),
             backend,
         }
     }
@@ -284,6 +306,7 @@ impl Rooms {
         let mut guard = self.state();
         let state = &mut *guard;
         state.people.remove(&name.to_lowercase());
+        state.ops.remove(&name.to_lowercase());
         let held = held && !self.backend.is_cluster() && state.closing.is_none();
         let Some(leave) = self.leave(state, name, room, reason, !held) else {
             return;

@@ -90,6 +90,9 @@ impl Rooms {
             .remove(&old_key)
             .expect("a connected person is registered");
         person.name = new.to_owned();
+        if state.ops.remove(&old_key) {
+            state.ops.insert(new_key.clone());
+        }
         state.people.insert(new_key, person);
         // Someone else's held departure under the new name goes out first:
         // after the nick it would read as this person leaving.

@@ -15,6 +15,8 @@
 //! order): a room's size there spans servers, and summarising it is the
 //! cluster's business.
 
+use std::collections::BTreeSet;
+
 use super::{Room, Rooms, State, now_ms};
 use crate::protocol::{Event, PRESENCE_NAMES, WHO_PAGE};
 
@@ -140,7 +142,7 @@ impl Rooms {
             }
             if entry.presence.summarised && people <= self.presence_limit {
                 entry.presence.summarised = false;
-                let who = first_page(entry, &room);
+                let who = first_page(entry, &room, &state.ops);
                 entry.broadcast(&who);
             }
         }
@@ -148,13 +150,14 @@ impl Rooms {
 }
 
 /// The first page of `/who` in `room`.
-fn first_page(entry: &Room, room: &str) -> Event {
+fn first_page(entry: &Room, room: &str, ops: &BTreeSet<String>) -> Event {
     let page = entry.members.page(None, None, WHO_PAGE);
     Event::Who {
         room: room.to_owned(),
         count: entry.members.len(),
         names: page.names,
         more: page.more,
+        ops: entry.members.among(ops),
     }
 }
 

@@ -53,6 +53,9 @@ pub(super) struct Room {
     /// created while Redis was unreachable, until it is back. Always true
     /// without a cluster.
     pub synced: bool,
+    /// What `/topic` set, one line of at most `MAX_TOPIC_BYTES`; kept in
+    /// memory only, and lost with the room when it is evicted.
+    pub topic: Option<String>,
 }
 
 /// How much history a room keeps.
@@ -95,6 +98,7 @@ impl Room {
             presence: Presence::default(),
             last_active: Instant::now(),
             synced: true,
+            topic: None,
         };
         room.restart_from(tail);
         room

@@ -25,6 +25,7 @@ pub fn untimed(mut event: Event) -> Event {
     | Event::Leave { ts, .. }
     | Event::Nick { ts, .. }
     | Event::Presence { ts, .. }
+    | Event::Kick { ts, .. }
     | Event::Private { ts, .. } = &mut event
     {
         let now = SystemTime::now()
@@ -127,6 +128,7 @@ pub fn who(room: &str, names: &[&str]) -> Event {
         count: names.len(),
         names: names.iter().map(|&n| n.to_owned()).collect(),
         more: false,
+        ops: Vec::new(),
     }
 }
 

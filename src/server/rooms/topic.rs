@@ -1,0 +1,80 @@
+//! Each room's topic: anyone reads it; with `--op-token` only operators
+//! set it, without it anyone. Kept in memory with the room (a restart or
+//! an eviction forgets it), and one server's: with Redis, setting it is
+//! refused for now rather than told to only some of the room.
+
+use super::Rooms;
+use super::moderation::not_operator;
+use crate::protocol::command::CommandError;
+use crate::protocol::{ErrorCode, Event, MAX_TOPIC_BYTES};
+use crate::sanitize::one_line;
+
+/// What `/topic` sets to clear the topic.
+const CLEAR: &str = "-";
+
+impl Rooms {
+    /// Reads `room`'s topic (`text` is `None`), or sets it on behalf of
+    /// `name` and tells the room (`-` clears it). Returns the answer for
+    /// `name` alone; a change reaches them through the room.
+    ///
+    /// # Errors
+    ///
+    /// `not_operator` if operators exist and `name` is not one;
+    /// `too_long` past [`MAX_TOPIC_BYTES`] once made one line;
+    /// `single_server` with Redis.
+    pub(crate) fn topic(
+        &self,
+        name: &str,
+        room: &str,
+        text: Option<&str>,
+    ) -> Result<Option<Event>, CommandError> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let Some(text) = text else {
+            let topic = state.rooms.get(room).and_then(|r| r.topic.clone());
+            return Ok(Some(Event::Topic {
+                room: room.to_owned(),
+                topic: topic.unwrap_or_default(),
+                by: None,
+            }));
+        };
+        if self.op_token.is_some() && !state.ops.contains(&name.to_lowercase()) {
+            return Err(not_operator(true, "set the topic"));
+        }
+        if self.backend.is_cluster() {
+            return Err(CommandError {
+                code: ErrorCode::SingleServer,
+                message: "topics need a single server for now; this one runs with --redis-url"
+                    .to_owned(),
+            });
+        }
+        let topic = if text == CLEAR {
+            String::new()
+        } else {
+            one_line(text).into_owned()
+        };
+        if topic.len() > MAX_TOPIC_BYTES {
+            return Err(CommandError {
+                code: ErrorCode::TooLong,
+                message: format!(
+                    "topic too long: {} bytes, the limit is {MAX_TOPIC_BYTES}",
+                    topic.len()
+                ),
+            });
+        }
+        let Some(entry) = state.rooms.get_mut(room) else {
+            return Ok(None);
+        };
+        entry.topic = (!topic.is_empty()).then(|| topic.clone());
+        // Not through `announce`: a summary would hide what the topic is.
+        entry.broadcast(&Event::Topic {
+            room: room.to_owned(),
+            topic: topic.clone(),
+            by: Some(name.to_owned()),
+        });
+        if self.op_token.is_some() {
+            tracing::info!(who = %name, action = "topic", whom = %room, why = %topic, "set the topic");
+        }
+        Ok(None)
+    }
+}

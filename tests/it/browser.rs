@@ -515,7 +515,9 @@ async fn two_pages_and_a_terminal_client_chat_and_survive_a_restart() {
         assert_eq!(
             said(&log[restarted..]),
             ["cy: back after the restart", "bo: bo is back too"],
-            "after the restart: {log:#?}"
+            "after the restart: {log:#?}; cy printed {:#?}, stderr {:#?}",
+            cy.printed,
+            cy.statuses
         );
         assert!(
             !log.iter().any(|l| l.kind == "gap"),

@@ -175,18 +175,7 @@ async fn join_cost(args: Args) -> anyhow::Result<()> {
     for i in 0..args.fill {
         let url = format!("{base}/{room}?name=f{run_id}-{i}&format=json");
         let (gate, ready, cancel) = (gate.clone(), ready.clone(), cancel.clone());
-        listeners.spawn(async move {
-            let mut ws = connect(&url, &gate, &ready, false).await?;
-            // Read (and drop) whatever the room says, until the end.
-            loop {
-                tokio::select! {
-                    () = cancel.cancelled() => break,
-                    frame = ws.next() => if frame.is_none() { break },
-                }
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close()).await;
-            anyhow::Ok(())
-        });
+        listeners.spawn(async move { sit_in(&url, &gate, &ready, false, &cancel).await });
     }
     let fill_started = Instant::now();
     tokio::select! {
@@ -305,18 +294,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             i / 100
         );
         let (gate, ready, cancel) = (gate.clone(), ready.clone(), cancel.clone());
-        others.spawn(async move {
-            let mut ws = connect(&url, &gate, &ready, peer).await?;
-            // Read (and drop) the join notices of the room, until the end.
-            loop {
-                tokio::select! {
-                    () = cancel.cancelled() => break,
-                    frame = ws.next() => if frame.is_none() { break },
-                }
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close()).await;
-            anyhow::Ok(())
-        });
+        others.spawn(async move { sit_in(&url, &gate, &ready, peer, &cancel).await });
     }
     let start_sending = Arc::new(Barrier::new(args.senders + 1));
     for i in 0..args.senders {
@@ -435,6 +413,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Connects, reads the welcome, and waits for everyone else to be connected.
+/// Connects to `url` and reads (and drops) whatever the room says until
+/// `cancel`, then closes: a listener that only adds to the room.
+async fn sit_in(
+    url: &str,
+    gate: &Semaphore,
+    ready: &Barrier,
+    peer: bool,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut ws = connect(url, gate, ready, peer).await?;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            frame = ws.next() => if frame.is_none() { break },
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close()).await;
+    Ok(())
+}
+
 async fn connect(url: &str, gate: &Semaphore, ready: &Barrier, peer: bool) -> anyhow::Result<Ws> {
     let ws = {
         let _permit = gate.acquire().await.expect("the gate is never closed");

@@ -6,7 +6,11 @@
 //! is sent (rustyline-async 0.4.9, its issue #20), or count its rows in bytes
 //! when printing above it (reedline; docs/internals.md, "The client's line
 //! editor", has the comparison). So the one thing this module must get right
-//! is where each row of the draft is.
+//! is where each row of the draft is. Keys, layout and drawing stay in one
+//! file for that reason (about half of it is their tests): each key changes
+//! the draft, and every change is drawn by the same layout; split, the row
+//! count would be passed back and forth. The draft's text and history, which
+//! need no terminal, are `draft`.
 //!
 //! The drawing model: we lay the prompt and the draft out ourselves, in rows
 //! of display columns (`unicode-width`, grapheme by grapheme, a wide

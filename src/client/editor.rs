@@ -7,7 +7,7 @@
 //! when printing above it (reedline; docs/internals.md, "The client's line
 //! editor", has the comparison). So the one thing this module must get right
 //! is where each row of the draft is. Keys, layout and drawing stay in one
-//! file for that reason (about half of it is their tests): each key changes
+//! file for that reason (a quarter of it is their tests): each key changes
 //! the draft, and every change is drawn by the same layout; split, the row
 //! count would be passed back and forth. The draft's text and history, which
 //! need no terminal, are `draft`.

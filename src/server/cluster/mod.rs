@@ -26,6 +26,9 @@
 //! Redis publishes, and reconnects and resynchronises when Redis is lost.
 //! It reaches the registry only through the [`Registry`] trait declared
 //! here, so this module knows nothing of rooms.
+//!
+//! One concept, about 440 lines and its tests: the handle's every command,
+//! each a few lines of Redis arguments, beside the errors they share.
 
 mod bridge;
 mod inbound;

@@ -256,6 +256,11 @@ impl Chat {
             tokio::select! {
                 typed = input.read(), if reading => match typed {
                     Typed::Line(line) if line.trim().is_empty() => {}
+                    // A line typed during a replay waits for its end, as
+                    // the lines lost with a connection do: sent at once, it
+                    // would still be unconfirmed at our `join`, and a resume
+                    // would send it again, after the lines typed before it.
+                    Typed::Line(line) if self.replaying => self.pending.push_back(line),
                     Typed::Line(line) => self.held = Some(line),
                     Typed::End | Typed::Interrupt => return self.finish(ws, output).await,
                 },

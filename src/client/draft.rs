@@ -175,6 +175,15 @@ impl Draft {
         self.cursor += text.len();
     }
 
+    /// The word before the cursor when Tab would complete it as a name
+    /// (any word but a command at the start of the line).
+    pub(crate) fn name_prefix(&self) -> Option<&str> {
+        let start = self.word_start();
+        let word = &self.text[start..self.cursor];
+        let command = start == 0 && word.starts_with('/');
+        (!word.is_empty() && !command).then_some(word)
+    }
+
     fn word_start(&self) -> usize {
         let before = self.text[..self.cursor].trim_end();
         before.rfind(char::is_whitespace).map_or(0, |at| {

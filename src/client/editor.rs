@@ -58,6 +58,10 @@ pub(crate) enum Entered {
     End,
     /// Ctrl-C.
     Interrupt,
+    /// Tab on a name in a room too big for the names we have: ask the
+    /// server for the names that start with this, then call
+    /// [`Editor::complete_from`].
+    Lookup(String),
 }
 
 /// Reads keys and edits the draft; see the module's documentation.
@@ -69,6 +73,8 @@ pub(crate) struct Editor {
     raw: bool,
     /// The people in the room, for Tab.
     names: Vec<String>,
+    /// `names` is only some of them (a big room): Tab asks the server.
+    names_partial: bool,
     /// Ctrl-R is searching the history.
     search: Option<Search>,
     /// The server's limit on a message: a paste that would make the draft
@@ -130,6 +136,7 @@ impl Editor {
             history: History::new(history_len),
             raw: true,
             names: Vec::new(),
+            names_partial: false,
             search: None,
             max_message_bytes: usize::MAX,
         };
@@ -190,6 +197,11 @@ impl Editor {
                         .filter_map(|(usage, _)| usage.split_whitespace().next())
                         .filter(|word| *word != "//TEXT")
                         .collect();
+                    if self.names_partial
+                        && let Some(prefix) = screen.draft.name_prefix()
+                    {
+                        return Some(Entered::Lookup(prefix.to_owned()));
+                    }
                     screen.draft.complete(&self.names, &commands);
                     None
                 }
@@ -271,9 +283,22 @@ impl Editor {
         None
     }
 
-    /// The people in the room now, for Tab to complete.
-    pub(crate) fn set_names(&mut self, names: Vec<String>) {
+    /// The people in the room now, for Tab to complete; `partial` when
+    /// they are only some of them, so that Tab asks the server instead.
+    pub(crate) fn set_names(&mut self, names: Vec<String>, partial: bool) {
         self.names = names;
+        self.names_partial = partial;
+    }
+
+    /// Completes the name being typed from `names`, the server's answer to
+    /// a [`Entered::Lookup`] of `prefix`, if the person has not typed on
+    /// since.
+    pub(crate) fn complete_from(&mut self, prefix: &str, names: &[String]) {
+        let mut screen = lock(&self.screen);
+        if screen.draft.name_prefix() == Some(prefix) {
+            screen.draft.complete(names, &[]);
+            let _ = screen.redraw();
+        }
     }
 
     /// The server's limit on a message, from its welcome.

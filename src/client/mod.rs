@@ -143,6 +143,8 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         unconfirmed: VecDeque::new(),
         resuming: false,
         names: Vec::new(),
+        names_partial: false,
+        lookup: None,
         bell: options.bell,
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
@@ -226,6 +228,12 @@ struct Chat {
     resuming: bool,
     /// Who is in our room, as far as we know, for Tab.
     names: Vec<String>,
+    /// `names` is only some of them: the room is too big for one `who`,
+    /// or its arrivals are summed up, so Tab asks the server.
+    names_partial: bool,
+    /// The prefix of a name whose completions were asked for with
+    /// `/who PREFIX`: its answer goes to Tab, not to the screen.
+    lookup: Option<String>,
     bell: bool,
 }
 
@@ -262,6 +270,14 @@ impl Chat {
                     // would send it again, after the lines typed before it.
                     Typed::Line(line) if self.replaying => self.pending.push_back(line),
                     Typed::Line(line) => self.held = Some(line),
+                    Typed::Lookup(prefix) => {
+                        if self.lookup.is_none() && crate::protocol::is_valid_name(&prefix) {
+                            if let Err(err) = ws.send(Message::text(format!("/who {prefix}"))).await {
+                                return Ending::Dropped(err.to_string());
+                            }
+                            self.lookup = Some(prefix);
+                        }
+                    }
                     Typed::End | Typed::Interrupt => return self.finish(ws, output).await,
                 },
                 () = tokio::time::sleep_until(send_at), if self.held.is_some() => {
@@ -295,6 +311,13 @@ impl Chat {
                     }
                     let Some(text) = message.as_text() else { continue };
                     let event = decode(text);
+                    if let Some(Event::Who { names, .. }) = &event
+                        && let Some(prefix) = self.lookup.take()
+                        && names.iter().all(|name| starts_with_any_case(name, &prefix))
+                    {
+                        input.complete_from(&prefix, names);
+                        continue;
+                    }
                     if let Some(asked) = refused {
                         return self.refused_name(&asked, event.as_ref());
                     }
@@ -404,7 +427,7 @@ impl Chat {
             input.set_max_message_bytes(limits.max_message_bytes);
         }
         if self.track_names(event) {
-            input.set_names(&self.names);
+            input.set_names(&self.names, self.names_partial);
         }
         if matches!(
             event,
@@ -420,11 +443,18 @@ impl Chat {
     fn track_names(&mut self, event: &Event) -> bool {
         let here = |room: &str| self.session.room.as_deref() == Some(room);
         match event {
-            Event::Who { room, names, .. } if here(room) => names.clone_into(&mut self.names),
+            Event::Who {
+                room, names, more, ..
+            } if here(room) => {
+                names.clone_into(&mut self.names);
+                self.names_partial = *more;
+            }
+            Event::Presence { room, .. } if here(room) => self.names_partial = true,
             Event::Join { room, name, .. } if here(room) => {
                 if name == self.renderer.me() {
                     // A room entered anew: its who answer follows.
                     self.names.clear();
+                    self.names_partial = false;
                 }
                 if !self.names.contains(name) {
                     self.names.push(name.clone());
@@ -564,6 +594,7 @@ impl Chat {
         output: &mut Output,
     ) -> Reconnection {
         self.reconnected = true;
+        self.lookup = None;
         let mut input_ended_at: Option<Instant> = None;
         self.resuming = true;
         // The line held back for pacing goes first, once back.
@@ -587,6 +618,8 @@ impl Chat {
                     result = &mut attempt => break result,
                     typed = input.read_while_away() => match typed {
                         Typed::End | Typed::Interrupt => return Reconnection::Left,
+                        // No server to ask: Tab does nothing meanwhile.
+                        Typed::Lookup(_) => {}
                         Typed::Line(line) if line.trim().is_empty() => {}
                         Typed::Line(line) => {
                             self.pending.push_back(line);
@@ -622,6 +655,13 @@ impl Chat {
             }
         }
     }
+}
+
+/// Whether `name` starts with `prefix`, in any letter case, as the
+/// server's `/who PREFIX` matches.
+fn starts_with_any_case(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
 }
 
 /// The event in a text frame, made safe to print: every frame from the

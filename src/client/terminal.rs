@@ -26,6 +26,9 @@ pub enum Typed {
     End,
     /// Ctrl-C.
     Interrupt,
+    /// Tab on a name in a big room: the names starting with this are to be
+    /// asked for, and given to [`Input::complete_from`].
+    Lookup(String),
 }
 
 /// Where typed lines come from.
@@ -86,6 +89,7 @@ impl Input {
                 Entered::Line(line) => Typed::Line(line),
                 Entered::End => Typed::End,
                 Entered::Interrupt => Typed::Interrupt,
+                Entered::Lookup(prefix) => Typed::Lookup(prefix),
             },
             Input::Plain { lines, interrupt } => tokio::select! {
                 line = lines.recv() => line.map_or(Typed::End, Typed::Line),
@@ -124,10 +128,18 @@ impl Input {
         }
     }
 
-    /// The people in the room, for Tab to complete (the editor only).
-    pub fn set_names(&mut self, names: &[String]) {
+    /// The people in the room, for Tab to complete (the editor only);
+    /// `partial` when they are only some of them.
+    pub fn set_names(&mut self, names: &[String], partial: bool) {
         if let Input::Editor(editor) = self {
-            editor.set_names(names.to_vec());
+            editor.set_names(names.to_vec(), partial);
+        }
+    }
+
+    /// The server's answer to a [`Typed::Lookup`] of `prefix`, for Tab.
+    pub fn complete_from(&mut self, prefix: &str, names: &[String]) {
+        if let Input::Editor(editor) = self {
+            editor.complete_from(prefix, names);
         }
     }
 

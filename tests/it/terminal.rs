@@ -1512,3 +1512,24 @@ async fn issue_18_a_resume_marks_what_was_missed_while_away() {
     assert_eq!(rows[at - 1], "-- missed while away", "{rows:#?}");
     assert!(!rows.contains(&"-- history".to_owned()), "{rows:#?}");
 }
+
+/// In a room whose arrivals are summed up, Tab asks the server for the
+/// names that start with what is typed, since the client no longer hears
+/// of each one.
+#[tokio::test]
+async fn issue_17_tab_in_a_big_room_completes_from_the_server() {
+    // Issue 17, "Big-room reads": the client's completion uses `/who PREFIX`.
+    let server = TestServer::start(&["--presence-limit", "1", "--presence-interval", "200"]).await;
+    let (mut bob, _) = server.join("bob", "lobby").await;
+    let mut ana = PtyClient::ana(&server, &[], &[]).await;
+    let (_zoe, _) = server.join("zoe", "lobby").await;
+    // Summed up with ana's own arrival or alone, by when the interval ends.
+    ana.wait_for("zoe's arrival, summed up", |c| {
+        c.rows().iter().any(|row| row.ends_with("zoe); 3 here"))
+    })
+    .await;
+    ana.press(&format!("zo{TAB}"));
+    ana.wait_for_input("ana@lobby> zoe: ").await;
+    ana.press(&format!("hi{ENTER}"));
+    assert_eq!(message_from(&mut bob, "ana").await, "zoe: hi");
+}

@@ -49,6 +49,10 @@ struct Args {
     /// Trust the certificate authority in this PEM file for wss://, besides the system's
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
+    /// Become an operator on every (re)connection with the secret on this
+    /// file's first line (the server's --op-token)
+    #[arg(long, value_name = "FILE", env = "CHAT_OP_TOKEN_FILE")]
+    op_token_file: Option<PathBuf>,
     /// Seconds one connection attempt may take
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     connect_timeout: Duration,
@@ -83,6 +87,11 @@ async fn run(args: Args) -> Result<(), ClientError> {
     )?;
     target.connect_timeout = args.connect_timeout;
     let tls = Tls::new(args.ca.as_deref())?;
+    let op_token = args
+        .op_token_file
+        .as_deref()
+        .map(|path| client::read_secret("--op-token-file", path))
+        .transpose()?;
     // A person at a terminal gets the line editor; pipes, files and --json
     // get plain lines.
     let interactive = !args.json
@@ -105,6 +114,7 @@ async fn run(args: Args) -> Result<(), ClientError> {
         history: !args.no_history,
         listen: args.listen,
         bell: !args.no_bell,
+        op_token,
     };
     client::run(options).await
 }

@@ -68,6 +68,29 @@ pub struct Options {
     pub listen: bool,
     /// Ring the terminal's bell when a message names us (off: `--no-bell`).
     pub bell: bool,
+    /// The operators' secret, sent with `/op` on every connection
+    /// (`--op-token-file`; see [`read_secret`]).
+    pub op_token: Option<String>,
+}
+
+/// The secret in the file at `path`, given with `flag`: its first line,
+/// without the line ending, so that `echo SECRET > FILE` works.
+///
+/// # Errors
+///
+/// `SecretFile` if the file cannot be read or its first line is empty.
+pub fn read_secret(flag: &'static str, path: &std::path::Path) -> Result<String, ClientError> {
+    let bad = |reason: String| ClientError::SecretFile {
+        flag,
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|err| bad(err.to_string()))?;
+    let secret = text.lines().next().unwrap_or_default();
+    if secret.is_empty() {
+        return Err(bad("its first line is empty".to_owned()));
+    }
+    Ok(secret.to_owned())
 }
 
 /// Why a session ended badly. Each kind has its own exit status.
@@ -83,6 +106,12 @@ pub enum ClientError {
     ClosedByServer { reason: String },
     #[error("cannot use the terminal: {0}")]
     Terminal(std::io::Error),
+    #[error("cannot read {flag} {path}: {reason}")]
+    SecretFile {
+        flag: &'static str,
+        path: String,
+        reason: String,
+    },
 }
 
 impl ClientError {
@@ -101,6 +130,7 @@ impl ClientError {
             ClientError::NameRefused { .. } => 8,
             ClientError::Lost { .. } | ClientError::ClosedByServer { .. } => 9,
             ClientError::Terminal(_) => 1,
+            ClientError::SecretFile { .. } => 2,
         }
     }
 }
@@ -146,6 +176,7 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         names_partial: false,
         lookup: None,
         bell: options.bell,
+        op_token: options.op_token.clone(),
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
@@ -234,6 +265,8 @@ struct Chat {
     /// The prefix of a name whose completions were asked for with
     /// `/who PREFIX`: its answer goes to Tab, not to the screen.
     lookup: Option<String>,
+    /// Sent with `/op` once greeted, on every connection.
+    op_token: Option<String>,
     bell: bool,
 }
 
@@ -337,6 +370,13 @@ impl Chat {
                         greeted = true;
                         // We are in: the next drop starts its backoff afresh.
                         self.backoff = FIRST_BACKOFF;
+                        // An operator stays one across reconnections. Sent
+                        // here, never in the URL, which proxies log.
+                        if let Some(secret) = &self.op_token
+                            && let Err(err) = ws.send(Message::text(format!("/op {secret}"))).await
+                        {
+                            return Ending::Dropped(err.to_string());
+                        }
                     }
                     if let Some(event) = &event
                         && let Some(limits) = self.follow(event, input)

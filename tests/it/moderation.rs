@@ -6,9 +6,9 @@
 
 use chat::protocol::{ErrorCode, Event};
 
-use crate::support::client::RunningClient;
+use crate::support::client::{RunningClient, run_client};
 use crate::support::events::{enter, expect, expect_error, join, leave, message, say, untimed};
-use crate::support::{TestServer, WsClient};
+use crate::support::{TempDir, TestServer, WsClient, assert_run};
 
 const SECRET: &str = "s3cret-op";
 
@@ -506,5 +506,60 @@ async fn a_mute_without_a_duration_lasts_until_unmuted() {
     assert_eq!(
         cy.next_text().await,
         "! you are muted until an operator unmutes you; you can still read"
+    );
+}
+
+/// The terminal client with `--op-token-file` becomes an operator on its
+/// own, again after a server restart; the secret never shows. A file it
+/// cannot read is one line and exit status 2.
+#[tokio::test]
+async fn the_client_is_an_operator_again_after_a_restart_with_op_token_file() {
+    let dir = TempDir::new();
+    let file = dir.write("op-token", &format!("{SECRET}\n"));
+
+    let server = TestServer::start(&["--op-token", SECRET]).await;
+    let port = server.port;
+    let args = [
+        "--port",
+        &port.to_string(),
+        "--name",
+        "ana",
+        "--op-token-file",
+        &file,
+    ];
+    let mut ana = RunningClient::start(&args);
+    ana.wait_for_line("-- you are now an operator").await;
+    let mut bo = enter(&server, "bo", "lobby").await;
+    bo.send("/who").await;
+    expect(&mut bo, who(&["ana", "bo"], &["ana"])).await;
+
+    drop(bo);
+    drop(server);
+    let server = TestServer::start_on("127.0.0.1", port, &["--op-token", SECRET]).await;
+    ana.wait_for_line("-- you are now an operator").await;
+    let mut bo = enter(&server, "bo", "lobby").await;
+    bo.send("/who").await;
+    expect(&mut bo, who(&["ana", "bo"], &["ana"])).await;
+    let run = ana.finish().await;
+    assert!(
+        !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+        "the secret was shown: {}{}",
+        run.stdout,
+        run.stderr
+    );
+
+    let missing = dir.path("missing");
+    let run = run_client(
+        &["--port", &port.to_string(), "--op-token-file", &missing],
+        "",
+    )
+    .await;
+    assert_run(
+        &run,
+        2,
+        "",
+        &format!(
+            "error: cannot read --op-token-file {missing}: No such file or directory (os error 2)"
+        ),
     );
 }

@@ -1,7 +1,10 @@
 //! The chat page in a real headless Chromium, driven over WebDriver
 //! (chromedriver, through fantoccini): two pages and the real `client`
 //! binary in one room, hostile markup, a server restart, a resume past what
-//! history holds (through the TCP proxy of `support::proxy`), the token.
+//! history holds (through the TCP proxy of `support::proxy`), the token;
+//! and what daily use asks of it (issue 19): readable colours in both
+//! schemes, links, mentions and the hidden tab's title, the keys of the
+//! box, the operator commands, the phone layout and `/join`.
 //!
 //! Without chromedriver (Debian: `chromium chromium-driver`) the test says it
 //! is skipped and returns, unless `CHAT_REQUIRE_BROWSER=1` (set by `.ci/run`),

@@ -1399,6 +1399,11 @@ async fn issue_19_the_phone_layout_works_and_join_moves_the_page() {
 
     browser.say(&ana, "from my phone").await;
     browser.wait_for_line(&ana, "ana: from my phone").await;
+    assert_eq!(
+        browser.run(&ana, "return document.activeElement.id;").await,
+        "text",
+        "after a tap on send, the box keeps the keyboard"
+    );
     bo.send("a long line from bo that has to wrap on a narrow screen, twice or more")
         .await;
     browser

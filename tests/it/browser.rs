@@ -1028,6 +1028,24 @@ async fn issue_19_help_links_mentions_and_the_hidden_tab() {
         "tabs — chat"
     );
 
+    // A test stands in for the desktop's notifications: the person has not
+    // been asked yet, and allows them when asked.
+    browser
+        .run(
+            &ana,
+            "window.asked = 0;
+             window.shown = [];
+             window.Notification = class {
+               static permission = 'default';
+               static requestPermission() {
+                 window.asked += 1;
+                 Notification.permission = 'granted';
+                 return Promise.resolve('granted');
+               }
+               constructor(title, options) { window.shown.push([title, options.body]); }
+             };",
+        )
+        .await;
     browser.say(&ana, "/help").await;
     browser
         .wait_until(
@@ -1044,6 +1062,11 @@ async fn issue_19_help_links_mentions_and_the_hidden_tab() {
         )
         .await;
     let rows: Vec<Vec<String>> = serde_json::from_value(rows).expect("the rows");
+    assert_eq!(
+        browser.run(&ana, "return window.asked;").await,
+        1,
+        "asked when the person first sent something"
+    );
     assert_eq!(rows[0], ["/nick NAME", "change your name"]);
     assert_eq!(
         rows[rows.len() - 1],
@@ -1083,17 +1106,6 @@ async fn issue_19_help_links_mentions_and_the_hidden_tab() {
     );
 
     // The tab goes to the background: the title counts what arrives there.
-    // A test stands in for the desktop's notifications, as if allowed.
-    browser
-        .run(
-            &ana,
-            "window.shown = [];
-             window.Notification = class {
-               static permission = 'granted';
-               constructor(title, options) { window.shown.push([title, options.body]); }
-             };",
-        )
-        .await;
     browser.focus(&ana).await;
     browser.client.minimize_window().await.expect("minimizing");
     browser

@@ -161,4 +161,21 @@ mod tests {
             assert!(!PAGE.contains(risky), "the page uses {risky}");
         }
     }
+
+    #[test]
+    fn the_page_loads_nothing_from_elsewhere() {
+        // Its links are made from what people write, at run time; the page
+        // itself names no resource to fetch (and its policy would refuse one).
+        for fetch in [
+            "<link",
+            "<img",
+            "<iframe",
+            " src=",
+            "@import",
+            "url(",
+            "fetch('http",
+        ] {
+            assert!(!PAGE.contains(fetch), "the page has {fetch}");
+        }
+    }
 }

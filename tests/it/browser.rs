@@ -1,7 +1,10 @@
 //! The chat page in a real headless Chromium, driven over WebDriver
 //! (chromedriver, through fantoccini): two pages and the real `client`
 //! binary in one room, hostile markup, a server restart, a resume past what
-//! history holds (through the TCP proxy of `support::proxy`), the token.
+//! history holds (through the TCP proxy of `support::proxy`), the token;
+//! and what daily use asks of it (issue 19): readable colours in both
+//! schemes, links, mentions and the hidden tab's title, the keys of the
+//! box, the operator commands, the phone layout and `/join`.
 //!
 //! Without chromedriver (Debian: `chromium chromium-driver`) the test says it
 //! is skipped and returns, unless `CHAT_REQUIRE_BROWSER=1` (set by `.ci/run`),
@@ -306,6 +309,27 @@ impl Browser {
         self.click(page, "#say button").await;
     }
 
+    /// Types `keys` (WebDriver key codes included: [`ENTER`], [`SHIFT`],
+    /// [`UP`], …) into the message box, without sending.
+    async fn keys(&self, page: &Page, keys: &str) {
+        self.focus(page).await;
+        self.client
+            .find(Locator::Css("#text"))
+            .await
+            .expect("the message box")
+            .send_keys(keys)
+            .await
+            .expect("typing into the message box");
+    }
+
+    /// What the message box holds.
+    async fn box_text(&self, page: &Page) -> String {
+        let value = self
+            .run(page, "return document.getElementById('text').value;")
+            .await;
+        value.as_str().expect("text").to_owned()
+    }
+
     async fn click(&self, page: &Page, selector: &str) {
         self.focus(page).await;
         self.client
@@ -369,7 +393,9 @@ struct Page {
 fn said(log: &[Line]) -> Vec<String> {
     log.iter()
         .filter(|l| {
-            l.kind.starts_with("message") || l.kind.starts_with("action") || l.kind == "private"
+            l.kind.starts_with("message")
+                || l.kind.starts_with("action")
+                || l.kind.starts_with("private")
         })
         .map(|l| l.text.clone())
         .collect()
@@ -544,9 +570,17 @@ async fn with_a_token_the_page_asks_for_it_or_takes_it_from_its_url() {
     let base = format!("http://127.0.0.1:{}/vault", server.port);
 
     let tia = browser.first_page(&format!("{base}?name=tia")).await;
+    // Issue 19: the form's title says it; the error line stays empty
+    // rather than say it again.
+    assert_eq!(browser.asked_for(&tia, "token").await, "");
     assert_eq!(
-        browser.asked_for(&tia, "token").await,
-        "this chat needs a token"
+        browser
+            .run(
+                &tia,
+                "return document.getElementById('ask-title').textContent;"
+            )
+            .await,
+        "This chat needs a token"
     );
     browser.give_token(&tia, "wrong").await;
     browser
@@ -847,5 +881,622 @@ async fn issue_17_the_page_shows_presence_summaries_and_the_head_count() {
         )
         .await;
     assert_eq!(browser.people(&ana).await, ["ana", "obs"]);
+    browser.end().await;
+}
+
+/// WebDriver's key codes, for [`Browser::keys`].
+const ENTER: &str = "\u{E007}";
+const SHIFT: &str = "\u{E008}";
+/// Releases the modifier keys pressed so far (Shift).
+const RELEASE: &str = "\u{E000}";
+const UP: &str = "\u{E013}";
+const DOWN: &str = "\u{E015}";
+
+/// Names whose colours are each of the page's 12 name hues, in hue order
+/// (the page's `hue` function: `ana` is the sixth).
+const TWELVE_HUES: [&str; 12] = [
+    "ed", "ivy", "bo", "ben", "hugo", "ana", "lu", "cy", "rose", "hal", "di", "oli",
+];
+
+/// The WCAG contrast ratio of each readable thing on the page (names in the
+/// log and in the list, links, the send button, times, notices) against
+/// the background it is drawn on, as the browser computed both.
+const CONTRASTS: &str = "
+const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+const lum = ([r, g, b]) => {
+  const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const ratio = (a, b) => {
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+};
+const background = (node) => {
+  for (let n = node; n; n = n.parentElement) {
+    const c = rgb(getComputedStyle(n).backgroundColor);
+    if (c.length < 4 || c[3] > 0) return c;
+  }
+  return [255, 255, 255];
+};
+const selectors = ['#log .from', '#names li', '#log a', '#say button', '#log time', '#log .notice'];
+return selectors.flatMap((sel) => Array.from(document.querySelectorAll(sel)).map((node) => {
+  const fg = getComputedStyle(node).color;
+  return { what: `${sel} ${node.textContent.slice(0, 30)}`, fg, ratio: ratio(rgb(fg), background(node)) };
+}));";
+
+/// One thing's contrast, as [`CONTRASTS`] measures it.
+#[derive(Debug, Deserialize)]
+struct Contrast {
+    what: String,
+    /// Its computed colour, `rgb(…)`.
+    fg: String,
+    ratio: f64,
+}
+
+/// Asserts that everything readable on `page` has at least 4.5:1 (WCAG AA),
+/// and that the names in the list show 12 different colours.
+async fn assert_readable(browser: &Browser, page: &Page, scheme: &str) {
+    let measured: Vec<Contrast> =
+        serde_json::from_value(browser.run(page, CONTRASTS).await).expect("the contrasts");
+    for selector in ["#log .from", "#names li", "#log a", "#say button"] {
+        assert!(
+            measured.iter().any(|c| c.what.starts_with(selector)),
+            "nothing measured for {selector} in the {scheme} scheme: {measured:#?}"
+        );
+    }
+    let poor: Vec<&Contrast> = measured.iter().filter(|c| c.ratio < 4.5).collect();
+    assert!(
+        poor.is_empty(),
+        "below 4.5:1 in the {scheme} scheme: {poor:#?}"
+    );
+    let mut hues: Vec<&str> = measured
+        .iter()
+        .filter(|c| c.what.starts_with("#names li"))
+        .map(|c| c.fg.as_str())
+        .collect();
+    hues.sort_unstable();
+    hues.dedup();
+    assert_eq!(
+        hues.len(),
+        12,
+        "the name colours in the {scheme} scheme: {hues:?}"
+    );
+}
+
+/// Issue 19: every name colour (12 hues), the links, the send button and
+/// the dim text keep 4.5:1 against their background, in the light scheme
+/// and in the dark one, on plain, own and mentioning lines alike.
+#[tokio::test]
+async fn issue_19_names_links_and_the_button_keep_contrast_in_both_schemes() {
+    let server = TestServer::start(&[]).await;
+    let mut others = Vec::new();
+    for name in TWELVE_HUES.iter().filter(|n| **n != "ana") {
+        others.push(server.join(name, "hues").await.0);
+    }
+    for (me, scheme, flags) in [
+        ("ana", "light", &[][..]),
+        ("zoe", "dark", &["--force-dark-mode"][..]),
+    ] {
+        let Some(browser) = Browser::start_with(flags).await else {
+            return;
+        };
+        let url = format!("http://127.0.0.1:{}/hues?name={me}", server.port);
+        let page = browser.first_page(&url).await;
+        browser
+            .wait_for_line(&page, &format!("→ {me} joined hues"))
+            .await;
+        let dark = "return matchMedia('(prefers-color-scheme: dark)').matches;";
+        assert_eq!(browser.run(&page, dark).await, scheme == "dark");
+        browser.say(&page, "hello").await;
+        browser.wait_for_line(&page, &format!("{me}: hello")).await;
+        // ed mentions us, with a link: a highlighted line.
+        others[0]
+            .send(&format!("{me}: see https://example.com/x"))
+            .await;
+        let mention = format!("ed: {me}: see https://example.com/x");
+        browser.wait_for_line(&page, &mention).await;
+        browser
+            .wait_until(
+                &page,
+                "every name in the list",
+                "return document.querySelectorAll('#names li').length === 12;",
+            )
+            .await;
+        assert_readable(&browser, &page, scheme).await;
+        browser.end().await;
+    }
+}
+
+/// Issue 19: `/help` is a table of usage and effect; addresses are links
+/// (http and https only, opening apart from the page), the rest text; a
+/// mention is highlighted; while the tab is hidden its title counts what
+/// arrived and the mentions, a mention is notified when that is allowed,
+/// and the title is plain again once the tab is back.
+#[tokio::test]
+async fn issue_19_help_links_mentions_and_the_hidden_tab() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "tabs").await;
+    let ana = browser
+        .first_page(&format!("http://127.0.0.1:{}/tabs?name=ana", server.port))
+        .await;
+    browser.wait_for_line(&ana, "→ ana joined tabs").await;
+    assert_eq!(
+        browser.client.title().await.expect("the title"),
+        "tabs — chat"
+    );
+
+    // A test stands in for the desktop's notifications: the person has not
+    // been asked yet, and allows them when asked.
+    browser
+        .run(
+            &ana,
+            "window.asked = 0;
+             window.shown = [];
+             window.Notification = class {
+               static permission = 'default';
+               static requestPermission() {
+                 window.asked += 1;
+                 Notification.permission = 'granted';
+                 return Promise.resolve('granted');
+               }
+               constructor(title, options) { window.shown.push([title, options.body]); }
+             };",
+        )
+        .await;
+    browser.say(&ana, "/help").await;
+    browser
+        .wait_until(
+            &ana,
+            "the help table",
+            "return document.querySelectorAll('#log li.help tr').length > 0;",
+        )
+        .await;
+    let rows = browser
+        .run(
+            &ana,
+            "return Array.from(document.querySelectorAll('#log li.help tr'))
+                .map((tr) => Array.from(tr.cells).map((td) => td.textContent));",
+        )
+        .await;
+    let rows: Vec<Vec<String>> = serde_json::from_value(rows).expect("the rows");
+    assert_eq!(
+        browser.run(&ana, "return window.asked;").await,
+        1,
+        "asked when the person first sent something"
+    );
+    assert_eq!(rows[0], ["/nick NAME", "change your name"]);
+    assert_eq!(
+        rows[rows.len() - 1],
+        ["//TEXT", "send TEXT with a leading slash"]
+    );
+    assert!(rows.iter().any(|r| r[0] == "/kick NAME [WHY]"), "{rows:?}");
+    assert!(rows.iter().all(|r| r.len() == 2), "{rows:?}");
+
+    let text = "docs: https://example.com/a?b=1&c=2, (http://example.org/x). \
+                not these: javascript:alert(1) ftp://example.com/ <a href=\"https://evil.example\">x</a>";
+    bo.send(text).await;
+    browser.wait_for_line(&ana, &format!("bo: {text}")).await;
+    let links = browser
+        .run(
+            &ana,
+            "return Array.from(document.querySelectorAll('#log a'))
+                .map((a) => [a.textContent, a.href, a.rel, a.target]);",
+        )
+        .await;
+    let links: Vec<Vec<String>> = serde_json::from_value(links).expect("the links");
+    let link = |text: &str, href: &str| {
+        [text, href, "noopener noreferrer", "_blank"]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    assert_eq!(
+        links,
+        [
+            link(
+                "https://example.com/a?b=1&c=2",
+                "https://example.com/a?b=1&c=2"
+            ),
+            link("http://example.org/x", "http://example.org/x"),
+            link("https://evil.example", "https://evil.example/"),
+        ],
+        "only http and https addresses are links, each the address as written"
+    );
+
+    // The tab goes to the background: the title counts what arrives there.
+    browser.focus(&ana).await;
+    browser.client.minimize_window().await.expect("minimizing");
+    browser
+        .wait_until(&ana, "the tab to be hidden", "return document.hidden;")
+        .await;
+    bo.send("anyone there?").await;
+    browser.wait_for_line(&ana, "bo: anyone there?").await;
+    assert_eq!(
+        browser.client.title().await.expect("the title"),
+        "(1) tabs — chat"
+    );
+    bo.send("@Ana, look").await;
+    bo.send("/msg ana psst").await;
+    bo.send("banana is not a mention").await;
+    browser
+        .wait_for_line(&ana, "bo: banana is not a mention")
+        .await;
+    assert_eq!(
+        browser.client.title().await.expect("the title"),
+        "(@2) (4) tabs — chat"
+    );
+    assert_eq!(
+        browser.run(&ana, "return window.shown;").await,
+        json!([["bo in tabs", "@Ana, look"], ["bo (private)", "psst"]])
+    );
+    let mentions = browser
+        .run(
+            &ana,
+            "return Array.from(document.querySelectorAll('#log li.mention'))
+                .map((li) => li.querySelector('.text').textContent);",
+        )
+        .await;
+    assert_eq!(mentions, json!(["@Ana, look", "psst"]));
+
+    // Back in front: the title is plain again.
+    browser
+        .client
+        .set_window_size(1000, 700)
+        .await
+        .expect("restoring the window");
+    browser
+        .wait_until(&ana, "the tab to be visible", "return !document.hidden;")
+        .await;
+    browser
+        .wait_until(
+            &ana,
+            "the plain title",
+            "return document.title === 'tabs — chat';",
+        )
+        .await;
+    browser.end().await;
+}
+
+/// Issue 19: Enter sends, Shift-Enter makes a message of several lines,
+/// and Up and Down walk what was sent, like a shell.
+#[tokio::test]
+async fn issue_19_shift_enter_makes_lines_and_up_recalls_what_was_sent() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "keys").await;
+    let ana = browser
+        .first_page(&format!("http://127.0.0.1:{}/keys?name=ana", server.port))
+        .await;
+    browser.wait_for_line(&ana, "→ ana joined keys").await;
+
+    browser.keys(&ana, &format!("first{ENTER}")).await;
+    browser.wait_for_line(&ana, "ana: first").await;
+    browser
+        .keys(
+            &ana,
+            &format!("line one{SHIFT}{ENTER}{RELEASE}line two{ENTER}"),
+        )
+        .await;
+    let said = bo
+        .event_matching("ana's second message", |e| {
+            matches!(e, chat::protocol::Event::Message { from, text, .. }
+                if from == "ana" && text != "first")
+        })
+        .await;
+    assert!(
+        matches!(&said, chat::protocol::Event::Message { text, .. } if text == "line one\nline two"),
+        "{said:?}"
+    );
+    browser.wait_for_line(&ana, "ana: line one\nline two").await;
+    assert_eq!(browser.box_text(&ana).await, "");
+
+    browser.keys(&ana, "a draft").await;
+    browser.keys(&ana, UP).await;
+    assert_eq!(browser.box_text(&ana).await, "line one\nline two");
+    // The caret is on the last line: Up first moves it to the first.
+    browser.keys(&ana, UP).await;
+    assert_eq!(browser.box_text(&ana).await, "line one\nline two");
+    browser.keys(&ana, UP).await;
+    assert_eq!(browser.box_text(&ana).await, "first");
+    browser.keys(&ana, UP).await;
+    assert_eq!(browser.box_text(&ana).await, "first", "nothing older");
+    browser.keys(&ana, DOWN).await;
+    assert_eq!(browser.box_text(&ana).await, "line one\nline two");
+    browser.keys(&ana, DOWN).await;
+    assert_eq!(browser.box_text(&ana).await, "a draft");
+
+    // A recalled message is sent again with Enter.
+    browser.keys(&ana, &format!("{UP}{UP}{UP}{ENTER}")).await;
+    browser
+        .wait_until(
+            &ana,
+            "first, said twice",
+            &format!(
+                "{READ_LOG_FN} return lines().filter((l) => l.text === 'ana: first').length === 2;"
+            ),
+        )
+        .await;
+    browser.end().await;
+}
+
+/// Issue 19: the operator commands work from the page. `/op SECRET` leaves
+/// no trace of the secret (not in the box, the log, the recalled list or
+/// any URL); the list marks operators; the topic shows in the header; mute,
+/// unmute and kick are shown, a kicked page says why and stays away; after
+/// a dropped connection the page offers once to become operator again,
+/// then does it by itself.
+#[tokio::test]
+async fn issue_19_operators_work_from_the_page_and_after_a_reconnection() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(&["--op-token", "s3cret"]).await;
+    let mut proxy = Proxy::start(server.port).await;
+    let (mut bo, _) = server.join("bo", "mods").await;
+    let ana = browser
+        .first_page(&format!("http://127.0.0.1:{}/mods?name=ana", proxy.port))
+        .await;
+    browser.wait_for_line(&ana, "→ ana joined mods").await;
+    let cy = browser
+        .new_page(&format!("http://127.0.0.1:{}/mods?name=cy", server.port))
+        .await;
+    browser.wait_for_line(&cy, "→ cy joined mods").await;
+
+    browser.say(&ana, "hello").await;
+    browser.say(&ana, "/op s3cret").await;
+    browser.wait_for_line(&ana, "you are now an operator").await;
+    assert_eq!(browser.box_text(&ana).await, "");
+    browser.keys(&ana, UP).await;
+    assert_eq!(
+        browser.box_text(&ana).await,
+        "hello",
+        "the secret is never recalled"
+    );
+    browser.keys(&ana, DOWN).await;
+    assert_eq!(browser.people(&ana).await, ["@ana", "bo", "cy"]);
+    // Others see the operator from their next `who`.
+    browser.say(&cy, "/who").await;
+    browser.wait_for_line(&cy, "in mods: @ana, bo, cy").await;
+    assert_eq!(browser.people(&cy).await, ["@ana", "bo", "cy"]);
+
+    browser.say(&ana, "/topic Rust, mostly").await;
+    for page in [&ana, &cy] {
+        browser
+            .wait_for_line(page, "ana set the topic: Rust, mostly")
+            .await;
+        assert_eq!(
+            browser
+                .run(page, "return document.getElementById('topic').textContent;")
+                .await,
+            "Rust, mostly"
+        );
+    }
+    browser.say(&ana, "/mute bo 10m").await;
+    browser.wait_for_line(&ana, "ana muted bo for 600 s").await;
+    browser.say(&ana, "/unmute bo").await;
+    browser.wait_for_line(&ana, "ana unmuted bo").await;
+    browser.say(&ana, "/kick bo spamming").await;
+    browser
+        .wait_for_line(&ana, "bo was kicked by ana (spamming)")
+        .await;
+    assert_eq!(
+        bo.expect_close().await,
+        (4001, "kicked by ana: spamming".to_owned())
+    );
+    browser.say(&ana, "/kick cy").await;
+    browser.wait_for_line(&cy, "you were kicked by ana").await;
+    browser
+        .wait_for_line(&cy, "the server closed the connection: kicked by ana")
+        .await;
+    browser.wait_for_state(&cy, "left").await;
+    browser
+        .wait_for_line(&ana, "← cy left mods (kicked by ana)")
+        .await;
+    for page in [&ana, &cy] {
+        let log = browser.log(page).await;
+        assert!(
+            !log.iter().any(|l| l.text.contains("s3cret")),
+            "the secret is in the log: {log:#?}"
+        );
+    }
+
+    // The connection drops: back, the page offers to become operator again.
+    proxy.cut();
+    browser.wait_for_line(&ana, "reconnected").await;
+    browser
+        .wait_until(
+            &ana,
+            "the offer",
+            "const offer = document.querySelector('#log li.offer');
+             return offer !== null
+               && offer.querySelector('.text').textContent === 'you were an operator in this tab before'
+               && Array.from(offer.querySelectorAll('button')).map((b) => b.textContent).join()
+                  === 'become operator again,no';",
+        )
+        .await;
+    browser
+        .wait_until(
+            &ana,
+            "the list without bo and cy",
+            "return document.getElementById('names').textContent === 'ana';",
+        )
+        .await;
+    browser.click(&ana, "#log .offer button").await;
+    browser
+        .wait_until(
+            &ana,
+            "operator again",
+            &format!(
+                "{READ_LOG_FN} return lines().filter((l) => l.text === 'you are now an operator').length === 2;"
+            ),
+        )
+        .await;
+    browser
+        .wait_until(
+            &ana,
+            "the list to mark ana",
+            "return document.querySelector('#names li').textContent === '@ana';",
+        )
+        .await;
+    // Asked once: the next time, the page does it by itself.
+    proxy.cut();
+    browser
+        .wait_until(
+            &ana,
+            "operator a third time",
+            &format!(
+                "{READ_LOG_FN} return lines().filter((l) => l.text === 'you are now an operator').length === 3;"
+            ),
+        )
+        .await;
+    let log = browser.log(&ana).await;
+    assert_eq!(
+        log.iter().filter(|l| l.kind == "notice offer").count(),
+        0,
+        "the offer was answered and is gone: {log:#?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.text.contains("s3cret")),
+        "the secret is in the log: {log:#?}"
+    );
+    let urls = proxy.accepted_since();
+    assert!(
+        urls.len() >= 3 && !urls.iter().any(|u| u.contains("s3cret")),
+        "the requests: {urls:?}"
+    );
+    browser.end().await;
+}
+
+/// Issue 19: on a phone-sized screen (390x844) the box, the send button and
+/// the messages are on the screen and work, the people list opens behind
+/// its button; and `/join` from the page moves it to the other room.
+#[tokio::test]
+async fn issue_19_the_phone_layout_works_and_join_moves_the_page() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(&[]).await;
+    let (mut bo, _) = server.join("bo", "phone").await;
+    let ana = browser
+        .first_page(&format!("http://127.0.0.1:{}/phone?name=ana", server.port))
+        .await;
+    browser.wait_for_line(&ana, "→ ana joined phone").await;
+    // A window's frame takes some of its height: the viewport is what is
+    // sized, as a phone's screen.
+    browser.focus(&ana).await;
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("resizing");
+    let frame = 844
+        - browser
+            .run(&ana, "return innerHeight;")
+            .await
+            .as_u64()
+            .expect("a height");
+    browser
+        .client
+        .set_window_size(390, 844 + u32::try_from(frame).expect("a small frame"))
+        .await
+        .expect("resizing");
+    assert_eq!(
+        browser.run(&ana, "return [innerWidth, innerHeight];").await,
+        json!([390, 844])
+    );
+
+    browser.say(&ana, "from my phone").await;
+    browser.wait_for_line(&ana, "ana: from my phone").await;
+    assert_eq!(
+        browser.run(&ana, "return document.activeElement.id;").await,
+        "text",
+        "after a tap on send, the box keeps the keyboard"
+    );
+    bo.send("a long line from bo that has to wrap on a narrow screen, twice or more")
+        .await;
+    browser
+        .wait_for_line(
+            &ana,
+            "bo: a long line from bo that has to wrap on a narrow screen, twice or more",
+        )
+        .await;
+    // Each is wholly on the screen, none over another, nothing scrolls sideways.
+    let layout = browser
+        .run(
+            &ana,
+            "const on = (sel) => {
+               const r = document.querySelector(sel).getBoundingClientRect();
+               return r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0
+                 && r.right <= innerWidth && r.bottom <= innerHeight;
+             };
+             const last = '#log li:last-child';
+             const a = document.querySelector(last).getBoundingClientRect();
+             const b = document.querySelector('#say').getBoundingClientRect();
+             return { box: on('#text'), send: on('#say button'), message: on(last),
+                      apart: a.bottom <= b.top, people: on('#people'), toggle: on('#people-toggle'),
+                      sideways: document.documentElement.scrollWidth > innerWidth };",
+        )
+        .await;
+    assert_eq!(
+        layout,
+        json!({"box": true, "send": true, "message": true, "apart": true,
+               "people": false, "toggle": true, "sideways": false})
+    );
+    browser.click(&ana, "#people-toggle").await;
+    assert_eq!(
+        browser
+            .run(
+                &ana,
+                "const r = document.getElementById('people').getBoundingClientRect();
+                 return r.width > 0 && r.right <= innerWidth;"
+            )
+            .await,
+        true
+    );
+    assert_eq!(browser.people(&ana).await, ["ana", "bo"]);
+    browser.click(&ana, "#people-toggle").await;
+
+    // `/join`: the page goes with it, address, title and list included.
+    let (mut di, _) = server.join("di", "other").await;
+    browser.say(&ana, "/join other").await;
+    browser.wait_for_line(&ana, "→ ana joined other").await;
+    di.event_matching(
+        "ana's join",
+        |e| matches!(e, chat::protocol::Event::Join { name, .. } if name == "ana"),
+    )
+    .await;
+    bo.event_matching("ana's leave", |e| {
+        matches!(e, chat::protocol::Event::Leave { name, reason, .. }
+            if name == "ana" && reason == "joined other")
+    })
+    .await;
+    browser
+        .wait_until(
+            &ana,
+            "the list of the other room",
+            "return Array.from(document.querySelectorAll('#names li'))
+               .map((li) => li.textContent).join() === 'ana,di';",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .run(
+                &ana,
+                "return [document.getElementById('room').textContent, location.pathname,
+                         document.title, document.getElementById('status').textContent];"
+            )
+            .await,
+        json!(["other", "/other", "other — chat", "ana in other"])
+    );
+    browser.say(&ana, "arrived").await;
+    di.event_matching("ana's message", |e| {
+        matches!(e, chat::protocol::Event::Message { from, text, .. }
+            if from == "ana" && text == "arrived")
+    })
+    .await;
     browser.end().await;
 }

@@ -86,8 +86,8 @@ async fn issue_17_a_big_room_across_servers_gets_one_merged_summary_per_interval
     // Just after a summary: six arrivals on both servers fall in the next
     // interval, and come as one summary, merged, the same on both servers.
     let mut crowd = Vec::new();
-    for n in 1..=6 {
-        let server = if n % 2 == 0 { &two } else { &one };
+    for n in 1..=6_u32 {
+        let server = if n.is_multiple_of(2) { &two } else { &one };
         crowd.push(arrive(server, &format!("p{n}"), "big").await);
     }
     let six = presence("big", (6, &["p1", "p2", "p3", "p4", "p5"]), (0, &[]), 10);

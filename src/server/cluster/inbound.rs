@@ -526,6 +526,62 @@ mod tests {
         );
     }
 
+    /// A person's own join, counted in a summarised room, comes on the
+    /// server's channel, checked like a notice of its room.
+    #[test]
+    fn an_own_join_on_the_servers_channel_is_checked_too() {
+        assert_eq!(
+            INBOUND.private(join("big", "ana").to_json().as_bytes()),
+            Ok(join("big", "ana"))
+        );
+        assert_eq!(
+            INBOUND.private(join("b ig", "ana").to_json().as_bytes()),
+            Err(Refused::WrongRoom("b ig".into()))
+        );
+        assert_eq!(
+            INBOUND.private(join("big", "a\u{1b}na").to_json().as_bytes()),
+            Err(Refused::InvalidName("a\u{1b}na".into()))
+        );
+    }
+
+    /// Redis's summaries and fresh `who` pass with names and lists no
+    /// server would refuse, and no operators.
+    #[test]
+    fn summaries_and_who_from_redis_are_bounded() {
+        let presence = |names: Vec<String>| Event::Presence {
+            room: "lobby".into(),
+            joined: 9,
+            joined_names: names,
+            left: 0,
+            left_names: Vec::new(),
+            renamed: 0,
+            people: 120,
+            ts: 7,
+        };
+        let five: Vec<String> = (0..5).map(|n| format!("p{n}")).collect();
+        assert_eq!(
+            on_channel(0, &presence(five.clone()), None),
+            Ok((0, presence(five)))
+        );
+        let six: Vec<String> = (0..6).map(|n| format!("p{n}")).collect();
+        assert!(on_channel(0, &presence(six), None).is_err());
+        assert_eq!(
+            on_channel(1, &presence(Vec::new()), None),
+            Err(Refused::NoticeWithId(1))
+        );
+        let who = |ops: Vec<String>| Event::Who {
+            room: "lobby".into(),
+            count: 3,
+            names: vec!["ana".into()],
+            more: true,
+            ops,
+        };
+        assert_eq!(
+            on_channel(0, &who(vec!["ana".into()]), None),
+            Ok((0, who(Vec::new())))
+        );
+    }
+
     #[test]
     fn lists_keep_only_valid_names() {
         assert_eq!(

@@ -545,6 +545,33 @@ fn redact(url: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A page's bounds start at the prefix or just past the cursor,
+    /// whichever is further, and end after the last name with the prefix.
+    #[test]
+    fn who_pages_are_ranges_of_the_member_sets() {
+        let bounds = |prefix, after| {
+            let (from, to) = who_bounds(prefix, after);
+            (String::from_utf8_lossy(&from).into_owned(), to)
+        };
+        assert_eq!(bounds(None, None), ("-".into(), b"+".to_vec()));
+        assert_eq!(
+            bounds(Some("AN"), None),
+            ("[an".into(), b"[an\xff".to_vec())
+        );
+        assert_eq!(
+            bounds(Some("an"), Some("Anabel")),
+            ("[anabel!".into(), b"[an\xff".to_vec())
+        );
+        assert_eq!(
+            bounds(Some("an"), Some("al")),
+            ("[an".into(), b"[an\xff".to_vec())
+        );
+        assert_eq!(bounds(None, Some("bo")), ("[bo!".into(), b"+".to_vec()));
+        // Every spelling of the cursor sorts before its bound, every longer
+        // name after it.
+        assert!("ana Ana" < "ana!" && "ana!" < "ana-x ana-x" && "ana!" < "ana0 ana0");
+    }
+
     /// The password in the authority is hidden, the rest of the URL shown.
     #[test]
     fn a_password_never_shows() {

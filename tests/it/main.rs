@@ -10,6 +10,7 @@ mod browser;
 mod client;
 mod cluster;
 mod cluster_bounds;
+mod cluster_presence;
 mod commands;
 mod departures;
 mod durable;

@@ -1,13 +1,13 @@
 //! Presence that scales (issue 17): exact join, leave and nick notices up to
 //! `--presence-limit` members, one `presence` summary per interval above
 //! it, a fresh `who` when the room is back under it, the head count in the
-//! welcome, and `/who` paged by prefix and cursor.
+//! welcome, and `/who` paged by prefix and cursor. With Redis, see
+//! `cluster_presence`.
 
 use chat::protocol::Event;
 
 use crate::support::client::RunningClient;
 use crate::support::events::{expect, join, leave, nick, who};
-use crate::support::redis::Redis;
 use crate::support::{TestServer, WsClient, within};
 
 /// A summary in `room`, with `ts: 0`.
@@ -222,31 +222,4 @@ async fn issue_17_the_client_prints_presence_summaries() {
     ana.wait_for_line("in big: ana").await;
     ana.close_input();
     ana.finish().await;
-}
-
-/// With Redis a room's presence stays individual whatever its size (its
-/// size spans servers; summing it up there is not done yet), and the
-/// welcome has no head count, since this server sees only its own people.
-#[tokio::test]
-async fn issue_17_with_redis_notices_stay_individual_above_the_limit() {
-    let Some(redis) = Redis::start().await else {
-        return;
-    };
-    let args = ["--presence-limit", "1", "--presence-interval", "100"];
-    let (one, two) = (redis.server(&args).await, redis.server(&args).await);
-    let (mut ana, welcome) = one.join("ana", "big").await;
-    assert_eq!(people_in(&welcome), None);
-    expect(&mut ana, join("big", "ana")).await;
-    let mut others = Vec::new();
-    for name in ["bo", "cy"] {
-        let (mut other, _) = two.join(name, "big").await;
-        expect(&mut other, join("big", name)).await;
-        expect(&mut ana, join("big", name)).await;
-        others.push(other);
-    }
-    let (mut di, _) = one.join("di", "big").await;
-    expect(&mut di, join("big", "di")).await;
-    expect(&mut ana, join("big", "di")).await;
-    di.send("/quit").await;
-    expect(&mut ana, leave("big", "di", "quit")).await;
 }

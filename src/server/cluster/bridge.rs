@@ -57,6 +57,9 @@ const MAX_PIPELINE: usize = 1024;
 /// costs besides the queue. Only a batch of large messages is cut, at the
 /// price of one more round trip per MiB.
 pub(super) const MAX_PIPELINE_BYTES: usize = 1 << 20;
+/// Steps of taking a crashed server's people off the lists per refresh:
+/// 100,000 people per refresh at most, each step about a millisecond.
+const MAX_REAP_STEPS: usize = 100;
 /// Backoff between reconnection attempts: doubling from the first to the last.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
@@ -301,17 +304,22 @@ impl<R: Registry> Running<'_, R> {
     async fn resync(&mut self) -> redis::RedisResult<()> {
         let id = &self.bridge.id;
         let snapshot = self.registry.snapshot();
-        let mut commands = Vec::from(id.announce());
-        commands.push(redis::cmd("DEL").arg(id.people_key()).take());
-        for (name, room) in &snapshot.people {
-            commands.push(
-                redis::cmd("HSET")
-                    .arg(id.people_key())
-                    .arg(name)
-                    .arg(room)
-                    .take(),
-            );
+        execute(&mut self.session.connection, id.announce()).await?;
+        // What Redis still lists of ours goes first, in bounded steps: it
+        // may be from before an outage, and people have come and gone.
+        loop {
+            let mut clear = scripts::call(&scripts::CLEAR);
+            clear.arg(0).arg(id.as_str()).arg(scripts::STEP);
+            let left = count_of(&mut self.session.connection, clear).await?;
+            if left.is_none_or(|left| left == 0) {
+                break;
+            }
         }
+        let mut commands: Vec<Cmd> = snapshot
+            .people
+            .iter()
+            .map(|(name, room)| scripts::place(id, name, room))
+            .collect();
         for (room, last_id) in &snapshot.rooms {
             if let Some(last_id) = last_id {
                 commands.push(scripts::raise_counter(
@@ -472,6 +480,7 @@ impl<R: Registry> Running<'_, R> {
     /// it holds among the most recently written, so that Redis drops them
     /// last.
     async fn refresh(&mut self) -> RedisResult<()> {
+        self.reap().await?;
         let id = &self.bridge.id;
         let Snapshot { rooms, people } = self.registry.snapshot();
         let mut commands = Vec::from(id.announce());
@@ -482,6 +491,21 @@ impl<R: Registry> Running<'_, R> {
         for ((name, _), claimed) in people.iter().zip(&answers[claims_from..]) {
             if is_refused_claim(claimed) {
                 tracing::warn!("the name {name} is claimed by another server too");
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the people of crashed servers off the lists, in bounded
+    /// steps with other work between them, until none is left or
+    /// [`MAX_REAP_STEPS`] steps are done (the next refresh goes on).
+    async fn reap(&mut self) -> RedisResult<()> {
+        for _ in 0..MAX_REAP_STEPS {
+            let mut reap = scripts::call(&scripts::REAP);
+            reap.arg(0).arg(scripts::STEP);
+            let dead = count_of(&mut self.session.connection, reap).await?;
+            if dead.is_none_or(|dead| dead == 0) {
+                break;
             }
         }
         Ok(())
@@ -586,6 +610,16 @@ async fn execute(
         }
     }
     Ok(answers)
+}
+
+/// Runs `cmd`, whose answer is a count, as [`execute`] does; `None` if
+/// Redis refused it (logged there).
+async fn count_of(connection: &mut MultiplexedConnection, cmd: Cmd) -> RedisResult<Option<u64>> {
+    let answers = execute(connection, [cmd]).await?;
+    Ok(match answers.into_iter().next() {
+        Some(Ok(value)) => redis::from_redis_value(value).ok(),
+        _ => None,
+    })
 }
 
 /// Whether the answer to a claim says another server has the name (a claim

@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-use crate::protocol::{Event, RoomInfo, is_valid_name, is_valid_room};
+use crate::protocol::{Event, PRESENCE_NAMES, RoomInfo, WHO_PAGE, is_valid_name, is_valid_room};
 use crate::sanitize::strip_controls;
 
 /// How far past a room's last id a message on its channel may be: a server
@@ -80,18 +80,31 @@ impl Inbound {
         Ok((id, event))
     }
 
-    /// A private message from this server's channel (the event's JSON).
+    /// An event for one person of this server's, from its channel (the
+    /// event's JSON): a private message, or a join or nick that their room
+    /// only counted, for the person it is about.
     pub(super) fn private(&self, payload: &[u8]) -> Result<Event, Refused> {
         let payload = std::str::from_utf8(payload).map_err(|err| unreadable(&err))?;
-        match serde_json::from_str(payload).map_err(|err| unreadable(&err))? {
-            Event::Private { from, to, text, ts } => Ok(Event::Private {
-                from: name(from)?,
-                to: name(to)?,
-                text: self.text(text)?,
-                ts,
-            }),
-            other => Err(Refused::WrongKind(kind(&other))),
+        let event: Event = serde_json::from_str(payload).map_err(|err| unreadable(&err))?;
+        let room = match &event {
+            Event::Join { room, .. } | Event::Nick { room, .. } => room.clone(),
+            Event::Private { .. } => {
+                let Event::Private { from, to, text, ts } = event else {
+                    unreachable!("matched as private")
+                };
+                return Ok(Event::Private {
+                    from: name(from)?,
+                    to: name(to)?,
+                    text: self.text(text)?,
+                    ts,
+                });
+            }
+            other => return Err(Refused::WrongKind(kind(other))),
+        };
+        if !is_valid_room(&room) {
+            return Err(Refused::WrongRoom(room));
         }
+        self.room_event_of(&room, 0, event, 0)
     }
 
     /// Entry `id` of `room`'s history stream (`0-ID`, and the event's JSON
@@ -207,6 +220,47 @@ impl Inbound {
                     ts,
                 }
             }
+            // Published by Redis itself ([`SUMMARISE`](super::scripts::SUMMARISE)),
+            // with lists no longer than a server would make them.
+            Event::Presence {
+                room,
+                joined,
+                joined_names,
+                left,
+                left_names,
+                renamed,
+                people,
+                ts,
+            } => {
+                notice()?;
+                Event::Presence {
+                    room: in_room(room)?,
+                    joined,
+                    joined_names: names_within(joined_names, PRESENCE_NAMES)?,
+                    left,
+                    left_names: names_within(left_names, PRESENCE_NAMES)?,
+                    renamed,
+                    people,
+                    ts,
+                }
+            }
+            Event::Who {
+                room,
+                count,
+                names,
+                more,
+                ..
+            } => {
+                notice()?;
+                Event::Who {
+                    room: in_room(room)?,
+                    count,
+                    names: names_within(names, WHO_PAGE)?,
+                    more,
+                    // Operators are one server's (see `rooms::moderation`).
+                    ops: Vec::new(),
+                }
+            }
             other => return Err(Refused::WrongKind(kind(&other))),
         })
     }
@@ -269,6 +323,17 @@ pub(super) fn claim_holder(held: &str) -> Option<(&str, &str)> {
         tracing::warn!("dropped an invalid claim from Redis: {held:?}");
         None
     }
+}
+
+/// `names` if they are all names, and at most `len` of them.
+fn names_within(names: Vec<String>, len: usize) -> Result<Vec<String>, Refused> {
+    if names.len() > len {
+        return Err(Refused::Unreadable(format!(
+            "a list of {} names, over {len}",
+            names.len()
+        )));
+    }
+    names.into_iter().map(name).collect()
 }
 
 fn name(name: String) -> Result<String, Refused> {
@@ -458,6 +523,62 @@ mod tests {
         assert_eq!(
             INBOUND.private(said("lobby", "ana", "hi").to_json().as_bytes()),
             Err(Refused::WrongKind("message"))
+        );
+    }
+
+    /// A person's own join, counted in a summarised room, comes on the
+    /// server's channel, checked like a notice of its room.
+    #[test]
+    fn an_own_join_on_the_servers_channel_is_checked_too() {
+        assert_eq!(
+            INBOUND.private(join("big", "ana").to_json().as_bytes()),
+            Ok(join("big", "ana"))
+        );
+        assert_eq!(
+            INBOUND.private(join("b ig", "ana").to_json().as_bytes()),
+            Err(Refused::WrongRoom("b ig".into()))
+        );
+        assert_eq!(
+            INBOUND.private(join("big", "a\u{1b}na").to_json().as_bytes()),
+            Err(Refused::InvalidName("a\u{1b}na".into()))
+        );
+    }
+
+    /// Redis's summaries and fresh `who` pass with names and lists no
+    /// server would refuse, and no operators.
+    #[test]
+    fn summaries_and_who_from_redis_are_bounded() {
+        let presence = |names: Vec<String>| Event::Presence {
+            room: "lobby".into(),
+            joined: 9,
+            joined_names: names,
+            left: 0,
+            left_names: Vec::new(),
+            renamed: 0,
+            people: 120,
+            ts: 7,
+        };
+        let five: Vec<String> = (0..5).map(|n| format!("p{n}")).collect();
+        assert_eq!(
+            on_channel(0, &presence(five.clone()), None),
+            Ok((0, presence(five)))
+        );
+        let six: Vec<String> = (0..6).map(|n| format!("p{n}")).collect();
+        assert!(on_channel(0, &presence(six), None).is_err());
+        assert_eq!(
+            on_channel(1, &presence(Vec::new()), None),
+            Err(Refused::NoticeWithId(1))
+        );
+        let who = |ops: Vec<String>| Event::Who {
+            room: "lobby".into(),
+            count: 3,
+            names: vec!["ana".into()],
+            more: true,
+            ops,
+        };
+        assert_eq!(
+            on_channel(0, &who(vec!["ana".into()]), None),
+            Ok((0, who(Vec::new())))
         );
     }
 

@@ -15,10 +15,31 @@ pub(super) const SERVERS: &str = "chat:servers";
 /// Before a server's id: its liveness key, which expires if it stops
 /// refreshing it.
 pub(super) const ALIVE_PREFIX: &str = "chat:alive:";
-/// Before a server's id: the hash of its people and their rooms.
+/// Before a server's id: the hash of its people and their rooms. The
+/// truth of who is on which server, from which the two lists below are
+/// mended when a server dies.
 pub(super) const PEOPLE_PREFIX: &str = "chat:people:";
+/// Before a room's name: the sorted set of the people in it on every
+/// server, each `LOWERCASE NAME` with score 0, so that lexical order is
+/// reading order and `/who` is one range read. The space sorts before
+/// every character a name may hold, so `ana` comes before `anabel`, as in
+/// one server's list.
+pub(super) const MEMBERS_PREFIX: &str = "chat:members:";
+/// The hash of the rooms with people in them on any server: room → how
+/// many, so that `/rooms` reads only the rooms it lists.
+pub(super) const HEAD_COUNTS: &str = "chat:heads";
+/// The set of the rooms whose presence is summarised across servers.
+pub(super) const SUMMARISED: &str = "chat:summarised";
+/// The set of the rooms with presence counted for their next summary.
+pub(super) const PRESENCE_DUE: &str = "chat:presence-due";
+/// Before a room's name: the hash of what its next summary counts
+/// (`joined`, `left`, `renamed`, and when the last went out, `last`);
+/// with `:joined` or `:left` after it, the list of the first few names.
+pub(super) const PRESENCE_PREFIX: &str = "chat:presence:";
 /// Before a room's name: the channel its events are published on.
 pub(super) const ROOM_CHANNEL_PREFIX: &str = "chat:room:";
+/// Before a server's id: the channel of what is for its people alone.
+pub(super) const SERVER_CHANNEL_PREFIX: &str = "chat:server:";
 /// Before a room's name: its message counter.
 pub(super) const COUNTER_PREFIX: &str = "chat:id:";
 /// Before a room's name: its history stream.
@@ -79,11 +100,7 @@ impl ServerId {
 
     /// The channel of the server `id`.
     pub(super) fn channel_of(id: &str) -> String {
-        format!("chat:server:{id}")
-    }
-
-    pub(super) fn people_key(&self) -> String {
-        format!("{PEOPLE_PREFIX}{}", self.0)
+        format!("{SERVER_CHANNEL_PREFIX}{id}")
     }
 
     pub(super) fn alive_key(&self) -> String {
@@ -109,12 +126,15 @@ impl ServerId {
         [add, alive]
     }
 
-    /// What takes this server off the lists.
-    pub(super) fn retire(&self) -> [Cmd; 2] {
-        let mut remove = redis::cmd("SREM");
-        remove.arg(SERVERS).arg(&self.0);
+    /// What takes this server off the lists: its liveness key goes, and
+    /// the next `/who`, `/rooms` or refresh of another server takes its
+    /// people (none, if they all left first) out of the rooms' lists and
+    /// then the server out of the set. Not done here: if this server's
+    /// goodbye is cut short, a server gone from the set with people still
+    /// listed would stay listed for good.
+    pub(super) fn retire(&self) -> [Cmd; 1] {
         let mut delete = redis::cmd("DEL");
-        delete.arg(self.alive_key()).arg(self.people_key());
-        [remove, delete]
+        delete.arg(self.alive_key());
+        [delete]
     }
 }

@@ -48,7 +48,7 @@ use tokio::sync::watch;
 
 use super::history::RoomTail;
 use super::metrics::LinkMetrics;
-use crate::protocol::{Event, RoomInfo};
+use crate::protocol::{Event, RoomInfo, WHO_PAGE};
 pub(crate) use bridge::Bridge;
 use inbound::Inbound;
 use keys::ServerId;
@@ -293,21 +293,20 @@ impl Cluster {
         self.queue(cmd)
     }
 
-    /// Records that `name` is in `room` on this server, for `/who` and `/rooms`.
+    /// Records that `name` is in `room` on this server, for `/who` and
+    /// `/rooms` (out of the room they were in).
     ///
     /// This and the two below are dropped while the queue is full: the
-    /// resynchronisation after the reset rewrites the people hash and the
+    /// resynchronisation after the reset rewrites the lists and the
     /// claims, and a claim not released expires ([`keys::CLAIM_TTL`]).
     pub(crate) fn place(&self, name: &str, room: &str) {
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(self.id.people_key()).arg(name).arg(room);
-        self.queue(cmd);
+        self.queue(scripts::place(&self.id, name, room));
     }
 
     /// Forgets `name`: out of the lists, and the name free for anyone.
     pub(crate) fn forget(&self, name: &str) {
-        let mut cmd = redis::cmd("HDEL");
-        cmd.arg(self.id.people_key()).arg(name);
+        let mut cmd = scripts::call(&scripts::UNPLACE);
+        cmd.arg(0).arg(self.id.as_str()).arg(name);
         self.queue(cmd);
         self.release(name);
     }
@@ -328,18 +327,87 @@ impl Cluster {
         Ok(claimed == 1)
     }
 
-    /// The names in `room` on every live server.
-    pub(crate) async fn who(&self, room: &str) -> Result<Vec<String>, ClusterError> {
-        let mut cmd = scripts::call(&scripts::PEOPLE);
-        cmd.arg(0).arg("who").arg(room);
-        Ok(inbound::names(self.query(&mut cmd).await?))
+    /// Announces a join, leave or nick in `room` as its size across
+    /// servers wants it: published to the room up to `presence_limit`
+    /// people, counted for the room's next summary above it, when the
+    /// person it is about hears it alone ([`scripts::PRESENCE`]). `false`
+    /// as for [`Cluster::say`].
+    #[must_use = "a notice Redis did not take is delivered here"]
+    pub(crate) fn presence(&self, room: &str, event: &Event, presence_limit: usize) -> bool {
+        let (kind, name) = match event {
+            Event::Join { name, .. } => ("join", name),
+            Event::Leave { name, .. } => ("leave", name),
+            Event::Nick { new, .. } => ("nick", new),
+            _ => return self.notice(room, event),
+        };
+        let mut cmd = scripts::call(&scripts::PRESENCE);
+        cmd.arg(0)
+            .arg(self.id.as_str())
+            .arg(room)
+            .arg(kind)
+            .arg(name)
+            .arg(event.to_json())
+            .arg(presence_limit);
+        self.queue(cmd)
     }
 
-    /// The rooms with people in them on any live server.
+    /// Has Redis publish the presence summaries that are due, in rooms
+    /// above `presence_limit` across servers; every server asks once per
+    /// `interval`, and each room gets one summary per interval whoever
+    /// asks ([`scripts::SUMMARISE`]).
+    pub(crate) fn summarise(&self, presence_limit: usize, interval: Duration) {
+        let mut cmd = scripts::call(&scripts::SUMMARISE);
+        cmd.arg(0)
+            .arg(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX))
+            .arg(presence_limit)
+            .arg(WHO_PAGE);
+        self.queue(cmd);
+    }
+
+    /// One page of the names in `room` on every live server: those
+    /// starting with `prefix`, after `after` (any letter case), at most
+    /// `len`; with the room's head count, and whether more match. Redis
+    /// reads the page and no more ([`scripts::WHO`]).
+    pub(crate) async fn who(
+        &self,
+        room: &str,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        len: usize,
+    ) -> Result<WhoPage, ClusterError> {
+        let (from, to) = who_bounds(prefix, after);
+        let mut cmd = scripts::call(&scripts::WHO);
+        cmd.arg(0)
+            .arg(room)
+            .arg(from)
+            .arg(to)
+            .arg(len + 1)
+            .arg(scripts::STEP);
+        let (count, members): (usize, Vec<String>) = self.query(&mut cmd).await?;
+        let more = members.len() > len;
+        let spelled = members
+            .into_iter()
+            .take(len)
+            .filter_map(|member| member.split_once(' ').map(|(_, name)| name.to_owned()));
+        Ok(WhoPage {
+            count,
+            names: inbound::names(spelled.collect()),
+            more,
+        })
+    }
+
+    /// The rooms with people in them on any live server; Redis reads only
+    /// their head counts ([`scripts::ROOMS`]).
     pub(crate) async fn rooms(&self) -> Result<Vec<RoomInfo>, ClusterError> {
-        let mut cmd = scripts::call(&scripts::PEOPLE);
-        cmd.arg(0).arg("rooms");
-        Ok(inbound::rooms(self.query(&mut cmd).await?))
+        let mut cmd = scripts::call(&scripts::ROOMS);
+        cmd.arg(0).arg(scripts::STEP);
+        let counts: Vec<(String, i64)> = self.query(&mut cmd).await?;
+        Ok(inbound::rooms(
+            counts
+                .into_iter()
+                .filter_map(|(room, people)| Some((room, usize::try_from(people).ok()?)))
+                .collect(),
+        ))
     }
 
     /// Sends a private message to `to` if another server has that person:
@@ -398,6 +466,37 @@ impl Cluster {
     }
 }
 
+/// One page of `/who` across servers.
+#[derive(Debug)]
+pub(crate) struct WhoPage {
+    /// Everyone in the room, whatever the prefix.
+    pub count: usize,
+    pub names: Vec<String>,
+    pub more: bool,
+}
+
+/// The `ZRANGEBYLEX` bounds of a page of names starting with `prefix`
+/// (lowercase in the member sets) after the name `after`: from whichever
+/// is further, the prefix or just past every spelling of the cursor (a
+/// member is `KEY NAME`, and `!` sorts after the space and before every
+/// character of a name), to the last key that starts with the prefix.
+fn who_bounds(prefix: Option<&str>, after: Option<&str>) -> (Vec<u8>, Vec<u8>) {
+    let prefix = prefix.unwrap_or_default().to_lowercase();
+    let from = match after.map(str::to_lowercase) {
+        Some(after) if after >= prefix => format!("[{after}!").into_bytes(),
+        _ if prefix.is_empty() => b"-".to_vec(),
+        _ => format!("[{prefix}").into_bytes(),
+    };
+    let to = if prefix.is_empty() {
+        b"+".to_vec()
+    } else {
+        let mut to = format!("[{prefix}").into_bytes();
+        to.push(0xff);
+        to
+    };
+    (from, to)
+}
+
 /// `url` with every secret in it replaced by `***`, for messages and logs;
 /// it takes any string, since an unparseable `--redis-url` is shown too.
 ///
@@ -445,6 +544,33 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A page's bounds start at the prefix or just past the cursor,
+    /// whichever is further, and end after the last name with the prefix.
+    #[test]
+    fn who_pages_are_ranges_of_the_member_sets() {
+        let bounds = |prefix, after| {
+            let (from, to) = who_bounds(prefix, after);
+            (String::from_utf8_lossy(&from).into_owned(), to)
+        };
+        assert_eq!(bounds(None, None), ("-".into(), b"+".to_vec()));
+        assert_eq!(
+            bounds(Some("AN"), None),
+            ("[an".into(), b"[an\xff".to_vec())
+        );
+        assert_eq!(
+            bounds(Some("an"), Some("Anabel")),
+            ("[anabel!".into(), b"[an\xff".to_vec())
+        );
+        assert_eq!(
+            bounds(Some("an"), Some("al")),
+            ("[an".into(), b"[an\xff".to_vec())
+        );
+        assert_eq!(bounds(None, Some("bo")), ("[bo!".into(), b"+".to_vec()));
+        // Every spelling of the cursor sorts before its bound, every longer
+        // name after it.
+        assert!("ana Ana" < "ana!" && "ana!" < "ana-x ana-x" && "ana!" < "ana0 ana0");
+    }
 
     /// The password in the authority is hidden, the rest of the URL shown.
     #[test]

@@ -20,7 +20,9 @@ pub(crate) trait Registry: Send + Sync + 'static {
     /// id here is still `last_id`: Redis dropped the room and its ids
     /// started again.
     fn restart(&self, room: &str, last_id: u64);
-    /// Leaves a private message from another server with its recipient.
+    /// Leaves a private message from another server with its recipient,
+    /// or a join or nick that Redis only counted for its room's summary
+    /// with the person it is about.
     fn private_arrived(&self, event: Event);
     /// Tells `room`'s members that `missed` messages will never reach them.
     fn gap(&self, room: &str, missed: u64);

@@ -17,18 +17,30 @@ use redis::aio::MultiplexedConnection;
 use redis::{Cmd, ErrorKind, RedisError, Script, ServerErrorKind};
 
 use super::keys;
-use crate::protocol::DEFAULT_ROOM;
+use crate::protocol::{DEFAULT_ROOM, PRESENCE_NAMES};
 
 /// The scripts loaded into Redis at each (re)connection, with their names
 /// for the log.
-const ALL: [(&str, &LazyLock<Script>); 6] = [
+const ALL: [(&str, &LazyLock<Script>); 13] = [
     ("SAY", &SAY),
     ("RAISE_COUNTER", &RAISE_COUNTER),
     ("TOUCH", &TOUCH),
     ("CLAIM", &CLAIM),
     ("RELEASE", &RELEASE),
-    ("PEOPLE", &PEOPLE),
+    ("PLACE", &PLACE),
+    ("UNPLACE", &UNPLACE),
+    ("CLEAR", &CLEAR),
+    ("REAP", &REAP),
+    ("WHO", &WHO),
+    ("ROOMS", &ROOMS),
+    ("PRESENCE", &PRESENCE),
+    ("SUMMARISE", &SUMMARISE),
 ];
+
+/// People taken off the lists per `clear` step of a server: about a
+/// millisecond of Redis's time, so that mending what a crashed server of
+/// 100,000 people held never holds Redis for long at once.
+pub(super) const STEP: usize = 1000;
 
 /// Loads every script into Redis (again).
 pub(super) async fn load(connection: &mut MultiplexedConnection) -> redis::RedisResult<()> {
@@ -84,6 +96,13 @@ pub(super) fn claim(id: &keys::ServerId, name: &str) -> Cmd {
     cmd
 }
 
+/// Puts `name`, one of `id`'s people, in `room` (see [`PLACE`]).
+pub(super) fn place(id: &keys::ServerId, name: &str, room: &str) -> Cmd {
+    let mut cmd = call(&PLACE);
+    cmd.arg(0).arg(id.as_str()).arg(name).arg(room);
+    cmd
+}
+
 /// Raises `room`'s counter to at least `last_id` (see [`RAISE_COUNTER`]).
 pub(super) fn raise_counter(room: &str, last_id: u64, max_stored_rooms: usize) -> Cmd {
     let mut cmd = call(&RAISE_COUNTER);
@@ -106,12 +125,21 @@ pub(super) fn touch<'a>(rooms: impl IntoIterator<Item = &'a str>) -> Cmd {
 }
 
 /// A script whose `$SERVERS`, `$ALIVE`, `$PEOPLE`, `$STORED_ROOMS`,
-/// `$COUNTER`, `$HISTORY` are the key names of [`keys`] and `$LOBBY` the
-/// lobby's name, so that they are written in one place.
+/// `$COUNTER`, `$HISTORY` (and the other `$` names below) are the key
+/// names of [`keys`], `$LOBBY` the lobby's name and `$PRESENCE_NAMES` the
+/// names a summary gives, so that they are written in one place.
 fn script(code: &str) -> Script {
     Script::new(
         &code
             .replace("$SERVERS", keys::SERVERS)
+            .replace("$MEMBERS", keys::MEMBERS_PREFIX)
+            .replace("$HEADS", keys::HEAD_COUNTS)
+            .replace("$SUMMARISED", keys::SUMMARISED)
+            .replace("$PRESENCE_DUE", keys::PRESENCE_DUE)
+            .replace("$PRESENCE_NAMES", &PRESENCE_NAMES.to_string())
+            .replace("$PRESENCE", keys::PRESENCE_PREFIX)
+            .replace("$ROOM_CHANNEL", keys::ROOM_CHANNEL_PREFIX)
+            .replace("$SERVER_CHANNEL", keys::SERVER_CHANNEL_PREFIX)
             .replace("$ALIVE", keys::ALIVE_PREFIX)
             .replace("$PEOPLE", keys::PEOPLE_PREFIX)
             .replace("$STORED_ROOMS", keys::STORED_ROOMS)
@@ -254,39 +282,239 @@ return 0
     )
 });
 
-/// Everyone connected to a live server: with ARGV[1] = 'who' and ARGV[2] a
-/// room, the names in that room; with 'rooms', a flat list `ROOM COUNT ...`.
-/// A server whose liveness key has expired (it crashed) is forgotten on the
-/// way, with its people.
-pub(super) static PEOPLE: LazyLock<Script> = LazyLock::new(|| {
-    script(
-        r"
-local names, counts, order = {}, {}, {}
-for _, server in ipairs(redis.call('SMEMBERS', '$SERVERS')) do
-  if redis.call('EXISTS', '$ALIVE' .. server) == 1 then
-    local people = redis.call('HGETALL', '$PEOPLE' .. server)
-    for i = 1, #people, 2 do
-      local room = people[i + 1]
-      if ARGV[1] == 'who' then
-        if room == ARGV[2] then table.insert(names, people[i]) end
-      else
-        if counts[room] == nil then counts[room] = 0; table.insert(order, room) end
-        counts[room] = counts[room] + 1
-      end
-    end
-  else
-    redis.call('SREM', '$SERVERS', server)
-    redis.call('DEL', '$PEOPLE' .. server)
+/// The Lua functions that keep the rooms' member sets and head counts in
+/// step with the servers' people hashes, beside them:
+/// - `enter(room, name)` and `quit(room, name)` put a name in or out of a
+///   room's member set ([`keys::who_member`]) and its head count; the count
+///   moves only when the set does, so it is the set's size.
+/// - `clear(server, step)` takes about `step` of `server`'s people out of
+///   its hash and their rooms (one `HSCAN` step: a small hash whole), and
+///   says how many it still has.
+/// - `reap(step)` does one `clear` step for each server whose liveness key
+///   is gone (it crashed, or left), and takes a server with nobody left
+///   out of the set: what a crashed server held goes in bounded steps, at
+///   the cost of a look at each server's liveness key.
+const PLACES: &str = r"
+local function member(name) return string.lower(name) .. ' ' .. name end
+local function enter(room, name)
+  if redis.call('ZADD', '$MEMBERS' .. room, 0, member(name)) == 1 then
+    redis.call('HINCRBY', '$HEADS', room, 1)
   end
 end
-if ARGV[1] == 'who' then return names end
-local flat = {}
-for _, room in ipairs(order) do
-  table.insert(flat, room)
-  table.insert(flat, counts[room])
+local function quit(room, name)
+  if redis.call('ZREM', '$MEMBERS' .. room, member(name)) == 1 then
+    if redis.call('HINCRBY', '$HEADS', room, -1) <= 0 then redis.call('HDEL', '$HEADS', room) end
+  end
 end
-return flat
+local function clear(server, step)
+  local key = '$PEOPLE' .. server
+  local found = redis.call('HSCAN', key, 0, 'COUNT', step)[2]
+  for i = 1, #found, 2 do
+    quit(found[i + 1], found[i])
+    redis.call('HDEL', key, found[i])
+  end
+  return redis.call('HLEN', key)
+end
+local function reap(step)
+  for _, server in ipairs(redis.call('SMEMBERS', '$SERVERS')) do
+    if redis.call('EXISTS', '$ALIVE' .. server) == 0 and clear(server, step) == 0 then
+      redis.call('SREM', '$SERVERS', server)
+    end
+  end
+end
+";
+
+/// A script that starts with [`PLACES`].
+fn placing(code: &str) -> Script {
+    script(&format!("{PLACES}{code}"))
+}
+
+/// Puts one of a server's people in a room, out of the room they were in.
+///
+/// ARGV: server id, name, room.
+pub(super) static PLACE: LazyLock<Script> = LazyLock::new(|| {
+    placing(
+        r"
+local key = '$PEOPLE' .. ARGV[1]
+local old = redis.call('HGET', key, ARGV[2])
+if old == ARGV[3] then return 0 end
+if old then quit(old, ARGV[2]) end
+redis.call('HSET', key, ARGV[2], ARGV[3])
+enter(ARGV[3], ARGV[2])
+return 1
 ",
+    )
+});
+
+/// Takes one of a server's people off the lists.
+///
+/// ARGV: server id, name.
+pub(super) static UNPLACE: LazyLock<Script> = LazyLock::new(|| {
+    placing(
+        r"
+local key = '$PEOPLE' .. ARGV[1]
+local old = redis.call('HGET', key, ARGV[2])
+if old then
+  quit(old, ARGV[2])
+  redis.call('HDEL', key, ARGV[2])
+end
+return 0
+",
+    )
+});
+
+/// One `clear` step of a server's own people (at a resynchronisation,
+/// before it lists them again): how many are left.
+///
+/// ARGV: server id, step.
+pub(super) static CLEAR: LazyLock<Script> =
+    LazyLock::new(|| placing("return clear(ARGV[1], tonumber(ARGV[2]))"));
+
+/// One `reap` step, and how many dead servers still have people listed.
+///
+/// ARGV: step.
+pub(super) static REAP: LazyLock<Script> = LazyLock::new(|| {
+    placing(
+        r"
+reap(tonumber(ARGV[1]))
+local dead = 0
+for _, server in ipairs(redis.call('SMEMBERS', '$SERVERS')) do
+  if redis.call('EXISTS', '$ALIVE' .. server) == 0 then dead = dead + 1 end
+end
+return dead
+",
+    )
+});
+
+/// One page of `/who`: after a `reap` step, the room's head count and at
+/// most ARGV[4] members between two lexical bounds. Its cost is the page
+/// and a look at each server, whatever the number of people.
+///
+/// ARGV: room, from, to (`ZRANGEBYLEX` bounds), count, step.
+pub(super) static WHO: LazyLock<Script> = LazyLock::new(|| {
+    placing(
+        r"
+reap(tonumber(ARGV[5]))
+local key = '$MEMBERS' .. ARGV[1]
+return {redis.call('ZCARD', key), redis.call('ZRANGEBYLEX', key, ARGV[2], ARGV[3], 'LIMIT', 0, ARGV[4])}
+",
+    )
+});
+
+/// `/rooms`: after a `reap` step, the head counts, a flat list
+/// `ROOM COUNT ...` of the rooms with people in them.
+///
+/// ARGV: step.
+pub(super) static ROOMS: LazyLock<Script> = LazyLock::new(|| {
+    placing(
+        r"
+reap(tonumber(ARGV[1]))
+return redis.call('HGETALL', '$HEADS')
+",
+    )
+});
+
+/// A join, leave or nick in a room, as the room's size across servers
+/// wants it: published to the room at or under the presence limit (as the
+/// server decided alone before), counted for the room's next summary above
+/// it or while the room is summarised. A counted join or nick goes to its
+/// own server's channel too, so that its subject hears their own; the
+/// others hear of it in the summary ([`SUMMARISE`]).
+///
+/// The room's size is its head count, after the `PLACE` or `UNPLACE` the
+/// server queued before this; a leave whose person is still listed there
+/// (a `/join` to another room, placed after) counts as gone already.
+///
+/// Returns 0 if published, 1 if counted.
+///
+/// ARGV: server id, room, `join`/`leave`/`nick`, the name it is about
+/// (the new one for a nick), event JSON, `--presence-limit`.
+pub(super) static PRESENCE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local server, room, kind, name = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local people = tonumber(redis.call('HGET', '$HEADS', room) or '0')
+if kind == 'leave' and redis.call('HGET', '$PEOPLE' .. server, name) == room then
+  people = people - 1
+end
+if redis.call('SISMEMBER', '$SUMMARISED', room) == 0 and people <= tonumber(ARGV[6]) then
+  redis.call('PUBLISH', '$ROOM_CHANNEL' .. room, '0 ' .. ARGV[5])
+  return 0
+end
+redis.call('SADD', '$SUMMARISED', room)
+redis.call('SADD', '$PRESENCE_DUE', room)
+local counts = '$PRESENCE' .. room
+if kind == 'nick' then
+  redis.call('HINCRBY', counts, 'renamed', 1)
+else
+  local field = kind == 'join' and 'joined' or 'left'
+  redis.call('HINCRBY', counts, field, 1)
+  if redis.call('LLEN', counts .. ':' .. field) < $PRESENCE_NAMES then
+    redis.call('RPUSH', counts .. ':' .. field, name)
+  end
+end
+if kind ~= 'leave' then
+  redis.call('PUBLISH', '$SERVER_CHANNEL' .. server, ARGV[5])
+end
+return 1
+",
+    )
+});
+
+/// Publishes each due room's summary: what was counted since its last,
+/// with the head count across servers, at most one per room per
+/// `--presence-interval` whichever server runs it (each does, once per
+/// interval; Redis's clock decides). A room back at or under the limit
+/// then leaves summary mode, and its members get one fresh first page of
+/// `/who`. The names are encoded by `cjson`, the rest are numbers: the JSON
+/// is built as text because `cjson` writes an empty list as `{}`.
+///
+/// ARGV: `--presence-interval` in ms, `--presence-limit`, the page's size.
+pub(super) static SUMMARISE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local function list(names)
+  local out = {}
+  for i, name in ipairs(names) do out[i] = cjson.encode(name) end
+  return '[' .. table.concat(out, ',') .. ']'
+end
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local interval, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local sent = 0
+for _, room in ipairs(redis.call('SMEMBERS', '$PRESENCE_DUE')) do
+  local counts = '$PRESENCE' .. room
+  local c = redis.call('HMGET', counts, 'joined', 'left', 'renamed', 'last')
+  if ms - tonumber(c[4] or '0') >= interval then
+    local people = tonumber(redis.call('HGET', '$HEADS', room) or '0')
+    local channel = '$ROOM_CHANNEL' .. room
+    redis.call('PUBLISH', channel, '0 {"type":"presence","room":' .. cjson.encode(room)
+      .. ',"joined":' .. tonumber(c[1] or '0')
+      .. ',"joined_names":' .. list(redis.call('LRANGE', counts .. ':joined', 0, -1))
+      .. ',"left":' .. tonumber(c[2] or '0')
+      .. ',"left_names":' .. list(redis.call('LRANGE', counts .. ':left', 0, -1))
+      .. ',"renamed":' .. tonumber(c[3] or '0')
+      .. ',"people":' .. people .. ',"ts":' .. ms .. '}')
+    redis.call('DEL', counts, counts .. ':joined', counts .. ':left')
+    redis.call('HSET', counts, 'last', ms)
+    redis.call('PEXPIRE', counts, 2 * interval)
+    redis.call('SREM', '$PRESENCE_DUE', room)
+    sent = sent + 1
+    if people <= limit then
+      redis.call('SREM', '$SUMMARISED', room)
+      local key = '$MEMBERS' .. room
+      local page = redis.call('ZRANGEBYLEX', key, '-', '+', 'LIMIT', 0, tonumber(ARGV[3]) + 1)
+      local more = #page > tonumber(ARGV[3])
+      if more then table.remove(page) end
+      for i, member in ipairs(page) do page[i] = string.match(member, ' (.*)$') or member end
+      redis.call('PUBLISH', channel, '0 {"type":"who","room":' .. cjson.encode(room)
+        .. ',"count":' .. redis.call('ZCARD', key) .. ',"names":' .. list(page)
+        .. ',"more":' .. tostring(more) .. '}')
+    end
+  end
+end
+return sent
+"#,
     )
 });
 

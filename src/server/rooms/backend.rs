@@ -9,7 +9,7 @@
 
 use crate::config::{HistoryConfig, Storage};
 use crate::protocol::{Event, RoomInfo};
-use crate::server::cluster::{Bridge, Cluster, ClusterError, ConnectError};
+use crate::server::cluster::{Bridge, Cluster, ClusterError, ConnectError, WhoPage};
 use crate::server::history::RoomTail;
 use crate::server::metrics::Metrics;
 use crate::server::store::{OpenError, Store};
@@ -162,11 +162,18 @@ impl Backend {
         }
     }
 
-    /// The names in `room` on every server; `None` if this server's are all
-    /// there is (one server, or the link is down).
-    pub(super) async fn who(&self, room: &str) -> Result<Option<Vec<String>>, ClusterError> {
+    /// A page of the names in `room` on every server (see
+    /// [`Cluster::who`]); `None` if this server's are all there is (one
+    /// server, or the link is down).
+    pub(super) async fn who(
+        &self,
+        room: &str,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        len: usize,
+    ) -> Result<Option<WhoPage>, ClusterError> {
         match self.relay() {
-            Some(cluster) => cluster.who(room).await.map(Some),
+            Some(cluster) => cluster.who(room, prefix, after, len).await.map(Some),
             None => Ok(None),
         }
     }

@@ -52,10 +52,12 @@ impl Registry for Rooms {
     }
 
     fn private_arrived(&self, event: Event) {
-        let Event::Private { to, .. } = &event else {
-            return;
+        let to = match &event {
+            Event::Private { to, .. } => to.clone(),
+            // Their own arrival or rename, which their room only counted.
+            Event::Join { name: to, .. } | Event::Nick { new: to, .. } => to.clone(),
+            _ => return,
         };
-        let to = to.clone();
         let state = self.state();
         let Some(recipient) = state.people.get(&to.to_lowercase()) else {
             tracing::debug!("a private message for {to}, who has left");

@@ -30,11 +30,17 @@ impl Rooms {
                 ops,
             }
         };
-        // With Redis the whole list comes back, and is paged here (a cost
-        // proportional to everyone is the cluster's to remove, not ours).
-        if let Some(everywhere) = self.backend.who(room).await.map_err(unanswered)? {
-            // Operators are one server's for now (see `moderation`).
-            return Ok(page(&Members::from_names(everywhere), Vec::new()));
+        // With Redis the page comes back, read there from the room's list.
+        let everywhere = self.backend.who(room, prefix, after, WHO_PAGE);
+        if let Some(everywhere) = everywhere.await.map_err(unanswered)? {
+            return Ok(Event::Who {
+                room: room.to_owned(),
+                count: everywhere.count,
+                names: everywhere.names,
+                more: everywhere.more,
+                // Operators are one server's for now (see `moderation`).
+                ops: Vec::new(),
+            });
         }
         let state = self.state();
         Ok(match state.rooms.get(room) {

@@ -21,7 +21,8 @@ pub(super) struct Page {
 }
 
 impl Members {
-    /// Builds the list from names in any order (another server's answer).
+    /// Builds the list from names in any order.
+    #[cfg(test)]
     pub fn from_names(names: impl IntoIterator<Item = String>) -> Self {
         Self {
             by_key: names.into_iter().map(|n| (n.to_lowercase(), n)).collect(),

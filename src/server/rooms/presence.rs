@@ -11,9 +11,13 @@
 //! Deciding at the summary (not at each leave) means a room hovering at the
 //! limit costs one `who` per interval at most.
 //!
-//! With Redis, notices stay individual (through Redis, in the cluster's one
-//! order): a room's size there spans servers, and summarising it is the
-//! cluster's business.
+//! With Redis a room's size spans servers, and so does the decision: each
+//! notice goes to Redis, which publishes it to the room (in the cluster's
+//! one order) while the room has at most the limit across servers, and
+//! counts it above, for one summary per room per interval that Redis
+//! publishes to every server, "here now" counted everywhere (see
+//! `cluster::scripts::PRESENCE`). While the link is down a server decides
+//! alone, for its own people, as above.
 
 use std::collections::BTreeSet;
 
@@ -105,8 +109,10 @@ impl Rooms {
         let Some(entry) = state.rooms.get_mut(room) else {
             return Announced::Heard;
         };
+        // Heard, from this server's point of view: if Redis counts it, it
+        // tells the person it is about on its own.
         if let Some(cluster) = self.backend.relay()
-            && cluster.notice(room, event)
+            && cluster.presence(room, event, self.presence_limit)
         {
             return Announced::Heard;
         }
@@ -130,6 +136,9 @@ impl Rooms {
     /// the last, and a fresh `who` to a room back at or under the limit.
     /// Called once per `--presence-interval`.
     pub(crate) fn summarise_presence(&self) {
+        if let Some(cluster) = self.backend.relay() {
+            cluster.summarise(self.presence_limit, self.presence_interval);
+        }
         let mut guard = self.state();
         let state = &mut *guard;
         for room in std::mem::take(&mut state.presence_due) {

@@ -24,6 +24,7 @@
 
 pub mod address;
 mod backpressure;
+mod ban;
 mod cluster;
 mod connect_rate;
 mod connection;

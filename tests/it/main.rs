@@ -6,6 +6,7 @@
 mod support;
 
 mod addresses;
+mod bans;
 mod browser;
 mod client;
 mod cluster;
@@ -17,6 +18,7 @@ mod formats;
 mod history;
 mod hostile;
 mod http;
+mod ignores;
 mod memory;
 mod metrics;
 mod moderation;

@@ -270,6 +270,10 @@ async fn a_shared_address_is_not_banned_and_the_operator_is_told_why() {
         text_op.next_text().await,
         "bans:\n  bo (name only) until unbanned by ana"
     );
+    text_op.send("/unban BO").await;
+    assert_eq!(text_op.next_text().await, "-- eve lifted the ban on bo");
+    text_op.send("/bans").await;
+    assert_eq!(text_op.next_text().await, "-- no bans");
 }
 
 /// A connection whose trusted proxy names no client has the proxy's

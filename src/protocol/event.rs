@@ -148,6 +148,10 @@ pub enum Event {
         by: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seconds: Option<u64>,
+        /// For the operator alone: why the mute does not follow the
+        /// address (as for a ban). Additive.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// An operator unmuted `name`: sent to both.
     Unmute {
@@ -404,10 +408,16 @@ impl Event {
                 ops: ops.into_iter().map(line).collect(),
             },
             Event::Op { name } => Event::Op { name: line(name) },
-            Event::Mute { name, by, seconds } => Event::Mute {
+            Event::Mute {
+                name,
+                by,
+                seconds,
+                note,
+            } => Event::Mute {
                 name: line(name),
                 by: line(by),
                 seconds,
+                note: note.map(line),
             },
             Event::Unmute { name, by } => Event::Unmute {
                 name: line(name),
@@ -624,9 +634,18 @@ impl Event {
             Event::Mute {
                 name,
                 by,
-                seconds: Some(seconds),
-            } => format!("-- {by} muted {name} for {seconds} s"),
-            Event::Mute { name, by, .. } => format!("-- {by} muted {name} until unmuted"),
+                seconds,
+                note,
+            } => {
+                let mut out = match seconds {
+                    Some(seconds) => format!("-- {by} muted {name} for {seconds} s"),
+                    None => format!("-- {by} muted {name} until unmuted"),
+                };
+                if let Some(note) = note {
+                    let _ = write!(out, "; {note}");
+                }
+                out
+            }
             Event::Unmute { name, by } => format!("-- {by} unmuted {name}"),
             Event::Topic {
                 by: Some(by),
@@ -990,6 +1009,26 @@ mod tests {
             &Event::Bans { bans: vec![] },
             r#"{"type":"bans","bans":[]}"#,
             "-- no bans",
+        );
+        roundtrip(
+            &Event::Mute {
+                name: "bo".into(),
+                by: "ana".into(),
+                seconds: Some(600),
+                note: None,
+            },
+            r#"{"type":"mute","name":"bo","by":"ana","seconds":600}"#,
+            "-- ana muted bo for 600 s",
+        );
+        roundtrip(
+            &Event::Mute {
+                name: "bo".into(),
+                by: "ana".into(),
+                seconds: None,
+                note: Some("only the name is affected".into()),
+            },
+            r#"{"type":"mute","name":"bo","by":"ana","note":"only the name is affected"}"#,
+            "-- ana muted bo until unmuted; only the name is affected",
         );
         roundtrip(
             &Event::Ignore { name: "bo".into() },

@@ -422,8 +422,18 @@ async fn a_muted_person_reads_but_cannot_speak_until_unmuted() {
         name: "bo".into(),
         by: "ana".into(),
         seconds: Some(600),
+        note: None,
     };
-    expect(&mut ana, muted.clone()).await;
+    // Everyone here is on 127.0.0.1: the name alone is muted, and the
+    // operator is told why.
+    let note = "1 other person connected now shares their address: only the name is affected";
+    let told = Event::Mute {
+        name: "bo".into(),
+        by: "ana".into(),
+        seconds: Some(600),
+        note: Some(note.into()),
+    };
+    expect(&mut ana, told).await;
     expect(&mut bo, muted).await;
 
     let refusal = "you are muted for 600 more seconds; you can still read";
@@ -498,6 +508,10 @@ async fn a_mute_without_a_duration_lasts_until_unmuted() {
             name: "cy".into(),
             by: "ana".into(),
             seconds: None,
+            note: Some(
+                "2 other people connected now share their address: only the name is affected"
+                    .into(),
+            ),
         },
     )
     .await;

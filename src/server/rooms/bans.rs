@@ -305,11 +305,15 @@ pub(super) fn address_to_ban(
         .filter(|(other, person)| *other != key && person.address == Some(address))
         .count();
     if others > 0 {
-        let people = if others == 1 { "person" } else { "people" };
+        let (people, share) = if others == 1 {
+            ("person", "shares")
+        } else {
+            ("people", "share")
+        };
         return (
             None,
             Some(format!(
-                "{others} other {people} connected now share their address: only the name is affected"
+                "{others} other {people} connected now {share} their address: only the name is affected"
             )),
         );
     }

@@ -180,21 +180,27 @@ impl Rooms {
         };
         state.mutes.insert(key, mute);
         self.anyone_muted.store(true, Ordering::Relaxed);
-        if let Some(note) = note {
-            tracing::info!(who = %by, action = "mute", whom = %person.name, "the address is not muted: {note}");
-        }
         let event = Event::Mute {
             name: person.name.clone(),
             by: by.to_owned(),
             seconds: duration.map(|d| d.as_secs()),
+            note: None,
         };
         // Their mailbox may be full (they are not reading): they will learn
         // it from the refusal of what they say next.
         if person.name != by {
             let _ = person.control.deliver(event.clone(), &self.mailboxes);
         }
-        tracing::info!(who = %by, action = "mute", whom = %person.name, why = ?duration, "muted");
-        Ok(event)
+        tracing::info!(who = %by, action = "mute", whom = %person.name, why = ?duration, address = ?address, "muted");
+        // The operator alone learns why the address is not muted.
+        let mut told = event;
+        if let Event::Mute {
+            note: told_note, ..
+        } = &mut told
+        {
+            *told_note = note;
+        }
+        Ok(told)
     }
 
     /// Lifts `name`'s mute, on behalf of the operator `by`.

@@ -177,6 +177,8 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         lookup: None,
         bell: options.bell,
         op_token: options.op_token.clone(),
+        ignored: Vec::new(),
+        restoring: Vec::new(),
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
@@ -268,6 +270,13 @@ struct Chat {
     /// Sent with `/op` once greeted, on every connection.
     op_token: Option<String>,
     bell: bool,
+    /// The names the server confirmed we ignore (`/ignore`): the server
+    /// forgets them with the connection, so each reconnection sends them
+    /// again (at most the server's 100).
+    ignored: Vec<String>,
+    /// Names sent again on this connection whose confirmation is not back
+    /// yet: it is not shown, the person having seen it once already.
+    restoring: Vec<String>,
 }
 
 impl Chat {
@@ -378,6 +387,7 @@ impl Chat {
                             return Ending::Dropped(err.to_string());
                         }
                     }
+                    let hidden = event.as_ref().is_some_and(|event| self.screened(event));
                     if let Some(event) = &event
                         && let Some(limits) = self.follow(event, input)
                     {
@@ -391,6 +401,9 @@ impl Chat {
                             return Ending::Dropped(err.to_string());
                         }
                     }
+                    if hidden {
+                        continue;
+                    }
                     if let Some(event) = &event {
                         for line in self.preface(event) {
                             if output.line(&line).await.is_err() {
@@ -401,6 +414,9 @@ impl Chat {
                     if self.show(text, event.as_ref(), output).await.is_err() {
                         // Standard output is gone (a closed pipe): nobody is reading.
                         return Ending::Done;
+                    }
+                    if self.reconnected && matches!(event, Some(Event::Welcome { .. })) {
+                        self.restore_ignores();
                     }
                 }
             }
@@ -477,6 +493,50 @@ impl Chat {
             input.set_prompt(&format!("{me}@{room}> "));
         }
         limits_now
+    }
+
+    /// Keeps the list of names we ignore, and says whether `event` is not
+    /// to be shown: the confirmation of a name sent again after a
+    /// reconnection, or what an ignored name said before the server had
+    /// the list again (the replay of what we missed).
+    fn screened(&mut self, event: &Event) -> bool {
+        match event {
+            Event::Ignore { name } => {
+                if let Some(at) = self
+                    .restoring
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(name))
+                {
+                    self.restoring.swap_remove(at);
+                    return true;
+                }
+                if !self.ignored.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                    self.ignored.push(name.clone());
+                }
+                false
+            }
+            Event::Unignore { name } => {
+                self.ignored.retain(|n| !n.eq_ignore_ascii_case(name));
+                false
+            }
+            Event::Message { from, .. }
+            | Event::Action { from, .. }
+            | Event::Private { from, .. } => {
+                self.ignored.iter().any(|n| n.eq_ignore_ascii_case(from))
+                    && from != self.renderer.me()
+            }
+            _ => false,
+        }
+    }
+
+    /// Sends the names we ignore again, on a new connection: first among
+    /// the lines waiting, paced like them.
+    fn restore_ignores(&mut self) {
+        self.restoring.clear();
+        for name in self.ignored.iter().rev() {
+            self.pending.push_front(format!("/ignore {name}"));
+            self.restoring.push(name.clone());
+        }
     }
 
     /// Follows who is in our room; `true` when that changed.

@@ -174,7 +174,11 @@ impl Renderer {
             | Event::Kick { .. }
             | Event::Topic { .. }
             | Event::Mute { .. }
-            | Event::Unmute { .. } => {
+            | Event::Unmute { .. }
+            | Event::Ban { .. }
+            | Event::Unban { .. }
+            | Event::Ignore { .. }
+            | Event::Unignore { .. } => {
                 format!("{NOTICE}{}{NOTICE:#}", event.render_text())
             }
             Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", event.render_text()),
@@ -182,7 +186,8 @@ impl Renderer {
             Event::Welcome { .. }
             | Event::Who { .. }
             | Event::Rooms { .. }
-            | Event::Help { .. } => {
+            | Event::Help { .. }
+            | Event::Bans { .. } => {
                 format!("{INFO}{}{INFO:#}", event.render_text())
             }
         }

@@ -54,6 +54,20 @@ pub enum Command<'a> {
         name: &'a str,
         reason: &'a str,
     },
+    /// Kick NAME and refuse that name and address for a while (`None`:
+    /// until unbanned); the reason may be empty.
+    Ban {
+        name: &'a str,
+        duration: Option<std::time::Duration>,
+        reason: &'a str,
+    },
+    Unban(&'a str),
+    /// List the bans (operators only).
+    Bans,
+    /// Stop receiving NAME's messages, actions and private messages, for
+    /// as long as this connection lasts.
+    Ignore(&'a str),
+    Unignore(&'a str),
 }
 
 /// Why a frame was refused before it reached the server's state.
@@ -118,6 +132,14 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)",
     ),
     ("/unmute NAME", "operators: NAME may speak again"),
+    (
+        "/ban NAME [DUR]",
+        "operators: kick NAME, refuse the name and address (WHY may follow)",
+    ),
+    ("/unban NAME", "operators: lift NAME's ban"),
+    ("/bans", "operators: the bans in force"),
+    ("/ignore NAME", "hide NAME's messages from you"),
+    ("/unignore NAME", "see NAME's messages again"),
     ("/help", "this list"),
     ("/quit [TEXT]", "leave, with an optional goodbye"),
     ("//TEXT", "send TEXT with a leading slash"),
@@ -180,6 +202,11 @@ pub fn parse_input(frame: &str) -> Result<Input<'_>, CommandError> {
             }
         }
         "mute" => mute(args)?,
+        "ban" => ban(args)?,
+        "unban" => Command::Unban(one_word(args, "/unban NAME")?),
+        "bans" => no_args(args, "/bans", Command::Bans)?,
+        "ignore" => Command::Ignore(one_word(args, "/ignore NAME")?),
+        "unignore" => Command::Unignore(one_word(args, "/unignore NAME")?),
         "unmute" => Command::Unmute(one_word(args, "/unmute NAME")?),
         "quit" => Command::Quit(Some(args).filter(|a| !a.is_empty())),
         _ => {
@@ -241,6 +268,28 @@ fn mute(args: &str) -> Result<Command<'_>, CommandError> {
     Ok(Command::Mute { name, duration })
 }
 
+/// What follows `/ban`: a name, maybe a duration (as for `/mute`), and
+/// maybe a reason. A second word that reads as a duration is one: a reason
+/// that starts like one needs a duration before it.
+fn ban(args: &str) -> Result<Command<'_>, CommandError> {
+    const USAGE: &str = "/ban NAME [DUR] [WHY] (DUR like 30s, 10m, 2h or 1d)";
+    let (name, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+    if name.is_empty() {
+        return Err(CommandError::usage(USAGE));
+    }
+    let rest = rest.trim();
+    let (first, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let (duration, reason) = match parse_duration(first) {
+        Some(duration) => (Some(duration), after.trim()),
+        None => (None, rest),
+    };
+    Ok(Command::Ban {
+        name,
+        duration,
+        reason,
+    })
+}
+
 /// `30s`, `10m`, `2h`, `1d`: a positive whole number and its unit, at most
 /// a year (so that adding it to a clock never overflows).
 fn parse_duration(text: &str) -> Option<std::time::Duration> {
@@ -282,6 +331,10 @@ fn validate(command: &Command<'_>) -> Result<(), CommandError> {
         | Command::Kick { name, .. }
         | Command::Mute { name, .. }
         | Command::Unmute(name)
+        | Command::Ban { name, .. }
+        | Command::Unban(name)
+        | Command::Ignore(name)
+        | Command::Unignore(name)
             if !is_valid_name(name) =>
         {
             Err(invalid_name(name))
@@ -412,6 +465,22 @@ mod tests {
             }
         );
         assert_eq!(cmd("/unmute bo"), Command::Unmute("bo"));
+        let ban = |name, duration: Option<u64>, reason| Command::Ban {
+            name,
+            duration: duration.map(std::time::Duration::from_secs),
+            reason,
+        };
+        assert_eq!(cmd("/ban bo"), ban("bo", None, ""));
+        assert_eq!(cmd("/ban bo 2h"), ban("bo", Some(7200), ""));
+        assert_eq!(
+            cmd("/ban bo 2h  spam, again "),
+            ban("bo", Some(7200), "spam, again")
+        );
+        assert_eq!(cmd("/ban bo spam again"), ban("bo", None, "spam again"));
+        assert_eq!(cmd("/unban bo"), Command::Unban("bo"));
+        assert_eq!(cmd("/bans"), Command::Bans);
+        assert_eq!(cmd("/ignore bo"), Command::Ignore("bo"));
+        assert_eq!(cmd("/unignore bo"), Command::Unignore("bo"));
         assert_eq!(cmd("/quit"), Command::Quit(None));
         assert_eq!(cmd("/quit bye all"), Command::Quit(Some("bye all")));
     }
@@ -453,6 +522,14 @@ mod tests {
         assert_eq!(code("/mute bo 1m x"), ErrorCode::BadArguments);
         assert_eq!(code("/unmute"), ErrorCode::BadArguments);
         assert_eq!(code("/kick b@d why"), ErrorCode::InvalidName);
+        assert_eq!(code("/ban"), ErrorCode::BadArguments);
+        assert_eq!(code("/ban b@d 1h"), ErrorCode::InvalidName);
+        assert_eq!(code("/unban"), ErrorCode::BadArguments);
+        assert_eq!(code("/unban a b"), ErrorCode::BadArguments);
+        assert_eq!(code("/bans x"), ErrorCode::BadArguments);
+        assert_eq!(code("/ignore"), ErrorCode::BadArguments);
+        assert_eq!(code("/ignore b@d"), ErrorCode::InvalidName);
+        assert_eq!(code("/unignore"), ErrorCode::BadArguments);
     }
 
     #[test]

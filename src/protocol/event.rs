@@ -148,6 +148,10 @@ pub enum Event {
         by: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seconds: Option<u64>,
+        /// For the operator alone: why the mute does not follow the
+        /// address (as for a ban). Additive.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// An operator unmuted `name`: sent to both.
     Unmute {
@@ -157,6 +161,42 @@ pub enum Event {
     /// The answer to a right `/op SECRET`: this connection is an operator
     /// until it closes.
     Op {
+        name: String,
+    },
+    /// An operator banned `name` (`/ban`): the notice to the room of the
+    /// banned person, who hears it before the close (4003). The operator
+    /// gets a copy of their own when they did not hear it there, or when
+    /// `note` says that only the name is banned, and why. `room` is empty
+    /// when the person was not in one (not connected).
+    Ban {
+        room: String,
+        name: String,
+        by: String,
+        reason: String,
+        /// When the ban ends, in Unix milliseconds; absent: until unbanned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<u64>,
+        /// For the operator alone: why the address is not banned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        ts: u64,
+    },
+    /// An operator lifted `name`'s ban: the answer to `/unban`.
+    Unban {
+        name: String,
+        by: String,
+    },
+    /// The answer to `/bans`: every ban in force, sorted by name.
+    Bans {
+        bans: Vec<BanInfo>,
+    },
+    /// The answer to `/ignore NAME`: NAME's messages, actions and private
+    /// messages no longer reach this connection.
+    Ignore {
+        name: String,
+    },
+    /// The answer to `/unignore NAME`.
+    Unignore {
         name: String,
     },
     /// Something the client sent was refused; the connection stays up.
@@ -185,6 +225,21 @@ pub struct LimitsInfo {
 pub struct RoomInfo {
     pub name: String,
     pub people: usize,
+}
+
+/// One ban, as `/bans` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanInfo {
+    pub name: String,
+    /// The address banned with the name (an IPv6 one stands for its /64);
+    /// absent when only the name is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// When it ends, in Unix milliseconds; absent: until unbanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<u64>,
+    pub by: String,
+    pub reason: String,
 }
 
 /// One line of `/help`.
@@ -220,6 +275,8 @@ pub enum ErrorCode {
     NotOperator,
     /// Said while muted (`/mute`); the message says until when.
     Muted,
+    /// `/nick` to a name an operator banned (`/ban`).
+    NameBanned,
     /// A command that works on a single server only, for now (not with
     /// `--redis-url`).
     SingleServer,
@@ -351,15 +408,64 @@ impl Event {
                 ops: ops.into_iter().map(line).collect(),
             },
             Event::Op { name } => Event::Op { name: line(name) },
-            Event::Mute { name, by, seconds } => Event::Mute {
+            Event::Mute {
+                name,
+                by,
+                seconds,
+                note,
+            } => Event::Mute {
                 name: line(name),
                 by: line(by),
                 seconds,
+                note: note.map(line),
             },
             Event::Unmute { name, by } => Event::Unmute {
                 name: line(name),
                 by: line(by),
             },
+            Event::Ban {
+                room,
+                name,
+                by,
+                reason,
+                until,
+                note,
+                ts,
+            } => Event::Ban {
+                room: line(room),
+                name: line(name),
+                by: line(by),
+                reason: line(reason),
+                until,
+                note: note.map(line),
+                ts,
+            },
+            Event::Unban { name, by } => Event::Unban {
+                name: line(name),
+                by: line(by),
+            },
+            Event::Bans { bans } => Event::Bans {
+                bans: bans
+                    .into_iter()
+                    .map(
+                        |BanInfo {
+                             name,
+                             address,
+                             until,
+                             by,
+                             reason,
+                         }| BanInfo {
+                            name: line(name),
+                            address: address.map(line),
+                            until,
+                            by: line(by),
+                            reason: line(reason),
+                        },
+                    )
+                    .collect(),
+            },
+            Event::Ignore { name } => Event::Ignore { name: line(name) },
+            Event::Unignore { name } => Event::Unignore { name: line(name) },
             Event::Kick {
                 room,
                 name,
@@ -528,9 +634,18 @@ impl Event {
             Event::Mute {
                 name,
                 by,
-                seconds: Some(seconds),
-            } => format!("-- {by} muted {name} for {seconds} s"),
-            Event::Mute { name, by, .. } => format!("-- {by} muted {name} until unmuted"),
+                seconds,
+                note,
+            } => {
+                let mut out = match seconds {
+                    Some(seconds) => format!("-- {by} muted {name} for {seconds} s"),
+                    None => format!("-- {by} muted {name} until unmuted"),
+                };
+                if let Some(note) = note {
+                    let _ = write!(out, "; {note}");
+                }
+                out
+            }
             Event::Unmute { name, by } => format!("-- {by} unmuted {name}"),
             Event::Topic {
                 by: Some(by),
@@ -552,6 +667,49 @@ impl Event {
             Event::Kick {
                 name, by, reason, ..
             } => format!("-- {name} was kicked by {by} ({reason})"),
+            Event::Ban {
+                name,
+                by,
+                reason,
+                until,
+                note,
+                ..
+            } => {
+                let mut out = format!("-- {name} was banned by {by} {}", until_text(*until));
+                if !reason.is_empty() {
+                    let _ = write!(out, " ({reason})");
+                }
+                if let Some(note) = note {
+                    let _ = write!(out, "; {note}");
+                }
+                out
+            }
+            Event::Unban { name, by } => format!("-- {by} lifted the ban on {name}"),
+            Event::Bans { bans } if bans.is_empty() => "-- no bans".to_owned(),
+            Event::Bans { bans } => {
+                let mut out = String::from("bans:");
+                for ban in bans {
+                    let what = match &ban.address {
+                        Some(address) => format!("name and {address}"),
+                        None => "name only".to_owned(),
+                    };
+                    let _ = write!(
+                        out,
+                        "\n  {} ({what}) {} by {}",
+                        ban.name,
+                        until_text(ban.until),
+                        ban.by
+                    );
+                    if !ban.reason.is_empty() {
+                        let _ = write!(out, ": {}", ban.reason);
+                    }
+                }
+                out
+            }
+            Event::Ignore { name } => {
+                format!("-- you ignore {name} now (/unignore {name} to undo)")
+            }
+            Event::Unignore { name } => format!("-- you no longer ignore {name}"),
             Event::Error { message, .. } => format!("! {message}"),
         }
     }
@@ -565,6 +723,18 @@ impl Event {
             }
             other => other.render_text(),
         }
+    }
+}
+
+/// `until 2026-12-03 10:15:00 UTC`, or `until unbanned`: when a ban
+/// given in Unix milliseconds ends, as a person reads it anywhere.
+pub fn until_text(until: Option<u64>) -> String {
+    let at = until
+        .and_then(|ms| i64::try_from(ms).ok())
+        .and_then(chrono::DateTime::from_timestamp_millis);
+    match at {
+        Some(at) => format!("until {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+        None => "until unbanned".to_owned(),
     }
 }
 
@@ -778,6 +948,97 @@ mod tests {
             },
             r#"{"type":"help","commands":[{"usage":"/who","effect":"the names in this room"}]}"#,
             "commands:\n  /who             the names in this room",
+        );
+        roundtrip(
+            &Event::Ban {
+                room: "lobby".into(),
+                name: "bo".into(),
+                by: "ana".into(),
+                reason: "spamming".into(),
+                until: Some(1_764_756_000_000),
+                note: None,
+                ts: 1_764_748_800_000,
+            },
+            r#"{"type":"ban","room":"lobby","name":"bo","by":"ana","reason":"spamming","until":1764756000000,"ts":1764748800000}"#,
+            "-- bo was banned by ana until 2025-12-03 10:00:00 UTC (spamming)",
+        );
+        roundtrip(
+            &Event::Ban {
+                room: "lobby".into(),
+                name: "bo".into(),
+                by: "ana".into(),
+                reason: String::new(),
+                until: None,
+                note: Some("only the name is affected".into()),
+                ts: 1_764_748_800_000,
+            },
+            r#"{"type":"ban","room":"lobby","name":"bo","by":"ana","reason":"","note":"only the name is affected","ts":1764748800000}"#,
+            "-- bo was banned by ana until unbanned; only the name is affected",
+        );
+        roundtrip(
+            &Event::Unban {
+                name: "bo".into(),
+                by: "ana".into(),
+            },
+            r#"{"type":"unban","name":"bo","by":"ana"}"#,
+            "-- ana lifted the ban on bo",
+        );
+        roundtrip(
+            &Event::Bans {
+                bans: vec![
+                    BanInfo {
+                        name: "bo".into(),
+                        address: Some("203.0.113.2".into()),
+                        until: Some(1_764_756_000_000),
+                        by: "ana".into(),
+                        reason: "spamming".into(),
+                    },
+                    BanInfo {
+                        name: "cy".into(),
+                        address: None,
+                        until: None,
+                        by: "ana".into(),
+                        reason: String::new(),
+                    },
+                ],
+            },
+            r#"{"type":"bans","bans":[{"name":"bo","address":"203.0.113.2","until":1764756000000,"by":"ana","reason":"spamming"},{"name":"cy","by":"ana","reason":""}]}"#,
+            "bans:\n  bo (name and 203.0.113.2) until 2025-12-03 10:00:00 UTC by ana: spamming\n  cy (name only) until unbanned by ana",
+        );
+        roundtrip(
+            &Event::Bans { bans: vec![] },
+            r#"{"type":"bans","bans":[]}"#,
+            "-- no bans",
+        );
+        roundtrip(
+            &Event::Mute {
+                name: "bo".into(),
+                by: "ana".into(),
+                seconds: Some(600),
+                note: None,
+            },
+            r#"{"type":"mute","name":"bo","by":"ana","seconds":600}"#,
+            "-- ana muted bo for 600 s",
+        );
+        roundtrip(
+            &Event::Mute {
+                name: "bo".into(),
+                by: "ana".into(),
+                seconds: None,
+                note: Some("only the name is affected".into()),
+            },
+            r#"{"type":"mute","name":"bo","by":"ana","note":"only the name is affected"}"#,
+            "-- ana muted bo until unmuted; only the name is affected",
+        );
+        roundtrip(
+            &Event::Ignore { name: "bo".into() },
+            r#"{"type":"ignore","name":"bo"}"#,
+            "-- you ignore bo now (/unignore bo to undo)",
+        );
+        roundtrip(
+            &Event::Unignore { name: "bo".into() },
+            r#"{"type":"unignore","name":"bo"}"#,
+            "-- you no longer ignore bo",
         );
     }
 

@@ -13,7 +13,9 @@ pub mod event;
 pub mod query;
 
 pub use command::{Command, Input, parse_input, strip_line_ending};
-pub use event::{ErrorCode, Event, HelpEntry, LimitsInfo, PRESENCE_NAMES, RoomInfo, WHO_PAGE};
+pub use event::{
+    BanInfo, ErrorCode, Event, HelpEntry, LimitsInfo, PRESENCE_NAMES, RoomInfo, WHO_PAGE,
+};
 pub use query::JoinRequest;
 
 /// The room a connection enters when its URL names none.
@@ -28,6 +30,10 @@ pub const CLOSE_UNRESPONSIVE: u16 = 4000;
 /// Close code `kicked`: an operator closed the connection (`/kick`), with
 /// the reason in the close frame. Clients stop and say why.
 pub const CLOSE_KICKED: u16 = 4001;
+/// Close code `banned`: an operator banned this name or address (`/ban`),
+/// on connect or while connected, with the reason and the end in the close
+/// frame. Clients stop and say why and until when.
+pub const CLOSE_BANNED: u16 = 4003;
 /// Longest reason kept for `/kick`, in bytes: one line that still fits the
 /// close frame's 123 bytes after `kicked by NAME: `.
 pub const MAX_REASON_BYTES: usize = 80;

@@ -95,7 +95,7 @@ impl TrustedProxies {
         Self(blocks.to_vec())
     }
 
-    fn trusts(&self, address: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, address: IpAddr) -> bool {
         self.0.iter().any(|block| block.contains(address))
     }
 

@@ -55,6 +55,9 @@ struct Frames {
     json: Message,
     /// For the fan-out latency metric.
     created: Instant,
+    /// Who said it, for a message or an action: what `/ignore` filters on
+    /// at each delivery without decoding the frame.
+    sender: Option<Box<str>>,
 }
 
 impl EncodedEvent {
@@ -64,7 +67,18 @@ impl EncodedEvent {
             text: Message::text(event.render_text()),
             json: Message::text(event.to_json()),
             created: Instant::now(),
+            sender: match event {
+                Event::Message { from, .. } | Event::Action { from, .. } => {
+                    Some(from.as_str().into())
+                }
+                _ => None,
+            },
         }))
+    }
+
+    /// Who said it, for a message or an action.
+    pub fn sender(&self) -> Option<&str> {
+        self.0.sender.as_deref()
     }
 
     /// When the event was encoded, which is when the server took it in.

@@ -96,6 +96,8 @@ impl StoredMessage {
 pub(crate) struct RoomTail {
     pub last_id: u64,
     pub messages: Vec<StoredMessage>,
+    /// The room's topic, where the backend keeps one (`--data-dir`).
+    pub topic: Option<String>,
 }
 
 #[cfg(test)]

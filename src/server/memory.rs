@@ -11,7 +11,8 @@
 
 use crate::config::{ServerConfig, Storage, UNSENT_ALLOWANCE_BYTES};
 use crate::server::cluster::link_bytes;
-use crate::server::rooms::{LOADS_AT_ONCE, MAILBOX_BYTES};
+use crate::server::connection::MAX_IGNORES;
+use crate::server::rooms::{LOADS_AT_ONCE, MAILBOX_BYTES, MAX_BANS, MAX_MUTES};
 use crate::server::store::MAX_QUEUED_BYTES;
 use crate::server::unsent::MAILBOX_POOL_BYTES;
 
@@ -40,6 +41,14 @@ const QUEUE_SLOT_BYTES: u64 = 64;
 const EVENT_OVERHEAD_BYTES: u64 = KIB;
 /// SQLite's page cache and statements.
 const SQLITE_BYTES: u64 = 4 * MIB;
+/// One name a connection ignores: its lowercase copy (at most 24 bytes,
+/// a 32-byte allocation), its 16 bytes in the list, and the list's slack.
+const IGNORE_BYTES: u64 = 64;
+/// One ban: its name twice (the key and as spelled), the operator's name,
+/// a reason of at most 80 bytes, an address and an end, in a hash map.
+const BAN_BYTES: u64 = 512;
+/// One mute: its name, an address and an end, in a hash map.
+const MUTE_BYTES: u64 = 128;
 
 /// One holder of memory and the most it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +111,14 @@ pub fn worst_case(config: &ServerConfig) -> Vec<Term> {
         Term {
             holder: "history in memory",
             bytes: rooms * history,
+        },
+        Term {
+            holder: "ignore lists (/ignore), per connection",
+            bytes: n(limits.max_connections) * n(MAX_IGNORES) * IGNORE_BYTES,
+        },
+        Term {
+            holder: "bans and mutes",
+            bytes: n(MAX_BANS) * BAN_BYTES + n(MAX_MUTES) * MUTE_BYTES,
         },
     ];
     let loads = Term {
@@ -170,7 +187,8 @@ mod tests {
         more.limits.unsent_pool_bytes += 1;
         let per_connection = CONNECTION_BYTES
             + (base.limits.max_frame_bytes() + UNSENT_ALLOWANCE_BYTES + MAILBOX_BYTES) as u64
-            + READ_BUFFER_BYTES;
+            + READ_BUFFER_BYTES
+            + MAX_IGNORES as u64 * IGNORE_BYTES;
         assert_eq!(bound(&more) - bound(&base), per_connection + 1);
     }
 }

@@ -13,6 +13,7 @@
 //! - `backpressure`: when to stop reading from a sender its room cannot keep up with.
 //! - `rooms`: the registry of rooms and people, and where history lives.
 //! - `history`: what was said, as every backend keeps it.
+//! - `ban`: a ban, as the registry and the backends keep it.
 //! - `encoded`: an event encoded once per format, shared by all recipients.
 //! - `unsent`: what the server owes its clients, bounded per connection
 //!   and server-wide.
@@ -24,6 +25,7 @@
 
 pub mod address;
 mod backpressure;
+mod ban;
 mod cluster;
 mod connect_rate;
 mod connection;

@@ -385,6 +385,11 @@ async fn help_renders_exactly_in_both_formats() {
             r#"{"usage":"/kick NAME [WHY]","effect":"operators: close NAME's connection"},"#,
             r#"{"usage":"/mute NAME [DUR]","effect":"operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)"},"#,
             r#"{"usage":"/unmute NAME","effect":"operators: NAME may speak again"},"#,
+            r#"{"usage":"/ban NAME [DUR]","effect":"operators: kick NAME, refuse the name and address (WHY may follow)"},"#,
+            r#"{"usage":"/unban NAME","effect":"operators: lift NAME's ban"},"#,
+            r#"{"usage":"/bans","effect":"operators: the bans in force"},"#,
+            r#"{"usage":"/ignore NAME","effect":"hide NAME's messages from you"},"#,
+            r#"{"usage":"/unignore NAME","effect":"see NAME's messages again"},"#,
             r#"{"usage":"/help","effect":"this list"},"#,
             r#"{"usage":"/quit [TEXT]","effect":"leave, with an optional goodbye"},"#,
             r#"{"usage":"//TEXT","effect":"send TEXT with a leading slash"}"#,
@@ -406,6 +411,11 @@ async fn help_renders_exactly_in_both_formats() {
          \x20 /kick NAME [WHY] operators: close NAME's connection\n\
          \x20 /mute NAME [DUR] operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)\n\
          \x20 /unmute NAME     operators: NAME may speak again\n\
+         \x20 /ban NAME [DUR]  operators: kick NAME, refuse the name and address (WHY may follow)\n\
+         \x20 /unban NAME      operators: lift NAME's ban\n\
+         \x20 /bans            operators: the bans in force\n\
+         \x20 /ignore NAME     hide NAME's messages from you\n\
+         \x20 /unignore NAME   see NAME's messages again\n\
          \x20 /help            this list\n\
          \x20 /quit [TEXT]     leave, with an optional goodbye\n\
          \x20 //TEXT           send TEXT with a leading slash"

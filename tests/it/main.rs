@@ -6,6 +6,7 @@
 mod support;
 
 mod addresses;
+mod bans;
 mod browser;
 mod client;
 mod cluster;
@@ -18,6 +19,7 @@ mod formats;
 mod history;
 mod hostile;
 mod http;
+mod ignores;
 mod memory;
 mod metrics;
 mod moderation;

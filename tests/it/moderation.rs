@@ -422,8 +422,18 @@ async fn a_muted_person_reads_but_cannot_speak_until_unmuted() {
         name: "bo".into(),
         by: "ana".into(),
         seconds: Some(600),
+        note: None,
     };
-    expect(&mut ana, muted.clone()).await;
+    // Everyone here is on 127.0.0.1: the name alone is muted, and the
+    // operator is told why.
+    let note = "1 other person connected now shares their address: only the name is affected";
+    let told = Event::Mute {
+        name: "bo".into(),
+        by: "ana".into(),
+        seconds: Some(600),
+        note: Some(note.into()),
+    };
+    expect(&mut ana, told).await;
     expect(&mut bo, muted).await;
 
     let refusal = "you are muted for 600 more seconds; you can still read";
@@ -498,6 +508,10 @@ async fn a_mute_without_a_duration_lasts_until_unmuted() {
             name: "cy".into(),
             by: "ana".into(),
             seconds: None,
+            note: Some(
+                "2 other people connected now share their address: only the name is affected"
+                    .into(),
+            ),
         },
     )
     .await;
@@ -562,4 +576,36 @@ async fn the_client_is_an_operator_again_after_a_restart_with_op_token_file() {
             "error: cannot read --op-token-file {missing}: No such file or directory (os error 2)"
         ),
     );
+}
+
+/// A mute follows the address too: someone else connecting from bo's
+/// address (here through a trusted proxy) is muted under any name; from
+/// another address, someone else speaks.
+#[tokio::test]
+async fn a_mute_follows_the_address_under_another_name() {
+    use crate::bans::{PROXY, enter_from};
+    let server = TestServer::start(&["--op-token", SECRET, PROXY[0], PROXY[1]]).await;
+    let mut ana = enter_from(&server, "ana", Some("203.0.113.1")).await;
+    let mut bo = enter_from(&server, "bo", Some("203.0.113.2")).await;
+    expect(&mut ana, join("lobby", "bo")).await;
+    ana.send(&format!("/op {SECRET}")).await;
+    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    ana.send("/mute bo 10m").await;
+    ana.event_matching("the mute", |e| matches!(e, Event::Mute { .. }))
+        .await;
+    bo.event_matching("the mute", |e| matches!(e, Event::Mute { .. }))
+        .await;
+    bo.send("/quit").await;
+    bo.expect_close().await;
+
+    let mut other = enter_from(&server, "bobby", Some("203.0.113.2")).await;
+    other.send("hi").await;
+    expect_error(
+        &mut other,
+        ErrorCode::Muted,
+        "you are muted for 600 more seconds; you can still read",
+    )
+    .await;
+    let mut elsewhere = enter_from(&server, "cy", Some("203.0.113.3")).await;
+    say(&mut elsewhere, 1, "lobby", "cy", "heard").await;
 }

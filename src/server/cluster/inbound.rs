@@ -368,6 +368,11 @@ fn kind(event: &Event) -> &'static str {
         Event::Topic { .. } => "topic",
         Event::Mute { .. } => "mute",
         Event::Unmute { .. } => "unmute",
+        Event::Ban { .. } => "ban",
+        Event::Unban { .. } => "unban",
+        Event::Bans { .. } => "bans",
+        Event::Ignore { .. } => "ignore",
+        Event::Unignore { .. } => "unignore",
         Event::Error { .. } => "error",
     }
 }

@@ -87,7 +87,11 @@ pub(super) async fn tail(
             .map(|(_, message)| message)
             .collect()
     };
-    Ok(RoomTail { last_id, messages })
+    Ok(RoomTail {
+        last_id,
+        messages,
+        topic: None,
+    })
 }
 
 /// The messages of `room`'s stream after id `after`, up to (not including)

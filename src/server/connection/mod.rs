@@ -25,6 +25,7 @@ use tokio::time::{Instant, timeout};
 use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
 mod ending;
+mod ignores;
 mod open;
 mod write;
 
@@ -43,6 +44,8 @@ use crate::protocol::{
 use crate::rate::{FloodGuard, Verdict};
 use crate::sanitize::strip_controls;
 use ending::Ending;
+use ignores::Ignores;
+pub(crate) use ignores::MAX_IGNORES;
 pub(crate) use open::refuse_overloaded;
 use open::{open, replayed};
 use write::{WriteError, encode, queued, write_frames};
@@ -94,6 +97,8 @@ struct Connection<S> {
     held_back: Option<Backpressure>,
     /// When the current second of pings began, and the pings in it.
     pings: (Instant, u32),
+    /// Whose messages this connection is not sent (`/ignore`).
+    ignores: Ignores,
 }
 
 /// Serves one connection from `address`, from its upgrade to its close,
@@ -228,12 +233,14 @@ where
         let format = self.format;
         // Each gives back what it drew from the pool once it is a frame,
         // which draws for itself as it is written.
+        let ignores = &self.ignores;
         let private = told
             .private
             .into_iter()
+            .filter(|(event, _drawn)| !ignores.hides_private(event))
             .map(|(event, _drawn)| encode(format, &event));
         let metrics = &self.context.metrics;
-        let batch = queued(&mut self.events_rx, 0, format, metrics).chain(private);
+        let batch = queued(&mut self.events_rx, 0, format, metrics, ignores).chain(private);
         let result = write_frames(&mut self.ws, batch, &self.context).await;
         self.written(result)?;
         match told.close {
@@ -301,7 +308,9 @@ where
         }
         let text = strip_controls(text);
         match parse_input(&text) {
-            Ok(Input::Say(_)) if let Err(muted) = self.context.rooms.check_muted(&self.name) => {
+            Ok(Input::Say(_))
+                if let Err(muted) = self.context.rooms.check_muted(&self.name, self.address) =>
+            {
                 self.reply(muted.into()).await
             }
             Ok(Input::Say(text)) => {
@@ -339,7 +348,7 @@ where
             command,
             Command::Me(_) | Command::Msg { .. } | Command::Nick(_) | Command::Topic(Some(_))
         );
-        if speaks && let Err(muted) = rooms.check_muted(&self.name) {
+        if speaks && let Err(muted) = rooms.check_muted(&self.name, self.address) {
             return self.reply(muted.into()).await;
         }
         let answer = match command {
@@ -347,6 +356,7 @@ where
                 self.say(text, Said::Action);
                 return self.write_after_room(None).await;
             }
+            Command::Nick(new) if let Err(banned) = rooms.check_name_banned(new) => banned.into(),
             Command::Nick(new) => match rooms.rename(&self.name, &self.room, new).await {
                 Ok(unheard) => {
                     new.clone_into(&mut self.name);
@@ -364,11 +374,12 @@ where
                     // What the old room said before we left is still ours to show.
                     let format = self.format;
                     let metrics = &self.context.metrics;
+                    let ignores = &self.ignores;
                     let left: Vec<Message> =
-                        queued(&mut self.events_rx, 0, format, metrics).collect();
+                        queued(&mut self.events_rx, 0, format, metrics, ignores).collect();
                     self.room.clone_from(&membership.room);
                     self.events_rx = membership.events_rx;
-                    let replay = replayed(&membership.replay, &membership.room, format);
+                    let replay = replayed(&membership.replay, &membership.room, format, ignores);
                     let own_join = membership.own_join.as_ref().map(|e| e.message(format));
                     // Shown on entering, as the welcome shows it.
                     let topic = membership.topic.map(|topic| {
@@ -382,12 +393,14 @@ where
                     // After the own `join` (which the room may have queued
                     // already), so that it reads as part of entering.
                     let live: Vec<Message> = if topic.is_some() {
-                        queued(&mut self.events_rx, 0, format, metrics).collect()
+                        queued(&mut self.events_rx, 0, format, metrics, ignores).collect()
                     } else {
                         Vec::new()
                     };
                     let batch = left.into_iter().chain(replay).chain(own_join);
-                    return self.write(batch.chain(live).chain(topic)).await;
+                    let batch = batch.chain(live).chain(topic);
+                    let result = write_frames(&mut self.ws, batch, &self.context).await;
+                    return self.written(result);
                 }
                 Err(err) => err.into(),
             },
@@ -410,6 +423,23 @@ where
                 .mute(&self.name, name, duration)
                 .unwrap_or_else(Event::from),
             Command::Unmute(name) => rooms.unmute(&self.name, name).unwrap_or_else(Event::from),
+            Command::Ban {
+                name,
+                duration,
+                reason,
+            } => match rooms.ban(&self.name, &self.room, name, duration, reason) {
+                // The room's `ban` notice is the operator's confirmation.
+                Ok(None) => return self.write_after_room(None).await,
+                Ok(Some(answer)) => answer,
+                Err(err) => err.into(),
+            },
+            Command::Unban(name) => rooms.unban(&self.name, name).unwrap_or_else(Event::from),
+            Command::Bans => rooms.bans(&self.name).unwrap_or_else(Event::from),
+            Command::Ignore(name) => self
+                .ignores
+                .add(&self.name, name)
+                .unwrap_or_else(Event::from),
+            Command::Unignore(name) => self.ignores.remove(name).unwrap_or_else(Event::from),
             Command::Kick { name, reason } => {
                 match rooms.kick(&self.name, &self.room, name, reason) {
                     // The room's `kick` notice is the operator's confirmation.
@@ -456,7 +486,8 @@ where
     /// (the sender's confirmation) would never go out.
     async fn write_after_room(&mut self, message: Option<Message>) -> Result<(), Ending> {
         let metrics = &self.context.metrics;
-        let batch = queued(&mut self.events_rx, 0, self.format, metrics).chain(message);
+        let batch =
+            queued(&mut self.events_rx, 0, self.format, metrics, &self.ignores).chain(message);
         let result = write_frames(&mut self.ws, batch, &self.context).await;
         self.written(result)
     }
@@ -477,10 +508,18 @@ where
         // Gone from the room already: part of the gap that comes first.
         let missed = if first.is_none() { missed.max(1) } else { 0 };
         let created = first.as_ref().map(EncodedEvent::created);
+        let ignores = &self.ignores;
         let batch = first
+            .filter(|event| !ignores.hides(event))
             .map(|event| event.message(format))
             .into_iter()
-            .chain(queued(&mut self.events_rx, missed, format, metrics))
+            .chain(queued(
+                &mut self.events_rx,
+                missed,
+                format,
+                metrics,
+                ignores,
+            ))
             .take(MAX_BATCH);
         let result = write_frames(&mut self.ws, batch, &self.context).await;
         // Once per batch, for its oldest event: the latency a person feels.

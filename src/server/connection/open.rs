@@ -14,7 +14,17 @@ pub(super) async fn open(
     context: Arc<Context>,
     control: &Arc<Control>,
 ) -> Option<(Connection<Upgraded>, Result<(), Ending>)> {
-    let ws = upgrade(on_upgrade, &context).await?;
+    let mut ws = upgrade(on_upgrade, &context).await?;
+    // After the upgrade, so that the close frame can say why and until when.
+    if let Some(closing) = context.rooms.banned(request.name.as_deref(), address) {
+        let frame = Message::close(Some(closing.code), &closing.reason);
+        let _ = timeout(CLOSE_TIMEOUT, async {
+            ws.send(frame).await?;
+            ws.close().await
+        })
+        .await;
+        return None;
+    }
     let JoinRequest {
         room,
         name,
@@ -26,7 +36,7 @@ pub(super) async fn open(
     } = request;
     let registration = context
         .rooms
-        .connect(name.as_deref(), &room, since, Arc::clone(control))
+        .connect(name.as_deref(), &room, since, Arc::clone(control), address)
         .await;
     let membership = registration.membership;
     let mut conn = Connection {
@@ -38,6 +48,7 @@ pub(super) async fn open(
         events_rx: membership.events_rx,
         held_back: None,
         pings: (Instant::now(), 0),
+        ignores: Ignores::default(),
         flood: FloodGuard::new(
             context.limits.messages_per_second,
             context.limits.message_burst,
@@ -55,11 +66,13 @@ pub(super) async fn open(
     } else {
         (&[][..], 0)
     };
+    // Nobody is ignored yet: the client restores its list after the greeting.
+    let none = Ignores::default();
     let greeting = std::iter::once(welcome)
         .chain(problems.into_iter().map(Event::from))
         .chain(registration.problems.into_iter().map(Event::from))
         .map(|event| encode(format, &event))
-        .chain(replayed(replay, &room, format))
+        .chain(replayed(replay, &room, format, &none))
         .chain((missed > 0).then(|| encode(format, &Event::Gap { missed })))
         .chain(membership.own_join.as_ref().map(|e| e.message(format)));
     let greeted = conn.write(greeting).await;
@@ -72,9 +85,11 @@ pub(super) fn replayed<'a>(
     replay: &'a [Arc<StoredMessage>],
     room: &'a str,
     format: Format,
+    hidden: &'a Ignores,
 ) -> impl Iterator<Item = Message> + 'a {
     replay
         .iter()
+        .filter(|message| !hidden.hides_name(&message.from))
         .map(move |message| encode(format, &message.to_event(room)))
 }
 

@@ -10,6 +10,7 @@ use tokio::time::timeout;
 use tokio_websockets::{Message, WebSocketStream};
 
 use super::Context;
+use super::ignores::Ignores;
 use crate::protocol::{Event, Format};
 use crate::server::encoded::QueuedEvent;
 use crate::server::metrics::Metrics;
@@ -106,12 +107,14 @@ where
 /// The room events already queued for a receiver, as frames, without waiting,
 /// after `missed` events it has already found gone. A receiver that fell
 /// behind (events overwritten in the queue, or let go of by the room) gets
-/// one `gap` in place of each run of what it missed.
+/// one `gap` in place of each run of what it missed. What `hidden` hides
+/// (`/ignore`) is skipped, and is not missed.
 pub(super) fn queued<'a>(
     events_rx: &'a mut broadcast::Receiver<QueuedEvent>,
     mut missed: u64,
     format: Format,
     metrics: &'a Metrics,
+    hidden: &'a Ignores,
 ) -> impl Iterator<Item = Message> + 'a {
     use broadcast::error::TryRecvError;
     // The event found after a run of missed ones, sent after its gap.
@@ -135,6 +138,7 @@ pub(super) fn queued<'a>(
             };
             match event {
                 None => missed += 1,
+                Some(event) if hidden.hides(&event) => {}
                 Some(event) if missed == 0 => return Some(event.message(format)),
                 Some(event) => {
                     next = Some(event.message(format));

@@ -12,7 +12,9 @@ use crate::protocol::{Event, RoomInfo};
 use crate::server::cluster::{Bridge, Cluster, ClusterError, ConnectError, WhoPage};
 use crate::server::history::RoomTail;
 use crate::server::metrics::Metrics;
-use crate::server::store::{OpenError, Store};
+use crate::server::store::{Change, OpenError, Store};
+
+use super::Ban;
 
 /// Where history lives.
 #[derive(Debug)]
@@ -106,6 +108,39 @@ impl Backend {
     pub(super) fn keep(&self, event: Event) {
         if let Backend::Disk(store) = self {
             store.append(event);
+        }
+    }
+
+    /// The bans kept from before a restart (`--data-dir`); taken once, at
+    /// start. Redis keeps none yet: moderation is one server's for now.
+    pub(super) fn saved_bans(&mut self) -> Vec<Ban> {
+        match self {
+            Backend::Disk(store) => store.take_bans(),
+            Backend::Memory | Backend::Redis(_) => Vec::new(),
+        }
+    }
+
+    /// Keeps a ban given (or given again).
+    pub(super) fn keep_ban(&self, ban: &Ban) {
+        if let Backend::Disk(store) = self {
+            store.moderate(Change::KeepBan(ban.clone()));
+        }
+    }
+
+    /// Forgets the ban on `name`, lifted.
+    pub(super) fn forget_ban(&self, name: &str) {
+        if let Backend::Disk(store) = self {
+            store.moderate(Change::ForgetBan(name.to_owned()));
+        }
+    }
+
+    /// Keeps `room`'s topic (`None`: cleared).
+    pub(super) fn keep_topic(&self, room: &str, topic: Option<&str>) {
+        if let Backend::Disk(store) = self {
+            store.moderate(Change::Topic {
+                room: room.to_owned(),
+                topic: topic.map(str::to_owned),
+            });
         }
     }
 

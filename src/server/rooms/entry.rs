@@ -25,16 +25,18 @@ enum RoomEntry {
 }
 
 impl Rooms {
-    /// Registers a new connection under `wanted` (or a `guest-N` name if that
-    /// is missing or taken) and puts it in `room` (or the lobby if that cannot
-    /// be created), announcing the arrival.
+    /// Registers a new connection from `client` under `wanted` (or a
+    /// `guest-N` name if that is missing or taken) and puts it in `room` (or
+    /// the lobby if that cannot be created), announcing the arrival.
     pub(crate) async fn connect(
         &self,
         wanted: Option<&str>,
         room: &str,
         since: Option<u64>,
         control: Arc<Control>,
+        client: std::net::IpAddr,
     ) -> Registration {
+        let address = self.bannable(client);
         let (mut claimed, mut refused) = (None, None);
         if let Some(cluster) = self.backend.relay() {
             (claimed, refused) = self.claim_for(cluster, wanted).await;
@@ -47,7 +49,7 @@ impl Rooms {
                 refused.as_deref(),
                 room,
                 since,
-                &control,
+                (&control, address),
                 &mut loaded,
             ) {
                 Ok(registration) => {
@@ -73,7 +75,7 @@ impl Rooms {
         refused: Option<&str>,
         room: &str,
         since: Option<u64>,
-        control: &Arc<Control>,
+        (control, address): (&Arc<Control>, Option<std::net::IpAddr>),
         loaded: &mut Option<Loaded>,
     ) -> Result<Registration, u64> {
         let mut problems = Vec::new();
@@ -104,6 +106,7 @@ impl Rooms {
             Person {
                 name: name.clone(),
                 control: Arc::clone(control),
+                address,
             },
         );
         let membership = self.enter(&mut state, &name, room, since);

@@ -29,10 +29,12 @@
 //!   summed up per interval in a big one.
 //! - `evictions`: which rooms were evicted lately, for loads in flight.
 //! - `moderation`: operators, and what they may do.
+//! - `bans`: `/ban`, and the refusal of banned names and addresses.
 //! - `topic`: each room's topic.
 //! - `bridge`: what the Redis bridge calls ([`crate::server::cluster::Registry`]).
 
 mod backend;
+mod bans;
 mod bridge;
 mod control;
 mod departures;
@@ -47,6 +49,7 @@ mod room;
 mod topic;
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -61,9 +64,12 @@ use crate::protocol::{DEFAULT_ROOM, ErrorCode, Event};
 pub(crate) use backend::Backend;
 use backend::Start;
 pub use backend::StartError;
+use bans::Bans;
+pub(crate) use bans::{Ban, MAX_BANS};
 pub(crate) use control::{Closing, Control, MAILBOX_BYTES, Told};
 use departures::{DEPARTURE_HOLD, Departures, Hold};
 use evictions::Evictions;
+pub(crate) use moderation::MAX_MUTES;
 use names::name_taken;
 use presence::Announced;
 use room::{HistoryLimits, QueueLimits, Room};
@@ -81,6 +87,9 @@ struct Person {
     /// What the person's connection can be told: private messages (left as
     /// events, because each recipient encodes its own) and orders.
     control: Arc<Control>,
+    /// The address bans and mutes go by (see [`Rooms::bannable`]); `None`
+    /// for a trusted proxy's.
+    address: Option<IpAddr>,
 }
 
 /// A connection's place in a room, handed out on connect and on `/join`.
@@ -134,6 +143,8 @@ pub(crate) struct Rooms {
     /// Whether anyone is muted: lets every message skip the lookup (and
     /// the lock) while nobody is, which is nearly always.
     anyone_muted: std::sync::atomic::AtomicBool,
+    /// Whose addresses stand for others' (`--trusted-proxy`): never banned.
+    proxies: crate::server::address::TrustedProxies,
 }
 
 struct State {
@@ -155,9 +166,12 @@ struct State {
     /// `/who` finds a room's among them rather than every person carrying
     /// a flag that `/who` would have to visit.
     ops: BTreeSet<String>,
-    /// Muted names, by lowercase name, with when each mute ends (`None`:
-    /// when unmuted); kept across reconnections, at most `MAX_MUTES`.
-    mutes: HashMap<String, Option<std::time::Instant>>,
+    /// Muted names, by lowercase name, with when each mute ends and the
+    /// address it follows too; kept across reconnections, at most
+    /// `MAX_MUTES`.
+    mutes: HashMap<String, moderation::Mute>,
+    /// The bans in force (see `bans`).
+    bans: Bans,
 }
 
 impl Rooms {
@@ -173,6 +187,7 @@ impl Rooms {
             bytes: config.limits.room_queue_bytes,
         };
         let (tail, synced) = backend.lobby();
+        let bans = Bans::from_saved(backend.saved_bans());
         let mut lobby = Room::new(tail, history, queue);
         lobby.synced = synced;
         Self {
@@ -186,6 +201,7 @@ impl Rooms {
                 presence_due: Vec::new(),
                 ops: BTreeSet::new(),
                 mutes: HashMap::new(),
+                bans,
             }),
             history,
             max_rooms,
@@ -196,6 +212,7 @@ impl Rooms {
             presence_interval: config.limits.presence_interval,
             op_token: config.op_token.clone(),
             anyone_muted: std::sync::atomic::AtomicBool::new(false),
+            proxies: crate::server::address::TrustedProxies::new(&config.trusted_proxies),
             backend,
         }
     }

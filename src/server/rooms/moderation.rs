@@ -8,6 +8,7 @@
 //! Every action is logged at info, with who did what to whom and why, and
 //! never the secret.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -119,7 +120,23 @@ impl Rooms {
 
 /// Names muted at once at most: an operator mutes a few people, and the
 /// list outlives their connections, so it needs a bound.
-const MAX_MUTES: usize = 1024;
+pub(crate) const MAX_MUTES: usize = 1024;
+
+/// One mute: until when, and the address it follows besides the name.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Mute {
+    /// `None`: until unmuted.
+    until: Option<Instant>,
+    /// As for a ban (see `bans::address_to_ban`): `None` when the address
+    /// is a trusted proxy's or others connected shared it.
+    address: Option<IpAddr>,
+}
+
+impl Mute {
+    fn ended(&self, now: Instant) -> bool {
+        self.until.is_some_and(|until| until <= now)
+    }
+}
 
 impl Rooms {
     /// Mutes `name` (connected now) for `duration`, or until unmuted, on
@@ -147,7 +164,7 @@ impl Rooms {
         };
         let now = Instant::now();
         if state.mutes.len() >= MAX_MUTES && !state.mutes.contains_key(&key) {
-            state.mutes.retain(|_, until| until.is_none_or(|t| t > now));
+            state.mutes.retain(|_, mute| !mute.ended(now));
             if state.mutes.len() >= MAX_MUTES {
                 return Err(CommandError {
                     code: ErrorCode::BadArguments,
@@ -155,20 +172,35 @@ impl Rooms {
                 });
             }
         }
-        state.mutes.insert(key, duration.map(|d| now + d));
+        let (address, note) = super::bans::address_to_ban(state, &key, person.address);
+        let person = &state.people[&key];
+        let mute = Mute {
+            until: duration.map(|d| now + d),
+            address,
+        };
+        state.mutes.insert(key, mute);
         self.anyone_muted.store(true, Ordering::Relaxed);
         let event = Event::Mute {
             name: person.name.clone(),
             by: by.to_owned(),
             seconds: duration.map(|d| d.as_secs()),
+            note: None,
         };
         // Their mailbox may be full (they are not reading): they will learn
         // it from the refusal of what they say next.
         if person.name != by {
             let _ = person.control.deliver(event.clone(), &self.mailboxes);
         }
-        tracing::info!(who = %by, action = "mute", whom = %person.name, why = ?duration, "muted");
-        Ok(event)
+        tracing::info!(who = %by, action = "mute", whom = %person.name, why = ?duration, address = ?address, "muted");
+        // The operator alone learns why the address is not muted.
+        let mut told = event;
+        if let Event::Mute {
+            note: told_note, ..
+        } = &mut told
+        {
+            *told_note = note;
+        }
+        Ok(told)
     }
 
     /// Lifts `name`'s mute, on behalf of the operator `by`.
@@ -187,7 +219,7 @@ impl Rooms {
         let was_muted = state
             .mutes
             .remove(&key)
-            .is_some_and(|until| until.is_none_or(|t| t > now));
+            .is_some_and(|mute| !mute.ended(now));
         if !was_muted {
             return Err(CommandError {
                 code: ErrorCode::BadArguments,
@@ -208,26 +240,43 @@ impl Rooms {
         Ok(event)
     }
 
-    /// Whether `name` is muted now.
+    /// Whether `name`, connected from `client`, is muted now: by name, or
+    /// by the address of a mute given to someone else.
     ///
     /// # Errors
     ///
     /// `muted`, saying until when.
-    pub(crate) fn check_muted(&self, name: &str) -> Result<(), CommandError> {
+    pub(crate) fn check_muted(&self, name: &str, client: IpAddr) -> Result<(), CommandError> {
         if !self.anyone_muted.load(Ordering::Relaxed) {
             return Ok(());
         }
+        let address = self.bannable(client);
         let mut state = self.state();
         let key = name.to_lowercase();
-        let Some(&until) = state.mutes.get(&key) else {
+        let now = Instant::now();
+        // By name first; then a linear scan of at most `MAX_MUTES`, only
+        // while someone is muted.
+        let found = state
+            .mutes
+            .get(&key)
+            .map(|mute| (key.clone(), *mute))
+            .or_else(|| {
+                let address = address?;
+                state
+                    .mutes
+                    .iter()
+                    .find(|(_, mute)| mute.address == Some(address))
+                    .map(|(muted, mute)| (muted.clone(), *mute))
+            });
+        let Some((muted, mute)) = found else {
             return Ok(());
         };
-        let message = match until {
+        let message = match mute.until {
             None => "you are muted until an operator unmutes you; you can still read".to_owned(),
             Some(until) => {
-                let left = until.saturating_duration_since(Instant::now());
+                let left = until.saturating_duration_since(now);
                 if left.is_zero() {
-                    state.mutes.remove(&key);
+                    state.mutes.remove(&muted);
                     return Ok(());
                 }
                 // Rounded up: "0 seconds more" would read as a mistake.
@@ -263,7 +312,7 @@ pub(super) fn not_operator(has_operators: bool, what: &str) -> CommandError {
 }
 
 /// `text` cut to at most `max` bytes, at a character boundary.
-fn clip(text: &str, max: usize) -> &str {
+pub(super) fn clip(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;

@@ -84,7 +84,8 @@ fn weight(message: &StoredMessage) -> usize {
 impl Room {
     /// A room that starts from `tail`, keeping what `limits` allow and
     /// queueing what `queue` allows for its slowest member.
-    pub fn new(tail: RoomTail, limits: HistoryLimits, queue: QueueLimits) -> Self {
+    pub fn new(mut tail: RoomTail, limits: HistoryLimits, queue: QueueLimits) -> Self {
+        let topic = tail.topic.take();
         let mut room = Room {
             events_tx: broadcast::channel(queue.len).0,
             unread: VecDeque::new(),
@@ -98,7 +99,7 @@ impl Room {
             presence: Presence::default(),
             last_active: Instant::now(),
             synced: true,
-            topic: None,
+            topic,
         };
         room.restart_from(tail);
         room

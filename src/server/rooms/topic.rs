@@ -1,7 +1,9 @@
 //! Each room's topic: anyone reads it; with `--op-token` only operators
-//! set it, without it anyone. Kept in memory with the room (a restart or
-//! an eviction forgets it), and one server's: with Redis, setting it is
-//! refused for now rather than told to only some of the room.
+//! set it, without it anyone. Kept with the room, and by the backend like
+//! history: with `--data-dir` it survives a restart and an eviction (it
+//! comes back with the room's tail); in memory alone, either forgets it.
+//! One server's: with Redis, setting it is refused for now rather than
+//! told to only some of the room.
 
 use super::Rooms;
 use super::moderation::not_operator;
@@ -66,6 +68,7 @@ impl Rooms {
             return Ok(None);
         };
         entry.topic = (!topic.is_empty()).then(|| topic.clone());
+        self.backend.keep_topic(room, entry.topic.as_deref());
         // Not through `announce`: a summary would hide what the topic is.
         entry.broadcast(&Event::Topic {
             room: room.to_owned(),

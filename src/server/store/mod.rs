@@ -33,6 +33,8 @@
 mod schema;
 mod writer;
 
+pub(crate) use writer::Change;
+
 use std::fmt;
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::io::ErrorKind;
@@ -48,6 +50,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::history::{RoomTail, StoredMessage};
 use super::metrics::StoreMetrics;
 use crate::protocol::{DEFAULT_ROOM, Event};
+use crate::server::ban::{Ban, MAX_BANS};
 use schema::SchemaError;
 use writer::{Job, Losses, Writer};
 
@@ -130,6 +133,8 @@ pub struct Store {
     /// The lobby's tail, read at start: the lobby always exists, so it is
     /// never loaded on a join.
     lobby: Option<RoomTail>,
+    /// The bans in force, read at start, until the registry takes them.
+    bans: Vec<Ban>,
     /// Held, locked, for the server's life (released by the OS on any exit).
     _lock: File,
 }
@@ -220,6 +225,12 @@ impl Store {
                 path: path.clone(),
                 reason: reason.to_string(),
             })?;
+        let bans = writer
+            .load_bans(MAX_BANS)
+            .map_err(|reason| OpenError::Corrupt {
+                path: path.clone(),
+                reason: reason.to_string(),
+            })?;
         std::thread::Builder::new()
             .name("history-writer".to_owned())
             .spawn(move || writer.run())
@@ -235,6 +246,7 @@ impl Store {
             losses,
             metrics,
             lobby: Some(lobby),
+            bans,
             _lock: lock,
         })
     }
@@ -242,6 +254,24 @@ impl Store {
     /// The lobby's tail as read at start; `None` once taken.
     pub(crate) fn take_lobby(&mut self) -> Option<RoomTail> {
         self.lobby.take()
+    }
+
+    /// The bans read at start; empty once taken.
+    pub(crate) fn take_bans(&mut self) -> Vec<Ban> {
+        std::mem::take(&mut self.bans)
+    }
+
+    /// Queues a moderation change (a ban, its end, a topic), never
+    /// waiting: if the queue is full the change holds only until the
+    /// server stops, which is logged.
+    pub(crate) fn moderate(&self, change: Change) {
+        self.metrics.queue_depth.inc();
+        if let Err(err) = self.jobs.try_send(Job::Moderate(change)) {
+            self.metrics.queue_depth.dec();
+            tracing::error!(
+                "cannot save a moderation change ({err}): it holds until the server stops"
+            );
+        }
     }
 
     /// Queues a message or action for the database, never waiting: if the
@@ -324,7 +354,7 @@ impl Store {
 fn job_room(job: Job) -> String {
     match job {
         Job::Append { room, .. } | Job::Load { room, .. } => room,
-        Job::Close { .. } => String::new(),
+        Job::Close { .. } | Job::Moderate(_) => String::new(),
     }
 }
 

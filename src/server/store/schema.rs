@@ -37,6 +37,20 @@ const MIGRATIONS: &[&str] = &[
     // can be bounded by dropping the least recently written.
     "ALTER TABLE rooms ADD COLUMN touched INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX rooms_by_touched ON rooms (touched);",
+    // 3: moderation that survives a restart. A room's topic lives with its
+    // row, so that retention drops it with the room; bans are keyed by
+    // lowercase name (names are unique regardless of case), `until` in
+    // Unix ms (NULL: until unbanned), `address` as text (an IPv6 one is
+    // its /64's first address).
+    "ALTER TABLE rooms ADD COLUMN topic TEXT;
+     CREATE TABLE bans (
+         name     TEXT PRIMARY KEY,
+         spelled  TEXT NOT NULL,
+         address  TEXT,
+         until    INTEGER,
+         by       TEXT NOT NULL,
+         reason   TEXT NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// Why a database file cannot be used as it is.
@@ -133,6 +147,41 @@ mod tests {
             .unwrap();
         assert_eq!((last_id, touched), (42, 0));
         assert_eq!(check(&conn).unwrap(), VERSION);
+    }
+
+    #[test]
+    fn a_version_2_file_gains_topics_and_bans_keeping_its_rooms() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 2);
+        conn.execute(
+            "INSERT INTO rooms (name, last_id, touched) VALUES ('rust', 7, 1)",
+            [],
+        )
+        .unwrap();
+        let found = check(&conn).unwrap();
+        assert_eq!(found, 2);
+        migrate(&mut conn, found).unwrap();
+        let (last_id, topic): (u64, Option<String>) = conn
+            .query_row(
+                "SELECT last_id, topic FROM rooms WHERE name = 'rust'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((last_id, topic), (7, None));
+        let bans: u32 = conn
+            .query_row("SELECT count(*) FROM bans", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(bans, 0);
+    }
+
+    /// Applies the migrations up to `version` alone, as an older release did.
+    fn migrate_to(conn: &mut Connection, version: u32) {
+        for (from, migration) in MIGRATIONS.iter().enumerate().take(version as usize) {
+            let tx = conn.transaction().unwrap();
+            apply(&tx, migration, from as u32 + 1).unwrap();
+            tx.commit().unwrap();
+        }
     }
 
     #[test]

@@ -207,3 +207,64 @@ async fn the_least_recently_written_rooms_go_past_the_bound() {
     assert_eq!(store.load("r0").await.unwrap().last_id, 0);
     assert_eq!(store.load("r5").await.unwrap().last_id, 7);
 }
+
+#[tokio::test]
+async fn bans_and_topics_are_read_back_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), HISTORY, INTERVAL).unwrap();
+    assert!(store.take_bans().is_empty());
+    let ban = |name: &str, address: Option<&str>, until: Option<u64>| Ban {
+        name: name.to_owned(),
+        address: address.map(|a| a.parse().unwrap()),
+        until,
+        by: "ana".to_owned(),
+        reason: "spam".to_owned(),
+    };
+    let far = u64::MAX / 2;
+    store.moderate(Change::KeepBan(ban(
+        "Bo",
+        Some("2001:db8:1:2::"),
+        Some(far),
+    )));
+    store.moderate(Change::KeepBan(ban("cy", None, None)));
+    store.moderate(Change::KeepBan(ban("dee", Some("192.0.2.1"), Some(1))));
+    store.moderate(Change::KeepBan(ban("eve", None, None)));
+    store.moderate(Change::ForgetBan("EVE".to_owned()));
+    store.moderate(Change::Topic {
+        room: "rust".to_owned(),
+        topic: Some("Rust, mostly".to_owned()),
+    });
+    store.moderate(Change::Topic {
+        room: "go".to_owned(),
+        topic: Some("soon gone".to_owned()),
+    });
+    store.moderate(Change::Topic {
+        room: "go".to_owned(),
+        topic: None,
+    });
+    // A topic set after a room's messages keeps them, and the other way round.
+    store.append(said(1, "line 1"));
+    assert_eq!(
+        store.load("rust").await.unwrap().topic.as_deref(),
+        Some("Rust, mostly")
+    );
+    store.close().await;
+    drop(store);
+
+    let mut store = open(dir.path(), HISTORY, INTERVAL).unwrap();
+    let mut bans = store.take_bans();
+    bans.sort_by(|a, b| a.name.cmp(&b.name));
+    // dee's ended long ago, eve's was lifted.
+    assert_eq!(
+        bans,
+        [
+            ban("Bo", Some("2001:db8:1:2::"), Some(far)),
+            ban("cy", None, None)
+        ]
+    );
+    let rust = store.load("rust").await.unwrap();
+    assert_eq!(rust.topic.as_deref(), Some("Rust, mostly"));
+    assert_eq!(rust.last_id, 1);
+    assert_eq!(store.load("go").await.unwrap().topic, None);
+    store.close().await;
+}

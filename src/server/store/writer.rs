@@ -19,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::DEFAULT_ROOM;
+use crate::server::ban::Ban;
 use crate::server::history::{RoomTail, Said, StoredMessage};
 use crate::server::metrics::StoreMetrics;
 
@@ -40,6 +41,21 @@ pub(super) enum Job {
     },
     /// Commit everything queued before, close the database, and stop.
     Close { reply: oneshot::Sender<()> },
+    /// Keep a moderation change (a ban, its end, a topic).
+    Moderate(Change),
+}
+
+/// A moderation change to keep.
+#[derive(Debug)]
+pub(crate) enum Change {
+    KeepBan(Ban),
+    /// The ban on this name is lifted.
+    ForgetBan(String),
+    /// The room's topic; `None` clears it.
+    Topic {
+        room: String,
+        topic: Option<String>,
+    },
 }
 
 /// What the writer thread works with besides its queue.
@@ -105,6 +121,7 @@ impl Writer {
     fn write(&mut self, batch: &mut Vec<Job>) -> Option<oneshot::Sender<()>> {
         let mut appends = Vec::new();
         let mut loads = Vec::new();
+        let mut changes = Vec::new();
         let mut close = None;
         for job in batch.drain(..) {
             match job {
@@ -118,6 +135,7 @@ impl Writer {
                 }
                 Job::Load { room, reply } => loads.push((room, reply)),
                 Job::Close { reply } => close = Some(reply),
+                Job::Moderate(change) => changes.push(change),
             }
         }
         let earlier_losses = self.losses.take();
@@ -146,6 +164,17 @@ impl Writer {
                 }
             }
         }
+        if !changes.is_empty() {
+            self.last_touched = now_ms().max(self.last_touched + 1);
+            if let Err(err) = moderate(&mut self.conn, &changes, self.last_touched) {
+                self.metrics.failed_commits.inc();
+                tracing::error!(
+                    "cannot save {} moderation changes (bans, topics): {err}; they hold until the server stops",
+                    changes.len()
+                );
+            }
+        }
+        // After the changes: a room loaded now has the topic just set.
         for (room, reply) in loads {
             let tail = self.load(&room);
             let _ = reply.send(tail);
@@ -154,11 +183,12 @@ impl Writer {
     }
 
     pub(super) fn load(&self, room: &str) -> rusqlite::Result<RoomTail> {
-        let saved: Option<u64> = self
+        let saved: Option<(u64, Option<String>)> = self
             .conn
-            .prepare_cached("SELECT last_id FROM rooms WHERE name = ?1")?
-            .query_row([room], |row| row.get(0))
+            .prepare_cached("SELECT last_id, topic FROM rooms WHERE name = ?1")?
+            .query_row([room], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
+        let (saved, topic) = saved.map_or((None, None), |(id, topic)| (Some(id), topic));
         let mut messages = self
             .conn
             .prepare_cached(
@@ -183,8 +213,71 @@ impl Writer {
             .chain(self.losses.last_id(room))
             .max()
             .unwrap_or(0);
-        Ok(RoomTail { last_id, messages })
+        Ok(RoomTail {
+            last_id,
+            messages,
+            topic,
+        })
     }
+
+    /// The bans in force, at most `max` (those that ended are deleted).
+    pub(super) fn load_bans(&self, max: usize) -> rusqlite::Result<Vec<Ban>> {
+        self.conn.execute(
+            "DELETE FROM bans WHERE until IS NOT NULL AND until <= ?1",
+            [now_ms()],
+        )?;
+        self.conn
+            .prepare("SELECT spelled, address, until, by, reason FROM bans LIMIT ?1")?
+            .query_map([max], |row| {
+                let address: Option<String> = row.get(1)?;
+                Ok(Ban {
+                    name: row.get(0)?,
+                    // Written by us from an address; anything else is no address.
+                    address: address.and_then(|a| a.parse().ok()),
+                    until: row.get(2)?,
+                    by: row.get(3)?,
+                    reason: row.get(4)?,
+                })
+            })?
+            .collect()
+    }
+}
+
+/// Keeps `changes` in one transaction; a topic set gives its room a row
+/// (touched now) if it had none, so that retention counts it.
+fn moderate(conn: &mut Connection, changes: &[Change], touched: i64) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for change in changes {
+        match change {
+            Change::KeepBan(ban) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO bans (name, spelled, address, until, by, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    ban.name.to_lowercase(),
+                    ban.name,
+                    ban.address.map(|a| a.to_string()),
+                    ban.until,
+                    ban.by,
+                    ban.reason
+                ])?;
+            }
+            Change::ForgetBan(name) => {
+                tx.prepare_cached("DELETE FROM bans WHERE name = ?1")?
+                    .execute([name.to_lowercase()])?;
+            }
+            Change::Topic { room, topic } => {
+                tx.prepare_cached(
+                    "INSERT INTO rooms (name, last_id, touched, topic) VALUES (?1, 0, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET topic = excluded.topic,
+                                                      touched = excluded.touched",
+                )?
+                .execute(params![room, touched, topic])?;
+            }
+        }
+    }
+    tx.commit()
 }
 
 /// What the file keeps.

@@ -26,6 +26,7 @@ pub fn untimed(mut event: Event) -> Event {
     | Event::Nick { ts, .. }
     | Event::Presence { ts, .. }
     | Event::Kick { ts, .. }
+    | Event::Ban { ts, .. }
     | Event::Private { ts, .. } = &mut event
     {
         let now = SystemTime::now()

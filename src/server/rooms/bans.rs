@@ -1,0 +1,400 @@
+//! Bans: `/ban`, `/unban`, `/bans`, and the refusal of a banned name or
+//! address on connect (close 4003 after the upgrade) and on `/nick`.
+//!
+//! A ban holds a name and, when it can be told apart from other people's,
+//! the address the person connected from (as `--trusted-proxy` gives it;
+//! an IPv6 address stands for its /64, which one subscriber usually holds
+//! whole). An address is not banned when it is a trusted proxy's (every
+//! client behind it would be refused) or when someone else connected now
+//! shares it (a household, an office behind one NAT, two terminals on one
+//! machine): the name is, and the operator is told why.
+//!
+//! Bans end by themselves when their time is up: they are checked when
+//! someone connects or lists them, and one that has ended is dropped then,
+//! so no timer runs for them. Their number is bounded ([`MAX_BANS`]). The
+//! backend keeps them (`--data-dir`: across restarts); the registry holds
+//! them all in memory, so that a connect never waits on the disk.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use tokio_websockets::CloseCode;
+
+use super::moderation::{clip, not_operator};
+use super::{Closing, Rooms, State, now_ms};
+use crate::protocol::command::CommandError;
+use crate::protocol::event::until_text;
+use crate::protocol::{BanInfo, CLOSE_BANNED, ErrorCode, Event, MAX_REASON_BYTES};
+use crate::sanitize::one_line;
+use crate::server::address;
+pub(crate) use crate::server::ban::{Ban, MAX_BANS};
+
+/// The most a close frame's reason may hold (RFC 6455: 125 bytes of
+/// payload, two of which are the code).
+const MAX_CLOSE_REASON_BYTES: usize = 123;
+
+/// The close frame of a connection `ban` refuses: who, until when, why.
+pub(crate) fn closing(ban: &Ban) -> Closing {
+    let mut reason = format!("banned by {} {}", ban.by, until_text(ban.until));
+    if !ban.reason.is_empty() {
+        reason.push_str(": ");
+        reason.push_str(&ban.reason);
+    }
+    Closing {
+        code: CloseCode::try_from(CLOSE_BANNED).expect("4003 is in the range for applications"),
+        reason: clip(&reason, MAX_CLOSE_REASON_BYTES).to_owned(),
+    }
+}
+
+/// `ban` as `/bans` lists it.
+fn info(ban: &Ban) -> BanInfo {
+    BanInfo {
+        name: ban.name.clone(),
+        address: ban.address.map(|a| match a {
+            IpAddr::V4(_) => a.to_string(),
+            IpAddr::V6(_) => format!("{a}/64"),
+        }),
+        until: ban.until,
+        by: ban.by.clone(),
+        reason: ban.reason.clone(),
+    }
+}
+
+/// The bans in force, by lowercase name.
+#[derive(Debug, Default)]
+pub(crate) struct Bans(HashMap<String, Ban>);
+
+impl Bans {
+    /// The bans kept by the backend, as read at start (those that have
+    /// ended are dropped, and at most [`MAX_BANS`] kept).
+    pub(crate) fn from_saved(saved: Vec<Ban>) -> Self {
+        let now = now_ms();
+        Self(
+            saved
+                .into_iter()
+                .filter(|ban| !ban.ended(now))
+                .take(MAX_BANS)
+                .map(|ban| (ban.name.to_lowercase(), ban))
+                .collect(),
+        )
+    }
+
+    /// The ban that refuses `name` (if given) or `address` (the
+    /// connection's, as [`address::key`] gives it) at `now`, dropping
+    /// those found ended.
+    fn find(&mut self, name: Option<&str>, address: Option<IpAddr>, now: u64) -> Option<&Ban> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0.retain(|_, ban| !ban.ended(now));
+        let by_name = name.and_then(|name| self.0.get(&name.to_lowercase()));
+        // A linear scan of at most `MAX_BANS`, on a connect only.
+        by_name.or_else(|| {
+            let address = address?;
+            self.0.values().find(|ban| ban.address == Some(address))
+        })
+    }
+}
+
+impl Rooms {
+    /// The address bans and mutes go by for a connection from `client`:
+    /// its key, or `None` for a trusted proxy (it stands for everyone
+    /// behind it).
+    pub(super) fn bannable(&self, client: IpAddr) -> Option<IpAddr> {
+        (!self.proxies.trusts(client)).then(|| address::key(client))
+    }
+
+    /// The close for a connection from `client` asking for `name`, if a
+    /// ban refuses it; logged.
+    pub(crate) fn banned(&self, name: Option<&str>, client: IpAddr) -> Option<Closing> {
+        let address = self.bannable(client);
+        let mut state = self.state();
+        let ban = state.bans.find(name, address, now_ms())?;
+        tracing::info!(name = ?name, address = %client, banned = %ban.name, "refused a banned connection");
+        Some(closing(ban))
+    }
+
+    /// Whether `name` may be taken with `/nick`.
+    ///
+    /// # Errors
+    ///
+    /// `name_banned`, saying until when.
+    pub(crate) fn check_name_banned(&self, name: &str) -> Result<(), CommandError> {
+        let mut state = self.state();
+        match state.bans.find(Some(name), None, now_ms()) {
+            None => Ok(()),
+            Some(ban) => Err(CommandError {
+                code: ErrorCode::NameBanned,
+                message: format!(
+                    "the name '{name}' is banned {}; choose another",
+                    until_text(ban.until)
+                ),
+            }),
+        }
+    }
+
+    /// Bans `name` for `duration` (or until unbanned) on behalf of the
+    /// operator `by`, in `by_room`: closes their connection with 4003
+    /// after telling their room, and keeps the ban. Returns what `by`
+    /// should be told besides what their room hears.
+    ///
+    /// # Errors
+    ///
+    /// `not_operator`; `bad_arguments` for oneself, or when [`MAX_BANS`]
+    /// bans are in force.
+    pub(crate) fn ban(
+        &self,
+        by: &str,
+        by_room: &str,
+        name: &str,
+        duration: Option<std::time::Duration>,
+        reason: &str,
+    ) -> Result<Option<Event>, CommandError> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        if !state.ops.contains(&by.to_lowercase()) {
+            return Err(not_operator(self.op_token.is_some(), "ban"));
+        }
+        let key = name.to_lowercase();
+        if key == by.to_lowercase() {
+            return Err(CommandError {
+                code: ErrorCode::BadArguments,
+                message: "you cannot ban yourself".to_owned(),
+            });
+        }
+        let now = now_ms();
+        if state.bans.0.len() >= MAX_BANS && !state.bans.0.contains_key(&key) {
+            state.bans.0.retain(|_, ban| !ban.ended(now));
+            if state.bans.0.len() >= MAX_BANS {
+                return Err(CommandError {
+                    code: ErrorCode::BadArguments,
+                    message: format!("{MAX_BANS} bans are in force already; lift one first"),
+                });
+            }
+        }
+        let (spelled, address, note) = match state.people.get(&key) {
+            None => (
+                name.to_owned(),
+                None,
+                Some(format!("{name} is not connected: only the name is banned")),
+            ),
+            Some(person) => {
+                let (address, note) = address_to_ban(state, &key, person.address);
+                (person.name.clone(), address, note)
+            }
+        };
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let ban = Ban {
+            name: spelled.clone(),
+            address,
+            until: duration.map(|d| now.saturating_add(millis(d))),
+            by: by.to_owned(),
+            reason: clip(&one_line(reason), MAX_REASON_BYTES).to_owned(),
+        };
+        self.backend.keep_ban(&ban);
+        let notice = |room: &str, note: Option<String>| Event::Ban {
+            room: room.to_owned(),
+            name: spelled.clone(),
+            by: by.to_owned(),
+            reason: ban.reason.clone(),
+            until: ban.until,
+            note,
+            ts: now,
+        };
+        let mut heard_in = None;
+        if let Some(person) = state.people.get(&key) {
+            person.control.close(closing(&ban));
+            // Like a kick: straight to the room, which the banned person
+            // hears before the close.
+            let found = state
+                .rooms
+                .iter_mut()
+                .find(|(_, entry)| entry.members.contains(&key));
+            if let Some((room, entry)) = found {
+                entry.broadcast(&notice(room, None));
+                heard_in = Some(room.clone());
+            }
+        }
+        let unheard = match heard_in {
+            // The operator heard it in the room, and there is nothing to add.
+            Some(room) if room == by_room && note.is_none() => None,
+            Some(room) => Some(notice(&room, note)),
+            None => Some(notice("", note)),
+        };
+        tracing::info!(
+            who = %by,
+            action = "ban",
+            whom = %spelled,
+            address = ?ban.address,
+            until = %until_text(ban.until),
+            why = %ban.reason,
+            "banned"
+        );
+        state.bans.0.insert(key, ban);
+        Ok(unheard)
+    }
+
+    /// Lifts `name`'s ban, on behalf of the operator `by`.
+    ///
+    /// # Errors
+    ///
+    /// `not_operator`; `bad_arguments` if `name` is not banned.
+    pub(crate) fn unban(&self, by: &str, name: &str) -> Result<Event, CommandError> {
+        let mut state = self.state();
+        if !state.ops.contains(&by.to_lowercase()) {
+            return Err(not_operator(self.op_token.is_some(), "unban"));
+        }
+        let now = now_ms();
+        let Some(ban) = state
+            .bans
+            .0
+            .remove(&name.to_lowercase())
+            .filter(|ban| !ban.ended(now))
+        else {
+            return Err(CommandError {
+                code: ErrorCode::BadArguments,
+                message: format!("{name} is not banned (see /bans)"),
+            });
+        };
+        self.backend.forget_ban(&ban.name);
+        tracing::info!(who = %by, action = "unban", whom = %ban.name, "lifted a ban");
+        Ok(Event::Unban {
+            name: ban.name,
+            by: by.to_owned(),
+        })
+    }
+
+    /// The bans in force, sorted by name, for the operator `by`.
+    ///
+    /// # Errors
+    ///
+    /// `not_operator`: the list holds addresses.
+    pub(crate) fn bans(&self, by: &str) -> Result<Event, CommandError> {
+        let mut state = self.state();
+        if !state.ops.contains(&by.to_lowercase()) {
+            return Err(not_operator(self.op_token.is_some(), "list the bans"));
+        }
+        let now = now_ms();
+        state.bans.0.retain(|_, ban| !ban.ended(now));
+        let mut bans: Vec<BanInfo> = state.bans.0.values().map(info).collect();
+        bans.sort_by_key(|ban| ban.name.to_lowercase());
+        Ok(Event::Bans { bans })
+    }
+}
+
+/// The address to ban (or mute) with the person connected as `key` from
+/// `address` (`None`: a trusted proxy's), and, when there is none, why, for
+/// the operator.
+pub(super) fn address_to_ban(
+    state: &State,
+    key: &str,
+    address: Option<IpAddr>,
+) -> (Option<IpAddr>, Option<String>) {
+    let Some(address) = address else {
+        return (
+            None,
+            Some(
+                "their address is a trusted proxy's, which stands for everyone behind it: only the name is affected"
+                    .to_owned(),
+            ),
+        );
+    };
+    let others = state
+        .people
+        .iter()
+        .filter(|(other, person)| *other != key && person.address == Some(address))
+        .count();
+    if others > 0 {
+        let (people, share) = if others == 1 {
+            ("person", "shares")
+        } else {
+            ("people", "share")
+        };
+        return (
+            None,
+            Some(format!(
+                "{others} other {people} connected now {share} their address: only the name is affected"
+            )),
+        );
+    }
+    (Some(address), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ban(name: &str, address: Option<&str>, until: Option<u64>) -> Ban {
+        Ban {
+            name: name.to_owned(),
+            address: address.map(|a| address::key(a.parse().unwrap())),
+            until,
+            by: "ana".to_owned(),
+            reason: String::new(),
+        }
+    }
+
+    fn key(a: &str) -> Option<IpAddr> {
+        Some(address::key(a.parse().unwrap()))
+    }
+
+    #[test]
+    fn an_ipv6_ban_covers_the_whole_64() {
+        let mut bans = Bans::from_saved(vec![ban("bo", Some("2001:db8:1:2:aaaa::1"), None)]);
+        let found = |bans: &mut Bans, a| bans.find(None, key(a), 0).map(|b| b.name.clone());
+        assert_eq!(found(&mut bans, "2001:db8:1:2::9"), Some("bo".to_owned()));
+        assert_eq!(
+            found(&mut bans, "2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            Some("bo".to_owned())
+        );
+        assert_eq!(found(&mut bans, "2001:db8:1:3::1"), None);
+        assert_eq!(found(&mut bans, "10.0.0.1"), None);
+        assert_eq!(
+            info(&bans.0["bo"]).address.as_deref(),
+            Some("2001:db8:1:2::/64")
+        );
+    }
+
+    #[test]
+    fn an_ipv4_ban_covers_that_address_alone() {
+        let mut bans = Bans::from_saved(vec![ban("bo", Some("192.0.2.7"), None)]);
+        assert!(bans.find(None, key("192.0.2.7"), 0).is_some());
+        assert!(bans.find(None, key("::ffff:192.0.2.7"), 0).is_some());
+        assert!(bans.find(None, key("192.0.2.8"), 0).is_none());
+    }
+
+    #[test]
+    fn names_match_in_any_case_and_ended_bans_are_dropped() {
+        let end = now_ms() + 3_600_000;
+        let mut bans = Bans::from_saved(vec![
+            ban("Bo", None, Some(end)),
+            ban("cy", None, None),
+            ban("dee", None, Some(1_000)),
+        ]);
+        assert_eq!(bans.0.len(), 2, "one had ended before the start");
+        assert!(bans.find(Some("bO"), None, end - 1).is_some());
+        assert!(bans.find(Some("bo"), None, end).is_none());
+        assert_eq!(bans.0.len(), 1, "the ended ban is gone");
+        assert!(bans.find(Some("CY"), None, u64::MAX).is_some());
+    }
+
+    #[test]
+    fn the_close_reason_says_who_until_when_and_why_within_the_frame() {
+        let mut long = ban("bo", None, Some(1_764_756_000_000));
+        long.reason = "x".repeat(MAX_REASON_BYTES);
+        let closed = closing(&long);
+        assert_eq!(u16::from(closed.code), CLOSE_BANNED);
+        assert!(
+            closed
+                .reason
+                .starts_with("banned by ana until 2025-12-03 10:00:00 UTC: xxx"),
+            "{}",
+            closed.reason
+        );
+        assert!(closed.reason.len() <= MAX_CLOSE_REASON_BYTES);
+        assert_eq!(
+            closing(&ban("bo", None, None)).reason,
+            "banned by ana until unbanned"
+        );
+    }
+}

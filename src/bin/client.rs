@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use std::time::Duration;
 
-use chat::client::{self, ClientError, DEFAULT_URL, Look, Options, Target, Tls};
+use chat::client::{
+    self, ClientError, ConnectError, DEFAULT_URL, Look, Options, Password, Target, Tls,
+};
 use clap::Parser;
 
 /// A chat client: sends each line you type, prints what others say.
@@ -49,6 +51,11 @@ struct Args {
     /// Trust the certificate authority in this PEM file for wss://, besides the system's
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
+    /// Identify with the password in this file on every connection, for a
+    /// registered --name (the CHAT_PASSWORD environment variable does the
+    /// same; never put a password on the command line)
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
     /// Seconds one connection attempt may take
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     connect_timeout: Duration,
@@ -82,6 +89,7 @@ async fn run(args: Args) -> Result<(), ClientError> {
         args.name.as_deref(),
     )?;
     target.connect_timeout = args.connect_timeout;
+    target.password = password(args.password_file.as_deref())?;
     let tls = Tls::new(args.ca.as_deref())?;
     // A person at a terminal gets the line editor; pipes, files and --json
     // get plain lines.
@@ -107,6 +115,23 @@ async fn run(args: Args) -> Result<(), ClientError> {
         bell: !args.no_bell,
     };
     client::run(options).await
+}
+
+/// The password from `--password-file`, else `CHAT_PASSWORD`: its first
+/// line, without the line ending an editor leaves.
+fn password(file: Option<&std::path::Path>) -> Result<Option<Password>, ConnectError> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path).map_err(|err| ConnectError::BadPasswordFile {
+            path: path.display().to_string(),
+            reason: err.to_string(),
+        })?,
+        None => match std::env::var("CHAT_PASSWORD") {
+            Ok(text) => text,
+            Err(_) => return Ok(None),
+        },
+    };
+    let line = text.lines().next().unwrap_or_default().trim();
+    Ok((!line.is_empty()).then(|| Password::new(line)))
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

@@ -31,7 +31,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 use tokio_websockets::{CloseCode, Message};
 
-pub use connect::{ConnectError, DEFAULT_URL, Session, Target, Tls};
+pub use connect::{ConnectError, DEFAULT_URL, Password, Session, Target, Tls};
 pub use render::{Look, Renderer};
 use terminal::{Input, Output, Typed};
 
@@ -91,7 +91,9 @@ impl ClientError {
         match self {
             ClientError::Connect(err) => match err {
                 ConnectError::Refused { .. } | ConnectError::Other { .. } => 1,
-                ConnectError::BadUrl { .. } | ConnectError::BadCa { .. } => 2,
+                ConnectError::BadUrl { .. }
+                | ConnectError::BadCa { .. }
+                | ConnectError::BadPasswordFile { .. } => 2,
                 ConnectError::Dns { .. } => 3,
                 ConnectError::Timeout { .. } => 4,
                 ConnectError::Tls { .. } | ConnectError::WantsTls { .. } => 5,

@@ -174,7 +174,10 @@ impl Renderer {
             | Event::Kick { .. }
             | Event::Topic { .. }
             | Event::Mute { .. }
-            | Event::Unmute { .. } => {
+            | Event::Unmute { .. }
+            | Event::Registered { .. }
+            | Event::Identified { .. }
+            | Event::Unregistered { .. } => {
                 format!("{NOTICE}{}{NOTICE:#}", event.render_text())
             }
             Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", event.render_text()),

@@ -54,7 +54,25 @@ pub enum Command<'a> {
         name: &'a str,
         reason: &'a str,
     },
+    /// Reserve the current name with a password (again: change it).
+    Register(&'a str),
+    /// Become `name` (`None`: the name the URL asked for, or the current
+    /// one) with its password.
+    Identify {
+        name: Option<&'a str>,
+        password: &'a str,
+    },
+    /// Free a registered name: one's own (`None`), or, for an operator,
+    /// anyone's.
+    Unregister(Option<&'a str>),
 }
+
+/// Shortest password `/register` takes, in bytes: guessing is slowed by
+/// the failure limit, not stopped, so not a trivial one.
+pub const MIN_PASSWORD_BYTES: usize = 8;
+/// Longest password, in bytes: hashing is cheap whatever its length, but
+/// a bound keeps the frame that carries it small.
+pub const MAX_PASSWORD_BYTES: usize = 128;
 
 /// Why a frame was refused before it reached the server's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +136,18 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)",
     ),
     ("/unmute NAME", "operators: NAME may speak again"),
+    (
+        "/register PASSWORD",
+        "reserve your name (again: change its password)",
+    ),
+    (
+        "/identify [NAME] PASSWORD",
+        "become NAME, registered to you",
+    ),
+    (
+        "/unregister [NAME]",
+        "free your name (operators: anyone's)",
+    ),
     ("/help", "this list"),
     ("/quit [TEXT]", "leave, with an optional goodbye"),
     ("//TEXT", "send TEXT with a leading slash"),
@@ -181,6 +211,10 @@ pub fn parse_input(frame: &str) -> Result<Input<'_>, CommandError> {
         }
         "mute" => mute(args)?,
         "unmute" => Command::Unmute(one_word(args, "/unmute NAME")?),
+        "register" => register(args)?,
+        "identify" => identify(args)?,
+        "unregister" if args.is_empty() => Command::Unregister(None),
+        "unregister" => Command::Unregister(Some(one_word(args, "/unregister [NAME]")?)),
         "quit" => Command::Quit(Some(args).filter(|a| !a.is_empty())),
         _ => {
             return Err(CommandError::new(
@@ -241,6 +275,36 @@ fn mute(args: &str) -> Result<Command<'_>, CommandError> {
     Ok(Command::Mute { name, duration })
 }
 
+/// What follows `/register`: one word, the password, of
+/// [`MIN_PASSWORD_BYTES`] to [`MAX_PASSWORD_BYTES`].
+fn register(args: &str) -> Result<Command<'_>, CommandError> {
+    let password = one_word(args, "/register PASSWORD (one word)")?;
+    if password.len() < MIN_PASSWORD_BYTES || password.len() > MAX_PASSWORD_BYTES {
+        return Err(CommandError::new(
+            ErrorCode::BadArguments,
+            format!(
+                "a password is {MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes without spaces; choose another"
+            ),
+        ));
+    }
+    Ok(Command::Register(password))
+}
+
+/// What follows `/identify`: `[NAME] PASSWORD`.
+fn identify(args: &str) -> Result<Command<'_>, CommandError> {
+    const USAGE: &str = "/identify [NAME] PASSWORD";
+    let mut words = args.split_whitespace();
+    let (name, password) = match (words.next(), words.next(), words.next()) {
+        (Some(password), None, None) => (None, password),
+        (Some(name), Some(password), None) => (Some(name), password),
+        _ => return Err(CommandError::usage(USAGE)),
+    };
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(CommandError::usage(USAGE));
+    }
+    Ok(Command::Identify { name, password })
+}
+
 /// `30s`, `10m`, `2h`, `1d`: a positive whole number and its unit, at most
 /// a year (so that adding it to a clock never overflows).
 fn parse_duration(text: &str) -> Option<std::time::Duration> {
@@ -282,6 +346,10 @@ fn validate(command: &Command<'_>) -> Result<(), CommandError> {
         | Command::Kick { name, .. }
         | Command::Mute { name, .. }
         | Command::Unmute(name)
+        | Command::Identify {
+            name: Some(name), ..
+        }
+        | Command::Unregister(Some(name))
             if !is_valid_name(name) =>
         {
             Err(invalid_name(name))

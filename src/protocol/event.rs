@@ -159,6 +159,25 @@ pub enum Event {
     Op {
         name: String,
     },
+    /// The answer to `/register`: `name` is now registered to this
+    /// connection's person (`changed`: it was already, and the password is
+    /// new). `durable`: the registration outlives a restart (`--data-dir`).
+    Registered {
+        name: String,
+        durable: bool,
+        changed: bool,
+    },
+    /// The answer to a right `/identify` (after a rename, or in the
+    /// greeting of a held connection): this connection is `name`.
+    Identified {
+        name: String,
+    },
+    /// `/unregister`: `name` is free for anyone again, by its owner or by
+    /// the operator `by`.
+    Unregistered {
+        name: String,
+        by: String,
+    },
     /// Something the client sent was refused; the connection stays up.
     Error {
         code: ErrorCode,
@@ -223,6 +242,18 @@ pub enum ErrorCode {
     /// A command that works on a single server only, for now (not with
     /// `--redis-url`).
     SingleServer,
+    /// The name is registered to someone: `/identify` first.
+    NameRegistered,
+    /// `/identify` with a password that is not the name's.
+    WrongPassword,
+    /// `/identify` or `/unregister` of a name nobody registered.
+    NotRegistered,
+    /// `/register` past the limit of registrations per address, or of the
+    /// server.
+    TooManyRegistrations,
+    /// Not a refusal: a password was sent over a connection that is
+    /// neither TLS nor loopback, readable on the way.
+    Insecure,
     /// Not a refusal: the link to the other servers (`--redis-url`) was
     /// lost, or is back.
     Cluster,
@@ -351,6 +382,20 @@ impl Event {
                 ops: ops.into_iter().map(line).collect(),
             },
             Event::Op { name } => Event::Op { name: line(name) },
+            Event::Registered {
+                name,
+                durable,
+                changed,
+            } => Event::Registered {
+                name: line(name),
+                durable,
+                changed,
+            },
+            Event::Identified { name } => Event::Identified { name: line(name) },
+            Event::Unregistered { name, by } => Event::Unregistered {
+                name: line(name),
+                by: line(by),
+            },
             Event::Mute { name, by, seconds } => Event::Mute {
                 name: line(name),
                 by: line(by),
@@ -525,6 +570,28 @@ impl Event {
             Event::Gap { missed: 1 } => "... 1 message missed".to_owned(),
             Event::Gap { missed } => format!("... {missed} messages missed"),
             Event::Op { .. } => "-- you are now an operator".to_owned(),
+            Event::Registered {
+                name,
+                changed: true,
+                ..
+            } => format!("-- the password of {name} is changed"),
+            Event::Registered {
+                name,
+                durable: true,
+                ..
+            } => format!(
+                "-- {name} is registered to you; /identify {name} PASSWORD takes it back"
+            ),
+            Event::Registered { name, .. } => format!(
+                "-- {name} is registered to you until the server restarts (it keeps no data); /identify {name} PASSWORD takes it back"
+            ),
+            Event::Identified { name } => format!("-- you are identified as {name}"),
+            Event::Unregistered { name, by } if name.eq_ignore_ascii_case(by) => {
+                format!("-- {name} is no longer registered")
+            }
+            Event::Unregistered { name, by } => {
+                format!("-- {by} unregistered the name {name}")
+            }
             Event::Mute {
                 name,
                 by,

@@ -28,6 +28,10 @@ pub const CLOSE_UNRESPONSIVE: u16 = 4000;
 /// Close code `kicked`: an operator closed the connection (`/kick`), with
 /// the reason in the close frame. Clients stop and say why.
 pub const CLOSE_KICKED: u16 = 4001;
+/// Close code `signed in elsewhere`: another connection identified as this
+/// one's registered name (`/identify`). Clients stop: reconnecting would
+/// take the name back, and the two would close each other in turn.
+pub const CLOSE_SIGNED_IN_ELSEWHERE: u16 = 4004;
 /// Longest reason kept for `/kick`, in bytes: one line that still fits the
 /// close frame's 123 bytes after `kicked by NAME: `.
 pub const MAX_REASON_BYTES: usize = 80;

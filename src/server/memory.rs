@@ -11,7 +11,8 @@
 
 use crate::config::{ServerConfig, Storage, UNSENT_ALLOWANCE_BYTES};
 use crate::server::cluster::link_bytes;
-use crate::server::rooms::{LOADS_AT_ONCE, MAILBOX_BYTES};
+use crate::server::passwords::HASH_MEMORY_BYTES;
+use crate::server::rooms::{LOADS_AT_ONCE, MAILBOX_BYTES, REGISTERED_NAMES_BYTES};
 use crate::server::store::MAX_QUEUED_BYTES;
 use crate::server::unsent::MAILBOX_POOL_BYTES;
 
@@ -102,6 +103,14 @@ pub fn worst_case(config: &ServerConfig) -> Vec<Term> {
         Term {
             holder: "history in memory",
             bytes: rooms * history,
+        },
+        Term {
+            holder: "password hashing: one hash at a time, Argon2id's memory cost",
+            bytes: n(HASH_MEMORY_BYTES),
+        },
+        Term {
+            holder: "registered names, and the wrong passwords counted",
+            bytes: n(REGISTERED_NAMES_BYTES),
         },
     ];
     let loads = Term {

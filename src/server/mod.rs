@@ -34,6 +34,7 @@ pub mod memory;
 mod metrics;
 mod origin;
 mod page;
+mod passwords;
 mod rooms;
 mod store;
 pub mod tls;
@@ -118,6 +119,7 @@ impl Server {
             rooms: Arc::new(Rooms::new(&config, backend)),
             unsent: Unsent::new(limits.unsent_pool_bytes),
             metrics,
+            tls: config.tls.is_some(),
         };
         Ok(Self {
             config,

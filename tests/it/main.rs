@@ -22,6 +22,7 @@ mod metrics;
 mod moderation;
 mod names;
 mod presence;
+mod registered;
 mod reconnect;
 mod rooms;
 mod seed;

@@ -303,6 +303,9 @@ fn kind(event: &Event) -> &'static str {
         Event::Topic { .. } => "topic",
         Event::Mute { .. } => "mute",
         Event::Unmute { .. } => "unmute",
+        Event::Registered { .. } => "registered",
+        Event::Identified { .. } => "identified",
+        Event::Unregistered { .. } => "unregistered",
         Event::Error { .. } => "error",
     }
 }

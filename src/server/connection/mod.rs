@@ -25,6 +25,7 @@ use tokio::time::{Instant, timeout};
 use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
 mod ending;
+mod hold;
 mod open;
 mod write;
 
@@ -43,8 +44,9 @@ use crate::protocol::{
 use crate::rate::{FloodGuard, Verdict};
 use crate::sanitize::strip_controls;
 use ending::Ending;
+use hold::{Held, hold};
 pub(crate) use open::refuse_overloaded;
-use open::{open, replayed};
+use open::{insecure, is_secure, open, replayed};
 use write::{WriteError, encode, queued, write_frames};
 
 /// Room events sent in one go; bounds how long one busy connection keeps its
@@ -71,6 +73,9 @@ pub(crate) struct Context {
     /// What slow readers may owe beyond their allowance, server-wide.
     pub unsent: Unsent,
     pub metrics: Metrics,
+    /// Whether the server speaks TLS (a password sent to it is then safe
+    /// on its way).
+    pub tls: bool,
 }
 
 /// The socket of an upgraded connection.
@@ -128,6 +133,7 @@ pub(crate) async fn serve(
         &conn.room,
         &ending.leave_reason(),
         ending.is_held(),
+        &control,
     );
     if let Some(cause) = ending.cause() {
         conn.context.metrics.closed(cause);
@@ -337,7 +343,11 @@ where
         // A muted person may still read, move and ask, but not speak.
         let speaks = matches!(
             command,
-            Command::Me(_) | Command::Msg { .. } | Command::Nick(_) | Command::Topic(Some(_))
+            Command::Me(_)
+                | Command::Msg { .. }
+                | Command::Nick(_)
+                | Command::Topic(Some(_))
+                | Command::Identify { .. }
         );
         if speaks && let Err(muted) = rooms.check_muted(&self.name) {
             return self.reply(muted.into()).await;
@@ -410,6 +420,44 @@ where
                 .mute(&self.name, name, duration)
                 .unwrap_or_else(Event::from),
             Command::Unmute(name) => rooms.unmute(&self.name, name).unwrap_or_else(Event::from),
+            Command::Register(password) => {
+                self.warn_if_insecure().await?;
+                let rooms = &self.context.rooms;
+                rooms
+                    .register(&self.name, password, self.address)
+                    .await
+                    .unwrap_or_else(Event::from)
+            }
+            Command::Identify { name, password } => {
+                self.warn_if_insecure().await?;
+                let name = name.unwrap_or(&self.name).to_owned();
+                let rooms = &self.context.rooms;
+                let identified = rooms
+                    .identify(&self.name, &self.room, &name, password, self.address)
+                    .await;
+                match identified {
+                    Ok(unheard) => {
+                        name.clone_into(&mut self.name);
+                        let own = Event::Identified { name };
+                        // The room's `nick` (or our own, when the room only
+                        // counted it) comes first: it is the rename.
+                        return match unheard {
+                            Some(nick) => {
+                                let nick = encode(self.format, &nick);
+                                let own = encode(self.format, &own);
+                                self.write_after_room(Some(nick)).await?;
+                                self.write_after_room(Some(own)).await
+                            }
+                            None => self.reply(own).await,
+                        };
+                    }
+                    Err(err) => err.into(),
+                }
+            }
+            Command::Unregister(name) => rooms
+                .unregister(&self.name, name)
+                .await
+                .unwrap_or_else(Event::from),
             Command::Kick { name, reason } => {
                 match rooms.kick(&self.name, &self.room, name, reason) {
                     // The room's `kick` notice is the operator's confirmation.
@@ -431,6 +479,14 @@ where
             Command::Quit(text) => return Err(Ending::quit(text.unwrap_or_default())),
         };
         self.reply(answer).await
+    }
+
+    /// Warns that a password is crossing the network readable, when it is.
+    async fn warn_if_insecure(&mut self) -> Result<(), Ending> {
+        if is_secure(&self.context, self.address) {
+            return Ok(());
+        }
+        self.reply(insecure()).await
     }
 
     /// Says `text` in our room, and starts holding our peer back if that

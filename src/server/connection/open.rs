@@ -1,6 +1,7 @@
-//! A connection's start: the upgrade, the registration, and the greeting
-//! (the welcome, any problems with what it asked for, the history it should
-//! see); or, when the server is full, the refusal with 1013.
+//! A connection's start: the upgrade, the hold of a registered name (see
+//! `hold`), the registration, and the greeting (the welcome, any problems
+//! with what it asked for, the history it should see); or, when the server
+//! is full, the refusal with 1013.
 
 use super::*;
 
@@ -14,7 +15,7 @@ pub(super) async fn open(
     context: Arc<Context>,
     control: &Arc<Control>,
 ) -> Option<(Connection<Upgraded>, Result<(), Ending>)> {
-    let ws = upgrade(on_upgrade, &context).await?;
+    let mut ws = upgrade(on_upgrade, &context).await?;
     let JoinRequest {
         room,
         name,
@@ -24,9 +25,39 @@ pub(super) async fn open(
         problems,
         ..
     } = request;
+    // A registered name is held until the connection proves it.
+    let (mut proved, mut held_problems, mut first_frame) = (false, Vec::new(), None);
+    if let Some(asked) = name.as_deref()
+        && context.rooms.is_registered(asked)
+    {
+        match hold(&mut ws, asked, context.limits.handshake_timeout).await {
+            Held::Gone => {
+                let _ = timeout(CLOSE_TIMEOUT, ws.close()).await;
+                return None;
+            }
+            Held::Identify(password) => {
+                if !is_secure(&context, address) {
+                    held_problems.push(insecure());
+                }
+                match context
+                    .rooms
+                    .check_password(asked, &password, address)
+                    .await
+                {
+                    Ok(()) => {
+                        context.rooms.take_over(asked, None);
+                        proved = true;
+                    }
+                    Err(err) => held_problems.push(Event::from(err)),
+                }
+            }
+            Held::Other(message) => first_frame = Some(message),
+            Held::TimedOut => {}
+        }
+    }
     let registration = context
         .rooms
-        .connect(name.as_deref(), &room, since, Arc::clone(control))
+        .connect(name.as_deref(), proved, &room, since, Arc::clone(control))
         .await;
     let membership = registration.membership;
     let mut conn = Connection {
@@ -57,13 +88,32 @@ pub(super) async fn open(
     };
     let greeting = std::iter::once(welcome)
         .chain(problems.into_iter().map(Event::from))
+        .chain(held_problems)
         .chain(registration.problems.into_iter().map(Event::from))
         .map(|event| encode(format, &event))
         .chain(replayed(replay, &room, format))
         .chain((missed > 0).then(|| encode(format, &Event::Gap { missed })))
         .chain(membership.own_join.as_ref().map(|e| e.message(format)));
-    let greeted = conn.write(greeting).await;
+    let mut greeted = conn.write(greeting).await;
+    // What a held connection said instead of identifying is said now.
+    if let (Ok(()), Some(message)) = (&greeted, first_frame) {
+        greeted = Box::pin(conn.on_message(message)).await;
+    }
     Some((conn, greeted))
+}
+
+/// Whether a password sent over a connection from `address` is out of
+/// reach of the network between: TLS, or a loopback address.
+pub(super) fn is_secure(context: &Context, address: IpAddr) -> bool {
+    context.tls || address.to_canonical().is_loopback()
+}
+
+/// The warning that a password crossed the network readable.
+pub(super) fn insecure() -> Event {
+    Event::error(
+        ErrorCode::Insecure,
+        "this connection is not encrypted, so your password could be read on its way; use wss:// where the server offers it",
+    )
 }
 
 /// History to replay, each message encoded as it is written: a joiner holds

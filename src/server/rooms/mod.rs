@@ -29,6 +29,7 @@
 //!   summed up per interval in a big one.
 //! - `evictions`: which rooms were evicted lately, for loads in flight.
 //! - `moderation`: operators, and what they may do.
+//! - `registered`: names that belong to someone (`/register`, `/identify`).
 //! - `topic`: each room's topic.
 //! - `bridge`: what the Redis bridge calls ([`crate::server::cluster::Registry`]).
 
@@ -43,6 +44,7 @@ mod members;
 mod moderation;
 mod names;
 mod presence;
+mod registered;
 mod room;
 mod topic;
 
@@ -66,6 +68,8 @@ use departures::{DEPARTURE_HOLD, Departures, Hold};
 use evictions::Evictions;
 use names::name_taken;
 use presence::Announced;
+pub(crate) use registered::{Owner, REGISTERED_NAMES_BYTES, name_registered};
+use registered::Registered;
 use room::{HistoryLimits, QueueLimits, Room};
 
 /// Room tails read from the backend at once: each may be `--history`
@@ -134,6 +138,8 @@ pub(crate) struct Rooms {
     /// Whether anyone is muted: lets every message skip the lookup (and
     /// the lock) while nobody is, which is nearly always.
     anyone_muted: std::sync::atomic::AtomicBool,
+    /// Hashes the passwords of registered names, one at a time.
+    passwords: crate::server::passwords::Passwords,
 }
 
 struct State {
@@ -158,6 +164,8 @@ struct State {
     /// Muted names, by lowercase name, with when each mute ends (`None`:
     /// when unmuted); kept across reconnections, at most `MAX_MUTES`.
     mutes: HashMap<String, Option<std::time::Instant>>,
+    /// Names registered to someone (see `registered`).
+    registered: Registered,
 }
 
 impl Rooms {
@@ -173,6 +181,7 @@ impl Rooms {
             bytes: config.limits.room_queue_bytes,
         };
         let (tail, synced) = backend.lobby();
+        let registered = Registered::new(backend.take_names());
         let mut lobby = Room::new(tail, history, queue);
         lobby.synced = synced;
         Self {
@@ -186,6 +195,7 @@ impl Rooms {
                 presence_due: Vec::new(),
                 ops: BTreeSet::new(),
                 mutes: HashMap::new(),
+                registered,
             }),
             history,
             max_rooms,
@@ -196,6 +206,7 @@ impl Rooms {
             presence_interval: config.limits.presence_interval,
             op_token: config.op_token.clone(),
             anyone_muted: std::sync::atomic::AtomicBool::new(false),
+            passwords: crate::server::passwords::Passwords::default(),
             backend,
         }
     }
@@ -297,14 +308,29 @@ impl Rooms {
     /// `reason`: at once, or if `held` (the connection dropped or timed
     /// out) after [`DEPARTURE_HOLD`], unless the name is back in the room by
     /// then. With Redis, always at once: the other servers would have to
-    /// hold it too.
-    pub(crate) fn disconnect(self: &Arc<Self>, name: &str, room: &str, reason: &str, held: bool) {
+    /// hold it too. Nothing at all if the name is no longer the
+    /// connection's (`control`): someone identified as it, and its
+    /// departure was announced then.
+    pub(crate) fn disconnect(
+        self: &Arc<Self>,
+        name: &str,
+        room: &str,
+        reason: &str,
+        held: bool,
+        control: &Arc<Control>,
+    ) {
         // The name is free before anyone sees the departure.
         if let Some(cluster) = self.backend.relay() {
             cluster.forget(name);
         }
         let mut guard = self.state();
         let state = &mut *guard;
+        match state.people.get(&name.to_lowercase()) {
+            Some(person) if Arc::ptr_eq(&person.control, control) => {}
+            // Taken over (`registered`): gone already.
+            _ if !self.backend.is_cluster() => return,
+            _ => {}
+        }
         state.people.remove(&name.to_lowercase());
         state.ops.remove(&name.to_lowercase());
         let held = held && !self.backend.is_cluster() && state.closing.is_none();

@@ -48,6 +48,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::history::{RoomTail, StoredMessage};
 use super::metrics::StoreMetrics;
 use crate::protocol::{DEFAULT_ROOM, Event};
+use crate::server::rooms::Owner;
 use schema::SchemaError;
 use writer::{Job, Losses, Writer};
 
@@ -130,6 +131,8 @@ pub struct Store {
     /// The lobby's tail, read at start: the lobby always exists, so it is
     /// never loaded on a join.
     lobby: Option<RoomTail>,
+    /// The registered names, read at start, until the registry takes them.
+    names: Option<Vec<Owner>>,
     /// Held, locked, for the server's life (released by the OS on any exit).
     _lock: File,
 }
@@ -220,6 +223,10 @@ impl Store {
                 path: path.clone(),
                 reason: reason.to_string(),
             })?;
+        let names = writer.load_names().map_err(|reason| OpenError::Corrupt {
+            path: path.clone(),
+            reason: reason.to_string(),
+        })?;
         std::thread::Builder::new()
             .name("history-writer".to_owned())
             .spawn(move || writer.run())
@@ -235,6 +242,7 @@ impl Store {
             losses,
             metrics,
             lobby: Some(lobby),
+            names: Some(names),
             _lock: lock,
         })
     }
@@ -242,6 +250,25 @@ impl Store {
     /// The lobby's tail as read at start; `None` once taken.
     pub(crate) fn take_lobby(&mut self) -> Option<RoomTail> {
         self.lobby.take()
+    }
+
+    /// The registered names as read at start; empty once taken.
+    pub(crate) fn take_names(&mut self) -> Vec<Owner> {
+        self.names.take().unwrap_or_default()
+    }
+
+    /// Saves a registered name, or its new password, in the next commit.
+    pub(crate) async fn save_name(&self, owner: Owner) {
+        if self.send(Job::SaveName(owner)).await.is_err() {
+            tracing::error!("the history writer has stopped; a registration is not saved");
+        }
+    }
+
+    /// Forgets the registered name whose lowercase form is `key`.
+    pub(crate) async fn forget_name(&self, key: String) {
+        if self.send(Job::ForgetName(key)).await.is_err() {
+            tracing::error!("the history writer has stopped; an unregistration is not saved");
+        }
     }
 
     /// Queues a message or action for the database, never waiting: if the
@@ -324,7 +351,7 @@ impl Store {
 fn job_room(job: Job) -> String {
     match job {
         Job::Append { room, .. } | Job::Load { room, .. } => room,
-        Job::Close { .. } => String::new(),
+        Job::Close { .. } | Job::SaveName(_) | Job::ForgetName(_) => String::new(),
     }
 }
 

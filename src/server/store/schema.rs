@@ -37,6 +37,16 @@ const MIGRATIONS: &[&str] = &[
     // can be bounded by dropping the least recently written.
     "ALTER TABLE rooms ADD COLUMN touched INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX rooms_by_touched ON rooms (touched);",
+    // 3: registered names (`/register`), by their lowercase form: the name
+    // as registered, the password's Argon2id PHC string (salt and
+    // parameters inside), and the address it was registered from, for the
+    // limit per address.
+    "CREATE TABLE registered_names (
+         key     TEXT PRIMARY KEY,
+         name    TEXT NOT NULL,
+         hash    TEXT NOT NULL,
+         address TEXT NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// Why a database file cannot be used as it is.
@@ -132,6 +142,21 @@ mod tests {
             )
             .unwrap();
         assert_eq!((last_id, touched), (42, 0));
+        assert_eq!(check(&conn).unwrap(), VERSION);
+    }
+
+    #[test]
+    fn a_version_2_file_gains_an_empty_table_of_registered_names() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, 0).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch("DROP TABLE registered_names").unwrap();
+        assert_eq!(check(&conn).unwrap(), 2);
+        migrate(&mut conn, 2).unwrap();
+        let names: u32 = conn
+            .query_row("SELECT count(*) FROM registered_names", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(names, 0);
         assert_eq!(check(&conn).unwrap(), VERSION);
     }
 

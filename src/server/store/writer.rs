@@ -19,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::DEFAULT_ROOM;
+use crate::server::rooms::Owner;
 use crate::server::history::{RoomTail, Said, StoredMessage};
 use crate::server::metrics::StoreMetrics;
 
@@ -40,6 +41,10 @@ pub(super) enum Job {
     },
     /// Commit everything queued before, close the database, and stop.
     Close { reply: oneshot::Sender<()> },
+    /// Save a registered name (or its new password).
+    SaveName(Owner),
+    /// Forget a registered name, by its lowercase form.
+    ForgetName(String),
 }
 
 /// What the writer thread works with besides its queue.
@@ -106,6 +111,7 @@ impl Writer {
         let mut appends = Vec::new();
         let mut loads = Vec::new();
         let mut close = None;
+        let mut names = Vec::new();
         for job in batch.drain(..) {
             match job {
                 Job::Append {
@@ -118,6 +124,16 @@ impl Writer {
                 }
                 Job::Load { room, reply } => loads.push((room, reply)),
                 Job::Close { reply } => close = Some(reply),
+                Job::SaveName(owner) => names.push(Ok(owner)),
+                Job::ForgetName(key) => names.push(Err(key)),
+            }
+        }
+        // Each its own small transaction: they are rare, and a failure to
+        // write one must not cost the messages theirs.
+        for change in names {
+            if let Err(err) = self.save_name(change) {
+                self.metrics.failed_commits.inc();
+                tracing::error!("cannot save a change of the registered names: {err}");
             }
         }
         let earlier_losses = self.losses.take();
@@ -151,6 +167,48 @@ impl Writer {
             let _ = reply.send(tail);
         }
         close
+    }
+
+    /// Saves (`Ok`) or forgets (`Err`, by lowercase form) a registered name.
+    fn save_name(&self, change: Result<Owner, String>) -> rusqlite::Result<()> {
+        match change {
+            Ok(owner) => self
+                .conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO registered_names (key, name, hash, address)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    owner.name.to_lowercase(),
+                    owner.name,
+                    owner.hash.as_ref(),
+                    owner.address.to_string()
+                ])
+                .map(drop),
+            Err(key) => self
+                .conn
+                .prepare_cached("DELETE FROM registered_names WHERE key = ?1")?
+                .execute([key])
+                .map(drop),
+        }
+    }
+
+    /// Every registered name, read at start.
+    pub(super) fn load_names(&self) -> rusqlite::Result<Vec<Owner>> {
+        self.conn
+            .prepare_cached("SELECT name, hash, address FROM registered_names")?
+            .query_map([], |row| {
+                let address: String = row.get(2)?;
+                Ok(Owner {
+                    name: row.get(0)?,
+                    hash: row.get::<_, String>(1)?.into(),
+                    // An address that does not parse counts as nobody's.
+                    address: address
+                        .parse()
+                        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+                })
+            })?
+            .collect()
     }
 
     pub(super) fn load(&self, room: &str) -> rusqlite::Result<RoomTail> {

@@ -121,10 +121,12 @@ async fn run(args: Args) -> Result<(), ClientError> {
 /// line, without the line ending an editor leaves.
 fn password(file: Option<&std::path::Path>) -> Result<Option<Password>, ConnectError> {
     let text = match file {
-        Some(path) => std::fs::read_to_string(path).map_err(|err| ConnectError::BadPasswordFile {
-            path: path.display().to_string(),
-            reason: err.to_string(),
-        })?,
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|err| ConnectError::BadPasswordFile {
+                path: path.display().to_string(),
+                reason: err.to_string(),
+            })?
+        }
         None => match std::env::var("CHAT_PASSWORD") {
             Ok(text) => text,
             Err(_) => return Ok(None),

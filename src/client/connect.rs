@@ -12,9 +12,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::SinkExt as _;
 use http::Uri;
 use tokio::net::TcpStream;
-use futures_util::SinkExt as _;
 use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
 
 use crate::config::DEFAULT_PORT;

@@ -144,10 +144,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "/identify [NAME] PASSWORD",
         "become NAME, registered to you",
     ),
-    (
-        "/unregister [NAME]",
-        "free your name (operators: anyone's)",
-    ),
+    ("/unregister [NAME]", "free your name (operators: anyone's)"),
     ("/help", "this list"),
     ("/quit [TEXT]", "leave, with an optional goodbye"),
     ("//TEXT", "send TEXT with a leading slash"),
@@ -446,6 +443,40 @@ mod tests {
             }
         );
         assert_eq!(cmd("/op s3cret"), Command::Op("s3cret"));
+        assert_eq!(cmd("/register s3cret-pw"), Command::Register("s3cret-pw"));
+        assert_eq!(
+            cmd("/identify s3cret-pw"),
+            Command::Identify {
+                name: None,
+                password: "s3cret-pw"
+            }
+        );
+        assert_eq!(
+            cmd("/IDENTIFY ana s3cret-pw"),
+            Command::Identify {
+                name: Some("ana"),
+                password: "s3cret-pw"
+            }
+        );
+        assert_eq!(cmd("/unregister"), Command::Unregister(None));
+        assert_eq!(cmd("/unregister bo"), Command::Unregister(Some("bo")));
+        for bad in [
+            "/register",
+            "/register short",
+            "/register two words",
+            "/identify",
+            "/identify a b c",
+        ] {
+            assert_eq!(
+                parse_input(bad).unwrap_err().code,
+                ErrorCode::BadArguments,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_input("/identify a!b pw").unwrap_err().code,
+            ErrorCode::InvalidName
+        );
         assert_eq!(
             cmd("/kick bo  spamming  again "),
             Command::Kick {

@@ -579,9 +579,7 @@ impl Event {
                 name,
                 durable: true,
                 ..
-            } => format!(
-                "-- {name} is registered to you; /identify {name} PASSWORD takes it back"
-            ),
+            } => format!("-- {name} is registered to you; /identify {name} PASSWORD takes it back"),
             Event::Registered { name, .. } => format!(
                 "-- {name} is registered to you until the server restarts (it keeps no data); /identify {name} PASSWORD takes it back"
             ),
@@ -781,6 +779,54 @@ mod tests {
             },
             r#"{"type":"who","room":"lobby","count":1034,"names":["ana","anabel"],"more":true}"#,
             "in lobby (1,034 here): ana, anabel, ...",
+        );
+        roundtrip(
+            &Event::Registered {
+                name: "ana".into(),
+                durable: true,
+                changed: false,
+            },
+            r#"{"type":"registered","name":"ana","durable":true,"changed":false}"#,
+            "-- ana is registered to you; /identify ana PASSWORD takes it back",
+        );
+        roundtrip(
+            &Event::Registered {
+                name: "ana".into(),
+                durable: false,
+                changed: false,
+            },
+            r#"{"type":"registered","name":"ana","durable":false,"changed":false}"#,
+            "-- ana is registered to you until the server restarts (it keeps no data); /identify ana PASSWORD takes it back",
+        );
+        roundtrip(
+            &Event::Registered {
+                name: "ana".into(),
+                durable: true,
+                changed: true,
+            },
+            r#"{"type":"registered","name":"ana","durable":true,"changed":true}"#,
+            "-- the password of ana is changed",
+        );
+        roundtrip(
+            &Event::Identified { name: "ana".into() },
+            r#"{"type":"identified","name":"ana"}"#,
+            "-- you are identified as ana",
+        );
+        roundtrip(
+            &Event::Unregistered {
+                name: "ana".into(),
+                by: "ana".into(),
+            },
+            r#"{"type":"unregistered","name":"ana","by":"ana"}"#,
+            "-- ana is no longer registered",
+        );
+        roundtrip(
+            &Event::Unregistered {
+                name: "ana".into(),
+                by: "bo".into(),
+            },
+            r#"{"type":"unregistered","name":"ana","by":"bo"}"#,
+            "-- bo unregistered the name ana",
         );
         roundtrip(
             &Event::Presence {

@@ -35,13 +35,15 @@ impl Passwords {
     /// hashing failed (no randomness: logged).
     pub(crate) async fn hash(&self, password: &str) -> Option<String> {
         let password = password.to_owned();
-        self.blocking(move || match Argon2::default().hash_password(password.as_bytes()) {
-            Ok(hash) => Some(hash.to_string()),
-            Err(err) => {
-                tracing::error!("cannot hash a password: {err}");
-                None
-            }
-        })
+        self.blocking(
+            move || match Argon2::default().hash_password(password.as_bytes()) {
+                Ok(hash) => Some(hash.to_string()),
+                Err(err) => {
+                    tracing::error!("cannot hash a password: {err}");
+                    None
+                }
+            },
+        )
         .await
         .flatten()
     }

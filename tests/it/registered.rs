@@ -34,7 +34,11 @@ async fn enter_registered(server: &TestServer, name: &str) -> WsClient {
 /// Connects a JSON client asking for `path_and_query`, sends `first` at
 /// once (before anything arrives, as a held connection must), and returns
 /// it with its welcome.
-async fn connect_sending(server: &TestServer, path_and_query: &str, first: &str) -> (WsClient, Event) {
+async fn connect_sending(
+    server: &TestServer,
+    path_and_query: &str,
+    first: &str,
+) -> (WsClient, Event) {
     let url = server.url_for(&with_query(path_and_query, "format=json"));
     let mut client = WsClient::connect(&url).await;
     client.send(first).await;
@@ -75,13 +79,7 @@ async fn identify_from_another_connection_closes_the_older_one_with_4004() {
     expect(&mut bo, nick("lobby", &guest, "ana")).await;
     expect(&mut phone, leave("lobby", "ana", "signed in elsewhere")).await;
     expect(&mut phone, nick("lobby", &guest, "ana")).await;
-    expect(
-        &mut phone,
-        Event::Identified {
-            name: "ana".into(),
-        },
-    )
-    .await;
+    expect(&mut phone, Event::Identified { name: "ana".into() }).await;
     say(&mut phone, 1, "lobby", "ana", "it is me").await;
     expect(&mut bo, message(1, "lobby", "ana", "it is me")).await;
 
@@ -89,7 +87,8 @@ async fn identify_from_another_connection_closes_the_older_one_with_4004() {
     // the name back.
     let dir = TempDir::new();
     let file = dir.write("password", &format!("{PASSWORD}\n"));
-    let mut client = RunningClient::start(&[&server.url, "--name", "ana", "--password-file", &file]);
+    let mut client =
+        RunningClient::start(&[&server.url, "--name", "ana", "--password-file", &file]);
     phone.send("/quit").await;
     client.wait_for_line("-> ana joined lobby").await;
     let (mut again, welcome) =
@@ -99,8 +98,7 @@ async fn identify_from_another_connection_closes_the_older_one_with_4004() {
     let run = client.exit().await;
     assert_eq!(run.status.code(), Some(9), "{}", run.stderr);
     assert!(
-        run.stderr
-            .contains("signed in elsewhere (close code 4004)"),
+        run.stderr.contains("signed in elsewhere (close code 4004)"),
         "{}",
         run.stderr
     );
@@ -130,8 +128,12 @@ async fn a_registered_name_in_the_url_joins_once_after_identify() {
     // `/identify NAME PASSWORD` with the name asked for does the same.
     ana.send("/quit").await;
     expect(&mut bo, leave("lobby", "ana", "quit")).await;
-    let (mut ana, welcome) =
-        connect_sending(&server, "/lobby?name=ana", &format!("/identify ANA {PASSWORD}")).await;
+    let (mut ana, welcome) = connect_sending(
+        &server,
+        "/lobby?name=ana",
+        &format!("/identify ANA {PASSWORD}"),
+    )
+    .await;
     assert_eq!(name_of(&welcome), "ana");
     own_join(&mut ana, "ana").await;
 }
@@ -169,7 +171,13 @@ async fn a_held_connection_without_identify_becomes_a_guest() {
     let guest = name_of(&welcome);
     let next = talker.next_event().await;
     assert!(
-        matches!(&next, Event::Error { code: ErrorCode::NameRegistered, .. }),
+        matches!(
+            &next,
+            Event::Error {
+                code: ErrorCode::NameRegistered,
+                ..
+            }
+        ),
         "{next:?}"
     );
     expect(&mut talker, join("lobby", &guest)).await;
@@ -179,10 +187,21 @@ async fn a_held_connection_without_identify_becomes_a_guest() {
     let (mut wrong, welcome) =
         connect_sending(&server, "/lobby?name=ana", "/identify not-the-password").await;
     let guest = name_of(&welcome);
-    expect_error(&mut wrong, ErrorCode::WrongPassword, "wrong password for 'ana'").await;
+    expect_error(
+        &mut wrong,
+        ErrorCode::WrongPassword,
+        "wrong password for 'ana'",
+    )
+    .await;
     let next = wrong.next_event().await;
     assert!(
-        matches!(&next, Event::Error { code: ErrorCode::NameRegistered, .. }),
+        matches!(
+            &next,
+            Event::Error {
+                code: ErrorCode::NameRegistered,
+                ..
+            }
+        ),
         "{next:?}"
     );
     own_join(&mut wrong, &guest).await;
@@ -224,7 +243,12 @@ async fn five_wrong_passwords_then_rate_limited() {
     expect(&mut ana, join("lobby", "bo")).await;
     for n in 1..=5 {
         bo.send(&format!("/identify ana guess-{n}")).await;
-        expect_error(&mut bo, ErrorCode::WrongPassword, "wrong password for 'ana'").await;
+        expect_error(
+            &mut bo,
+            ErrorCode::WrongPassword,
+            "wrong password for 'ana'",
+        )
+        .await;
     }
     bo.send(&format!("/identify ana {PASSWORD}")).await;
     expect_error(
@@ -312,7 +336,12 @@ async fn unregister_own_and_by_an_operator() {
     )
     .await;
     ana.send("/unregister").await;
-    expect_error(&mut ana, ErrorCode::NotRegistered, "the name 'ana' is not registered").await;
+    expect_error(
+        &mut ana,
+        ErrorCode::NotRegistered,
+        "the name 'ana' is not registered",
+    )
+    .await;
 
     ana.send(&format!("/register {PASSWORD}")).await;
     expect(&mut ana, registered("ana", false, false)).await;
@@ -377,7 +406,13 @@ async fn registrations_survive_a_restart_with_a_data_dir() {
     assert_eq!(name_of(&welcome), "guest-3");
     let next = stranger.next_event().await;
     assert!(
-        matches!(&next, Event::Error { code: ErrorCode::NameRegistered, .. }),
+        matches!(
+            &next,
+            Event::Error {
+                code: ErrorCode::NameRegistered,
+                ..
+            }
+        ),
         "{next:?}"
     );
     let (_ana, welcome) =
@@ -401,7 +436,8 @@ async fn the_client_identifies_by_itself_after_a_restart() {
     ana.send("/quit").await;
     ana.expect_close().await;
 
-    let mut client = RunningClient::start(&[&server.url, "--name", "ana", "--password-file", &file]);
+    let mut client =
+        RunningClient::start(&[&server.url, "--name", "ana", "--password-file", &file]);
     client.wait_for_line("-> ana joined lobby").await;
     stop(server).await;
     let server =
@@ -416,15 +452,15 @@ async fn the_client_identifies_by_itself_after_a_restart() {
         let Event::Who { names, .. } = who else {
             unreachable!()
         };
-        assert!(
-            names.iter().all(|n| !n.starts_with("guest-")),
-            "{names:?}"
-        );
+        assert!(names.iter().all(|n| !n.starts_with("guest-")), "{names:?}");
         if names.contains(&"ana".to_owned()) {
             break;
         }
-        bo.event_matching("ana's join", |e| matches!(e, Event::Join { name, .. } if name == "ana"))
-            .await;
+        bo.event_matching(
+            "ana's join",
+            |e| matches!(e, Event::Join { name, .. } if name == "ana"),
+        )
+        .await;
     }
     client.close_input();
     let run = client.exit().await;
@@ -442,7 +478,12 @@ async fn no_password_is_logged() {
     ana.send("/register second-secret").await;
     expect(&mut ana, registered("ana", false, true)).await;
     ana.send("/identify ana third-guess").await;
-    expect_error(&mut ana, ErrorCode::WrongPassword, "wrong password for 'ana'").await;
+    expect_error(
+        &mut ana,
+        ErrorCode::WrongPassword,
+        "wrong password for 'ana'",
+    )
+    .await;
     ana.send("/quit").await;
     ana.expect_close().await;
     let (mut again, welcome) =
@@ -461,9 +502,10 @@ async fn no_password_is_logged() {
 /// Reads `client`'s greeting (history included) up to its own join.
 async fn own_join(client: &mut WsClient, name: &str) {
     client
-        .event_matching("its own join", |e| {
-            matches!(e, Event::Join { name: n, .. } if n == name)
-        })
+        .event_matching(
+            "its own join",
+            |e| matches!(e, Event::Join { name: n, .. } if n == name),
+        )
         .await;
 }
 

@@ -68,8 +68,8 @@ use departures::{DEPARTURE_HOLD, Departures, Hold};
 use evictions::Evictions;
 use names::name_taken;
 use presence::Announced;
-pub(crate) use registered::{Owner, REGISTERED_NAMES_BYTES, name_registered};
 use registered::Registered;
+pub(crate) use registered::{Owner, REGISTERED_NAMES_BYTES, name_registered};
 use room::{HistoryLimits, QueueLimits, Room};
 
 /// Room tails read from the backend at once: each may be `--history`

@@ -80,7 +80,12 @@ impl Rooms {
         renamed
     }
 
-    pub(super) fn rename_here(&self, old: &str, room: &str, new: &str) -> Result<Option<Event>, CommandError> {
+    pub(super) fn rename_here(
+        &self,
+        old: &str,
+        room: &str,
+        new: &str,
+    ) -> Result<Option<Event>, CommandError> {
         let mut guard = self.state();
         let state = &mut *guard;
         if old == new {

@@ -172,7 +172,8 @@ impl State {
 /// Whether `name` has the shape of the names the server gives guests:
 /// those cannot be registered, or every newcomer could be made to wait.
 fn is_guest_name(name: &str) -> bool {
-    name.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("guest-"))
+    name.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("guest-"))
         && name.len() > 6
         && name[6..].bytes().all(|b| b.is_ascii_digit())
 }
@@ -444,8 +445,14 @@ mod tests {
             registered.failed("ana", home, now);
         }
         assert!(registered.limited("ana", home, now));
-        assert!(registered.limited("Ana", away, now), "the name, from anywhere");
-        assert!(registered.limited("bo", home, now), "the address, for any name");
+        assert!(
+            registered.limited("Ana", away, now),
+            "the name, from anywhere"
+        );
+        assert!(
+            registered.limited("bo", home, now),
+            "the address, for any name"
+        );
         assert!(!registered.limited("bo", away, now));
         let later = now + FAILURE_WINDOW;
         assert!(!registered.limited("ana", home, later));

@@ -154,7 +154,9 @@ mod tests {
         assert_eq!(check(&conn).unwrap(), 2);
         migrate(&mut conn, 2).unwrap();
         let names: u32 = conn
-            .query_row("SELECT count(*) FROM registered_names", [], |row| row.get(0))
+            .query_row("SELECT count(*) FROM registered_names", [], |row| {
+                row.get(0)
+            })
             .unwrap();
         assert_eq!(names, 0);
         assert_eq!(check(&conn).unwrap(), VERSION);

@@ -19,9 +19,9 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::DEFAULT_ROOM;
-use crate::server::rooms::Owner;
 use crate::server::history::{RoomTail, Said, StoredMessage};
 use crate::server::metrics::StoreMetrics;
+use crate::server::rooms::Owner;
 
 /// Jobs taken from the queue for one transaction at most: bounds the time a
 /// transaction holds messages in memory when the queue was long.

@@ -243,6 +243,15 @@ async fn help_lists_every_command() {
                     "operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)",
                 ),
                 entry("/unmute NAME", "operators: NAME may speak again"),
+                entry(
+                    "/register PASSWORD",
+                    "reserve your name (again: change its password)",
+                ),
+                entry(
+                    "/identify [NAME] PASSWORD",
+                    "become NAME, registered to you",
+                ),
+                entry("/unregister [NAME]", "free your name (operators: anyone's)"),
                 entry("/help", "this list"),
                 entry("/quit [TEXT]", "leave, with an optional goodbye"),
                 entry("//TEXT", "send TEXT with a leading slash"),

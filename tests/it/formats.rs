@@ -385,6 +385,9 @@ async fn help_renders_exactly_in_both_formats() {
             r#"{"usage":"/kick NAME [WHY]","effect":"operators: close NAME's connection"},"#,
             r#"{"usage":"/mute NAME [DUR]","effect":"operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)"},"#,
             r#"{"usage":"/unmute NAME","effect":"operators: NAME may speak again"},"#,
+            r#"{"usage":"/register PASSWORD","effect":"reserve your name (again: change its password)"},"#,
+            r#"{"usage":"/identify [NAME] PASSWORD","effect":"become NAME, registered to you"},"#,
+            r#"{"usage":"/unregister [NAME]","effect":"free your name (operators: anyone's)"},"#,
             r#"{"usage":"/help","effect":"this list"},"#,
             r#"{"usage":"/quit [TEXT]","effect":"leave, with an optional goodbye"},"#,
             r#"{"usage":"//TEXT","effect":"send TEXT with a leading slash"}"#,
@@ -406,6 +409,9 @@ async fn help_renders_exactly_in_both_formats() {
          \x20 /kick NAME [WHY] operators: close NAME's connection\n\
          \x20 /mute NAME [DUR] operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)\n\
          \x20 /unmute NAME     operators: NAME may speak again\n\
+         \x20 /register PASSWORD reserve your name (again: change its password)\n\
+         \x20 /identify [NAME] PASSWORD become NAME, registered to you\n\
+         \x20 /unregister [NAME] free your name (operators: anyone's)\n\
          \x20 /help            this list\n\
          \x20 /quit [TEXT]     leave, with an optional goodbye\n\
          \x20 //TEXT           send TEXT with a leading slash"

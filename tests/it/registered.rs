@@ -10,6 +10,8 @@ use tokio::process::Command;
 
 use crate::support::client::RunningClient;
 use crate::support::events::{enter, expect, expect_error, join, leave, message, nick, say};
+use crate::support::raw_ws::{RawWs, upgrade_request};
+use crate::support::redis::Redis;
 use crate::support::{SERVER, TempDir, TestServer, WsClient, with_query};
 
 const PASSWORD: &str = "hunter22pw";
@@ -517,4 +519,59 @@ async fn stop_ref(server: &mut TestServer) {
     server.signal("TERM");
     let status = server.wait().await;
     assert_eq!(status.code(), Some(0), "the server's exit after SIGTERM");
+}
+
+/// A password sent over a connection that is neither TLS nor loopback
+/// (here: forwarded by a trusted proxy for a remote address) gets the
+/// `insecure` warning before the answer.
+#[tokio::test]
+async fn a_password_over_a_plain_remote_connection_gets_a_warning() {
+    let server = TestServer::start(&["--trusted-proxy", "127.0.0.1/32"]).await;
+    let stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut raw = RawWs {
+        stream,
+        buf: Vec::new(),
+        pings_answered: 0,
+    };
+    let request = upgrade_request(&server, "/lobby?name=ana&format=json").replacen(
+        "\r\n\r\n",
+        "\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n",
+        1,
+    );
+    raw.write(request.as_bytes()).await;
+    let head = raw.read_head().await;
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    assert!(matches!(raw.next_event().await, Event::Welcome { .. }));
+    assert!(matches!(raw.next_event().await, Event::Join { .. }));
+    raw.send_text(&format!("/register {PASSWORD}")).await;
+    assert_eq!(
+        raw.next_event().await,
+        Event::error(
+            ErrorCode::Insecure,
+            "this connection is not encrypted, so your password could be read on its way; use wss:// where the server offers it"
+        )
+    );
+    assert_eq!(raw.next_event().await, registered("ana", false, false));
+}
+
+/// With `--redis-url` names cannot be registered yet: every command says
+/// so, rather than work on one server of several.
+#[tokio::test]
+async fn with_redis_names_cannot_be_registered_yet() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let server = redis.server(&[]).await;
+    let (mut ana, _) = server.join("ana", "lobby").await;
+    ana.event_matching("its join", |e| matches!(e, Event::Join { .. }))
+        .await;
+    let refused = "names cannot be registered across servers yet; this one runs with --redis-url";
+    for command in [
+        format!("/register {PASSWORD}"),
+        format!("/identify ana {PASSWORD}"),
+        "/unregister".to_owned(),
+    ] {
+        ana.send(&command).await;
+        expect_error(&mut ana, ErrorCode::SingleServer, refused).await;
+    }
 }

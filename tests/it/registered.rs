@@ -575,3 +575,25 @@ async fn with_redis_names_cannot_be_registered_yet() {
         expect_error(&mut ana, ErrorCode::SingleServer, refused).await;
     }
 }
+
+/// A connection held for its `/identify` does not hold up a shutdown: it
+/// is closed with 1001 like everyone, and the server exits at once rather
+/// than after the handshake timeout.
+#[tokio::test]
+async fn a_held_connection_is_closed_at_shutdown() {
+    let mut server = TestServer::start(&["--handshake-timeout", "30"]).await;
+    let mut ana = enter_registered(&server, "ana").await;
+    ana.send("/quit").await;
+    ana.expect_close().await;
+    let url = server.url_for("/lobby?name=ana&format=json");
+    let mut held = WsClient::connect(&url).await;
+    let started = std::time::Instant::now();
+    server.signal("TERM");
+    assert_eq!(held.expect_close().await.0, 1001);
+    assert_eq!(server.wait().await.code(), Some(0));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the shutdown waited {:?} for the held connection",
+        started.elapsed()
+    );
+}

@@ -28,15 +28,27 @@ pub(super) enum Held {
     Gone,
 }
 
-/// Waits up to `within` for `ws`'s first frame, the answer for `name`.
-pub(super) async fn hold<S>(ws: &mut WebSocketStream<S>, name: &str, within: Duration) -> Held
+/// Waits up to `within` for `ws`'s first frame, the answer for `name`,
+/// or until `rooms` shuts down (as [`Held::TimedOut`]: the connection then
+/// enters, and is told to close, as any that arrives at shutdown).
+pub(super) async fn hold<S>(
+    ws: &mut WebSocketStream<S>,
+    name: &str,
+    within: Duration,
+    rooms: &Rooms,
+) -> Held
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let deadline = Instant::now() + within;
     let mut pings = 0;
+    let mut closing = std::pin::pin!(rooms.closing());
     loop {
-        let message = match tokio::time::timeout_at(deadline, ws.next()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(deadline, ws.next()) => next,
+            () = &mut closing => return Held::TimedOut,
+        };
+        let message = match next {
             Err(_elapsed) => return Held::TimedOut,
             Ok(Some(Ok(message))) => message,
             Ok(Some(Err(_)) | None) => return Held::Gone,

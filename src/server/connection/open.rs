@@ -30,7 +30,8 @@ pub(super) async fn open(
     if let Some(asked) = name.as_deref()
         && context.rooms.is_registered(asked)
     {
-        match hold(&mut ws, asked, context.limits.handshake_timeout).await {
+        let within = context.limits.handshake_timeout;
+        match hold(&mut ws, asked, within, &context.rooms).await {
             Held::Gone => {
                 let _ = timeout(CLOSE_TIMEOUT, ws.close()).await;
                 return None;

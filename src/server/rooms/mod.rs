@@ -140,6 +140,8 @@ pub(crate) struct Rooms {
     anyone_muted: std::sync::atomic::AtomicBool,
     /// Hashes the passwords of registered names, one at a time.
     passwords: crate::server::passwords::Passwords,
+    /// Set at shutdown, for connections not registered yet (held) to see.
+    shutting_down: tokio::sync::watch::Sender<bool>,
 }
 
 struct State {
@@ -207,6 +209,7 @@ impl Rooms {
             op_token: config.op_token.clone(),
             anyone_muted: std::sync::atomic::AtomicBool::new(false),
             passwords: crate::server::passwords::Passwords::default(),
+            shutting_down: tokio::sync::watch::Sender::new(false),
             backend,
         }
     }
@@ -302,6 +305,15 @@ impl Rooms {
         for person in state.people.values() {
             person.control.close(closing.clone());
         }
+        self.shutting_down.send_replace(true);
+    }
+
+    /// Returns once everyone has been told to close (see
+    /// [`Rooms::close_everyone`]): for a connection held before it
+    /// registers, which that order cannot reach.
+    pub(crate) async fn closing(&self) {
+        let mut told = self.shutting_down.subscribe();
+        let _ = told.wait_for(|closing| *closing).await;
     }
 
     /// Removes `name` from the server, announcing the departure with

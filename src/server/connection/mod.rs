@@ -99,6 +99,9 @@ struct Connection<S> {
     held_back: Option<Backpressure>,
     /// When the current second of pings began, and the pings in it.
     pings: (Instant, u32),
+    /// What the registry tells this connection (the loop waits on it): a
+    /// frame that arrives once it says "close" is not acted on.
+    control: Arc<Control>,
 }
 
 /// Serves one connection from `address`, from its upgrade to its close,
@@ -250,6 +253,11 @@ where
 
     /// Handles one frame from the peer.
     async fn on_message(&mut self, message: Message) -> Result<(), Ending> {
+        // Ordered closed (taken over by `/identify`, kicked): its name or
+        // its place may be someone else's already, so it says nothing more.
+        if self.control.is_closing() {
+            return Ok(());
+        }
         if let Some((_code, reason)) = message.as_close() {
             // A close frame is a deliberate goodbye, unlike a dropped socket.
             return Err(Ending::quit(reason));
@@ -433,7 +441,13 @@ where
                 let name = name.unwrap_or(&self.name).to_owned();
                 let rooms = &self.context.rooms;
                 let identified = rooms
-                    .identify(&self.name, &self.room, &name, password, self.address)
+                    .identify(
+                        (&self.name, &self.control),
+                        &self.room,
+                        &name,
+                        password,
+                        self.address,
+                    )
                     .await;
                 match identified {
                     Ok(unheard) => {

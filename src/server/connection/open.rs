@@ -70,6 +70,7 @@ pub(super) async fn open(
         events_rx: membership.events_rx,
         held_back: None,
         pings: (Instant::now(), 0),
+        control: Arc::clone(control),
         flood: FloodGuard::new(
             context.limits.messages_per_second,
             context.limits.message_burst,

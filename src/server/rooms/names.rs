@@ -80,14 +80,18 @@ impl Rooms {
         renamed
     }
 
-    pub(super) fn rename_here(
+    fn rename_here(&self, old: &str, room: &str, new: &str) -> Result<Option<Event>, CommandError> {
+        self.rename_locked(&mut self.state(), old, room, new)
+    }
+
+    /// [`Rooms::rename_here`] under the lock already held.
+    pub(super) fn rename_locked(
         &self,
+        state: &mut State,
         old: &str,
         room: &str,
         new: &str,
     ) -> Result<Option<Event>, CommandError> {
-        let mut guard = self.state();
-        let state = &mut *guard;
         if old == new {
             return Err(CommandError {
                 code: ErrorCode::BadArguments,

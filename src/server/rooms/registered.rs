@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use tokio_websockets::CloseCode;
 
 use super::moderation::not_operator;
-use super::{Closing, Rooms, State};
+use super::{Closing, Control, Rooms, State};
 use crate::protocol::command::CommandError;
 use crate::protocol::{CLOSE_SIGNED_IN_ELSEWHERE, ErrorCode, Event};
 use crate::server::address;
@@ -319,12 +319,15 @@ impl Rooms {
     /// with [`CLOSE_SIGNED_IN_ELSEWHERE`]. Its own departure later finds
     /// the name no longer its own, and changes nothing.
     pub(crate) fn take_over(&self, name: &str, keeper: Option<&str>) {
+        self.take_over_locked(&mut self.state(), name, keeper);
+    }
+
+    /// [`Rooms::take_over`] under the lock already held.
+    fn take_over_locked(&self, state: &mut State, name: &str, keeper: Option<&str>) {
         let key = name.to_lowercase();
         if keeper.is_some_and(|k| k.to_lowercase() == key) {
             return;
         }
-        let mut guard = self.state();
-        let state = &mut *guard;
         let Some(person) = state.people.remove(&key) else {
             return;
         };
@@ -346,28 +349,37 @@ impl Rooms {
         tracing::info!(whom = %person.name, "signed in elsewhere: the older connection is closed");
     }
 
-    /// Makes the connection called `current`, in `room`, the registered
-    /// `name`, with its `password`: the older holder of `name` is closed
-    /// ([`Rooms::take_over`]), and the room reads the rename.
+    /// Makes the connection `control`, called `current`, in `room`, the
+    /// registered `name`, with its `password`: the older holder of `name`
+    /// is closed ([`Rooms::take_over`]), and the room reads the rename.
     ///
     /// # Errors
     ///
-    /// Those of [`Rooms::check_password`]; `name_taken` if someone else
-    /// identified as `name` at the same moment.
+    /// Those of [`Rooms::check_password`]; `name_taken` if `current` is no
+    /// longer this connection's (someone identified as it while the
+    /// password was checked).
     pub(crate) async fn identify(
         &self,
-        current: &str,
+        (current, control): (&str, &Arc<Control>),
         room: &str,
         name: &str,
         password: &str,
         address: IpAddr,
     ) -> Result<Option<Event>, CommandError> {
         self.check_password(name, password, address).await?;
-        self.take_over(name, Some(current));
+        let mut guard = self.state();
+        let state = &mut *guard;
+        // The check took a while: this connection may have lost its own
+        // name meanwhile, and must not rename whoever has it now.
+        match state.people.get(&current.to_lowercase()) {
+            Some(person) if Arc::ptr_eq(&person.control, control) => {}
+            _ => return Err(super::name_taken(current, "you were signed in elsewhere")),
+        }
+        self.take_over_locked(state, name, Some(current));
         if current == name {
             return Ok(None);
         }
-        self.rename_here(current, room, name)
+        self.rename_locked(state, current, room, name)
     }
 
     /// Frees `name` (`None`: `by`'s own), on behalf of `by`.

@@ -28,6 +28,51 @@ pub(super) enum Held {
     Gone,
 }
 
+/// How a connection asking for a registered name may enter, once held.
+#[derive(Default)]
+pub(super) struct Entry {
+    /// It sent the name's password: it enters under the name, and whoever
+    /// held it is gone.
+    pub proved: bool,
+    /// To tell it after its welcome (`insecure`, `wrong_password`, ...).
+    pub problems: Vec<Event>,
+    /// What it sent instead of `/identify`, to handle once it has entered.
+    pub first_frame: Option<Message>,
+}
+
+/// Holds a connection that asks for the registered `asked` until it
+/// proves it (see the module's comment); `None` if it went away.
+pub(super) async fn prove<S>(
+    ws: &mut WebSocketStream<S>,
+    asked: &str,
+    context: &Context,
+    address: IpAddr,
+) -> Option<Entry>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut entry = Entry::default();
+    let rooms = &context.rooms;
+    match hold(ws, asked, context.limits.handshake_timeout, rooms).await {
+        Held::Gone => return None,
+        Held::Identify(password) => {
+            if !is_secure(context, address) {
+                entry.problems.push(insecure());
+            }
+            match rooms.check_password(asked, &password, address).await {
+                Ok(()) => {
+                    rooms.take_over(asked, None);
+                    entry.proved = true;
+                }
+                Err(err) => entry.problems.push(Event::from(err)),
+            }
+        }
+        Held::Other(message) => entry.first_frame = Some(message),
+        Held::TimedOut => {}
+    }
+    Some(entry)
+}
+
 /// Waits up to `within` for `ws`'s first frame, the answer for `name`,
 /// or until `rooms` shuts down (as [`Held::TimedOut`]: the connection then
 /// enters, and is told to close, as any that arrives at shutdown).

@@ -44,7 +44,7 @@ use crate::protocol::{
 use crate::rate::{FloodGuard, Verdict};
 use crate::sanitize::strip_controls;
 use ending::Ending;
-use hold::{Held, hold};
+use hold::{Entry, prove};
 pub(crate) use open::refuse_overloaded;
 use open::{insecure, is_secure, open, replayed};
 use write::{WriteError, encode, queued, write_frames};

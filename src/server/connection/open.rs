@@ -26,36 +26,23 @@ pub(super) async fn open(
         ..
     } = request;
     // A registered name is held until the connection proves it.
-    let (mut proved, mut held_problems, mut first_frame) = (false, Vec::new(), None);
-    if let Some(asked) = name.as_deref()
-        && context.rooms.is_registered(asked)
-    {
-        let within = context.limits.handshake_timeout;
-        match hold(&mut ws, asked, within, &context.rooms).await {
-            Held::Gone => {
-                let _ = timeout(CLOSE_TIMEOUT, ws.close()).await;
-                return None;
-            }
-            Held::Identify(password) => {
-                if !is_secure(&context, address) {
-                    held_problems.push(insecure());
-                }
-                match context
-                    .rooms
-                    .check_password(asked, &password, address)
-                    .await
-                {
-                    Ok(()) => {
-                        context.rooms.take_over(asked, None);
-                        proved = true;
-                    }
-                    Err(err) => held_problems.push(Event::from(err)),
+    let entry = match name.as_deref() {
+        Some(asked) if context.rooms.is_registered(asked) => {
+            match Box::pin(prove(&mut ws, asked, &context, address)).await {
+                Some(entry) => entry,
+                None => {
+                    let _ = timeout(CLOSE_TIMEOUT, ws.close()).await;
+                    return None;
                 }
             }
-            Held::Other(message) => first_frame = Some(message),
-            Held::TimedOut => {}
         }
-    }
+        _ => Entry::default(),
+    };
+    let Entry {
+        proved,
+        problems: held_problems,
+        first_frame,
+    } = entry;
     let registration = context
         .rooms
         .connect(name.as_deref(), proved, &room, since, Arc::clone(control))

@@ -167,8 +167,9 @@ pub enum Event {
         durable: bool,
         changed: bool,
     },
-    /// The answer to a right `/identify` (after a rename, or in the
-    /// greeting of a held connection): this connection is `name`.
+    /// The answer to a right `/identify` command, after the rename: this
+    /// connection is `name`. (A connection held for its name learns it
+    /// from its welcome instead.)
     Identified {
         name: String,
     },

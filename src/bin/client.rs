@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use std::time::Duration;
 
-use chat::client::{self, ClientError, DEFAULT_URL, Look, Options, Target, Tls};
+use chat::client::{self, ClientError, DEFAULT_URL, Look, Options, Password, Target, Tls};
 use clap::Parser;
 
 /// A chat client: sends each line you type, prints what others say.
@@ -53,6 +53,11 @@ struct Args {
     /// file's first line (the server's --op-token)
     #[arg(long, value_name = "FILE", env = "CHAT_OP_TOKEN_FILE")]
     op_token_file: Option<PathBuf>,
+    /// Identify with the password in this file on every connection, for a
+    /// registered --name (the CHAT_PASSWORD environment variable does the
+    /// same; never put a password on the command line)
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
     /// Seconds one connection attempt may take
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     connect_timeout: Duration,
@@ -86,6 +91,7 @@ async fn run(args: Args) -> Result<(), ClientError> {
         args.name.as_deref(),
     )?;
     target.connect_timeout = args.connect_timeout;
+    target.password = password(args.password_file.as_deref())?;
     let tls = Tls::new(args.ca.as_deref())?;
     let op_token = args
         .op_token_file
@@ -117,6 +123,18 @@ async fn run(args: Args) -> Result<(), ClientError> {
         op_token,
     };
     client::run(options).await
+}
+
+/// The password from `--password-file`, else `CHAT_PASSWORD`.
+fn password(file: Option<&std::path::Path>) -> Result<Option<Password>, ClientError> {
+    let text = match file {
+        Some(path) => client::read_secret("--password-file", path)?,
+        None => match std::env::var("CHAT_PASSWORD") {
+            Ok(text) => text.trim().to_owned(),
+            Err(_) => return Ok(None),
+        },
+    };
+    Ok((!text.is_empty()).then(|| Password::new(&text)))
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

@@ -12,9 +12,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::SinkExt as _;
 use http::Uri;
 use tokio::net::TcpStream;
-use tokio_websockets::{ClientBuilder, MaybeTlsStream, WebSocketStream};
+use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
 
 use crate::config::DEFAULT_PORT;
 use crate::sanitize::one_line;
@@ -43,6 +44,25 @@ pub struct Target {
     extra_query: Vec<(String, String)>,
     /// How long one connection attempt may take.
     pub connect_timeout: Duration,
+    /// Sent as `/identify PASSWORD`, the first frame of every connection
+    /// that asks for a name.
+    pub password: Option<Password>,
+}
+
+/// A password, which no `Debug` output shows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(password: &str) -> Self {
+        Self(password.to_owned())
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
 }
 
 /// Who to be and what to resume, for one connection attempt.
@@ -169,6 +189,7 @@ impl Target {
             name: name.map(str::to_owned).or(url_name),
             extra_query: query,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            password: None,
         };
         target.shown = format!(
             "{}://{}:{}{}",
@@ -312,10 +333,20 @@ impl Target {
             url: url(),
             reason: err.to_string(),
         })?;
-        let (ws, _response) = ClientBuilder::from_uri(uri)
+        let (mut ws, _response) = ClientBuilder::from_uri(uri)
             .connect_on(stream)
             .await
             .map_err(|err| self.explain(err))?;
+        // First, so that a server holding a registered name (it waits for
+        // this before it lets us in) lets us in under it at once.
+        if let (Some(Password(password)), Some(_)) = (&self.password, &session.name) {
+            ws.send(Message::text(format!("/identify {password}")))
+                .await
+                .map_err(|err| ConnectError::Other {
+                    url: url(),
+                    reason: err.to_string(),
+                })?;
+        }
         Ok(ws)
     }
 

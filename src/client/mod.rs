@@ -31,7 +31,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 use tokio_websockets::{CloseCode, Message};
 
-pub use connect::{ConnectError, DEFAULT_URL, Session, Target, Tls};
+pub use connect::{ConnectError, DEFAULT_URL, Password, Session, Target, Tls};
 pub use render::{Look, Renderer};
 use terminal::{Input, Output, Typed};
 
@@ -74,7 +74,8 @@ pub struct Options {
 }
 
 /// The secret in the file at `path`, given with `flag`: its first line,
-/// without the line ending, so that `echo SECRET > FILE` works.
+/// without the line ending or the spaces an editor may leave, so that
+/// `echo SECRET > FILE` works.
 ///
 /// # Errors
 ///
@@ -86,7 +87,7 @@ pub fn read_secret(flag: &'static str, path: &std::path::Path) -> Result<String,
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|err| bad(err.to_string()))?;
-    let secret = text.lines().next().unwrap_or_default();
+    let secret = text.lines().next().unwrap_or_default().trim();
     if secret.is_empty() {
         return Err(bad("its first line is empty".to_owned()));
     }
@@ -121,6 +122,7 @@ impl ClientError {
             ClientError::Connect(err) => match err {
                 ConnectError::Refused { .. } | ConnectError::Other { .. } => 1,
                 ConnectError::BadUrl { .. } | ConnectError::BadCa { .. } => 2,
+
                 ConnectError::Dns { .. } => 3,
                 ConnectError::Timeout { .. } => 4,
                 ConnectError::Tls { .. } | ConnectError::WantsTls { .. } => 5,

@@ -178,7 +178,10 @@ impl Renderer {
             | Event::Ban { .. }
             | Event::Unban { .. }
             | Event::Ignore { .. }
-            | Event::Unignore { .. } => {
+            | Event::Unignore { .. }
+            | Event::Registered { .. }
+            | Event::Identified { .. }
+            | Event::Unregistered { .. } => {
                 format!("{NOTICE}{}{NOTICE:#}", event.render_text())
             }
             Event::Error { .. } => format!("{ERROR}{}{ERROR:#}", event.render_text()),

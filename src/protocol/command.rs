@@ -68,7 +68,25 @@ pub enum Command<'a> {
     /// as long as this connection lasts.
     Ignore(&'a str),
     Unignore(&'a str),
+    /// Reserve the current name with a password (again: change it).
+    Register(&'a str),
+    /// Become `name` (`None`: the name the URL asked for, or the current
+    /// one) with its password.
+    Identify {
+        name: Option<&'a str>,
+        password: &'a str,
+    },
+    /// Free a registered name: one's own (`None`), or, for an operator,
+    /// anyone's.
+    Unregister(Option<&'a str>),
 }
+
+/// Shortest password `/register` takes, in bytes: guessing is slowed by
+/// the failure limit, not stopped, so not a trivial one.
+pub const MIN_PASSWORD_BYTES: usize = 8;
+/// Longest password, in bytes: hashing is cheap whatever its length, but
+/// a bound keeps the frame that carries it small.
+pub const MAX_PASSWORD_BYTES: usize = 128;
 
 /// Why a frame was refused before it reached the server's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +158,15 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/bans", "operators: the bans in force"),
     ("/ignore NAME", "hide NAME's messages from you"),
     ("/unignore NAME", "see NAME's messages again"),
+    (
+        "/register PASSWORD",
+        "reserve your name (again: change its password)",
+    ),
+    (
+        "/identify [NAME] PASSWORD",
+        "become NAME, registered to you",
+    ),
+    ("/unregister [NAME]", "free your name (operators: anyone's)"),
     ("/help", "this list"),
     ("/quit [TEXT]", "leave, with an optional goodbye"),
     ("//TEXT", "send TEXT with a leading slash"),
@@ -208,6 +235,10 @@ pub fn parse_input(frame: &str) -> Result<Input<'_>, CommandError> {
         "ignore" => Command::Ignore(one_word(args, "/ignore NAME")?),
         "unignore" => Command::Unignore(one_word(args, "/unignore NAME")?),
         "unmute" => Command::Unmute(one_word(args, "/unmute NAME")?),
+        "register" => register(args)?,
+        "identify" => identify(args)?,
+        "unregister" if args.is_empty() => Command::Unregister(None),
+        "unregister" => Command::Unregister(Some(one_word(args, "/unregister [NAME]")?)),
         "quit" => Command::Quit(Some(args).filter(|a| !a.is_empty())),
         _ => {
             return Err(CommandError::new(
@@ -290,6 +321,36 @@ fn ban(args: &str) -> Result<Command<'_>, CommandError> {
     })
 }
 
+/// What follows `/register`: one word, the password, of
+/// [`MIN_PASSWORD_BYTES`] to [`MAX_PASSWORD_BYTES`].
+fn register(args: &str) -> Result<Command<'_>, CommandError> {
+    let password = one_word(args, "/register PASSWORD (one word)")?;
+    if password.len() < MIN_PASSWORD_BYTES || password.len() > MAX_PASSWORD_BYTES {
+        return Err(CommandError::new(
+            ErrorCode::BadArguments,
+            format!(
+                "a password is {MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes without spaces; choose another"
+            ),
+        ));
+    }
+    Ok(Command::Register(password))
+}
+
+/// What follows `/identify`: `[NAME] PASSWORD`.
+fn identify(args: &str) -> Result<Command<'_>, CommandError> {
+    const USAGE: &str = "/identify [NAME] PASSWORD";
+    let mut words = args.split_whitespace();
+    let (name, password) = match (words.next(), words.next(), words.next()) {
+        (Some(password), None, None) => (None, password),
+        (Some(name), Some(password), None) => (Some(name), password),
+        _ => return Err(CommandError::usage(USAGE)),
+    };
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(CommandError::usage(USAGE));
+    }
+    Ok(Command::Identify { name, password })
+}
+
 /// `30s`, `10m`, `2h`, `1d`: a positive whole number and its unit, at most
 /// a year (so that adding it to a clock never overflows).
 fn parse_duration(text: &str) -> Option<std::time::Duration> {
@@ -335,6 +396,10 @@ fn validate(command: &Command<'_>) -> Result<(), CommandError> {
         | Command::Unban(name)
         | Command::Ignore(name)
         | Command::Unignore(name)
+        | Command::Identify {
+            name: Some(name), ..
+        }
+        | Command::Unregister(Some(name))
             if !is_valid_name(name) =>
         {
             Err(invalid_name(name))
@@ -431,6 +496,40 @@ mod tests {
             }
         );
         assert_eq!(cmd("/op s3cret"), Command::Op("s3cret"));
+        assert_eq!(cmd("/register s3cret-pw"), Command::Register("s3cret-pw"));
+        assert_eq!(
+            cmd("/identify s3cret-pw"),
+            Command::Identify {
+                name: None,
+                password: "s3cret-pw"
+            }
+        );
+        assert_eq!(
+            cmd("/IDENTIFY ana s3cret-pw"),
+            Command::Identify {
+                name: Some("ana"),
+                password: "s3cret-pw"
+            }
+        );
+        assert_eq!(cmd("/unregister"), Command::Unregister(None));
+        assert_eq!(cmd("/unregister bo"), Command::Unregister(Some("bo")));
+        for bad in [
+            "/register",
+            "/register short",
+            "/register two words",
+            "/identify",
+            "/identify a b c",
+        ] {
+            assert_eq!(
+                parse_input(bad).unwrap_err().code,
+                ErrorCode::BadArguments,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_input("/identify a!b pw").unwrap_err().code,
+            ErrorCode::InvalidName
+        );
         assert_eq!(
             cmd("/kick bo  spamming  again "),
             Command::Kick {

@@ -199,6 +199,26 @@ pub enum Event {
     Unignore {
         name: String,
     },
+    /// The answer to `/register`: `name` is now registered to this
+    /// connection's person (`changed`: it was already, and the password is
+    /// new). `durable`: the registration outlives a restart (`--data-dir`).
+    Registered {
+        name: String,
+        durable: bool,
+        changed: bool,
+    },
+    /// The answer to a right `/identify` command, after the rename: this
+    /// connection is `name`. (A connection held for its name learns it
+    /// from its welcome instead.)
+    Identified {
+        name: String,
+    },
+    /// `/unregister`: `name` is free for anyone again, by its owner or by
+    /// the operator `by`.
+    Unregistered {
+        name: String,
+        by: String,
+    },
     /// Something the client sent was refused; the connection stays up.
     Error {
         code: ErrorCode,
@@ -280,6 +300,18 @@ pub enum ErrorCode {
     /// A command that works on a single server only, for now (not with
     /// `--redis-url`).
     SingleServer,
+    /// The name is registered to someone: `/identify` first.
+    NameRegistered,
+    /// `/identify` with a password that is not the name's.
+    WrongPassword,
+    /// `/identify` or `/unregister` of a name nobody registered.
+    NotRegistered,
+    /// `/register` past the limit of registrations per address, or of the
+    /// server.
+    TooManyRegistrations,
+    /// Not a refusal: a password was sent over a connection that is
+    /// neither TLS nor loopback, readable on the way.
+    Insecure,
     /// Not a refusal: the link to the other servers (`--redis-url`) was
     /// lost, or is back.
     Cluster,
@@ -408,6 +440,20 @@ impl Event {
                 ops: ops.into_iter().map(line).collect(),
             },
             Event::Op { name } => Event::Op { name: line(name) },
+            Event::Registered {
+                name,
+                durable,
+                changed,
+            } => Event::Registered {
+                name: line(name),
+                durable,
+                changed,
+            },
+            Event::Identified { name } => Event::Identified { name: line(name) },
+            Event::Unregistered { name, by } => Event::Unregistered {
+                name: line(name),
+                by: line(by),
+            },
             Event::Mute {
                 name,
                 by,
@@ -623,14 +669,37 @@ impl Event {
             }
             Event::Help { commands } => {
                 let mut out = String::from("commands:");
+                // One column for the usages, as wide as the longest.
+                let width = commands.iter().map(|e| e.usage.chars().count()).max();
+                let width = width.unwrap_or_default();
                 for entry in commands {
-                    let _ = write!(out, "\n  {:<16} {}", entry.usage, entry.effect);
+                    let _ = write!(out, "\n  {:<width$} {}", entry.usage, entry.effect);
                 }
                 out
             }
             Event::Gap { missed: 1 } => "... 1 message missed".to_owned(),
             Event::Gap { missed } => format!("... {missed} messages missed"),
             Event::Op { .. } => "-- you are now an operator".to_owned(),
+            Event::Registered {
+                name,
+                changed: true,
+                ..
+            } => format!("-- the password of {name} is changed"),
+            Event::Registered {
+                name,
+                durable: true,
+                ..
+            } => format!("-- {name} is registered to you; /identify {name} PASSWORD takes it back"),
+            Event::Registered { name, .. } => format!(
+                "-- {name} is registered to you until the server restarts (it keeps no data); /identify {name} PASSWORD takes it back"
+            ),
+            Event::Identified { name } => format!("-- you are identified as {name}"),
+            Event::Unregistered { name, by } if name.eq_ignore_ascii_case(by) => {
+                format!("-- {name} is no longer registered")
+            }
+            Event::Unregistered { name, by } => {
+                format!("-- {by} unregistered the name {name}")
+            }
             Event::Mute {
                 name,
                 by,
@@ -886,6 +955,54 @@ mod tests {
             "in lobby (1,034 here): ana, anabel, ...",
         );
         roundtrip(
+            &Event::Registered {
+                name: "ana".into(),
+                durable: true,
+                changed: false,
+            },
+            r#"{"type":"registered","name":"ana","durable":true,"changed":false}"#,
+            "-- ana is registered to you; /identify ana PASSWORD takes it back",
+        );
+        roundtrip(
+            &Event::Registered {
+                name: "ana".into(),
+                durable: false,
+                changed: false,
+            },
+            r#"{"type":"registered","name":"ana","durable":false,"changed":false}"#,
+            "-- ana is registered to you until the server restarts (it keeps no data); /identify ana PASSWORD takes it back",
+        );
+        roundtrip(
+            &Event::Registered {
+                name: "ana".into(),
+                durable: true,
+                changed: true,
+            },
+            r#"{"type":"registered","name":"ana","durable":true,"changed":true}"#,
+            "-- the password of ana is changed",
+        );
+        roundtrip(
+            &Event::Identified { name: "ana".into() },
+            r#"{"type":"identified","name":"ana"}"#,
+            "-- you are identified as ana",
+        );
+        roundtrip(
+            &Event::Unregistered {
+                name: "ana".into(),
+                by: "ana".into(),
+            },
+            r#"{"type":"unregistered","name":"ana","by":"ana"}"#,
+            "-- ana is no longer registered",
+        );
+        roundtrip(
+            &Event::Unregistered {
+                name: "ana".into(),
+                by: "bo".into(),
+            },
+            r#"{"type":"unregistered","name":"ana","by":"bo"}"#,
+            "-- bo unregistered the name ana",
+        );
+        roundtrip(
             &Event::Presence {
                 room: "lobby".into(),
                 joined: 12,
@@ -947,7 +1064,7 @@ mod tests {
                 }],
             },
             r#"{"type":"help","commands":[{"usage":"/who","effect":"the names in this room"}]}"#,
-            "commands:\n  /who             the names in this room",
+            "commands:\n  /who the names in this room",
         );
         roundtrip(
             &Event::Ban {

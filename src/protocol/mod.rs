@@ -34,6 +34,11 @@ pub const CLOSE_KICKED: u16 = 4001;
 /// on connect or while connected, with the reason and the end in the close
 /// frame. Clients stop and say why and until when.
 pub const CLOSE_BANNED: u16 = 4003;
+
+/// Close code `signed in elsewhere`: another connection identified as this
+/// one's registered name (`/identify`). Clients stop: reconnecting would
+/// take the name back, and the two would close each other in turn.
+pub const CLOSE_SIGNED_IN_ELSEWHERE: u16 = 4004;
 /// Longest reason kept for `/kick`, in bytes: one line that still fits the
 /// close frame's 123 bytes after `kicked by NAME: `.
 pub const MAX_REASON_BYTES: usize = 80;

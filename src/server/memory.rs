@@ -12,7 +12,10 @@
 use crate::config::{ServerConfig, Storage, UNSENT_ALLOWANCE_BYTES};
 use crate::server::cluster::link_bytes;
 use crate::server::connection::MAX_IGNORES;
-use crate::server::rooms::{LOADS_AT_ONCE, MAILBOX_BYTES, MAX_BANS, MAX_MUTES};
+use crate::server::passwords::HASH_MEMORY_BYTES;
+use crate::server::rooms::{
+    LOADS_AT_ONCE, MAILBOX_BYTES, MAX_BANS, MAX_MUTES, REGISTERED_NAMES_BYTES,
+};
 use crate::server::store::MAX_QUEUED_BYTES;
 use crate::server::unsent::MAILBOX_POOL_BYTES;
 
@@ -119,6 +122,14 @@ pub fn worst_case(config: &ServerConfig) -> Vec<Term> {
         Term {
             holder: "bans and mutes",
             bytes: n(MAX_BANS) * BAN_BYTES + n(MAX_MUTES) * MUTE_BYTES,
+        },
+        Term {
+            holder: "password hashing: one hash at a time, Argon2id's memory cost",
+            bytes: n(HASH_MEMORY_BYTES),
+        },
+        Term {
+            holder: "registered names, and the wrong passwords counted",
+            bytes: n(REGISTERED_NAMES_BYTES),
         },
     ];
     let loads = Term {

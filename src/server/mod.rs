@@ -36,6 +36,7 @@ pub mod memory;
 mod metrics;
 mod origin;
 mod page;
+mod passwords;
 mod rooms;
 mod store;
 pub mod tls;
@@ -120,6 +121,7 @@ impl Server {
             rooms: Arc::new(Rooms::new(&config, backend)),
             unsent: Unsent::new(limits.unsent_pool_bytes),
             metrics,
+            tls: config.tls.is_some(),
         };
         Ok(Self {
             config,

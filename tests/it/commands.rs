@@ -251,6 +251,15 @@ async fn help_lists_every_command() {
                 entry("/bans", "operators: the bans in force"),
                 entry("/ignore NAME", "hide NAME's messages from you"),
                 entry("/unignore NAME", "see NAME's messages again"),
+                entry(
+                    "/register PASSWORD",
+                    "reserve your name (again: change its password)",
+                ),
+                entry(
+                    "/identify [NAME] PASSWORD",
+                    "become NAME, registered to you",
+                ),
+                entry("/unregister [NAME]", "free your name (operators: anyone's)"),
                 entry("/help", "this list"),
                 entry("/quit [TEXT]", "leave, with an optional goodbye"),
                 entry("//TEXT", "send TEXT with a leading slash"),

@@ -299,7 +299,7 @@ async fn a_database_from_a_newer_release_is_refused_untouched() {
         1,
         "",
         &format!(
-            "error: {path}/chat.db cannot be used: it was written by a newer release (schema version 99; this server knows up to 3); upgrade the server"
+            "error: {path}/chat.db cannot be used: it was written by a newer release (schema version 99; this server knows up to 4); upgrade the server"
         ),
     );
     assert_eq!(std::fs::read(&db).unwrap(), before);

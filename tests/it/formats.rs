@@ -390,6 +390,9 @@ async fn help_renders_exactly_in_both_formats() {
             r#"{"usage":"/bans","effect":"operators: the bans in force"},"#,
             r#"{"usage":"/ignore NAME","effect":"hide NAME's messages from you"},"#,
             r#"{"usage":"/unignore NAME","effect":"see NAME's messages again"},"#,
+            r#"{"usage":"/register PASSWORD","effect":"reserve your name (again: change its password)"},"#,
+            r#"{"usage":"/identify [NAME] PASSWORD","effect":"become NAME, registered to you"},"#,
+            r#"{"usage":"/unregister [NAME]","effect":"free your name (operators: anyone's)"},"#,
             r#"{"usage":"/help","effect":"this list"},"#,
             r#"{"usage":"/quit [TEXT]","effect":"leave, with an optional goodbye"},"#,
             r#"{"usage":"//TEXT","effect":"send TEXT with a leading slash"}"#,
@@ -400,25 +403,28 @@ async fn help_renders_exactly_in_both_formats() {
     assert_eq!(
         bo.next_text().await,
         "commands:\n\
-         \x20 /nick NAME       change your name\n\
-         \x20 /join ROOM       leave this room and enter ROOM\n\
-         \x20 /who [PREFIX]    names here; /who PREFIX AFTER: more (* for all)\n\
-         \x20 /rooms           rooms with their number of people\n\
-         \x20 /me TEXT         an action line: * you TEXT\n\
-         \x20 /msg NAME TEXT   a private message to one person\n\
-         \x20 /op SECRET       become an operator (the server's --op-token)\n\
-         \x20 /topic [TEXT]    the room's topic; with TEXT set it (- clears)\n\
-         \x20 /kick NAME [WHY] operators: close NAME's connection\n\
-         \x20 /mute NAME [DUR] operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)\n\
-         \x20 /unmute NAME     operators: NAME may speak again\n\
-         \x20 /ban NAME [DUR]  operators: kick NAME, refuse the name and address (WHY may follow)\n\
-         \x20 /unban NAME      operators: lift NAME's ban\n\
-         \x20 /bans            operators: the bans in force\n\
-         \x20 /ignore NAME     hide NAME's messages from you\n\
-         \x20 /unignore NAME   see NAME's messages again\n\
-         \x20 /help            this list\n\
-         \x20 /quit [TEXT]     leave, with an optional goodbye\n\
-         \x20 //TEXT           send TEXT with a leading slash"
+         \x20 /nick NAME                change your name\n\
+         \x20 /join ROOM                leave this room and enter ROOM\n\
+         \x20 /who [PREFIX]             names here; /who PREFIX AFTER: more (* for all)\n\
+         \x20 /rooms                    rooms with their number of people\n\
+         \x20 /me TEXT                  an action line: * you TEXT\n\
+         \x20 /msg NAME TEXT            a private message to one person\n\
+         \x20 /op SECRET                become an operator (the server's --op-token)\n\
+         \x20 /topic [TEXT]             the room's topic; with TEXT set it (- clears)\n\
+         \x20 /kick NAME [WHY]          operators: close NAME's connection\n\
+         \x20 /mute NAME [DUR]          operators: NAME may only read (DUR: 30s, 10m, 2h, 1d)\n\
+         \x20 /unmute NAME              operators: NAME may speak again\n\
+         \x20 /ban NAME [DUR]           operators: kick NAME, refuse the name and address (WHY may follow)\n\
+         \x20 /unban NAME               operators: lift NAME's ban\n\
+         \x20 /bans                     operators: the bans in force\n\
+         \x20 /ignore NAME              hide NAME's messages from you\n\
+         \x20 /unignore NAME            see NAME's messages again\n\
+         \x20 /register PASSWORD        reserve your name (again: change its password)\n\
+         \x20 /identify [NAME] PASSWORD become NAME, registered to you\n\
+         \x20 /unregister [NAME]        free your name (operators: anyone's)\n\
+         \x20 /help                     this list\n\
+         \x20 /quit [TEXT]              leave, with an optional goodbye\n\
+         \x20 //TEXT                    send TEXT with a leading slash"
     );
 }
 

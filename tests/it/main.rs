@@ -26,6 +26,7 @@ mod moderation;
 mod names;
 mod presence;
 mod reconnect;
+mod registered;
 mod rooms;
 mod seed;
 mod shutdown;

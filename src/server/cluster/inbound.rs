@@ -373,6 +373,9 @@ fn kind(event: &Event) -> &'static str {
         Event::Bans { .. } => "bans",
         Event::Ignore { .. } => "ignore",
         Event::Unignore { .. } => "unignore",
+        Event::Registered { .. } => "registered",
+        Event::Identified { .. } => "identified",
+        Event::Unregistered { .. } => "unregistered",
         Event::Error { .. } => "error",
     }
 }

@@ -25,6 +25,7 @@ use tokio::time::{Instant, timeout};
 use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
 mod ending;
+mod hold;
 mod ignores;
 mod open;
 mod write;
@@ -44,10 +45,11 @@ use crate::protocol::{
 use crate::rate::{FloodGuard, Verdict};
 use crate::sanitize::strip_controls;
 use ending::Ending;
+use hold::{Entry, prove};
 use ignores::Ignores;
 pub(crate) use ignores::MAX_IGNORES;
 pub(crate) use open::refuse_overloaded;
-use open::{open, replayed};
+use open::{insecure, is_secure, open, replayed};
 use write::{WriteError, encode, queued, write_frames};
 
 /// Room events sent in one go; bounds how long one busy connection keeps its
@@ -74,6 +76,9 @@ pub(crate) struct Context {
     /// What slow readers may owe beyond their allowance, server-wide.
     pub unsent: Unsent,
     pub metrics: Metrics,
+    /// Whether the server speaks TLS (a password sent to it is then safe
+    /// on its way).
+    pub tls: bool,
 }
 
 /// The socket of an upgraded connection.
@@ -99,6 +104,9 @@ struct Connection<S> {
     pings: (Instant, u32),
     /// Whose messages this connection is not sent (`/ignore`).
     ignores: Ignores,
+    /// What the registry tells this connection (the loop waits on it): a
+    /// frame that arrives once it says "close" is not acted on.
+    control: Arc<Control>,
 }
 
 /// Serves one connection from `address`, from its upgrade to its close,
@@ -133,6 +141,7 @@ pub(crate) async fn serve(
         &conn.room,
         &ending.leave_reason(),
         ending.is_held(),
+        &control,
     );
     if let Some(cause) = ending.cause() {
         conn.context.metrics.closed(cause);
@@ -251,6 +260,11 @@ where
 
     /// Handles one frame from the peer.
     async fn on_message(&mut self, message: Message) -> Result<(), Ending> {
+        // Ordered closed (taken over by `/identify`, kicked): its name or
+        // its place may be someone else's already, so it says nothing more.
+        if self.control.is_closing() {
+            return Ok(());
+        }
         if let Some((_code, reason)) = message.as_close() {
             // A close frame is a deliberate goodbye, unlike a dropped socket.
             return Err(Ending::quit(reason));
@@ -346,7 +360,11 @@ where
         // A muted person may still read, move and ask, but not speak.
         let speaks = matches!(
             command,
-            Command::Me(_) | Command::Msg { .. } | Command::Nick(_) | Command::Topic(Some(_))
+            Command::Me(_)
+                | Command::Msg { .. }
+                | Command::Nick(_)
+                | Command::Topic(Some(_))
+                | Command::Identify { .. }
         );
         if speaks && let Err(muted) = rooms.check_muted(&self.name, self.address) {
             return self.reply(muted.into()).await;
@@ -440,6 +458,50 @@ where
                 .add(&self.name, name)
                 .unwrap_or_else(Event::from),
             Command::Unignore(name) => self.ignores.remove(name).unwrap_or_else(Event::from),
+            Command::Register(password) => {
+                self.warn_if_insecure().await?;
+                let rooms = &self.context.rooms;
+                rooms
+                    .register(&self.name, password, self.address)
+                    .await
+                    .unwrap_or_else(Event::from)
+            }
+            Command::Identify { name, password } => {
+                self.warn_if_insecure().await?;
+                let name = name.unwrap_or(&self.name).to_owned();
+                let rooms = &self.context.rooms;
+                let identified = rooms
+                    .identify(
+                        (&self.name, &self.control),
+                        &self.room,
+                        &name,
+                        password,
+                        self.address,
+                    )
+                    .await;
+                match identified {
+                    Ok(unheard) => {
+                        name.clone_into(&mut self.name);
+                        let own = Event::Identified { name };
+                        // The room's `nick` (or our own, when the room only
+                        // counted it) comes first: it is the rename.
+                        return match unheard {
+                            Some(nick) => {
+                                let nick = encode(self.format, &nick);
+                                let own = encode(self.format, &own);
+                                self.write_after_room(Some(nick)).await?;
+                                self.write_after_room(Some(own)).await
+                            }
+                            None => self.reply(own).await,
+                        };
+                    }
+                    Err(err) => err.into(),
+                }
+            }
+            Command::Unregister(name) => rooms
+                .unregister(&self.name, name)
+                .await
+                .unwrap_or_else(Event::from),
             Command::Kick { name, reason } => {
                 match rooms.kick(&self.name, &self.room, name, reason) {
                     // The room's `kick` notice is the operator's confirmation.
@@ -461,6 +523,14 @@ where
             Command::Quit(text) => return Err(Ending::quit(text.unwrap_or_default())),
         };
         self.reply(answer).await
+    }
+
+    /// Warns that a password is crossing the network readable, when it is.
+    async fn warn_if_insecure(&mut self) -> Result<(), Ending> {
+        if is_secure(&self.context, self.address) {
+            return Ok(());
+        }
+        self.reply(insecure()).await
     }
 
     /// Says `text` in our room, and starts holding our peer back if that

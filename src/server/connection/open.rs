@@ -1,6 +1,7 @@
-//! A connection's start: the upgrade, the registration, and the greeting
-//! (the welcome, any problems with what it asked for, the history it should
-//! see); or, when the server is full, the refusal with 1013.
+//! A connection's start: the upgrade, the hold of a registered name (see
+//! `hold`), the registration, and the greeting (the welcome, any problems
+//! with what it asked for, the history it should see); or, when the server
+//! is full, the refusal with 1013.
 
 use super::*;
 
@@ -34,9 +35,34 @@ pub(super) async fn open(
         problems,
         ..
     } = request;
+    // A registered name is held until the connection proves it.
+    let entry = match name.as_deref() {
+        Some(asked) if context.rooms.is_registered(asked) => {
+            match Box::pin(prove(&mut ws, asked, &context, address)).await {
+                Some(entry) => entry,
+                None => {
+                    let _ = timeout(CLOSE_TIMEOUT, ws.close()).await;
+                    return None;
+                }
+            }
+        }
+        _ => Entry::default(),
+    };
+    let Entry {
+        proved,
+        problems: held_problems,
+        first_frame,
+    } = entry;
     let registration = context
         .rooms
-        .connect(name.as_deref(), &room, since, Arc::clone(control), address)
+        .connect(
+            name.as_deref(),
+            proved,
+            &room,
+            since,
+            Arc::clone(control),
+            address,
+        )
         .await;
     let membership = registration.membership;
     let mut conn = Connection {
@@ -49,6 +75,7 @@ pub(super) async fn open(
         held_back: None,
         pings: (Instant::now(), 0),
         ignores: Ignores::default(),
+        control: Arc::clone(control),
         flood: FloodGuard::new(
             context.limits.messages_per_second,
             context.limits.message_burst,
@@ -70,13 +97,32 @@ pub(super) async fn open(
     let none = Ignores::default();
     let greeting = std::iter::once(welcome)
         .chain(problems.into_iter().map(Event::from))
+        .chain(held_problems)
         .chain(registration.problems.into_iter().map(Event::from))
         .map(|event| encode(format, &event))
         .chain(replayed(replay, &room, format, &none))
         .chain((missed > 0).then(|| encode(format, &Event::Gap { missed })))
         .chain(membership.own_join.as_ref().map(|e| e.message(format)));
-    let greeted = conn.write(greeting).await;
+    let mut greeted = conn.write(greeting).await;
+    // What a held connection said instead of identifying is said now.
+    if let (Ok(()), Some(message)) = (&greeted, first_frame) {
+        greeted = Box::pin(conn.on_message(message)).await;
+    }
     Some((conn, greeted))
+}
+
+/// Whether a password sent over a connection from `address` is out of
+/// reach of the network between: TLS, or a loopback address.
+pub(super) fn is_secure(context: &Context, address: IpAddr) -> bool {
+    context.tls || address.to_canonical().is_loopback()
+}
+
+/// The warning that a password crossed the network readable.
+pub(super) fn insecure() -> Event {
+    Event::error(
+        ErrorCode::Insecure,
+        "this connection is not encrypted, so your password could be read on its way; use wss:// where the server offers it",
+    )
 }
 
 /// History to replay, each message encoded as it is written: a joiner holds

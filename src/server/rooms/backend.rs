@@ -7,6 +7,7 @@
 //! rule lives here too: while the link is down, a Redis backend answers as
 //! a server alone would, except that ids stay the cluster's to give.
 
+use super::Owner;
 use crate::config::{HistoryConfig, Storage};
 use crate::protocol::{Event, RoomInfo};
 use crate::server::cluster::{Bridge, Cluster, ClusterError, ConnectError, WhoPage};
@@ -186,6 +187,33 @@ impl Backend {
                     (RoomTail::default(), false)
                 }
             },
+        }
+    }
+
+    /// The registered names saved before the start (`--data-dir`).
+    pub(super) fn take_names(&mut self) -> Vec<Owner> {
+        match self {
+            Backend::Disk(store) => store.take_names(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether registered names outlive a restart.
+    pub(super) fn keeps_names(&self) -> bool {
+        matches!(self, Backend::Disk(_))
+    }
+
+    /// Saves a registered name, or its new password.
+    pub(super) async fn save_name(&self, owner: Owner) {
+        if let Backend::Disk(store) = self {
+            store.save_name(owner).await;
+        }
+    }
+
+    /// Forgets the registered name whose lowercase form is `key`.
+    pub(super) async fn forget_name(&self, key: String) {
+        if let Backend::Disk(store) = self {
+            store.forget_name(key).await;
         }
     }
 

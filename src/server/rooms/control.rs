@@ -104,6 +104,12 @@ impl Control {
         self.arrived.notify_one();
     }
 
+    /// Whether the connection has been ordered closed and has not looked
+    /// yet: what its peer sends meanwhile is no longer its to act on.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.told().close.is_some()
+    }
+
     /// Waits until something has arrived (cancel-safe).
     pub(crate) async fn wait(&self) {
         self.arrived.notified().await;

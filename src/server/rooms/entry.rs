@@ -26,11 +26,13 @@ enum RoomEntry {
 
 impl Rooms {
     /// Registers a new connection from `client` under `wanted` (or a
-    /// `guest-N` name if that is missing or taken) and puts it in `room` (or
-    /// the lobby if that cannot be created), announcing the arrival.
+    /// `guest-N` name if that is missing or taken, or registered and not
+    /// `proved` by `/identify`) and puts it in `room` (or the lobby if that
+    /// cannot be created), announcing the arrival.
     pub(crate) async fn connect(
         &self,
         wanted: Option<&str>,
+        proved: bool,
         room: &str,
         since: Option<u64>,
         control: Arc<Control>,
@@ -46,6 +48,7 @@ impl Rooms {
         loop {
             match self.try_connect(
                 asked,
+                proved,
                 refused.as_deref(),
                 room,
                 since,
@@ -69,9 +72,11 @@ impl Rooms {
 
     /// [`Rooms::connect`], or `Err` with the eviction count if `room` must be
     /// loaded first.
+    #[expect(clippy::too_many_arguments, reason = "one private step of connect")]
     fn try_connect(
         &self,
         wanted: Option<&str>,
+        proved: bool,
         refused: Option<&str>,
         room: &str,
         since: Option<u64>,
@@ -85,12 +90,24 @@ impl Rooms {
             Ok(RoomEntry::MustLoad { evictions }) => return Err(evictions),
             Err(err) => (DEFAULT_ROOM, Some(err)),
         };
+        let registered = wanted.filter(|w| !proved && state.is_registered(w));
         let (name, taken_here) = match wanted {
-            Some(wanted) if !state.people.contains_key(&wanted.to_lowercase()) => {
+            Some(wanted)
+                if registered.is_none() && !state.people.contains_key(&wanted.to_lowercase()) =>
+            {
                 (wanted.to_owned(), None)
             }
+            _ if registered.is_some() => (state.guest_name(), None),
             _ => (state.guest_name(), wanted),
         };
+        if let Some(registered) = registered {
+            problems.push(name_registered(
+                registered,
+                &format!(
+                    "you are {name} (/identify {registered} PASSWORD if it is yours, or /nick NAME to pick another)"
+                ),
+            ));
+        }
         for taken in taken_here.into_iter().chain(refused) {
             problems.push(name_taken(
                 taken,

@@ -30,6 +30,7 @@
 //! - `evictions`: which rooms were evicted lately, for loads in flight.
 //! - `moderation`: operators, and what they may do.
 //! - `bans`: `/ban`, and the refusal of banned names and addresses.
+//! - `registered`: names that belong to someone (`/register`, `/identify`).
 //! - `topic`: each room's topic.
 //! - `bridge`: what the Redis bridge calls ([`crate::server::cluster::Registry`]).
 
@@ -45,6 +46,7 @@ mod members;
 mod moderation;
 mod names;
 mod presence;
+mod registered;
 mod room;
 mod topic;
 
@@ -72,6 +74,8 @@ use evictions::Evictions;
 pub(crate) use moderation::MAX_MUTES;
 use names::name_taken;
 use presence::Announced;
+use registered::Registered;
+pub(crate) use registered::{Owner, REGISTERED_NAMES_BYTES, name_registered};
 use room::{HistoryLimits, QueueLimits, Room};
 
 /// Room tails read from the backend at once: each may be `--history`
@@ -145,6 +149,10 @@ pub(crate) struct Rooms {
     anyone_muted: std::sync::atomic::AtomicBool,
     /// Whose addresses stand for others' (`--trusted-proxy`): never banned.
     proxies: crate::server::address::TrustedProxies,
+    /// Hashes the passwords of registered names, one at a time.
+    passwords: crate::server::passwords::Passwords,
+    /// Set at shutdown, for connections not registered yet (held) to see.
+    shutting_down: tokio::sync::watch::Sender<bool>,
 }
 
 struct State {
@@ -172,6 +180,8 @@ struct State {
     mutes: HashMap<String, moderation::Mute>,
     /// The bans in force (see `bans`).
     bans: Bans,
+    /// Names registered to someone (see `registered`).
+    registered: Registered,
 }
 
 impl Rooms {
@@ -188,6 +198,7 @@ impl Rooms {
         };
         let (tail, synced) = backend.lobby();
         let bans = Bans::from_saved(backend.saved_bans());
+        let registered = Registered::new(backend.take_names());
         let mut lobby = Room::new(tail, history, queue);
         lobby.synced = synced;
         Self {
@@ -202,6 +213,7 @@ impl Rooms {
                 ops: BTreeSet::new(),
                 mutes: HashMap::new(),
                 bans,
+                registered,
             }),
             history,
             max_rooms,
@@ -213,6 +225,8 @@ impl Rooms {
             op_token: config.op_token.clone(),
             anyone_muted: std::sync::atomic::AtomicBool::new(false),
             proxies: crate::server::address::TrustedProxies::new(&config.trusted_proxies),
+            passwords: crate::server::passwords::Passwords::default(),
+            shutting_down: tokio::sync::watch::Sender::new(false),
             backend,
         }
     }
@@ -308,20 +322,44 @@ impl Rooms {
         for person in state.people.values() {
             person.control.close(closing.clone());
         }
+        self.shutting_down.send_replace(true);
+    }
+
+    /// Returns once everyone has been told to close (see
+    /// [`Rooms::close_everyone`]): for a connection held before it
+    /// registers, which that order cannot reach.
+    pub(crate) async fn closing(&self) {
+        let mut told = self.shutting_down.subscribe();
+        let _ = told.wait_for(|closing| *closing).await;
     }
 
     /// Removes `name` from the server, announcing the departure with
     /// `reason`: at once, or if `held` (the connection dropped or timed
     /// out) after [`DEPARTURE_HOLD`], unless the name is back in the room by
     /// then. With Redis, always at once: the other servers would have to
-    /// hold it too.
-    pub(crate) fn disconnect(self: &Arc<Self>, name: &str, room: &str, reason: &str, held: bool) {
+    /// hold it too. Nothing at all if the name is no longer the
+    /// connection's (`control`): someone identified as it, and its
+    /// departure was announced then.
+    pub(crate) fn disconnect(
+        self: &Arc<Self>,
+        name: &str,
+        room: &str,
+        reason: &str,
+        held: bool,
+        control: &Arc<Control>,
+    ) {
         // The name is free before anyone sees the departure.
         if let Some(cluster) = self.backend.relay() {
             cluster.forget(name);
         }
         let mut guard = self.state();
         let state = &mut *guard;
+        match state.people.get(&name.to_lowercase()) {
+            Some(person) if Arc::ptr_eq(&person.control, control) => {}
+            // Taken over (`registered`): gone already.
+            _ if !self.backend.is_cluster() => return,
+            _ => {}
+        }
         state.people.remove(&name.to_lowercase());
         state.ops.remove(&name.to_lowercase());
         let held = held && !self.backend.is_cluster() && state.closing.is_none();

@@ -50,6 +50,14 @@ impl Rooms {
         room: &str,
         new: &str,
     ) -> Result<Option<Event>, CommandError> {
+        // Someone else's registered name needs `/identify`; a change of
+        // letter case of one's own does not.
+        if old.to_lowercase() != new.to_lowercase() && self.is_registered(new) {
+            return Err(super::name_registered(
+                new,
+                &format!("/identify {new} PASSWORD if it is yours, or pick another"),
+            ));
+        }
         let Some(cluster) = self.backend.relay().filter(|_| old != new) else {
             return self.rename_here(old, room, new);
         };
@@ -73,8 +81,17 @@ impl Rooms {
     }
 
     fn rename_here(&self, old: &str, room: &str, new: &str) -> Result<Option<Event>, CommandError> {
-        let mut guard = self.state();
-        let state = &mut *guard;
+        self.rename_locked(&mut self.state(), old, room, new)
+    }
+
+    /// [`Rooms::rename_here`] under the lock already held.
+    pub(super) fn rename_locked(
+        &self,
+        state: &mut State,
+        old: &str,
+        room: &str,
+        new: &str,
+    ) -> Result<Option<Event>, CommandError> {
         if old == new {
             return Err(CommandError {
                 code: ErrorCode::BadArguments,
@@ -120,7 +137,9 @@ impl State {
         loop {
             let name = format!("guest-{}", self.next_guest);
             self.next_guest += 1;
-            if !self.people.contains_key(&name) {
+            // A registered guest name (from before guests could not
+            // register) would hold its newcomer.
+            if !self.people.contains_key(&name) && !self.is_registered(&name) {
                 return name;
             }
         }

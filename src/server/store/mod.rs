@@ -51,6 +51,7 @@ use super::history::{RoomTail, StoredMessage};
 use super::metrics::StoreMetrics;
 use crate::protocol::{DEFAULT_ROOM, Event};
 use crate::server::ban::{Ban, MAX_BANS};
+use crate::server::rooms::Owner;
 use schema::SchemaError;
 use writer::{Job, Losses, Writer};
 
@@ -135,6 +136,8 @@ pub struct Store {
     lobby: Option<RoomTail>,
     /// The bans in force, read at start, until the registry takes them.
     bans: Vec<Ban>,
+    /// The registered names, read at start, until the registry takes them.
+    names: Option<Vec<Owner>>,
     /// Held, locked, for the server's life (released by the OS on any exit).
     _lock: File,
 }
@@ -231,6 +234,10 @@ impl Store {
                 path: path.clone(),
                 reason: reason.to_string(),
             })?;
+        let names = writer.load_names().map_err(|reason| OpenError::Corrupt {
+            path: path.clone(),
+            reason: reason.to_string(),
+        })?;
         std::thread::Builder::new()
             .name("history-writer".to_owned())
             .spawn(move || writer.run())
@@ -247,6 +254,7 @@ impl Store {
             metrics,
             lobby: Some(lobby),
             bans,
+            names: Some(names),
             _lock: lock,
         })
     }
@@ -271,6 +279,25 @@ impl Store {
             tracing::error!(
                 "cannot save a moderation change ({err}): it holds until the server stops"
             );
+        }
+    }
+
+    /// The registered names as read at start; empty once taken.
+    pub(crate) fn take_names(&mut self) -> Vec<Owner> {
+        self.names.take().unwrap_or_default()
+    }
+
+    /// Saves a registered name, or its new password, in the next commit.
+    pub(crate) async fn save_name(&self, owner: Owner) {
+        if self.send(Job::SaveName(owner)).await.is_err() {
+            tracing::error!("the history writer has stopped; a registration is not saved");
+        }
+    }
+
+    /// Forgets the registered name whose lowercase form is `key`.
+    pub(crate) async fn forget_name(&self, key: String) {
+        if self.send(Job::ForgetName(key)).await.is_err() {
+            tracing::error!("the history writer has stopped; an unregistration is not saved");
         }
     }
 
@@ -354,7 +381,9 @@ impl Store {
 fn job_room(job: Job) -> String {
     match job {
         Job::Append { room, .. } | Job::Load { room, .. } => room,
-        Job::Close { .. } | Job::Moderate(_) => String::new(),
+        Job::Close { .. } | Job::Moderate(_) | Job::SaveName(_) | Job::ForgetName(_) => {
+            String::new()
+        }
     }
 }
 

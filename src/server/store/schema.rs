@@ -51,6 +51,16 @@ const MIGRATIONS: &[&str] = &[
          by       TEXT NOT NULL,
          reason   TEXT NOT NULL
      ) WITHOUT ROWID;",
+    // 4: registered names (`/register`), by their lowercase form: the name
+    // as registered, the password's Argon2id PHC string (salt and
+    // parameters inside), and the address it was registered from, for the
+    // limit per address.
+    "CREATE TABLE registered_names (
+         key     TEXT PRIMARY KEY,
+         name    TEXT NOT NULL,
+         hash    TEXT NOT NULL,
+         address TEXT NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// Why a database file cannot be used as it is.
@@ -182,6 +192,21 @@ mod tests {
             apply(&tx, migration, from as u32 + 1).unwrap();
             tx.commit().unwrap();
         }
+    }
+
+    #[test]
+    fn a_version_3_file_gains_an_empty_table_of_registered_names() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 3);
+        assert_eq!(check(&conn).unwrap(), 3);
+        migrate(&mut conn, 3).unwrap();
+        let names: u32 = conn
+            .query_row("SELECT count(*) FROM registered_names", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(names, 0);
+        assert_eq!(check(&conn).unwrap(), VERSION);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::protocol::DEFAULT_ROOM;
 use crate::server::ban::Ban;
 use crate::server::history::{RoomTail, Said, StoredMessage};
 use crate::server::metrics::StoreMetrics;
+use crate::server::rooms::Owner;
 
 /// Jobs taken from the queue for one transaction at most: bounds the time a
 /// transaction holds messages in memory when the queue was long.
@@ -43,6 +44,10 @@ pub(super) enum Job {
     Close { reply: oneshot::Sender<()> },
     /// Keep a moderation change (a ban, its end, a topic).
     Moderate(Change),
+    /// Save a registered name (or its new password).
+    SaveName(Owner),
+    /// Forget a registered name, by its lowercase form.
+    ForgetName(String),
 }
 
 /// A moderation change to keep.
@@ -123,6 +128,7 @@ impl Writer {
         let mut loads = Vec::new();
         let mut changes = Vec::new();
         let mut close = None;
+        let mut names = Vec::new();
         for job in batch.drain(..) {
             match job {
                 Job::Append {
@@ -136,6 +142,16 @@ impl Writer {
                 Job::Load { room, reply } => loads.push((room, reply)),
                 Job::Close { reply } => close = Some(reply),
                 Job::Moderate(change) => changes.push(change),
+                Job::SaveName(owner) => names.push(Ok(owner)),
+                Job::ForgetName(key) => names.push(Err(key)),
+            }
+        }
+        // Each its own small transaction: they are rare, and a failure to
+        // write one must not cost the messages theirs.
+        for change in names {
+            if let Err(err) = self.save_name(change) {
+                self.metrics.failed_commits.inc();
+                tracing::error!("cannot save a change of the registered names: {err}");
             }
         }
         let earlier_losses = self.losses.take();
@@ -180,6 +196,48 @@ impl Writer {
             let _ = reply.send(tail);
         }
         close
+    }
+
+    /// Saves (`Ok`) or forgets (`Err`, by lowercase form) a registered name.
+    fn save_name(&self, change: Result<Owner, String>) -> rusqlite::Result<()> {
+        match change {
+            Ok(owner) => self
+                .conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO registered_names (key, name, hash, address)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    owner.name.to_lowercase(),
+                    owner.name,
+                    owner.hash.as_ref(),
+                    owner.address.to_string()
+                ])
+                .map(drop),
+            Err(key) => self
+                .conn
+                .prepare_cached("DELETE FROM registered_names WHERE key = ?1")?
+                .execute([key])
+                .map(drop),
+        }
+    }
+
+    /// Every registered name, read at start.
+    pub(super) fn load_names(&self) -> rusqlite::Result<Vec<Owner>> {
+        self.conn
+            .prepare_cached("SELECT name, hash, address FROM registered_names")?
+            .query_map([], |row| {
+                let address: String = row.get(2)?;
+                Ok(Owner {
+                    name: row.get(0)?,
+                    hash: row.get::<_, String>(1)?.into(),
+                    // An address that does not parse counts as nobody's.
+                    address: address
+                        .parse()
+                        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+                })
+            })?
+            .collect()
     }
 
     pub(super) fn load(&self, room: &str) -> rusqlite::Result<RoomTail> {

@@ -23,7 +23,7 @@ pub const CLIENT: &str = env!("CARGO_BIN_EXE_client");
 
 /// What the client reads from the environment and no test wants inherited:
 /// a default name, and log filters that would add lines to its stderr.
-pub const CLEARED_ENV: [&str; 2] = ["CHAT_NAME", "RUST_LOG"];
+pub const CLEARED_ENV: [&str; 3] = ["CHAT_NAME", "CHAT_PASSWORD", "RUST_LOG"];
 
 /// The `client` binary with `args`, without [`CLEARED_ENV`], killed when
 /// dropped; the caller adds pipes and environment.

@@ -280,3 +280,24 @@ async fn issue_17_a_crashed_servers_people_leave_the_lists() {
         .expect("SISMEMBER");
     assert!(!listed, "a dead server with nobody left stays in the set");
 }
+
+/// The welcome counts the room's people on every server, the newcomer
+/// included.
+#[tokio::test]
+async fn issue_17_the_welcome_counts_the_room_across_servers() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
+    let _ana = arrive(&one, "ana", "talk").await;
+    let _bo = arrive(&two, "bo", "talk").await;
+    let _cy = arrive(&one, "cy", "elsewhere").await;
+    let mut dd = WsClient::connect(&two.url_for("/talk?name=dd&format=json")).await;
+    let welcome = dd
+        .event_matching("the welcome", |e| matches!(e, Event::Welcome { .. }))
+        .await;
+    let Event::Welcome { people, .. } = welcome else {
+        unreachable!("matched a welcome")
+    };
+    assert_eq!(people, Some(3));
+}

@@ -111,8 +111,8 @@ pub(crate) struct Membership {
     /// the replay and any gap, where the broadcast would have put it, since
     /// clients take it as "you are in".
     pub own_join: Option<EncodedEvent>,
-    /// How many are in the room, the newcomer included; `None` with Redis,
-    /// where this server sees only its own.
+    /// How many are in the room, the newcomer included; with Redis, on
+    /// every server (`None` if Redis does not answer).
     pub people: Option<usize>,
     /// The room's topic, for the welcome or after the own `join`.
     pub topic: Option<String>,

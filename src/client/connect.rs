@@ -1,7 +1,7 @@
 //! Where the client connects, how (plain or TLS, every address of the host in
 //! turn), and why it could not, in words that say what to try next.
 //!
-//! One concept over some 540 lines and its tests: each way of failing to
+//! One concept over some 590 lines and its tests: each way of failing to
 //! connect is read where it happens (resolve, TCP, TLS, the upgrade), and
 //! each gets its sentence here (every TLS error included), so the error types
 //! and the steps that raise them stay together.

@@ -20,6 +20,10 @@
 //! terminal's cursor within the drawn rows, and to redraw we move up that
 //! many rows, clear to the end of the screen, and draw again. Printing a line
 //! is the same: clear, print it, draw the prompt and draft below it.
+//!
+//! One concept, some 780 lines and its tests: the keys, the screen's rows
+//! and the printing above the prompt share one lock and one idea of where
+//! the cursor is; the draft's own editing is `draft`.
 
 use std::ffi::OsString;
 use std::io::{self, Write as _};

@@ -11,7 +11,7 @@
 //! its room and the id of the last message it showed, so that a reconnection
 //! resumes exactly where it left off (`since`), showing nothing twice.
 //!
-//! One concept, about 700 lines and its tests: the session loop and the
+//! One concept, about 850 lines and its tests: the session loop and the
 //! reconnection policy read the same state (name, room, last id, pacing,
 //! the lines waiting to be sent again, the replay under way), and
 //! splitting them would pass that state back and forth.

@@ -5,7 +5,7 @@
 //! design, for people and generic tools. Our client receives JSON and renders
 //! the text form itself.
 //!
-//! One concept, about 600 lines and its tests: every event with both its
+//! One concept, about 850 lines and its tests: every event with both its
 //! renderings and its sanitising, so that a new event is one variant here
 //! and the compiler names every match that must learn it.
 

@@ -11,29 +11,9 @@ use std::time::{Duration, Instant};
 
 use chat::protocol::{Event, RoomInfo};
 
-use crate::support::events::{enter, expect, join, leave, untimed, who};
+use crate::support::events::{enter, expect, join, leave, presence, untimed, who};
 use crate::support::redis::Redis;
 use crate::support::{TestServer, WsClient};
-
-/// A summary in `room`, with `ts: 0`.
-fn presence(
-    room: &str,
-    (joined, joined_names): (u64, &[&str]),
-    (left, left_names): (u64, &[&str]),
-    people: usize,
-) -> Event {
-    let names = |list: &[&str]| list.iter().map(|&n| n.to_owned()).collect();
-    Event::Presence {
-        room: room.into(),
-        joined,
-        joined_names: names(joined_names),
-        left,
-        left_names: names(left_names),
-        renamed: 0,
-        people,
-        ts: 0,
-    }
-}
 
 /// The next `presence` summary `client` gets, with `ts: 0`, and when it
 /// came; every other event on the way must be none of presence's.
@@ -78,7 +58,7 @@ async fn issue_17_a_big_room_across_servers_gets_one_merged_summary_per_interval
 
     // The fourth, on the other server, takes the room above the limit.
     let dd = arrive(&two, "dd", "big").await;
-    let one_more = presence("big", (1, &["dd"]), (0, &[]), 4);
+    let one_more = presence("big", (1, &["dd"]), (0, &[]), 0, 4);
     let (first, at) = next_summary(&mut ana).await;
     assert_eq!(first, one_more);
     assert_eq!(next_summary(&mut bo).await.0, one_more);
@@ -90,7 +70,7 @@ async fn issue_17_a_big_room_across_servers_gets_one_merged_summary_per_interval
         let server = if n.is_multiple_of(2) { &two } else { &one };
         crowd.push(arrive(server, &format!("p{n}"), "big").await);
     }
-    let six = presence("big", (6, &["p1", "p2", "p3", "p4", "p5"]), (0, &[]), 10);
+    let six = presence("big", (6, &["p1", "p2", "p3", "p4", "p5"]), (0, &[]), 0, 10);
     let (second, second_at) = next_summary(&mut ana).await;
     assert_eq!(second, six);
     assert!(

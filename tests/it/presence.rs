@@ -7,29 +7,8 @@
 use chat::protocol::Event;
 
 use crate::support::client::RunningClient;
-use crate::support::events::{expect, join, leave, nick, who};
+use crate::support::events::{expect, join, leave, nick, presence, who};
 use crate::support::{TestServer, WsClient, within};
-
-/// A summary in `room`, with `ts: 0`.
-fn presence(
-    room: &str,
-    (joined, joined_names): (u64, &[&str]),
-    (left, left_names): (u64, &[&str]),
-    renamed: u64,
-    people: usize,
-) -> Event {
-    let names = |list: &[&str]| list.iter().map(|&n| n.to_owned()).collect();
-    Event::Presence {
-        room: room.into(),
-        joined,
-        joined_names: names(joined_names),
-        left,
-        left_names: names(left_names),
-        renamed,
-        people,
-        ts: 0,
-    }
-}
 
 /// The head count a welcome gives.
 fn people_in(welcome: &Event) -> Option<usize> {

@@ -8,7 +8,7 @@
 //! frames (`write`). How a connection ends decides its close frame and its
 //! leave notice (`ending`).
 //!
-//! One concept in some 520 lines: the loop and what it does with each frame
+//! One concept in some 640 lines: the loop and what it does with each frame
 //! (commands included) share the connection's state, so they stay on the one
 //! type that owns it; opening, writing and ending are their own files.
 

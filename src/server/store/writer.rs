@@ -7,6 +7,10 @@
 //! A write that fails (a full disk, an I/O error) is logged, its messages are
 //! counted as lost, and the next interval tries again with new messages: the
 //! chat goes on meanwhile, and the loss is reported once writes succeed again.
+//!
+//! One concept, some 575 lines: the one thread that owns the SQLite
+//! connection, with every job it takes (appends, loads, moderation changes,
+//! registered names), since only it may touch the file.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

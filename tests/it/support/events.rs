@@ -122,6 +122,27 @@ pub fn private(from: &str, to: &str, text: &str) -> Event {
     }
 }
 
+/// A summary in `room`, with `ts: 0`.
+pub fn presence(
+    room: &str,
+    (joined, joined_names): (u64, &[&str]),
+    (left, left_names): (u64, &[&str]),
+    renamed: u64,
+    people: usize,
+) -> Event {
+    let names = |list: &[&str]| list.iter().map(|&n| n.to_owned()).collect();
+    Event::Presence {
+        room: room.into(),
+        joined,
+        joined_names: names(joined_names),
+        left,
+        left_names: names(left_names),
+        renamed,
+        people,
+        ts: 0,
+    }
+}
+
 /// The answer to `/who`.
 pub fn who(room: &str, names: &[&str]) -> Event {
     Event::Who {

@@ -9,6 +9,10 @@
 #   bench/install-peers.sh   # once: websocat and the ws library
 #   bench/run.sh [RUNS] [SCENARIO...]
 #
+# The scenarios by default: fanout chat light idle held; issue 17's one-room
+# and one-room-held are asked for by name (bench/run.sh 3 idle one-room
+# one-room-held puts them side by side with the rooms of 100).
+#
 # SERVERS picks the servers (default "chat websocat ws"); `chat-disk` is our
 # server with durable history (--data-dir in a fresh temporary directory);
 # `chat-base` is the server binary named by BASE_SERVER (another build of
@@ -38,11 +42,17 @@ declare -A args=(
   [light]="--subscribers 100 --senders 10 --messages 100 --rate 10 --bytes 64"
   [idle]="--subscribers 0 --senders 0 --idle 10000 --hold 1"
   [held]="--subscribers 10 --senders 1 --messages 100 --rate 10 --bytes 64 --idle 19000 --hold 1"
+  # Issue 17: 10,000 idle connections in ONE room (the peers have no rooms:
+  # for them it is the idle scenario again, run in the same series).
+  [one-room]="--subscribers 0 --senders 0 --idle 10000 --idle-room-size 10000 --hold 1"
+  # Issue 17: 19,000 in one room, then 5 messages a second apart to all of
+  # them; the settling lets the arrivals' presence summary pass first.
+  [one-room-held]="--subscribers 19000 --senders 1 --messages 5 --rate 1 --bytes 64 --settle 4 --hold 1"
 )
 
 # Extra flags for our server in a scenario: holding 19,000 connections needs
 # the connection cap (10,000 by default) raised; nothing else changes.
-declare -A server_args=([held]="--max-connections 19500")
+declare -A server_args=([held]="--max-connections 19500" [one-room-held]="--max-connections 19500")
 
 # Starts SERVER on core 0 and sets server_pid.
 start_server() {

@@ -12,13 +12,17 @@
 #   scripts/restart-storm.sh [N]        # default 19000
 #
 # PORT picks the port (default 19500); OUT, a file to append the result to
-# as one JSON line (the load generator's, with the server's figures added).
+# as one JSON line (the load generator's, with the server's figures added);
+# SERVER and LOADGEN, other builds of the two to compare (default: this
+# checkout's release build).
 # Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-19000}
 port=${PORT:-19500}
 out=${OUT:-}
+server=${SERVER:-target/release/server}
+loadgen_bin=${LOADGEN:-target/release/examples/loadgen}
 
 cargo build --release --bin server --example loadgen
 # Each process holds N sockets, the load generator a few more while it
@@ -45,7 +49,7 @@ now_ms() {
 
 # Starts a server on core 0, waits until it listens, and sets server_pid.
 start_server() {
-  taskset -c 0 target/release/server "${server_args[@]}" >>"$work/server.out" 2>>"$work/server.err" &
+  taskset -c 0 "$server" "${server_args[@]}" >>"$work/server.out" 2>>"$work/server.err" &
   server_pid=$!
   echo "$server_pid" >"$work/pid"
   for _ in $(seq 500); do
@@ -84,7 +88,7 @@ first_pid=$server_pid
 sample >"$work/rss" &
 sampler=$!
 
-taskset -c 1 target/release/examples/loadgen --port "$port" --server-pid "$first_pid" \
+taskset -c 1 "$loadgen_bin" --port "$port" --server-pid "$first_pid" \
   --reconnect "$n" --messages 20 --after 20 --concurrency 200 --timeout 300 \
   >"$work/loadgen.out" 2>&1 &
 loadgen=$!
@@ -101,7 +105,8 @@ kill -TERM "$server_pid" 2>/dev/null || true
 wait "$server_pid" || true
 
 cat "$work/loadgen.out"
-echo "first server exited with status $first_status; the next listened $((up_at - down_at)) ms later"
+sigterm_at=$(grep -o '"sigterm_unix_ms":[0-9]*' "$work/loadgen.out" | cut -d: -f2)
+echo "first server exited with status $first_status $((down_at - ${sigterm_at:-down_at})) ms after its SIGTERM; the next listened $((up_at - down_at)) ms later"
 # Each server's peak resident memory against its bound.
 awk '{ if ($3 > peak[$2]) peak[$2] = $3; bound[$2] = $4 }
   END { for (p in peak) printf "server %s: peak resident %.1f MiB, bound %.1f MiB (%s)\n",
@@ -112,6 +117,6 @@ if [ -n "$out" ]; then
   line=$(grep '^{' "$work/loadgen.out" | tail -1)
   peaks=$(awk '{ if ($3 > peak[$2]) peak[$2] = $3; bound[$2] = $4 }
     END { s = ""; for (p in peak) s = s sprintf("%s{\"peak_rss_kib\":%d,\"bound_bytes\":%d}", (s == "" ? "" : ","), peak[p], bound[p]); print s }' "$work/rss")
-  echo "{\"storm\":${line:-null},\"first_server_status\":$first_status,\"restart_ms\":$((up_at - down_at)),\"servers\":[$peaks],\"loadgen_status\":$loadgen_status}" >>"$out"
+  echo "{\"storm\":${line:-null},\"first_server_status\":$first_status,\"exit_ms\":$((down_at - ${sigterm_at:-down_at})),\"restart_ms\":$((up_at - down_at)),\"servers\":[$peaks],\"loadgen_status\":$loadgen_status}" >>"$out"
 fi
 exit "$loadgen_status"

@@ -71,6 +71,10 @@ struct Tally {
     failed_attempts: AtomicU64,
     /// Closes before the welcome (1013 when the cap is reached, say).
     refused_after_connect: AtomicU64,
+    /// Returns greeted under another name: the old connection still held
+    /// the name (an attempt the client gave up on, which the server
+    /// accepted later, say).
+    renamed: AtomicU64,
     /// Connections that ended without every line, and the lines missing.
     lost: AtomicU64,
     missing_lines: AtomicU64,
@@ -137,9 +141,13 @@ pub async fn run(storm: Storm) -> anyhow::Result<()> {
         .context("not everyone read the lines said before the restart within --timeout")??
         .forget();
 
+    // The SIGTERM's time on the wall clock, for the script that restarts
+    // the server to place the server's exit against.
+    let mut stop_unix_ms = 0;
     match storm.server_pid {
         Some(pid) => {
             tally.stop_sent.get_or_init(Instant::now);
+            stop_unix_ms = unix_ms();
             let status = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
                 .status()
@@ -161,7 +169,7 @@ pub async fn run(storm: Storm) -> anyhow::Result<()> {
     };
     cancel.cancel();
     while tasks.join_next().await.is_some() {}
-    report(&storm, &tally, connect_secs, timed_out);
+    report(&storm, &tally, connect_secs, stop_unix_ms, timed_out);
     Ok(())
 }
 
@@ -365,7 +373,12 @@ impl Person {
                 tokio::time::sleep(backoff.pause()).await;
                 let mut ws = self.target.connect(session, &self.tls).await.ok()?;
                 match expect_welcome(&mut ws).await {
-                    Ok(()) => Some(ws),
+                    Ok(name) => {
+                        if session.name.as_deref() != Some(name.as_str()) {
+                            self.tally.renamed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(ws)
+                    }
                     Err(_) => {
                         self.tally
                             .refused_after_connect
@@ -387,15 +400,22 @@ impl Person {
     }
 }
 
-async fn expect_welcome(ws: &mut ChatStream) -> anyhow::Result<()> {
+/// Reads the welcome, and returns the name it gives.
+async fn expect_welcome(ws: &mut ChatStream) -> anyhow::Result<String> {
     let first = tokio::time::timeout(Duration::from_secs(30), ws.next())
         .await
         .context("no welcome within 30 s")?
         .context("closed before the welcome")??;
     match first.as_text().map(serde_json::from_str::<Event>) {
-        Some(Ok(Event::Welcome { .. })) => Ok(()),
+        Some(Ok(Event::Welcome { name, .. })) => Ok(name),
         _ => bail!("the first frame was not a welcome: {first:?}"),
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// p50, p99 and max of `ms`, or zeros when empty.
@@ -414,11 +434,12 @@ fn percentiles(ms: &[u64]) -> [u64; 3] {
     ]
 }
 
-/// Returns per second after time zero: `counts[s]` came back in second `s`.
-fn per_second(ms: &[u64]) -> Vec<u64> {
+/// Returns per interval of `width` ms after time zero: `counts[k]` came
+/// back in the k-th.
+fn per_interval(ms: &[u64], width: u64) -> Vec<u64> {
     let mut counts = Vec::new();
     for &v in ms {
-        let s = usize::try_from(v / 1000).unwrap_or(usize::MAX).min(3600);
+        let s = usize::try_from(v / width).unwrap_or(usize::MAX).min(36_000);
         if counts.len() <= s {
             counts.resize(s + 1, 0);
         }
@@ -427,13 +448,14 @@ fn per_second(ms: &[u64]) -> Vec<u64> {
     counts
 }
 
-fn report(storm: &Storm, tally: &Tally, connect_secs: f64, timed_out: bool) {
+fn report(storm: &Storm, tally: &Tally, connect_secs: f64, stop_unix_ms: u64, timed_out: bool) {
     let going_away = tally.going_away_ms.lock().expect("not poisoned").clone();
     let back = tally.back_ms.lock().expect("not poisoned").clone();
     let other_closes = tally.other_closes.lock().expect("not poisoned").clone();
     let [g50, g99, gmax] = percentiles(&going_away);
     let [b50, b99, bmax] = percentiles(&back);
-    let spread = per_second(&back);
+    let spread = per_interval(&back, 1000);
+    let fine = per_interval(&back, 100);
     println!(
         "1001 received   {} of {} (ms after SIGTERM: p50 {g50}  p99 {g99}  max {gmax}); other closes {:?}; dropped without a close {}",
         going_away.len(),
@@ -447,11 +469,12 @@ fn report(storm: &Storm, tally: &Tally, connect_secs: f64, timed_out: bool) {
         tally.departures_after_return.load(Ordering::Relaxed)
     );
     println!(
-        "back            {} of {} (ms after SIGTERM: p50 {b50}  p99 {b99}  max {bmax}); {} failed attempts, {} closed before the welcome{}",
+        "back            {} of {} (ms after SIGTERM: p50 {b50}  p99 {b99}  max {bmax}); {} failed attempts, {} closed before the welcome, {} under another name{}",
         back.len(),
         storm.connections,
         tally.failed_attempts.load(Ordering::Relaxed),
         tally.refused_after_connect.load(Ordering::Relaxed),
+        tally.renamed.load(Ordering::Relaxed),
         if timed_out { ", TIMED OUT" } else { "" }
     );
     println!("returns/second  {spread:?}");
@@ -475,8 +498,11 @@ fn report(storm: &Storm, tally: &Tally, connect_secs: f64, timed_out: bool) {
         "back": back.len(),
         "back_ms": {"p50": b50, "p99": b99, "max": bmax},
         "returns_per_second": spread,
+        "returns_per_100ms": fine,
+        "sigterm_unix_ms": stop_unix_ms,
         "failed_attempts": tally.failed_attempts.load(Ordering::Relaxed),
         "closed_before_welcome": tally.refused_after_connect.load(Ordering::Relaxed),
+        "renamed": tally.renamed.load(Ordering::Relaxed),
         "connections_missing_lines": tally.lost.load(Ordering::Relaxed),
         "missing_lines": tally.missing_lines.load(Ordering::Relaxed),
         "duplicated": tally.duplicated.load(Ordering::Relaxed),
@@ -484,4 +510,22 @@ fn report(storm: &Storm, tally: &Tally, connect_secs: f64, timed_out: bool) {
         "timed_out": timed_out,
     });
     println!("{json}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returns_are_counted_per_interval_after_time_zero() {
+        assert_eq!(per_interval(&[], 1000), Vec::<u64>::new());
+        assert_eq!(per_interval(&[0, 999, 1000, 3500], 1000), vec![2, 1, 0, 1]);
+        assert_eq!(per_interval(&[150, 250], 100), vec![0, 1, 1]);
+    }
+
+    #[test]
+    fn percentiles_of_nothing_are_zero() {
+        assert_eq!(percentiles(&[]), [0, 0, 0]);
+        assert_eq!(percentiles(&[5, 5, 5, 900]), [5, 900, 900]);
+    }
 }

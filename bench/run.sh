@@ -13,7 +13,8 @@
 # and one-room-held are asked for by name (bench/run.sh 3 idle one-room
 # one-room-held puts them side by side with the rooms of 100).
 #
-# SERVERS picks the servers (default "chat websocat ws"); `chat-disk` is our
+# LOADGEN and CHAT_SERVER name other builds of the load generator and of our
+# server than this checkout's. SERVERS picks the servers (default "chat websocat ws"); `chat-disk` is our
 # server with durable history (--data-dir in a fresh temporary directory);
 # `chat-base` is the server binary named by BASE_SERVER (another build of
 # ours, as bench/compare.sh sets it).
@@ -33,7 +34,8 @@ read -r -a servers <<<"${SERVERS:-chat websocat ws}"
 port=19080
 
 cargo build --release --bin server --example loadgen
-loadgen=target/release/examples/loadgen
+loadgen=${LOADGEN:-target/release/examples/loadgen}
+chat_server=${CHAT_SERVER:-target/release/server}
 
 # Scenario name -> load generator arguments.
 declare -A args=(
@@ -58,14 +60,14 @@ declare -A server_args=([held]="--max-connections 19500" [one-room-held]="--max-
 start_server() {
   case $1 in
     # shellcheck disable=SC2086
-    chat) taskset -c 0 target/release/server --port $port --messages-per-second 0 \
+    chat) taskset -c 0 "$chat_server" --port $port --messages-per-second 0 \
             ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
     # shellcheck disable=SC2086
     chat-base) taskset -c 0 "${BASE_SERVER:?BASE_SERVER names the server binary to compare}" --port $port \
             --messages-per-second 0 ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
     # shellcheck disable=SC2086
     chat-disk) data_dir=$(mktemp -d)
-            taskset -c 0 target/release/server --port $port --messages-per-second 0 \
+            taskset -c 0 "$chat_server" --port $port --messages-per-second 0 \
             --data-dir "$data_dir" ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
     websocat) taskset -c 0 "$peers/bin/websocat" -t "ws-l:127.0.0.1:$port" broadcast:mirror: >/dev/null 2>&1 & ;;
     ws) NODE_PATH="$peers/node/node_modules" taskset -c 0 node bench/ws-broadcast.js $port >/dev/null 2>&1 & ;;
@@ -92,6 +94,17 @@ wait_for_port() {
   return 1
 }
 
+# Waits (65 s at most) until the loopback's TIME_WAIT sockets from the last
+# runs are few: every run leaves up to one per connection, and the next
+# run's connects then share the ephemeral ports with them; waiting keeps
+# the runs of a series alike.
+time_wait_drained() {
+  for _ in $(seq 65); do
+    [ "$(ss -Htan state time-wait | wc -l)" -lt 5000 ] && return 0
+    sleep 1
+  done
+}
+
 for scenario in "${scenarios[@]}"; do
   for server in "${servers[@]}"; do
     # 19,000 connections through one process is our claim; the peers'
@@ -102,6 +115,7 @@ for scenario in "${scenarios[@]}"; do
         echo "port $port is taken: stop what listens there (ss -ltnp 'sport = :$port') and run again" >&2
         exit 1
       fi
+      time_wait_drained
       start_server $server
       wait_for_port
       peer_flag=""; [ "${server%-*}" != chat ] && peer_flag="--peer"

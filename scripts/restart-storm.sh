@@ -79,6 +79,14 @@ sample() {
   done
 }
 
+# Each run leaves a TIME_WAIT socket per connection on loopback, sharing the
+# ephemeral ports with the next run's: wait (65 s at most) until they are
+# few, so that runs compare.
+for _ in $(seq 65); do
+  [ "$(ss -Htan state time-wait | wc -l)" -lt 5000 ] && break
+  sleep 1
+done
+
 if port_open; then
   echo "port $port is taken: stop what listens there (ss -ltnp 'sport = :$port') or set PORT" >&2
   exit 1

@@ -120,11 +120,14 @@ awk '{ if ($3 > peak[$2]) peak[$2] = $3; bound[$2] = $4 }
   END { for (p in peak) printf "server %s: peak resident %.1f MiB, bound %.1f MiB (%s)\n",
         p, peak[p] / 1024, bound[p] / 1048576, (bound[p] > 0 && peak[p] * 1024 <= bound[p]) ? "within" : "OVER or unknown" }' \
   "$work/rss"
-grep -E '^(ERROR|WARN)|error|warn' "$work/server.err" | head -5 || true
+# A connection not closed within the shutdown's 3 s is logged as a warning.
+warnings=$(grep -cE ' (WARN|ERROR) ' "$work/server.err" || true)
+echo "server warnings and errors: $warnings"
+grep -E ' (WARN|ERROR) ' "$work/server.err" | head -5 || true
 if [ -n "$out" ]; then
   line=$(grep '^{' "$work/loadgen.out" | tail -1)
   peaks=$(awk '{ if ($3 > peak[$2]) peak[$2] = $3; bound[$2] = $4 }
     END { s = ""; for (p in peak) s = s sprintf("%s{\"peak_rss_kib\":%d,\"bound_bytes\":%d}", (s == "" ? "" : ","), peak[p], bound[p]); print s }' "$work/rss")
-  echo "{\"storm\":${line:-null},\"first_server_status\":$first_status,\"exit_ms\":$((down_at - ${sigterm_at:-down_at})),\"restart_ms\":$((up_at - down_at)),\"servers\":[$peaks],\"loadgen_status\":$loadgen_status}" >>"$out"
+  echo "{\"storm\":${line:-null},\"first_server_status\":$first_status,\"exit_ms\":$((down_at - ${sigterm_at:-down_at})),\"restart_ms\":$((up_at - down_at)),\"servers\":[$peaks],\"loadgen_status\":$loadgen_status,\"server_warnings\":$warnings}" >>"$out"
 fi
 exit "$loadgen_status"

@@ -9,7 +9,12 @@
 #   bench/install-peers.sh   # once: websocat and the ws library
 #   bench/run.sh [RUNS] [SCENARIO...]
 #
-# SERVERS picks the servers (default "chat websocat ws"); `chat-disk` is our
+# The scenarios by default: fanout chat light idle held; issue 17's one-room
+# and one-room-held are asked for by name (bench/run.sh 3 idle one-room
+# one-room-held puts them side by side with the rooms of 100).
+#
+# LOADGEN and CHAT_SERVER name other builds of the load generator and of our
+# server than this checkout's. SERVERS picks the servers (default "chat websocat ws"); `chat-disk` is our
 # server with durable history (--data-dir in a fresh temporary directory);
 # `chat-base` is the server binary named by BASE_SERVER (another build of
 # ours, as bench/compare.sh sets it).
@@ -29,7 +34,8 @@ read -r -a servers <<<"${SERVERS:-chat websocat ws}"
 port=19080
 
 cargo build --release --bin server --example loadgen
-loadgen=target/release/examples/loadgen
+loadgen=${LOADGEN:-target/release/examples/loadgen}
+chat_server=${CHAT_SERVER:-target/release/server}
 
 # Scenario name -> load generator arguments.
 declare -A args=(
@@ -38,24 +44,30 @@ declare -A args=(
   [light]="--subscribers 100 --senders 10 --messages 100 --rate 10 --bytes 64"
   [idle]="--subscribers 0 --senders 0 --idle 10000 --hold 1"
   [held]="--subscribers 10 --senders 1 --messages 100 --rate 10 --bytes 64 --idle 19000 --hold 1"
+  # Issue 17: 10,000 idle connections in ONE room (the peers have no rooms:
+  # for them it is the idle scenario again, run in the same series).
+  [one-room]="--subscribers 0 --senders 0 --idle 10000 --idle-room-size 10000 --hold 1"
+  # Issue 17: 19,000 in one room, then 5 messages a second apart to all of
+  # them; the settling lets the arrivals' presence summary pass first.
+  [one-room-held]="--subscribers 19000 --senders 1 --messages 5 --rate 1 --bytes 64 --settle 4 --hold 1"
 )
 
 # Extra flags for our server in a scenario: holding 19,000 connections needs
 # the connection cap (10,000 by default) raised; nothing else changes.
-declare -A server_args=([held]="--max-connections 19500")
+declare -A server_args=([held]="--max-connections 19500" [one-room-held]="--max-connections 19500")
 
 # Starts SERVER on core 0 and sets server_pid.
 start_server() {
   case $1 in
     # shellcheck disable=SC2086
-    chat) taskset -c 0 target/release/server --port $port --messages-per-second 0 \
+    chat) taskset -c 0 "$chat_server" --port $port --messages-per-second 0 \
             ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
     # shellcheck disable=SC2086
     chat-base) taskset -c 0 "${BASE_SERVER:?BASE_SERVER names the server binary to compare}" --port $port \
             --messages-per-second 0 ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
     # shellcheck disable=SC2086
     chat-disk) data_dir=$(mktemp -d)
-            taskset -c 0 target/release/server --port $port --messages-per-second 0 \
+            taskset -c 0 "$chat_server" --port $port --messages-per-second 0 \
             --data-dir "$data_dir" ${server_args[$scenario]:-} >/dev/null 2>&1 & ;;
     websocat) taskset -c 0 "$peers/bin/websocat" -t "ws-l:127.0.0.1:$port" broadcast:mirror: >/dev/null 2>&1 & ;;
     ws) NODE_PATH="$peers/node/node_modules" taskset -c 0 node bench/ws-broadcast.js $port >/dev/null 2>&1 & ;;
@@ -82,6 +94,17 @@ wait_for_port() {
   return 1
 }
 
+# Waits (65 s at most) while the loopback's TIME_WAIT sockets from the last
+# runs are many: every run leaves up to one per connection, and the next
+# run's connects then share the ephemeral ports with them (28,000 here);
+# waiting while they are over 20,000 keeps the ports from running out.
+time_wait_drained() {
+  for _ in $(seq 65); do
+    [ "$(ss -Htan state time-wait | wc -l)" -lt 20000 ] && return 0
+    sleep 1
+  done
+}
+
 for scenario in "${scenarios[@]}"; do
   for server in "${servers[@]}"; do
     # 19,000 connections through one process is our claim; the peers'
@@ -92,6 +115,7 @@ for scenario in "${scenarios[@]}"; do
         echo "port $port is taken: stop what listens there (ss -ltnp 'sport = :$port') and run again" >&2
         exit 1
       fi
+      time_wait_drained
       start_server $server
       wait_for_port
       peer_flag=""; [ "${server%-*}" != chat ] && peer_flag="--peer"

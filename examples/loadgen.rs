@@ -19,6 +19,12 @@
 //!     --fill 10000 --joins 5000
 //! ```
 //!
+//! With `--reconnect N` it makes a restart storm instead: N connections in
+//! one room that, when the server restarts, come back with the terminal
+//! client's own backoff and resume with `since`; it sends the server SIGTERM
+//! itself (`--server-pid`) and reports the 1001s, the returns and what was
+//! lost (`examples/common/storm.rs`; `scripts/restart-storm.sh` runs it).
+//!
 //! Loopback only, bounded by `--timeout`. Run the server with
 //! `--messages-per-second 0` (a load generator is not a person typing):
 //!
@@ -30,6 +36,8 @@
 
 #[path = "common/proc_stats.rs"]
 mod proc_stats;
+#[path = "common/storm.rs"]
+mod storm;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -76,6 +84,10 @@ struct Args {
     /// Extra connections that stay idle, in rooms of 100, to measure memory per connection
     #[arg(long, default_value_t = 0)]
     idle: usize,
+    /// People per room of the idle connections: 10000 with `--idle 10000`
+    /// puts them all in one room
+    #[arg(long, default_value_t = 100)]
+    idle_room_size: usize,
     /// Connection attempts in flight at once
     #[arg(long, default_value_t = 200)]
     concurrency: usize,
@@ -102,6 +114,16 @@ struct Args {
     /// filled room, whose server CPU time is measured
     #[arg(long, default_value_t = 0)]
     joins: usize,
+    /// Restart-storm mode: this many connections in one room, which come
+    /// back with the client's own backoff when the server restarts (see
+    /// scripts/restart-storm.sh); `--messages` lines are said before the
+    /// restart and `--after` after it (together within the server's
+    /// `--history`, 100 by default)
+    #[arg(long, default_value_t = 0)]
+    reconnect: usize,
+    /// Restart-storm mode: lines said once back, read live or in the replay
+    #[arg(long, default_value_t = 20)]
+    after: usize,
     /// The server is a plain broadcast server (websocat's broadcast mode, the
     /// `ws` library's recipe): no welcome, every frame echoed as it came
     #[arg(long)]
@@ -150,7 +172,18 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(async {
-            if args.joins > 0 {
+            if args.reconnect > 0 {
+                storm::run(storm::Storm {
+                    base: format!("ws://{}", std::net::SocketAddr::new(args.host, args.port)),
+                    connections: args.reconnect,
+                    before: args.messages,
+                    after: args.after,
+                    server_pid: args.server_pid,
+                    concurrency: args.concurrency,
+                    timeout: Duration::from_secs_f64(args.timeout),
+                })
+                .await
+            } else if args.joins > 0 {
                 join_cost(args).await
             } else {
                 run(args).await
@@ -259,6 +292,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Per message, when paced: how long the server took to reach everyone.
     let track_spread = args.rate > 0.0;
     let rss_before = args.server_pid.and_then(proc_stats::rss_kib);
+    let cpu_connect_before = args.server_pid.and_then(proc_stats::cpu_ticks);
     let connect_started = Instant::now();
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
     // Everyone waits here once connected, so sending starts with all in place.
@@ -291,7 +325,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let url = format!(
             "{}/idle-{run_id}-{}?name=i{run_id}-{i}&format=json",
             base(i),
-            i / 100
+            i / args.idle_room_size.max(1)
         );
         let (gate, ready, cancel) = (gate.clone(), ready.clone(), cancel.clone());
         others.spawn(async move { sit_in(&url, &gate, &ready, peer, &cancel).await });
@@ -325,6 +359,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         () = tokio::time::sleep(deadline) => bail!("not every connection was made within --timeout; is the server running on port {}?", args.port),
     }
     let connect_time = connect_started.elapsed();
+    let cpu_connected = args.server_pid.and_then(proc_stats::cpu_ticks);
     let connections = args.subscribers + args.senders + args.idle;
     let rss_connected = args.server_pid.and_then(proc_stats::rss_kib);
 
@@ -398,6 +433,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             (Some(before), Some(after)) if delivered > 0 => Some(
                 (after - before) as f64 * 1e6 / proc_stats::ticks_per_second() / delivered as f64,
             ),
+            _ => None,
+        },
+        cpu_connect_secs: match (cpu_connect_before, cpu_connected) {
+            (Some(before), Some(after)) => {
+                Some((after - before) as f64 / proc_stats::ticks_per_second())
+            }
             _ => None,
         },
         kib_per_connection: match (rss_before, rss_connected.max(rss_held)) {
@@ -624,6 +665,8 @@ struct Report {
     /// p50, p99 of the fan-out spread, in paced runs.
     spread_us: Option<[u64; 2]>,
     cpu_us_per_delivery: Option<f64>,
+    /// The server's CPU time while the connections were made, in seconds.
+    cpu_connect_secs: Option<f64>,
     kib_per_connection: Option<f64>,
     server_rss_kib: Option<u64>,
 }
@@ -652,8 +695,11 @@ impl Report {
             args.idle
         );
         println!(
-            "connections     {} in {:.2} s",
-            self.connections, self.connect_secs
+            "connections     {} in {:.2} s (server cpu {})",
+            self.connections,
+            self.connect_secs,
+            self.cpu_connect_secs
+                .map_or("n/a".to_owned(), |s| format!("{s:.2} s"))
         );
         println!(
             "deliveries      {} of {} expected, {} lost ({} reported in gaps){}",
@@ -684,6 +730,7 @@ impl Report {
         let json = serde_json::json!({
             "subscribers": args.subscribers, "senders": args.senders, "messages": args.messages,
             "bytes": args.bytes, "rate": args.rate, "idle": args.idle,
+            "idle_room_size": args.idle_room_size,
             "connections": self.connections, "connect_secs": self.connect_secs,
             "expected": self.expected, "delivered": self.delivered, "lost": lost,
             "missed_in_gaps": self.missed_in_gaps, "timed_out": self.timed_out,
@@ -691,6 +738,7 @@ impl Report {
             "latency_us": {"p50": p50, "p90": p90, "p99": p99, "p99_9": p999, "max": max},
             "spread_us": self.spread_us.map(|[p50, p99]| serde_json::json!({"p50": p50, "p99": p99})),
             "server_cpu_us_per_delivery": self.cpu_us_per_delivery,
+            "server_cpu_connect_secs": self.cpu_connect_secs,
             "server_kib_per_connection": self.kib_per_connection,
             "server_rss_kib": self.server_rss_kib,
         });

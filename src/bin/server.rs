@@ -206,7 +206,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let scheme = if config.tls.is_some() { "wss" } else { "ws" };
     let server = Server::open(config).await?;
     let addr = SocketAddr::new(args.addr, args.port);
-    let listener = TcpListener::bind(addr).await.map_err(|err| {
+    let listener = listen(addr).map_err(|err| {
         let hint = match err.kind() {
             std::io::ErrorKind::AddrInUse => {
                 " (is another server running there? choose another --port)"
@@ -227,6 +227,28 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     println!("{}", browser_line(scheme, local));
     server.run(listener, shutdown).await;
     Ok(())
+}
+
+/// Connections the kernel holds for us before we accept them. Tokio's
+/// `TcpListener::bind` asks for 1,024; when a restarted server's clients
+/// all come back at once (issue 17, 19,000 of them in one room) that queue
+/// overflowed, and each connection dropped there waited for TCP's own retry
+/// (1 s, then 3 s, then 7 s...): most of the storm's length. The kernel
+/// caps the figure at `net.core.somaxconn` (4,096 by default).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` and listens, as `TcpListener::bind` does (with
+/// `SO_REUSEADDR`, so a restarted server gets its port back at once) but
+/// with a backlog of [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The second line printed: where a person opens the chat in a browser.

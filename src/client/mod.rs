@@ -2,6 +2,7 @@
 //! arrives, and comes back by itself when the connection drops.
 //!
 //! - `connect`: the target URL, TLS, and connection errors with their advice.
+//! - `backoff`: the pauses between attempts to reconnect.
 //! - `terminal`: the line editor for a person, plain lines for a script.
 //! - `editor`: the line editor itself (keys, layout, drawing), and `draft`:
 //!   the line being typed and the history, pure.
@@ -16,6 +17,7 @@
 //! the lines waiting to be sent again, the replay under way), and
 //! splitting them would pass that state back and forth.
 
+mod backoff;
 mod connect;
 mod draft;
 mod editor;
@@ -25,13 +27,14 @@ mod terminal;
 pub use editor::REFLOWING_TERMINAL_VARS;
 
 use std::collections::VecDeque;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 use tokio_websockets::{CloseCode, Message};
 
-pub use connect::{ConnectError, DEFAULT_URL, Password, Session, Target, Tls};
+pub use backoff::Backoff;
+pub use connect::{ChatStream, ConnectError, DEFAULT_URL, Password, Session, Target, Tls};
 pub use render::{Look, Renderer};
 use terminal::{Input, Output, Typed};
 
@@ -41,9 +44,6 @@ use crate::sanitize::{one_line, strip_controls};
 
 /// How long the closing handshake may take at the end.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// First pause before reconnecting; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Sent messages remembered until their copy comes back; beyond that the
 /// oldest is taken for confirmed.
 const UNCONFIRMED_LEN: usize = 256;
@@ -167,7 +167,7 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         json: options.json,
         interactive: options.interactive,
         reconnected: false,
-        backoff: FIRST_BACKOFF,
+        backoff: Backoff::new(),
         replaying: false,
         divided: false,
         held: None,
@@ -244,7 +244,7 @@ struct Chat {
     reconnected: bool,
     /// The next pause before reconnecting; it grows with each failed
     /// attempt (refused names included) and starts afresh once we are in.
-    backoff: Duration,
+    backoff: Backoff,
     /// What arrives now is the room's history, replayed: from the welcome
     /// (or our own `leave` for a `/join`) to our own `join`.
     replaying: bool,
@@ -380,7 +380,7 @@ impl Chat {
                         }
                         greeted = true;
                         // We are in: the next drop starts its backoff afresh.
-                        self.backoff = FIRST_BACKOFF;
+                        self.backoff.reset();
                         // An operator stays one across reconnections. Sent
                         // here, never in the URL, which proxies log.
                         if let Some(secret) = &self.op_token
@@ -707,8 +707,7 @@ impl Chat {
         // so that a gap in between is reported.
         self.session.since = Some(self.session.since.unwrap_or(0));
         loop {
-            let pause = jittered(self.backoff);
-            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            let pause = self.backoff.pause();
             let deadline = Instant::now() + pause;
             let attempt = async {
                 tokio::time::sleep_until(deadline).await;
@@ -750,7 +749,7 @@ impl Chat {
                     // The retry first: on a terminal the row is cut at its width.
                     let notice = format!(
                         "-- retrying in about {}s: {err}",
-                        self.backoff.as_secs().max(1)
+                        self.backoff.upcoming().as_secs().max(1)
                     );
                     let _ = output.progress(Some(&notice)).await;
                 }
@@ -836,17 +835,6 @@ fn escape_controls(json: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-/// `pause` give or take a quarter, so that clients dropped together do not
-/// all come back in the same instant.
-fn jittered(pause: Duration) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    // 0.75 to 1.25, from the clock's low bits: plenty for spreading clients out.
-    let factor = 0.75 + f64::from(nanos % 1000) / 2000.0;
-    pause.mul_f64(factor)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -858,17 +846,6 @@ mod tests {
         assert_eq!(line, r#"{"text":"a\u009b31m\u007fb\u202ec\u001b"}"#);
         let back: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(back, value);
-    }
-
-    #[test]
-    fn jitter_stays_within_a_quarter() {
-        for _ in 0..100 {
-            let pause = jittered(Duration::from_secs(4));
-            assert!(
-                pause >= Duration::from_secs(3) && pause <= Duration::from_secs(5),
-                "{pause:?}"
-            );
-        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chat::protocol::Event;
+use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -94,6 +95,62 @@ async fn sigterm_closes_every_client_with_1001_and_exits_0() {
 #[tokio::test]
 async fn sigint_closes_every_client_with_1001_and_exits_0() {
     signal_closes_everyone_with_1001_and_exits_0("INT").await;
+}
+
+/// Issue 17, restart storms: at shutdown the 50 people of a room (under
+/// `--presence-limit`, so departures would be told one by one) each get close
+/// 1001 within the shutdown bound, and none reads a `leave` before it: they
+/// are all leaving, to come back to the next server.
+#[tokio::test]
+async fn issue_17_shutdown_closes_a_room_of_50_with_1001_and_no_leave_notices() {
+    const PEOPLE: usize = 50;
+    let mut server = TestServer::start(&[]).await;
+    let mut people = Vec::new();
+    for n in 0..PEOPLE {
+        let (client, _welcome) = server.join(&format!("p{n}"), "storm").await;
+        people.push(client);
+    }
+    // Everyone has read the last arrival: what comes after it is the shutdown's.
+    let last = format!("p{}", PEOPLE - 1);
+    for client in &mut people {
+        client
+            .event_matching(
+                "the last arrival",
+                |e| matches!(e, Event::Join { name, .. } if *name == last),
+            )
+            .await;
+    }
+
+    let start = Instant::now();
+    server.signal("TERM");
+    for (n, client) in people.iter_mut().enumerate() {
+        let mut read = Vec::new();
+        let code = within("a close frame", async {
+            loop {
+                match client.ws.next().await {
+                    Some(Ok(message)) if message.is_close() => {
+                        let (code, _) = message.as_close().expect("a close frame");
+                        return u16::from(code);
+                    }
+                    Some(Ok(message)) => read.extend(message.as_text().map(str::to_owned)),
+                    other => panic!("p{n}: the connection ended without a close frame: {other:?}"),
+                }
+            }
+        })
+        .await;
+        assert_eq!(code, 1001, "p{n}'s close code");
+        assert!(
+            start.elapsed() < SHUTDOWN_BOUND,
+            "p{n} was closed {:?} after SIGTERM",
+            start.elapsed()
+        );
+        assert_eq!(
+            read,
+            Vec::<String>::new(),
+            "p{n} read this during the shutdown"
+        );
+    }
+    assert_eq!(server.wait().await.code(), Some(0));
 }
 
 /// A server nobody is connected to exits 0 promptly on SIGTERM.

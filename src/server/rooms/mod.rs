@@ -362,6 +362,16 @@ impl Rooms {
         }
         state.people.remove(&name.to_lowercase());
         state.ops.remove(&name.to_lowercase());
+        // At shutdown everyone here is leaving and coming back to the next
+        // server, so the room hears nothing: a leave for each of thousands,
+        // read as the readers are being closed, would be noise (and lost at
+        // once). With Redis the other servers' people stay, and hear it.
+        if state.closing.is_some() && !self.backend.is_cluster() {
+            if let Some(entry) = state.rooms.get_mut(room) {
+                entry.members.remove(name);
+            }
+            return;
+        }
         let held = held && !self.backend.is_cluster() && state.closing.is_none();
         let Some(leave) = self.leave(state, name, room, reason, !held) else {
             return;

@@ -361,6 +361,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let connect_time = connect_started.elapsed();
     let cpu_connected = args.server_pid.and_then(proc_stats::cpu_ticks);
     let connections = args.subscribers + args.senders + args.idle;
+    // For whoever watches the room meanwhile (the page's big-room test).
+    eprintln!(
+        "all {connections} connected to room {room} in {:.2} s",
+        connect_time.as_secs_f64()
+    );
     let rss_connected = args.server_pid.and_then(proc_stats::rss_kib);
 
     tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;

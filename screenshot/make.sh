@@ -2,8 +2,10 @@
 # Makes the README's screenshots from real runs: a server and three clients
 # in tmux, a fourth person in the browser page (headless Chromium, driven by
 # screenshot/page.py over WebDriver), a conversation typed into them, and a
-# client aimed at the wrong port; each terminal is captured with its colours
-# and rendered to a PNG, and the page is photographed by Chromium itself.
+# client aimed at the wrong port. ana is the room's operator: she sets the
+# topic and kicks a spammer (max, a fifth client, not photographed). Each
+# terminal is captured with its colours and rendered to a PNG, and the page
+# is photographed by Chromium itself.
 #
 # Needs tmux, the DejaVu fonts, Chromium and chromedriver (Debian: tmux
 # fonts-dejavu-core chromium chromium-driver) and, from PyPI, pillow and
@@ -13,7 +15,7 @@ cd "$(dirname "$0")/.."
 out=screenshot
 port=${SCREENSHOT_PORT:-18080}
 cols=84
-rows=16
+rows=20
 
 command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq tmux fonts-dejavu-core; }
 [ -x /usr/bin/chromedriver ] || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
@@ -47,7 +49,7 @@ wait_for() {
 # Starts a terminal (COLS wide) and types COMMAND at its prompt.
 terminal() {
   local pane=$1 command=$2 width=${3:-$cols}
-  tmux_ new-session -d -s "$pane" -x "$width" -y "$rows" \
+  tmux_ new-session -d -s "$pane" -x "$width" -y "$rows" -c "$profile" \
     "env PATH='$bin:$PATH' PS1='$ ' bash --norc --noprofile"
   tmux_ set-option -t "$pane" status off
   wait_for "$pane" '$'
@@ -65,9 +67,16 @@ shoot() {
   rm "$out/$pane.ans"
 }
 
-terminal server "server --port $port" 100
+# The operator's secret, in a file as a person would keep it.
+echo "lunch-ops-$$" > "$profile/op-token"
+terminal server "CHAT_OP_TOKEN=\$(cat op-token) server --port $port" 100
 wait_for server "listening on"
-for name in ana bo cy; do
+terminal ana "client --port $port --name ana --op-token-file op-token"
+wait_for ana "ana joined lobby"
+tmux_ send-keys -t ana -l "/topic lunch on Friday: where and when?"
+tmux_ send-keys -t ana Enter
+wait_for ana "set the topic"
+for name in bo cy; do
   terminal "$name" "client --port $port --name $name"
   wait_for "$name" "$name joined lobby"
 done
@@ -93,6 +102,10 @@ page say "$dee" "count me in, I'll be 10 minutes late"
 wait_for ana "dee: count me in"
 say cy "/me waves" "* cy waves"
 say cy "yes, at noon" "cy: yes, at noon"
+terminal max "client --port $port --name max"
+wait_for ana "max joined lobby"
+say max "CHEAP WATCHES!!! visit my site" "max: CHEAP"
+say ana "/kick max not here, please" "max was kicked"
 say bo "/msg ana can you book a table?" "ana: hi all"
 wait_for ana "[private] bo:"
 say ana "done, table for four" "ana: done"

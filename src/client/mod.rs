@@ -181,6 +181,7 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         op_token: options.op_token.clone(),
         ignored: Vec::new(),
         restoring: Vec::new(),
+        removed: None,
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
@@ -279,6 +280,10 @@ struct Chat {
     /// Names sent again on this connection whose confirmation is not back
     /// yet: it is not shown, the person having seen it once already.
     restoring: Vec<String>,
+    /// Whom the room was last told an operator removed (`kick`, `ban`):
+    /// their `leave` that follows says it again, and a person is not shown
+    /// it twice.
+    removed: Option<String>,
 }
 
 impl Chat {
@@ -499,8 +504,9 @@ impl Chat {
 
     /// Keeps the list of names we ignore, and says whether `event` is not
     /// to be shown: the confirmation of a name sent again after a
-    /// reconnection, or what an ignored name said before the server had
-    /// the list again (the replay of what we missed).
+    /// reconnection, what an ignored name said before the server had the
+    /// list again (the replay of what we missed), or the `leave` of someone
+    /// whose kick or ban was just told.
     fn screened(&mut self, event: &Event) -> bool {
         match event {
             Event::Ignore { name } => {
@@ -520,6 +526,14 @@ impl Chat {
             Event::Unignore { name } => {
                 self.ignored.retain(|n| !n.eq_ignore_ascii_case(name));
                 false
+            }
+            Event::Kick { name, .. } | Event::Ban { name, .. } => {
+                self.removed = Some(name.clone());
+                false
+            }
+            Event::Leave { name, reason, .. } if !self.json => {
+                let removed = self.removed.take().is_some_and(|n| n == *name);
+                removed && (reason.starts_with("kicked by ") || reason.starts_with("banned by "))
             }
             Event::Message { from, .. }
             | Event::Action { from, .. }
@@ -707,7 +721,13 @@ impl Chat {
         // so that a gap in between is reported.
         self.session.since = Some(self.session.since.unwrap_or(0));
         loop {
-            let pause = self.backoff.pause();
+            let mut pause = self.backoff.pause();
+            if input.ended() {
+                // A script that has said all it had is not kept waiting
+                // past the give-up time by a long pause drawn before it.
+                let since = *input_ended_at.get_or_insert_with(Instant::now);
+                pause = pause.min(GIVE_UP_AFTER_INPUT_ENDED.saturating_sub(since.elapsed()));
+            }
             let deadline = Instant::now() + pause;
             let attempt = async {
                 tokio::time::sleep_until(deadline).await;

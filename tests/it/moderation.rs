@@ -309,6 +309,27 @@ async fn a_kicked_client_says_why_and_does_not_reconnect() {
     expect(&mut ana, who(&["ana"], &["ana"])).await;
 }
 
+/// The terminal client shows a kick once: the `leave` that follows the
+/// `kick` notice (the same departure, for member lists) is not printed.
+#[tokio::test]
+async fn the_client_shows_a_kick_once() {
+    let (server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    ana.send(&format!("/op {SECRET}")).await;
+    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    let mut cy = RunningClient::start(&[&server.url, "--name", "cy"]);
+    cy.wait_for_line("-> cy joined lobby").await;
+    expect(&mut ana, join("lobby", "cy")).await;
+
+    ana.send("/kick bo flooding").await;
+    assert_eq!(bo.expect_close().await.0, 4001);
+    ana.event_matching("the kick", |e| matches!(e, Event::Kick { .. }))
+        .await;
+    expect(&mut ana, leave("lobby", "bo", "kicked by ana: flooding")).await;
+    ana.send("after the kick").await;
+    cy.wait_for_line("-- bo was kicked by ana (flooding)").await;
+    assert_eq!(cy.next_line().await, "ana: after the kick");
+}
+
 fn topic(text: &str, by: Option<&str>) -> Event {
     Event::Topic {
         room: "lobby".into(),

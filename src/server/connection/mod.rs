@@ -95,11 +95,13 @@ struct Connection<S> {
     /// what per-address limits and bans go by.
     address: IpAddr,
     events_rx: broadcast::Receiver<QueuedEvent>,
-    /// `None` when the server runs without a rate limit.
-    flood: Option<FloodGuard>,
+    /// `None` when the server runs without a rate limit. Boxed, as the
+    /// next field, so that a listener, which never sends, does not carry
+    /// them inline (issue 17's memory per idle connection).
+    flood: Option<Box<FloodGuard>>,
     /// Set while our last message left the room's queue backed up: we do not
     /// read from our peer until the room has caught up (see `backpressure`).
-    held_back: Option<Backpressure>,
+    held_back: Option<Box<Backpressure>>,
     /// When the current second of pings began, and the pings in it.
     pings: (Instant, u32),
     /// Whose messages this connection is not sent (`/ignore`).
@@ -111,50 +113,64 @@ struct Connection<S> {
 
 /// Serves one connection from `address`, from its upgrade to its close,
 /// holding its place under the connection cap.
-pub(crate) async fn serve(
+///
+/// The returned future is what an idle connection costs for its whole
+/// life, so what only the start needs (the upgrade, the registration, the
+/// history to replay) is boxed, and gone once the greeting is sent. Not an
+/// `async fn`: its arguments would stay in its future, unused, for as long
+/// as the connection lives (rust-lang/rust#62958), some 200 bytes each.
+pub(crate) fn serve(
     on_upgrade: OnUpgrade,
     request: JoinRequest,
     address: IpAddr,
     context: Arc<Context>,
     permit: OwnedSemaphorePermit,
-) {
-    // This future is what an idle connection costs for its whole life, so
-    // what only the start needs (the upgrade, the registration, the history
-    // to replay) is boxed, and gone once the greeting is sent.
+) -> impl Future<Output = ()> + Send {
     let control = Arc::new(Control::default());
-    let Some((mut conn, greeted)) =
-        Box::pin(open(on_upgrade, request, address, context, &control)).await
-    else {
-        return;
-    };
-    let ending = match greeted {
-        Ok(()) => conn.run(&control).await,
-        Err(ending) => ending,
-    };
-
-    // The place is free once the person has left, not after the closing
-    // handshake (up to a second more), so whoever sees the leave notice and
-    // connects at once gets in.
-    drop(permit);
-    conn.context.rooms.disconnect(
-        &conn.name,
-        &conn.room,
-        &ending.leave_reason(),
-        ending.is_held(),
-        &control,
-    );
-    if let Some(cause) = ending.cause() {
-        conn.context.metrics.closed(cause);
+    let start = Box::pin(open(
+        on_upgrade,
+        request,
+        address,
+        context,
+        Arc::clone(&control),
+    ));
+    async move {
+        let Some((mut conn, greeted)) = start.await else {
+            return;
+        };
+        let ending = match greeted {
+            Ok(()) => conn.run(&control).await,
+            Err(ending) => ending,
+        };
+        // The place is free once the person has left, not after the closing
+        // handshake (up to a second more), so whoever sees the leave notice
+        // and connects at once gets in.
+        drop(permit);
+        conn.depart(&ending, &control);
+        // Boxed for the same reason as `on_message`: needed once, at the end.
+        Box::pin(conn.close(ending)).await;
     }
-    tracing::debug!(name = %conn.name, address = %conn.address, reason = %ending.leave_reason(), "disconnected");
-    // Boxed for the same reason as `on_message`: needed once, at the end.
-    Box::pin(conn.close(ending)).await;
 }
 
 impl<S> Connection<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    /// Leaves the room and the registry, for the reason `ending` gives.
+    fn depart(&self, ending: &Ending, control: &Arc<Control>) {
+        self.context.rooms.disconnect(
+            &self.name,
+            &self.room,
+            &ending.leave_reason(),
+            ending.is_held(),
+            control,
+        );
+        if let Some(cause) = ending.cause() {
+            self.context.metrics.closed(cause);
+        }
+        tracing::debug!(name = %self.name, address = %self.address, reason = %ending.leave_reason(), "disconnected");
+    }
+
     async fn run(&mut self, control: &Control) -> Ending {
         let ping_interval = self.context.limits.ping_interval;
         // One timer, reset at each ping: kept in the task (an `Interval`
@@ -201,7 +217,9 @@ where
                 event = self.events_rx.recv() => self.deliver(event).await,
                 () = &mut told => {
                     told.set(control.wait());
-                    self.obey(control.take()).await
+                    // Boxed: the largest of these states (176 bytes against
+                    // a delivery's 112), and rare (private messages, orders).
+                    Box::pin(self.obey(control.take())).await
                 }
                 () = &mut ping => {
                     if awaiting_pong {
@@ -539,7 +557,7 @@ where
         let backlog = self.context.rooms.say(&self.name, &self.room, text, kind);
         self.context.metrics.messages_received.inc();
         let capacity = self.context.limits.room_queue_len;
-        self.held_back = Backpressure::after_send(backlog, capacity, Instant::now());
+        self.held_back = Backpressure::after_send(backlog, capacity, Instant::now()).map(Box::new);
     }
 
     /// Sends an event meant for this connection alone.

@@ -13,7 +13,7 @@ pub(super) async fn open(
     request: JoinRequest,
     address: IpAddr,
     context: Arc<Context>,
-    control: &Arc<Control>,
+    control: Arc<Control>,
 ) -> Option<(Connection<Upgraded>, Result<(), Ending>)> {
     let mut ws = upgrade(on_upgrade, &context).await?;
     // After the upgrade, so that the close frame can say why and until when.
@@ -60,7 +60,7 @@ pub(super) async fn open(
             proved,
             &room,
             since,
-            Arc::clone(control),
+            Arc::clone(&control),
             address,
         )
         .await;
@@ -75,12 +75,13 @@ pub(super) async fn open(
         held_back: None,
         pings: (Instant::now(), 0),
         ignores: Ignores::default(),
-        control: Arc::clone(control),
+        control,
         flood: FloodGuard::new(
             context.limits.messages_per_second,
             context.limits.message_burst,
             Instant::now(),
-        ),
+        )
+        .map(Box::new),
         context,
     };
     tracing::debug!(name = %conn.name, room = %conn.room, address = %conn.address, "connected");

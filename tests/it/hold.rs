@@ -10,7 +10,7 @@
 use chat::protocol::{ErrorCode, Event};
 use futures_util::SinkExt as _;
 
-use crate::support::events::{enter, expect, expect_error, join, leave, message, say};
+use crate::support::events::{enter, expect, expect_error, join, leave, message, nick, say};
 use crate::support::redis::Redis;
 use crate::support::{TestServer, WsClient};
 
@@ -132,6 +132,36 @@ async fn issue_19_a_waiting_connection_becomes_a_guest_without_an_answer() {
         .await;
     expect(&mut talker, join("lobby", &guest)).await;
     expect(&mut talker, message(1, "lobby", &guest, "hello")).await;
+}
+
+/// A hold takes 8 answers at most: the next frame is no longer one, and is
+/// handled once the connection has entered, as a guest.
+#[tokio::test]
+async fn issue_19_a_hold_takes_eight_answers_at_most() {
+    let server = TestServer::start(&[]).await;
+    let _bo = enter(&server, "bo", "lobby").await;
+    let mut persistent = connect_waiting(&server, "/lobby?name=bo").await;
+    expect_error(&mut persistent, ErrorCode::NameTaken, &taken_in_hold("bo")).await;
+    for _ in 0..8 {
+        persistent.send("/nick Bo").await;
+        expect_error(&mut persistent, ErrorCode::NameTaken, &taken_in_hold("Bo")).await;
+    }
+    persistent.send("/nick zed").await;
+    let guest = welcome_name(&mut persistent).await;
+    assert!(guest.starts_with("guest-"), "{guest}");
+    expect_error(
+        &mut persistent,
+        ErrorCode::NameTaken,
+        &format!("the name 'Bo' is taken; you are {guest} (/nick NAME to pick another)"),
+    )
+    .await;
+    persistent
+        .event_matching(
+            "its own join",
+            |e| matches!(e, Event::Join { name, .. } if *name == guest),
+        )
+        .await;
+    expect(&mut persistent, nick("lobby", &guest, "zed")).await;
 }
 
 /// Without `wait=1` a taken name enters at once as a guest, as ever: the

@@ -1592,7 +1592,7 @@ async fn issue_19_a_taken_name_asks_before_joining_so_the_room_sees_one_arrival(
 /// password for the tab: after a server restart (`--data-dir` keeps the
 /// registration) it identifies by itself and is the name again, never a
 /// guest. A name registered from a page is kept the same way. The password
-/// is never in the URL nor in the log.
+/// is never in the URL nor in the log. Signed in elsewhere (4004), it stops.
 #[tokio::test]
 async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_the_tab() {
     const SECRET: &str = "hunter22pw";
@@ -1712,5 +1712,20 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
             "a password shows: {seen}"
         );
     }
+
+    // The password given elsewhere takes the name: the page says so and
+    // stays away, rather than take it back, and back again.
+    let (mut elsewhere, _) = server.join("zz", "lobby").await;
+    elsewhere.send(&format!("/identify ana {SECRET}")).await;
+    browser
+        .wait_for_line(
+            &page,
+            "the server closed the connection: signed in elsewhere",
+        )
+        .await;
+    browser.wait_for_state(&page, "left").await;
+    elsewhere
+        .event_matching("identified", |e| matches!(e, Event::Identified { .. }))
+        .await;
     browser.end().await;
 }

@@ -1,5 +1,5 @@
 //! What a connection asks for in its URL:
-//! `/ROOM?name=&format=&since=&history=&token=`.
+//! `/ROOM?name=&format=&since=&history=&wait=&token=`.
 //!
 //! Every part is optional, and a bad part never refuses the connection (only a
 //! wrong token does, before the upgrade): it falls back to the default and is
@@ -22,6 +22,10 @@ pub struct JoinRequest {
     /// Whether to replay the room's history on entering (`history=0`: no,
     /// for a script or a bot that wants only what is said from now on).
     pub history: bool,
+    /// `wait=1`: a name that is taken is held, as a registered one is,
+    /// and the hold says why at once, before the welcome (for the page,
+    /// which asks its person before it joins; see `connection::hold`).
+    pub wait: bool,
     pub token: Option<String>,
     /// What was wrong with the URL, to report after the welcome.
     pub problems: Vec<CommandError>,
@@ -36,6 +40,7 @@ impl JoinRequest {
             format: Format::Text,
             since: None,
             history: true,
+            wait: false,
             token: None,
             problems: Vec::new(),
         };
@@ -69,6 +74,13 @@ impl JoinRequest {
                         "history must be 0 (no replay) or 1; replaying it",
                     )),
                 },
+                "wait" => match &*value {
+                    "0" => request.wait = false,
+                    "1" => request.wait = true,
+                    _ => request.problems.push(invalid_query(
+                        "wait must be 1 (hold a taken name until another is chosen) or 0; not waiting",
+                    )),
+                },
                 "token" => request.token = Some(value.into_owned()),
                 _ => {}
             }
@@ -96,17 +108,21 @@ mod tests {
         assert_eq!(request.name, None);
         assert_eq!(request.format, Format::Text);
         assert_eq!(request.since, None);
+        assert!(!request.wait);
         assert!(request.problems.is_empty());
     }
 
     #[test]
     fn every_part_is_read() {
-        let request =
-            JoinRequest::parse("/rust", Some("name=ana&format=json&since=42&token=a%20b+c"));
+        let request = JoinRequest::parse(
+            "/rust",
+            Some("name=ana&format=json&since=42&wait=1&token=a%20b+c"),
+        );
         assert_eq!(request.room, "rust");
         assert_eq!(request.name.as_deref(), Some("ana"));
         assert_eq!(request.format, Format::Json);
         assert_eq!(request.since, Some(42));
+        assert!(request.wait);
         assert_eq!(request.token.as_deref(), Some("a b c"));
         assert!(request.problems.is_empty());
     }

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use chat::protocol::Event;
 use fantoccini::wd::WindowHandle;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -23,6 +24,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::support::client::RunningClient;
+use crate::support::events::{enter, expect, join, say};
 use crate::support::proxy::Proxy;
 use crate::support::{TempDir, TestServer, within};
 
@@ -294,6 +296,18 @@ impl Browser {
             .await
             .expect("the token field");
         field.send_keys(token).await.expect("typing a token");
+        self.click(page, "#ask-form button").await;
+    }
+
+    /// Types `password` into the password form and submits it.
+    async fn give_password(&self, page: &Page, password: &str) {
+        self.focus(page).await;
+        let field = self
+            .client
+            .find(Locator::Css("#ask-password"))
+            .await
+            .expect("the password field");
+        field.send_keys(password).await.expect("typing a password");
         self.click(page, "#ask-form button").await;
     }
 
@@ -633,7 +647,7 @@ async fn a_page_away_too_long_resumes_and_shows_the_gap() {
         proxy.accepted_since(),
         [
             "GET /gaps?name=eve HTTP/1.1",
-            "GET /gaps?format=json&name=eve HTTP/1.1"
+            "GET /gaps?format=json&name=eve&wait=1 HTTP/1.1"
         ],
         "the page and its WebSocket"
     );
@@ -644,7 +658,7 @@ async fn a_page_away_too_long_resumes_and_shows_the_gap() {
     browser.wait_for_state(&eve, "reconnecting").await;
     assert_eq!(
         proxy.next_connection().await,
-        "GET /gaps?format=json&name=eve&since=1 HTTP/1.1"
+        "GET /gaps?format=json&name=eve&wait=1&since=1 HTTP/1.1"
     );
     for text in ["m2", "m3", "m4", "m5"] {
         obs.send(text).await;
@@ -701,7 +715,7 @@ async fn issue_18_a_page_closed_as_unresponsive_reconnects_and_resumes() {
         proxy.accepted_since(),
         [
             "GET /stall?name=eve HTTP/1.1",
-            "GET /stall?format=json&name=eve HTTP/1.1"
+            "GET /stall?format=json&name=eve&wait=1 HTTP/1.1"
         ],
         "the page and its WebSocket"
     );
@@ -715,7 +729,7 @@ async fn issue_18_a_page_closed_as_unresponsive_reconnects_and_resumes() {
     browser.wait_for_line(&eve, "reconnected").await;
     assert_eq!(
         proxy.next_connection().await,
-        "GET /stall?format=json&name=eve&since=1 HTTP/1.1",
+        "GET /stall?format=json&name=eve&wait=1&since=1 HTTP/1.1",
         "the page resumes after the last message it showed"
     );
     browser.say(&eve, "after").await;
@@ -1686,4 +1700,212 @@ fn require_open_files_limit(wanted: usize) {
         limit == "unlimited" || limit.parse::<usize>().is_ok_and(|n| n >= wanted),
         "open files are limited to {limit}, under {wanted}: run `ulimit -n $(ulimit -Hn)` first"
     );
+}
+
+/// The join and rename notices of a log: what its room read of arrivals.
+fn arrivals(log: &[Line]) -> Vec<String> {
+    log.iter()
+        .filter(|l| l.kind == "notice join" || l.kind == "notice nick")
+        .map(|l| l.text.clone())
+        .collect()
+}
+
+/// A page asking for a name someone has is held out of the room and asks
+/// for another before it joins: the other page reads one arrival, never
+/// `guest-N joined` and then `guest-N is now known as`.
+#[tokio::test]
+async fn issue_19_a_taken_name_asks_before_joining_so_the_room_sees_one_arrival() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(&[]).await;
+    let url = format!("http://127.0.0.1:{}/once", server.port);
+    let ana = browser.first_page(&format!("{url}?name=ana")).await;
+    browser.wait_for_line(&ana, "→ ana joined once").await;
+
+    let second = browser.new_page(&format!("{url}?name=ana")).await;
+    assert_eq!(
+        browser.asked_for_name(&second).await,
+        "the name 'ana' is taken; pick another"
+    );
+    // Taken again in another letter case: asked again, still not joined.
+    browser.give_name(&second, "ANA").await;
+    browser
+        .wait_until(
+            &second,
+            "the form to say ANA is taken",
+            "const ask = document.getElementById('ask'); \
+             return !ask.hidden && document.getElementById('ask-error').textContent \
+               === \"the name 'ANA' is taken; pick another\";",
+        )
+        .await;
+    browser.give_name(&second, "bo").await;
+    browser.wait_for_line(&second, "→ bo joined once").await;
+    browser.wait_for_state(&second, "connected").await;
+    assert_eq!(browser.status(&second).await.0, "bo in once");
+    browser.wait_for_line(&ana, "→ bo joined once").await;
+    browser.say(&second, "hello").await;
+    browser.wait_for_line(&ana, "bo: hello").await;
+
+    let log = browser.log(&ana).await;
+    assert_eq!(
+        arrivals(&log),
+        ["→ ana joined once", "→ bo joined once"],
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.text.contains("guest")),
+        "a guest showed: {log:#?}"
+    );
+    let log = browser.log(&second).await;
+    assert_eq!(arrivals(&log), ["→ bo joined once"], "{log:#?}");
+    assert!(
+        !log.iter().any(|l| l.kind == "error"),
+        "the hold's refusals are the form's, not the log's: {log:#?}"
+    );
+    assert_eq!(browser.people(&ana).await, ["ana", "bo"]);
+    browser.end().await;
+}
+
+/// A page asking for a registered name asks for its password (a password
+/// field; again after a wrong one), joins once as the name, and keeps the
+/// password for the tab: after a server restart (`--data-dir` keeps the
+/// registration) it identifies by itself and is the name again, never a
+/// guest. A name registered from a page is kept the same way. The password
+/// is never in the URL nor in the log. Signed in elsewhere (4004), it stops.
+#[tokio::test]
+async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_the_tab() {
+    const SECRET: &str = "hunter22pw";
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let dir = TempDir::new();
+    let data = dir.path("data");
+    let mut server = TestServer::start(&["--data-dir", &data]).await;
+    let port = server.port;
+    let mut ana = enter(&server, "ana", "lobby").await;
+    ana.send(&format!("/register {SECRET}")).await;
+    ana.event_matching("registered", |e| matches!(e, Event::Registered { .. }))
+        .await;
+    ana.send("/quit").await;
+    ana.expect_close().await;
+    let mut obs = enter(&server, "obs", "lobby").await;
+
+    let page = browser
+        .first_page(&format!("http://127.0.0.1:{port}/lobby?name=ana"))
+        .await;
+    assert_eq!(browser.asked_for(&page, "password").await, "");
+    assert_eq!(
+        browser
+            .run(
+                &page,
+                "return [document.getElementById('ask-title').textContent, \
+                         document.getElementById('ask-password').type, \
+                         document.getElementById('ask-name').value];"
+            )
+            .await,
+        json!(["The name ana is registered", "password", "ana"])
+    );
+    browser.give_password(&page, "not-the-password").await;
+    browser
+        .wait_until(
+            &page,
+            "the form to say the password was wrong",
+            "const ask = document.getElementById('ask'); \
+             return !ask.hidden && ask.dataset.what === 'password' \
+               && document.getElementById('ask-error').textContent === \"wrong password for 'ana'\";",
+        )
+        .await;
+    browser.give_password(&page, SECRET).await;
+    browser.wait_for_line(&page, "→ ana joined lobby").await;
+    browser.wait_for_state(&page, "connected").await;
+    assert_eq!(browser.status(&page).await.0, "ana in lobby");
+    // The room read one arrival: ana's.
+    expect(&mut obs, join("lobby", "ana")).await;
+    say(&mut obs, 1, "lobby", "obs", "hi ana").await;
+    browser.wait_for_line(&page, "obs: hi ana").await;
+
+    // A name registered from a page is kept for its tab too, never for Up.
+    let cy = browser
+        .new_page(&format!("http://127.0.0.1:{port}/lobby?name=cy"))
+        .await;
+    browser.wait_for_line(&cy, "→ cy joined lobby").await;
+    expect(&mut obs, join("lobby", "cy")).await;
+    browser.say(&cy, "/register cy-secret-1").await;
+    browser
+        .wait_for_line(
+            &cy,
+            "cy is registered to you; this tab identifies by itself when it comes back",
+        )
+        .await;
+    browser.keys(&cy, UP).await;
+    assert_eq!(browser.box_text(&cy).await, "", "Up recalled a password");
+
+    // The server restarts; the pages come back as ana and cy by themselves.
+    server.signal("TERM");
+    assert_eq!(server.wait().await.code(), Some(0));
+    for page in [&page, &cy] {
+        browser.wait_for_state(page, "reconnecting").await;
+    }
+    let server = TestServer::start_on("127.0.0.1", port, &["--data-dir", &data]).await;
+    for page in [&page, &cy] {
+        browser.wait_for_line(page, "reconnected").await;
+        browser.wait_for_state(page, "connected").await;
+    }
+    assert_eq!(browser.status(&page).await.0, "ana in lobby");
+    assert_eq!(browser.status(&cy).await.0, "cy in lobby");
+    let (mut obs, _) = server.join("obs", "lobby").await;
+    obs.event_matching("obs's own join", |e| matches!(e, Event::Join { .. }))
+        .await;
+    obs.send("/who").await;
+    let who = obs
+        .event_matching("the who", |e| matches!(e, Event::Who { .. }))
+        .await;
+    let Event::Who { names, .. } = who else {
+        unreachable!("matched a who")
+    };
+    assert_eq!(names, ["ana", "cy", "obs"]);
+    for page in [&page, &cy] {
+        assert_eq!(
+            browser
+                .run(page, "return document.getElementById('ask').hidden;")
+                .await,
+            true,
+            "asked again after the restart"
+        );
+        let log = browser.log(page).await;
+        assert!(
+            !log.iter().any(|l| l.text.contains("guest")),
+            "a guest showed: {log:#?}"
+        );
+        let seen = browser
+            .run(
+                page,
+                "return location.href + document.body.innerText + document.title;",
+            )
+            .await;
+        let seen = seen.as_str().expect("text");
+        assert!(
+            [SECRET, "not-the-password", "cy-secret-1"]
+                .iter()
+                .all(|secret| !seen.contains(secret)),
+            "a password shows: {seen}"
+        );
+    }
+
+    // The password given elsewhere takes the name: the page says so and
+    // stays away, rather than take it back, and back again.
+    let (mut elsewhere, _) = server.join("zz", "lobby").await;
+    elsewhere.send(&format!("/identify ana {SECRET}")).await;
+    browser
+        .wait_for_line(
+            &page,
+            "the server closed the connection: signed in elsewhere",
+        )
+        .await;
+    browser.wait_for_state(&page, "left").await;
+    elsewhere
+        .event_matching("identified", |e| matches!(e, Event::Identified { .. }))
+        .await;
+    browser.end().await;
 }

@@ -17,6 +17,7 @@ mod departures;
 mod durable;
 mod formats;
 mod history;
+mod hold;
 mod hostile;
 mod http;
 mod ignores;

@@ -1,5 +1,5 @@
-//! A connection's start: the upgrade, the hold of a registered name (see
-//! `hold`), the registration, and the greeting (the welcome, any problems
+//! A connection's start: the upgrade, the hold of a registered name (or,
+//! with `wait=1`, a taken one; see `hold`), the registration, and the greeting (the welcome, any problems
 //! with what it asked for, the history it should see); or, when the server
 //! is full, the refusal with 1013.
 
@@ -32,13 +32,15 @@ pub(super) async fn open(
         format,
         since,
         history,
+        wait,
         problems,
         ..
     } = request;
-    // A registered name is held until the connection proves it.
-    let entry = match name.as_deref() {
-        Some(asked) if context.rooms.is_registered(asked) => {
-            match Box::pin(prove(&mut ws, asked, &context, address)).await {
+    // A registered name (and with `wait=1` a taken one) is held until the
+    // connection proves it or picks another.
+    let entry = match name {
+        Some(asked) if wait || context.rooms.is_registered(&asked) => {
+            match Box::pin(prove(&mut ws, &asked, (wait, format), &context, address)).await {
                 Some(entry) => entry,
                 None => {
                     let _ = timeout(CLOSE_TIMEOUT, ws.close()).await;
@@ -46,9 +48,10 @@ pub(super) async fn open(
                 }
             }
         }
-        _ => Entry::default(),
+        name => Entry::asking(name),
     };
     let Entry {
+        name,
         proved,
         problems: held_problems,
         first_frame,

@@ -72,7 +72,7 @@ pub(crate) use control::{Closing, Control, MAILBOX_BYTES, Told};
 use departures::{DEPARTURE_HOLD, Departures, Hold};
 use evictions::Evictions;
 pub(crate) use moderation::MAX_MUTES;
-use names::name_taken;
+pub(crate) use names::name_taken;
 use presence::Announced;
 use registered::Registered;
 pub(crate) use registered::{Owner, REGISTERED_NAMES_BYTES, name_registered};

@@ -37,6 +37,20 @@ impl Rooms {
         (None, refused)
     }
 
+    /// Whether someone has `name` (in any letter case): here, or with
+    /// Redis on another server. A name nobody has is then claimed for us,
+    /// as the connection that asked is about to take it (see
+    /// `connection::hold`); a claim left unused expires.
+    pub(crate) async fn is_taken(&self, name: &str) -> bool {
+        if self.state().people.contains_key(&name.to_lowercase()) {
+            return true;
+        }
+        match self.backend.relay() {
+            Some(cluster) => matches!(cluster.claim(name).await, Ok(false)),
+            None => false,
+        }
+    }
+
     /// Renames `old` to `new`, announcing it in `room`; the `nick` notice
     /// is returned if the room only counted it (see `presence`), for the
     /// person renamed to be told on their own.
@@ -146,7 +160,7 @@ impl State {
     }
 }
 
-pub(super) fn name_taken(name: &str, what_next: &str) -> CommandError {
+pub(crate) fn name_taken(name: &str, what_next: &str) -> CommandError {
     CommandError {
         code: ErrorCode::NameTaken,
         message: format!("the name '{name}' is taken; {what_next}"),

@@ -1314,9 +1314,27 @@ async fn issue_19_operators_work_from_the_page_and_after_a_reconnection() {
         .wait_for_line(&cy, "the server closed the connection: kicked by ana")
         .await;
     browser.wait_for_state(&cy, "left").await;
+    // The kick is told once: the leave that follows it (what takes cy off
+    // the list) is not shown again.
     browser
-        .wait_for_line(&ana, "← cy left mods (kicked by ana)")
+        .wait_until(
+            &ana,
+            "cy off the list",
+            "return !Array.from(document.querySelectorAll('#names li')).some((li) => li.textContent.includes('cy'));",
+        )
         .await;
+    let told: Vec<String> = browser
+        .log(&ana)
+        .await
+        .into_iter()
+        .map(|l| l.text)
+        .filter(|t| t.contains("cy"))
+        .collect();
+    assert_eq!(
+        told,
+        ["→ cy joined mods", "cy was kicked by ana"],
+        "what ana read of cy"
+    );
     for page in [&ana, &cy] {
         let log = browser.log(page).await;
         assert!(

@@ -188,6 +188,7 @@ impl Session {
             .await?;
         subscriptions.psubscribe(keys::room_channels()).await?;
         subscriptions.subscribe(bridge.id.channel()).await?;
+        subscriptions.subscribe(keys::MODERATION_CHANNEL).await?;
         Ok(Self {
             connection,
             _subscriptions: subscriptions,
@@ -377,6 +378,13 @@ impl<R: Registry> Running<'_, R> {
         let channel = message.get_channel_name();
         let payload = message.get_payload_bytes();
         let inbound = &self.bridge.inbound;
+        if channel == keys::MODERATION_CHANNEL {
+            match inbound.moderation(payload) {
+                Ok(event) => self.registry.moderated(event),
+                Err(reason) => tracing::warn!("dropped a moderation event from Redis: {reason}"),
+            }
+            return Ok(());
+        }
         let Some(room) = channel.strip_prefix(ROOM_CHANNEL_PREFIX) else {
             // Our own channel: a private message for someone here.
             match inbound.private(payload) {

@@ -17,8 +17,10 @@
 
 use std::borrow::Cow;
 
-use crate::protocol::{Event, PRESENCE_NAMES, RoomInfo, WHO_PAGE, is_valid_name, is_valid_room};
-use crate::sanitize::strip_controls;
+use crate::protocol::{
+    Event, MAX_REASON_BYTES, PRESENCE_NAMES, RoomInfo, WHO_PAGE, is_valid_name, is_valid_room,
+};
+use crate::sanitize::{one_line, strip_controls};
 
 /// How far past a room's last id a message on its channel may be: a server
 /// that misses more than that loses its subscription connection (Redis cuts
@@ -48,7 +50,12 @@ pub(super) enum Refused {
     NoId,
     #[error("an impossible id {id} (the highest possible here is {highest})")]
     ImpossibleId { id: u64, highest: u64 },
+    #[error("a duration of {0} seconds, over a year")]
+    OverAYear(u64),
 }
+
+/// The longest mute or ban an operator can give (`/mute NAME 365d`).
+const MAX_SECONDS: u64 = 365 * 86_400;
 
 /// The checks on what arrives from Redis, with the limits they need.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +112,37 @@ impl Inbound {
             return Err(Refused::WrongRoom(room));
         }
         self.room_event_of(&room, 0, event, 0)
+    }
+
+    /// An event of the moderation channel (the event's JSON): a mute or
+    /// its lifting, given by an operator of one server for every server,
+    /// with valid names and a mute no longer than a year.
+    pub(super) fn moderation(&self, payload: &[u8]) -> Result<Event, Refused> {
+        let payload = std::str::from_utf8(payload).map_err(|err| unreadable(&err))?;
+        let event: Event = serde_json::from_str(payload).map_err(|err| unreadable(&err))?;
+        Ok(match event {
+            Event::Mute {
+                name: who,
+                by,
+                seconds,
+                ..
+            } => {
+                if let Some(seconds) = seconds.filter(|&s| s > MAX_SECONDS) {
+                    return Err(Refused::OverAYear(seconds));
+                }
+                Event::Mute {
+                    name: name(who)?,
+                    by: name(by)?,
+                    seconds,
+                    note: None,
+                }
+            }
+            Event::Unmute { name: who, by } => Event::Unmute {
+                name: name(who)?,
+                by: name(by)?,
+            },
+            other => return Err(Refused::WrongKind(kind(&other))),
+        })
     }
 
     /// Entry `id` of `room`'s history stream (`0-ID`, and the event's JSON
@@ -220,6 +258,24 @@ impl Inbound {
                     ts,
                 }
             }
+            // An operator's, on any server: the server that has `name`
+            // closes their connection once the room has heard it.
+            Event::Kick {
+                room,
+                name: who,
+                by,
+                reason,
+                ts,
+            } => {
+                notice()?;
+                Event::Kick {
+                    room: in_room(room)?,
+                    name: name(who)?,
+                    by: name(by)?,
+                    reason: reason_of(reason)?,
+                    ts,
+                }
+            }
             // Published by Redis itself ([`SUMMARISE`](super::scripts::SUMMARISE)),
             // with lists no longer than a server would make them.
             Event::Presence {
@@ -313,6 +369,17 @@ pub(super) fn rooms(rooms: Vec<(String, usize)>) -> Vec<RoomInfo> {
         .collect()
 }
 
+/// A person's name and room as [`LOCATE`](super::scripts::LOCATE) reads
+/// them, if they are a name and a room.
+pub(super) fn place(found: String, room: String) -> Option<(String, String)> {
+    if is_valid_name(&found) && is_valid_room(&room) {
+        Some((found, room))
+    } else {
+        tracing::warn!("dropped an invalid place from Redis: {found:?} in {room:?}");
+        None
+    }
+}
+
 /// The server and the name of a claim's value (`SERVER NAME`), if the name
 /// is one.
 pub(super) fn claim_holder(held: &str) -> Option<(&str, &str)> {
@@ -342,6 +409,15 @@ fn name(name: String) -> Result<String, Refused> {
     } else {
         Err(Refused::InvalidName(name))
     }
+}
+
+/// An operator's reason: one line of at most [`MAX_REASON_BYTES`], which
+/// may be empty.
+fn reason_of(reason: String) -> Result<String, Refused> {
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(Refused::TooLong(reason.len()));
+    }
+    Ok(one_line(&reason).into_owned())
 }
 
 fn unreadable(err: &dyn std::error::Error) -> Refused {

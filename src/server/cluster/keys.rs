@@ -40,6 +40,9 @@ pub(super) const PRESENCE_PREFIX: &str = "chat:presence:";
 pub(super) const ROOM_CHANNEL_PREFIX: &str = "chat:room:";
 /// Before a server's id: the channel of what is for its people alone.
 pub(super) const SERVER_CHANNEL_PREFIX: &str = "chat:server:";
+/// The channel of moderation that holds on every server whoever gave it:
+/// mutes and their lifting (and bans), each event's JSON.
+pub(super) const MODERATION_CHANNEL: &str = "chat:moderation";
 /// Before a room's name: its message counter.
 pub(super) const COUNTER_PREFIX: &str = "chat:id:";
 /// Before a room's name: its history stream.

@@ -440,6 +440,28 @@ impl Cluster {
         Ok((receivers > 0).then_some(event))
     }
 
+    /// Where `name` is on any live server: the name as its holder spells
+    /// it, and its room ([`scripts::LOCATE`]); `None` if nobody has it.
+    pub(crate) async fn locate(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, String)>, ClusterError> {
+        let mut cmd = scripts::call(&scripts::LOCATE);
+        cmd.arg(1).arg(keys::name(name));
+        let found: Option<(String, String)> = self.query(&mut cmd).await?;
+        Ok(found.and_then(|(name, room)| inbound::place(name, room)))
+    }
+
+    /// Publishes a moderation event (a mute, its lifting) for every server
+    /// to apply, this one included when it comes back. `false` as for
+    /// [`Cluster::say`].
+    #[must_use = "an order Redis did not take is applied here"]
+    pub(crate) fn moderate(&self, event: &Event) -> bool {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(keys::MODERATION_CHANNEL).arg(event.to_json());
+        self.queue(cmd)
+    }
+
     /// A room's last messages and last id, as Redis keeps them.
     pub(crate) async fn load(&self, room: &str) -> Result<RoomTail, ClusterError> {
         let mut connection = self.connection().ok_or(ClusterError::Down)?;

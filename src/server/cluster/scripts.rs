@@ -25,7 +25,7 @@ use crate::protocol::{DEFAULT_ROOM, PRESENCE_NAMES};
 
 /// The scripts loaded into Redis at each (re)connection, with their names
 /// for the log.
-const ALL: [(&str, &LazyLock<Script>); 13] = [
+const ALL: [(&str, &LazyLock<Script>); 14] = [
     ("SAY", &SAY),
     ("RAISE_COUNTER", &RAISE_COUNTER),
     ("TOUCH", &TOUCH),
@@ -39,6 +39,7 @@ const ALL: [(&str, &LazyLock<Script>); 13] = [
     ("ROOMS", &ROOMS),
     ("PRESENCE", &PRESENCE),
     ("SUMMARISE", &SUMMARISE),
+    ("LOCATE", &LOCATE),
 ];
 
 /// People taken off the lists per `clear` step of a server: about a
@@ -401,6 +402,26 @@ pub(super) static WHO: LazyLock<Script> = LazyLock::new(|| {
 reap(tonumber(ARGV[5]))
 local key = '$MEMBERS' .. ARGV[1]
 return {redis.call('ZCARD', key), redis.call('ZRANGEBYLEX', key, ARGV[2], ARGV[3], 'LIMIT', 0, ARGV[4])}
+",
+    )
+});
+
+/// Where a person is, for an operator's order: the name as its holder
+/// spells it and its room, from the claim (`SERVER NAME`) and that
+/// server's people hash; nothing if nobody holds the name, its server is
+/// dead, or it is between rooms.
+///
+/// KEYS: the claim.
+pub(super) static LOCATE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local held = redis.call('GET', KEYS[1])
+if not held then return false end
+local server, name = string.match(held, '^(%S+) (.+)$')
+if not server or redis.call('EXISTS', '$ALIVE' .. server) == 0 then return false end
+local room = redis.call('HGET', '$PEOPLE' .. server, name)
+if not room then return false end
+return {name, room}
 ",
     )
 });

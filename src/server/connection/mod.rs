@@ -439,6 +439,7 @@ where
             },
             Command::Mute { name, duration } => rooms
                 .mute(&self.name, name, duration)
+                .await
                 .unwrap_or_else(Event::from),
             Command::Unmute(name) => rooms.unmute(&self.name, name).unwrap_or_else(Event::from),
             Command::Ban {
@@ -503,7 +504,7 @@ where
                 .await
                 .unwrap_or_else(Event::from),
             Command::Kick { name, reason } => {
-                match rooms.kick(&self.name, &self.room, name, reason) {
+                match rooms.kick(&self.name, &self.room, name, reason).await {
                     // The room's `kick` notice is the operator's confirmation.
                     Ok(None) => return self.write_after_room(None).await,
                     Ok(Some(elsewhere)) => elsewhere,

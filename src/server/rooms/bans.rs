@@ -155,6 +155,13 @@ impl Rooms {
         if !state.ops.contains(&by.to_lowercase()) {
             return Err(not_operator(self.op_token.is_some(), "ban"));
         }
+        if self.backend.is_cluster() {
+            return Err(CommandError {
+                code: ErrorCode::SingleServer,
+                message: "bans need a single server for now; this one runs with --redis-url"
+                    .to_owned(),
+            });
+        }
         let key = name.to_lowercase();
         if key == by.to_lowercase() {
             return Err(CommandError {

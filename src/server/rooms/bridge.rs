@@ -7,15 +7,31 @@ use crate::server::cluster::{Arrival, Registry, Snapshot};
 use crate::server::history::{RoomTail, StoredMessage};
 
 use super::Rooms;
+use super::moderation::kicked;
 
 impl Registry for Rooms {
     fn arrived(&self, room: &str, id: u64, event: &Event, accept_gap: bool) -> Arrival {
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
         let Some(entry) = state.rooms.get_mut(room) else {
             return Arrival::Ignored;
         };
         if id == 0 {
             entry.broadcast(event);
+            // An operator's kick, on whichever server: the person hears it
+            // before the close (a connection sends what its room queued
+            // before obeying).
+            if let Event::Kick {
+                name, by, reason, ..
+            } = event
+            {
+                let key = name.to_lowercase();
+                if entry.members.contains(&key)
+                    && let Some(person) = state.people.get(&key)
+                {
+                    person.control.close(kicked(by, reason));
+                }
+            }
             return Arrival::Delivered;
         }
         if entry.synced && id <= entry.last_id {
@@ -66,6 +82,10 @@ impl Registry for Rooms {
         if recipient.control.deliver(event, &self.mailboxes).is_err() {
             tracing::debug!("a private message for {to} dropped: their mailbox is full");
         }
+    }
+
+    fn moderated(&self, event: Event) {
+        Rooms::moderated(self, &event);
     }
 
     fn gap(&self, room: &str, missed: u64) {

@@ -126,7 +126,7 @@ impl Rooms {
 }
 
 /// A question the other servers did not answer, as the person reads it.
-fn unanswered(err: ClusterError) -> CommandError {
+pub(super) fn unanswered(err: ClusterError) -> CommandError {
     CommandError {
         code: ErrorCode::Cluster,
         message: format!("the other servers did not answer ({err}); try again in a moment"),

@@ -9,7 +9,7 @@ use chat::protocol::{ErrorCode, Event};
 
 use crate::support::TestServer;
 use crate::support::WsClient;
-use crate::support::events::{enter, expect, expect_error, join, leave, message, say};
+use crate::support::events::{enter, expect, expect_error, join, leave, message, say, untimed};
 use crate::support::redis::Redis;
 
 const SECRET: &str = "s3cret-op";
@@ -22,13 +22,30 @@ async fn two_servers(redis: &Redis) -> (TestServer, TestServer) {
     )
 }
 
+/// `name` in `room` on `server`, past its own join. The joins of
+/// `earlier` people (entered on another server just before) may come
+/// first: that server's notice can reach this server after the newcomer.
+async fn enter_after(server: &TestServer, name: &str, room: &str, earlier: &[&str]) -> WsClient {
+    let (mut client, _) = server.join(name, room).await;
+    loop {
+        let event = untimed(client.next_event().await);
+        if event == join(room, name) {
+            return client;
+        }
+        assert!(
+            earlier.iter().any(|other| event == join(room, other)),
+            "{event:?} before {name}'s own join"
+        );
+    }
+}
+
 /// Ana, an operator, on `one`, and bo and cy on `two`, all in the lobby,
 /// each having seen the others arrive.
 async fn operator_and_two(one: &TestServer, two: &TestServer) -> (WsClient, WsClient, WsClient) {
     let mut ana = enter(one, "ana", "lobby").await;
-    let mut bo = enter(two, "bo", "lobby").await;
+    let mut bo = enter_after(two, "bo", "lobby", &["ana"]).await;
     expect(&mut ana, join("lobby", "bo")).await;
-    let cy = enter(two, "cy", "lobby").await;
+    let cy = enter_after(two, "cy", "lobby", &["ana"]).await;
     expect(&mut ana, join("lobby", "cy")).await;
     expect(&mut bo, join("lobby", "cy")).await;
     ana.send(&format!("/op {SECRET}")).await;
@@ -161,4 +178,92 @@ async fn an_operator_mutes_someone_on_another_server() {
     expect(&mut bo, unmuted).await;
     say(&mut bo, 2, "lobby", "bo", "heard again").await;
     expect(&mut ana, message(2, "lobby", "bo", "heard again")).await;
+}
+
+fn topic(room: &str, text: &str, by: Option<&str>) -> Event {
+    Event::Topic {
+        room: room.into(),
+        topic: text.into(),
+        by: by.map(str::to_owned),
+    }
+}
+
+/// The topic of a connection's welcome.
+fn welcome_topic(welcome: &Event) -> Option<String> {
+    let Event::Welcome { topic, .. } = welcome else {
+        panic!("not a welcome: {welcome:?}");
+    };
+    topic.clone()
+}
+
+/// A topic set on one server reaches the room on the other through Redis,
+/// is kept there with the room (a server that loads the room later shows
+/// it in its welcome), and is dropped with the room past
+/// `--max-stored-rooms`.
+#[tokio::test]
+async fn a_topic_is_kept_in_redis_and_told_on_every_server() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let args = ["--op-token", SECRET, "--max-stored-rooms", "2"];
+    let (one, two) = (redis.server(&args).await, redis.server(&args).await);
+    let (mut ana, mut bo, mut cy) = operator_and_two(&one, &two).await;
+
+    bo.send("/topic mine").await;
+    expect_error(
+        &mut bo,
+        ErrorCode::NotOperator,
+        "only operators may set the topic; see /op",
+    )
+    .await;
+    ana.send("/topic Rust,\nmostly").await;
+    for client in [&mut ana, &mut bo, &mut cy] {
+        expect(client, topic("lobby", "Rust, mostly", Some("ana"))).await;
+    }
+    bo.send("/topic").await;
+    expect(&mut bo, topic("lobby", "Rust, mostly", None)).await;
+    let (_dee, welcome) = two.join("dee", "lobby").await;
+    assert_eq!(welcome_topic(&welcome).as_deref(), Some("Rust, mostly"));
+
+    // A room nobody on the other server holds: loaded from Redis there.
+    expect(&mut ana, join("lobby", "dee")).await;
+    ana.send("/join side").await;
+    expect(&mut ana, join("side", "ana")).await;
+    ana.send("/topic the side room").await;
+    expect(&mut ana, topic("side", "the side room", Some("ana"))).await;
+    let three = redis.server(&args).await;
+    let (_eve, welcome) = three.join("eve", "side").await;
+    assert_eq!(welcome_topic(&welcome).as_deref(), Some("the side room"));
+    expect(&mut ana, join("side", "eve")).await;
+
+    // Cleared on every server.
+    ana.send("/topic -").await;
+    expect(&mut ana, topic("side", "", Some("ana"))).await;
+    let (_fay, welcome) = two.join("fay", "side").await;
+    assert_eq!(welcome_topic(&welcome), None);
+    expect(&mut ana, join("side", "fay")).await;
+
+    // Past --max-stored-rooms (2: the lobby counts once it has a counter),
+    // the least recently written room goes, its topic with it.
+    ana.send("/topic again").await;
+    expect(&mut ana, topic("side", "again", Some("ana"))).await;
+    let mut redis_link = redis.connection().await;
+    let kept: Option<String> = redis::cmd("GET")
+        .arg("chat:topic:side")
+        .query_async(&mut redis_link)
+        .await
+        .expect("GET");
+    assert_eq!(kept.as_deref(), Some("again"));
+    expect(&mut cy, join("lobby", "dee")).await;
+    expect(&mut cy, leave("lobby", "ana", "joined side")).await;
+    say(&mut cy, 1, "lobby", "cy", "the lobby counts").await;
+    let (mut gus, _) = one.join("gus", "third").await;
+    expect(&mut gus, join("third", "gus")).await;
+    say(&mut gus, 1, "third", "gus", "a third room").await;
+    let kept: Option<String> = redis::cmd("GET")
+        .arg("chat:topic:side")
+        .query_async(&mut redis_link)
+        .await
+        .expect("GET");
+    assert_eq!(kept, None, "dropped with the room");
 }

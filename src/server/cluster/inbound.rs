@@ -18,7 +18,8 @@
 use std::borrow::Cow;
 
 use crate::protocol::{
-    Event, MAX_REASON_BYTES, PRESENCE_NAMES, RoomInfo, WHO_PAGE, is_valid_name, is_valid_room,
+    Event, MAX_REASON_BYTES, MAX_TOPIC_BYTES, PRESENCE_NAMES, RoomInfo, WHO_PAGE, is_valid_name,
+    is_valid_room,
 };
 use crate::sanitize::{one_line, strip_controls};
 
@@ -276,6 +277,19 @@ impl Inbound {
                     ts,
                 }
             }
+            // Set by someone on any server ([`TOPIC`](super::scripts::TOPIC)).
+            Event::Topic {
+                room,
+                topic: text,
+                by: Some(by),
+            } => {
+                notice()?;
+                Event::Topic {
+                    room: in_room(room)?,
+                    topic: topic(text)?,
+                    by: Some(name(by)?),
+                }
+            }
             // Published by Redis itself ([`SUMMARISE`](super::scripts::SUMMARISE)),
             // with lists no longer than a server would make them.
             Event::Presence {
@@ -409,6 +423,14 @@ fn name(name: String) -> Result<String, Refused> {
     } else {
         Err(Refused::InvalidName(name))
     }
+}
+
+/// A room's topic: one line of at most [`MAX_TOPIC_BYTES`]; empty for none.
+pub(super) fn topic(topic: String) -> Result<String, Refused> {
+    if topic.len() > MAX_TOPIC_BYTES {
+        return Err(Refused::TooLong(topic.len()));
+    }
+    Ok(one_line(&topic).into_owned())
 }
 
 /// An operator's reason: one line of at most [`MAX_REASON_BYTES`], which
@@ -706,5 +728,64 @@ mod tests {
                 Err(Refused::Unreadable(_))
             ));
         }
+    }
+
+    /// A kick and a topic are notices of their room, their texts one
+    /// line within their limits and their names valid; a topic without
+    /// `by` (an answer to `/topic`) never comes from another server.
+    #[test]
+    fn kicks_and_topics_pass_as_notices_within_their_limits() {
+        let kick = |by: &str, reason: &str| Event::Kick {
+            room: "lobby".into(),
+            name: "bo".into(),
+            by: by.into(),
+            reason: reason.into(),
+            ts: 7,
+        };
+        let (_, event) = on_channel(0, &kick("ana", "a\nb"), None).unwrap();
+        assert!(matches!(event, Event::Kick { ref reason, .. } if reason == "a b"));
+        assert!(on_channel(0, &kick("ana", ""), None).is_ok());
+        assert!(on_channel(3, &kick("ana", ""), None).is_err());
+        assert!(on_channel(0, &kick("a na", ""), None).is_err());
+        assert!(on_channel(0, &kick("ana", &"x".repeat(81)), None).is_err());
+
+        let topic = |text: &str, by: Option<&str>| Event::Topic {
+            room: "lobby".into(),
+            topic: text.into(),
+            by: by.map(str::to_owned),
+        };
+        assert!(on_channel(0, &topic("Rust", Some("ana")), None).is_ok());
+        assert!(on_channel(0, &topic("", Some("ana")), None).is_ok());
+        assert!(on_channel(0, &topic("Rust", None), None).is_err());
+        assert!(on_channel(0, &topic(&"x".repeat(201), Some("ana")), None).is_err());
+    }
+
+    /// The moderation channel carries mutes of at most a year and
+    /// unmutes, with valid names; the operator's `note` never crosses.
+    #[test]
+    fn the_moderation_channel_takes_mutes_and_unmutes() {
+        let mute = |seconds: Option<u64>| Event::Mute {
+            name: "bo".into(),
+            by: "ana".into(),
+            seconds,
+            note: Some("x".into()),
+        };
+        let read = |event: &Event| INBOUND.moderation(event.to_json().as_bytes());
+        assert!(matches!(
+            read(&mute(Some(60))),
+            Ok(Event::Mute {
+                seconds: Some(60),
+                note: None,
+                ..
+            })
+        ));
+        assert!(read(&mute(None)).is_ok());
+        assert!(read(&mute(Some(365 * 86_400 + 1))).is_err());
+        let unmute = Event::Unmute {
+            name: "bo".into(),
+            by: "ana".into(),
+        };
+        assert!(read(&unmute).is_ok());
+        assert!(read(&join("lobby", "bo")).is_err());
     }
 }

@@ -45,6 +45,9 @@ pub(super) const SERVER_CHANNEL_PREFIX: &str = "chat:server:";
 pub(super) const MODERATION_CHANNEL: &str = "chat:moderation";
 /// Before a room's name: its message counter.
 pub(super) const COUNTER_PREFIX: &str = "chat:id:";
+/// Before a room's name: its topic (a string; absent: none), dropped with
+/// the room's counter and stream.
+pub(super) const TOPIC_PREFIX: &str = "chat:topic:";
 /// Before a room's name: its history stream.
 pub(super) const HISTORY_PREFIX: &str = "chat:history:";
 /// The sorted set of the rooms kept in Redis but the lobby: room → when it
@@ -60,6 +63,11 @@ pub(super) fn counter(room: &str) -> String {
 /// A room's history stream; entry `0-ID` is message ID.
 pub(super) fn history(room: &str) -> String {
     format!("{HISTORY_PREFIX}{room}")
+}
+
+/// A room's topic.
+pub(super) fn topic(room: &str) -> String {
+    format!("{TOPIC_PREFIX}{room}")
 }
 
 /// The channel a room's events are published on.

@@ -293,6 +293,22 @@ impl Cluster {
         self.queue(cmd)
     }
 
+    /// Sets `room`'s topic (empty: none) and tells the room with `event`,
+    /// its `topic` notice ([`scripts::TOPIC`]). `false` as for
+    /// [`Cluster::say`].
+    #[must_use = "a topic Redis did not take is set here"]
+    pub(crate) fn topic(&self, room: &str, topic: &str, event: &Event) -> bool {
+        let mut cmd = scripts::call(&scripts::TOPIC);
+        cmd.arg(1)
+            .arg(keys::topic(room))
+            .arg(keys::room_channel(room))
+            .arg(topic)
+            .arg(event.to_json())
+            .arg(room)
+            .arg(self.max_stored_rooms);
+        self.queue(cmd)
+    }
+
     /// Records that `name` is in `room` on this server, for `/who` and
     /// `/rooms` (out of the room they were in).
     ///

@@ -25,7 +25,7 @@ use crate::protocol::{DEFAULT_ROOM, PRESENCE_NAMES};
 
 /// The scripts loaded into Redis at each (re)connection, with their names
 /// for the log.
-const ALL: [(&str, &LazyLock<Script>); 14] = [
+const ALL: [(&str, &LazyLock<Script>); 15] = [
     ("SAY", &SAY),
     ("RAISE_COUNTER", &RAISE_COUNTER),
     ("TOUCH", &TOUCH),
@@ -40,6 +40,7 @@ const ALL: [(&str, &LazyLock<Script>); 14] = [
     ("PRESENCE", &PRESENCE),
     ("SUMMARISE", &SUMMARISE),
     ("LOCATE", &LOCATE),
+    ("TOPIC", &TOPIC),
 ];
 
 /// People taken off the lists per `clear` step of a server: about a
@@ -150,6 +151,7 @@ fn script(code: &str) -> Script {
             .replace("$STORED_ROOMS", keys::STORED_ROOMS)
             .replace("$COUNTER", keys::COUNTER_PREFIX)
             .replace("$HISTORY", keys::HISTORY_PREFIX)
+            .replace("$TOPIC", keys::TOPIC_PREFIX)
             .replace("$LOBBY", DEFAULT_ROOM),
     )
 }
@@ -175,7 +177,7 @@ local function keep(room, bound)
   bound = math.max(tonumber(bound), 1) - redis.call('EXISTS', '$COUNTER$LOBBY')
   while redis.call('ZCARD', '$STORED_ROOMS') > bound do
     local oldest = redis.call('ZPOPMIN', '$STORED_ROOMS')[1]
-    redis.call('DEL', '$COUNTER' .. oldest, '$HISTORY' .. oldest)
+    redis.call('DEL', '$COUNTER' .. oldest, '$HISTORY' .. oldest, '$TOPIC' .. oldest)
   end
 end
 ";
@@ -212,6 +214,29 @@ if type(kept) == 'table' and kept.err then
   return redis.error_reply('NOTKEPT message ' .. id .. ' delivered but not kept in history: ' .. kept.err)
 end
 return id
+",
+    )
+});
+
+/// Sets a room's topic (an empty one clears it) and publishes its `topic`
+/// notice (`0 JSON`) on the room's channel, in one step, so that a server
+/// loading the room meanwhile has the topic either from the key or from
+/// the notice. A topic set is a room written: kept within the bound, and
+/// dropped with the room's other keys ([`KEEP`]).
+///
+/// KEYS: the topic. ARGV: channel, topic, event JSON, room,
+/// `--max-stored-rooms`.
+pub(super) static TOPIC: LazyLock<Script> = LazyLock::new(|| {
+    keeping(
+        r"
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+redis.call('PUBLISH', ARGV[1], '0 ' .. ARGV[3])
+keep(ARGV[4], ARGV[5])
+return 0
 ",
     )
 });

@@ -17,6 +17,9 @@ impl Registry for Rooms {
             return Arrival::Ignored;
         };
         if id == 0 {
+            if let Event::Topic { topic, .. } = event {
+                entry.topic = (!topic.is_empty()).then(|| topic.clone());
+            }
             entry.broadcast(event);
             // An operator's kick, on whichever server: the person hears it
             // before the close (a connection sends what its room queued
@@ -106,6 +109,8 @@ impl Registry for Rooms {
         if let Some(entry) = self.state().rooms.get_mut(room)
             && !entry.synced
         {
+            // Redis's topic, whatever was set here while it was away.
+            entry.topic.clone_from(&tail.topic);
             entry.restart_from(tail);
             entry.synced = true;
         }

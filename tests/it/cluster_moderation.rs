@@ -5,8 +5,9 @@
 //!
 //! Events are compared whole, with `ts` checked and then zeroed.
 
-use chat::protocol::{ErrorCode, Event};
+use chat::protocol::{BanInfo, ErrorCode, Event};
 
+use crate::bans::{PROXY, connect_from};
 use crate::support::TestServer;
 use crate::support::WsClient;
 use crate::support::events::{enter, expect, expect_error, join, leave, message, say, untimed};
@@ -266,4 +267,167 @@ async fn a_topic_is_kept_in_redis_and_told_on_every_server() {
         .await
         .expect("GET");
     assert_eq!(kept, None, "dropped with the room");
+}
+
+/// `name` in the lobby on `server`, coming from `from` through the
+/// trusted proxy, past its welcome, the history replayed and its own join
+/// (see [`enter_after`]).
+async fn enter_from_after(
+    server: &TestServer,
+    name: &str,
+    from: &str,
+    earlier: &[&str],
+) -> WsClient {
+    let mut client = connect_from(
+        server,
+        &format!("/lobby?format=json&name={name}"),
+        Some(from),
+    )
+    .await;
+    loop {
+        let event = untimed(client.next_event().await);
+        if event == join("lobby", name) {
+            return client;
+        }
+        assert!(
+            matches!(event, Event::Welcome { .. } | Event::Message { .. })
+                || earlier.iter().any(|other| event == join("lobby", other)),
+            "{event:?} before {name}'s own join"
+        );
+    }
+}
+
+/// The close a connection from `from` asking for `name` gets right after
+/// its upgrade.
+async fn refused(server: &TestServer, name: &str, from: &str) -> (u16, String) {
+    let mut client = connect_from(
+        server,
+        &format!("/lobby?format=json&name={name}"),
+        Some(from),
+    )
+    .await;
+    client.expect_close().await
+}
+
+/// A ban given on one server closes the person on the other with 4003
+/// after their room heard it; the server that had them adds their address,
+/// and every server (one started later too) refuses the name and the
+/// address; `/bans` lists it from Redis; `/unban` lifts it everywhere.
+#[tokio::test]
+async fn an_operator_bans_someone_on_another_server() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let args = ["--op-token", SECRET, PROXY[0], PROXY[1]];
+    let (one, two) = (redis.server(&args).await, redis.server(&args).await);
+    let mut ana = enter_from_after(&one, "ana", "203.0.113.1", &[]).await;
+    let mut bo = enter_from_after(&two, "bo", "203.0.113.2", &["ana"]).await;
+    expect(&mut ana, join("lobby", "bo")).await;
+    let mut cy = enter_from_after(&two, "cy", "203.0.113.3", &["ana"]).await;
+    expect(&mut ana, join("lobby", "cy")).await;
+    expect(&mut bo, join("lobby", "cy")).await;
+    ana.send(&format!("/op {SECRET}")).await;
+    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+
+    ana.send("/ban BO 2h spamming").await;
+    let heard = untimed(ana.next_event().await);
+    let Event::Ban { until, .. } = heard else {
+        panic!("{heard:?}")
+    };
+    assert!(until.is_some(), "a timed ban");
+    let notice = Event::Ban {
+        room: "lobby".into(),
+        name: "bo".into(),
+        by: "ana".into(),
+        reason: "spamming".into(),
+        until,
+        note: None,
+        ts: 0,
+    };
+    assert_eq!(heard, notice);
+    expect(&mut bo, notice.clone()).await;
+    let until_text = chat::protocol::event::until_text(until);
+    let (code, reason) = bo.expect_close().await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (
+            4003,
+            format!("banned by ana {until_text}: spamming").as_str()
+        )
+    );
+    expect(&mut cy, notice).await;
+    expect(&mut cy, leave("lobby", "bo", &reason)).await;
+    // The address bo's server added comes before their leave.
+    expect(&mut ana, leave("lobby", "bo", &reason)).await;
+
+    // The name and the address, on either server.
+    assert_eq!(refused(&one, "bo", "198.51.100.9").await.0, 4003);
+    assert_eq!(refused(&two, "BO", "198.51.100.9").await.0, 4003);
+    assert_eq!(
+        refused(&one, "dee", "203.0.113.2").await,
+        (4003, reason.clone())
+    );
+    // A name alone, of someone not connected.
+    ana.send("/ban zed").await;
+    expect(
+        &mut ana,
+        Event::Ban {
+            room: String::new(),
+            name: "zed".into(),
+            by: "ana".into(),
+            reason: String::new(),
+            until: None,
+            note: Some("zed is not connected: only the name is banned".into()),
+            ts: 0,
+        },
+    )
+    .await;
+    // What ana says next reaches the other server after the ban.
+    say(&mut ana, 1, "lobby", "ana", "after the bans").await;
+    expect(&mut cy, message(1, "lobby", "ana", "after the bans")).await;
+    assert_eq!(
+        refused(&two, "zed", "198.51.100.9").await,
+        (4003, "banned by ana until unbanned".to_owned())
+    );
+    // A server started now has them from Redis.
+    let three = redis.server(&args).await;
+    assert_eq!(refused(&three, "bo", "198.51.100.9").await.0, 4003);
+    assert_eq!(refused(&three, "eve", "203.0.113.2").await.0, 4003);
+
+    ana.send("/bans").await;
+    expect(
+        &mut ana,
+        Event::Bans {
+            bans: vec![
+                BanInfo {
+                    name: "bo".into(),
+                    address: Some("203.0.113.2".into()),
+                    until,
+                    by: "ana".into(),
+                    reason: "spamming".into(),
+                },
+                BanInfo {
+                    name: "zed".into(),
+                    address: None,
+                    until: None,
+                    by: "ana".into(),
+                    reason: String::new(),
+                },
+            ],
+        },
+    )
+    .await;
+
+    ana.send("/unban bo").await;
+    expect(
+        &mut ana,
+        Event::Unban {
+            name: "bo".into(),
+            by: "ana".into(),
+        },
+    )
+    .await;
+    say(&mut ana, 2, "lobby", "ana", "after the unban").await;
+    expect(&mut cy, message(2, "lobby", "ana", "after the unban")).await;
+    enter_from_after(&two, "bo", "203.0.113.2", &[]).await;
 }

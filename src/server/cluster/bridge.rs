@@ -349,6 +349,13 @@ impl<R: Registry> Running<'_, R> {
                 );
             }
         }
+        // Redis's bans are the truth, those given and lifted meanwhile
+        // elsewhere included (a ban given here while it was away is lost).
+        match super::read_bans(&mut self.session.connection).await {
+            Ok(bans) => self.registry.bans_loaded(bans),
+            Err(err) if is_link_failure(&err) => return Err(err),
+            Err(err) => tracing::warn!("cannot read the bans from Redis: {err}"),
+        }
         self.bridge
             .link
             .send_replace(Some(self.session.connection.clone()));
@@ -380,7 +387,7 @@ impl<R: Registry> Running<'_, R> {
         let inbound = &self.bridge.inbound;
         if channel == keys::MODERATION_CHANNEL {
             match inbound.moderation(payload) {
-                Ok(event) => self.registry.moderated(event),
+                Ok(moderation) => self.registry.moderated(moderation),
                 Err(reason) => tracing::warn!("dropped a moderation event from Redis: {reason}"),
             }
             return Ok(());

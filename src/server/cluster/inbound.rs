@@ -22,6 +22,15 @@ use crate::protocol::{
     is_valid_room,
 };
 use crate::sanitize::{one_line, strip_controls};
+use crate::server::ban::Ban;
+
+/// What the moderation channel carries: an event every server applies
+/// (`mute`, `unmute`, `unban`), or a ban to hold.
+#[derive(Debug)]
+pub(crate) enum Moderation {
+    Event(Event),
+    Ban(Ban),
+}
 
 /// How far past a room's last id a message on its channel may be: a server
 /// that misses more than that loses its subscription connection (Redis cuts
@@ -118,10 +127,13 @@ impl Inbound {
     /// An event of the moderation channel (the event's JSON): a mute or
     /// its lifting, given by an operator of one server for every server,
     /// with valid names and a mute no longer than a year.
-    pub(super) fn moderation(&self, payload: &[u8]) -> Result<Event, Refused> {
+    pub(super) fn moderation(&self, payload: &[u8]) -> Result<Moderation, Refused> {
+        if let Some(json) = payload.strip_prefix(b"ban ") {
+            return ban(json).map(Moderation::Ban);
+        }
         let payload = std::str::from_utf8(payload).map_err(|err| unreadable(&err))?;
         let event: Event = serde_json::from_str(payload).map_err(|err| unreadable(&err))?;
-        Ok(match event {
+        Ok(Moderation::Event(match event {
             Event::Mute {
                 name: who,
                 by,
@@ -142,8 +154,12 @@ impl Inbound {
                 name: name(who)?,
                 by: name(by)?,
             },
+            Event::Unban { name: who, by } => Event::Unban {
+                name: name(who)?,
+                by: name(by)?,
+            },
             other => return Err(Refused::WrongKind(kind(&other))),
-        })
+        }))
     }
 
     /// Entry `id` of `room`'s history stream (`0-ID`, and the event's JSON
@@ -274,6 +290,28 @@ impl Inbound {
                     name: name(who)?,
                     by: name(by)?,
                     reason: reason_of(reason)?,
+                    ts,
+                }
+            }
+            // An operator's, on any server: as a kick, and the server that
+            // has `name` adds their address to the ban.
+            Event::Ban {
+                room,
+                name: who,
+                by,
+                reason,
+                until,
+                ts,
+                ..
+            } => {
+                notice()?;
+                Event::Ban {
+                    room: in_room(room)?,
+                    name: name(who)?,
+                    by: name(by)?,
+                    reason: reason_of(reason)?,
+                    until,
+                    note: None,
                     ts,
                 }
             }
@@ -423,6 +461,20 @@ fn name(name: String) -> Result<String, Refused> {
     } else {
         Err(Refused::InvalidName(name))
     }
+}
+
+/// A ban as Redis keeps it and the moderation channel carries it (its
+/// JSON): valid names, a reason within its limit; the address taken as
+/// the key bans go by (an IPv6 address stands for its /64).
+pub(super) fn ban(json: &[u8]) -> Result<Ban, Refused> {
+    let ban: Ban = serde_json::from_slice(json).map_err(|err| unreadable(&err))?;
+    Ok(Ban {
+        name: name(ban.name)?,
+        address: ban.address.map(crate::server::address::key),
+        until: ban.until,
+        by: name(ban.by)?,
+        reason: reason_of(ban.reason)?,
+    })
 }
 
 /// A room's topic: one line of at most [`MAX_TOPIC_BYTES`]; empty for none.
@@ -773,11 +825,11 @@ mod tests {
         let read = |event: &Event| INBOUND.moderation(event.to_json().as_bytes());
         assert!(matches!(
             read(&mute(Some(60))),
-            Ok(Event::Mute {
+            Ok(Moderation::Event(Event::Mute {
                 seconds: Some(60),
                 note: None,
                 ..
-            })
+            }))
         ));
         assert!(read(&mute(None)).is_ok());
         assert!(read(&mute(Some(365 * 86_400 + 1))).is_err());
@@ -786,6 +838,20 @@ mod tests {
             by: "ana".into(),
         };
         assert!(read(&unmute).is_ok());
+        let ban = Ban {
+            name: "bo".into(),
+            address: Some("2001:db8::1".parse().unwrap()),
+            until: Some(5),
+            by: "ana".into(),
+            reason: "spam".into(),
+        };
+        let payload = format!("ban {}", serde_json::to_string(&ban).unwrap());
+        let Ok(Moderation::Ban(read_ban)) = INBOUND.moderation(payload.as_bytes()) else {
+            panic!("not a ban");
+        };
+        assert_eq!(read_ban.address, Some("2001:db8::".parse().unwrap()));
+        let bad = payload.replace("ana", "a na");
+        assert!(INBOUND.moderation(bad.as_bytes()).is_err());
         assert!(read(&join("lobby", "bo")).is_err());
     }
 }

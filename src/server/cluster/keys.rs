@@ -41,8 +41,14 @@ pub(super) const ROOM_CHANNEL_PREFIX: &str = "chat:room:";
 /// Before a server's id: the channel of what is for its people alone.
 pub(super) const SERVER_CHANNEL_PREFIX: &str = "chat:server:";
 /// The channel of moderation that holds on every server whoever gave it:
-/// mutes and their lifting (and bans), each event's JSON.
+/// mutes and their lifting and the lifting of bans, each event's JSON,
+/// and bans, `ban` and the ban's JSON.
 pub(super) const MODERATION_CHANNEL: &str = "chat:moderation";
+/// The hash of the bans in force: lowercase name → the ban's JSON.
+pub(super) const BANS: &str = "chat:bans";
+/// The sorted set of the bans that end: lowercase name → when (Unix
+/// milliseconds), so that ended bans leave the hash.
+pub(super) const BAN_ENDS: &str = "chat:ban-ends";
 /// Before a room's name: its message counter.
 pub(super) const COUNTER_PREFIX: &str = "chat:id:";
 /// Before a room's name: its topic (a string; absent: none), dropped with

@@ -46,11 +46,13 @@ use redis::Cmd;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
 
+use super::ban::Ban;
 use super::history::RoomTail;
 use super::metrics::LinkMetrics;
 use crate::protocol::{Event, RoomInfo, WHO_PAGE};
 pub(crate) use bridge::Bridge;
 use inbound::Inbound;
+pub(crate) use inbound::Moderation;
 use keys::ServerId;
 use outbox::Outbox;
 pub(crate) use registry::{Arrival, Registry, Snapshot};
@@ -478,6 +480,45 @@ impl Cluster {
         self.queue(cmd)
     }
 
+    /// Keeps `ban` in Redis, and has every server hold it
+    /// ([`scripts::BAN`]). `false` as for [`Cluster::say`].
+    #[must_use = "a ban Redis did not take holds here alone"]
+    pub(crate) fn keep_ban(&self, ban: &Ban) -> bool {
+        let mut cmd = scripts::call(&scripts::BAN);
+        cmd.arg(0)
+            .arg(ban.name.to_lowercase())
+            .arg(serde_json::to_string(ban).expect("a ban is JSON"))
+            .arg(ban.until.map(|until| until.to_string()).unwrap_or_default());
+        self.queue(cmd)
+    }
+
+    /// Adds the address its person connected here from to a ban given
+    /// on another server, unless it was lifted meanwhile
+    /// ([`scripts::AMEND_BAN`]).
+    pub(crate) fn amend_ban(&self, ban: &Ban) {
+        let mut cmd = scripts::call(&scripts::AMEND_BAN);
+        cmd.arg(0)
+            .arg(ban.name.to_lowercase())
+            .arg(serde_json::to_string(ban).expect("a ban is JSON"));
+        self.queue(cmd);
+    }
+
+    /// Lifts the ban on `name` everywhere, with `unban`, the event every
+    /// server applies ([`scripts::UNBAN`]). `false` as for
+    /// [`Cluster::say`].
+    #[must_use = "a lifting Redis did not take holds here alone"]
+    pub(crate) fn forget_ban(&self, name: &str, unban: &Event) -> bool {
+        let mut cmd = scripts::call(&scripts::UNBAN);
+        cmd.arg(0).arg(name.to_lowercase()).arg(unban.to_json());
+        self.queue(cmd)
+    }
+
+    /// The bans Redis keeps, those in force or not.
+    pub(crate) async fn bans(&self) -> Result<Vec<Ban>, ClusterError> {
+        let mut connection = self.connection().ok_or(ClusterError::Down)?;
+        Ok(read_bans(&mut connection).await?)
+    }
+
     /// A room's last messages and last id, as Redis keeps them.
     pub(crate) async fn load(&self, room: &str) -> Result<RoomTail, ClusterError> {
         let mut connection = self.connection().ok_or(ClusterError::Down)?;
@@ -502,6 +543,23 @@ impl Cluster {
         }
         answer
     }
+}
+
+/// The bans kept in Redis, each checked ([`inbound::ban`]): one that is
+/// not a ban is logged and dropped.
+async fn read_bans(connection: &mut MultiplexedConnection) -> redis::RedisResult<Vec<Ban>> {
+    let kept: Vec<(String, String)> = redis::cmd("HGETALL")
+        .arg(keys::BANS)
+        .query_async(connection)
+        .await?;
+    Ok(kept
+        .into_iter()
+        .filter_map(|(key, json)| {
+            inbound::ban(json.as_bytes())
+                .inspect_err(|reason| tracing::warn!(key, "dropped a ban kept in Redis: {reason}"))
+                .ok()
+        })
+        .collect())
 }
 
 /// One page of `/who` across servers.

@@ -25,7 +25,7 @@ use crate::protocol::{DEFAULT_ROOM, PRESENCE_NAMES};
 
 /// The scripts loaded into Redis at each (re)connection, with their names
 /// for the log.
-const ALL: [(&str, &LazyLock<Script>); 15] = [
+const ALL: [(&str, &LazyLock<Script>); 18] = [
     ("SAY", &SAY),
     ("RAISE_COUNTER", &RAISE_COUNTER),
     ("TOUCH", &TOUCH),
@@ -41,6 +41,9 @@ const ALL: [(&str, &LazyLock<Script>); 15] = [
     ("SUMMARISE", &SUMMARISE),
     ("LOCATE", &LOCATE),
     ("TOPIC", &TOPIC),
+    ("BAN", &BAN),
+    ("AMEND_BAN", &AMEND_BAN),
+    ("UNBAN", &UNBAN),
 ];
 
 /// People taken off the lists per `clear` step of a server: about a
@@ -152,6 +155,9 @@ fn script(code: &str) -> Script {
             .replace("$COUNTER", keys::COUNTER_PREFIX)
             .replace("$HISTORY", keys::HISTORY_PREFIX)
             .replace("$TOPIC", keys::TOPIC_PREFIX)
+            .replace("$BAN_ENDS", keys::BAN_ENDS)
+            .replace("$BANS", keys::BANS)
+            .replace("$MODERATION", keys::MODERATION_CHANNEL)
             .replace("$LOBBY", DEFAULT_ROOM),
     )
 }
@@ -236,6 +242,64 @@ else
 end
 redis.call('PUBLISH', ARGV[1], '0 ' .. ARGV[3])
 keep(ARGV[4], ARGV[5])
+return 0
+",
+    )
+});
+
+/// Keeps a ban and tells every server: drops the bans that have ended
+/// (by Redis's clock), so that the hash holds the bans in force and those
+/// ended since the last ban at most; then `HSET`s this one, notes when it
+/// ends, and publishes it on the moderation channel (`ban JSON`).
+///
+/// ARGV: lowercase name, the ban's JSON, when it ends (Unix ms; empty:
+/// never).
+pub(super) static BAN: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+for _, ended in ipairs(redis.call('ZRANGEBYSCORE', '$BAN_ENDS', '-inf', ms)) do
+  redis.call('HDEL', '$BANS', ended)
+end
+redis.call('ZREMRANGEBYSCORE', '$BAN_ENDS', '-inf', ms)
+redis.call('HSET', '$BANS', ARGV[1], ARGV[2])
+if ARGV[3] == '' then
+  redis.call('ZREM', '$BAN_ENDS', ARGV[1])
+else
+  redis.call('ZADD', '$BAN_ENDS', ARGV[3], ARGV[1])
+end
+redis.call('PUBLISH', '$MODERATION', 'ban ' .. ARGV[2])
+return 0
+",
+    )
+});
+
+/// Adds the address to a ban given on another server, if the ban is still
+/// in force (not lifted meanwhile), and tells every server.
+///
+/// ARGV: lowercase name, the ban's JSON.
+pub(super) static AMEND_BAN: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+if redis.call('HEXISTS', '$BANS', ARGV[1]) == 1 then
+  redis.call('HSET', '$BANS', ARGV[1], ARGV[2])
+  redis.call('PUBLISH', '$MODERATION', 'ban ' .. ARGV[2])
+end
+return 0
+",
+    )
+});
+
+/// Lifts a ban and tells every server (the `unban` event's JSON).
+///
+/// ARGV: lowercase name, the event's JSON.
+pub(super) static UNBAN: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+redis.call('HDEL', '$BANS', ARGV[1])
+redis.call('ZREM', '$BAN_ENDS', ARGV[1])
+redis.call('PUBLISH', '$MODERATION', ARGV[2])
 return 0
 ",
     )

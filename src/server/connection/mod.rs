@@ -446,14 +446,17 @@ where
                 name,
                 duration,
                 reason,
-            } => match rooms.ban(&self.name, &self.room, name, duration, reason) {
+            } => match rooms
+                .ban(&self.name, &self.room, name, duration, reason)
+                .await
+            {
                 // The room's `ban` notice is the operator's confirmation.
                 Ok(None) => return self.write_after_room(None).await,
                 Ok(Some(answer)) => answer,
                 Err(err) => err.into(),
             },
             Command::Unban(name) => rooms.unban(&self.name, name).unwrap_or_else(Event::from),
-            Command::Bans => rooms.bans(&self.name).unwrap_or_else(Event::from),
+            Command::Bans => rooms.bans(&self.name).await.unwrap_or_else(Event::from),
             Command::Ignore(name) => self
                 .ignores
                 .add(&self.name, name)

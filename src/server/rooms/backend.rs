@@ -113,7 +113,10 @@ impl Backend {
     }
 
     /// The bans kept from before a restart (`--data-dir`); taken once, at
-    /// start. Redis keeps none yet: moderation is one server's for now.
+    /// start. With Redis the bridge loads them at each resynchronisation
+    /// instead (`Registry::bans_loaded`), and the registry keeps them there
+    /// through `Cluster` directly, since it needs to know whether Redis
+    /// took them.
     pub(super) fn saved_bans(&mut self) -> Vec<Ban> {
         match self {
             Backend::Disk(store) => store.take_bans(),

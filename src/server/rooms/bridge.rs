@@ -3,7 +3,8 @@
 //! only entry points, declared by the cluster ([`Registry`]).
 
 use crate::protocol::Event;
-use crate::server::cluster::{Arrival, Registry, Snapshot};
+use crate::server::ban::Ban;
+use crate::server::cluster::{Arrival, Moderation, Registry, Snapshot};
 use crate::server::history::{RoomTail, StoredMessage};
 
 use super::Rooms;
@@ -21,19 +22,24 @@ impl Registry for Rooms {
                 entry.topic = (!topic.is_empty()).then(|| topic.clone());
             }
             entry.broadcast(event);
-            // An operator's kick, on whichever server: the person hears it
-            // before the close (a connection sends what its room queued
-            // before obeying).
-            if let Event::Kick {
-                name, by, reason, ..
-            } = event
-            {
-                let key = name.to_lowercase();
-                if entry.members.contains(&key)
-                    && let Some(person) = state.people.get(&key)
-                {
-                    person.control.close(kicked(by, reason));
+            // An operator's kick or ban, on whichever server: the person
+            // hears it before the close (a connection sends what its room
+            // queued before obeying).
+            match event {
+                Event::Kick {
+                    name, by, reason, ..
+                } => {
+                    let key = name.to_lowercase();
+                    if entry.members.contains(&key)
+                        && let Some(person) = state.people.get(&key)
+                    {
+                        person.control.close(kicked(by, reason));
+                    }
                 }
+                Event::Ban { name, .. } if entry.members.contains(&name.to_lowercase()) => {
+                    self.banned_here(state, event);
+                }
+                _ => {}
             }
             return Arrival::Delivered;
         }
@@ -87,8 +93,15 @@ impl Registry for Rooms {
         }
     }
 
-    fn moderated(&self, event: Event) {
-        Rooms::moderated(self, &event);
+    fn moderated(&self, moderation: Moderation) {
+        match moderation {
+            Moderation::Event(event) => Rooms::moderated(self, &event),
+            Moderation::Ban(ban) => self.hold_ban(ban),
+        }
+    }
+
+    fn bans_loaded(&self, bans: Vec<Ban>) {
+        Rooms::bans_loaded(self, bans);
     }
 
     fn gap(&self, room: &str, missed: u64) {

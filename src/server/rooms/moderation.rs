@@ -375,6 +375,7 @@ impl Rooms {
                 self.record_mute(state, event);
             }
             Event::Unmute { .. } => self.lift_mute(state, event),
+            Event::Unban { name, .. } => Rooms::lift_ban(state, name),
             _ => {}
         }
     }

@@ -431,3 +431,151 @@ async fn an_operator_bans_someone_on_another_server() {
     expect(&mut cy, message(2, "lobby", "ana", "after the unban")).await;
     enter_from_after(&two, "bo", "203.0.113.2", &[]).await;
 }
+
+const PASSWORD: &str = "hunter22pw";
+
+/// The next `count` events of `client`, untimed.
+async fn next_events(client: &mut WsClient, count: usize) -> Vec<Event> {
+    let mut events = Vec::new();
+    for _ in 0..count {
+        events.push(untimed(client.next_event().await));
+    }
+    events
+}
+
+/// A JSON client asking for `path_and_query` that sends `first` at once
+/// (as a connection held for its registered name must), with its welcome.
+async fn connect_sending(
+    server: &TestServer,
+    path_and_query: &str,
+    first: &str,
+) -> (WsClient, Event) {
+    let url = server.url_for(&format!("{path_and_query}&format=json"));
+    let mut client = WsClient::connect(&url).await;
+    client.send(first).await;
+    let welcome = client.next_event().await;
+    assert!(matches!(welcome, Event::Welcome { .. }), "{welcome:?}");
+    (client, welcome)
+}
+
+/// A name registered on one server is registered on every server (one
+/// started later too): `/nick` to it is refused there, and `/identify`
+/// from another server, or a connection asking for it there, takes it
+/// from its holder, who is closed with 4004 after the room read that they
+/// left. `/unregister` frees it everywhere.
+#[tokio::test]
+async fn a_name_registered_on_one_server_belongs_to_its_owner_on_every_server() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
+    let mut ana = enter(&one, "ana", "lobby").await;
+    ana.send(&format!("/register {PASSWORD}")).await;
+    expect(
+        &mut ana,
+        Event::Registered {
+            name: "ana".into(),
+            durable: true,
+            changed: false,
+        },
+    )
+    .await;
+    let mut bo = enter_after(&two, "bo", "lobby", &["ana"]).await;
+    expect(&mut ana, join("lobby", "bo")).await;
+
+    // A server started now has it from Redis.
+    let three = redis.server(&[]).await;
+    let mut cy = enter_after(&three, "cy", "lobby", &["ana", "bo"]).await;
+    expect(&mut ana, join("lobby", "cy")).await;
+    expect(&mut bo, join("lobby", "cy")).await;
+    cy.send("/nick Ana").await;
+    expect_error(
+        &mut cy,
+        ErrorCode::NameRegistered,
+        "the name 'Ana' is registered; /identify Ana PASSWORD if it is yours, or pick another",
+    )
+    .await;
+
+    // `/identify` on another server.
+    bo.send(&format!("/identify ana {PASSWORD}")).await;
+    assert_eq!(
+        ana.expect_close().await,
+        (4004, "signed in elsewhere".to_owned())
+    );
+    let left = leave("lobby", "ana", "signed in elsewhere");
+    let renamed = crate::support::events::nick("lobby", "bo", "ana");
+    assert_eq!(
+        next_events(&mut cy, 2).await,
+        [left.clone(), renamed.clone()]
+    );
+    // The answer may come before the room's events through Redis.
+    let mut seen = next_events(&mut bo, 3).await;
+    let identified = Event::Identified { name: "ana".into() };
+    assert!(seen.contains(&identified), "{seen:?}");
+    seen.retain(|event| *event != identified);
+    assert_eq!(seen, [left.clone(), renamed]);
+    say(&mut bo, 1, "lobby", "ana", "it is me").await;
+    expect(&mut cy, message(1, "lobby", "ana", "it is me")).await;
+
+    // A connection asking for the name on a third server takes it too,
+    // and the room reads the leave, then one join.
+    let (mut back, welcome) =
+        connect_sending(&three, "/lobby?name=ana", &format!("/identify {PASSWORD}")).await;
+    assert!(
+        matches!(&welcome, Event::Welcome { name, .. } if name == "ana"),
+        "{welcome:?}"
+    );
+    assert_eq!(
+        bo.expect_close().await,
+        (4004, "signed in elsewhere".to_owned())
+    );
+    expect(&mut cy, left).await;
+    expect(&mut cy, join("lobby", "ana")).await;
+    loop {
+        let event = untimed(back.next_event().await);
+        if event == join("lobby", "ana") {
+            break;
+        }
+        assert!(
+            matches!(event, Event::Message { .. } | Event::Leave { .. }),
+            "{event:?}"
+        );
+    }
+    let (mut dee, _) = one.join("dee", "lobby").await;
+    dee.event_matching(
+        "the own join",
+        |e| matches!(e, Event::Join { name, .. } if name == "dee"),
+    )
+    .await;
+
+    // Freed everywhere; the name stays its holder's while connected.
+    expect(&mut back, join("lobby", "dee")).await;
+    back.send("/unregister").await;
+    expect(
+        &mut back,
+        Event::Unregistered {
+            name: "ana".into(),
+            by: "ana".into(),
+        },
+    )
+    .await;
+    say(&mut back, 2, "lobby", "ana", "freed").await;
+    dee.event_matching("ana's message", |e| {
+        matches!(e, Event::Message { id: 2, .. })
+    })
+    .await;
+    dee.send(&format!("/identify ana {PASSWORD}")).await;
+    expect_error(
+        &mut dee,
+        ErrorCode::NotRegistered,
+        "the name 'ana' is not registered (/register PASSWORD reserves the name you have)",
+    )
+    .await;
+    dee.send("/nick ana").await;
+    expect_error(
+        &mut dee,
+        ErrorCode::NameTaken,
+        "the name 'ana' is taken; pick another",
+    )
+    .await;
+}

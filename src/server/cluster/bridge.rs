@@ -44,7 +44,7 @@ use super::inbox::{self, INCOMING_QUEUE_BYTES, InboxFull, InboxReader, Incoming}
 use super::keys::{self, CLAIM_TTL, ROOM_CHANNEL_PREFIX, ServerId};
 use super::outbox::{self, OUTGOING_QUEUE_BYTES, OutboxFull, OutboxReader};
 use super::stream;
-use super::{Arrival, Registry, Snapshot, connection_config, is_link_failure, scripts};
+use super::{Arrival, Moderation, Registry, Snapshot, connection_config, is_link_failure, scripts};
 use crate::protocol::{ErrorCode, Event};
 use crate::server::metrics::LinkMetrics;
 
@@ -356,6 +356,13 @@ impl<R: Registry> Running<'_, R> {
             Err(err) if is_link_failure(&err) => return Err(err),
             Err(err) => tracing::warn!("cannot read the bans from Redis: {err}"),
         }
+        // The registered names too: a name registered here while Redis
+        // was away is lost, as a ban is.
+        match super::read_names(&mut self.session.connection).await {
+            Ok(names) => self.registry.names_loaded(names),
+            Err(err) if is_link_failure(&err) => return Err(err),
+            Err(err) => tracing::warn!("cannot read the registered names from Redis: {err}"),
+        }
         self.bridge
             .link
             .send_replace(Some(self.session.connection.clone()));
@@ -387,6 +394,18 @@ impl<R: Registry> Running<'_, R> {
         let inbound = &self.bridge.inbound;
         if channel == keys::MODERATION_CHANNEL {
             match inbound.moderation(payload) {
+                Ok(Moderation::Take {
+                    holder,
+                    taker,
+                    name,
+                }) => {
+                    // Its holder is here, and the taker is not (a take
+                    // here closed them already).
+                    let id = self.bridge.id.as_str();
+                    if holder == id && taker != id {
+                        self.registry.taken_over(&name);
+                    }
+                }
                 Ok(moderation) => self.registry.moderated(moderation),
                 Err(reason) => tracing::warn!("dropped a moderation event from Redis: {reason}"),
             }

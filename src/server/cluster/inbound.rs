@@ -25,12 +25,34 @@ use crate::sanitize::{one_line, strip_controls};
 use crate::server::ban::Ban;
 
 /// What the moderation channel carries: an event every server applies
-/// (`mute`, `unmute`, `unban`), or a ban to hold.
+/// (`mute`, `unmute`, `unban`, `unregistered`), a ban or a registered name
+/// to hold, or a name taken by its owner (on server `taker`) from
+/// `holder`'s person.
 #[derive(Debug)]
 pub(crate) enum Moderation {
     Event(Event),
     Ban(Ban),
+    Owner(NameOwner),
+    Take {
+        holder: String,
+        taker: String,
+        name: String,
+    },
 }
+
+/// A registered name as Redis keeps it and the servers hold it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct NameOwner {
+    /// As it was registered.
+    pub name: String,
+    /// The password's Argon2id PHC string.
+    pub hash: String,
+    /// Where it was registered from (registrations per address).
+    pub address: std::net::IpAddr,
+}
+
+/// The longest PHC string taken from Redis: ours are about 100 bytes.
+const MAX_HASH_BYTES: usize = 512;
 
 /// How far past a room's last id a message on its channel may be: a server
 /// that misses more than that loses its subscription connection (Redis cuts
@@ -131,6 +153,22 @@ impl Inbound {
         if let Some(json) = payload.strip_prefix(b"ban ") {
             return ban(json).map(Moderation::Ban);
         }
+        if let Some(json) = payload.strip_prefix(b"owner ") {
+            return owner(json).map(Moderation::Owner);
+        }
+        if let Some(taken) = payload.strip_prefix(b"take ") {
+            let taken = std::str::from_utf8(taken).map_err(|err| unreadable(&err))?;
+            let mut parts = taken.splitn(3, ' ');
+            let (Some(holder), Some(taker), Some(who)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(Refused::Unreadable("no name taken".into()));
+            };
+            return Ok(Moderation::Take {
+                holder: holder.to_owned(),
+                taker: taker.to_owned(),
+                name: name(who.to_owned())?,
+            });
+        }
         let payload = std::str::from_utf8(payload).map_err(|err| unreadable(&err))?;
         let event: Event = serde_json::from_str(payload).map_err(|err| unreadable(&err))?;
         Ok(Moderation::Event(match event {
@@ -155,6 +193,10 @@ impl Inbound {
                 by: name(by)?,
             },
             Event::Unban { name: who, by } => Event::Unban {
+                name: name(who)?,
+                by: name(by)?,
+            },
+            Event::Unregistered { name: who, by } => Event::Unregistered {
                 name: name(who)?,
                 by: name(by)?,
             },
@@ -474,6 +516,19 @@ pub(super) fn ban(json: &[u8]) -> Result<Ban, Refused> {
         until: ban.until,
         by: name(ban.by)?,
         reason: reason_of(ban.reason)?,
+    })
+}
+
+/// A registered name as Redis keeps it and the moderation channel carries
+/// it (its JSON): a valid name, an Argon2id PHC string of a sane length.
+pub(super) fn owner(json: &[u8]) -> Result<NameOwner, Refused> {
+    let owner: NameOwner = serde_json::from_slice(json).map_err(|err| unreadable(&err))?;
+    if !owner.hash.starts_with("$argon2id$") || owner.hash.len() > MAX_HASH_BYTES {
+        return Err(Refused::Unreadable("not an Argon2id hash".into()));
+    }
+    Ok(NameOwner {
+        name: name(owner.name)?,
+        ..owner
     })
 }
 
@@ -853,5 +908,37 @@ mod tests {
         let bad = payload.replace("ana", "a na");
         assert!(INBOUND.moderation(bad.as_bytes()).is_err());
         assert!(read(&join("lobby", "bo")).is_err());
+    }
+
+    /// A registration must hold an Argon2id hash and a valid name; a take
+    /// names its holder's server, its taker's and a valid name.
+    #[test]
+    fn registrations_and_takes_are_checked() {
+        let owner = |name: &str, hash: &str| {
+            let owner = NameOwner {
+                name: name.into(),
+                hash: hash.into(),
+                address: "203.0.113.1".parse().unwrap(),
+            };
+            format!("owner {}", serde_json::to_string(&owner).unwrap())
+        };
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        assert!(matches!(
+            INBOUND.moderation(owner("ana", hash).as_bytes()),
+            Ok(Moderation::Owner(NameOwner { ref name, .. })) if name == "ana"
+        ));
+        assert!(
+            INBOUND
+                .moderation(owner("ana", "plain").as_bytes())
+                .is_err()
+        );
+        assert!(INBOUND.moderation(owner("a na", hash).as_bytes()).is_err());
+        assert!(matches!(
+            INBOUND.moderation(b"take s1 s2 ana"),
+            Ok(Moderation::Take { ref holder, ref taker, ref name })
+                if holder == "s1" && taker == "s2" && name == "ana"
+        ));
+        assert!(INBOUND.moderation(b"take s1 ana").is_err());
+        assert!(INBOUND.moderation(b"take s1 s2 a\x1bna").is_err());
     }
 }

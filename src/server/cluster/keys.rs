@@ -44,6 +44,9 @@ pub(super) const SERVER_CHANNEL_PREFIX: &str = "chat:server:";
 /// mutes and their lifting and the lifting of bans, each event's JSON,
 /// and bans, `ban` and the ban's JSON.
 pub(super) const MODERATION_CHANNEL: &str = "chat:moderation";
+/// The hash of the registered names: lowercase name → the registration's
+/// JSON (name, Argon2id PHC string, address).
+pub(super) const REGISTERED: &str = "chat:registered";
 /// The hash of the bans in force: lowercase name → the ban's JSON.
 pub(super) const BANS: &str = "chat:bans";
 /// The sorted set of the bans that end: lowercase name → when (Unix

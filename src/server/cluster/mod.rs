@@ -52,7 +52,7 @@ use super::metrics::LinkMetrics;
 use crate::protocol::{Event, RoomInfo, WHO_PAGE};
 pub(crate) use bridge::Bridge;
 use inbound::Inbound;
-pub(crate) use inbound::Moderation;
+pub(crate) use inbound::{Moderation, NameOwner};
 use keys::ServerId;
 use outbox::Outbox;
 pub(crate) use registry::{Arrival, Registry, Snapshot};
@@ -513,6 +513,43 @@ impl Cluster {
         self.queue(cmd)
     }
 
+    /// Keeps a registered name (or its new password) in Redis, and has
+    /// every server hold it ([`scripts::REGISTER`]). `false` as for
+    /// [`Cluster::say`].
+    #[must_use = "a registration Redis did not take holds here alone"]
+    pub(crate) fn register(&self, owner: &NameOwner) -> bool {
+        let mut cmd = scripts::call(&scripts::REGISTER);
+        cmd.arg(0)
+            .arg(owner.name.to_lowercase())
+            .arg(serde_json::to_string(owner).expect("a registration is JSON"));
+        self.queue(cmd)
+    }
+
+    /// Frees the registered `name` everywhere, with `event`, the
+    /// `unregistered` every server applies ([`scripts::UNREGISTER`]).
+    /// `false` as for [`Cluster::say`].
+    #[must_use = "a name Redis did not free stays registered elsewhere"]
+    pub(crate) fn unregister(&self, name: &str, event: &Event) -> bool {
+        let mut cmd = scripts::call(&scripts::UNREGISTER);
+        cmd.arg(0).arg(name.to_lowercase()).arg(event.to_json());
+        self.queue(cmd)
+    }
+
+    /// Takes `name` for one of our people who proved it is theirs: its
+    /// older holder, on any server, is taken off the lists, their room
+    /// told they left, and their server told to close them
+    /// ([`scripts::TAKE`]).
+    pub(crate) async fn take(&self, name: &str) -> Result<(), ClusterError> {
+        let mut cmd = scripts::call(&scripts::TAKE);
+        cmd.arg(1)
+            .arg(keys::name(name))
+            .arg(self.id.claim_value(name))
+            .arg(keys::CLAIM_TTL.as_secs())
+            .arg(self.id.as_str());
+        let _: i64 = self.query(&mut cmd).await?;
+        Ok(())
+    }
+
     /// The bans Redis keeps, those in force or not.
     pub(crate) async fn bans(&self) -> Result<Vec<Ban>, ClusterError> {
         let mut connection = self.connection().ok_or(ClusterError::Down)?;
@@ -557,6 +594,25 @@ async fn read_bans(connection: &mut MultiplexedConnection) -> redis::RedisResult
         .filter_map(|(key, json)| {
             inbound::ban(json.as_bytes())
                 .inspect_err(|reason| tracing::warn!(key, "dropped a ban kept in Redis: {reason}"))
+                .ok()
+        })
+        .collect())
+}
+
+/// The registered names kept in Redis, each checked
+/// ([`inbound::owner`]): one that is not is logged and dropped.
+async fn read_names(connection: &mut MultiplexedConnection) -> redis::RedisResult<Vec<NameOwner>> {
+    let kept: Vec<(String, String)> = redis::cmd("HGETALL")
+        .arg(keys::REGISTERED)
+        .query_async(connection)
+        .await?;
+    Ok(kept
+        .into_iter()
+        .filter_map(|(key, json)| {
+            inbound::owner(json.as_bytes())
+                .inspect_err(|reason| {
+                    tracing::warn!(key, "dropped a registration kept in Redis: {reason}");
+                })
                 .ok()
         })
         .collect())

@@ -2,7 +2,7 @@
 //! `rooms`, so that the bridge can deliver to this server's rooms and people
 //! without this module importing `rooms`.
 
-use super::Moderation;
+use super::{Moderation, NameOwner};
 use crate::protocol::Event;
 use crate::server::ban::Ban;
 use crate::server::history::RoomTail;
@@ -34,6 +34,12 @@ pub(crate) trait Registry: Send + Sync + 'static {
     /// Holds `bans`, all those Redis keeps, instead of those held here
     /// (at each resynchronisation).
     fn bans_loaded(&self, bans: Vec<Ban>);
+    /// Holds `names`, all the registered names Redis keeps, instead of
+    /// those held here (at each resynchronisation).
+    fn names_loaded(&self, names: Vec<NameOwner>);
+    /// Closes this server's person called `name` (4004): its owner
+    /// identified on another server, and their room has read their leave.
+    fn taken_over(&self, name: &str);
     /// Tells `room`'s members that `missed` messages will never reach them.
     fn gap(&self, room: &str, missed: u64);
     /// The last id `room` delivered, if the room is here and in step.

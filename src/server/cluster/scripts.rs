@@ -25,7 +25,7 @@ use crate::protocol::{DEFAULT_ROOM, PRESENCE_NAMES};
 
 /// The scripts loaded into Redis at each (re)connection, with their names
 /// for the log.
-const ALL: [(&str, &LazyLock<Script>); 18] = [
+const ALL: [(&str, &LazyLock<Script>); 21] = [
     ("SAY", &SAY),
     ("RAISE_COUNTER", &RAISE_COUNTER),
     ("TOUCH", &TOUCH),
@@ -44,6 +44,9 @@ const ALL: [(&str, &LazyLock<Script>); 18] = [
     ("BAN", &BAN),
     ("AMEND_BAN", &AMEND_BAN),
     ("UNBAN", &UNBAN),
+    ("REGISTER", &REGISTER),
+    ("UNREGISTER", &UNREGISTER),
+    ("TAKE", &TAKE),
 ];
 
 /// People taken off the lists per `clear` step of a server: about a
@@ -155,6 +158,7 @@ fn script(code: &str) -> Script {
             .replace("$COUNTER", keys::COUNTER_PREFIX)
             .replace("$HISTORY", keys::HISTORY_PREFIX)
             .replace("$TOPIC", keys::TOPIC_PREFIX)
+            .replace("$REGISTERED", keys::REGISTERED)
             .replace("$BAN_ENDS", keys::BAN_ENDS)
             .replace("$BANS", keys::BANS)
             .replace("$MODERATION", keys::MODERATION_CHANNEL)
@@ -302,6 +306,68 @@ redis.call('ZREM', '$BAN_ENDS', ARGV[1])
 redis.call('PUBLISH', '$MODERATION', ARGV[2])
 return 0
 ",
+    )
+});
+
+/// Keeps a registered name (or its new password) and tells every server
+/// (`owner JSON` on the moderation channel).
+///
+/// ARGV: lowercase name, the registration's JSON.
+pub(super) static REGISTER: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+redis.call('HSET', '$REGISTERED', ARGV[1], ARGV[2])
+redis.call('PUBLISH', '$MODERATION', 'owner ' .. ARGV[2])
+return 0
+",
+    )
+});
+
+/// Frees a registered name and tells every server (the `unregistered`
+/// event's JSON).
+///
+/// ARGV: lowercase name, the event's JSON.
+pub(super) static UNREGISTER: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+redis.call('HDEL', '$REGISTERED', ARGV[1])
+redis.call('PUBLISH', '$MODERATION', ARGV[2])
+return 0
+",
+    )
+});
+
+/// Takes a name for its proven owner (`/identify`), whoever holds it: the
+/// older holder (from the claim, on any server, this one included) comes
+/// off the lists, their room reads their `leave` (`signed in elsewhere`),
+/// and `take HOLDER TAKER NAME` on the moderation channel has their server
+/// (HOLDER) close them unless it is the taker's, which does it itself; then the claim is ours. All in one step, so the room reads the
+/// leave before anything the new holder does.
+///
+/// KEYS: the claim. ARGV: our claim value, ttl in seconds, our server id.
+pub(super) static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    placing(
+        r#"
+local held = redis.call('GET', KEYS[1])
+if held then
+  local owner, old = string.match(held, '^(%S+) (.+)$')
+  if owner and redis.call('EXISTS', '$ALIVE' .. owner) == 1 then
+    local room = redis.call('HGET', '$PEOPLE' .. owner, old)
+    if room then
+      quit(room, old)
+      redis.call('HDEL', '$PEOPLE' .. owner, old)
+      local now = redis.call('TIME')
+      local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+      redis.call('PUBLISH', '$ROOM_CHANNEL' .. room, '0 {"type":"leave","room":' .. cjson.encode(room)
+        .. ',"name":' .. cjson.encode(old) .. ',"reason":"signed in elsewhere","ts":'
+        .. string.format('%d', ms) .. '}')
+    end
+    redis.call('PUBLISH', '$MODERATION', 'take ' .. owner .. ' ' .. ARGV[3] .. ' ' .. old)
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"#,
     )
 });
 

@@ -201,9 +201,10 @@ impl Backend {
         }
     }
 
-    /// Whether registered names outlive a restart.
+    /// Whether registered names outlive a restart (of this server: with
+    /// Redis they are kept there).
     pub(super) fn keeps_names(&self) -> bool {
-        matches!(self, Backend::Disk(_))
+        matches!(self, Backend::Disk(_) | Backend::Redis(_))
     }
 
     /// Saves a registered name, or its new password.

@@ -4,7 +4,7 @@
 
 use crate::protocol::Event;
 use crate::server::ban::Ban;
-use crate::server::cluster::{Arrival, Moderation, Registry, Snapshot};
+use crate::server::cluster::{Arrival, Moderation, NameOwner, Registry, Snapshot};
 use crate::server::history::{RoomTail, StoredMessage};
 
 use super::Rooms;
@@ -97,7 +97,18 @@ impl Registry for Rooms {
         match moderation {
             Moderation::Event(event) => Rooms::moderated(self, &event),
             Moderation::Ban(ban) => self.hold_ban(ban),
+            Moderation::Owner(owner) => self.hold_name(owner),
+            // Taken by the bridge (`taken_over`).
+            Moderation::Take { .. } => {}
         }
+    }
+
+    fn names_loaded(&self, names: Vec<NameOwner>) {
+        Rooms::names_loaded(self, names);
+    }
+
+    fn taken_over(&self, name: &str) {
+        self.take_over(name, None);
     }
 
     fn bans_loaded(&self, bans: Vec<Ban>) {

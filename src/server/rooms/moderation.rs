@@ -376,6 +376,7 @@ impl Rooms {
             }
             Event::Unmute { .. } => self.lift_mute(state, event),
             Event::Unban { name, .. } => Rooms::lift_ban(state, name),
+            Event::Unregistered { .. } => self.unregistered_here(state, event),
             _ => {}
         }
     }

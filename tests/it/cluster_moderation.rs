@@ -65,6 +65,29 @@ async fn an_operator_kicks_someone_on_another_server() {
     let (one, two) = two_servers(&redis).await;
     let (mut ana, mut bo, mut cy) = operator_and_two(&one, &two).await;
 
+    // Listed as an operator on the other server too.
+    let who = |names: &[&str], ops: &[&str]| Event::Who {
+        room: "lobby".into(),
+        count: names.len(),
+        names: names.iter().map(|&n| n.to_owned()).collect(),
+        more: false,
+        ops: ops.iter().map(|&n| n.to_owned()).collect(),
+    };
+    bo.send("/who").await;
+    expect(&mut bo, who(&["ana", "bo", "cy"], &["ana"])).await;
+    ana.send("/nick Anna").await;
+    let renamed = crate::support::events::nick("lobby", "ana", "Anna");
+    for client in [&mut ana, &mut bo, &mut cy] {
+        expect(client, renamed.clone()).await;
+    }
+    bo.send("/who").await;
+    expect(&mut bo, who(&["Anna", "bo", "cy"], &["Anna"])).await;
+    ana.send("/nick ana").await;
+    let renamed = crate::support::events::nick("lobby", "Anna", "ana");
+    for client in [&mut ana, &mut bo, &mut cy] {
+        expect(client, renamed.clone()).await;
+    }
+
     // Not an operator: bo is on a server where nobody sent the secret.
     bo.send("/kick ana").await;
     expect_error(
@@ -179,6 +202,21 @@ async fn an_operator_mutes_someone_on_another_server() {
     expect(&mut bo, unmuted).await;
     say(&mut bo, 2, "lobby", "bo", "heard again").await;
     expect(&mut ana, message(2, "lobby", "bo", "heard again")).await;
+
+    // An operator who leaves is listed no more, on any server.
+    ana.send("/who").await;
+    let who = |names: &[&str], ops: &[&str]| Event::Who {
+        room: "lobby".into(),
+        count: names.len(),
+        names: names.iter().map(|&n| n.to_owned()).collect(),
+        more: false,
+        ops: ops.iter().map(|&n| n.to_owned()).collect(),
+    };
+    expect(&mut ana, who(&["ana", "bo", "cy"], &["ana", "cy"])).await;
+    cy.send("/quit").await;
+    expect(&mut ana, leave("lobby", "cy", "quit")).await;
+    ana.send("/who").await;
+    expect(&mut ana, who(&["ana", "bo"], &["ana"])).await;
 }
 
 fn topic(room: &str, text: &str, by: Option<&str>) -> Event {

@@ -333,6 +333,11 @@ impl<R: Registry> Running<'_, R> {
         commands.push(scripts::touch(
             snapshot.rooms.iter().map(|(room, _)| room.as_str()),
         ));
+        for op in &snapshot.ops {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(keys::OPS).arg(op.to_lowercase()).arg(id.as_str());
+            commands.push(cmd);
+        }
         let claims_from = commands.len();
         commands.extend(
             snapshot
@@ -516,7 +521,7 @@ impl<R: Registry> Running<'_, R> {
     async fn refresh(&mut self) -> RedisResult<()> {
         self.reap().await?;
         let id = &self.bridge.id;
-        let Snapshot { rooms, people } = self.registry.snapshot();
+        let Snapshot { rooms, people, .. } = self.registry.snapshot();
         let mut commands = Vec::from(id.announce());
         commands.push(scripts::touch(rooms.iter().map(|(room, _)| room.as_str())));
         let claims_from = commands.len();

@@ -44,6 +44,10 @@ pub(super) const SERVER_CHANNEL_PREFIX: &str = "chat:server:";
 /// mutes and their lifting and the lifting of bans, each event's JSON,
 /// and bans, `ban` and the ban's JSON.
 pub(super) const MODERATION_CHANNEL: &str = "chat:moderation";
+/// The hash of the operators connected on every server: lowercase name →
+/// the server they are an operator on, for `/who`'s `ops`. An entry
+/// counts while that server is alive, and goes with the person.
+pub(super) const OPS: &str = "chat:ops";
 /// The hash of the registered names: lowercase name → the registration's
 /// JSON (name, Argon2id PHC string, address).
 pub(super) const REGISTERED: &str = "chat:registered";

@@ -338,6 +338,16 @@ impl Cluster {
         self.queue(cmd);
     }
 
+    /// Records that `name` is an operator here, for `/who` on every server
+    /// (until they leave: `forget`).
+    pub(crate) fn op(&self, name: &str) {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(keys::OPS)
+            .arg(name.to_lowercase())
+            .arg(self.id.as_str());
+        self.queue(cmd);
+    }
+
     /// Claims `name` for one of our people: `false` if another server's
     /// person has it.
     pub(crate) async fn claim(&self, name: &str) -> Result<bool, ClusterError> {
@@ -401,16 +411,20 @@ impl Cluster {
             .arg(to)
             .arg(len + 1)
             .arg(scripts::STEP);
-        let (count, members): (usize, Vec<String>) = self.query(&mut cmd).await?;
+        let (count, members, ops): (usize, Vec<String>, Vec<String>) = self.query(&mut cmd).await?;
         let more = members.len() > len;
-        let spelled = members
+        let spelled: Vec<String> = members
             .into_iter()
             .take(len)
-            .filter_map(|member| member.split_once(' ').map(|(_, name)| name.to_owned()));
+            .filter_map(|member| member.split_once(' ').map(|(_, name)| name.to_owned()))
+            .collect();
+        // Those of the page only (it was read one name longer).
+        let ops = ops.into_iter().filter(|op| spelled.contains(op)).collect();
         Ok(WhoPage {
             count,
-            names: inbound::names(spelled.collect()),
+            names: inbound::names(spelled),
             more,
+            ops: inbound::names(ops),
         })
     }
 
@@ -625,6 +639,8 @@ pub(crate) struct WhoPage {
     pub count: usize,
     pub names: Vec<String>,
     pub more: bool,
+    /// Those of `names` that are operators, on any live server.
+    pub ops: Vec<String>,
 }
 
 /// The `ZRANGEBYLEX` bounds of a page of names starting with `prefix`

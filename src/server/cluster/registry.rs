@@ -75,4 +75,6 @@ pub(crate) struct Snapshot {
     pub rooms: Vec<(String, Option<u64>)>,
     /// Each person, with their room.
     pub people: Vec<(String, String)>,
+    /// The operators among them.
+    pub ops: Vec<String>,
 }

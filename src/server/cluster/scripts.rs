@@ -159,6 +159,7 @@ fn script(code: &str) -> Script {
             .replace("$HISTORY", keys::HISTORY_PREFIX)
             .replace("$TOPIC", keys::TOPIC_PREFIX)
             .replace("$REGISTERED", keys::REGISTERED)
+            .replace("$OPS", keys::OPS)
             .replace("$BAN_ENDS", keys::BAN_ENDS)
             .replace("$BANS", keys::BANS)
             .replace("$MODERATION", keys::MODERATION_CHANNEL)
@@ -355,6 +356,7 @@ if held then
     local room = redis.call('HGET', '$PEOPLE' .. owner, old)
     if room then
       quit(room, old)
+      unop(owner, old)
       redis.call('HDEL', '$PEOPLE' .. owner, old)
       local now = redis.call('TIME')
       local ms = now[1] * 1000 + math.floor(now[2] / 1000)
@@ -456,6 +458,10 @@ return 0
 ///   the cost of a look at each server's liveness key.
 const PLACES: &str = r"
 local function member(name) return string.lower(name) .. ' ' .. name end
+local function unop(server, name)
+  local key = string.lower(name)
+  if redis.call('HGET', '$OPS', key) == server then redis.call('HDEL', '$OPS', key) end
+end
 local function enter(room, name)
   if redis.call('ZADD', '$MEMBERS' .. room, 0, member(name)) == 1 then
     redis.call('HINCRBY', '$HEADS', room, 1)
@@ -471,6 +477,7 @@ local function clear(server, step)
   local found = redis.call('HSCAN', key, 0, 'COUNT', step)[2]
   for i = 1, #found, 2 do
     quit(found[i + 1], found[i])
+    unop(server, found[i])
     redis.call('HDEL', key, found[i])
   end
   return redis.call('HLEN', key)
@@ -518,6 +525,7 @@ if old then
   quit(old, ARGV[2])
   redis.call('HDEL', key, ARGV[2])
 end
+unop(ARGV[1], ARGV[2])
 return 0
 ",
     )
@@ -546,9 +554,11 @@ return dead
     )
 });
 
-/// One page of `/who`: after a `reap` step, the room's head count and at
-/// most ARGV[4] members between two lexical bounds. Its cost is the page
-/// and a look at each server, whatever the number of people.
+/// One page of `/who`: after a `reap` step, the room's head count, at most
+/// ARGV[4] members between two lexical bounds, and the names among them
+/// that are operators on a live server. Its cost is the page (two reads
+/// per name for the operators) and a look at each server, whatever the
+/// number of people.
 ///
 /// ARGV: room, from, to (`ZRANGEBYLEX` bounds), count, step.
 pub(super) static WHO: LazyLock<Script> = LazyLock::new(|| {
@@ -556,7 +566,16 @@ pub(super) static WHO: LazyLock<Script> = LazyLock::new(|| {
         r"
 reap(tonumber(ARGV[5]))
 local key = '$MEMBERS' .. ARGV[1]
-return {redis.call('ZCARD', key), redis.call('ZRANGEBYLEX', key, ARGV[2], ARGV[3], 'LIMIT', 0, ARGV[4])}
+local page = redis.call('ZRANGEBYLEX', key, ARGV[2], ARGV[3], 'LIMIT', 0, ARGV[4])
+local ops = {}
+for _, found in ipairs(page) do
+  local lower, name = string.match(found, '^(%S+) (.+)$')
+  local server = lower and redis.call('HGET', '$OPS', lower)
+  if server and redis.call('EXISTS', '$ALIVE' .. server) == 1 then
+    table.insert(ops, name)
+  end
+end
+return {redis.call('ZCARD', key), page, ops}
 ",
     )
 });

@@ -152,7 +152,12 @@ impl Registry for Rooms {
             .iter()
             .flat_map(|(room, r)| r.members.iter().map(|name| (name.clone(), room.clone())))
             .collect();
-        Snapshot { rooms, people }
+        let ops = state
+            .ops
+            .iter()
+            .filter_map(|key| state.people.get(key).map(|person| person.name.clone()))
+            .collect();
+        Snapshot { rooms, people, ops }
     }
 
     fn tell_everyone(&self, event: &Event) {

@@ -38,8 +38,7 @@ impl Rooms {
                 count: everywhere.count,
                 names: everywhere.names,
                 more: everywhere.more,
-                // Operators are one server's for now (see `moderation`).
-                ops: Vec::new(),
+                ops: everywhere.ops,
             });
         }
         let state = self.state();

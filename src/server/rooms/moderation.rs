@@ -48,6 +48,9 @@ impl Rooms {
             return Err(refused("wrong secret: you are not an operator"));
         }
         self.state().ops.insert(name.to_lowercase());
+        if let Some(cluster) = self.backend.relay() {
+            cluster.op(name);
+        }
         tracing::info!(who = %name, action = "op", "became an operator");
         Ok(Event::Op {
             name: name.to_owned(),

@@ -396,6 +396,9 @@ impl Rooms {
                 cluster.forget(current);
             }
             cluster.place(name, room);
+            if state.ops.contains(&name.to_lowercase()) {
+                cluster.op(name);
+            }
         }
         renamed
     }

@@ -27,7 +27,7 @@
 //! It reaches the registry only through the [`Registry`] trait declared
 //! here, so this module knows nothing of rooms.
 //!
-//! One concept, about 540 lines and its tests: the handle's every command,
+//! One concept, about 710 lines and its tests: the handle's every command,
 //! each a few lines of Redis arguments, beside the errors they share.
 
 mod bridge;

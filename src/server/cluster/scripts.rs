@@ -11,7 +11,7 @@
 //! design; a Redis Cluster would need the keys of one room in one hash slot
 //! and the lists split.
 //!
-//! One concept, some 520 lines: every Lua script the servers run, each
+//! One concept, some 740 lines: every Lua script the servers run, each
 //! beside the Rust that calls it, so that a key's name and an argument's
 //! place are written once.
 

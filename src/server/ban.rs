@@ -9,8 +9,8 @@ use std::net::IpAddr;
 /// `memory::BAN_BYTES`).
 pub(crate) const MAX_BANS: usize = 1024;
 
-/// One ban.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One ban; with Redis, kept there as JSON (`cluster::bans`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Ban {
     /// The name as the person spelled it.
     pub name: String,

@@ -11,6 +11,7 @@ mod browser;
 mod client;
 mod cluster;
 mod cluster_bounds;
+mod cluster_moderation;
 mod cluster_presence;
 mod commands;
 mod departures;

@@ -11,7 +11,6 @@ use tokio::process::Command;
 use crate::support::client::RunningClient;
 use crate::support::events::{enter, expect, expect_error, join, leave, message, nick, say};
 use crate::support::raw_ws::{RawWs, upgrade_request};
-use crate::support::redis::Redis;
 use crate::support::{SERVER, TempDir, TestServer, WsClient, with_query};
 
 const PASSWORD: &str = "hunter22pw";
@@ -552,28 +551,6 @@ async fn a_password_over_a_plain_remote_connection_gets_a_warning() {
         )
     );
     assert_eq!(raw.next_event().await, registered("ana", false, false));
-}
-
-/// With `--redis-url` names cannot be registered yet: every command says
-/// so, rather than work on one server of several.
-#[tokio::test]
-async fn with_redis_names_cannot_be_registered_yet() {
-    let Some(redis) = Redis::start().await else {
-        return;
-    };
-    let server = redis.server(&[]).await;
-    let (mut ana, _) = server.join("ana", "lobby").await;
-    ana.event_matching("its join", |e| matches!(e, Event::Join { .. }))
-        .await;
-    let refused = "names cannot be registered across servers yet; this one runs with --redis-url";
-    for command in [
-        format!("/register {PASSWORD}"),
-        format!("/identify ana {PASSWORD}"),
-        "/unregister".to_owned(),
-    ] {
-        ana.send(&command).await;
-        expect_error(&mut ana, ErrorCode::SingleServer, refused).await;
-    }
 }
 
 /// A connection held for its `/identify` does not hold up a shutdown: it

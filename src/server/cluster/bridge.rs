@@ -27,7 +27,7 @@
 //! pipeline sent) are one round trip to Redis each, within the response
 //! timeout.
 //!
-//! One concept in some 630 lines: the session's loop, its resynchronisation
+//! One concept in some 670 lines: the session's loop, its resynchronisation
 //! and the filling of holes share the one connection and the link state, so
 //! they stay in the one type that owns them.
 
@@ -44,7 +44,7 @@ use super::inbox::{self, INCOMING_QUEUE_BYTES, InboxFull, InboxReader, Incoming}
 use super::keys::{self, CLAIM_TTL, ROOM_CHANNEL_PREFIX, ServerId};
 use super::outbox::{self, OUTGOING_QUEUE_BYTES, OutboxFull, OutboxReader};
 use super::stream;
-use super::{Arrival, Registry, Snapshot, connection_config, is_link_failure, scripts};
+use super::{Arrival, Moderation, Registry, Snapshot, connection_config, is_link_failure, scripts};
 use crate::protocol::{ErrorCode, Event};
 use crate::server::metrics::LinkMetrics;
 
@@ -188,6 +188,7 @@ impl Session {
             .await?;
         subscriptions.psubscribe(keys::room_channels()).await?;
         subscriptions.subscribe(bridge.id.channel()).await?;
+        subscriptions.subscribe(keys::MODERATION_CHANNEL).await?;
         Ok(Self {
             connection,
             _subscriptions: subscriptions,
@@ -332,6 +333,11 @@ impl<R: Registry> Running<'_, R> {
         commands.push(scripts::touch(
             snapshot.rooms.iter().map(|(room, _)| room.as_str()),
         ));
+        for op in &snapshot.ops {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(keys::OPS).arg(op.to_lowercase()).arg(id.as_str());
+            commands.push(cmd);
+        }
         let claims_from = commands.len();
         commands.extend(
             snapshot
@@ -347,6 +353,20 @@ impl<R: Registry> Running<'_, R> {
                      both keep it until one leaves"
                 );
             }
+        }
+        // Redis's bans are the truth, those given and lifted meanwhile
+        // elsewhere included (a ban given here while it was away is lost).
+        match super::read_bans(&mut self.session.connection).await {
+            Ok(bans) => self.registry.bans_loaded(bans),
+            Err(err) if is_link_failure(&err) => return Err(err),
+            Err(err) => tracing::warn!("cannot read the bans from Redis: {err}"),
+        }
+        // The registered names too: a name registered here while Redis
+        // was away is lost, as a ban is.
+        match super::read_names(&mut self.session.connection).await {
+            Ok(names) => self.registry.names_loaded(names),
+            Err(err) if is_link_failure(&err) => return Err(err),
+            Err(err) => tracing::warn!("cannot read the registered names from Redis: {err}"),
         }
         self.bridge
             .link
@@ -377,6 +397,25 @@ impl<R: Registry> Running<'_, R> {
         let channel = message.get_channel_name();
         let payload = message.get_payload_bytes();
         let inbound = &self.bridge.inbound;
+        if channel == keys::MODERATION_CHANNEL {
+            match inbound.moderation(payload) {
+                Ok(Moderation::Take {
+                    holder,
+                    taker,
+                    name,
+                }) => {
+                    // Its holder is here, and the taker is not (a take
+                    // here closed them already).
+                    let id = self.bridge.id.as_str();
+                    if holder == id && taker != id {
+                        self.registry.taken_over(&name);
+                    }
+                }
+                Ok(moderation) => self.registry.moderated(moderation),
+                Err(reason) => tracing::warn!("dropped a moderation event from Redis: {reason}"),
+            }
+            return Ok(());
+        }
         let Some(room) = channel.strip_prefix(ROOM_CHANNEL_PREFIX) else {
             // Our own channel: a private message for someone here.
             match inbound.private(payload) {
@@ -482,7 +521,7 @@ impl<R: Registry> Running<'_, R> {
     async fn refresh(&mut self) -> RedisResult<()> {
         self.reap().await?;
         let id = &self.bridge.id;
-        let Snapshot { rooms, people } = self.registry.snapshot();
+        let Snapshot { rooms, people, .. } = self.registry.snapshot();
         let mut commands = Vec::from(id.announce());
         commands.push(scripts::touch(rooms.iter().map(|(room, _)| room.as_str())));
         let claims_from = commands.len();

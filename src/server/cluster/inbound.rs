@@ -11,14 +11,48 @@
 //! `cluster` error), or install an id no counter will reach, after which the
 //! room would drop every real message as already delivered.
 //!
-//! One concept, about 380 lines and its tests: one set of checks for every
+//! One concept, about 590 lines and its tests: one set of checks for every
 //! way a byte comes in from Redis, so that none can be skipped by a path
 //! that forgot it.
 
 use std::borrow::Cow;
 
-use crate::protocol::{Event, PRESENCE_NAMES, RoomInfo, WHO_PAGE, is_valid_name, is_valid_room};
-use crate::sanitize::strip_controls;
+use crate::protocol::{
+    Event, MAX_REASON_BYTES, MAX_TOPIC_BYTES, PRESENCE_NAMES, RoomInfo, WHO_PAGE, is_valid_name,
+    is_valid_room,
+};
+use crate::sanitize::{one_line, strip_controls};
+use crate::server::ban::Ban;
+
+/// What the moderation channel carries: an event every server applies
+/// (`mute`, `unmute`, `unban`, `unregistered`), a ban or a registered name
+/// to hold, or a name taken by its owner (on server `taker`) from
+/// `holder`'s person.
+#[derive(Debug)]
+pub(crate) enum Moderation {
+    Event(Event),
+    Ban(Ban),
+    Owner(NameOwner),
+    Take {
+        holder: String,
+        taker: String,
+        name: String,
+    },
+}
+
+/// A registered name as Redis keeps it and the servers hold it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct NameOwner {
+    /// As it was registered.
+    pub name: String,
+    /// The password's Argon2id PHC string.
+    pub hash: String,
+    /// Where it was registered from (registrations per address).
+    pub address: std::net::IpAddr,
+}
+
+/// The longest PHC string taken from Redis: ours are about 100 bytes.
+const MAX_HASH_BYTES: usize = 512;
 
 /// How far past a room's last id a message on its channel may be: a server
 /// that misses more than that loses its subscription connection (Redis cuts
@@ -48,7 +82,12 @@ pub(super) enum Refused {
     NoId,
     #[error("an impossible id {id} (the highest possible here is {highest})")]
     ImpossibleId { id: u64, highest: u64 },
+    #[error("a duration of {0} seconds, over a year")]
+    OverAYear(u64),
 }
+
+/// The longest mute or ban an operator can give (`/mute NAME 365d`).
+const MAX_SECONDS: u64 = 365 * 86_400;
 
 /// The checks on what arrives from Redis, with the limits they need.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +144,64 @@ impl Inbound {
             return Err(Refused::WrongRoom(room));
         }
         self.room_event_of(&room, 0, event, 0)
+    }
+
+    /// An event of the moderation channel (the event's JSON): a mute or
+    /// its lifting, given by an operator of one server for every server,
+    /// with valid names and a mute no longer than a year.
+    pub(super) fn moderation(&self, payload: &[u8]) -> Result<Moderation, Refused> {
+        if let Some(json) = payload.strip_prefix(b"ban ") {
+            return ban(json).map(Moderation::Ban);
+        }
+        if let Some(json) = payload.strip_prefix(b"owner ") {
+            return owner(json).map(Moderation::Owner);
+        }
+        if let Some(taken) = payload.strip_prefix(b"take ") {
+            let taken = std::str::from_utf8(taken).map_err(|err| unreadable(&err))?;
+            let mut parts = taken.splitn(3, ' ');
+            let (Some(holder), Some(taker), Some(who)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(Refused::Unreadable("no name taken".into()));
+            };
+            return Ok(Moderation::Take {
+                holder: holder.to_owned(),
+                taker: taker.to_owned(),
+                name: name(who.to_owned())?,
+            });
+        }
+        let payload = std::str::from_utf8(payload).map_err(|err| unreadable(&err))?;
+        let event: Event = serde_json::from_str(payload).map_err(|err| unreadable(&err))?;
+        Ok(Moderation::Event(match event {
+            Event::Mute {
+                name: who,
+                by,
+                seconds,
+                ..
+            } => {
+                if let Some(seconds) = seconds.filter(|&s| s > MAX_SECONDS) {
+                    return Err(Refused::OverAYear(seconds));
+                }
+                Event::Mute {
+                    name: name(who)?,
+                    by: name(by)?,
+                    seconds,
+                    note: None,
+                }
+            }
+            Event::Unmute { name: who, by } => Event::Unmute {
+                name: name(who)?,
+                by: name(by)?,
+            },
+            Event::Unban { name: who, by } => Event::Unban {
+                name: name(who)?,
+                by: name(by)?,
+            },
+            Event::Unregistered { name: who, by } => Event::Unregistered {
+                name: name(who)?,
+                by: name(by)?,
+            },
+            other => return Err(Refused::WrongKind(kind(&other))),
+        }))
     }
 
     /// Entry `id` of `room`'s history stream (`0-ID`, and the event's JSON
@@ -220,6 +317,59 @@ impl Inbound {
                     ts,
                 }
             }
+            // An operator's, on any server: the server that has `name`
+            // closes their connection once the room has heard it.
+            Event::Kick {
+                room,
+                name: who,
+                by,
+                reason,
+                ts,
+            } => {
+                notice()?;
+                Event::Kick {
+                    room: in_room(room)?,
+                    name: name(who)?,
+                    by: name(by)?,
+                    reason: reason_of(reason)?,
+                    ts,
+                }
+            }
+            // An operator's, on any server: as a kick, and the server that
+            // has `name` adds their address to the ban.
+            Event::Ban {
+                room,
+                name: who,
+                by,
+                reason,
+                until,
+                ts,
+                ..
+            } => {
+                notice()?;
+                Event::Ban {
+                    room: in_room(room)?,
+                    name: name(who)?,
+                    by: name(by)?,
+                    reason: reason_of(reason)?,
+                    until,
+                    note: None,
+                    ts,
+                }
+            }
+            // Set by someone on any server ([`TOPIC`](super::scripts::TOPIC)).
+            Event::Topic {
+                room,
+                topic: text,
+                by: Some(by),
+            } => {
+                notice()?;
+                Event::Topic {
+                    room: in_room(room)?,
+                    topic: topic(text)?,
+                    by: Some(name(by)?),
+                }
+            }
             // Published by Redis itself ([`SUMMARISE`](super::scripts::SUMMARISE)),
             // with lists no longer than a server would make them.
             Event::Presence {
@@ -257,7 +407,7 @@ impl Inbound {
                     count,
                     names: names_within(names, WHO_PAGE)?,
                     more,
-                    // Operators are one server's (see `rooms::moderation`).
+                    // A summary's page has none (`WHO` answers `/who`'s).
                     ops: Vec::new(),
                 }
             }
@@ -313,6 +463,17 @@ pub(super) fn rooms(rooms: Vec<(String, usize)>) -> Vec<RoomInfo> {
         .collect()
 }
 
+/// A person's name and room as [`LOCATE`](super::scripts::LOCATE) reads
+/// them, if they are a name and a room.
+pub(super) fn place(found: String, room: String) -> Option<(String, String)> {
+    if is_valid_name(&found) && is_valid_room(&room) {
+        Some((found, room))
+    } else {
+        tracing::warn!("dropped an invalid place from Redis: {found:?} in {room:?}");
+        None
+    }
+}
+
 /// The server and the name of a claim's value (`SERVER NAME`), if the name
 /// is one.
 pub(super) fn claim_holder(held: &str) -> Option<(&str, &str)> {
@@ -342,6 +503,50 @@ fn name(name: String) -> Result<String, Refused> {
     } else {
         Err(Refused::InvalidName(name))
     }
+}
+
+/// A ban as Redis keeps it and the moderation channel carries it (its
+/// JSON): valid names, a reason within its limit; the address taken as
+/// the key bans go by (an IPv6 address stands for its /64).
+pub(super) fn ban(json: &[u8]) -> Result<Ban, Refused> {
+    let ban: Ban = serde_json::from_slice(json).map_err(|err| unreadable(&err))?;
+    Ok(Ban {
+        name: name(ban.name)?,
+        address: ban.address.map(crate::server::address::key),
+        until: ban.until,
+        by: name(ban.by)?,
+        reason: reason_of(ban.reason)?,
+    })
+}
+
+/// A registered name as Redis keeps it and the moderation channel carries
+/// it (its JSON): a valid name, an Argon2id PHC string of a sane length.
+pub(super) fn owner(json: &[u8]) -> Result<NameOwner, Refused> {
+    let owner: NameOwner = serde_json::from_slice(json).map_err(|err| unreadable(&err))?;
+    if !owner.hash.starts_with("$argon2id$") || owner.hash.len() > MAX_HASH_BYTES {
+        return Err(Refused::Unreadable("not an Argon2id hash".into()));
+    }
+    Ok(NameOwner {
+        name: name(owner.name)?,
+        ..owner
+    })
+}
+
+/// A room's topic: one line of at most [`MAX_TOPIC_BYTES`]; empty for none.
+pub(super) fn topic(topic: String) -> Result<String, Refused> {
+    if topic.len() > MAX_TOPIC_BYTES {
+        return Err(Refused::TooLong(topic.len()));
+    }
+    Ok(one_line(&topic).into_owned())
+}
+
+/// An operator's reason: one line of at most [`MAX_REASON_BYTES`], which
+/// may be empty.
+fn reason_of(reason: String) -> Result<String, Refused> {
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(Refused::TooLong(reason.len()));
+    }
+    Ok(one_line(&reason).into_owned())
 }
 
 fn unreadable(err: &dyn std::error::Error) -> Refused {
@@ -630,5 +835,110 @@ mod tests {
                 Err(Refused::Unreadable(_))
             ));
         }
+    }
+
+    /// A kick and a topic are notices of their room, their texts one
+    /// line within their limits and their names valid; a topic without
+    /// `by` (an answer to `/topic`) never comes from another server.
+    #[test]
+    fn kicks_and_topics_pass_as_notices_within_their_limits() {
+        let kick = |by: &str, reason: &str| Event::Kick {
+            room: "lobby".into(),
+            name: "bo".into(),
+            by: by.into(),
+            reason: reason.into(),
+            ts: 7,
+        };
+        let (_, event) = on_channel(0, &kick("ana", "a\nb"), None).unwrap();
+        assert!(matches!(event, Event::Kick { ref reason, .. } if reason == "a b"));
+        assert!(on_channel(0, &kick("ana", ""), None).is_ok());
+        assert!(on_channel(3, &kick("ana", ""), None).is_err());
+        assert!(on_channel(0, &kick("a na", ""), None).is_err());
+        assert!(on_channel(0, &kick("ana", &"x".repeat(81)), None).is_err());
+
+        let topic = |text: &str, by: Option<&str>| Event::Topic {
+            room: "lobby".into(),
+            topic: text.into(),
+            by: by.map(str::to_owned),
+        };
+        assert!(on_channel(0, &topic("Rust", Some("ana")), None).is_ok());
+        assert!(on_channel(0, &topic("", Some("ana")), None).is_ok());
+        assert!(on_channel(0, &topic("Rust", None), None).is_err());
+        assert!(on_channel(0, &topic(&"x".repeat(201), Some("ana")), None).is_err());
+    }
+
+    /// The moderation channel carries mutes of at most a year and
+    /// unmutes, with valid names; the operator's `note` never crosses.
+    #[test]
+    fn the_moderation_channel_takes_mutes_and_unmutes() {
+        let mute = |seconds: Option<u64>| Event::Mute {
+            name: "bo".into(),
+            by: "ana".into(),
+            seconds,
+            note: Some("x".into()),
+        };
+        let read = |event: &Event| INBOUND.moderation(event.to_json().as_bytes());
+        assert!(matches!(
+            read(&mute(Some(60))),
+            Ok(Moderation::Event(Event::Mute {
+                seconds: Some(60),
+                note: None,
+                ..
+            }))
+        ));
+        assert!(read(&mute(None)).is_ok());
+        assert!(read(&mute(Some(365 * 86_400 + 1))).is_err());
+        let unmute = Event::Unmute {
+            name: "bo".into(),
+            by: "ana".into(),
+        };
+        assert!(read(&unmute).is_ok());
+        let ban = Ban {
+            name: "bo".into(),
+            address: Some("2001:db8::1".parse().unwrap()),
+            until: Some(5),
+            by: "ana".into(),
+            reason: "spam".into(),
+        };
+        let payload = format!("ban {}", serde_json::to_string(&ban).unwrap());
+        let Ok(Moderation::Ban(read_ban)) = INBOUND.moderation(payload.as_bytes()) else {
+            panic!("not a ban");
+        };
+        assert_eq!(read_ban.address, Some("2001:db8::".parse().unwrap()));
+        let bad = payload.replace("ana", "a na");
+        assert!(INBOUND.moderation(bad.as_bytes()).is_err());
+        assert!(read(&join("lobby", "bo")).is_err());
+    }
+
+    /// A registration must hold an Argon2id hash and a valid name; a take
+    /// names its holder's server, its taker's and a valid name.
+    #[test]
+    fn registrations_and_takes_are_checked() {
+        let owner = |name: &str, hash: &str| {
+            let owner = NameOwner {
+                name: name.into(),
+                hash: hash.into(),
+                address: "203.0.113.1".parse().unwrap(),
+            };
+            format!("owner {}", serde_json::to_string(&owner).unwrap())
+        };
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        assert!(matches!(
+            INBOUND.moderation(owner("ana", hash).as_bytes()),
+            Ok(Moderation::Owner(NameOwner { ref name, .. })) if name == "ana"
+        ));
+        assert!(
+            INBOUND
+                .moderation(owner("ana", "plain").as_bytes())
+                .is_err()
+        );
+        assert!(INBOUND.moderation(owner("a na", hash).as_bytes()).is_err());
+        assert!(matches!(
+            INBOUND.moderation(b"take s1 s2 ana"),
+            Ok(Moderation::Take { ref holder, ref taker, ref name })
+                if holder == "s1" && taker == "s2" && name == "ana"
+        ));
+        assert!(INBOUND.moderation(b"take s1 ana").is_err());
+        assert!(INBOUND.moderation(b"take s1 s2 a\x1bna").is_err());
     }
 }

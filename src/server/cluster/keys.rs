@@ -40,8 +40,27 @@ pub(super) const PRESENCE_PREFIX: &str = "chat:presence:";
 pub(super) const ROOM_CHANNEL_PREFIX: &str = "chat:room:";
 /// Before a server's id: the channel of what is for its people alone.
 pub(super) const SERVER_CHANNEL_PREFIX: &str = "chat:server:";
+/// The channel of moderation that holds on every server whoever gave it:
+/// mutes and their lifting and the lifting of bans, each event's JSON,
+/// and bans, `ban` and the ban's JSON.
+pub(super) const MODERATION_CHANNEL: &str = "chat:moderation";
+/// The hash of the operators connected on every server: lowercase name →
+/// the server they are an operator on, for `/who`'s `ops`. An entry
+/// counts while that server is alive, and goes with the person.
+pub(super) const OPS: &str = "chat:ops";
+/// The hash of the registered names: lowercase name → the registration's
+/// JSON (name, Argon2id PHC string, address).
+pub(super) const REGISTERED: &str = "chat:registered";
+/// The hash of the bans in force: lowercase name → the ban's JSON.
+pub(super) const BANS: &str = "chat:bans";
+/// The sorted set of the bans that end: lowercase name → when (Unix
+/// milliseconds), so that ended bans leave the hash.
+pub(super) const BAN_ENDS: &str = "chat:ban-ends";
 /// Before a room's name: its message counter.
 pub(super) const COUNTER_PREFIX: &str = "chat:id:";
+/// Before a room's name: its topic (a string; absent: none), dropped with
+/// the room's counter and stream.
+pub(super) const TOPIC_PREFIX: &str = "chat:topic:";
 /// Before a room's name: its history stream.
 pub(super) const HISTORY_PREFIX: &str = "chat:history:";
 /// The sorted set of the rooms kept in Redis but the lobby: room → when it
@@ -57,6 +76,11 @@ pub(super) fn counter(room: &str) -> String {
 /// A room's history stream; entry `0-ID` is message ID.
 pub(super) fn history(room: &str) -> String {
     format!("{HISTORY_PREFIX}{room}")
+}
+
+/// A room's topic.
+pub(super) fn topic(room: &str) -> String {
+    format!("{TOPIC_PREFIX}{room}")
 }
 
 /// The channel a room's events are published on.

@@ -27,7 +27,7 @@
 //! It reaches the registry only through the [`Registry`] trait declared
 //! here, so this module knows nothing of rooms.
 //!
-//! One concept, about 540 lines and its tests: the handle's every command,
+//! One concept, about 710 lines and its tests: the handle's every command,
 //! each a few lines of Redis arguments, beside the errors they share.
 
 mod bridge;
@@ -46,11 +46,13 @@ use redis::Cmd;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
 
+use super::ban::Ban;
 use super::history::RoomTail;
 use super::metrics::LinkMetrics;
 use crate::protocol::{Event, RoomInfo, WHO_PAGE};
 pub(crate) use bridge::Bridge;
 use inbound::Inbound;
+pub(crate) use inbound::{Moderation, NameOwner};
 use keys::ServerId;
 use outbox::Outbox;
 pub(crate) use registry::{Arrival, Registry, Snapshot};
@@ -293,6 +295,22 @@ impl Cluster {
         self.queue(cmd)
     }
 
+    /// Sets `room`'s topic (empty: none) and tells the room with `event`,
+    /// its `topic` notice ([`scripts::TOPIC`]). `false` as for
+    /// [`Cluster::say`].
+    #[must_use = "a topic Redis did not take is set here"]
+    pub(crate) fn topic(&self, room: &str, topic: &str, event: &Event) -> bool {
+        let mut cmd = scripts::call(&scripts::TOPIC);
+        cmd.arg(1)
+            .arg(keys::topic(room))
+            .arg(keys::room_channel(room))
+            .arg(topic)
+            .arg(event.to_json())
+            .arg(room)
+            .arg(self.max_stored_rooms);
+        self.queue(cmd)
+    }
+
     /// Records that `name` is in `room` on this server, for `/who` and
     /// `/rooms` (out of the room they were in).
     ///
@@ -317,6 +335,16 @@ impl Cluster {
         cmd.arg(1)
             .arg(keys::name(name))
             .arg(self.id.claim_value(name));
+        self.queue(cmd);
+    }
+
+    /// Records that `name` is an operator here, for `/who` on every server
+    /// (until they leave: `forget`).
+    pub(crate) fn op(&self, name: &str) {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(keys::OPS)
+            .arg(name.to_lowercase())
+            .arg(self.id.as_str());
         self.queue(cmd);
     }
 
@@ -383,16 +411,20 @@ impl Cluster {
             .arg(to)
             .arg(len + 1)
             .arg(scripts::STEP);
-        let (count, members): (usize, Vec<String>) = self.query(&mut cmd).await?;
+        let (count, members, ops): (usize, Vec<String>, Vec<String>) = self.query(&mut cmd).await?;
         let more = members.len() > len;
-        let spelled = members
+        let spelled: Vec<String> = members
             .into_iter()
             .take(len)
-            .filter_map(|member| member.split_once(' ').map(|(_, name)| name.to_owned()));
+            .filter_map(|member| member.split_once(' ').map(|(_, name)| name.to_owned()))
+            .collect();
+        // Those of the page only (it was read one name longer).
+        let ops = ops.into_iter().filter(|op| spelled.contains(op)).collect();
         Ok(WhoPage {
             count,
-            names: inbound::names(spelled.collect()),
+            names: inbound::names(spelled),
             more,
+            ops: inbound::names(ops),
         })
     }
 
@@ -440,6 +472,104 @@ impl Cluster {
         Ok((receivers > 0).then_some(event))
     }
 
+    /// Where `name` is on any live server: the name as its holder spells
+    /// it, and its room ([`scripts::LOCATE`]); `None` if nobody has it.
+    pub(crate) async fn locate(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, String)>, ClusterError> {
+        let mut cmd = scripts::call(&scripts::LOCATE);
+        cmd.arg(1).arg(keys::name(name));
+        let found: Option<(String, String)> = self.query(&mut cmd).await?;
+        Ok(found.and_then(|(name, room)| inbound::place(name, room)))
+    }
+
+    /// Publishes a moderation event (a mute, its lifting) for every server
+    /// to apply, this one included when it comes back. `false` as for
+    /// [`Cluster::say`].
+    #[must_use = "an order Redis did not take is applied here"]
+    pub(crate) fn moderate(&self, event: &Event) -> bool {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(keys::MODERATION_CHANNEL).arg(event.to_json());
+        self.queue(cmd)
+    }
+
+    /// Keeps `ban` in Redis, and has every server hold it
+    /// ([`scripts::BAN`]). `false` as for [`Cluster::say`].
+    #[must_use = "a ban Redis did not take holds here alone"]
+    pub(crate) fn keep_ban(&self, ban: &Ban) -> bool {
+        let mut cmd = scripts::call(&scripts::BAN);
+        cmd.arg(0)
+            .arg(ban.name.to_lowercase())
+            .arg(serde_json::to_string(ban).expect("a ban is JSON"))
+            .arg(ban.until.map(|until| until.to_string()).unwrap_or_default());
+        self.queue(cmd)
+    }
+
+    /// Adds the address its person connected here from to a ban given
+    /// on another server, unless it was lifted meanwhile
+    /// ([`scripts::AMEND_BAN`]).
+    pub(crate) fn amend_ban(&self, ban: &Ban) {
+        let mut cmd = scripts::call(&scripts::AMEND_BAN);
+        cmd.arg(0)
+            .arg(ban.name.to_lowercase())
+            .arg(serde_json::to_string(ban).expect("a ban is JSON"));
+        self.queue(cmd);
+    }
+
+    /// Lifts the ban on `name` everywhere, with `unban`, the event every
+    /// server applies ([`scripts::UNBAN`]). `false` as for
+    /// [`Cluster::say`].
+    #[must_use = "a lifting Redis did not take holds here alone"]
+    pub(crate) fn forget_ban(&self, name: &str, unban: &Event) -> bool {
+        let mut cmd = scripts::call(&scripts::UNBAN);
+        cmd.arg(0).arg(name.to_lowercase()).arg(unban.to_json());
+        self.queue(cmd)
+    }
+
+    /// Keeps a registered name (or its new password) in Redis, and has
+    /// every server hold it ([`scripts::REGISTER`]). `false` as for
+    /// [`Cluster::say`].
+    #[must_use = "a registration Redis did not take holds here alone"]
+    pub(crate) fn register(&self, owner: &NameOwner) -> bool {
+        let mut cmd = scripts::call(&scripts::REGISTER);
+        cmd.arg(0)
+            .arg(owner.name.to_lowercase())
+            .arg(serde_json::to_string(owner).expect("a registration is JSON"));
+        self.queue(cmd)
+    }
+
+    /// Frees the registered `name` everywhere, with `event`, the
+    /// `unregistered` every server applies ([`scripts::UNREGISTER`]).
+    /// `false` as for [`Cluster::say`].
+    #[must_use = "a name Redis did not free stays registered elsewhere"]
+    pub(crate) fn unregister(&self, name: &str, event: &Event) -> bool {
+        let mut cmd = scripts::call(&scripts::UNREGISTER);
+        cmd.arg(0).arg(name.to_lowercase()).arg(event.to_json());
+        self.queue(cmd)
+    }
+
+    /// Takes `name` for one of our people who proved it is theirs: its
+    /// older holder, on any server, is taken off the lists, their room
+    /// told they left, and their server told to close them
+    /// ([`scripts::TAKE`]).
+    pub(crate) async fn take(&self, name: &str) -> Result<(), ClusterError> {
+        let mut cmd = scripts::call(&scripts::TAKE);
+        cmd.arg(1)
+            .arg(keys::name(name))
+            .arg(self.id.claim_value(name))
+            .arg(keys::CLAIM_TTL.as_secs())
+            .arg(self.id.as_str());
+        let _: i64 = self.query(&mut cmd).await?;
+        Ok(())
+    }
+
+    /// The bans Redis keeps, those in force or not.
+    pub(crate) async fn bans(&self) -> Result<Vec<Ban>, ClusterError> {
+        let mut connection = self.connection().ok_or(ClusterError::Down)?;
+        Ok(read_bans(&mut connection).await?)
+    }
+
     /// A room's last messages and last id, as Redis keeps them.
     pub(crate) async fn load(&self, room: &str) -> Result<RoomTail, ClusterError> {
         let mut connection = self.connection().ok_or(ClusterError::Down)?;
@@ -466,6 +596,42 @@ impl Cluster {
     }
 }
 
+/// The bans kept in Redis, each checked ([`inbound::ban`]): one that is
+/// not a ban is logged and dropped.
+async fn read_bans(connection: &mut MultiplexedConnection) -> redis::RedisResult<Vec<Ban>> {
+    let kept: Vec<(String, String)> = redis::cmd("HGETALL")
+        .arg(keys::BANS)
+        .query_async(connection)
+        .await?;
+    Ok(kept
+        .into_iter()
+        .filter_map(|(key, json)| {
+            inbound::ban(json.as_bytes())
+                .inspect_err(|reason| tracing::warn!(key, "dropped a ban kept in Redis: {reason}"))
+                .ok()
+        })
+        .collect())
+}
+
+/// The registered names kept in Redis, each checked
+/// ([`inbound::owner`]): one that is not is logged and dropped.
+async fn read_names(connection: &mut MultiplexedConnection) -> redis::RedisResult<Vec<NameOwner>> {
+    let kept: Vec<(String, String)> = redis::cmd("HGETALL")
+        .arg(keys::REGISTERED)
+        .query_async(connection)
+        .await?;
+    Ok(kept
+        .into_iter()
+        .filter_map(|(key, json)| {
+            inbound::owner(json.as_bytes())
+                .inspect_err(|reason| {
+                    tracing::warn!(key, "dropped a registration kept in Redis: {reason}");
+                })
+                .ok()
+        })
+        .collect())
+}
+
 /// One page of `/who` across servers.
 #[derive(Debug)]
 pub(crate) struct WhoPage {
@@ -473,6 +639,8 @@ pub(crate) struct WhoPage {
     pub count: usize,
     pub names: Vec<String>,
     pub more: bool,
+    /// Those of `names` that are operators, on any live server.
+    pub ops: Vec<String>,
 }
 
 /// The `ZRANGEBYLEX` bounds of a page of names starting with `prefix`

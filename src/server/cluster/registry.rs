@@ -2,7 +2,9 @@
 //! `rooms`, so that the bridge can deliver to this server's rooms and people
 //! without this module importing `rooms`.
 
+use super::{Moderation, NameOwner};
 use crate::protocol::Event;
+use crate::server::ban::Ban;
 use crate::server::history::RoomTail;
 
 /// What the bridge needs of the registry: the rooms and people of this
@@ -10,7 +12,9 @@ use crate::server::history::RoomTail;
 pub(crate) trait Registry: Send + Sync + 'static {
     /// Delivers an event from Redis to this server's members of `room`: a
     /// notice (`id` 0) as it is, a message if it is the next id (or, with
-    /// `accept_gap`, any later one), keeping it in history.
+    /// `accept_gap`, any later one), keeping it in history. A `kick` or
+    /// `ban` of one of this server's people closes their connection once
+    /// they have it.
     ///
     /// An id at or below the room's last id here is a late copy of a message
     /// delivered already ([`Arrival::Behind`]), unless the room's ids started
@@ -24,6 +28,18 @@ pub(crate) trait Registry: Send + Sync + 'static {
     /// or a join or nick that Redis only counted for its room's summary
     /// with the person it is about.
     fn private_arrived(&self, event: Event);
+    /// Applies a mute, a ban or their lifting that an operator gave on
+    /// some server (this one included), for every server to hold.
+    fn moderated(&self, moderation: Moderation);
+    /// Holds `bans`, all those Redis keeps, instead of those held here
+    /// (at each resynchronisation).
+    fn bans_loaded(&self, bans: Vec<Ban>);
+    /// Holds `names`, all the registered names Redis keeps, instead of
+    /// those held here (at each resynchronisation).
+    fn names_loaded(&self, names: Vec<NameOwner>);
+    /// Closes this server's person called `name` (4004): its owner
+    /// identified on another server, and their room has read their leave.
+    fn taken_over(&self, name: &str);
     /// Tells `room`'s members that `missed` messages will never reach them.
     fn gap(&self, room: &str, missed: u64);
     /// The last id `room` delivered, if the room is here and in step.
@@ -59,4 +75,6 @@ pub(crate) struct Snapshot {
     pub rooms: Vec<(String, Option<u64>)>,
     /// Each person, with their room.
     pub people: Vec<(String, String)>,
+    /// The operators among them.
+    pub ops: Vec<String>,
 }

@@ -11,7 +11,7 @@
 //! design; a Redis Cluster would need the keys of one room in one hash slot
 //! and the lists split.
 //!
-//! One concept, some 520 lines: every Lua script the servers run, each
+//! One concept, some 740 lines: every Lua script the servers run, each
 //! beside the Rust that calls it, so that a key's name and an argument's
 //! place are written once.
 
@@ -25,7 +25,7 @@ use crate::protocol::{DEFAULT_ROOM, PRESENCE_NAMES};
 
 /// The scripts loaded into Redis at each (re)connection, with their names
 /// for the log.
-const ALL: [(&str, &LazyLock<Script>); 13] = [
+const ALL: [(&str, &LazyLock<Script>); 21] = [
     ("SAY", &SAY),
     ("RAISE_COUNTER", &RAISE_COUNTER),
     ("TOUCH", &TOUCH),
@@ -39,6 +39,14 @@ const ALL: [(&str, &LazyLock<Script>); 13] = [
     ("ROOMS", &ROOMS),
     ("PRESENCE", &PRESENCE),
     ("SUMMARISE", &SUMMARISE),
+    ("LOCATE", &LOCATE),
+    ("TOPIC", &TOPIC),
+    ("BAN", &BAN),
+    ("AMEND_BAN", &AMEND_BAN),
+    ("UNBAN", &UNBAN),
+    ("REGISTER", &REGISTER),
+    ("UNREGISTER", &UNREGISTER),
+    ("TAKE", &TAKE),
 ];
 
 /// People taken off the lists per `clear` step of a server: about a
@@ -149,6 +157,12 @@ fn script(code: &str) -> Script {
             .replace("$STORED_ROOMS", keys::STORED_ROOMS)
             .replace("$COUNTER", keys::COUNTER_PREFIX)
             .replace("$HISTORY", keys::HISTORY_PREFIX)
+            .replace("$TOPIC", keys::TOPIC_PREFIX)
+            .replace("$REGISTERED", keys::REGISTERED)
+            .replace("$OPS", keys::OPS)
+            .replace("$BAN_ENDS", keys::BAN_ENDS)
+            .replace("$BANS", keys::BANS)
+            .replace("$MODERATION", keys::MODERATION_CHANNEL)
             .replace("$LOBBY", DEFAULT_ROOM),
     )
 }
@@ -174,7 +188,7 @@ local function keep(room, bound)
   bound = math.max(tonumber(bound), 1) - redis.call('EXISTS', '$COUNTER$LOBBY')
   while redis.call('ZCARD', '$STORED_ROOMS') > bound do
     local oldest = redis.call('ZPOPMIN', '$STORED_ROOMS')[1]
-    redis.call('DEL', '$COUNTER' .. oldest, '$HISTORY' .. oldest)
+    redis.call('DEL', '$COUNTER' .. oldest, '$HISTORY' .. oldest, '$TOPIC' .. oldest)
   end
 end
 ";
@@ -212,6 +226,150 @@ if type(kept) == 'table' and kept.err then
 end
 return id
 ",
+    )
+});
+
+/// Sets a room's topic (an empty one clears it) and publishes its `topic`
+/// notice (`0 JSON`) on the room's channel, in one step, so that a server
+/// loading the room meanwhile has the topic either from the key or from
+/// the notice. A topic set is a room written: kept within the bound, and
+/// dropped with the room's other keys ([`KEEP`]).
+///
+/// KEYS: the topic. ARGV: channel, topic, event JSON, room,
+/// `--max-stored-rooms`.
+pub(super) static TOPIC: LazyLock<Script> = LazyLock::new(|| {
+    keeping(
+        r"
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+redis.call('PUBLISH', ARGV[1], '0 ' .. ARGV[3])
+keep(ARGV[4], ARGV[5])
+return 0
+",
+    )
+});
+
+/// Keeps a ban and tells every server: drops the bans that have ended
+/// (by Redis's clock), so that the hash holds the bans in force and those
+/// ended since the last ban at most; then `HSET`s this one, notes when it
+/// ends, and publishes it on the moderation channel (`ban JSON`).
+///
+/// ARGV: lowercase name, the ban's JSON, when it ends (Unix ms; empty:
+/// never).
+pub(super) static BAN: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+for _, ended in ipairs(redis.call('ZRANGEBYSCORE', '$BAN_ENDS', '-inf', ms)) do
+  redis.call('HDEL', '$BANS', ended)
+end
+redis.call('ZREMRANGEBYSCORE', '$BAN_ENDS', '-inf', ms)
+redis.call('HSET', '$BANS', ARGV[1], ARGV[2])
+if ARGV[3] == '' then
+  redis.call('ZREM', '$BAN_ENDS', ARGV[1])
+else
+  redis.call('ZADD', '$BAN_ENDS', ARGV[3], ARGV[1])
+end
+redis.call('PUBLISH', '$MODERATION', 'ban ' .. ARGV[2])
+return 0
+",
+    )
+});
+
+/// Adds the address to a ban given on another server, if the ban is still
+/// in force (not lifted meanwhile), and tells every server.
+///
+/// ARGV: lowercase name, the ban's JSON.
+pub(super) static AMEND_BAN: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+if redis.call('HEXISTS', '$BANS', ARGV[1]) == 1 then
+  redis.call('HSET', '$BANS', ARGV[1], ARGV[2])
+  redis.call('PUBLISH', '$MODERATION', 'ban ' .. ARGV[2])
+end
+return 0
+",
+    )
+});
+
+/// Lifts a ban and tells every server (the `unban` event's JSON).
+///
+/// ARGV: lowercase name, the event's JSON.
+pub(super) static UNBAN: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+redis.call('HDEL', '$BANS', ARGV[1])
+redis.call('ZREM', '$BAN_ENDS', ARGV[1])
+redis.call('PUBLISH', '$MODERATION', ARGV[2])
+return 0
+",
+    )
+});
+
+/// Keeps a registered name (or its new password) and tells every server
+/// (`owner JSON` on the moderation channel).
+///
+/// ARGV: lowercase name, the registration's JSON.
+pub(super) static REGISTER: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+redis.call('HSET', '$REGISTERED', ARGV[1], ARGV[2])
+redis.call('PUBLISH', '$MODERATION', 'owner ' .. ARGV[2])
+return 0
+",
+    )
+});
+
+/// Frees a registered name and tells every server (the `unregistered`
+/// event's JSON).
+///
+/// ARGV: lowercase name, the event's JSON.
+pub(super) static UNREGISTER: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+redis.call('HDEL', '$REGISTERED', ARGV[1])
+redis.call('PUBLISH', '$MODERATION', ARGV[2])
+return 0
+",
+    )
+});
+
+/// Takes a name for its proven owner (`/identify`), whoever holds it: the
+/// older holder (from the claim, on any server, this one included) comes
+/// off the lists, their room reads their `leave` (`signed in elsewhere`),
+/// and `take HOLDER TAKER NAME` on the moderation channel has their server
+/// (HOLDER) close them unless it is the taker's, which does it itself; then the claim is ours. All in one step, so the room reads the
+/// leave before anything the new holder does.
+///
+/// KEYS: the claim. ARGV: our claim value, ttl in seconds, our server id.
+pub(super) static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    placing(
+        r#"
+local held = redis.call('GET', KEYS[1])
+if held then
+  local owner, old = string.match(held, '^(%S+) (.+)$')
+  if owner and redis.call('EXISTS', '$ALIVE' .. owner) == 1 then
+    local room = redis.call('HGET', '$PEOPLE' .. owner, old)
+    if room then
+      quit(room, old)
+      unop(owner, old)
+      redis.call('HDEL', '$PEOPLE' .. owner, old)
+      local now = redis.call('TIME')
+      local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+      redis.call('PUBLISH', '$ROOM_CHANNEL' .. room, '0 {"type":"leave","room":' .. cjson.encode(room)
+        .. ',"name":' .. cjson.encode(old) .. ',"reason":"signed in elsewhere","ts":'
+        .. string.format('%d', ms) .. '}')
+    end
+    redis.call('PUBLISH', '$MODERATION', 'take ' .. owner .. ' ' .. ARGV[3] .. ' ' .. old)
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"#,
     )
 });
 
@@ -300,6 +458,10 @@ return 0
 ///   the cost of a look at each server's liveness key.
 const PLACES: &str = r"
 local function member(name) return string.lower(name) .. ' ' .. name end
+local function unop(server, name)
+  local key = string.lower(name)
+  if redis.call('HGET', '$OPS', key) == server then redis.call('HDEL', '$OPS', key) end
+end
 local function enter(room, name)
   if redis.call('ZADD', '$MEMBERS' .. room, 0, member(name)) == 1 then
     redis.call('HINCRBY', '$HEADS', room, 1)
@@ -315,6 +477,7 @@ local function clear(server, step)
   local found = redis.call('HSCAN', key, 0, 'COUNT', step)[2]
   for i = 1, #found, 2 do
     quit(found[i + 1], found[i])
+    unop(server, found[i])
     redis.call('HDEL', key, found[i])
   end
   return redis.call('HLEN', key)
@@ -362,6 +525,7 @@ if old then
   quit(old, ARGV[2])
   redis.call('HDEL', key, ARGV[2])
 end
+unop(ARGV[1], ARGV[2])
 return 0
 ",
     )
@@ -390,9 +554,11 @@ return dead
     )
 });
 
-/// One page of `/who`: after a `reap` step, the room's head count and at
-/// most ARGV[4] members between two lexical bounds. Its cost is the page
-/// and a look at each server, whatever the number of people.
+/// One page of `/who`: after a `reap` step, the room's head count, at most
+/// ARGV[4] members between two lexical bounds, and the names among them
+/// that are operators on a live server. Its cost is the page (two reads
+/// per name for the operators) and a look at each server, whatever the
+/// number of people.
 ///
 /// ARGV: room, from, to (`ZRANGEBYLEX` bounds), count, step.
 pub(super) static WHO: LazyLock<Script> = LazyLock::new(|| {
@@ -400,7 +566,36 @@ pub(super) static WHO: LazyLock<Script> = LazyLock::new(|| {
         r"
 reap(tonumber(ARGV[5]))
 local key = '$MEMBERS' .. ARGV[1]
-return {redis.call('ZCARD', key), redis.call('ZRANGEBYLEX', key, ARGV[2], ARGV[3], 'LIMIT', 0, ARGV[4])}
+local page = redis.call('ZRANGEBYLEX', key, ARGV[2], ARGV[3], 'LIMIT', 0, ARGV[4])
+local ops = {}
+for _, found in ipairs(page) do
+  local lower, name = string.match(found, '^(%S+) (.+)$')
+  local server = lower and redis.call('HGET', '$OPS', lower)
+  if server and redis.call('EXISTS', '$ALIVE' .. server) == 1 then
+    table.insert(ops, name)
+  end
+end
+return {redis.call('ZCARD', key), page, ops}
+",
+    )
+});
+
+/// Where a person is, for an operator's order: the name as its holder
+/// spells it and its room, from the claim (`SERVER NAME`) and that
+/// server's people hash; nothing if nobody holds the name, its server is
+/// dead, or it is between rooms.
+///
+/// KEYS: the claim.
+pub(super) static LOCATE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local held = redis.call('GET', KEYS[1])
+if not held then return false end
+local server, name = string.match(held, '^(%S+) (.+)$')
+if not server or redis.call('EXISTS', '$ALIVE' .. server) == 0 then return false end
+local room = redis.call('HGET', '$PEOPLE' .. server, name)
+if not room then return false end
+return {name, room}
 ",
     )
 });

@@ -5,7 +5,7 @@
 
 use redis::aio::MultiplexedConnection;
 
-use super::inbound::Inbound;
+use super::inbound::{self, Inbound};
 use super::{ClusterError, keys};
 use crate::protocol::Event;
 use crate::server::history::{RoomTail, StoredMessage};
@@ -69,14 +69,21 @@ pub(super) async fn tail(
 ) -> Result<RoomTail, ClusterError> {
     let mut pipe = redis::pipe();
     pipe.cmd("GET").arg(keys::counter(room));
+    pipe.cmd("GET").arg(keys::topic(room));
     pipe.cmd("XREVRANGE")
         .arg(keys::history(room))
         .arg("+")
         .arg("-")
         .arg("COUNT")
         .arg(history_len.max(1));
-    let (last_id, entries): (Option<u64>, Vec<StreamEntry>) = pipe.query_async(connection).await?;
+    let (last_id, topic, entries): (Option<u64>, Option<String>, Vec<StreamEntry>) =
+        pipe.query_async(connection).await?;
     let last_id = last_id.unwrap_or(0);
+    let topic = topic.and_then(|topic| {
+        inbound::topic(topic)
+            .inspect_err(|reason| tracing::warn!(room, "dropped the room's topic: {reason}"))
+            .ok()
+    });
     let messages = if history_len == 0 {
         Vec::new()
     } else {
@@ -90,7 +97,7 @@ pub(super) async fn tail(
     Ok(RoomTail {
         last_id,
         messages,
-        topic: None,
+        topic: topic.filter(|topic| !topic.is_empty()),
     })
 }
 

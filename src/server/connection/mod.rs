@@ -457,20 +457,24 @@ where
             },
             Command::Mute { name, duration } => rooms
                 .mute(&self.name, name, duration)
+                .await
                 .unwrap_or_else(Event::from),
             Command::Unmute(name) => rooms.unmute(&self.name, name).unwrap_or_else(Event::from),
             Command::Ban {
                 name,
                 duration,
                 reason,
-            } => match rooms.ban(&self.name, &self.room, name, duration, reason) {
+            } => match rooms
+                .ban(&self.name, &self.room, name, duration, reason)
+                .await
+            {
                 // The room's `ban` notice is the operator's confirmation.
                 Ok(None) => return self.write_after_room(None).await,
                 Ok(Some(answer)) => answer,
                 Err(err) => err.into(),
             },
             Command::Unban(name) => rooms.unban(&self.name, name).unwrap_or_else(Event::from),
-            Command::Bans => rooms.bans(&self.name).unwrap_or_else(Event::from),
+            Command::Bans => rooms.bans(&self.name).await.unwrap_or_else(Event::from),
             Command::Ignore(name) => self
                 .ignores
                 .add(&self.name, name)
@@ -521,7 +525,7 @@ where
                 .await
                 .unwrap_or_else(Event::from),
             Command::Kick { name, reason } => {
-                match rooms.kick(&self.name, &self.room, name, reason) {
+                match rooms.kick(&self.name, &self.room, name, reason).await {
                     // The room's `kick` notice is the operator's confirmation.
                     Ok(None) => return self.write_after_room(None).await,
                     Ok(Some(elsewhere)) => elsewhere,

@@ -113,7 +113,10 @@ impl Backend {
     }
 
     /// The bans kept from before a restart (`--data-dir`); taken once, at
-    /// start. Redis keeps none yet: moderation is one server's for now.
+    /// start. With Redis the bridge loads them at each resynchronisation
+    /// instead (`Registry::bans_loaded`), and the registry keeps them there
+    /// through `Cluster` directly, since it needs to know whether Redis
+    /// took them.
     pub(super) fn saved_bans(&mut self) -> Vec<Ban> {
         match self {
             Backend::Disk(store) => store.take_bans(),
@@ -198,9 +201,10 @@ impl Backend {
         }
     }
 
-    /// Whether registered names outlive a restart.
+    /// Whether registered names outlive a restart (of this server: with
+    /// Redis they are kept there).
     pub(super) fn keeps_names(&self) -> bool {
-        matches!(self, Backend::Disk(_))
+        matches!(self, Backend::Disk(_) | Backend::Redis(_))
     }
 
     /// Saves a registered name, or its new password.

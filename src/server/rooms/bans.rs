@@ -20,6 +20,7 @@ use std::net::IpAddr;
 
 use tokio_websockets::CloseCode;
 
+use super::directory::unanswered;
 use super::moderation::{clip, not_operator};
 use super::{Closing, Rooms, State, now_ms};
 use crate::protocol::command::CommandError;
@@ -138,11 +139,17 @@ impl Rooms {
     /// after telling their room, and keeps the ban. Returns what `by`
     /// should be told besides what their room hears.
     ///
+    /// With Redis the ban is kept there and every server holds it; the
+    /// room's `ban` notice goes through Redis, and the server that has
+    /// the person closes them once it has delivered it, adding their
+    /// address to the ban (`banned_here`).
+    ///
     /// # Errors
     ///
     /// `not_operator`; `bad_arguments` for oneself, or when [`MAX_BANS`]
-    /// bans are in force.
-    pub(crate) fn ban(
+    /// bans are in force; `cluster` if Redis does not answer where the
+    /// person is.
+    pub(crate) async fn ban(
         &self,
         by: &str,
         by_room: &str,
@@ -150,9 +157,7 @@ impl Rooms {
         duration: Option<std::time::Duration>,
         reason: &str,
     ) -> Result<Option<Event>, CommandError> {
-        let mut guard = self.state();
-        let state = &mut *guard;
-        if !state.ops.contains(&by.to_lowercase()) {
+        if !self.state().ops.contains(&by.to_lowercase()) {
             return Err(not_operator(self.op_token.is_some(), "ban"));
         }
         let key = name.to_lowercase();
@@ -162,6 +167,17 @@ impl Rooms {
                 message: "you cannot ban yourself".to_owned(),
             });
         }
+        // Where they are, on any server; `None`: not connected.
+        let place = match self.backend.relay() {
+            Some(_) => match self.locate(name).await {
+                Ok(place) => Some(place),
+                Err(err) if err.code == ErrorCode::NoSuchUser => None,
+                Err(err) => return Err(err),
+            },
+            None => None,
+        };
+        let mut guard = self.state();
+        let state = &mut *guard;
         let now = now_ms();
         if state.bans.0.len() >= MAX_BANS && !state.bans.0.contains_key(&key) {
             state.bans.0.retain(|_, ban| !ban.ended(now));
@@ -172,16 +188,18 @@ impl Rooms {
                 });
             }
         }
-        let (spelled, address, note) = match state.people.get(&key) {
-            None => (
+        let (spelled, address, note) = match (state.people.get(&key), &place) {
+            (Some(person), _) => {
+                let (address, note) = address_to_ban(state, &key, person.address);
+                (person.name.clone(), address, note)
+            }
+            // On another server, which adds the address.
+            (None, Some((spelled, _))) => (spelled.clone(), None, None),
+            (None, None) => (
                 name.to_owned(),
                 None,
                 Some(format!("{name} is not connected: only the name is banned")),
             ),
-            Some(person) => {
-                let (address, note) = address_to_ban(state, &key, person.address);
-                (person.name.clone(), address, note)
-            }
         };
         let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let ban = Ban {
@@ -191,7 +209,6 @@ impl Rooms {
             by: by.to_owned(),
             reason: clip(&one_line(reason), MAX_REASON_BYTES).to_owned(),
         };
-        self.backend.keep_ban(&ban);
         let notice = |room: &str, note: Option<String>| Event::Ban {
             room: room.to_owned(),
             name: spelled.clone(),
@@ -201,18 +218,31 @@ impl Rooms {
             note,
             ts: now,
         };
+        let cluster = self
+            .backend
+            .relay()
+            .filter(|cluster| cluster.keep_ban(&ban));
         let mut heard_in = None;
-        if let Some(person) = state.people.get(&key) {
-            person.control.close(closing(&ban));
-            // Like a kick: straight to the room, which the banned person
-            // hears before the close.
-            let found = state
-                .rooms
-                .iter_mut()
-                .find(|(_, entry)| entry.members.contains(&key));
-            if let Some((room, entry)) = found {
-                entry.broadcast(&notice(room, None));
+        if let Some(cluster) = cluster {
+            if let Some((_, room)) = &place
+                && cluster.notice(room, &notice(room, None))
+            {
                 heard_in = Some(room.clone());
+            }
+        } else {
+            self.backend.keep_ban(&ban);
+            if let Some(person) = state.people.get(&key) {
+                person.control.close(closing(&ban));
+                // Like a kick: straight to the room, which the banned person
+                // hears before the close.
+                let found = state
+                    .rooms
+                    .iter_mut()
+                    .find(|(_, entry)| entry.members.contains(&key));
+                if let Some((room, entry)) = found {
+                    entry.broadcast(&notice(room, None));
+                    heard_in = Some(room.clone());
+                }
             }
         }
         let unheard = match heard_in {
@@ -234,7 +264,71 @@ impl Rooms {
         Ok(unheard)
     }
 
-    /// Lifts `name`'s ban, on behalf of the operator `by`.
+    /// Closes the person the `ban` notice `event` names, one of this
+    /// server's and in its room, with 4003 (they have heard it), and adds
+    /// the address they connected from to the ban if it has none and may
+    /// have one: the ban was given on another server, which does not
+    /// know it. With Redis only.
+    pub(super) fn banned_here(&self, state: &mut State, event: &Event) {
+        let Event::Ban {
+            name,
+            by,
+            reason,
+            until,
+            ..
+        } = event
+        else {
+            return;
+        };
+        let key = name.to_lowercase();
+        let Some(person) = state.people.get(&key) else {
+            return;
+        };
+        let mut ban = state.bans.0.get(&key).cloned().unwrap_or_else(|| Ban {
+            name: name.clone(),
+            address: None,
+            until: *until,
+            by: by.clone(),
+            reason: reason.clone(),
+        });
+        person.control.close(closing(&ban));
+        if ban.address.is_some() {
+            return;
+        }
+        let (address, _) = address_to_ban(state, &key, person.address);
+        if address.is_none() {
+            return;
+        }
+        ban.address = address;
+        tracing::info!(whom = %ban.name, address = ?address, "banned the address here too");
+        if let Some(cluster) = self.backend.relay() {
+            cluster.amend_ban(&ban);
+        }
+        state.bans.0.insert(key, ban);
+    }
+
+    /// Holds a ban given on any server (from Redis), within [`MAX_BANS`].
+    pub(super) fn hold_ban(&self, ban: Ban) {
+        let mut state = self.state();
+        let key = ban.name.to_lowercase();
+        if state.bans.0.len() >= MAX_BANS && !state.bans.0.contains_key(&key) {
+            let now = now_ms();
+            state.bans.0.retain(|_, ban| !ban.ended(now));
+            if state.bans.0.len() >= MAX_BANS {
+                tracing::warn!(whom = %ban.name, "a ban from another server dropped: {MAX_BANS} bans are held already");
+                return;
+            }
+        }
+        state.bans.0.insert(key, ban);
+    }
+
+    /// Holds `bans` (all Redis keeps) instead of those held here.
+    pub(super) fn bans_loaded(&self, bans: Vec<Ban>) {
+        self.state().bans = Bans::from_saved(bans);
+    }
+
+    /// Lifts `name`'s ban, on behalf of the operator `by`; with Redis on
+    /// every server.
     ///
     /// # Errors
     ///
@@ -256,24 +350,42 @@ impl Rooms {
                 message: format!("{name} is not banned (see /bans)"),
             });
         };
-        self.backend.forget_ban(&ban.name);
-        tracing::info!(who = %by, action = "unban", whom = %ban.name, "lifted a ban");
-        Ok(Event::Unban {
-            name: ban.name,
+        let event = Event::Unban {
+            name: ban.name.clone(),
             by: by.to_owned(),
-        })
+        };
+        let relayed = self
+            .backend
+            .relay()
+            .is_some_and(|cluster| cluster.forget_ban(&ban.name, &event));
+        if !relayed {
+            self.backend.forget_ban(&ban.name);
+        }
+        tracing::info!(who = %by, action = "unban", whom = %ban.name, "lifted a ban");
+        Ok(event)
     }
 
-    /// The bans in force, sorted by name, for the operator `by`.
+    /// Lifts a ban lifted on any server (from Redis).
+    pub(super) fn lift_ban(state: &mut State, name: &str) {
+        state.bans.0.remove(&name.to_lowercase());
+    }
+
+    /// The bans in force, sorted by name, for the operator `by`; with
+    /// Redis, as Redis keeps them (and held here from then on).
     ///
     /// # Errors
     ///
-    /// `not_operator`: the list holds addresses.
-    pub(crate) fn bans(&self, by: &str) -> Result<Event, CommandError> {
-        let mut state = self.state();
-        if !state.ops.contains(&by.to_lowercase()) {
+    /// `not_operator`: the list holds addresses; `cluster` if Redis does
+    /// not answer.
+    pub(crate) async fn bans(&self, by: &str) -> Result<Event, CommandError> {
+        if !self.state().ops.contains(&by.to_lowercase()) {
             return Err(not_operator(self.op_token.is_some(), "list the bans"));
         }
+        if let Some(cluster) = self.backend.relay() {
+            let kept = cluster.bans().await.map_err(unanswered)?;
+            self.bans_loaded(kept);
+        }
+        let mut state = self.state();
         let now = now_ms();
         state.bans.0.retain(|_, ban| !ban.ended(now));
         let mut bans: Vec<BanInfo> = state.bans.0.values().map(info).collect();

@@ -3,19 +3,44 @@
 //! only entry points, declared by the cluster ([`Registry`]).
 
 use crate::protocol::Event;
-use crate::server::cluster::{Arrival, Registry, Snapshot};
+use crate::server::ban::Ban;
+use crate::server::cluster::{Arrival, Moderation, NameOwner, Registry, Snapshot};
 use crate::server::history::{RoomTail, StoredMessage};
 
 use super::Rooms;
+use super::moderation::kicked;
 
 impl Registry for Rooms {
     fn arrived(&self, room: &str, id: u64, event: &Event, accept_gap: bool) -> Arrival {
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
         let Some(entry) = state.rooms.get_mut(room) else {
             return Arrival::Ignored;
         };
         if id == 0 {
+            if let Event::Topic { topic, .. } = event {
+                entry.topic = (!topic.is_empty()).then(|| topic.clone());
+            }
             entry.broadcast(event);
+            // An operator's kick or ban, on whichever server: the person
+            // hears it before the close (a connection sends what its room
+            // queued before obeying).
+            match event {
+                Event::Kick {
+                    name, by, reason, ..
+                } => {
+                    let key = name.to_lowercase();
+                    if entry.members.contains(&key)
+                        && let Some(person) = state.people.get(&key)
+                    {
+                        person.control.close(kicked(by, reason));
+                    }
+                }
+                Event::Ban { name, .. } if entry.members.contains(&name.to_lowercase()) => {
+                    self.banned_here(state, event);
+                }
+                _ => {}
+            }
             return Arrival::Delivered;
         }
         if entry.synced && id <= entry.last_id {
@@ -68,6 +93,28 @@ impl Registry for Rooms {
         }
     }
 
+    fn moderated(&self, moderation: Moderation) {
+        match moderation {
+            Moderation::Event(event) => Rooms::moderated(self, &event),
+            Moderation::Ban(ban) => self.hold_ban(ban),
+            Moderation::Owner(owner) => self.hold_name(owner),
+            // Taken by the bridge (`taken_over`).
+            Moderation::Take { .. } => {}
+        }
+    }
+
+    fn names_loaded(&self, names: Vec<NameOwner>) {
+        Rooms::names_loaded(self, names);
+    }
+
+    fn taken_over(&self, name: &str) {
+        self.take_over(name, None);
+    }
+
+    fn bans_loaded(&self, bans: Vec<Ban>) {
+        Rooms::bans_loaded(self, bans);
+    }
+
     fn gap(&self, room: &str, missed: u64) {
         if let Some(entry) = self.state().rooms.get_mut(room) {
             entry.broadcast(&Event::Gap { missed });
@@ -86,6 +133,8 @@ impl Registry for Rooms {
         if let Some(entry) = self.state().rooms.get_mut(room)
             && !entry.synced
         {
+            // Redis's topic, whatever was set here while it was away.
+            entry.topic.clone_from(&tail.topic);
             entry.restart_from(tail);
             entry.synced = true;
         }
@@ -103,7 +152,12 @@ impl Registry for Rooms {
             .iter()
             .flat_map(|(room, r)| r.members.iter().map(|name| (name.clone(), room.clone())))
             .collect();
-        Snapshot { rooms, people }
+        let ops = state
+            .ops
+            .iter()
+            .filter_map(|key| state.people.get(key).map(|person| person.name.clone()))
+            .collect();
+        Snapshot { rooms, people, ops }
     }
 
     fn tell_everyone(&self, event: &Event) {

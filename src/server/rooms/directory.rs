@@ -38,8 +38,7 @@ impl Rooms {
                 count: everywhere.count,
                 names: everywhere.names,
                 more: everywhere.more,
-                // Operators are one server's for now (see `moderation`).
-                ops: Vec::new(),
+                ops: everywhere.ops,
             });
         }
         let state = self.state();
@@ -126,7 +125,7 @@ impl Rooms {
 }
 
 /// A question the other servers did not answer, as the person reads it.
-fn unanswered(err: ClusterError) -> CommandError {
+pub(super) fn unanswered(err: ClusterError) -> CommandError {
     CommandError {
         code: ErrorCode::Cluster,
         message: format!("the other servers did not answer ({err}); try again in a moment"),

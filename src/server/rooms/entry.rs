@@ -41,7 +41,14 @@ impl Rooms {
         let address = self.bannable(client);
         let (mut claimed, mut refused) = (None, None);
         if let Some(cluster) = self.backend.relay() {
-            (claimed, refused) = self.claim_for(cluster, wanted).await;
+            (claimed, refused) = match wanted {
+                // Its owner's, from whoever holds it on any server.
+                Some(wanted) if proved => match cluster.take(wanted).await {
+                    Ok(()) => (Some(wanted.to_owned()), None),
+                    Err(_) => (None, None),
+                },
+                _ => self.claim_for(cluster, wanted).await,
+            };
         }
         let asked = claimed.as_deref().or(wanted);
         let mut loaded = None;

@@ -348,17 +348,17 @@ impl Rooms {
         held: bool,
         control: &Arc<Control>,
     ) {
-        // The name is free before anyone sees the departure.
-        if let Some(cluster) = self.backend.relay() {
-            cluster.forget(name);
-        }
         let mut guard = self.state();
         let state = &mut *guard;
         match state.people.get(&name.to_lowercase()) {
             Some(person) if Arc::ptr_eq(&person.control, control) => {}
-            // Taken over (`registered`): gone already.
-            _ if !self.backend.is_cluster() => return,
-            _ => {}
+            // Taken over (`registered`): gone already, from Redis's lists
+            // too, and the name is its owner's.
+            _ => return,
+        }
+        // The name is free before anyone sees the departure.
+        if let Some(cluster) = self.backend.relay() {
+            cluster.forget(name);
         }
         state.people.remove(&name.to_lowercase());
         state.ops.remove(&name.to_lowercase());

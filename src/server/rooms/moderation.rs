@@ -1,9 +1,14 @@
 //! Operators and what they may do: `/op`, `/kick`, `/mute`, `/unmute`.
 //!
-//! One server's, for now: with Redis an operator would have to be one on
-//! every server, and their orders carried across, which is a later step.
-//! Until then `/op` is refused there, so there are no operators at all
-//! rather than operators whose orders reach only some people.
+//! With Redis, each server checks the secret of its own people, and an
+//! operator's status stays with their server: their orders carry their
+//! name to the others, which carry them out (nothing can reach Redis but
+//! a server of ours or someone who may write there anyway). A kick is the
+//! room's `kick` notice, published in the room's order: the server that
+//! has the person closes their connection once it has delivered it. A
+//! mute (and its lifting) goes to every server on a channel of its own
+//! (`cluster::Registry::moderated`), so that it holds wherever the person
+//! is, or comes back.
 //!
 //! Every action is logged at info, with who did what to whom and why, and
 //! never the secret.
@@ -14,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use tokio_websockets::CloseCode;
 
-use super::{Closing, Rooms, now_ms};
+use super::directory::unanswered;
+use super::{Closing, Rooms, State, now_ms};
 use crate::protocol::command::CommandError;
 use crate::protocol::{CLOSE_KICKED, ErrorCode, Event, MAX_REASON_BYTES};
 use crate::sanitize::one_line;
@@ -26,7 +32,7 @@ impl Rooms {
     /// # Errors
     ///
     /// `op_refused`: the secret is wrong, or the server has no operators
-    /// (no `--op-token`, or several servers).
+    /// (no `--op-token`).
     pub(crate) fn make_operator(&self, name: &str, secret: &str) -> Result<Event, CommandError> {
         let refused = |message: &str| CommandError {
             code: ErrorCode::OpRefused,
@@ -37,16 +43,14 @@ impl Rooms {
                 "this server has no operators (it runs without --op-token)",
             ));
         };
-        if self.backend.is_cluster() {
-            return Err(refused(
-                "operators need a single server for now; this one runs with --redis-url",
-            ));
-        }
         if !token.matches(secret) {
             tracing::info!(who = %name, action = "op", "refused: wrong secret");
             return Err(refused("wrong secret: you are not an operator"));
         }
         self.state().ops.insert(name.to_lowercase());
+        if let Some(cluster) = self.backend.relay() {
+            cluster.op(name);
+        }
         tracing::info!(who = %name, action = "op", "became an operator");
         Ok(Event::Op {
             name: name.to_owned(),
@@ -62,7 +66,72 @@ impl Rooms {
     ///
     /// `not_operator` if `by` is not one; `no_such_user` if nobody here is
     /// called `name`.
-    pub(crate) fn kick(
+    pub(crate) async fn kick(
+        &self,
+        by: &str,
+        by_room: &str,
+        name: &str,
+        reason: &str,
+    ) -> Result<Option<Event>, CommandError> {
+        let reason = clip(&one_line(reason), MAX_REASON_BYTES).to_owned();
+        let Some(cluster) = self.backend.relay() else {
+            return self.kick_here(by, by_room, name, &reason);
+        };
+        self.check_operator(by, "kick")?;
+        let (name, room) = self.locate(name).await?;
+        let kick = Event::Kick {
+            room: room.clone(),
+            name: name.clone(),
+            by: by.to_owned(),
+            reason: reason.clone(),
+            ts: now_ms(),
+        };
+        // Closed where they are once their room has heard it (see
+        // `Registry::arrived`); the operator hears it there too, or here.
+        if !cluster.notice(&room, &kick) {
+            return self.kick_here(by, by_room, &name, &reason);
+        }
+        tracing::info!(who = %by, action = "kick", whom = %name, why = %reason, "kicked");
+        Ok((room != by_room).then_some(kick))
+    }
+
+    /// `not_operator` unless `by` is one, to do `what`.
+    fn check_operator(&self, by: &str, what: &str) -> Result<(), CommandError> {
+        if self.state().ops.contains(&by.to_lowercase()) {
+            Ok(())
+        } else {
+            Err(not_operator(self.op_token.is_some(), what))
+        }
+    }
+
+    /// Where `name` is, on this server or another: as its holder spells
+    /// it, and its room.
+    ///
+    /// # Errors
+    ///
+    /// `no_such_user`; `cluster` if Redis does not answer.
+    pub(super) async fn locate(&self, name: &str) -> Result<(String, String), CommandError> {
+        let key = name.to_lowercase();
+        {
+            let state = self.state();
+            if let Some(person) = state.people.get(&key)
+                && let Some((room, _)) = state
+                    .rooms
+                    .iter()
+                    .find(|(_, entry)| entry.members.contains(&key))
+            {
+                return Ok((person.name.clone(), room.clone()));
+            }
+        }
+        let found = match self.backend.relay() {
+            Some(cluster) => cluster.locate(name).await.map_err(unanswered)?,
+            None => None,
+        };
+        found.ok_or_else(|| no_such_user(name))
+    }
+
+    /// [`Rooms::kick`] on this server alone: Redis is away.
+    fn kick_here(
         &self,
         by: &str,
         by_room: &str,
@@ -79,21 +148,12 @@ impl Rooms {
             return Err(no_such_user(name));
         };
         let name = person.name.clone();
-        let reason = clip(&one_line(reason), MAX_REASON_BYTES).to_owned();
-        let close_reason = if reason.is_empty() {
-            format!("kicked by {by}")
-        } else {
-            format!("kicked by {by}: {reason}")
-        };
-        person.control.close(Closing {
-            code: CloseCode::try_from(CLOSE_KICKED).expect("4001 is in the range for applications"),
-            reason: close_reason,
-        });
+        person.control.close(kicked(by, reason));
         let kick = |room: &str| Event::Kick {
             room: room.to_owned(),
             name: name.clone(),
             by: by.to_owned(),
-            reason: reason.clone(),
+            reason: reason.to_owned(),
             ts: now_ms(),
         };
         // Straight to the room, past `announce`: a summary would hide who
@@ -118,6 +178,19 @@ impl Rooms {
     }
 }
 
+/// The close of a connection kicked by `by` for `reason`.
+pub(super) fn kicked(by: &str, reason: &str) -> Closing {
+    let reason = if reason.is_empty() {
+        format!("kicked by {by}")
+    } else {
+        format!("kicked by {by}: {reason}")
+    };
+    Closing {
+        code: CloseCode::try_from(CLOSE_KICKED).expect("4001 is in the range for applications"),
+        reason,
+    }
+}
+
 /// Names muted at once at most: an operator mutes a few people, and the
 /// list outlives their connections, so it needs a bound.
 pub(crate) const MAX_MUTES: usize = 1024;
@@ -139,29 +212,27 @@ impl Mute {
 }
 
 impl Rooms {
-    /// Mutes `name` (connected now) for `duration`, or until unmuted, on
-    /// behalf of the operator `by`; returns the operator's confirmation,
-    /// which the muted person gets too.
+    /// Mutes `name` (connected now, on any server) for `duration`, or
+    /// until unmuted, on behalf of the operator `by`; returns the
+    /// operator's confirmation, which the muted person gets too. With
+    /// Redis every server holds the mute, given when it comes back from
+    /// there.
     ///
     /// # Errors
     ///
     /// `not_operator`; `no_such_user`; `bad_arguments` when [`MAX_MUTES`]
-    /// names are muted already.
-    pub(crate) fn mute(
+    /// names are muted already; `cluster` if Redis does not answer.
+    pub(crate) async fn mute(
         &self,
         by: &str,
         name: &str,
         duration: Option<Duration>,
     ) -> Result<Event, CommandError> {
+        self.check_operator(by, "mute")?;
+        let (spelled, _) = self.locate(name).await?;
+        let key = spelled.to_lowercase();
         let mut guard = self.state();
         let state = &mut *guard;
-        if !state.ops.contains(&by.to_lowercase()) {
-            return Err(not_operator(self.op_token.is_some(), "mute"));
-        }
-        let key = name.to_lowercase();
-        let Some(person) = state.people.get(&key) else {
-            return Err(no_such_user(name));
-        };
         let now = Instant::now();
         if state.mutes.len() >= MAX_MUTES && !state.mutes.contains_key(&key) {
             state.mutes.retain(|_, mute| !mute.ended(now));
@@ -172,26 +243,23 @@ impl Rooms {
                 });
             }
         }
-        let (address, note) = super::bans::address_to_ban(state, &key, person.address);
-        let person = &state.people[&key];
-        let mute = Mute {
-            until: duration.map(|d| now + d),
-            address,
-        };
-        state.mutes.insert(key, mute);
-        self.anyone_muted.store(true, Ordering::Relaxed);
         let event = Event::Mute {
-            name: person.name.clone(),
+            name: spelled.clone(),
             by: by.to_owned(),
             seconds: duration.map(|d| d.as_secs()),
             note: None,
         };
-        // Their mailbox may be full (they are not reading): they will learn
-        // it from the refusal of what they say next.
-        if person.name != by {
-            let _ = person.control.deliver(event.clone(), &self.mailboxes);
-        }
-        tracing::info!(who = %by, action = "mute", whom = %person.name, why = ?duration, address = ?address, "muted");
+        let published = self
+            .backend
+            .relay()
+            .is_some_and(|cluster| cluster.moderate(&event));
+        let note = match state.people.get(&key) {
+            Some(person) if published => super::bans::address_to_ban(state, &key, person.address).1,
+            // Another server's person: their server knows their address.
+            _ if published => None,
+            _ => self.record_mute(state, &event),
+        };
+        tracing::info!(who = %by, action = "mute", whom = %spelled, why = ?duration, "muted");
         // The operator alone learns why the address is not muted.
         let mut told = event;
         if let Event::Mute {
@@ -203,7 +271,49 @@ impl Rooms {
         Ok(told)
     }
 
-    /// Lifts `name`'s mute, on behalf of the operator `by`.
+    /// Holds the mute `event` gives (a [`Event::Mute`]): by name, and by
+    /// the address of the person if they are here, whom it is told to;
+    /// returns why the address is not muted. A mute past [`MAX_MUTES`]
+    /// (given on another server meanwhile) is dropped, logged.
+    fn record_mute(&self, state: &mut State, event: &Event) -> Option<String> {
+        let Event::Mute {
+            name, by, seconds, ..
+        } = event
+        else {
+            return None;
+        };
+        let key = name.to_lowercase();
+        let now = Instant::now();
+        if state.mutes.len() >= MAX_MUTES && !state.mutes.contains_key(&key) {
+            state.mutes.retain(|_, mute| !mute.ended(now));
+            if state.mutes.len() >= MAX_MUTES {
+                tracing::warn!(whom = %name, "a mute from another server dropped: {MAX_MUTES} names are muted already");
+                return None;
+            }
+        }
+        let (address, note) = match state.people.get(&key) {
+            Some(person) => super::bans::address_to_ban(state, &key, person.address),
+            None => (None, None),
+        };
+        let mute = Mute {
+            until: seconds.map(|s| now + Duration::from_secs(s)),
+            address,
+        };
+        state.mutes.insert(key.clone(), mute);
+        self.anyone_muted.store(true, Ordering::Relaxed);
+        // Their mailbox may be full (they are not reading): they will learn
+        // it from the refusal of what they say next.
+        if let Some(person) = state.people.get(&key)
+            && person.name != *by
+        {
+            let _ = person.control.deliver(event.clone(), &self.mailboxes);
+            tracing::info!(whom = %name, address = ?address, "muted here");
+        }
+        note
+    }
+
+    /// Lifts `name`'s mute, on behalf of the operator `by`; with Redis on
+    /// every server (each holds every mute).
     ///
     /// # Errors
     ///
@@ -216,28 +326,62 @@ impl Rooms {
         }
         let key = name.to_lowercase();
         let now = Instant::now();
-        let was_muted = state
-            .mutes
-            .remove(&key)
-            .is_some_and(|mute| !mute.ended(now));
+        let was_muted = state.mutes.get(&key).is_some_and(|mute| !mute.ended(now));
         if !was_muted {
+            state.mutes.remove(&key);
             return Err(CommandError {
                 code: ErrorCode::BadArguments,
                 message: format!("{name} is not muted"),
             });
         }
-        let spelled = state.people.get(&key).map_or(name, |p| p.name.as_str());
+        let spelled = state
+            .people
+            .get(&key)
+            .map_or(name, |p| p.name.as_str())
+            .to_owned();
         let event = Event::Unmute {
-            name: spelled.to_owned(),
+            name: spelled.clone(),
             by: by.to_owned(),
         };
-        if let Some(person) = state.people.get(&key)
-            && person.name != by
-        {
-            let _ = person.control.deliver(event.clone(), &self.mailboxes);
+        let published = self
+            .backend
+            .relay()
+            .is_some_and(|cluster| cluster.moderate(&event));
+        if !published {
+            self.lift_mute(state, &event);
         }
         tracing::info!(who = %by, action = "unmute", whom = %spelled, "unmuted");
         Ok(event)
+    }
+
+    /// Lifts the mute `event` names (a [`Event::Unmute`]) and tells the
+    /// person if they are here.
+    fn lift_mute(&self, state: &mut State, event: &Event) {
+        let Event::Unmute { name, by } = event else {
+            return;
+        };
+        let key = name.to_lowercase();
+        state.mutes.remove(&key);
+        if let Some(person) = state.people.get(&key)
+            && person.name != *by
+        {
+            let _ = person.control.deliver(event.clone(), &self.mailboxes);
+        }
+    }
+
+    /// Applies a mute or its lifting from Redis (given on any server).
+    pub(super) fn moderated(&self, event: &Event) {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        match event {
+            Event::Mute { .. } => {
+                self.record_mute(state, event);
+            }
+            Event::Unmute { .. } => self.lift_mute(state, event),
+            Event::Unban { name, .. } => Rooms::lift_ban(state, name),
+            Event::Unregistered { .. } => self.unregistered_here(state, event),
+            _ => {}
+        }
     }
 
     /// Whether `name`, connected from `client`, is muted now: by name, or

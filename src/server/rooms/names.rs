@@ -87,6 +87,10 @@ impl Rooms {
                 // letter case does not free the name.
                 cluster.forget(old);
                 cluster.place(new, room);
+                // An operator stays one under the new name.
+                if self.state().ops.contains(&new.to_lowercase()) {
+                    cluster.op(new);
+                }
             }
             Err(_) if old.to_lowercase() != new.to_lowercase() => cluster.release(new),
             Err(_) => {}

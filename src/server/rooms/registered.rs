@@ -10,9 +10,12 @@
 //! numbering and `/nick` see them in the same state as the names in use.
 //! Hashes are made and checked outside the lock, one at a time
 //! (`passwords`); with `--data-dir` every change is saved too, and the
-//! names are read back at start. One server's, for now: with `--redis-url`
-//! every command here is refused (`single_server`) rather than work on one
-//! server of several.
+//! names are read back at start. With `--redis-url` they are kept in Redis
+//! and every server holds them all (loaded at each resynchronisation, and
+//! told of each change on the moderation channel), so that the checks stay
+//! in memory; `/identify` takes the name from whoever holds it on any
+//! server in one script (`cluster::Cluster::take`), which also tells the
+//! room they left and has their server close them (4004).
 //!
 //! Guessing is bounded: [`MAX_FAILURES`] wrong passwords per name and per
 //! address in a minute, then `rate_limited`; registrations are bounded per
@@ -31,6 +34,7 @@ use super::{Closing, Control, Rooms, State};
 use crate::protocol::command::CommandError;
 use crate::protocol::{CLOSE_SIGNED_IN_ELSEWHERE, ErrorCode, Event};
 use crate::server::address;
+use crate::server::cluster::NameOwner;
 
 /// Wrong passwords tolerated per name, and per address, in [`FAILURE_WINDOW`].
 pub(crate) const MAX_FAILURES: u32 = 5;
@@ -186,19 +190,11 @@ pub(crate) fn name_registered(name: &str, what_next: &str) -> CommandError {
     }
 }
 
-fn single_server() -> CommandError {
-    CommandError {
-        code: ErrorCode::SingleServer,
-        message: "names cannot be registered across servers yet; this one runs with --redis-url"
-            .to_owned(),
-    }
-}
-
 impl Rooms {
     /// Whether `name` is registered (a connection asking for it is held
     /// until it identifies).
     pub(crate) fn is_registered(&self, name: &str) -> bool {
-        !self.backend.is_cluster() && self.state().is_registered(name)
+        self.state().is_registered(name)
     }
 
     /// Registers `name`, which the caller holds, with `password` (a new
@@ -206,7 +202,7 @@ impl Rooms {
     ///
     /// # Errors
     ///
-    /// `single_server` with Redis; `bad_arguments` for a guest name;
+    /// `bad_arguments` for a guest name;
     /// `too_many_registrations`; `bad_arguments` if hashing failed.
     pub(crate) async fn register(
         &self,
@@ -214,9 +210,6 @@ impl Rooms {
         password: &str,
         address: IpAddr,
     ) -> Result<Event, CommandError> {
-        if self.backend.is_cluster() {
-            return Err(single_server());
-        }
         if is_guest_name(name) {
             return Err(CommandError {
                 code: ErrorCode::BadArguments,
@@ -252,7 +245,16 @@ impl Rooms {
             state.registered.owners.insert(key, owner.clone());
             changed
         };
-        self.backend.save_name(owner).await;
+        let relayed = self.backend.relay().is_some_and(|cluster| {
+            cluster.register(&NameOwner {
+                name: owner.name.clone(),
+                hash: owner.hash.to_string(),
+                address: owner.address,
+            })
+        });
+        if !relayed {
+            self.backend.save_name(owner).await;
+        }
         tracing::info!(who = %name, action = "register", changed, "registered a name");
         Ok(Event::Registered {
             name: name.to_owned(),
@@ -266,7 +268,7 @@ impl Rooms {
     ///
     /// # Errors
     ///
-    /// `single_server` with Redis; `rate_limited` after [`MAX_FAILURES`]
+    /// `rate_limited` after [`MAX_FAILURES`]
     /// wrong passwords for the name or from the address in a minute;
     /// `not_registered`; `wrong_password`.
     pub(crate) async fn check_password(
@@ -275,9 +277,6 @@ impl Rooms {
         password: &str,
         address: IpAddr,
     ) -> Result<(), CommandError> {
-        if self.backend.is_cluster() {
-            return Err(single_server());
-        }
         let hash = {
             let state = self.state();
             if state.registered.limited(name, address, Instant::now()) {
@@ -333,6 +332,8 @@ impl Rooms {
         };
         state.ops.remove(&key);
         const REASON: &str = "signed in elsewhere";
+        // With Redis, `Cluster::take` tells the room, on every server.
+        let announce = self.backend.relay().is_none();
         person.control.close(Closing {
             code: CloseCode::try_from(CLOSE_SIGNED_IN_ELSEWHERE)
                 .expect("4004 is in the range for applications"),
@@ -344,7 +345,7 @@ impl Rooms {
             .find(|(_, entry)| entry.members.contains(&key))
             .map(|(room, _)| room.clone());
         if let Some(room) = room {
-            self.leave(state, &person.name, &room, REASON, true);
+            self.leave(state, &person.name, &room, REASON, announce);
         }
         tracing::info!(whom = %person.name, "signed in elsewhere: the older connection is closed");
     }
@@ -367,6 +368,13 @@ impl Rooms {
         address: IpAddr,
     ) -> Result<Option<Event>, CommandError> {
         self.check_password(name, password, address).await?;
+        let cluster = self.backend.relay();
+        if let Some(cluster) = cluster {
+            cluster
+                .take(name)
+                .await
+                .map_err(super::directory::unanswered)?;
+        }
         let mut guard = self.state();
         let state = &mut *guard;
         // The check took a while: this connection may have lost its own
@@ -379,23 +387,72 @@ impl Rooms {
         if current == name {
             return Ok(None);
         }
-        self.rename_locked(state, current, room, name)
+        let renamed = self.rename_locked(state, current, room, name);
+        if let Some(cluster) = cluster
+            && renamed.is_ok()
+        {
+            // As `/nick` does, with the new name's claim ours already.
+            if current.to_lowercase() != name.to_lowercase() {
+                cluster.forget(current);
+            }
+            cluster.place(name, room);
+            if state.ops.contains(&name.to_lowercase()) {
+                cluster.op(name);
+            }
+        }
+        renamed
+    }
+
+    /// Holds a name registered on any server (from Redis).
+    pub(super) fn hold_name(&self, owner: NameOwner) {
+        let mut state = self.state();
+        let key = owner.name.to_lowercase();
+        if state.registered.owners.len() >= MAX_REGISTERED
+            && !state.registered.owners.contains_key(&key)
+        {
+            tracing::warn!(name = %owner.name, "a registration from another server dropped: {MAX_REGISTERED} are held already");
+            return;
+        }
+        state.registered.owners.insert(key, owner_of(owner));
+    }
+
+    /// Holds `names` (all Redis keeps) instead of those held here.
+    pub(super) fn names_loaded(&self, names: Vec<NameOwner>) {
+        let owners = names
+            .into_iter()
+            .take(MAX_REGISTERED)
+            .map(owner_of)
+            .collect();
+        let mut state = self.state();
+        state.registered.owners = Registered::new(owners).owners;
+    }
+
+    /// Frees a name unregistered on any server (from Redis), and tells
+    /// its holder here, unless they freed it themselves.
+    pub(super) fn unregistered_here(&self, state: &mut State, event: &Event) {
+        let Event::Unregistered { name, by } = event else {
+            return;
+        };
+        let key = name.to_lowercase();
+        state.registered.owners.remove(&key);
+        if key != by.to_lowercase()
+            && let Some(person) = state.people.get(&key)
+        {
+            let _ = person.control.deliver(event.clone(), &self.mailboxes);
+        }
     }
 
     /// Frees `name` (`None`: `by`'s own), on behalf of `by`.
     ///
     /// # Errors
     ///
-    /// `single_server` with Redis; `not_operator` for someone else's name
+    /// `not_operator` for someone else's name
     /// from someone who is not one; `not_registered`.
     pub(crate) async fn unregister(
         &self,
         by: &str,
         name: Option<&str>,
     ) -> Result<Event, CommandError> {
-        if self.backend.is_cluster() {
-            return Err(single_server());
-        }
         let name = name.unwrap_or(by);
         let key = name.to_lowercase();
         let owner = {
@@ -416,20 +473,38 @@ impl Rooms {
                 name: owner.name.clone(),
                 by: by.to_owned(),
             };
+            // With Redis every server (this one too) tells the holder.
+            let relayed = self
+                .backend
+                .relay()
+                .is_some_and(|cluster| cluster.unregister(&key, &event));
             // Whoever holds it now hears that it is no longer theirs alone.
-            if key != by.to_lowercase()
+            if !relayed
+                && key != by.to_lowercase()
                 && let Some(person) = state.people.get(&key)
             {
                 let _ = person.control.deliver(event, &self.mailboxes);
             }
-            owner
+            (owner, relayed)
         };
-        self.backend.forget_name(key).await;
+        let (owner, relayed) = owner;
+        if !relayed {
+            self.backend.forget_name(key).await;
+        }
         tracing::info!(who = %by, action = "unregister", whom = %owner.name, "unregistered a name");
         Ok(Event::Unregistered {
             name: owner.name,
             by: by.to_owned(),
         })
+    }
+}
+
+/// A registration from Redis as the registry holds it.
+fn owner_of(owner: NameOwner) -> Owner {
+    Owner {
+        name: owner.name,
+        hash: owner.hash.into(),
+        address: owner.address,
     }
 }
 

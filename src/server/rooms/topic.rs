@@ -2,8 +2,10 @@
 //! set it, without it anyone. Kept with the room, and by the backend like
 //! history: with `--data-dir` it survives a restart and an eviction (it
 //! comes back with the room's tail); in memory alone, either forgets it.
-//! One server's: with Redis, setting it is refused for now rather than
-//! told to only some of the room.
+//! With Redis the topic is kept there with the room (and dropped with it,
+//! past `--max-stored-rooms`), and its notice reaches the room through
+//! Redis, which sets it on every server holding the room; while Redis is
+//! away it is set here alone.
 
 use super::Rooms;
 use super::moderation::not_operator;
@@ -22,8 +24,7 @@ impl Rooms {
     /// # Errors
     ///
     /// `not_operator` if operators exist and `name` is not one;
-    /// `too_long` past [`MAX_TOPIC_BYTES`] once made one line;
-    /// `single_server` with Redis.
+    /// `too_long` past [`MAX_TOPIC_BYTES`] once made one line.
     pub(crate) fn topic(
         &self,
         name: &str,
@@ -43,13 +44,6 @@ impl Rooms {
         if self.op_token.is_some() && !state.ops.contains(&name.to_lowercase()) {
             return Err(not_operator(true, "set the topic"));
         }
-        if self.backend.is_cluster() {
-            return Err(CommandError {
-                code: ErrorCode::SingleServer,
-                message: "topics need a single server for now; this one runs with --redis-url"
-                    .to_owned(),
-            });
-        }
         let topic = if text == CLEAR {
             String::new()
         } else {
@@ -67,14 +61,21 @@ impl Rooms {
         let Some(entry) = state.rooms.get_mut(room) else {
             return Ok(None);
         };
-        entry.topic = (!topic.is_empty()).then(|| topic.clone());
-        self.backend.keep_topic(room, entry.topic.as_deref());
         // Not through `announce`: a summary would hide what the topic is.
-        entry.broadcast(&Event::Topic {
+        let notice = Event::Topic {
             room: room.to_owned(),
             topic: topic.clone(),
             by: Some(name.to_owned()),
-        });
+        };
+        let relayed = self
+            .backend
+            .relay()
+            .is_some_and(|cluster| cluster.topic(room, &topic, &notice));
+        if !relayed {
+            entry.topic = (!topic.is_empty()).then(|| topic.clone());
+            self.backend.keep_topic(room, entry.topic.as_deref());
+            entry.broadcast(&notice);
+        }
         if self.op_token.is_some() {
             tracing::info!(who = %name, action = "topic", whom = %room, why = %topic, "set the topic");
         }

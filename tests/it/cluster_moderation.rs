@@ -617,3 +617,50 @@ async fn a_name_registered_on_one_server_belongs_to_its_owner_on_every_server() 
     )
     .await;
 }
+
+/// Wrong passwords are counted across servers: three on one and two on
+/// the other use up the name's five a minute, and the right password is
+/// then refused on either (each server alone would have allowed five).
+#[tokio::test]
+async fn wrong_passwords_are_counted_on_every_server() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
+    let mut ana = enter(&one, "ana", "lobby").await;
+    ana.send(&format!("/register {PASSWORD}")).await;
+    expect(
+        &mut ana,
+        Event::Registered {
+            name: "ana".into(),
+            durable: true,
+            changed: false,
+        },
+    )
+    .await;
+    // Each guesser alone in a room of its own: nothing else reaches them.
+    let mut bo = enter(&two, "bo", "guess-two").await;
+    let mut cy = enter(&one, "cy", "guess-one").await;
+    for n in 1..=5 {
+        // bo on two, then cy on one, in turn.
+        let guesser = if n % 2 == 1 { &mut bo } else { &mut cy };
+        guesser.send(&format!("/identify ana guess-{n}")).await;
+        expect_error(
+            guesser,
+            ErrorCode::WrongPassword,
+            "wrong password for 'ana'",
+        )
+        .await;
+    }
+    for guesser in [&mut cy, &mut bo] {
+        guesser.send(&format!("/identify ana {PASSWORD}")).await;
+        expect_error(
+            guesser,
+            ErrorCode::RateLimited,
+            "too many wrong passwords for 'ana' or from your address; wait a minute",
+        )
+        .await;
+    }
+    // ana was never disturbed.
+    say(&mut ana, 1, "lobby", "ana", "still here").await;
+}

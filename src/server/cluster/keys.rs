@@ -53,6 +53,10 @@ pub(super) const OPS: &str = "chat:ops";
 pub(super) const REGISTERED: &str = "chat:registered";
 /// The hash of the bans in force: lowercase name → the ban's JSON.
 pub(super) const BANS: &str = "chat:bans";
+/// Before `name:NAME` (lowercase) or `address:KEY` (an address, IPv6 as
+/// its /64): the wrong passwords given for it on every server in the
+/// current window, a counter that expires with the window.
+pub(super) const FAILURES_PREFIX: &str = "chat:failures:";
 /// The sorted set of the bans that end: lowercase name → when (Unix
 /// milliseconds), so that ended bans leave the hash.
 pub(super) const BAN_ENDS: &str = "chat:ban-ends";

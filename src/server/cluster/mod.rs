@@ -564,6 +564,44 @@ impl Cluster {
         Ok(())
     }
 
+    /// The wrong passwords every server counted for each of `keys` (see
+    /// [`keys::FAILURES_PREFIX`]) in the current window; 0 for a key
+    /// none has.
+    pub(crate) async fn failures(&self, keys: &[String]) -> Result<Vec<u32>, ClusterError> {
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(format!("{}{key}", keys::FAILURES_PREFIX));
+        }
+        let counts: Vec<Option<u32>> = self.query(&mut cmd).await?;
+        Ok(counts.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// Counts a wrong password against each of `keys` for every server;
+    /// a key's count starts a `window` that ends it. Awaited, so that the
+    /// next check on any server sees it.
+    pub(crate) async fn failed(
+        &self,
+        keys: &[String],
+        window: Duration,
+    ) -> Result<(), ClusterError> {
+        let mut connection = self.connection().ok_or(ClusterError::Down)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for key in keys {
+            let key = format!("{}{key}", keys::FAILURES_PREFIX);
+            pipe.cmd("SET")
+                .arg(&key)
+                .arg(0)
+                .arg("EX")
+                .arg(window.as_secs())
+                .arg("NX")
+                .ignore();
+            pipe.cmd("INCR").arg(&key).ignore();
+        }
+        pipe.query_async::<()>(&mut connection).await?;
+        Ok(())
+    }
+
     /// The bans Redis keeps, those in force or not.
     pub(crate) async fn bans(&self) -> Result<Vec<Ban>, ClusterError> {
         let mut connection = self.connection().ok_or(ClusterError::Down)?;

@@ -105,6 +105,15 @@ impl Registered {
         ]
     }
 
+    /// The keys of `name`'s and `address`'s counts across servers
+    /// (`cluster::keys::FAILURES_PREFIX`).
+    fn shared_keys(name: &str, address: IpAddr) -> [String; 2] {
+        [
+            format!("name:{}", name.to_lowercase()),
+            format!("address:{}", address::key(address)),
+        ]
+    }
+
     /// Whether `name` or `address` has used up its wrong passwords.
     fn limited(&self, name: &str, address: IpAddr, now: Instant) -> bool {
         Self::keys(name, address).iter().any(|key| {
@@ -277,15 +286,25 @@ impl Rooms {
         password: &str,
         address: IpAddr,
     ) -> Result<(), CommandError> {
+        let limited = || CommandError {
+            code: ErrorCode::RateLimited,
+            message: format!(
+                "too many wrong passwords for '{name}' or from your address; wait a minute"
+            ),
+        };
+        // With Redis the counts are every server's, or a guesser would get
+        // five tries a minute from each (while the link is down, ours alone).
+        let shared_keys = Registered::shared_keys(name, address);
+        if let Some(cluster) = self.backend.relay()
+            && let Ok(counts) = cluster.failures(&shared_keys).await
+            && counts.iter().any(|&count| count >= MAX_FAILURES)
+        {
+            return Err(limited());
+        }
         let hash = {
             let state = self.state();
             if state.registered.limited(name, address, Instant::now()) {
-                return Err(CommandError {
-                    code: ErrorCode::RateLimited,
-                    message: format!(
-                        "too many wrong passwords for '{name}' or from your address; wait a minute"
-                    ),
-                });
+                return Err(limited());
             }
             match state.registered.owners.get(&name.to_lowercase()) {
                 Some(owner) => Arc::clone(&owner.hash),
@@ -305,6 +324,11 @@ impl Rooms {
         self.state()
             .registered
             .failed(name, address, Instant::now());
+        if let Some(cluster) = self.backend.relay()
+            && let Err(err) = cluster.failed(&shared_keys, FAILURE_WINDOW).await
+        {
+            tracing::debug!("a wrong password is counted here alone: {err}");
+        }
         tracing::info!(whom = %name, %address, action = "identify", "refused: wrong password");
         Err(CommandError {
             code: ErrorCode::WrongPassword,

@@ -27,6 +27,7 @@ mod metrics;
 mod moderation;
 mod names;
 mod presence;
+mod readme;
 mod reconnect;
 mod registered;
 mod rooms;

@@ -33,7 +33,7 @@ struct Args {
     /// Shared secret clients must send as ?token=; without it anyone who can reach the port may join
     #[arg(long, env = "CHAT_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Secret that makes a connection an operator with /op SECRET (kick, and later more); without it there are no operators
+    /// Secret that makes a connection an operator with /op SECRET (kick, ban, mute, the topic); without it there are no operators
     #[arg(long, env = "CHAT_OP_TOKEN", hide_env_values = true)]
     op_token: Option<String>,
     /// A web page's origin allowed to connect besides the server's own page (repeatable; * for any), e.g. https://app.example

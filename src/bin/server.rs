@@ -33,7 +33,7 @@ struct Args {
     /// Shared secret clients must send as ?token=; without it anyone who can reach the port may join
     #[arg(long, env = "CHAT_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Secret that makes a connection an operator with /op SECRET (kick, and later more); without it there are no operators
+    /// Secret that makes a connection an operator with /op SECRET (kick, mute, ban); without it there are no operators
     #[arg(long, env = "CHAT_OP_TOKEN", hide_env_values = true)]
     op_token: Option<String>,
     /// A web page's origin allowed to connect besides the server's own page (repeatable; * for any), e.g. https://app.example
@@ -85,7 +85,7 @@ struct Args {
     /// Seconds of silence before a ping; as long again without an answer closes the connection
     #[arg(long, env = "CHAT_PING_INTERVAL", default_value_t = Limits::default().ping_interval.as_secs())]
     ping_interval: u64,
-    /// Seconds a client has to send its HTTP request head
+    /// Seconds a client has to finish the TLS handshake (with TLS) and send its HTTP request head, and a held connection to answer (/identify or /nick)
     #[arg(long, env = "CHAT_HANDSHAKE_TIMEOUT", default_value_t = Limits::default().handshake_timeout.as_secs())]
     handshake_timeout: u64,
     /// Largest HTTP request head, in bytes
@@ -106,7 +106,7 @@ struct Args {
     /// PEM private key of --tls-cert
     #[arg(long, env = "CHAT_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
-    /// Directory where each room's history is kept across restarts (created if missing); without it, history lives in memory
+    /// Directory where each room's history, and the registered names, are kept across restarts (created if missing); without it, both live in memory
     #[arg(long, env = "CHAT_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Bytes of messages kept per room in memory (senders and texts); the oldest go first, whichever of this and --history binds

@@ -14,6 +14,7 @@ mod cluster_bounds;
 mod cluster_presence;
 mod commands;
 mod departures;
+mod docs;
 mod durable;
 mod formats;
 mod history;

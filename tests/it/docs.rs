@@ -701,8 +701,9 @@ fn untimed_text(text: &str) -> String {
     out
 }
 
-/// The renderings docs/protocol.md shows, and those a text client has been
-/// seen to receive.
+/// The renderings docs/protocol.md shows (those of its JSON examples, which
+/// the test above holds equal to the text shown with them), and those a
+/// text client has been seen to receive.
 struct Shown {
     documented: BTreeSet<String>,
     seen: BTreeSet<String>,
@@ -979,4 +980,42 @@ async fn issue_20_a_text_client_receives_what_the_protocol_shows() {
         .await;
 
     shown.assert_all_seen();
+}
+
+// ---------------------------------------------------------------------------
+// 2. The version: Cargo's, the binaries', the changelog's and the docs'.
+
+/// `server --version` and `client --version` print Cargo's version (0.2.0),
+/// CHANGELOG.md's newest release is that version, and docs/operating.md
+/// says what `--version` prints.
+#[test]
+fn issue_20_the_version_is_the_changelogs() {
+    let version = env!("CARGO_PKG_VERSION");
+    for (binary, name) in [(SERVER, "server"), (CLIENT, "client")] {
+        let output = Command::new(binary)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|err| panic!("running {binary} --version: {err}"));
+        assert!(output.status.success(), "{name} --version failed");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            format!("{name} {version}\n")
+        );
+    }
+    let changelog = read(&root().join("CHANGELOG.md"));
+    let newest = lines(&changelog)
+        .iter()
+        .filter_map(heading)
+        .find(|(level, text)| *level == 2 && !text.starts_with("[Unreleased]"))
+        .map(|(_, text)| text)
+        .expect("a release in CHANGELOG.md");
+    assert!(
+        newest.starts_with(&format!("[{version}] - ")),
+        "CHANGELOG.md's newest release is {newest:?}, Cargo's version {version}"
+    );
+    let operating = read(&root().join("docs/operating.md"));
+    assert!(
+        operating.contains(&format!("`server {version}`")),
+        "docs/operating.md does not say that --version prints server {version}"
+    );
 }

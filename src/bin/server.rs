@@ -85,7 +85,7 @@ struct Args {
     /// Seconds of silence before a ping; as long again without an answer closes the connection
     #[arg(long, env = "CHAT_PING_INTERVAL", default_value_t = Limits::default().ping_interval.as_secs())]
     ping_interval: u64,
-    /// Seconds a client has to finish the TLS handshake (with TLS) and send its HTTP request head, and a held connection to answer (/identify or /nick)
+    /// Seconds a client has to finish the TLS handshake (with TLS) and send its HTTP request head; a connection held for a registered or taken name has as long again for its /identify or /nick
     #[arg(long, env = "CHAT_HANDSHAKE_TIMEOUT", default_value_t = Limits::default().handshake_timeout.as_secs())]
     handshake_timeout: u64,
     /// Largest HTTP request head, in bytes
@@ -106,7 +106,7 @@ struct Args {
     /// PEM private key of --tls-cert
     #[arg(long, env = "CHAT_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
-    /// Directory where each room's history, and the registered names, are kept across restarts (created if missing); without it, both live in memory
+    /// Directory where each room's history and topic, the bans and the registered names are kept across restarts (created if missing); without it, they live in memory
     #[arg(long, env = "CHAT_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Bytes of messages kept per room in memory (senders and texts); the oldest go first, whichever of this and --history binds

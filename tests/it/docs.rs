@@ -23,6 +23,9 @@
 //! documented renderings, byte for byte but for a ban's end time; the
 //! examples no test can make happen are listed, with the reason, in
 //! [`NOT_MADE_LIVE`], and every other example must have been received.
+//!
+//! One file for the checks of the docs, since they share one small reader of
+//! Markdown (headings and their anchors, tables, links, code blocks).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -657,11 +660,22 @@ fn protocol_examples() -> Vec<Example> {
     examples
 }
 
-/// Every event example of docs/protocol.md parses as an `Event`, and the
-/// text shown with it is what `Event::render_text` (the server's text
-/// format) makes of it.
+/// Every event example of docs/protocol.md parses as an `Event` (those in
+/// the running text too), and the text shown with it is what
+/// `Event::render_text` (the server's text format) makes of it.
 #[test]
 fn issue_20_the_protocols_examples_are_what_the_code_renders() {
+    let markdown = read(&root().join("docs/protocol.md"));
+    let mut rest = markdown.as_str();
+    while let Some(at) = rest.find("`{\"type\":") {
+        rest = &rest[at + 1..];
+        let end = rest.find('`').expect("a code span ends");
+        let span = &rest[..end];
+        if let Err(err) = serde_json::from_str::<Event>(span) {
+            panic!("docs/protocol.md: not an event ({err}): {span}");
+        }
+        rest = &rest[end + 1..];
+    }
     let examples = protocol_examples();
     let kinds: BTreeSet<&str> = examples.iter().map(|e| e.section.as_str()).collect();
     assert!(kinds.len() >= 20, "examples found only in {kinds:?}");

@@ -11,7 +11,7 @@ use clap::Parser;
 
 /// A chat client: sends each line you type, prints what others say.
 #[derive(Debug, Parser)]
-// Named after the binary, not the package: `client --version` says `client 0.1.0`.
+// Named after the binary, not the package: `client --version` says `client 0.2.0`.
 #[command(name = "client", version)]
 struct Args {
     /// Server URL, ws://HOST:PORT/ROOM (or wss:// for TLS)

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 /// A chat server over WebSocket: every message goes to everyone in the same room.
 #[derive(Debug, Parser)]
-// Named after the binary, not the package: `server --version` says `server 0.1.0`.
+// Named after the binary, not the package: `server --version` says `server 0.2.0`.
 #[command(name = "server", version)]
 struct Args {
     /// Address to listen on (0.0.0.0 for a LAN)

@@ -1,6 +1,7 @@
-//! Every command of the design's table, with its effect and its error cases,
-//! and the other inputs a sender alone is told off for (empty, too long,
-//! binary). After each refusal the same connection is shown to still work.
+//! Every command of docs/protocol.md's table ("What a client sends"), with
+//! its effect and its error cases, and the other inputs a sender alone is
+//! told off for (empty, too long, binary). After each refusal the same
+//! connection is shown to still work.
 //!
 //! Events are compared whole, with `ts` checked and then zeroed (the
 //! builders are in `support::events`).
@@ -210,7 +211,7 @@ async fn who_rooms_and_help_with_arguments_are_bad_arguments() {
     say(&mut ana, 1, "lobby", "ana", "still here").await;
 }
 
-/// `/help` lists every command of the design's table with what it does.
+/// `/help` lists every command of docs/protocol.md's table with what it does.
 #[tokio::test]
 async fn help_lists_every_command() {
     let (_server, mut ana) = ana_alone().await;

@@ -566,8 +566,8 @@ async fn slow_handshake_is_cut_off_after_the_handshake_timeout() {
 }
 
 /// A handshake still dribbling in when the handshake timeout ends is answered
-/// `408 Request Timeout` before the close, as the design asks where an answer
-/// can still be sent.
+/// `408 Request Timeout` before the close, as docs/protocol.md's "HTTP
+/// statuses" says, where an answer can still be sent.
 #[tokio::test(start_paused = true)]
 async fn slow_handshake_is_answered_408_before_the_close() {
     let server = InProcess::start(Limits {

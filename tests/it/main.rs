@@ -15,6 +15,7 @@ mod cluster_moderation;
 mod cluster_presence;
 mod commands;
 mod departures;
+mod docs;
 mod durable;
 mod formats;
 mod history;

@@ -329,7 +329,7 @@ async fn help_lists_every_flag_with_its_environment_variable() {
     }
 }
 
-/// `--version` names the binary (`server 0.1.0`, `client 0.1.0`), not the package.
+/// `--version` names the binary (`server 0.2.0`, `client 0.2.0`), not the package.
 #[tokio::test]
 async fn issue_18_version_names_the_binary() {
     // Issue 18, "Rough edges to smooth".

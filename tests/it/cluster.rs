@@ -10,7 +10,7 @@ use chat::protocol::{ErrorCode, Event, RoomInfo};
 
 use crate::metrics::Scrape;
 use crate::support::events::{
-    enter, expect, expect_error, join, leave, message, next_untimed, private, say, who,
+    enter, enter_after, expect, expect_error, join, leave, message, next_untimed, private, say, who,
 };
 use crate::support::proxy::Proxy;
 use crate::support::redis::Redis;
@@ -20,7 +20,7 @@ use crate::support::{TempDir, TestServer, WsClient, run_server};
 /// arrive from the other server.
 async fn ana_and_bo(one: &TestServer, two: &TestServer) -> (WsClient, WsClient) {
     let mut ana = enter(one, "ana", "lobby").await;
-    let bo = enter(two, "bo", "lobby").await;
+    let bo = enter_after(two, "bo", "lobby", &["ana"]).await;
     expect(&mut ana, join("lobby", "bo")).await;
     (ana, bo)
 }

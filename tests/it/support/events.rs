@@ -162,6 +162,23 @@ pub async fn enter(server: &Endpoint, name: &str, room: &str) -> WsClient {
     client
 }
 
+/// `name` in `room` on `server`, past its own join. The joins of
+/// `earlier` people (entered on another server just before) may come
+/// first: that server's notice can reach this server after the newcomer.
+pub async fn enter_after(server: &Endpoint, name: &str, room: &str, earlier: &[&str]) -> WsClient {
+    let (mut client, _) = server.join(name, room).await;
+    loop {
+        let event = untimed(client.next_event().await);
+        if event == join(room, name) {
+            return client;
+        }
+        assert!(
+            earlier.iter().any(|other| event == join(room, other)),
+            "{event:?} before {name}'s own join"
+        );
+    }
+}
+
 /// The next event of `client`, without its timestamp.
 pub async fn next_untimed(client: &mut WsClient) -> Event {
     untimed(client.next_event().await)

@@ -493,6 +493,22 @@ async fn connect_sending(
     (client, welcome)
 }
 
+/// Ana in the lobby of `server`, her name registered in Redis.
+async fn registered_ana(server: &TestServer) -> WsClient {
+    let mut ana = enter(server, "ana", "lobby").await;
+    ana.send(&format!("/register {PASSWORD}")).await;
+    expect(
+        &mut ana,
+        Event::Registered {
+            name: "ana".into(),
+            durable: true,
+            changed: false,
+        },
+    )
+    .await;
+    ana
+}
+
 /// A name registered on one server is registered on every server (one
 /// started later too): `/nick` to it is refused there, and `/identify`
 /// from another server, or a connection asking for it there, takes it
@@ -504,17 +520,7 @@ async fn a_name_registered_on_one_server_belongs_to_its_owner_on_every_server() 
         return;
     };
     let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
-    let mut ana = enter(&one, "ana", "lobby").await;
-    ana.send(&format!("/register {PASSWORD}")).await;
-    expect(
-        &mut ana,
-        Event::Registered {
-            name: "ana".into(),
-            durable: true,
-            changed: false,
-        },
-    )
-    .await;
+    let mut ana = registered_ana(&one).await;
     let mut bo = enter_after(&two, "bo", "lobby", &["ana"]).await;
     expect(&mut ana, join("lobby", "bo")).await;
 
@@ -624,17 +630,7 @@ async fn wrong_passwords_are_counted_on_every_server() {
         return;
     };
     let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
-    let mut ana = enter(&one, "ana", "lobby").await;
-    ana.send(&format!("/register {PASSWORD}")).await;
-    expect(
-        &mut ana,
-        Event::Registered {
-            name: "ana".into(),
-            durable: true,
-            changed: false,
-        },
-    )
-    .await;
+    let mut ana = registered_ana(&one).await;
     // Each guesser alone in a room of its own: nothing else reaches them.
     let mut bo = enter(&two, "bo", "guess-two").await;
     let mut cy = enter(&one, "cy", "guess-one").await;

@@ -118,7 +118,7 @@ struct Connection<S> {
 /// life, so what only the start needs (the upgrade, the registration, the
 /// history to replay) is boxed, and gone once the greeting is sent. Not an
 /// `async fn`: its arguments would stay in its future, unused, for as long
-/// as the connection lives (rust-lang/rust#62958), some 200 bytes each.
+/// as the connection lives (rust-lang/rust#62958), some 200 bytes in all.
 pub(crate) fn serve(
     on_upgrade: OnUpgrade,
     request: JoinRequest,

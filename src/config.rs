@@ -222,7 +222,8 @@ pub struct Limits {
     /// Silence after which the server pings a client; no answer within as long
     /// again closes it (default 30 s).
     pub ping_interval: Duration,
-    /// Time a client has to send its whole HTTP request head (default 10 s).
+    /// Time a client has for its TLS handshake and its whole HTTP request
+    /// head, and a held connection for its `/identify` or `/nick` (default 10 s).
     pub handshake_timeout: Duration,
     /// Largest HTTP request head, in bytes (default 8 KiB).
     pub max_header_bytes: usize,

@@ -268,7 +268,7 @@ async fn start_self_signed(issued: &Issued, dir: &TempDir) -> (TestServer, Strin
     (server, cert)
 }
 
-/// The README's LAN recipe: a self-signed certificate (CA:FALSE) is its own
+/// The LAN recipe of docs/operating.md: a self-signed certificate (CA:FALSE) is its own
 /// `--ca`.
 #[tokio::test]
 async fn a_self_signed_certificate_is_its_own_ca() {

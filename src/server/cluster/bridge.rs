@@ -356,14 +356,14 @@ impl<R: Registry> Running<'_, R> {
         }
         // Redis's bans are the truth, those given and lifted meanwhile
         // elsewhere included (a ban given here while it was away is lost).
-        match super::read_bans(&mut self.session.connection).await {
+        match super::moderation::read_bans(&mut self.session.connection).await {
             Ok(bans) => self.registry.bans_loaded(bans),
             Err(err) if is_link_failure(&err) => return Err(err),
             Err(err) => tracing::warn!("cannot read the bans from Redis: {err}"),
         }
         // The registered names too: a name registered here while Redis
         // was away is lost, as a ban is.
-        match super::read_names(&mut self.session.connection).await {
+        match super::moderation::read_names(&mut self.session.connection).await {
             Ok(names) => self.registry.names_loaded(names),
             Err(err) if is_link_failure(&err) => return Err(err),
             Err(err) => tracing::warn!("cannot read the registered names from Redis: {err}"),

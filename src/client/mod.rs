@@ -2,7 +2,10 @@
 //! arrives, and comes back by itself when the connection drops.
 //!
 //! - `connect`: the target URL, TLS, and connection errors with their advice.
-//! - `backoff`: the pauses between attempts to reconnect.
+//! - `follow`: what the session learns from each event (who and where we
+//!   are, the names here, the names we ignore, what is not shown).
+//! - `reconnect` and `backoff`: coming back after a drop, and the pauses
+//!   between attempts.
 //! - `terminal`: the line editor for a person, plain lines for a script.
 //! - `editor`: the line editor itself (keys, layout, drawing), and `draft`:
 //!   the line being typed and the history, pure.
@@ -12,15 +15,18 @@
 //! its room and the id of the last message it showed, so that a reconnection
 //! resumes exactly where it left off (`since`), showing nothing twice.
 //!
-//! One concept, about 850 lines and its tests: the session loop and the
-//! reconnection policy read the same state (name, room, last id, pacing,
-//! the lines waiting to be sent again, the replay under way), and
-//! splitting them would pass that state back and forth.
+//! Here: the session loop over one connection and the state it shares
+//! with `follow` and `reconnect` (name, room, last id, pacing, the lines
+//! waiting to be sent again, the replay under way), some 610 lines; those
+//! two are further `impl Chat` blocks in their own files, so the state is
+//! not passed back and forth.
 
 mod backoff;
 mod connect;
 mod draft;
 mod editor;
+mod follow;
+mod reconnect;
 mod render;
 mod terminal;
 
@@ -35,6 +41,7 @@ use tokio_websockets::{CloseCode, Message};
 
 pub use backoff::Backoff;
 pub use connect::{ChatStream, ConnectError, DEFAULT_URL, Password, Session, Target, Tls};
+use reconnect::Reconnection;
 pub use render::{Look, Renderer};
 use terminal::{Input, Output, Typed};
 
@@ -47,10 +54,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Sent messages remembered until their copy comes back; beyond that the
 /// oldest is taken for confirmed.
 const UNCONFIRMED_LEN: usize = 256;
-/// How long a script whose input has ended goes on trying to reconnect:
-/// nobody is there to stop it, and it has nothing left but to deliver.
-const GIVE_UP_AFTER_INPUT_ENDED: Duration = Duration::from_secs(5);
-
 /// How the client behaves, from its flags.
 pub struct Options {
     pub target: Target,
@@ -222,16 +225,6 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
     };
     input.close();
     result
-}
-
-/// How trying to reconnect ended.
-enum Reconnection {
-    /// Boxed: the stream is large, and this is made once per reconnection.
-    Back(Box<connect::ChatStream>),
-    /// The person gave up (Ctrl-C, Ctrl-D).
-    Left,
-    /// A script's input has ended and the server stayed away.
-    GaveUp(String),
 }
 
 /// One person's chat across reconnections.
@@ -430,165 +423,6 @@ impl Chat {
         }
     }
 
-    /// Updates who and where we are from `event`; returns the limits of a welcome.
-    fn follow(&mut self, event: &Event, input: &mut Input) -> Option<LimitsInfo> {
-        self.renderer.observe(event);
-        let me = self.renderer.me().to_owned();
-        let mut limits_now = None;
-        match event {
-            Event::Welcome {
-                name, room, limits, ..
-            } => {
-                self.session.name = Some(name.clone());
-                if self.session.room.as_deref() != Some(room) {
-                    self.session.room = Some(room.clone());
-                    self.session.since = None;
-                }
-                self.replaying = true;
-                self.divided = false;
-                limits_now = Some(limits.clone());
-            }
-            Event::Nick { new, .. } if *new == me => {
-                self.session.name = Some(me.clone());
-            }
-            Event::Leave { name, reason, .. } if *name == me && reason.starts_with("joined ") => {
-                self.replaying = true;
-                self.divided = false;
-            }
-            Event::Join { room, name, .. } if *name == me => {
-                self.replaying = false;
-                if std::mem::take(&mut self.resuming) {
-                    // Not in the replay: the server never took them.
-                    while let Some(line) = self.unconfirmed.pop_back() {
-                        self.pending.push_front(line);
-                    }
-                }
-                if self.session.room.as_deref() != Some(room) {
-                    self.session.room = Some(room.clone());
-                    self.session.since = None;
-                }
-            }
-            Event::Message { id, from, text, .. } => {
-                self.session.since = Some(*id);
-                if *from == me
-                    && let Some(at) = self.unconfirmed.iter().position(|line| line == text)
-                {
-                    // Ours come back in order: those before it were refused.
-                    self.unconfirmed.drain(..=at);
-                }
-            }
-            Event::Action { id, .. } => self.session.since = Some(*id),
-            Event::Error {
-                code: ErrorCode::TooLong | ErrorCode::RateLimited,
-                ..
-            } => {
-                self.unconfirmed.pop_front();
-            }
-            _ => {}
-        }
-        if let Event::Welcome { limits, .. } = event {
-            input.set_max_message_bytes(limits.max_message_bytes);
-        }
-        if self.track_names(event) {
-            input.set_names(&self.names, self.names_partial);
-        }
-        if matches!(
-            event,
-            Event::Welcome { .. } | Event::Nick { .. } | Event::Join { .. }
-        ) {
-            let room = self.session.room.as_deref().unwrap_or("lobby");
-            input.set_prompt(&format!("{me}@{room}> "));
-        }
-        limits_now
-    }
-
-    /// Keeps the list of names we ignore, and says whether `event` is not
-    /// to be shown: the confirmation of a name sent again after a
-    /// reconnection, what an ignored name said before the server had the
-    /// list again (the replay of what we missed), or the `leave` of someone
-    /// whose kick or ban was just told.
-    fn screened(&mut self, event: &Event) -> bool {
-        match event {
-            Event::Ignore { name } => {
-                if let Some(at) = self
-                    .restoring
-                    .iter()
-                    .position(|n| n.eq_ignore_ascii_case(name))
-                {
-                    self.restoring.swap_remove(at);
-                    return true;
-                }
-                if !self.ignored.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-                    self.ignored.push(name.clone());
-                }
-                false
-            }
-            Event::Unignore { name } => {
-                self.ignored.retain(|n| !n.eq_ignore_ascii_case(name));
-                false
-            }
-            Event::Kick { name, .. } | Event::Ban { name, .. } => {
-                self.removed = Some(name.clone());
-                false
-            }
-            Event::Leave { name, reason, .. } if !self.json => {
-                let removed = self.removed.take().is_some_and(|n| n == *name);
-                removed && (reason.starts_with("kicked by ") || reason.starts_with("banned by "))
-            }
-            Event::Message { from, .. }
-            | Event::Action { from, .. }
-            | Event::Private { from, .. } => {
-                self.ignored.iter().any(|n| n.eq_ignore_ascii_case(from))
-                    && from != self.renderer.me()
-            }
-            _ => false,
-        }
-    }
-
-    /// Sends the names we ignore again, on a new connection: first among
-    /// the lines waiting, paced like them.
-    fn restore_ignores(&mut self) {
-        self.restoring.clear();
-        for name in self.ignored.iter().rev() {
-            self.pending.push_front(format!("/ignore {name}"));
-            self.restoring.push(name.clone());
-        }
-    }
-
-    /// Follows who is in our room; `true` when that changed.
-    fn track_names(&mut self, event: &Event) -> bool {
-        let here = |room: &str| self.session.room.as_deref() == Some(room);
-        match event {
-            Event::Who {
-                room, names, more, ..
-            } if here(room) => {
-                names.clone_into(&mut self.names);
-                self.names_partial = *more;
-            }
-            Event::Presence { room, .. } if here(room) => self.names_partial = true,
-            Event::Join { room, name, .. } if here(room) => {
-                if name == self.renderer.me() {
-                    // A room entered anew: its who answer follows.
-                    self.names.clear();
-                    self.names_partial = false;
-                }
-                if !self.names.contains(name) {
-                    self.names.push(name.clone());
-                }
-            }
-            Event::Leave { room, name, .. } if here(room) => self.names.retain(|n| n != name),
-            Event::Nick { old, new, .. } => {
-                for name in &mut self.names {
-                    if name == old {
-                        new.clone_into(name);
-                    }
-                }
-            }
-            _ => return false,
-        }
-        true
-    }
-
     /// The lines of our own that go before `event` on a terminal: a
     /// divider before replayed history, and the date when the day changes.
     fn preface(&mut self, event: &Event) -> Vec<String> {
@@ -699,82 +533,6 @@ impl Chat {
         // the close is not worth an error.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
         Ending::Done
-    }
-
-    /// Reconnects with capped exponential backoff and jitter, resuming after
-    /// the last message shown. `None` when the person gave up (Ctrl-C, Ctrl-D).
-    async fn reconnect(
-        &mut self,
-        options: &Options,
-        input: &mut Input,
-        output: &mut Output,
-    ) -> Reconnection {
-        self.reconnected = true;
-        self.lookup = None;
-        let mut input_ended_at: Option<Instant> = None;
-        self.resuming = true;
-        // The line held back for pacing goes first, once back.
-        if let Some(line) = self.held.take() {
-            self.pending.push_front(line);
-        }
-        // Resume after what we showed; with nothing shown yet, after nothing,
-        // so that a gap in between is reported.
-        self.session.since = Some(self.session.since.unwrap_or(0));
-        loop {
-            let mut pause = self.backoff.pause();
-            if input.ended() {
-                // A script that has said all it had is not kept waiting
-                // past the give-up time by a long pause drawn before it.
-                let since = *input_ended_at.get_or_insert_with(Instant::now);
-                pause = pause.min(GIVE_UP_AFTER_INPUT_ENDED.saturating_sub(since.elapsed()));
-            }
-            let deadline = Instant::now() + pause;
-            let attempt = async {
-                tokio::time::sleep_until(deadline).await;
-                options.target.connect(&self.session, &options.tls).await
-            };
-            tokio::pin!(attempt);
-            let result = loop {
-                tokio::select! {
-                    result = &mut attempt => break result,
-                    typed = input.read_while_away() => match typed {
-                        Typed::End | Typed::Interrupt => return Reconnection::Left,
-                        // No server to ask: Tab does nothing meanwhile.
-                        Typed::Lookup(_) => {}
-                        Typed::Line(line) if line.trim().is_empty() => {}
-                        Typed::Line(line) => {
-                            self.pending.push_back(line);
-                            let notice = self.renderer.notice(
-                                "not connected: that line will be sent once reconnected",
-                            );
-                            let _ = output.status(&notice).await;
-                        }
-                    },
-                }
-            };
-            match result {
-                Ok(ws) => return Reconnection::Back(Box::new(ws)),
-                Err(err) if input.ended() => {
-                    let since = *input_ended_at.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= GIVE_UP_AFTER_INPUT_ENDED {
-                        return Reconnection::GaveUp(format!(
-                            "{err}; gave up, the input having ended {}s before",
-                            since.elapsed().as_secs()
-                        ));
-                    }
-                    let notice = format!("-- retrying (input ended): {err}");
-                    let _ = output.progress(Some(&notice)).await;
-                }
-                Err(err) => {
-                    // The retry first: on a terminal the row is cut at its width.
-                    let notice = format!(
-                        "-- retrying in about {}s: {err}",
-                        self.backoff.upcoming().as_secs().max(1)
-                    );
-                    let _ = output.progress(Some(&notice)).await;
-                }
-            }
-        }
     }
 }
 

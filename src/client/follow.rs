@@ -105,13 +105,11 @@ impl Chat {
                 self.ignored.retain(|n| !n.eq_ignore_ascii_case(name));
                 false
             }
-            Event::Kick { name, .. } | Event::Ban { name, .. } => {
-                self.removed = Some(name.clone());
-                false
-            }
-            Event::Leave { name, reason, .. } if !self.json => {
-                let removed = self.removed.take().is_some_and(|n| n == *name);
-                removed && (reason.starts_with("kicked by ") || reason.starts_with("banned by "))
+            // The room was told of this departure by the `kick` or `ban`
+            // notice just before it (always, per the protocol): the leave is
+            // there for member lists, and is not shown again.
+            Event::Leave { reason, .. } if !self.json => {
+                reason.starts_with("kicked by ") || reason.starts_with("banned by ")
             }
             Event::Message { from, .. }
             | Event::Action { from, .. }

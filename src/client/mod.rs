@@ -184,7 +184,6 @@ pub async fn run(options: Options) -> Result<(), ClientError> {
         op_token: options.op_token.clone(),
         ignored: Vec::new(),
         restoring: Vec::new(),
-        removed: None,
     };
     let mut ws = target.connect(&chat.session, &options.tls).await?;
     // Only now: a failure to connect is one line on a terminal left as it was.
@@ -273,10 +272,6 @@ struct Chat {
     /// Names sent again on this connection whose confirmation is not back
     /// yet: it is not shown, the person having seen it once already.
     restoring: Vec<String>,
-    /// Whom the room was last told an operator removed (`kick`, `ban`):
-    /// their `leave` that follows says it again, and a person is not shown
-    /// it twice.
-    removed: Option<String>,
 }
 
 impl Chat {
@@ -353,9 +348,13 @@ impl Chat {
                     }
                     let Some(text) = message.as_text() else { continue };
                     let event = decode(text);
+                    // Our Tab's `/who PREFIX` answered, told apart from a
+                    // `/who` the person typed by its names; the lookup is
+                    // taken only then, so another `who` first does not lose it.
                     if let Some(Event::Who { names, .. }) = &event
+                        && let Some(prefix) = self.lookup.as_deref()
+                        && names.iter().all(|name| starts_with_any_case(name, prefix))
                         && let Some(prefix) = self.lookup.take()
-                        && names.iter().all(|name| starts_with_any_case(name, &prefix))
                     {
                         input.complete_from(&prefix, names);
                         continue;

@@ -333,11 +333,12 @@ impl<R: Registry> Running<'_, R> {
         commands.push(scripts::touch(
             snapshot.rooms.iter().map(|(room, _)| room.as_str()),
         ));
-        for op in &snapshot.ops {
-            let mut cmd = redis::cmd("HSET");
-            cmd.arg(keys::OPS).arg(op.to_lowercase()).arg(id.as_str());
-            commands.push(cmd);
-        }
+        commands.extend(
+            snapshot
+                .ops
+                .iter()
+                .map(|op| super::moderation::op_command(id, op)),
+        );
         let claims_from = commands.len();
         commands.extend(
             snapshot

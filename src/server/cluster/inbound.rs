@@ -534,19 +534,21 @@ pub(super) fn owner(json: &[u8]) -> Result<NameOwner, Refused> {
 
 /// A room's topic: one line of at most [`MAX_TOPIC_BYTES`]; empty for none.
 pub(super) fn topic(topic: String) -> Result<String, Refused> {
-    if topic.len() > MAX_TOPIC_BYTES {
-        return Err(Refused::TooLong(topic.len()));
-    }
-    Ok(one_line(&topic).into_owned())
+    line_within(topic, MAX_TOPIC_BYTES)
 }
 
 /// An operator's reason: one line of at most [`MAX_REASON_BYTES`], which
 /// may be empty.
 fn reason_of(reason: String) -> Result<String, Refused> {
-    if reason.len() > MAX_REASON_BYTES {
-        return Err(Refused::TooLong(reason.len()));
+    line_within(reason, MAX_REASON_BYTES)
+}
+
+/// `text` made one line, if it is at most `max` bytes.
+fn line_within(text: String, max: usize) -> Result<String, Refused> {
+    if text.len() > max {
+        return Err(Refused::TooLong(text.len()));
     }
-    Ok(one_line(&reason).into_owned())
+    Ok(one_line(&text).into_owned())
 }
 
 fn unreadable(err: &dyn std::error::Error) -> Refused {

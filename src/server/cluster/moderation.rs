@@ -9,19 +9,21 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 
 use super::inbound::Refused;
-use super::{Cluster, ClusterError, NameOwner, inbound, keys, scripts};
+use super::{Cluster, ClusterError, NameOwner, ServerId, inbound, keys, scripts};
 use crate::protocol::Event;
 use crate::server::ban::Ban;
 
 impl Cluster {
     /// Records that `name` is an operator here, for `/who` on every server
-    /// (until they leave: `forget`).
+    /// (until they leave: `forget`), in order with what is queued.
     pub(crate) fn op(&self, name: &str) {
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(keys::OPS)
-            .arg(name.to_lowercase())
-            .arg(self.id.as_str());
-        self.queue(cmd);
+        self.queue(op_command(&self.id, name));
+    }
+
+    /// [`Cluster::op`], answered: a new operator is told once every server
+    /// can list them.
+    pub(crate) async fn op_now(&self, name: &str) -> Result<(), ClusterError> {
+        self.query(&mut op_command(&self.id, name)).await
     }
 
     /// Where `name` is on any live server: the name as its holder spells
@@ -159,6 +161,13 @@ impl Cluster {
         let mut connection = self.connection().ok_or(ClusterError::Down)?;
         Ok(read_bans(&mut connection).await?)
     }
+}
+
+/// Lists `name` in [`keys::OPS`] as an operator on server `id`.
+pub(super) fn op_command(id: &ServerId, name: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(keys::OPS).arg(name.to_lowercase()).arg(id.as_str());
+    cmd
 }
 
 /// The entries of the hash `key` kept in Redis, each checked by `check`:

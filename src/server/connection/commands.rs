@@ -83,6 +83,7 @@ where
             Command::Help => help_event(),
             Command::Op(secret) => rooms
                 .make_operator(&self.name, secret)
+                .await
                 .unwrap_or_else(Event::from),
             Command::Topic(text) => match rooms.topic(&self.name, &self.room, text) {
                 Ok(Some(answer)) => answer,

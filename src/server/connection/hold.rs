@@ -199,20 +199,18 @@ fn answer(message: &Message, name: &str) -> Option<Answer> {
     }
 }
 
-/// Sends `event` to a held connection, within the write timeout.
+/// Sends `event` to a held connection, as every write goes (counted, within
+/// the write timeout and the connection's allowance).
 async fn tell<S>(
     ws: &mut WebSocketStream<S>,
     format: Format,
     context: &Context,
     event: &Event,
-) -> Result<(), ()>
+) -> Result<(), WriteError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    match timeout(context.limits.write_timeout, ws.send(encode(format, event))).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
-    }
+    write_frames(ws, [encode(format, event)], context).await
 }
 
 /// Waits until `deadline` for `ws`'s next frame, answering up to

@@ -16,8 +16,8 @@ use crate::server::encoded::EncodedEvent;
 /// each is memory held per connection (see `memory::IGNORE_BYTES`).
 pub(crate) const MAX_IGNORES: usize = 100;
 
-/// The names ignored, as their lowercase forms (names are unique
-/// regardless of case).
+/// The names ignored, as given; compared in any letter case, names being
+/// unique regardless of it.
 #[derive(Debug, Default)]
 pub(super) struct Ignores(Vec<Box<str>>);
 
@@ -41,7 +41,7 @@ impl Ignores {
                     "you ignore {MAX_IGNORES} names already; /unignore one first"
                 )));
             }
-            self.0.push(name.to_lowercase().into());
+            self.0.push(name.into());
         }
         Ok(Event::Ignore {
             name: name.to_owned(),

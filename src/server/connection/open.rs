@@ -18,12 +18,7 @@ pub(super) async fn open(
     let mut ws = upgrade(on_upgrade, &context).await?;
     // After the upgrade, so that the close frame can say why and until when.
     if let Some(closing) = context.rooms.banned(request.name.as_deref(), address) {
-        let frame = Message::close(Some(closing.code), &closing.reason);
-        let _ = timeout(CLOSE_TIMEOUT, async {
-            ws.send(frame).await?;
-            ws.close().await
-        })
-        .await;
+        close_with(&mut ws, closing.code, &closing.reason).await;
         return None;
     }
     let JoinRequest {
@@ -150,10 +145,18 @@ pub(crate) async fn refuse_overloaded(on_upgrade: OnUpgrade, context: Arc<Contex
     };
     tracing::warn!("connection limit reached; refusing a connection with 1013");
     context.metrics.closed(Cause::overloaded);
-    let frame = Message::close(
-        Some(CloseCode::SERVICE_OVERLOAD),
+    close_with(
+        &mut ws,
+        CloseCode::SERVICE_OVERLOAD,
         "server full, try again later",
-    );
+    )
+    .await;
+}
+
+/// Closes a connection that never entered with `code` and `reason`, within
+/// [`CLOSE_TIMEOUT`].
+async fn close_with(ws: &mut WebSocketStream<Upgraded>, code: CloseCode, reason: &str) {
+    let frame = Message::close(Some(code), reason);
     let _ = timeout(CLOSE_TIMEOUT, async {
         ws.send(frame).await?;
         ws.close().await

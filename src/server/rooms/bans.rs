@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use tokio_websockets::CloseCode;
 
 use super::directory::unanswered;
-use super::moderation::{clip, not_operator};
+use super::moderation::clip;
 use super::{Closing, Rooms, State, now_ms};
 use crate::protocol::command::CommandError;
 use crate::protocol::event::until_text;
@@ -157,9 +157,7 @@ impl Rooms {
         duration: Option<std::time::Duration>,
         reason: &str,
     ) -> Result<Option<Event>, CommandError> {
-        if !self.state().ops.contains(&by.to_lowercase()) {
-            return Err(not_operator(self.op_token.is_some(), "ban"));
-        }
+        self.check_operator(by, "ban")?;
         let key = name.to_lowercase();
         if key == by.to_lowercase() {
             return Err(CommandError {
@@ -335,9 +333,7 @@ impl Rooms {
     /// `not_operator`; `bad_arguments` if `name` is not banned.
     pub(crate) fn unban(&self, by: &str, name: &str) -> Result<Event, CommandError> {
         let mut state = self.state();
-        if !state.ops.contains(&by.to_lowercase()) {
-            return Err(not_operator(self.op_token.is_some(), "unban"));
-        }
+        self.check_operator_in(&state, by, "unban")?;
         let now = now_ms();
         let Some(ban) = state
             .bans
@@ -378,9 +374,7 @@ impl Rooms {
     /// `not_operator`: the list holds addresses; `cluster` if Redis does
     /// not answer.
     pub(crate) async fn bans(&self, by: &str) -> Result<Event, CommandError> {
-        if !self.state().ops.contains(&by.to_lowercase()) {
-            return Err(not_operator(self.op_token.is_some(), "list the bans"));
-        }
+        self.check_operator(by, "list the bans")?;
         if let Some(cluster) = self.backend.relay() {
             let kept = cluster.bans().await.map_err(unanswered)?;
             self.bans_loaded(kept);

@@ -33,7 +33,11 @@ impl Rooms {
     ///
     /// `op_refused`: the secret is wrong, or the server has no operators
     /// (no `--op-token`).
-    pub(crate) fn make_operator(&self, name: &str, secret: &str) -> Result<Event, CommandError> {
+    pub(crate) async fn make_operator(
+        &self,
+        name: &str,
+        secret: &str,
+    ) -> Result<Event, CommandError> {
         let refused = |message: &str| CommandError {
             code: ErrorCode::OpRefused,
             message: message.to_owned(),
@@ -48,8 +52,12 @@ impl Rooms {
             return Err(refused("wrong secret: you are not an operator"));
         }
         self.state().ops.insert(name.to_lowercase());
-        if let Some(cluster) = self.backend.relay() {
-            cluster.op(name);
+        // Awaited, so that once told, the operator is listed on every
+        // server's `/who` (a failure leaves them one here, listed here).
+        if let Some(cluster) = self.backend.relay()
+            && let Err(err) = cluster.op_now(name).await
+        {
+            tracing::warn!(who = %name, "an operator not listed on the other servers: {err}");
         }
         tracing::info!(who = %name, action = "op", "became an operator");
         Ok(Event::Op {
@@ -96,8 +104,18 @@ impl Rooms {
     }
 
     /// `not_operator` unless `by` is one, to do `what`.
-    fn check_operator(&self, by: &str, what: &str) -> Result<(), CommandError> {
-        if self.state().ops.contains(&by.to_lowercase()) {
+    pub(super) fn check_operator(&self, by: &str, what: &str) -> Result<(), CommandError> {
+        self.check_operator_in(&self.state(), by, what)
+    }
+
+    /// [`Rooms::check_operator`] under the lock already held.
+    pub(super) fn check_operator_in(
+        &self,
+        state: &State,
+        by: &str,
+        what: &str,
+    ) -> Result<(), CommandError> {
+        if state.ops.contains(&by.to_lowercase()) {
             Ok(())
         } else {
             Err(not_operator(self.op_token.is_some(), what))
@@ -140,9 +158,7 @@ impl Rooms {
     ) -> Result<Option<Event>, CommandError> {
         let mut guard = self.state();
         let state = &mut *guard;
-        if !state.ops.contains(&by.to_lowercase()) {
-            return Err(not_operator(self.op_token.is_some(), "kick"));
-        }
+        self.check_operator_in(state, by, "kick")?;
         let key = name.to_lowercase();
         let Some(person) = state.people.get(&key) else {
             return Err(no_such_user(name));
@@ -300,7 +316,7 @@ impl Rooms {
             address,
         };
         state.mutes.insert(key.clone(), mute);
-        self.anyone_muted.store(true, Ordering::Relaxed);
+        self.mutes_changed(state);
         // Their mailbox may be full (they are not reading): they will learn
         // it from the refusal of what they say next.
         if let Some(person) = state.people.get(&key)
@@ -321,14 +337,13 @@ impl Rooms {
     pub(crate) fn unmute(&self, by: &str, name: &str) -> Result<Event, CommandError> {
         let mut guard = self.state();
         let state = &mut *guard;
-        if !state.ops.contains(&by.to_lowercase()) {
-            return Err(not_operator(self.op_token.is_some(), "unmute"));
-        }
+        self.check_operator_in(state, by, "unmute")?;
         let key = name.to_lowercase();
         let now = Instant::now();
         let was_muted = state.mutes.get(&key).is_some_and(|mute| !mute.ended(now));
         if !was_muted {
             state.mutes.remove(&key);
+            self.mutes_changed(state);
             return Err(CommandError {
                 code: ErrorCode::BadArguments,
                 message: format!("{name} is not muted"),
@@ -362,11 +377,19 @@ impl Rooms {
         };
         let key = name.to_lowercase();
         state.mutes.remove(&key);
+        self.mutes_changed(state);
         if let Some(person) = state.people.get(&key)
             && person.name != *by
         {
             let _ = person.control.deliver(event.clone(), &self.mailboxes);
         }
+    }
+
+    /// Keeps `anyone_muted` true exactly while someone is, so that every
+    /// message skips the lookup (and the lock) otherwise.
+    fn mutes_changed(&self, state: &State) {
+        self.anyone_muted
+            .store(!state.mutes.is_empty(), Ordering::Relaxed);
     }
 
     /// Applies a mute or its lifting from Redis (given on any server).
@@ -421,6 +444,7 @@ impl Rooms {
                 let left = until.saturating_duration_since(now);
                 if left.is_zero() {
                     state.mutes.remove(&muted);
+                    self.mutes_changed(&state);
                     return Ok(());
                 }
                 // Rounded up: "0 seconds more" would read as a mistake.

@@ -103,7 +103,7 @@ fn without_until(event: Event, seconds: u64) -> Event {
 }
 
 /// The close a connection gets right after its upgrade.
-async fn refused(server: &Endpoint, name: &str, from: Option<&str>) -> (u16, String) {
+pub async fn refused(server: &Endpoint, name: &str, from: Option<&str>) -> (u16, String) {
     let mut client = connect_from(server, &format!("/lobby?format=json&name={name}"), from).await;
     client.expect_close().await
 }

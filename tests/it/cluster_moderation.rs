@@ -7,11 +7,11 @@
 
 use chat::protocol::{BanInfo, ErrorCode, Event};
 
-use crate::bans::{PROXY, connect_from};
+use crate::bans::{PROXY, connect_from, refused};
 use crate::support::TestServer;
 use crate::support::WsClient;
 use crate::support::events::{
-    enter, enter_after, expect, expect_error, join, leave, message, say, untimed,
+    enter, enter_after, expect, expect_error, join, leave, message, say, untimed, who_with_ops,
 };
 use crate::support::redis::Redis;
 
@@ -51,13 +51,7 @@ async fn an_operator_kicks_someone_on_another_server() {
     let (mut ana, mut bo, mut cy) = operator_and_two(&one, &two).await;
 
     // Listed as an operator on the other server too.
-    let who = |names: &[&str], ops: &[&str]| Event::Who {
-        room: "lobby".into(),
-        count: names.len(),
-        names: names.iter().map(|&n| n.to_owned()).collect(),
-        more: false,
-        ops: ops.iter().map(|&n| n.to_owned()).collect(),
-    };
+    let who = |names: &[&str], ops: &[&str]| who_with_ops("lobby", names, ops);
     // Told once every server can list her.
     bo.send("/who").await;
     expect(&mut bo, who(&["ana", "bo", "cy"], &["ana"])).await;
@@ -191,13 +185,7 @@ async fn an_operator_mutes_someone_on_another_server() {
 
     // An operator who leaves is listed no more, on any server.
     ana.send("/who").await;
-    let who = |names: &[&str], ops: &[&str]| Event::Who {
-        room: "lobby".into(),
-        count: names.len(),
-        names: names.iter().map(|&n| n.to_owned()).collect(),
-        more: false,
-        ops: ops.iter().map(|&n| n.to_owned()).collect(),
-    };
+    let who = |names: &[&str], ops: &[&str]| who_with_ops("lobby", names, ops);
     expect(&mut ana, who(&["ana", "bo", "cy"], &["ana", "cy"])).await;
     cy.send("/quit").await;
     expect(&mut ana, leave("lobby", "cy", "quit")).await;
@@ -321,18 +309,6 @@ async fn enter_from_after(
     }
 }
 
-/// The close a connection from `from` asking for `name` gets right after
-/// its upgrade.
-async fn refused(server: &TestServer, name: &str, from: &str) -> (u16, String) {
-    let mut client = connect_from(
-        server,
-        &format!("/lobby?format=json&name={name}"),
-        Some(from),
-    )
-    .await;
-    client.expect_close().await
-}
-
 /// A ban given on one server closes the person on the other with 4003
 /// after their room heard it; the server that had them adds their address,
 /// and every server (one started later too) refuses the name and the
@@ -385,10 +361,10 @@ async fn an_operator_bans_someone_on_another_server() {
     expect(&mut ana, leave("lobby", "bo", &reason)).await;
 
     // The name and the address, on either server.
-    assert_eq!(refused(&one, "bo", "198.51.100.9").await.0, 4003);
-    assert_eq!(refused(&two, "BO", "198.51.100.9").await.0, 4003);
+    assert_eq!(refused(&one, "bo", Some("198.51.100.9")).await.0, 4003);
+    assert_eq!(refused(&two, "BO", Some("198.51.100.9")).await.0, 4003);
     assert_eq!(
-        refused(&one, "dee", "203.0.113.2").await,
+        refused(&one, "dee", Some("203.0.113.2")).await,
         (4003, reason.clone())
     );
     // A name alone, of someone not connected.
@@ -410,13 +386,13 @@ async fn an_operator_bans_someone_on_another_server() {
     say(&mut ana, 1, "lobby", "ana", "after the bans").await;
     expect(&mut cy, message(1, "lobby", "ana", "after the bans")).await;
     assert_eq!(
-        refused(&two, "zed", "198.51.100.9").await,
+        refused(&two, "zed", Some("198.51.100.9")).await,
         (4003, "banned by ana until unbanned".to_owned())
     );
     // A server started now has them from Redis.
     let three = redis.server(&args).await;
-    assert_eq!(refused(&three, "bo", "198.51.100.9").await.0, 4003);
-    assert_eq!(refused(&three, "eve", "203.0.113.2").await.0, 4003);
+    assert_eq!(refused(&three, "bo", Some("198.51.100.9")).await.0, 4003);
+    assert_eq!(refused(&three, "eve", Some("203.0.113.2")).await.0, 4003);
 
     ana.send("/bans").await;
     expect(

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use chat::protocol::{Event, RoomInfo};
 
-use crate::support::events::{enter, expect, join, leave, presence, untimed, who};
+use crate::support::WsClient;
+use crate::support::events::{enter, enter_after, expect, join, leave, presence, untimed, who};
 use crate::support::redis::Redis;
-use crate::support::{TestServer, WsClient};
 
 /// The next `presence` summary `client` gets, with `ts: 0`, and when it
 /// came; every other event on the way must be none of presence's.
@@ -30,12 +30,6 @@ async fn next_summary(client: &mut WsClient) -> (Event, Instant) {
     (untimed(event), Instant::now())
 }
 
-/// `name` joins `room` on `server` and hears their own arrival, whether the
-/// room announced it or only counted it.
-async fn arrive(server: &TestServer, name: &str, room: &str) -> WsClient {
-    enter(server, name, room).await
-}
-
 /// Up to the limit, arrivals on either server are notices to everyone;
 /// above it, arrivals and departures on both servers are summed up in one
 /// `presence` per interval, the same on both, with the head count across
@@ -49,15 +43,15 @@ async fn issue_17_a_big_room_across_servers_gets_one_merged_summary_per_interval
     let interval = Duration::from_millis(1000);
     let args = ["--presence-limit", "3", "--presence-interval", "1000"];
     let (one, two) = (redis.server(&args).await, redis.server(&args).await);
-    let mut ana = arrive(&one, "ana", "big").await;
-    let mut bo = arrive(&two, "bo", "big").await;
+    let mut ana = enter(&one, "ana", "big").await;
+    let mut bo = enter_after(&two, "bo", "big", &["ana"]).await;
     expect(&mut ana, join("big", "bo")).await;
-    let cy = arrive(&one, "cy", "big").await;
+    let cy = enter_after(&one, "cy", "big", &["bo"]).await;
     expect(&mut ana, join("big", "cy")).await;
     expect(&mut bo, join("big", "cy")).await;
 
     // The fourth, on the other server, takes the room above the limit.
-    let dd = arrive(&two, "dd", "big").await;
+    let dd = enter_after(&two, "dd", "big", &["cy"]).await;
     let one_more = presence("big", (1, &["dd"]), (0, &[]), 0, 4);
     let (first, at) = next_summary(&mut ana).await;
     assert_eq!(first, one_more);
@@ -68,7 +62,7 @@ async fn issue_17_a_big_room_across_servers_gets_one_merged_summary_per_interval
     let mut crowd = Vec::new();
     for n in 1..=6_u32 {
         let server = if n.is_multiple_of(2) { &two } else { &one };
-        crowd.push(arrive(server, &format!("p{n}"), "big").await);
+        crowd.push(enter(server, &format!("p{n}"), "big").await);
     }
     let six = presence("big", (6, &["p1", "p2", "p3", "p4", "p5"]), (0, &[]), 0, 10);
     let (second, second_at) = next_summary(&mut ana).await;
@@ -130,13 +124,15 @@ async fn issue_17_who_by_prefix_and_rooms_across_servers() {
     let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
     let mut ana = enter(&one, "ana", "lobby").await;
     let mut others = Vec::new();
+    let mut earlier = vec!["ana"];
     for (server, name) in [
         (&two, "Andy"),
         (&one, "anabel"),
         (&two, "anna"),
         (&two, "bo"),
     ] {
-        others.push(enter(server, name, "lobby").await);
+        others.push(enter_after(server, name, "lobby", &earlier).await);
+        earlier.push(name);
         expect(&mut ana, join("lobby", name)).await;
     }
     others.push(enter(&one, "cy", "rust").await);
@@ -188,9 +184,9 @@ async fn issue_17_a_crashed_servers_people_leave_the_lists() {
     let Some(redis) = Redis::start().await else {
         return;
     };
-    let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
+    let (one, mut two) = (redis.server(&[]).await, redis.server(&[]).await);
     let mut ana = enter(&one, "ana", "lobby").await;
-    let _bo = enter(&two, "bo", "lobby").await;
+    let _bo = enter_after(&two, "bo", "lobby", &["ana"]).await;
     expect(&mut ana, join("lobby", "bo")).await;
     let _cy = enter(&two, "cy", "rust").await;
     ana.send("/rooms").await;
@@ -214,6 +210,8 @@ async fn issue_17_a_crashed_servers_people_leave_the_lists() {
     );
 
     two.signal("KILL");
+    // Gone for good: no heartbeat of its own can set its liveness key again.
+    let _ = two.wait().await;
     let mut redis_cli = redis.connection().await;
     let servers: Vec<String> = redis::cmd("SMEMBERS")
         .arg("chat:servers")
@@ -269,9 +267,9 @@ async fn issue_17_the_welcome_counts_the_room_across_servers() {
         return;
     };
     let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
-    let _ana = arrive(&one, "ana", "talk").await;
-    let _bo = arrive(&two, "bo", "talk").await;
-    let _cy = arrive(&one, "cy", "elsewhere").await;
+    let _ana = enter(&one, "ana", "talk").await;
+    let _bo = enter_after(&two, "bo", "talk", &["ana"]).await;
+    let _cy = enter(&one, "cy", "elsewhere").await;
     let mut dd = WsClient::connect(&two.url_for("/talk?name=dd&format=json")).await;
     let welcome = dd
         .event_matching("the welcome", |e| matches!(e, Event::Welcome { .. }))

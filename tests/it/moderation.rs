@@ -7,7 +7,9 @@
 use chat::protocol::{ErrorCode, Event};
 
 use crate::support::client::{RunningClient, run_client};
-use crate::support::events::{enter, expect, expect_error, join, leave, message, say, untimed};
+use crate::support::events::{
+    enter, expect, expect_error, join, leave, message, say, untimed, who_with_ops,
+};
 use crate::support::{TempDir, TestServer, WsClient, assert_run};
 
 const SECRET: &str = "s3cret-op";
@@ -23,13 +25,7 @@ async fn ana_and_bo(args: &[&str]) -> (TestServer, WsClient, WsClient) {
 }
 
 fn who(names: &[&str], ops: &[&str]) -> Event {
-    Event::Who {
-        room: "lobby".into(),
-        count: names.len(),
-        names: names.iter().map(|&n| n.to_owned()).collect(),
-        more: false,
-        ops: ops.iter().map(|&n| n.to_owned()).collect(),
-    }
+    who_with_ops("lobby", names, ops)
 }
 
 /// `/op SECRET` makes the connection an operator, which `/who` lists apart

@@ -14,10 +14,8 @@
 
 use std::collections::HashMap;
 
-use tokio::process::Command;
-
+use crate::support::TestServer;
 use crate::support::client::run_client;
-use crate::support::{SERVER, TestServer};
 
 /// The README's section whose commands are run.
 const SECTION: &str = "## Install and first run";
@@ -138,7 +136,7 @@ async fn the_readme_quick_start_runs_as_it_says() {
             Step::Server { args, prints } => {
                 assert!(server.is_none(), "{SECTION} starts two servers");
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                let started = TestServer::start_through(Command::new(SERVER), &args).await;
+                let started = TestServer::start(&args).await;
                 if let Some(prints) = prints {
                     let port = format!(":{}", started.port);
                     assert_eq!(

@@ -378,7 +378,7 @@ async fn unregister_own_and_by_an_operator() {
 async fn registrations_survive_a_restart_with_a_data_dir() {
     let dir = TempDir::new();
     let data = dir.path("data");
-    let server = TestServer::start(&["--data-dir", &data]).await;
+    let mut server = TestServer::start(&["--data-dir", &data]).await;
     let mut ana = enter(&server, "ana", "lobby").await;
     ana.send(&format!("/register {PASSWORD}")).await;
     assert_eq!(
@@ -386,7 +386,7 @@ async fn registrations_survive_a_restart_with_a_data_dir() {
         r#"{"type":"registered","name":"ana","durable":true,"changed":false}"#
     );
     drop(ana);
-    stop(server).await;
+    stop(&mut server).await;
 
     let db = rusqlite::Connection::open(format!("{data}/chat.db")).unwrap();
     db.execute(
@@ -429,7 +429,7 @@ async fn the_client_identifies_by_itself_after_a_restart() {
     let dir = TempDir::new();
     let data = dir.path("data");
     let file = dir.write("password", &format!("{PASSWORD}\n"));
-    let server = TestServer::start(&["--data-dir", &data]).await;
+    let mut server = TestServer::start(&["--data-dir", &data]).await;
     let port = server.port.to_string();
     let mut ana = enter(&server, "ana", "lobby").await;
     ana.send(&format!("/register {PASSWORD}")).await;
@@ -440,7 +440,7 @@ async fn the_client_identifies_by_itself_after_a_restart() {
     let mut client =
         RunningClient::start(&[&server.url, "--name", "ana", "--password-file", &file]);
     client.wait_for_line("-> ana joined lobby").await;
-    stop(server).await;
+    stop(&mut server).await;
     let server =
         TestServer::start_on("127.0.0.1", port.parse().unwrap(), &["--data-dir", &data]).await;
     let mut bo = enter(&server, "bo", "lobby").await;
@@ -492,7 +492,7 @@ async fn no_password_is_logged() {
     assert_eq!(name_of(&welcome), "ana");
     again.send("/quit").await;
     again.expect_close().await;
-    stop_ref(&mut server).await;
+    stop(&mut server).await;
     let log = server.log().await;
     assert!(log.contains("registered a name"), "{log}");
     for secret in [PASSWORD, "second-secret", "third-guess"] {
@@ -510,11 +510,7 @@ async fn own_join(client: &mut WsClient, name: &str) {
         .await;
 }
 
-async fn stop(mut server: TestServer) {
-    stop_ref(&mut server).await;
-}
-
-async fn stop_ref(server: &mut TestServer) {
+async fn stop(server: &mut TestServer) {
     server.signal("TERM");
     let status = server.wait().await;
     assert_eq!(status.code(), Some(0), "the server's exit after SIGTERM");

@@ -145,12 +145,18 @@ pub fn presence(
 
 /// The answer to `/who`.
 pub fn who(room: &str, names: &[&str]) -> Event {
+    who_with_ops(room, names, &[])
+}
+
+/// [`who`] with the operators among `names`.
+pub fn who_with_ops(room: &str, names: &[&str], ops: &[&str]) -> Event {
+    let list = |names: &[&str]| names.iter().map(|&n| n.to_owned()).collect();
     Event::Who {
         room: room.into(),
         count: names.len(),
-        names: names.iter().map(|&n| n.to_owned()).collect(),
+        names: list(names),
         more: false,
-        ops: Vec::new(),
+        ops: list(ops),
     }
 }
 

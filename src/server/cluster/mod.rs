@@ -420,6 +420,26 @@ impl Cluster {
         })
     }
 
+    /// How many are in `room` on every server, `name` (one of ours, just
+    /// placed) included: the welcome's count. Our write of `name` is
+    /// queued and this is a question on another connection, so the
+    /// newcomer is counted unless listed. Two reads and no script, since
+    /// it runs at every arrival: the head count may still hold a crashed
+    /// server's people until the next reap (`/who` reaps first).
+    pub(crate) async fn head_count(&self, room: &str, name: &str) -> Result<usize, ClusterError> {
+        let mut connection = self.connection().ok_or(ClusterError::Down)?;
+        let (count, listed): (Option<usize>, Option<f64>) = redis::pipe()
+            .cmd("HGET")
+            .arg(keys::HEAD_COUNTS)
+            .arg(room)
+            .cmd("ZSCORE")
+            .arg(format!("{}{room}", keys::MEMBERS_PREFIX))
+            .arg(format!("{} {name}", name.to_lowercase()))
+            .query_async(&mut connection)
+            .await?;
+        Ok(count.unwrap_or(0) + usize::from(listed.is_none()))
+    }
+
     /// The rooms with people in them on any live server; Redis reads only
     /// their head counts ([`scripts::ROOMS`]).
     pub(crate) async fn rooms(&self) -> Result<Vec<RoomInfo>, ClusterError> {

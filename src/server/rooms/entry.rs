@@ -71,9 +71,10 @@ impl Rooms {
                             cluster.release(claimed);
                             let _ = cluster.claim(&registration.name).await;
                         }
-                        registration.membership.people =
-                            head_count(cluster, &registration.membership.room, &registration.name)
-                                .await;
+                        registration.membership.people = cluster
+                            .head_count(&registration.membership.room, &registration.name)
+                            .await
+                            .ok();
                     }
                     return registration;
                 }
@@ -292,22 +293,4 @@ impl Rooms {
         self.leave(&mut state, name, from, &format!("joined {to}"), true);
         Ok(Ok(self.enter(&mut state, name, to, None)))
     }
-}
-
-/// How many are in `room` on every server, `name` included, for the
-/// welcome; `None` if Redis does not answer. The lists may not hold `name`
-/// yet (that write is queued, this is a question on another connection),
-/// so the newcomer is counted unless listed. Their own name sorts first
-/// among those it begins, so one page of the prefix shows it if listed.
-async fn head_count(
-    cluster: &crate::server::cluster::Cluster,
-    room: &str,
-    name: &str,
-) -> Option<usize> {
-    let page = cluster.who(room, Some(name), None, 1).await.ok()?;
-    let listed = page
-        .names
-        .iter()
-        .any(|listed| listed.eq_ignore_ascii_case(name));
-    Some(page.count + usize::from(!listed))
 }

@@ -5,7 +5,7 @@
 //! counts, name and room syntax, empty text); the server checks the rest.
 //! One file for every command, with `/help`'s table beside the parser, so
 //! that a command cannot be parsed without being listed, or listed without
-//! being parsed: one concept, some 450 lines and a third as many of tests.
+//! being parsed: one concept, some 450 lines and half as many of tests.
 
 use super::event::{ErrorCode, Event, HelpEntry};
 use super::{MAX_NAME_LEN, MAX_ROOM_LEN, is_valid_name, is_valid_room};

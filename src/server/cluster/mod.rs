@@ -27,7 +27,7 @@
 //! It reaches the registry only through the [`Registry`] trait declared
 //! here, so this module knows nothing of rooms.
 //!
-//! One concept, some 570 lines and its tests: the handle's commands for
+//! One concept, some 590 lines and its tests: the handle's commands for
 //! rooms, names and presence, each a few lines of Redis arguments, beside
 //! the errors they share; what operators and registered names ask of Redis
 //! is [`moderation`]'s.

@@ -21,6 +21,11 @@
 //! address in a minute, then `rate_limited`; registrations are bounded per
 //! address ([`MAX_PER_ADDRESS`]) and in all ([`MAX_REGISTERED`]), since they
 //! outlive connections. Passwords are never logged.
+//!
+//! One concept, some 535 lines and its tests: the registrations and the
+//! failures counted against guessing live under the one lock and are
+//! checked together by every command here; the hashing itself is
+//! `server::passwords`, the hold `connection::hold`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

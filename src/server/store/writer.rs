@@ -8,7 +8,7 @@
 //! counted as lost, and the next interval tries again with new messages: the
 //! chat goes on meanwhile, and the loss is reported once writes succeed again.
 //!
-//! One concept, some 575 lines: the one thread that owns the SQLite
+//! One concept, some 595 lines: the one thread that owns the SQLite
 //! connection, with every job it takes (appends, loads, moderation changes,
 //! registered names), since only it may touch the file.
 

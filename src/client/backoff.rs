@@ -35,7 +35,7 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// A backoff whose next pause is at most [`FIRST_BACKOFF`].
+    /// A backoff whose next pause is at most `FIRST_BACKOFF` (250 ms).
     pub fn new() -> Self {
         Self {
             next: FIRST_BACKOFF,
@@ -43,7 +43,7 @@ impl Backoff {
     }
 
     /// The pause before the next attempt, drawn up to its ceiling; the
-    /// ceiling after is twice as high, up to [`MAX_BACKOFF`].
+    /// ceiling after is twice as high, up to `MAX_BACKOFF` (10 s).
     pub fn pause(&mut self) -> Duration {
         let pause = jittered(self.next);
         self.next = (self.next * 2).min(MAX_BACKOFF);

@@ -27,7 +27,6 @@ where
                 self.say(text, Said::Action);
                 return self.write_after_room(None).await;
             }
-            Command::Nick(new) if let Err(banned) = rooms.check_name_banned(new) => banned.into(),
             Command::Nick(new) => match rooms.rename(&self.name, &self.room, new).await {
                 Ok(unheard) => {
                     new.clone_into(&mut self.name);

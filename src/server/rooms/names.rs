@@ -57,13 +57,16 @@ impl Rooms {
     ///
     /// # Errors
     ///
-    /// `name_taken` if someone else has `new` (in any letter case).
+    /// `name_banned` if an operator banned `new`; `name_registered` if it is
+    /// someone else's registered name; `name_taken` if someone else has
+    /// `new` (in any letter case).
     pub(crate) async fn rename(
         &self,
         old: &str,
         room: &str,
         new: &str,
     ) -> Result<Option<Event>, CommandError> {
+        self.check_name_banned(new)?;
         // Someone else's registered name needs `/identify`; a change of
         // letter case of one's own does not.
         if old.to_lowercase() != new.to_lowercase() && self.is_registered(new) {
@@ -83,14 +86,8 @@ impl Rooms {
         let renamed = self.rename_here(old, room, new);
         match &renamed {
             Ok(_) => {
-                // After the claim of the new spelling, so that a change of
-                // letter case does not free the name.
-                cluster.forget(old);
-                cluster.place(new, room);
-                // An operator stays one under the new name.
-                if self.state().ops.contains(&new.to_lowercase()) {
-                    cluster.op(new);
-                }
+                let is_op = self.state().ops.contains(&new.to_lowercase());
+                renamed_in_cluster(cluster, old, new, room, is_op);
             }
             Err(_) if old.to_lowercase() != new.to_lowercase() => cluster.release(new),
             Err(_) => {}
@@ -168,5 +165,17 @@ pub(crate) fn name_taken(name: &str, what_next: &str) -> CommandError {
     CommandError {
         code: ErrorCode::NameTaken,
         message: format!("the name '{name}' is taken; {what_next}"),
+    }
+}
+
+/// Tells the other servers of a rename done here (`/nick`, `/identify`),
+/// once the new spelling's claim is ours: the old name off the lists (its
+/// claim, being the old spelling's, is not freed by a change of letter
+/// case), the new one on, and an operator still one under it.
+pub(super) fn renamed_in_cluster(cluster: &Cluster, old: &str, new: &str, room: &str, is_op: bool) {
+    cluster.forget(old);
+    cluster.place(new, room);
+    if is_op {
+        cluster.op(new);
     }
 }

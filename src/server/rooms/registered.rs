@@ -421,13 +421,8 @@ impl Rooms {
             && renamed.is_ok()
         {
             // As `/nick` does, with the new name's claim ours already.
-            if current.to_lowercase() != name.to_lowercase() {
-                cluster.forget(current);
-            }
-            cluster.place(name, room);
-            if state.ops.contains(&name.to_lowercase()) {
-                cluster.op(name);
-            }
+            let is_op = state.ops.contains(&name.to_lowercase());
+            super::names::renamed_in_cluster(cluster, current, name, room, is_op);
         }
         renamed
     }

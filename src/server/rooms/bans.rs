@@ -26,7 +26,7 @@ use std::net::IpAddr;
 use tokio_websockets::CloseCode;
 
 use super::directory::unanswered;
-use super::moderation::clip;
+use super::moderation::{clip, has_room};
 use super::{Closing, Rooms, State, now_ms};
 use crate::protocol::command::CommandError;
 use crate::protocol::event::until_text;
@@ -182,14 +182,11 @@ impl Rooms {
         let mut guard = self.state();
         let state = &mut *guard;
         let now = now_ms();
-        if state.bans.0.len() >= MAX_BANS && !state.bans.0.contains_key(&key) {
-            state.bans.0.retain(|_, ban| !ban.ended(now));
-            if state.bans.0.len() >= MAX_BANS {
-                return Err(CommandError {
-                    code: ErrorCode::BadArguments,
-                    message: format!("{MAX_BANS} bans are in force already; lift one first"),
-                });
-            }
+        if !has_room(&mut state.bans.0, &key, MAX_BANS, |ban| ban.ended(now)) {
+            return Err(CommandError {
+                code: ErrorCode::BadArguments,
+                message: format!("{MAX_BANS} bans are in force already; lift one first"),
+            });
         }
         let (spelled, address, note) = match (state.people.get(&key), &place) {
             (Some(person), _) => {
@@ -314,13 +311,10 @@ impl Rooms {
     pub(super) fn hold_ban(&self, ban: Ban) {
         let mut state = self.state();
         let key = ban.name.to_lowercase();
-        if state.bans.0.len() >= MAX_BANS && !state.bans.0.contains_key(&key) {
-            let now = now_ms();
-            state.bans.0.retain(|_, ban| !ban.ended(now));
-            if state.bans.0.len() >= MAX_BANS {
-                tracing::warn!(whom = %ban.name, "a ban from another server dropped: {MAX_BANS} bans are held already");
-                return;
-            }
+        let now = now_ms();
+        if !has_room(&mut state.bans.0, &key, MAX_BANS, |ban| ban.ended(now)) {
+            tracing::warn!(whom = %ban.name, "a ban from another server dropped: {MAX_BANS} bans are held already");
+            return;
         }
         state.bans.0.insert(key, ban);
     }

@@ -250,14 +250,11 @@ impl Rooms {
         let mut guard = self.state();
         let state = &mut *guard;
         let now = Instant::now();
-        if state.mutes.len() >= MAX_MUTES && !state.mutes.contains_key(&key) {
-            state.mutes.retain(|_, mute| !mute.ended(now));
-            if state.mutes.len() >= MAX_MUTES {
-                return Err(CommandError {
-                    code: ErrorCode::BadArguments,
-                    message: format!("{MAX_MUTES} names are muted already; unmute someone first"),
-                });
-            }
+        if !has_room(&mut state.mutes, &key, MAX_MUTES, |mute| mute.ended(now)) {
+            return Err(CommandError {
+                code: ErrorCode::BadArguments,
+                message: format!("{MAX_MUTES} names are muted already; unmute someone first"),
+            });
         }
         let event = Event::Mute {
             name: spelled.clone(),
@@ -300,12 +297,9 @@ impl Rooms {
         };
         let key = name.to_lowercase();
         let now = Instant::now();
-        if state.mutes.len() >= MAX_MUTES && !state.mutes.contains_key(&key) {
-            state.mutes.retain(|_, mute| !mute.ended(now));
-            if state.mutes.len() >= MAX_MUTES {
-                tracing::warn!(whom = %name, "a mute from another server dropped: {MAX_MUTES} names are muted already");
-                return None;
-            }
+        if !has_room(&mut state.mutes, &key, MAX_MUTES, |mute| mute.ended(now)) {
+            tracing::warn!(whom = %name, "a mute from another server dropped: {MAX_MUTES} names are muted already");
+            return None;
         }
         let (address, note) = match state.people.get(&key) {
             Some(person) => super::bans::address_to_ban(state, &key, person.address),
@@ -457,6 +451,22 @@ impl Rooms {
             message,
         })
     }
+}
+
+/// Whether `held` (bans, mutes) has room for `key` within `max`: it has
+/// it already, or is under `max` once the entries that have `ended` are
+/// dropped (only when full: no timer runs for them).
+pub(super) fn has_room<V>(
+    held: &mut std::collections::HashMap<String, V>,
+    key: &str,
+    max: usize,
+    ended: impl Fn(&V) -> bool,
+) -> bool {
+    if held.len() < max || held.contains_key(key) {
+        return true;
+    }
+    held.retain(|_, value| !ended(value));
+    held.len() < max
 }
 
 fn no_such_user(name: &str) -> CommandError {

@@ -146,8 +146,7 @@ where
                             Some(nick) => {
                                 let nick = encode(self.format, &nick);
                                 let own = encode(self.format, &own);
-                                self.write_after_room(Some(nick)).await?;
-                                self.write_after_room(Some(own)).await
+                                self.write_after_room([nick, own]).await
                             }
                             None => self.reply(own).await,
                         };

@@ -381,16 +381,19 @@ where
         self.write_after_room(Some(message)).await
     }
 
-    /// Sends `message` after whatever the room has already queued for us, so
+    /// Sends `messages` after whatever the room has already queued for us, so
     /// that a person sees the copy of their own last message before the answer
-    /// to the command they typed after it. With no message, it delivers the
+    /// to the command they typed after it. With none, it delivers the
     /// copy of what we just said before the next frame from the peer is read:
     /// if that frame is a close, the stream answers it at once, and the copy
     /// (the sender's confirmation) would never go out.
-    async fn write_after_room(&mut self, message: Option<Message>) -> Result<(), Ending> {
+    async fn write_after_room(
+        &mut self,
+        messages: impl IntoIterator<Item = Message>,
+    ) -> Result<(), Ending> {
         let metrics = &self.context.metrics;
         let batch =
-            queued(&mut self.events_rx, 0, self.format, metrics, &self.ignores).chain(message);
+            queued(&mut self.events_rx, 0, self.format, metrics, &self.ignores).chain(messages);
         let result = write_frames(&mut self.ws, batch, &self.context).await;
         self.written(result)
     }

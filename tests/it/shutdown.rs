@@ -5,7 +5,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chat::protocol::Event;
-use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -124,20 +123,7 @@ async fn issue_17_shutdown_closes_a_room_of_50_with_1001_and_no_leave_notices() 
     let start = Instant::now();
     server.signal("TERM");
     for (n, client) in people.iter_mut().enumerate() {
-        let mut read = Vec::new();
-        let code = within("a close frame", async {
-            loop {
-                match client.ws.next().await {
-                    Some(Ok(message)) if message.is_close() => {
-                        let (code, _) = message.as_close().expect("a close frame");
-                        return u16::from(code);
-                    }
-                    Some(Ok(message)) => read.extend(message.as_text().map(str::to_owned)),
-                    other => panic!("p{n}: the connection ended without a close frame: {other:?}"),
-                }
-            }
-        })
-        .await;
+        let (code, _, read) = client.texts_until_close().await;
         assert_eq!(code, 1001, "p{n}'s close code");
         assert!(
             start.elapsed() < SHUTDOWN_BOUND,

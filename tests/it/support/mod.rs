@@ -426,14 +426,22 @@ impl WsClient {
 
     /// Waits for the server's close frame and returns its code and reason.
     pub async fn expect_close(&mut self) -> (u16, String) {
+        let (code, reason, _read) = self.texts_until_close().await;
+        (code, reason)
+    }
+
+    /// Waits for the server's close frame: its code and reason, and the
+    /// text frames read before it.
+    pub async fn texts_until_close(&mut self) -> (u16, String, Vec<String>) {
         within("a close frame", async {
+            let mut read = Vec::new();
             loop {
                 match self.ws.next().await {
                     Some(Ok(message)) if message.is_close() => {
                         let (code, reason) = message.as_close().expect("a close frame");
-                        return (u16::from(code), reason.to_owned());
+                        return (u16::from(code), reason.to_owned(), read);
                     }
-                    Some(Ok(_)) => {}
+                    Some(Ok(message)) => read.extend(message.as_text().map(str::to_owned)),
                     Some(Err(err)) => panic!("connection failed before a close frame: {err}"),
                     None => panic!("connection ended without a close frame"),
                 }

@@ -26,8 +26,12 @@ fn welcome(name: &str, room: &str) -> [String; 2] {
     ]
 }
 
-/// The client's retry notice after a refused attempt on `port`.
-fn refused_retry(port: u16, secs: u64) -> String {
+/// The client's retry notice after the `nth` refused attempt in a row (from
+/// 0) on `port`; it tells the ceiling of the pause that follows, which
+/// doubles from a quarter second to 10 s (rounded: 1, 1, 2, 4, 8, 10...).
+/// How long each pause is, being random under that ceiling, is not told.
+fn refused_retry(port: u16, nth: usize) -> String {
+    let secs = [1, 1, 2, 4, 8, 10][nth.min(5)];
     format!(
         "-- retrying in about {secs}s: cannot connect to ws://127.0.0.1:{port}: connection refused \
          (is the server running, and on port {port}? otherwise pass --port)"
@@ -228,11 +232,11 @@ async fn after_a_server_restart_on_the_same_port_the_client_comes_back_and_chats
         ana.next_status().await,
         "-- connection lost (server shutting down (close code 1001)); reconnecting"
     );
-    for secs in [1, 1, 2] {
-        assert_eq!(ana.next_status().await, refused_retry(port, secs));
-    }
-    // The next attempt is at least 1.5 s away: time for someone to speak on
-    // the new server before the client is back.
+    assert_eq!(ana.next_status().await, refused_retry(port, 0));
+    // Stopped, the client cannot come back before someone has spoken on the
+    // new server, however its random pauses fall (a pause may be a tenth of
+    // its ceiling). Resumed, it retries at once or at the end of its pause.
+    ana.signal("STOP");
     let new_server = TestServer::start_on("127.0.0.1", port, &[]).await;
     assert_eq!(
         new_server.url,
@@ -241,13 +245,20 @@ async fn after_a_server_restart_on_the_same_port_the_client_comes_back_and_chats
     );
     let mut obs = Observer::join(&new_server, "obs", "lobby").await;
     obs.say("after restart").await;
-    assert_eq!(
-        obs.seen,
-        lines(&["obs: after restart"]),
-        "the client came back before the first message on the new server"
-    );
+    assert_eq!(obs.seen, lines(&["obs: after restart"]));
+    ana.signal("CONT");
 
-    assert_eq!(ana.next_status().await, RECONNECTED);
+    // Refused attempts made before the stop, each told with the ceiling of
+    // the pause after it, then the return.
+    let mut refused = vec![refused_retry(port, 0)];
+    let status = loop {
+        let status = ana.next_status().await;
+        if status != refused_retry(port, refused.len()) {
+            break status;
+        }
+        refused.push(status);
+    };
+    assert_eq!(status, RECONNECTED, "after {refused:?}");
     ana.wait_for_line("-> ana joined lobby").await;
     obs.wait_for("-> ana joined lobby").await;
     ana.type_line("typed after restart").await;
@@ -275,16 +286,11 @@ async fn after_a_server_restart_on_the_same_port_the_client_comes_back_and_chats
             "obs: said after restart",
         ])
     );
-    assert_eq!(
-        ana.statuses,
-        lines(&[
-            "-- connection lost (server shutting down (close code 1001)); reconnecting",
-            &refused_retry(port, 1),
-            &refused_retry(port, 1),
-            &refused_retry(port, 2),
-            RECONNECTED,
-        ])
-    );
+    let mut statuses =
+        lines(&["-- connection lost (server shutting down (close code 1001)); reconnecting"]);
+    statuses.extend(refused);
+    statuses.push(RECONNECTED.to_owned());
+    assert_eq!(ana.statuses, statuses);
 }
 
 /// With `--history 3`, ten messages said while away print as the last three and "7 missed".
@@ -386,11 +392,11 @@ async fn ctrl_c_while_retrying_exits_0_at_once() {
         ana.next_status().await,
         "-- connection lost (server shutting down (close code 1001)); reconnecting"
     );
-    for secs in [1, 1, 2, 4] {
-        assert_eq!(ana.next_status().await, refused_retry(port, secs));
+    for nth in 0..4 {
+        assert_eq!(ana.next_status().await, refused_retry(port, nth));
     }
 
-    // The client now pauses at least 3 s before its next attempt.
+    // The client is in a pause of up to 4 s, or already in the next attempt.
     let interrupted = Instant::now();
     ana.interrupt();
     let status = ana.exit().await.status;
@@ -400,12 +406,16 @@ async fn ctrl_c_while_retrying_exits_0_at_once() {
         "took {:?} to exit after Ctrl-C",
         interrupted.elapsed()
     );
+    // Nothing but refused attempts: no "gave up", no error at the exit.
+    let (lost, retries) = ana.statuses.split_first().expect("the lost connection");
     assert_eq!(
-        ana.statuses.len(),
-        5,
-        "nothing after Ctrl-C: {:?}",
-        ana.statuses
+        lost,
+        "-- connection lost (server shutting down (close code 1001)); reconnecting"
     );
+    let expected: Vec<String> = (0..retries.len())
+        .map(|nth| refused_retry(port, nth))
+        .collect();
+    assert_eq!(retries, expected);
     let [motd, you_are] = welcome("ana", "lobby");
     assert_eq!(
         ana.printed,

@@ -1,5 +1,9 @@
 //! `server`: serve the chat until Ctrl-C or SIGTERM.
 
+// The flags' doc comments are `--help` text, read in a terminal, where an
+// address in angle brackets would print as is.
+#![allow(rustdoc::bare_urls)]
+
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

@@ -12,6 +12,12 @@
 //!
 //! Every action is logged at info, with who did what to whom and why, and
 //! never the secret.
+//!
+//! One concept, some 510 lines: what an operator may do to someone
+//! connected now, with the operator check every action shares. Bans, which
+//! outlive connections and have rules of their own, are `bans`'s; mutes
+//! borrow bans' address rules (`bans::address_to_ban`) rather than repeat
+//! them.
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -87,13 +93,7 @@ impl Rooms {
         };
         self.check_operator(by, "kick")?;
         let (name, room) = self.locate(name).await?;
-        let kick = Event::Kick {
-            room: room.clone(),
-            name: name.clone(),
-            by: by.to_owned(),
-            reason: reason.clone(),
-            ts: now_ms(),
-        };
+        let kick = kick_notice(&room, &name, by, &reason);
         // Closed where they are once their room has heard it (see
         // `Registry::arrived`); the operator hears it there too, or here.
         if !cluster.notice(&room, &kick) {
@@ -165,13 +165,6 @@ impl Rooms {
         };
         let name = person.name.clone();
         person.control.close(kicked(by, reason));
-        let kick = |room: &str| Event::Kick {
-            room: room.to_owned(),
-            name: name.clone(),
-            by: by.to_owned(),
-            reason: reason.to_owned(),
-            ts: now_ms(),
-        };
         // Straight to the room, past `announce`: a summary would hide who
         // was removed and why. The kicked person hears it too, before the
         // close (a connection sends what its room queued before obeying).
@@ -181,16 +174,27 @@ impl Rooms {
             .find(|(_, entry)| entry.members.contains(&key));
         let unheard = match found {
             Some((room, entry)) => {
-                let kick = kick(room);
+                let kick = kick_notice(room, &name, by, reason);
                 entry.broadcast(&kick);
                 // An operator elsewhere needs their own copy as confirmation.
                 (room != by_room).then_some(kick)
             }
             // Between rooms (loading one): nobody else to tell.
-            None => Some(kick("")),
+            None => Some(kick_notice("", &name, by, reason)),
         };
         tracing::info!(who = %by, action = "kick", whom = %name, why = %reason, "kicked");
         Ok(unheard)
+    }
+}
+
+/// The room's notice that the operator `by` kicked `name` for `reason`.
+fn kick_notice(room: &str, name: &str, by: &str, reason: &str) -> Event {
+    Event::Kick {
+        room: room.to_owned(),
+        name: name.to_owned(),
+        by: by.to_owned(),
+        reason: reason.to_owned(),
+        ts: now_ms(),
     }
 }
 

@@ -52,11 +52,8 @@ impl Cluster {
     /// ([`scripts::BAN`]). `false` as for [`Cluster::say`].
     #[must_use = "a ban Redis did not take holds here alone"]
     pub(crate) fn keep_ban(&self, ban: &Ban) -> bool {
-        let mut cmd = scripts::call(&scripts::BAN);
-        cmd.arg(0)
-            .arg(ban.name.to_lowercase())
-            .arg(serde_json::to_string(ban).expect("a ban is JSON"))
-            .arg(ban.until.map(|until| until.to_string()).unwrap_or_default());
+        let mut cmd = by_name(&scripts::BAN, &ban.name, ban);
+        cmd.arg(ban.until.map(|until| until.to_string()).unwrap_or_default());
         self.queue(cmd)
     }
 
@@ -64,11 +61,7 @@ impl Cluster {
     /// on another server, unless it was lifted meanwhile
     /// ([`scripts::AMEND_BAN`]).
     pub(crate) fn amend_ban(&self, ban: &Ban) {
-        let mut cmd = scripts::call(&scripts::AMEND_BAN);
-        cmd.arg(0)
-            .arg(ban.name.to_lowercase())
-            .arg(serde_json::to_string(ban).expect("a ban is JSON"));
-        self.queue(cmd);
+        self.queue(by_name(&scripts::AMEND_BAN, &ban.name, ban));
     }
 
     /// Lifts the ban on `name` everywhere, with `unban`, the event every
@@ -76,9 +69,7 @@ impl Cluster {
     /// [`Cluster::say`].
     #[must_use = "a lifting Redis did not take holds here alone"]
     pub(crate) fn forget_ban(&self, name: &str, unban: &Event) -> bool {
-        let mut cmd = scripts::call(&scripts::UNBAN);
-        cmd.arg(0).arg(name.to_lowercase()).arg(unban.to_json());
-        self.queue(cmd)
+        self.queue(by_name(&scripts::UNBAN, name, unban))
     }
 
     /// Keeps a registered name (or its new password) in Redis, and has
@@ -86,11 +77,7 @@ impl Cluster {
     /// [`Cluster::say`].
     #[must_use = "a registration Redis did not take holds here alone"]
     pub(crate) fn register(&self, owner: &NameOwner) -> bool {
-        let mut cmd = scripts::call(&scripts::REGISTER);
-        cmd.arg(0)
-            .arg(owner.name.to_lowercase())
-            .arg(serde_json::to_string(owner).expect("a registration is JSON"));
-        self.queue(cmd)
+        self.queue(by_name(&scripts::REGISTER, &owner.name, owner))
     }
 
     /// Frees the registered `name` everywhere, with `event`, the
@@ -98,9 +85,7 @@ impl Cluster {
     /// `false` as for [`Cluster::say`].
     #[must_use = "a name Redis did not free stays registered elsewhere"]
     pub(crate) fn unregister(&self, name: &str, event: &Event) -> bool {
-        let mut cmd = scripts::call(&scripts::UNREGISTER);
-        cmd.arg(0).arg(name.to_lowercase()).arg(event.to_json());
-        self.queue(cmd)
+        self.queue(by_name(&scripts::UNREGISTER, name, event))
     }
 
     /// Takes `name` for one of our people who proved it is theirs: its
@@ -206,4 +191,15 @@ pub(super) async fn read_names(
     connection: &mut MultiplexedConnection,
 ) -> redis::RedisResult<Vec<NameOwner>> {
     read_checked(connection, keys::REGISTERED, "registration", inbound::owner).await
+}
+
+/// A call of `script`, which takes no keys, for the lowercase `name` and
+/// `record` (a ban, a registration, or the event every server applies), in
+/// JSON.
+fn by_name(script: &redis::Script, name: &str, record: &impl serde::Serialize) -> redis::Cmd {
+    let mut cmd = scripts::call(script);
+    cmd.arg(0)
+        .arg(name.to_lowercase())
+        .arg(serde_json::to_string(record).expect("bans, registrations and events are JSON"));
+    cmd
 }

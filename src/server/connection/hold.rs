@@ -151,9 +151,14 @@ where
                     problems.push(Event::from(err.clone()));
                 }
                 if waits {
-                    for problem in &problems {
-                        tell(ws, format, context, problem).await.ok()?;
-                    }
+                    // Collected first: a closure borrowing `problems`
+                    // across this await fails the spawned future's
+                    // lifetime check ("not general enough").
+                    let frames: Vec<_> = problems
+                        .iter()
+                        .map(|problem| encode(format, problem))
+                        .collect();
+                    write_frames(ws, frames, context).await.ok()?;
                 } else {
                     entry.problems = problems;
                 }

@@ -218,33 +218,32 @@ impl Rooms {
             note,
             ts: now,
         };
-        let cluster = self
+        let relayed = self
             .backend
             .relay()
             .filter(|cluster| cluster.keep_ban(&ban));
-        let mut heard_in = None;
-        if let Some(cluster) = cluster {
-            if let Some((_, room)) = &place
-                && cluster.notice(room, &notice(room, None))
-            {
-                heard_in = Some(room.clone());
-            }
-        } else {
+        if relayed.is_none() {
             self.backend.keep_ban(&ban);
-            if let Some(person) = state.people.get(&key) {
-                person.control.close(closing(&ban));
-                // Like a kick: straight to the room, which the banned person
-                // hears before the close.
-                let found = state
-                    .rooms
-                    .iter_mut()
-                    .find(|(_, entry)| entry.members.contains(&key));
-                if let Some((room, entry)) = found {
-                    entry.broadcast(&notice(room, None));
-                    heard_in = Some(room.clone());
-                }
-            }
         }
+        // With Redis, the person's server closes them once their room has
+        // heard the notice (`banned_here`); without it, or when the notice
+        // cannot be published (Redis away, or they are here between rooms),
+        // this server closes them if they are its own.
+        let published = match (relayed, &place) {
+            (Some(cluster), Some((_, room))) => cluster
+                .notice(room, &notice(room, None))
+                .then(|| room.clone()),
+            _ => None,
+        };
+        let heard_in = published.or_else(|| {
+            let person = state.people.get(&key)?;
+            person.control.close(closing(&ban));
+            // Like a kick: straight to the room, which the banned person
+            // hears before the close.
+            let (room, entry) = state.room_of(&key)?;
+            entry.broadcast(&notice(room, None));
+            Some(room.clone())
+        });
         let unheard = match heard_in {
             // The operator heard it in the room, and there is nothing to add.
             Some(room) if room == by_room && note.is_none() => None,

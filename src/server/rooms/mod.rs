@@ -184,6 +184,17 @@ struct State {
     registered: Registered,
 }
 
+impl State {
+    /// The room the person `key` (lowercase) is in, with its entry; `None`
+    /// between rooms (loading one) or when not here. A scan of the rooms,
+    /// for the moderation commands, never for a message.
+    fn room_of(&mut self, key: &str) -> Option<(&String, &mut Room)> {
+        self.rooms
+            .iter_mut()
+            .find(|(_, entry)| entry.members.contains(key))
+    }
+}
+
 impl Rooms {
     pub(crate) fn new(config: &ServerConfig, mut backend: Backend) -> Self {
         let history = HistoryLimits {
@@ -372,7 +383,8 @@ impl Rooms {
             }
             return;
         }
-        let held = held && !self.backend.is_cluster() && state.closing.is_none();
+        // Held only without Redis, so never at shutdown (returned above).
+        let held = held && !self.backend.is_cluster();
         let Some(leave) = self.leave(state, name, room, reason, !held) else {
             return;
         };

@@ -131,14 +131,12 @@ impl Rooms {
     pub(super) async fn locate(&self, name: &str) -> Result<(String, String), CommandError> {
         let key = name.to_lowercase();
         {
-            let state = self.state();
-            if let Some(person) = state.people.get(&key)
-                && let Some((room, _)) = state
-                    .rooms
-                    .iter()
-                    .find(|(_, entry)| entry.members.contains(&key))
-            {
-                return Ok((person.name.clone(), room.clone()));
+            let mut state = self.state();
+            if let Some(person) = state.people.get(&key) {
+                let spelled = person.name.clone();
+                if let Some((room, _)) = state.room_of(&key) {
+                    return Ok((spelled, room.clone()));
+                }
             }
         }
         let found = match self.backend.relay() {
@@ -168,11 +166,7 @@ impl Rooms {
         // Straight to the room, past `announce`: a summary would hide who
         // was removed and why. The kicked person hears it too, before the
         // close (a connection sends what its room queued before obeying).
-        let found = state
-            .rooms
-            .iter_mut()
-            .find(|(_, entry)| entry.members.contains(&key));
-        let unheard = match found {
+        let unheard = match state.room_of(&key) {
             Some((room, entry)) => {
                 let kick = kick_notice(room, &name, by, reason);
                 entry.broadcast(&kick);

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use tokio_websockets::CloseCode;
 
-use super::moderation::not_operator;
+use super::moderation::{has_room, not_operator};
 use super::{Closing, Control, Rooms, State};
 use crate::protocol::command::CommandError;
 use crate::protocol::{CLOSE_SIGNED_IN_ELSEWHERE, ErrorCode, Event};
@@ -87,6 +87,17 @@ enum FailureKey {
     Address(IpAddr),
 }
 
+/// As the key of a count across servers, after
+/// `cluster::keys::FAILURES_PREFIX`.
+impl std::fmt::Display for FailureKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name(name) => write!(f, "name:{name}"),
+            Self::Address(address) => write!(f, "address:{address}"),
+        }
+    }
+}
+
 impl Registered {
     pub(super) fn new(owners: Vec<Owner>) -> Self {
         Self {
@@ -113,10 +124,7 @@ impl Registered {
     /// The keys of `name`'s and `address`'s counts across servers
     /// (`cluster::keys::FAILURES_PREFIX`).
     fn shared_keys(name: &str, address: IpAddr) -> [String; 2] {
-        [
-            format!("name:{}", name.to_lowercase()),
-            format!("address:{}", address::key(address)),
-        ]
+        Self::keys(name, address).map(|key| key.to_string())
     }
 
     /// Whether `name` or `address` has used up its wrong passwords.
@@ -368,11 +376,7 @@ impl Rooms {
                 .expect("4004 is in the range for applications"),
             reason: REASON.to_owned(),
         });
-        let room = state
-            .rooms
-            .iter()
-            .find(|(_, entry)| entry.members.contains(&key))
-            .map(|(room, _)| room.clone());
+        let room = state.room_of(&key).map(|(room, _)| room.clone());
         if let Some(room) = room {
             self.leave(state, &person.name, &room, REASON, announce);
         }
@@ -431,9 +435,9 @@ impl Rooms {
     pub(super) fn hold_name(&self, owner: NameOwner) {
         let mut state = self.state();
         let key = owner.name.to_lowercase();
-        if state.registered.owners.len() >= MAX_REGISTERED
-            && !state.registered.owners.contains_key(&key)
-        {
+        if !has_room(&mut state.registered.owners, &key, MAX_REGISTERED, |_| {
+            false
+        }) {
             tracing::warn!(name = %owner.name, "a registration from another server dropped: {MAX_REGISTERED} are held already");
             return;
         }
@@ -479,7 +483,7 @@ impl Rooms {
     ) -> Result<Event, CommandError> {
         let name = name.unwrap_or(by);
         let key = name.to_lowercase();
-        let owner = {
+        let (event, relayed) = {
             let mut state = self.state();
             if key != by.to_lowercase() && !state.ops.contains(&by.to_lowercase()) {
                 return Err(not_operator(
@@ -493,8 +497,9 @@ impl Rooms {
                     message: format!("the name '{name}' is not registered"),
                 });
             };
+            tracing::info!(who = %by, action = "unregister", whom = %owner.name, "unregistered a name");
             let event = Event::Unregistered {
-                name: owner.name.clone(),
+                name: owner.name,
                 by: by.to_owned(),
             };
             // With Redis every server (this one too) tells the holder.
@@ -502,24 +507,15 @@ impl Rooms {
                 .backend
                 .relay()
                 .is_some_and(|cluster| cluster.unregister(&key, &event));
-            // Whoever holds it now hears that it is no longer theirs alone.
-            if !relayed
-                && key != by.to_lowercase()
-                && let Some(person) = state.people.get(&key)
-            {
-                let _ = person.control.deliver(event, &self.mailboxes);
+            if !relayed {
+                self.unregistered_here(&mut state, &event);
             }
-            (owner, relayed)
+            (event, relayed)
         };
-        let (owner, relayed) = owner;
         if !relayed {
             self.backend.forget_name(key).await;
         }
-        tracing::info!(who = %by, action = "unregister", whom = %owner.name, "unregistered a name");
-        Ok(Event::Unregistered {
-            name: owner.name,
-            by: by.to_owned(),
-        })
+        Ok(event)
     }
 }
 

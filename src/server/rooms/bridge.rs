@@ -19,7 +19,7 @@ impl Registry for Rooms {
         };
         if id == 0 {
             if let Event::Topic { topic, .. } = event {
-                entry.topic = (!topic.is_empty()).then(|| topic.clone());
+                entry.set_topic(topic);
             }
             entry.broadcast(event);
             // An operator's kick or ban, on whichever server: the person
@@ -67,7 +67,14 @@ impl Registry for Rooms {
             && entry.synced
             && entry.last_id == last_id
         {
-            entry.restart_from(RoomTail::default());
+            // The topic stays: it may be one set since the drop (its
+            // notice comes before this message), which cannot be told
+            // apart here from one Redis dropped with the room.
+            let topic = entry.topic.take();
+            entry.restart_from(RoomTail {
+                topic,
+                ..RoomTail::default()
+            });
             tracing::info!(
                 room,
                 last_id,
@@ -133,8 +140,7 @@ impl Registry for Rooms {
         if let Some(entry) = self.state().rooms.get_mut(room)
             && !entry.synced
         {
-            // Redis's topic, whatever was set here while it was away.
-            entry.topic.clone_from(&tail.topic);
+            // Redis's topic too, whatever was set here while it was away.
             entry.restart_from(tail);
             entry.synced = true;
         }

@@ -84,8 +84,7 @@ fn weight(message: &StoredMessage) -> usize {
 impl Room {
     /// A room that starts from `tail`, keeping what `limits` allow and
     /// queueing what `queue` allows for its slowest member.
-    pub fn new(mut tail: RoomTail, limits: HistoryLimits, queue: QueueLimits) -> Self {
-        let topic = tail.topic.take();
+    pub fn new(tail: RoomTail, limits: HistoryLimits, queue: QueueLimits) -> Self {
         let mut room = Room {
             events_tx: broadcast::channel(queue.len).0,
             unread: VecDeque::new(),
@@ -99,20 +98,26 @@ impl Room {
             presence: Presence::default(),
             last_active: Instant::now(),
             synced: true,
-            topic,
+            topic: None,
         };
         room.restart_from(tail);
         room
     }
 
-    /// Replaces history and the last id with `tail`'s.
+    /// Replaces history, the last id and the topic with `tail`'s.
     pub fn restart_from(&mut self, tail: RoomTail) {
+        self.topic = tail.topic;
         self.history.clear();
         self.history_bytes = 0;
         for message in tail.messages {
             self.remember(message);
         }
         self.last_id = tail.last_id;
+    }
+
+    /// Sets the topic `/topic` gave (empty: none).
+    pub fn set_topic(&mut self, topic: &str) {
+        self.topic = (!topic.is_empty()).then(|| topic.to_owned());
     }
 
     /// Encodes `event` once and sends it to every member.

@@ -72,7 +72,7 @@ impl Rooms {
             .relay()
             .is_some_and(|cluster| cluster.topic(room, &topic, &notice));
         if !relayed {
-            entry.topic = (!topic.is_empty()).then(|| topic.clone());
+            entry.set_topic(&topic);
             self.backend.keep_topic(room, entry.topic.as_deref());
             entry.broadcast(&notice);
         }

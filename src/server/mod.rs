@@ -35,6 +35,7 @@ mod http;
 pub mod memory;
 mod metrics;
 mod origin;
+mod owner;
 mod page;
 mod passwords;
 mod rooms;

@@ -23,6 +23,7 @@ use crate::protocol::{
 };
 use crate::sanitize::{one_line, strip_controls};
 use crate::server::ban::Ban;
+use crate::server::owner::Owner;
 
 /// What the moderation channel carries: an event every server applies
 /// (`mute`, `unmute`, `unban`, `unregistered`), a ban or a registered name
@@ -32,23 +33,12 @@ use crate::server::ban::Ban;
 pub(crate) enum Moderation {
     Event(Event),
     Ban(Ban),
-    Owner(NameOwner),
+    Owner(Owner),
     Take {
         holder: String,
         taker: String,
         name: String,
     },
-}
-
-/// A registered name as Redis keeps it and the servers hold it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub(crate) struct NameOwner {
-    /// As it was registered.
-    pub name: String,
-    /// The password's Argon2id PHC string.
-    pub hash: String,
-    /// Where it was registered from (registrations per address).
-    pub address: std::net::IpAddr,
 }
 
 /// The longest PHC string taken from Redis: ours are about 100 bytes.
@@ -521,12 +511,12 @@ pub(super) fn ban(json: &[u8]) -> Result<Ban, Refused> {
 
 /// A registered name as Redis keeps it and the moderation channel carries
 /// it (its JSON): a valid name, an Argon2id PHC string of a sane length.
-pub(super) fn owner(json: &[u8]) -> Result<NameOwner, Refused> {
-    let owner: NameOwner = serde_json::from_slice(json).map_err(|err| unreadable(&err))?;
+pub(super) fn owner(json: &[u8]) -> Result<Owner, Refused> {
+    let owner: Owner = serde_json::from_slice(json).map_err(|err| unreadable(&err))?;
     if !owner.hash.starts_with("$argon2id$") || owner.hash.len() > MAX_HASH_BYTES {
         return Err(Refused::Unreadable("not an Argon2id hash".into()));
     }
-    Ok(NameOwner {
+    Ok(Owner {
         name: name(owner.name)?,
         ..owner
     })
@@ -917,7 +907,7 @@ mod tests {
     #[test]
     fn registrations_and_takes_are_checked() {
         let owner = |name: &str, hash: &str| {
-            let owner = NameOwner {
+            let owner = Owner {
                 name: name.into(),
                 hash: hash.into(),
                 address: "203.0.113.1".parse().unwrap(),
@@ -927,7 +917,7 @@ mod tests {
         let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
         assert!(matches!(
             INBOUND.moderation(owner("ana", hash).as_bytes()),
-            Ok(Moderation::Owner(NameOwner { ref name, .. })) if name == "ana"
+            Ok(Moderation::Owner(Owner { ref name, .. })) if name == "ana"
         ));
         assert!(
             INBOUND

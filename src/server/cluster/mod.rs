@@ -54,7 +54,7 @@ use super::metrics::LinkMetrics;
 use crate::protocol::{Event, RoomInfo, WHO_PAGE};
 pub(crate) use bridge::Bridge;
 use inbound::Inbound;
-pub(crate) use inbound::{Moderation, NameOwner};
+pub(crate) use inbound::Moderation;
 use keys::ServerId;
 use outbox::Outbox;
 pub(crate) use registry::{Arrival, Registry, Snapshot};

@@ -9,9 +9,10 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 
 use super::inbound::Refused;
-use super::{Cluster, ClusterError, NameOwner, ServerId, inbound, keys, scripts};
+use super::{Cluster, ClusterError, ServerId, inbound, keys, scripts};
 use crate::protocol::Event;
 use crate::server::ban::Ban;
+use crate::server::owner::Owner;
 
 impl Cluster {
     /// Records that `name` is an operator here, for `/who` on every server
@@ -76,7 +77,7 @@ impl Cluster {
     /// every server hold it ([`scripts::REGISTER`]). `false` as for
     /// [`Cluster::say`].
     #[must_use = "a registration Redis did not take holds here alone"]
-    pub(crate) fn register(&self, owner: &NameOwner) -> bool {
+    pub(crate) fn register(&self, owner: &Owner) -> bool {
         self.queue(by_name(&scripts::REGISTER, &owner.name, owner))
     }
 
@@ -189,7 +190,7 @@ pub(super) async fn read_bans(
 /// The registered names kept in Redis, each checked ([`inbound::owner`]).
 pub(super) async fn read_names(
     connection: &mut MultiplexedConnection,
-) -> redis::RedisResult<Vec<NameOwner>> {
+) -> redis::RedisResult<Vec<Owner>> {
     read_checked(connection, keys::REGISTERED, "registration", inbound::owner).await
 }
 

@@ -2,10 +2,11 @@
 //! `rooms`, so that the bridge can deliver to this server's rooms and people
 //! without this module importing `rooms`.
 
-use super::{Moderation, NameOwner};
+use super::Moderation;
 use crate::protocol::Event;
 use crate::server::ban::Ban;
 use crate::server::history::RoomTail;
+use crate::server::owner::Owner;
 
 /// What the bridge needs of the registry: the rooms and people of this
 /// server, as Redis delivers to them and must know them.
@@ -36,7 +37,7 @@ pub(crate) trait Registry: Send + Sync + 'static {
     fn bans_loaded(&self, bans: Vec<Ban>);
     /// Holds `names`, all the registered names Redis keeps, instead of
     /// those held here (at each resynchronisation).
-    fn names_loaded(&self, names: Vec<NameOwner>);
+    fn names_loaded(&self, names: Vec<Owner>);
     /// Closes this server's person called `name` (4004): its owner
     /// identified on another server, and their room has read their leave.
     fn taken_over(&self, name: &str);

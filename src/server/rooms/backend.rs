@@ -7,12 +7,12 @@
 //! rule lives here too: while the link is down, a Redis backend answers as
 //! a server alone would, except that ids stay the cluster's to give.
 
-use super::Owner;
 use crate::config::{HistoryConfig, Storage};
 use crate::protocol::{Event, RoomInfo};
 use crate::server::cluster::{Bridge, Cluster, ClusterError, ConnectError, WhoPage};
 use crate::server::history::RoomTail;
 use crate::server::metrics::Metrics;
+use crate::server::owner::Owner;
 use crate::server::store::{Change, OpenError, Store};
 
 use super::Ban;

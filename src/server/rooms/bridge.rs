@@ -4,8 +4,9 @@
 
 use crate::protocol::Event;
 use crate::server::ban::Ban;
-use crate::server::cluster::{Arrival, Moderation, NameOwner, Registry, Snapshot};
+use crate::server::cluster::{Arrival, Moderation, Registry, Snapshot};
 use crate::server::history::{RoomTail, StoredMessage};
+use crate::server::owner::Owner;
 
 use super::Rooms;
 use super::moderation::kicked;
@@ -110,7 +111,7 @@ impl Registry for Rooms {
         }
     }
 
-    fn names_loaded(&self, names: Vec<NameOwner>) {
+    fn names_loaded(&self, names: Vec<Owner>) {
         Rooms::names_loaded(self, names);
     }
 

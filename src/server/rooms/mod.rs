@@ -75,7 +75,7 @@ pub(crate) use moderation::MAX_MUTES;
 pub(crate) use names::name_taken;
 use presence::Announced;
 use registered::Registered;
-pub(crate) use registered::{Owner, REGISTERED_NAMES_BYTES, name_registered};
+pub(crate) use registered::{REGISTERED_NAMES_BYTES, name_registered};
 use room::{HistoryLimits, QueueLimits, Room};
 
 /// Room tails read from the backend at once: each may be `--history`

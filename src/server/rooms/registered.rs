@@ -39,7 +39,7 @@ use super::{Closing, Control, Rooms, State};
 use crate::protocol::command::CommandError;
 use crate::protocol::{CLOSE_SIGNED_IN_ELSEWHERE, ErrorCode, Event};
 use crate::server::address;
-use crate::server::cluster::NameOwner;
+use crate::server::owner::Owner;
 
 /// Wrong passwords tolerated per name, and per address, in [`FAILURE_WINDOW`].
 pub(crate) const MAX_FAILURES: u32 = 5;
@@ -60,17 +60,6 @@ const FAILURE_BYTES: usize = 128;
 /// The most the registrations and the failures hold.
 pub(crate) const REGISTERED_NAMES_BYTES: usize =
     MAX_REGISTERED * REGISTRATION_BYTES + MAX_FAILURE_KEYS * FAILURE_BYTES;
-
-/// A registered name and what proves it.
-#[derive(Debug, Clone)]
-pub(crate) struct Owner {
-    /// As it was registered.
-    pub name: String,
-    /// The password's Argon2id PHC string.
-    pub hash: Arc<str>,
-    /// Where it was registered from, for [`MAX_PER_ADDRESS`].
-    pub address: IpAddr,
-}
 
 /// The registrations, and the failures counted against guessing.
 #[derive(Debug, Default)]
@@ -267,13 +256,10 @@ impl Rooms {
             state.registered.owners.insert(key, owner.clone());
             changed
         };
-        let relayed = self.backend.relay().is_some_and(|cluster| {
-            cluster.register(&NameOwner {
-                name: owner.name.clone(),
-                hash: owner.hash.to_string(),
-                address: owner.address,
-            })
-        });
+        let relayed = self
+            .backend
+            .relay()
+            .is_some_and(|cluster| cluster.register(&owner));
         if !relayed {
             self.backend.save_name(owner).await;
         }
@@ -432,7 +418,7 @@ impl Rooms {
     }
 
     /// Holds a name registered on any server (from Redis).
-    pub(super) fn hold_name(&self, owner: NameOwner) {
+    pub(super) fn hold_name(&self, owner: Owner) {
         let mut state = self.state();
         let key = owner.name.to_lowercase();
         if !has_room(&mut state.registered.owners, &key, MAX_REGISTERED, |_| {
@@ -441,16 +427,12 @@ impl Rooms {
             tracing::warn!(name = %owner.name, "a registration from another server dropped: {MAX_REGISTERED} are held already");
             return;
         }
-        state.registered.owners.insert(key, owner_of(owner));
+        state.registered.owners.insert(key, owner);
     }
 
     /// Holds `names` (all Redis keeps) instead of those held here.
-    pub(super) fn names_loaded(&self, names: Vec<NameOwner>) {
-        let owners = names
-            .into_iter()
-            .take(MAX_REGISTERED)
-            .map(owner_of)
-            .collect();
+    pub(super) fn names_loaded(&self, names: Vec<Owner>) {
+        let owners = names.into_iter().take(MAX_REGISTERED).collect();
         let mut state = self.state();
         state.registered.owners = Registered::new(owners).owners;
     }
@@ -516,15 +498,6 @@ impl Rooms {
             self.backend.forget_name(key).await;
         }
         Ok(event)
-    }
-}
-
-/// A registration from Redis as the registry holds it.
-fn owner_of(owner: NameOwner) -> Owner {
-    Owner {
-        name: owner.name,
-        hash: owner.hash.into(),
-        address: owner.address,
     }
 }
 

@@ -51,7 +51,7 @@ use super::history::{RoomTail, StoredMessage};
 use super::metrics::StoreMetrics;
 use crate::protocol::{DEFAULT_ROOM, Event};
 use crate::server::ban::{Ban, MAX_BANS};
-use crate::server::rooms::Owner;
+use crate::server::owner::Owner;
 use schema::SchemaError;
 use writer::{Job, Losses, Writer};
 

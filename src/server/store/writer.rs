@@ -26,7 +26,7 @@ use crate::protocol::DEFAULT_ROOM;
 use crate::server::ban::Ban;
 use crate::server::history::{RoomTail, Said, StoredMessage};
 use crate::server::metrics::StoreMetrics;
-use crate::server::rooms::Owner;
+use crate::server::owner::Owner;
 
 /// Jobs taken from the queue for one transaction at most: bounds the time a
 /// transaction holds messages in memory when the queue was long.

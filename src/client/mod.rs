@@ -352,9 +352,9 @@ impl Chat {
                     // `/who` the person typed by its names; the lookup is
                     // taken only then, so another `who` first does not lose it.
                     if let Some(Event::Who { names, .. }) = &event
-                        && let Some(prefix) = self.lookup.as_deref()
-                        && names.iter().all(|name| starts_with_any_case(name, prefix))
-                        && let Some(prefix) = self.lookup.take()
+                        && let Some(prefix) = self.lookup.take_if(|prefix| {
+                            names.iter().all(|name| starts_with_any_case(name, prefix))
+                        })
                     {
                         input.complete_from(&prefix, names);
                         continue;

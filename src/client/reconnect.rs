@@ -26,7 +26,8 @@ pub(super) enum Reconnection {
 
 impl Chat {
     /// Reconnects with capped exponential backoff and jitter, resuming after
-    /// the last message shown. `None` when the person gave up (Ctrl-C, Ctrl-D).
+    /// the last message shown, until back, or until the person leaves
+    /// (Ctrl-C, Ctrl-D) or a script's input has ended long enough.
     pub(super) async fn reconnect(
         &mut self,
         options: &Options,

@@ -6,6 +6,7 @@
 
 use super::terminal::Input;
 use super::{Chat, ErrorCode, Event, LimitsInfo};
+use crate::protocol::leave_told_by_notice;
 
 impl Chat {
     /// Updates who and where we are from `event`; returns the limits of a welcome.
@@ -108,9 +109,7 @@ impl Chat {
             // The room was told of this departure by the `kick` or `ban`
             // notice just before it (always, per the protocol): the leave is
             // there for member lists, and is not shown again.
-            Event::Leave { reason, .. } if !self.json => {
-                reason.starts_with("kicked by ") || reason.starts_with("banned by ")
-            }
+            Event::Leave { reason, .. } if !self.json => leave_told_by_notice(reason),
             Event::Message { from, .. }
             | Event::Action { from, .. }
             | Event::Private { from, .. } => {

@@ -34,6 +34,17 @@ pub const CLOSE_KICKED: u16 = 4001;
 /// on connect or while connected, with the reason and the end in the close
 /// frame. Clients stop and say why and until when.
 pub const CLOSE_BANNED: u16 = 4003;
+/// How the reason of a kick's close, and of the `leave` that follows the
+/// room's `kick` notice, begins: `kicked by NAME`.
+pub const KICKED_BY: &str = "kicked by ";
+/// How the reason of a ban's close and `leave` begins: `banned by NAME`.
+pub const BANNED_BY: &str = "banned by ";
+
+/// Whether a `leave` with `reason` follows a `kick` or `ban` notice, which
+/// told the room already: a client need not show it again.
+pub fn leave_told_by_notice(reason: &str) -> bool {
+    reason.starts_with(KICKED_BY) || reason.starts_with(BANNED_BY)
+}
 
 /// Close code `signed in elsewhere`: another connection identified as this
 /// one's registered name (`/identify`). Clients stop: reconnecting would

@@ -30,7 +30,7 @@ use super::moderation::{clip, has_room};
 use super::{Closing, Rooms, State, now_ms};
 use crate::protocol::command::CommandError;
 use crate::protocol::event::until_text;
-use crate::protocol::{BanInfo, CLOSE_BANNED, ErrorCode, Event, MAX_REASON_BYTES};
+use crate::protocol::{BANNED_BY, BanInfo, CLOSE_BANNED, ErrorCode, Event, MAX_REASON_BYTES};
 use crate::sanitize::one_line;
 use crate::server::address;
 pub(crate) use crate::server::ban::{Ban, MAX_BANS};
@@ -41,7 +41,7 @@ const MAX_CLOSE_REASON_BYTES: usize = 123;
 
 /// The close frame of a connection `ban` refuses: who, until when, why.
 pub(crate) fn closing(ban: &Ban) -> Closing {
-    let mut reason = format!("banned by {} {}", ban.by, until_text(ban.until));
+    let mut reason = format!("{BANNED_BY}{} {}", ban.by, until_text(ban.until));
     if !ban.reason.is_empty() {
         reason.push_str(": ");
         reason.push_str(&ban.reason);

@@ -28,7 +28,7 @@ use tokio_websockets::CloseCode;
 use super::directory::unanswered;
 use super::{Closing, Rooms, State, now_ms};
 use crate::protocol::command::CommandError;
-use crate::protocol::{CLOSE_KICKED, ErrorCode, Event, MAX_REASON_BYTES};
+use crate::protocol::{CLOSE_KICKED, ErrorCode, Event, KICKED_BY, MAX_REASON_BYTES};
 use crate::sanitize::one_line;
 
 impl Rooms {
@@ -195,9 +195,9 @@ fn kick_notice(room: &str, name: &str, by: &str, reason: &str) -> Event {
 /// The close of a connection kicked by `by` for `reason`.
 pub(super) fn kicked(by: &str, reason: &str) -> Closing {
     let reason = if reason.is_empty() {
-        format!("kicked by {by}")
+        format!("{KICKED_BY}{by}")
     } else {
-        format!("kicked by {by}: {reason}")
+        format!("{KICKED_BY}{by}: {reason}")
     };
     Closing {
         code: CloseCode::try_from(CLOSE_KICKED).expect("4001 is in the range for applications"),

@@ -264,7 +264,7 @@ async fn join_cost(args: Args) -> anyhow::Result<()> {
     cancel.cancel();
     while listeners.join_next().await.is_some() {}
 
-    let cpu_secs = (cpu_after - cpu_before) as f64 / proc_stats::ticks_per_second();
+    let cpu_secs = proc_stats::cpu_secs(cpu_before, cpu_after);
     println!(
         "room of {} filled in {fill_secs:.2} s; {} joins in {joins_secs:.2} s; server CPU {:.1} us per join ({cpu_secs:.2} s in all)",
         args.fill,
@@ -435,15 +435,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         latency_us: [50.0, 90.0, 99.0, 99.9, 100.0].map(|q| latency.value_at_percentile(q)),
         spread_us: spread_percentiles(reach.values()),
         cpu_us_per_delivery: match (cpu_before, cpu_after) {
-            (Some(before), Some(after)) if delivered > 0 => Some(
-                (after - before) as f64 * 1e6 / proc_stats::ticks_per_second() / delivered as f64,
-            ),
+            (Some(before), Some(after)) if delivered > 0 => {
+                Some(proc_stats::cpu_secs(before, after) * 1e6 / delivered as f64)
+            }
             _ => None,
         },
         cpu_connect_secs: match (cpu_connect_before, cpu_connected) {
-            (Some(before), Some(after)) => {
-                Some((after - before) as f64 / proc_stats::ticks_per_second())
-            }
+            (Some(before), Some(after)) => Some(proc_stats::cpu_secs(before, after)),
             _ => None,
         },
         kib_per_connection: match (rss_before, rss_connected.max(rss_held)) {

@@ -11,11 +11,11 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-/// Clock ticks per second of [`cpu_ticks`].
+/// The CPU seconds between two readings of [`cpu_ticks`].
 #[allow(dead_code, reason = "the soak test reads memory only")]
-pub fn ticks_per_second() -> f64 {
+pub fn cpu_secs(before: u64, after: u64) -> f64 {
     // Linux reports CPU times in USER_HZ, 100 on every common configuration.
-    100.0
+    after.saturating_sub(before) as f64 / 100.0
 }
 
 /// The resident set of a process, in KiB.

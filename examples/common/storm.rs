@@ -83,6 +83,15 @@ struct Tally {
     gaps: AtomicU64,
 }
 
+impl Tally {
+    /// Milliseconds since the storm's time zero, which is now if it has
+    /// not begun (the first close came before the stop was sent).
+    fn ms_since_stop(&self) -> u64 {
+        let zero = *self.stop_sent.get_or_init(Instant::now);
+        u64::try_from(zero.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
 /// Runs the storm and prints its report.
 pub async fn run(storm: Storm) -> anyhow::Result<()> {
     let run_id = std::process::id();
@@ -190,7 +199,9 @@ struct Reading {
     numbers: BTreeSet<usize>,
     /// The highest message id read: `since` for the next connection.
     last_id: Option<u64>,
-    duplicated: u64,
+    /// Whether this connection has counted itself as having read the
+    /// lines said before the restart.
+    told_before: bool,
     /// Whether this connection has counted itself as complete.
     complete: bool,
 }
@@ -214,17 +225,13 @@ impl Person {
         let mut reading = Reading {
             numbers: BTreeSet::new(),
             last_id: None,
-            duplicated: 0,
+            told_before: false,
             complete: false,
         };
         let mut session = self.target.first_session();
         let mut ws = {
             let _turn = gate.acquire().await.expect("the gate is never closed");
-            let mut ws = self
-                .target
-                .connect(&session, &self.tls)
-                .await
-                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            let mut ws = self.target.connect(&session, &self.tls).await?;
             expect_welcome(&mut ws).await?;
             ws
         };
@@ -234,13 +241,12 @@ impl Person {
                 ws.send(Message::text(format!("storm {k}"))).await?;
             }
         }
-        let mut told_before = false;
         let mut returned = false;
         loop {
             let ended = self
                 .read(&mut ws, &mut reading, returned, cancel, |reading| {
-                    if !told_before && reading.numbers.len() >= self.before {
-                        told_before = true;
+                    if !reading.told_before && reading.numbers.len() >= self.before {
+                        reading.told_before = true;
                         read_before.add_permits(1);
                     }
                     if reading.numbers.len() == self.total && !reading.complete {
@@ -264,8 +270,7 @@ impl Person {
             ws = back;
             if !returned {
                 returned = true;
-                let zero = *self.tally.stop_sent.get_or_init(Instant::now);
-                let ms = u64::try_from(zero.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let ms = self.tally.ms_since_stop();
                 self.tally.back_ms.lock().expect("not poisoned").push(ms);
                 if self.speaker {
                     for k in self.before..self.total {
@@ -301,8 +306,7 @@ impl Person {
             if let Some((code, _reason)) = message.as_close() {
                 let code = u16::from(code);
                 if code == 1001 {
-                    let zero = *self.tally.stop_sent.get_or_init(Instant::now);
-                    let ms = u64::try_from(zero.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    let ms = self.tally.ms_since_stop();
                     self.tally
                         .going_away_ms
                         .lock()
@@ -327,7 +331,6 @@ impl Person {
                         .and_then(|k| k.parse::<usize>().ok())
                         && !reading.numbers.insert(k)
                     {
-                        reading.duplicated += 1;
                         self.tally.duplicated.fetch_add(1, Ordering::Relaxed);
                     }
                     reading.last_id = Some(reading.last_id.map_or(id, |last| last.max(id)));

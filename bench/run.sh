@@ -24,6 +24,7 @@
 #   SERVERS="chat chat-disk" OUT=bench/results-disk.jsonl CHART=/tmp/disk.png bench/run.sh 3 fanout chat
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 runs=${1:-3}
 shift || true
 scenarios=("${@:-fanout chat light idle held}")
@@ -75,10 +76,6 @@ start_server() {
   server_pid=$!
 }
 
-port_open() {
-  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null
-}
-
 # A program left listening on the port would be measured in the server's
 # place, silently; so the port must be free before and the server alive after.
 wait_for_port() {
@@ -94,17 +91,6 @@ wait_for_port() {
   return 1
 }
 
-# Waits (65 s at most) while the loopback's TIME_WAIT sockets from the last
-# runs are many: every run leaves up to one per connection, and the next
-# run's connects then share the ephemeral ports with them (28,000 here);
-# waiting while they are over 20,000 keeps the ports from running out.
-time_wait_drained() {
-  for _ in $(seq 65); do
-    [ "$(ss -Htan state time-wait | wc -l)" -lt 20000 ] && return 0
-    sleep 1
-  done
-}
-
 for scenario in "${scenarios[@]}"; do
   for server in "${servers[@]}"; do
     # 19,000 connections through one process is our claim; the peers'
@@ -115,7 +101,8 @@ for scenario in "${scenarios[@]}"; do
         echo "port $port is taken: stop what listens there (ss -ltnp 'sport = :$port') and run again" >&2
         exit 1
       fi
-      time_wait_drained
+      # Over 20,000 TIME_WAIT sockets, the ports would run out.
+      time_wait_drained 20000
       start_server $server
       wait_for_port
       peer_flag=""; [ "${server%-*}" != chat ] && peer_flag="--peer"

@@ -73,9 +73,9 @@ terminal server "CHAT_OP_TOKEN=\$(cat op-token) server --port $port" 100
 wait_for server "listening on"
 terminal ana "client --port $port --name ana --op-token-file op-token"
 wait_for ana "ana joined lobby"
-tmux_ send-keys -t ana -l "/topic lunch on Friday: where and when?"
-tmux_ send-keys -t ana Enter
-wait_for ana "set the topic"
+# Types LINE in PANE, then waits for WANTED on ana's screen.
+say() { tmux_ send-keys -t "$1" -l "$2"; tmux_ send-keys -t "$1" Enter; wait_for ana "$3"; }
+say ana "/topic lunch on Friday: where and when?" "set the topic"
 for name in bo cy; do
   terminal "$name" "client --port $port --name $name"
   wait_for "$name" "$name joined lobby"
@@ -95,7 +95,6 @@ dee=$(page open "http://127.0.0.1:$port/lobby?name=dee")
 page wait "$dee" "you are dee in lobby"
 wait_for ana "dee joined lobby"
 
-say() { tmux_ send-keys -t "$1" -l "$2"; tmux_ send-keys -t "$1" Enter; wait_for ana "$3"; }
 say ana "hi all! who's up for lunch?" "ana: hi all"
 say bo "me! the usual place?" "bo: me!"
 page say "$dee" "count me in, I'll be 10 minutes late"

@@ -18,6 +18,7 @@
 # Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 n=${1:-19000}
 port=${PORT:-19500}
 out=${OUT:-}
@@ -38,10 +39,6 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir "$work/data"
 server_args=(--port "$port" --max-connections $((n + 1000)) --data-dir "$work/data"
   --messages-per-second 0)
-
-port_open() {
-  (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null
-}
 
 now_ms() {
   echo $(($(date +%s%N) / 1000000))
@@ -79,13 +76,8 @@ sample() {
   done
 }
 
-# Each run leaves a TIME_WAIT socket per connection on loopback, sharing the
-# ephemeral ports with the next run's: wait (65 s at most) until they are
-# few, so that runs compare.
-for _ in $(seq 65); do
-  [ "$(ss -Htan state time-wait | wc -l)" -lt 5000 ] && break
-  sleep 1
-done
+# Few TIME_WAIT sockets left by the last run, so that runs compare.
+time_wait_drained 5000
 
 if port_open; then
   echo "port $port is taken: stop what listens there (ss -ltnp 'sport = :$port') or set PORT" >&2

@@ -114,9 +114,7 @@ impl Backend {
 
     /// The bans kept from before a restart (`--data-dir`); taken once, at
     /// start. With Redis the bridge loads them at each resynchronisation
-    /// instead (`Registry::bans_loaded`), and the registry keeps them there
-    /// through `Cluster` directly, since it needs to know whether Redis
-    /// took them.
+    /// instead (`Registry::bans_loaded`).
     pub(super) fn saved_bans(&mut self) -> Vec<Ban> {
         match self {
             Backend::Disk(store) => store.take_bans(),
@@ -124,28 +122,41 @@ impl Backend {
         }
     }
 
+    // The moderation changes below return whether Redis took the change
+    // (`true`: every server, this one included, applies it when it comes
+    // back from there), so that the registry applies it here only
+    // otherwise: without Redis, or while the link is down.
+
     /// Keeps a ban given (or given again).
-    pub(super) fn keep_ban(&self, ban: &Ban) {
+    #[must_use = "a ban Redis did not take is held here alone"]
+    pub(super) fn keep_ban(&self, ban: &Ban) -> bool {
         if let Backend::Disk(store) = self {
             store.moderate(Change::KeepBan(ban.clone()));
         }
+        self.relay().is_some_and(|cluster| cluster.keep_ban(ban))
     }
 
-    /// Forgets the ban on `name`, lifted.
-    pub(super) fn forget_ban(&self, name: &str) {
+    /// Forgets the ban on `name`, lifted by `unban` (its event).
+    #[must_use = "a lifting Redis did not take holds here alone"]
+    pub(super) fn forget_ban(&self, name: &str, unban: &Event) -> bool {
         if let Backend::Disk(store) = self {
             store.moderate(Change::ForgetBan(name.to_owned()));
         }
+        self.relay()
+            .is_some_and(|cluster| cluster.forget_ban(name, unban))
     }
 
-    /// Keeps `room`'s topic (`None`: cleared).
-    pub(super) fn keep_topic(&self, room: &str, topic: Option<&str>) {
+    /// Keeps `room`'s topic (empty: cleared), set by `notice` (its event).
+    #[must_use = "a topic Redis did not take is set here alone"]
+    pub(super) fn keep_topic(&self, room: &str, topic: &str, notice: &Event) -> bool {
         if let Backend::Disk(store) = self {
             store.moderate(Change::Topic {
                 room: room.to_owned(),
-                topic: topic.map(str::to_owned),
+                topic: (!topic.is_empty()).then(|| topic.to_owned()),
             });
         }
+        self.relay()
+            .is_some_and(|cluster| cluster.topic(room, topic, notice))
     }
 
     /// How a room that is not here starts.
@@ -208,17 +219,25 @@ impl Backend {
     }
 
     /// Saves a registered name, or its new password.
-    pub(super) async fn save_name(&self, owner: Owner) {
+    #[must_use = "a registration Redis did not take holds here alone"]
+    pub(super) async fn save_name(&self, owner: Owner) -> bool {
         if let Backend::Disk(store) = self {
             store.save_name(owner).await;
+            return false;
         }
+        self.relay().is_some_and(|cluster| cluster.register(&owner))
     }
 
-    /// Forgets the registered name whose lowercase form is `key`.
-    pub(super) async fn forget_name(&self, key: String) {
+    /// Forgets the registered `name`, freed by `event` (its
+    /// `unregistered`).
+    #[must_use = "a name Redis did not free stays registered elsewhere"]
+    pub(super) async fn forget_name(&self, name: &str, event: &Event) -> bool {
         if let Backend::Disk(store) = self {
-            store.forget_name(key).await;
+            store.forget_name(name.to_lowercase()).await;
+            return false;
         }
+        self.relay()
+            .is_some_and(|cluster| cluster.unregister(name, event))
     }
 
     /// Commands waiting to go out: a sender is held back until they have.

@@ -218,20 +218,15 @@ impl Rooms {
             note,
             ts: now,
         };
-        let relayed = self
-            .backend
-            .relay()
-            .filter(|cluster| cluster.keep_ban(&ban));
-        if relayed.is_none() {
-            self.backend.keep_ban(&ban);
-        }
         // With Redis, the person's server closes them once their room has
         // heard the notice (`banned_here`); without it, or when the notice
         // cannot be published (Redis away, or they are here between rooms),
         // this server closes them if they are its own.
-        let published = match (relayed, &place) {
-            (Some(cluster), Some((_, room))) => cluster
-                .notice(room, &notice(room, None))
+        let published = match (self.backend.keep_ban(&ban), &place) {
+            (true, Some((_, room))) => self
+                .backend
+                .relay()
+                .is_some_and(|cluster| cluster.notice(room, &notice(room, None)))
                 .then(|| room.clone()),
             _ => None,
         };
@@ -348,13 +343,8 @@ impl Rooms {
             name: ban.name.clone(),
             by: by.to_owned(),
         };
-        let relayed = self
-            .backend
-            .relay()
-            .is_some_and(|cluster| cluster.forget_ban(&ban.name, &event));
-        if !relayed {
-            self.backend.forget_ban(&ban.name);
-        }
+        // Lifted here already; with Redis, every server lifts it.
+        let _ = self.backend.forget_ban(&ban.name, &event);
         tracing::info!(who = %by, action = "unban", whom = %ban.name, "lifted a ban");
         Ok(event)
     }

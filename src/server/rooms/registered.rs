@@ -256,13 +256,8 @@ impl Rooms {
             state.registered.owners.insert(key, owner.clone());
             changed
         };
-        let relayed = self
-            .backend
-            .relay()
-            .is_some_and(|cluster| cluster.register(&owner));
-        if !relayed {
-            self.backend.save_name(owner).await;
-        }
+        // Held here already; with Redis, every server holds it.
+        let _ = self.backend.save_name(owner).await;
         tracing::info!(who = %name, action = "register", changed, "registered a name");
         Ok(Event::Registered {
             name: name.to_owned(),
@@ -443,8 +438,14 @@ impl Rooms {
         let Event::Unregistered { name, by } = event else {
             return;
         };
+        state.registered.owners.remove(&name.to_lowercase());
+        self.tell_unregistered(state, name, by, event);
+    }
+
+    /// Tells whoever holds `name` now that `by` unregistered it, by
+    /// `event`, unless they did it themselves.
+    fn tell_unregistered(&self, state: &State, name: &str, by: &str, event: &Event) {
         let key = name.to_lowercase();
-        state.registered.owners.remove(&key);
         if key != by.to_lowercase()
             && let Some(person) = state.people.get(&key)
         {
@@ -465,7 +466,7 @@ impl Rooms {
     ) -> Result<Event, CommandError> {
         let name = name.unwrap_or(by);
         let key = name.to_lowercase();
-        let (event, relayed) = {
+        let event = {
             let mut state = self.state();
             if key != by.to_lowercase() && !state.ops.contains(&by.to_lowercase()) {
                 return Err(not_operator(
@@ -480,22 +481,15 @@ impl Rooms {
                 });
             };
             tracing::info!(who = %by, action = "unregister", whom = %owner.name, "unregistered a name");
-            let event = Event::Unregistered {
+            Event::Unregistered {
                 name: owner.name,
                 by: by.to_owned(),
-            };
-            // With Redis every server (this one too) tells the holder.
-            let relayed = self
-                .backend
-                .relay()
-                .is_some_and(|cluster| cluster.unregister(&key, &event));
-            if !relayed {
-                self.unregistered_here(&mut state, &event);
             }
-            (event, relayed)
         };
-        if !relayed {
-            self.backend.forget_name(key).await;
+        // With Redis every server (this one too) tells the holder. Freed
+        // here already: a registration of the name since is not undone.
+        if !self.backend.forget_name(&key, &event).await {
+            self.tell_unregistered(&self.state(), name, by, &event);
         }
         Ok(event)
     }

@@ -67,13 +67,8 @@ impl Rooms {
             topic: topic.clone(),
             by: Some(name.to_owned()),
         };
-        let relayed = self
-            .backend
-            .relay()
-            .is_some_and(|cluster| cluster.topic(room, &topic, &notice));
-        if !relayed {
+        if !self.backend.keep_topic(room, &topic, &notice) {
             entry.set_topic(&topic);
-            self.backend.keep_topic(room, entry.topic.as_deref());
             entry.broadcast(&notice);
         }
         if self.op_token.is_some() {

@@ -26,7 +26,7 @@ use tokio::process::{Child, Command};
 use crate::support::client::RunningClient;
 use crate::support::events::{enter, expect, join, say};
 use crate::support::proxy::Proxy;
-use crate::support::{TempDir, TestServer, within};
+use crate::support::{PASSWORD, TempDir, TestServer, within};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -1793,7 +1793,6 @@ async fn issue_19_a_taken_name_asks_before_joining_so_the_room_sees_one_arrival(
 /// is never in the URL nor in the log. Signed in elsewhere (4004), it stops.
 #[tokio::test]
 async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_the_tab() {
-    const SECRET: &str = "hunter22pw";
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -1802,7 +1801,7 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
     let mut server = TestServer::start(&["--data-dir", &data]).await;
     let port = server.port;
     let mut ana = enter(&server, "ana", "lobby").await;
-    ana.send(&format!("/register {SECRET}")).await;
+    ana.send(&format!("/register {PASSWORD}")).await;
     ana.event_matching("registered", |e| matches!(e, Event::Registered { .. }))
         .await;
     ana.send("/quit").await;
@@ -1834,7 +1833,7 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
                && document.getElementById('ask-error').textContent === \"wrong password for 'ana'\";",
         )
         .await;
-    browser.give_password(&page, SECRET).await;
+    browser.give_password(&page, PASSWORD).await;
     browser.wait_for_line(&page, "→ ana joined lobby").await;
     browser.wait_for_state(&page, "connected").await;
     assert_eq!(browser.status(&page).await.0, "ana in lobby");
@@ -1904,7 +1903,7 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
             .await;
         let seen = seen.as_str().expect("text");
         assert!(
-            [SECRET, "not-the-password", "cy-secret-1"]
+            [PASSWORD, "not-the-password", "cy-secret-1"]
                 .iter()
                 .all(|secret| !seen.contains(secret)),
             "a password shows: {seen}"
@@ -1914,7 +1913,7 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
     // The password given elsewhere takes the name: the page says so and
     // stays away, rather than take it back, and back again.
     let (mut elsewhere, _) = server.join("zz", "lobby").await;
-    elsewhere.send(&format!("/identify ana {SECRET}")).await;
+    elsewhere.send(&format!("/identify ana {PASSWORD}")).await;
     browser
         .wait_for_line(
             &page,

@@ -7,21 +7,17 @@
 
 use chat::protocol::{BanInfo, ErrorCode, Event};
 
-use crate::bans::{PROXY, connect_from, refused};
-use crate::support::TestServer;
-use crate::support::WsClient;
 use crate::support::events::{
-    enter, enter_after, expect, expect_error, join, leave, message, say, untimed, who_with_ops,
+    enter, enter_after, expect, expect_error, join, leave, message, op, say, untimed, who_with_ops,
 };
 use crate::support::redis::Redis;
-
-const SECRET: &str = "s3cret-op";
+use crate::support::{OP_SECRET, PASSWORD, PROXY, TestServer, WsClient, connect_from, refused};
 
 /// Two servers with operators on one Redis.
 async fn two_servers(redis: &Redis) -> (TestServer, TestServer) {
     (
-        redis.server(&["--op-token", SECRET]).await,
-        redis.server(&["--op-token", SECRET]).await,
+        redis.server(&["--op-token", OP_SECRET]).await,
+        redis.server(&["--op-token", OP_SECRET]).await,
     )
 }
 
@@ -34,8 +30,7 @@ async fn operator_and_two(one: &TestServer, two: &TestServer) -> (WsClient, WsCl
     let cy = enter_after(two, "cy", "lobby", &["ana"]).await;
     expect(&mut ana, join("lobby", "cy")).await;
     expect(&mut bo, join("lobby", "cy")).await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    op(&mut ana, "ana").await;
     (ana, bo, cy)
 }
 
@@ -171,8 +166,7 @@ async fn an_operator_mutes_someone_on_another_server() {
     expect_error(&mut bo, ErrorCode::Muted, refusal).await;
 
     // Lifted from the other server by another operator.
-    cy.send(&format!("/op {SECRET}")).await;
-    expect(&mut cy, Event::Op { name: "cy".into() }).await;
+    op(&mut cy, "cy").await;
     cy.send("/unmute bo").await;
     let unmuted = Event::Unmute {
         name: "bo".into(),
@@ -218,7 +212,7 @@ async fn a_topic_is_kept_in_redis_and_told_on_every_server() {
     let Some(redis) = Redis::start().await else {
         return;
     };
-    let args = ["--op-token", SECRET, "--max-stored-rooms", "2"];
+    let args = ["--op-token", OP_SECRET, "--max-stored-rooms", "2"];
     let (one, two) = (redis.server(&args).await, redis.server(&args).await);
     let (mut ana, mut bo, mut cy) = operator_and_two(&one, &two).await;
 
@@ -318,7 +312,7 @@ async fn an_operator_bans_someone_on_another_server() {
     let Some(redis) = Redis::start().await else {
         return;
     };
-    let args = ["--op-token", SECRET, PROXY[0], PROXY[1]];
+    let args = ["--op-token", OP_SECRET, PROXY[0], PROXY[1]];
     let (one, two) = (redis.server(&args).await, redis.server(&args).await);
     let mut ana = enter_from_after(&one, "ana", "203.0.113.1", &[]).await;
     let mut bo = enter_from_after(&two, "bo", "203.0.113.2", &["ana"]).await;
@@ -326,8 +320,7 @@ async fn an_operator_bans_someone_on_another_server() {
     let mut cy = enter_from_after(&two, "cy", "203.0.113.3", &["ana"]).await;
     expect(&mut ana, join("lobby", "cy")).await;
     expect(&mut bo, join("lobby", "cy")).await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    op(&mut ana, "ana").await;
 
     ana.send("/ban BO 2h spamming").await;
     let heard = untimed(ana.next_event().await);
@@ -431,8 +424,6 @@ async fn an_operator_bans_someone_on_another_server() {
     expect(&mut cy, message(2, "lobby", "ana", "after the unban")).await;
     enter_from_after(&two, "bo", "203.0.113.2", &[]).await;
 }
-
-const PASSWORD: &str = "hunter22pw";
 
 /// The next `count` events of `client`, untimed.
 async fn next_events(client: &mut WsClient, count: usize) -> Vec<Event> {

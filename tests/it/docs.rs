@@ -33,9 +33,8 @@ use std::process::Command;
 
 use chat::protocol::Event;
 
-use crate::bans::connect_from;
 use crate::support::client::CLIENT;
-use crate::support::{SERVER, TempDir, TestServer, WsClient};
+use crate::support::{SERVER, TempDir, TestServer, WsClient, connect_from};
 
 /// The repository's root, where the Markdown files are.
 fn root() -> PathBuf {

@@ -12,9 +12,7 @@ use futures_util::SinkExt as _;
 
 use crate::support::events::{enter, expect, expect_error, join, leave, message, nick, say};
 use crate::support::redis::Redis;
-use crate::support::{TestServer, WsClient};
-
-const PASSWORD: &str = "hunter22pw";
+use crate::support::{PASSWORD, TestServer, WsClient};
 
 /// Connects a JSON client with `wait=1` to `path_and_query`, reading
 /// nothing: a held connection is told why before any welcome.

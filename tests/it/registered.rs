@@ -9,11 +9,9 @@ use chat::protocol::{ErrorCode, Event};
 use tokio::process::Command;
 
 use crate::support::client::RunningClient;
-use crate::support::events::{enter, expect, expect_error, join, leave, message, nick, say};
+use crate::support::events::{enter, expect, expect_error, join, leave, message, nick, op, say};
 use crate::support::raw_ws::{RawWs, upgrade_request};
-use crate::support::{SERVER, TempDir, TestServer, WsClient, with_query};
-
-const PASSWORD: &str = "hunter22pw";
+use crate::support::{OP_SECRET, PASSWORD, SERVER, TempDir, TestServer, WsClient, with_query};
 
 fn registered(name: &str, durable: bool, changed: bool) -> Event {
     Event::Registered {
@@ -325,7 +323,7 @@ async fn an_address_registers_three_names_at_most() {
 /// its holder is told; anyone else is refused.
 #[tokio::test]
 async fn unregister_own_and_by_an_operator() {
-    let server = TestServer::start(&["--op-token", "op-secret"]).await;
+    let server = TestServer::start(&["--op-token", OP_SECRET]).await;
     let mut ana = enter_registered(&server, "ana").await;
     ana.send("/unregister").await;
     expect(
@@ -355,8 +353,7 @@ async fn unregister_own_and_by_an_operator() {
         "only operators may unregister someone else's name; see /op",
     )
     .await;
-    bo.send("/op op-secret").await;
-    expect(&mut bo, Event::Op { name: "bo".into() }).await;
+    op(&mut bo, "bo").await;
     bo.send("/unregister ana").await;
     let freed = Event::Unregistered {
         name: "ana".into(),

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use chat::protocol::{ErrorCode, Event};
 
-use super::{Endpoint, WsClient};
+use super::{Endpoint, OP_SECRET, WsClient, connect_from};
 
 /// Parses one JSON event: a frame from the server, or a line of
 /// `client --json`. Fails the test, quoting `text`, if it is not one.
@@ -166,6 +166,22 @@ pub async fn enter(server: &Endpoint, name: &str, room: &str) -> WsClient {
     let (mut client, _) = server.join(name, room).await;
     expect(&mut client, join(room, name)).await;
     client
+}
+
+/// `name` in the lobby (JSON) from `from` (see [`connect_from`]), past its
+/// welcome and own join.
+pub async fn enter_from(server: &Endpoint, name: &str, from: Option<&str>) -> WsClient {
+    let mut client = connect_from(server, &format!("/lobby?format=json&name={name}"), from).await;
+    let welcome = client.next_event().await;
+    assert!(matches!(welcome, Event::Welcome { .. }), "{welcome:?}");
+    expect(&mut client, join("lobby", name)).await;
+    client
+}
+
+/// Makes `client`, called `name`, an operator with [`OP_SECRET`].
+pub async fn op(client: &mut WsClient, name: &str) {
+    client.send(&format!("/op {OP_SECRET}")).await;
+    expect(client, Event::Op { name: name.into() }).await;
 }
 
 /// `name` in `room` on `server`, past its own join. The joins of

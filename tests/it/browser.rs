@@ -24,7 +24,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::support::client::RunningClient;
-use crate::support::events::{enter, expect, join, say};
+use crate::support::events::{enter, expect, join, own_join, register_and_quit, say};
 use crate::support::proxy::Proxy;
 use crate::support::{PASSWORD, TempDir, TestServer, within};
 
@@ -1800,12 +1800,7 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
     let data = dir.path("data");
     let mut server = TestServer::start(&["--data-dir", &data]).await;
     let port = server.port;
-    let mut ana = enter(&server, "ana", "lobby").await;
-    ana.send(&format!("/register {PASSWORD}")).await;
-    ana.event_matching("registered", |e| matches!(e, Event::Registered { .. }))
-        .await;
-    ana.send("/quit").await;
-    ana.expect_close().await;
+    register_and_quit(&server, "ana", true).await;
     let mut obs = enter(&server, "obs", "lobby").await;
 
     let page = browser
@@ -1872,8 +1867,7 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
     assert_eq!(browser.status(&page).await.0, "ana in lobby");
     assert_eq!(browser.status(&cy).await.0, "cy in lobby");
     let (mut obs, _) = server.join("obs", "lobby").await;
-    obs.event_matching("obs's own join", |e| matches!(e, Event::Join { .. }))
-        .await;
+    own_join(&mut obs, "lobby", "obs").await;
     obs.send("/who").await;
     let who = obs
         .event_matching("the who", |e| matches!(e, Event::Who { .. }))

@@ -8,7 +8,8 @@
 use chat::protocol::{BanInfo, ErrorCode, Event};
 
 use crate::support::events::{
-    enter, enter_after, expect, expect_error, join, leave, message, op, say, untimed, who_with_ops,
+    connect_sending, enter, enter_after, enter_registered, expect, expect_error, join, leave,
+    message, op, own_join, say, until_own_join, untimed, who_with_ops,
 };
 use crate::support::redis::Redis;
 use crate::support::{OP_SECRET, PASSWORD, PROXY, TestServer, WsClient, connect_from, refused};
@@ -290,17 +291,12 @@ async fn enter_from_after(
         Some(from),
     )
     .await;
-    loop {
-        let event = untimed(client.next_event().await);
-        if event == join("lobby", name) {
-            return client;
-        }
-        assert!(
-            matches!(event, Event::Welcome { .. } | Event::Message { .. })
-                || earlier.iter().any(|other| event == join("lobby", other)),
-            "{event:?} before {name}'s own join"
-        );
-    }
+    until_own_join(&mut client, "lobby", name, |event| {
+        matches!(event, Event::Welcome { .. } | Event::Message { .. })
+            || earlier.iter().any(|other| *event == join("lobby", other))
+    })
+    .await;
+    client
 }
 
 /// A ban given on one server closes the person on the other with 4003
@@ -434,37 +430,6 @@ async fn next_events(client: &mut WsClient, count: usize) -> Vec<Event> {
     events
 }
 
-/// A JSON client asking for `path_and_query` that sends `first` at once
-/// (as a connection held for its registered name must), with its welcome.
-async fn connect_sending(
-    server: &TestServer,
-    path_and_query: &str,
-    first: &str,
-) -> (WsClient, Event) {
-    let url = server.url_for(&format!("{path_and_query}&format=json"));
-    let mut client = WsClient::connect(&url).await;
-    client.send(first).await;
-    let welcome = client.next_event().await;
-    assert!(matches!(welcome, Event::Welcome { .. }), "{welcome:?}");
-    (client, welcome)
-}
-
-/// Ana in the lobby of `server`, her name registered in Redis.
-async fn registered_ana(server: &TestServer) -> WsClient {
-    let mut ana = enter(server, "ana", "lobby").await;
-    ana.send(&format!("/register {PASSWORD}")).await;
-    expect(
-        &mut ana,
-        Event::Registered {
-            name: "ana".into(),
-            durable: true,
-            changed: false,
-        },
-    )
-    .await;
-    ana
-}
-
 /// A name registered on one server is registered on every server (one
 /// started later too): `/nick` to it is refused there, and `/identify`
 /// from another server, or a connection asking for it there, takes it
@@ -476,7 +441,7 @@ async fn a_name_registered_on_one_server_belongs_to_its_owner_on_every_server() 
         return;
     };
     let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
-    let mut ana = registered_ana(&one).await;
+    let mut ana = enter_registered(&one, "ana", true).await;
     let mut bo = enter_after(&two, "bo", "lobby", &["ana"]).await;
     expect(&mut ana, join("lobby", "bo")).await;
 
@@ -528,22 +493,12 @@ async fn a_name_registered_on_one_server_belongs_to_its_owner_on_every_server() 
     );
     expect(&mut cy, left).await;
     expect(&mut cy, join("lobby", "ana")).await;
-    loop {
-        let event = untimed(back.next_event().await);
-        if event == join("lobby", "ana") {
-            break;
-        }
-        assert!(
-            matches!(event, Event::Message { .. } | Event::Leave { .. }),
-            "{event:?}"
-        );
-    }
-    let (mut dee, _) = one.join("dee", "lobby").await;
-    dee.event_matching(
-        "the own join",
-        |e| matches!(e, Event::Join { name, .. } if name == "dee"),
-    )
+    until_own_join(&mut back, "lobby", "ana", |event| {
+        matches!(event, Event::Message { .. } | Event::Leave { .. })
+    })
     .await;
+    let (mut dee, _) = one.join("dee", "lobby").await;
+    own_join(&mut dee, "lobby", "dee").await;
 
     // Freed everywhere; the name stays its holder's while connected.
     expect(&mut back, join("lobby", "dee")).await;
@@ -586,7 +541,7 @@ async fn wrong_passwords_are_counted_on_every_server() {
         return;
     };
     let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
-    let mut ana = registered_ana(&one).await;
+    let mut ana = enter_registered(&one, "ana", true).await;
     // Each guesser alone in a room of its own: nothing else reaches them.
     let mut bo = enter(&two, "bo", "guess-two").await;
     let mut cy = enter(&one, "cy", "guess-one").await;

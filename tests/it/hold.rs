@@ -10,7 +10,9 @@
 use chat::protocol::{ErrorCode, Event};
 use futures_util::SinkExt as _;
 
-use crate::support::events::{enter, expect, expect_error, join, leave, message, nick, say};
+use crate::support::events::{
+    enter, expect, expect_error, join, leave, message, nick, own_join, register_and_quit, say,
+};
 use crate::support::redis::Redis;
 use crate::support::{PASSWORD, TestServer, WsClient};
 
@@ -153,12 +155,7 @@ async fn issue_19_a_hold_takes_eight_answers_at_most() {
         &format!("the name 'Bo' is taken; you are {guest} (/nick NAME to pick another)"),
     )
     .await;
-    persistent
-        .event_matching(
-            "its own join",
-            |e| matches!(e, Event::Join { name, .. } if *name == guest),
-        )
-        .await;
+    own_join(&mut persistent, "lobby", &guest).await;
     expect(&mut persistent, nick("lobby", &guest, "zed")).await;
 }
 
@@ -189,12 +186,7 @@ async fn issue_19_without_wait_a_taken_name_enters_as_a_guest() {
 #[tokio::test]
 async fn issue_19_a_registered_name_waits_for_its_password() {
     let server = TestServer::start(&[]).await;
-    let mut ana = enter(&server, "ana", "lobby").await;
-    ana.send(&format!("/register {PASSWORD}")).await;
-    ana.event_matching("registered", |e| matches!(e, Event::Registered { .. }))
-        .await;
-    ana.send("/quit").await;
-    ana.expect_close().await;
+    register_and_quit(&server, "ana", false).await;
     let mut bo = enter(&server, "bo", "lobby").await;
 
     let mut held = connect_waiting(&server, "/lobby?name=ana").await;
@@ -254,11 +246,7 @@ async fn issue_19_a_name_taken_on_another_server_waits_too() {
     expect_error(&mut held, ErrorCode::NameTaken, &taken_in_hold("bo")).await;
     held.send("/nick eve").await;
     assert_eq!(welcome_name(&mut held).await, "eve");
-    held.event_matching(
-        "its own join",
-        |e| matches!(e, Event::Join { name, .. } if name == "eve"),
-    )
-    .await;
+    own_join(&mut held, "lobby", "eve").await;
     expect(&mut bo, join("lobby", "eve")).await;
     nothing_more(&mut bo, 1, "bo", "hi eve").await;
 }

@@ -273,21 +273,14 @@ fn flags(help: &str) -> Vec<Flag> {
         .collect()
 }
 
-/// The section of the client's flags: in docs/operating.md once the README
-/// sends it there, else still in README.md.
-fn client_flags_section() -> (String, String) {
-    const TITLE: &str = "The client's flags";
-    let operating = read(&root().join("docs/operating.md"));
-    for (file, markdown) in [
-        ("docs/operating.md", operating),
-        ("README.md", read(&root().join("README.md"))),
-    ] {
-        if let Some(lines) = section(&markdown, TITLE) {
-            let text: Vec<&str> = lines.iter().map(|line| line.text).collect();
-            return (file.to_owned(), text.join("\n"));
-        }
-    }
-    panic!("no section \"{TITLE}\" in docs/operating.md nor README.md");
+/// The text of the section `title` of the Markdown file `file` (relative to
+/// the repository's root), its lines joined; fails the test if there is none.
+fn section_text(file: &str, title: &str) -> String {
+    let markdown = read(&root().join(file));
+    let lines =
+        section(&markdown, title).unwrap_or_else(|| panic!("no section {title:?} in {file}"));
+    let text: Vec<&str> = lines.iter().map(|line| line.text).collect();
+    text.join("\n")
 }
 
 /// Environment variables a binary reads by itself rather than through clap,
@@ -403,11 +396,8 @@ fn check_table(file: &str, section: &str, flags: &[Flag]) -> Vec<String> {
 fn issue_20_the_servers_flags_table_is_its_help() {
     let flags = flags(&help(SERVER));
     assert!(flags.len() > 30, "read only {flags:?}");
-    let operating = read(&root().join("docs/operating.md"));
-    let lines =
-        section(&operating, "The server's flags").expect("a section \"The server's flags\"");
-    let text: Vec<&str> = lines.iter().map(|line| line.text).collect();
-    let wrong = check_table("docs/operating.md", &text.join("\n"), &flags);
+    let section = section_text("docs/operating.md", "The server's flags");
+    let wrong = check_table("docs/operating.md", &section, &flags);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
@@ -421,8 +411,8 @@ fn issue_20_the_clients_flags_table_is_its_help() {
         flags.iter().any(|flag| flag.long == "--name"),
         "read only {flags:?}"
     );
-    let (file, section) = client_flags_section();
-    let wrong = check_table(&file, &section, &flags);
+    let section = section_text("docs/operating.md", "The client's flags");
+    let wrong = check_table("docs/operating.md", &section, &flags);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 

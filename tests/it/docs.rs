@@ -25,7 +25,8 @@
 //! [`NOT_MADE_LIVE`], and every other example must have been received.
 //!
 //! One file for the checks of the docs, since they share one small reader of
-//! Markdown (headings and their anchors, tables, links, code blocks).
+//! Markdown (headings and their anchors, tables, links, code blocks; its
+//! lines and sections are in `support::markdown`, which readme.rs uses too).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ use std::process::Command;
 use chat::protocol::Event;
 
 use crate::support::client::CLIENT;
+use crate::support::markdown::{Line, heading, lines, section};
 use crate::support::{SERVER, TempDir, TestServer, WsClient, connect_from};
 
 /// The repository's root, where the Markdown files are.
@@ -46,46 +48,8 @@ fn read(path: &Path) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Reading Markdown: enough of it for headings, tables, links and code blocks.
-
-/// One line of a Markdown file, and whether it is inside a fenced code block
-/// (fences included), where nothing is a heading, a table or a link.
-struct Line<'a> {
-    text: &'a str,
-    in_code: bool,
-}
-
-fn lines(markdown: &str) -> Vec<Line<'_>> {
-    let mut in_code = false;
-    markdown
-        .lines()
-        .map(|text| {
-            let fence = text.trim_start().starts_with("```");
-            let line = Line {
-                text,
-                in_code: in_code || fence,
-            };
-            if fence {
-                in_code = !in_code;
-            }
-            line
-        })
-        .collect()
-}
-
-/// A heading line's level and text (`## The server's flags` → 2, "The
-/// server's flags"), outside code blocks.
-fn heading(line: &Line<'_>) -> Option<(usize, String)> {
-    if line.in_code {
-        return None;
-    }
-    let level = line.text.chars().take_while(|&c| c == '#').count();
-    let rest = line.text.get(level..)?;
-    if level == 0 || level > 6 || !rest.starts_with(' ') {
-        return None;
-    }
-    Some((level, rest.trim().trim_end_matches('#').trim().to_owned()))
-}
+// Reading Markdown: headings' anchors, tables and links, on top of
+// support::markdown's lines, headings and sections.
 
 /// `text` without its code spans' backticks, and with each link reduced to
 /// its text: what GitHub shows of a heading.
@@ -133,22 +97,6 @@ fn anchors(markdown: &str) -> BTreeSet<String> {
         }
     }
     out
-}
-
-/// The lines of the section under the heading `title` (any level), up to the
-/// next heading of that level or above; `None` if there is no such heading.
-fn section<'a>(markdown: &'a str, title: &str) -> Option<Vec<Line<'a>>> {
-    let all = lines(markdown);
-    let start = all
-        .iter()
-        .position(|line| heading(line).is_some_and(|(_, text)| text == title))?;
-    let (level, _) = heading(&all[start]).expect("a heading");
-    Some(
-        all.into_iter()
-            .skip(start + 1)
-            .take_while(|line| heading(line).is_none_or(|(l, _)| l > level))
-            .collect(),
-    )
 }
 
 /// `text` split on the `|` that are not inside a code span.

@@ -13,6 +13,7 @@ pub mod certs;
 pub mod client;
 pub mod events;
 pub mod inprocess;
+pub mod markdown;
 pub mod proxy;
 pub mod raw_ws;
 pub mod redis;

@@ -697,14 +697,11 @@ impl Shown {
             self.documented.contains(&wanted),
             "docs/protocol.md shows no {wanted:?}"
         );
-        crate::support::within(&format!("the frame {wanted:?}"), async {
-            loop {
-                if untimed_text(&client.next_text().await) == wanted {
-                    return;
-                }
-            }
-        })
-        .await;
+        client
+            .text_matching(&format!("the frame {wanted:?}"), |text| {
+                untimed_text(text) == wanted
+            })
+            .await;
         self.seen.insert(wanted);
     }
 
@@ -740,10 +737,9 @@ async fn text_client(server: &TestServer, path_and_query: &str) -> WsClient {
 /// Reads `client`'s frames up to exactly `wanted`: a frame the test needs
 /// to have passed, not a documented one.
 async fn pass(client: &mut WsClient, wanted: &str) {
-    crate::support::within(&format!("the frame {wanted:?}"), async {
-        while client.next_text().await != wanted {}
-    })
-    .await;
+    client
+        .text_matching(&format!("the frame {wanted:?}"), |text| text == wanted)
+        .await;
 }
 
 /// The events of docs/protocol.md happen on a real server, and a text

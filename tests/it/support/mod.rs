@@ -463,6 +463,20 @@ impl WsClient {
         .await
     }
 
+    /// Reads text frames until one matches `pred`, returning it (the others
+    /// are dropped).
+    pub async fn text_matching(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        within(what, async {
+            loop {
+                let text = self.next_text().await;
+                if pred(&text) {
+                    return text;
+                }
+            }
+        })
+        .await
+    }
+
     /// Waits for the server's close frame and returns its code and reason.
     pub async fn expect_close(&mut self) -> (u16, String) {
         let (code, reason, _read) = self.texts_until_close().await;

@@ -11,7 +11,7 @@ use crate::support::events::{
     connect_sending, enter, enter_after, enter_registered, expect, expect_error, join, leave,
     message, op, own_join, say, until_own_join, untimed, who_with_ops,
 };
-use crate::support::redis::Redis;
+use crate::support::redis::{Redis, redis_cli};
 use crate::support::{OP_SECRET, PASSWORD, PROXY, TestServer, WsClient, connect_from, refused};
 
 /// Two servers with operators on one Redis.
@@ -256,11 +256,7 @@ async fn a_topic_is_kept_in_redis_and_told_on_every_server() {
     ana.send("/topic again").await;
     expect(&mut ana, topic("side", "again", Some("ana"))).await;
     let mut redis_link = redis.connection().await;
-    let kept: Option<String> = redis::cmd("GET")
-        .arg("chat:topic:side")
-        .query_async(&mut redis_link)
-        .await
-        .expect("GET");
+    let kept: Option<String> = redis_cli(&mut redis_link, &["GET", "chat:topic:side"]).await;
     assert_eq!(kept.as_deref(), Some("again"));
     expect(&mut cy, join("lobby", "dee")).await;
     expect(&mut cy, leave("lobby", "ana", "joined side")).await;
@@ -268,11 +264,7 @@ async fn a_topic_is_kept_in_redis_and_told_on_every_server() {
     let (mut gus, _) = one.join("gus", "third").await;
     expect(&mut gus, join("third", "gus")).await;
     say(&mut gus, 1, "third", "gus", "a third room").await;
-    let kept: Option<String> = redis::cmd("GET")
-        .arg("chat:topic:side")
-        .query_async(&mut redis_link)
-        .await
-        .expect("GET");
+    let kept: Option<String> = redis_cli(&mut redis_link, &["GET", "chat:topic:side"]).await;
     assert_eq!(kept, None, "dropped with the room");
 }
 

@@ -10,18 +10,11 @@ use tokio::process::Command;
 
 use crate::support::client::RunningClient;
 use crate::support::events::{
-    connect_sending, enter, enter_registered, expect, expect_error, join, leave, message, nick, op,
-    own_join, register_and_quit, registered, say,
+    connect_sending, enter, enter_registered, expect, expect_error, join, leave, message, name_of,
+    nick, op, own_join, register_and_quit, registered, say,
 };
 use crate::support::raw_ws::{RawWs, upgrade_request};
 use crate::support::{OP_SECRET, PASSWORD, SERVER, TempDir, TestServer, WsClient};
-
-fn name_of(welcome: &Event) -> String {
-    match welcome {
-        Event::Welcome { name, .. } => name.clone(),
-        other => panic!("not a welcome: {other:?}"),
-    }
-}
 
 /// `/identify ana PASSWORD` from another connection makes it ana: the
 /// older connection is closed with 4004, its room reads that it left

@@ -263,6 +263,14 @@ pub async fn connect_sending(
     (client, welcome)
 }
 
+/// The name a welcome gives its connection.
+pub fn name_of(welcome: &Event) -> String {
+    match welcome {
+        Event::Welcome { name, .. } => name.clone(),
+        other => panic!("not a welcome: {other:?}"),
+    }
+}
+
 /// The next event of `client`, without its timestamp.
 pub async fn next_untimed(client: &mut WsClient) -> Event {
     untimed(client.next_event().await)

@@ -113,17 +113,12 @@ async fn issue_19_a_waiting_connection_becomes_a_guest_without_an_answer() {
     expect_error(&mut talker, ErrorCode::NameTaken, &taken_in_hold("bo")).await;
     talker.send("hello").await;
     let guest = name_of(&talker.next_event().await);
-    talker
-        .event_matching("its name_taken", |e| {
-            matches!(
-                e,
-                Event::Error {
-                    code: ErrorCode::NameTaken,
-                    ..
-                }
-            )
-        })
-        .await;
+    expect_error(
+        &mut talker,
+        ErrorCode::NameTaken,
+        &taken_as_guest("bo", &guest),
+    )
+    .await;
     expect(&mut talker, join("lobby", &guest)).await;
     expect(&mut talker, message(1, "lobby", &guest, "hello")).await;
 }

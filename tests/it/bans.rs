@@ -10,49 +10,12 @@
 use std::time::Duration;
 
 use chat::protocol::{BanInfo, ErrorCode, Event};
-use http::{HeaderName, HeaderValue};
-use tokio_websockets::ClientBuilder;
 
 use crate::support::client::RunningClient;
-use crate::support::events::{enter, expect, expect_error, join, leave, untimed};
-use crate::support::{Endpoint, TempDir, TestServer, WsClient, within};
-
-pub const SECRET: &str = "s3cret-op";
-pub const PROXY: [&str; 2] = ["--trusted-proxy", "127.0.0.1/32"];
-
-/// A WebSocket client to `path_and_query` whose trusted proxy says it
-/// comes from `from` (no header: `None`).
-pub async fn connect_from(server: &Endpoint, path_and_query: &str, from: Option<&str>) -> WsClient {
-    let uri = server.url_for(path_and_query).parse().expect("a valid URL");
-    let mut builder = ClientBuilder::from_uri(uri);
-    if let Some(from) = from {
-        builder = builder
-            .add_header(
-                HeaderName::from_static("x-forwarded-for"),
-                HeaderValue::from_str(from).expect("an address is a header value"),
-            )
-            .expect("X-Forwarded-For may be set");
-    }
-    let (ws, _) = within("the WebSocket handshake", builder.connect())
-        .await
-        .expect("the upgrade");
-    WsClient { ws }
-}
-
-/// `name` in the lobby (JSON) from `from`, past its welcome and own join.
-pub async fn enter_from(server: &Endpoint, name: &str, from: Option<&str>) -> WsClient {
-    let mut client = connect_from(server, &format!("/lobby?format=json&name={name}"), from).await;
-    let welcome = client.next_event().await;
-    assert!(matches!(welcome, Event::Welcome { .. }), "{welcome:?}");
-    expect(&mut client, join("lobby", name)).await;
-    client
-}
-
-/// Makes `client`, called `name`, an operator.
-async fn op(client: &mut WsClient, name: &str) {
-    client.send(&format!("/op {SECRET}")).await;
-    expect(client, Event::Op { name: name.into() }).await;
-}
+use crate::support::events::{enter, enter_from, expect, expect_error, join, leave, op, untimed};
+use crate::support::{
+    OP_SECRET, PROXY, TempDir, TestServer, WsClient, connect_from, refused, within,
+};
 
 fn ban_notice(name: &str, reason: &str, until: Option<u64>, note: Option<&str>) -> Event {
     Event::Ban {
@@ -102,12 +65,6 @@ fn without_until(event: Event, seconds: u64) -> Event {
     }
 }
 
-/// The close a connection gets right after its upgrade.
-pub async fn refused(server: &Endpoint, name: &str, from: Option<&str>) -> (u16, String) {
-    let mut client = connect_from(server, &format!("/lobby?format=json&name={name}"), from).await;
-    client.expect_close().await
-}
-
 /// `/ban NAME DUR WHY`: the room hears it (the banned person too), who is
 /// closed with 4003, the operator's name, the end and the reason; the name
 /// and the address are then refused with 4003 on connect, a `/nick` to the
@@ -115,7 +72,7 @@ pub async fn refused(server: &Endpoint, name: &str, from: Option<&str>) -> (u16,
 /// says who banned whom, until when and why.
 #[tokio::test]
 async fn a_ban_closes_with_4003_and_refuses_the_name_and_the_address() {
-    let mut server = TestServer::start(&["--op-token", SECRET, PROXY[0], PROXY[1]]).await;
+    let mut server = TestServer::start(&["--op-token", OP_SECRET, PROXY[0], PROXY[1]]).await;
     let mut ana = enter_from(&server, "ana", Some("203.0.113.1")).await;
     let mut bo = enter_from(&server, "bo", Some("203.0.113.2")).await;
     expect(&mut ana, join("lobby", "bo")).await;
@@ -214,7 +171,7 @@ async fn a_ban_closes_with_4003_and_refuses_the_name_and_the_address() {
 /// from that address still gets in. In the text format too.
 #[tokio::test]
 async fn a_shared_address_is_not_banned_and_the_operator_is_told_why() {
-    let server = TestServer::start(&["--op-token", SECRET]).await;
+    let server = TestServer::start(&["--op-token", OP_SECRET]).await;
     let mut ana = enter(&server, "ana", "lobby").await;
     let mut bo = enter(&server, "bo", "lobby").await;
     expect(&mut ana, join("lobby", "bo")).await;
@@ -263,7 +220,7 @@ async fn a_shared_address_is_not_banned_and_the_operator_is_told_why() {
     let mut text_op = WsClient::connect(&server.url_for("/lobby?name=eve")).await;
     text_op.next_text().await;
     text_op.next_text().await;
-    text_op.send(&format!("/op {SECRET}")).await;
+    text_op.send(&format!("/op {OP_SECRET}")).await;
     assert_eq!(text_op.next_text().await, "-- you are now an operator");
     text_op.send("/bans").await;
     assert_eq!(
@@ -280,7 +237,7 @@ async fn a_shared_address_is_not_banned_and_the_operator_is_told_why() {
 /// address, which stands for everyone behind it: only the name is banned.
 #[tokio::test]
 async fn a_trusted_proxys_address_is_never_banned() {
-    let server = TestServer::start(&["--op-token", SECRET, PROXY[0], PROXY[1]]).await;
+    let server = TestServer::start(&["--op-token", OP_SECRET, PROXY[0], PROXY[1]]).await;
     let mut ana = enter_from(&server, "ana", Some("203.0.113.1")).await;
     let mut bo = enter_from(&server, "bo", None).await;
     expect(&mut ana, join("lobby", "bo")).await;
@@ -308,7 +265,7 @@ async fn a_trusted_proxys_address_is_never_banned() {
 /// Only operators ban, unban and list bans; misuse gets a clear error.
 #[tokio::test]
 async fn ban_commands_are_for_operators_and_say_what_is_wrong() {
-    let server = TestServer::start(&["--op-token", SECRET]).await;
+    let server = TestServer::start(&["--op-token", OP_SECRET]).await;
     let mut ana = enter(&server, "ana", "lobby").await;
     let mut bo = enter(&server, "bo", "lobby").await;
     expect(&mut ana, join("lobby", "bo")).await;
@@ -376,7 +333,7 @@ async fn without_op_token_nobody_bans() {
 /// A timed ban ends by itself: refused with 4003 until then, let in after.
 #[tokio::test]
 async fn a_timed_ban_ends_by_itself() {
-    let server = TestServer::start(&["--op-token", SECRET, PROXY[0], PROXY[1]]).await;
+    let server = TestServer::start(&["--op-token", OP_SECRET, PROXY[0], PROXY[1]]).await;
     let mut ana = enter_from(&server, "ana", Some("203.0.113.1")).await;
     let mut bo = enter_from(&server, "bo", Some("203.0.113.2")).await;
     expect(&mut ana, join("lobby", "bo")).await;
@@ -417,7 +374,7 @@ async fn a_timed_ban_ends_by_itself() {
 #[tokio::test]
 async fn bans_and_topics_survive_a_restart_with_a_data_dir() {
     let dir = TempDir::new();
-    let args = ["--op-token", SECRET, "--data-dir", dir.root()];
+    let args = ["--op-token", OP_SECRET, "--data-dir", dir.root()];
     let mut server = TestServer::start(&args).await;
     let mut ana = enter(&server, "ana", "lobby").await;
     let mut bo = enter(&server, "bo", "lobby").await;
@@ -481,7 +438,7 @@ async fn bans_and_topics_survive_a_restart_with_a_data_dir() {
 /// same way at once.
 #[tokio::test]
 async fn a_banned_client_says_why_and_until_when_and_stops() {
-    let server = TestServer::start(&["--op-token", SECRET]).await;
+    let server = TestServer::start(&["--op-token", OP_SECRET]).await;
     let mut ana = enter(&server, "ana", "lobby").await;
     op(&mut ana, "ana").await;
     let mut bo = RunningClient::start(&[&server.url, "--name", "bo"]);

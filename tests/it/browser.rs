@@ -24,9 +24,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::support::client::RunningClient;
-use crate::support::events::{enter, expect, join, say};
+use crate::support::events::{enter, expect, join, own_join, register_and_quit, say};
 use crate::support::proxy::Proxy;
-use crate::support::{TempDir, TestServer, within};
+use crate::support::{PASSWORD, TempDir, TestServer, within};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -274,40 +274,23 @@ impl Browser {
         error.as_str().expect("text").to_owned()
     }
 
-    /// Types `name` into the name form and submits it.
-    async fn give_name(&self, page: &Page, name: &str) {
+    /// Types `text` into the ask form's field `field_css` (`#ask-name`,
+    /// `#ask-token`, `#ask-password`), emptied first, and submits the form.
+    async fn fill_ask_form(&self, page: &Page, field_css: &str, text: &str) {
         self.focus(page).await;
         let field = self
             .client
-            .find(Locator::Css("#ask-name"))
+            .find(Locator::Css(field_css))
             .await
-            .expect("the name field");
-        field.clear().await.expect("clearing the name field");
-        field.send_keys(name).await.expect("typing a name");
-        self.click(page, "#ask-form button").await;
-    }
-
-    /// Types `token` into the token form and submits it.
-    async fn give_token(&self, page: &Page, token: &str) {
-        self.focus(page).await;
-        let field = self
-            .client
-            .find(Locator::Css("#ask-token"))
+            .unwrap_or_else(|err| panic!("the field {field_css}: {err}"));
+        field
+            .clear()
             .await
-            .expect("the token field");
-        field.send_keys(token).await.expect("typing a token");
-        self.click(page, "#ask-form button").await;
-    }
-
-    /// Types `password` into the password form and submits it.
-    async fn give_password(&self, page: &Page, password: &str) {
-        self.focus(page).await;
-        let field = self
-            .client
-            .find(Locator::Css("#ask-password"))
+            .unwrap_or_else(|err| panic!("clearing {field_css}: {err}"));
+        field
+            .send_keys(text)
             .await
-            .expect("the password field");
-        field.send_keys(password).await.expect("typing a password");
+            .unwrap_or_else(|err| panic!("typing into {field_css}: {err}"));
         self.click(page, "#ask-form button").await;
     }
 
@@ -430,7 +413,7 @@ async fn two_pages_and_a_terminal_client_chat_and_survive_a_restart() {
     // ana's first visit: the page asks for a name.
     let ana = browser.first_page(&room_url).await;
     assert_eq!(browser.asked_for_name(&ana).await, "");
-    browser.give_name(&ana, "ana").await;
+    browser.fill_ask_form(&ana, "#ask-name", "ana").await;
     browser
         .wait_for_line(&ana, "you are ana in testroom; type /help for commands")
         .await;
@@ -448,10 +431,10 @@ async fn two_pages_and_a_terminal_client_chat_and_survive_a_restart() {
     assert_eq!(browser.asked_for_name(&bo).await, refusal);
     browser.wait_for_line(&bo, &format!("! {refusal}")).await;
     // Typed into the form, the page itself refuses it, again as text.
-    browser.give_name(&bo, MARKUP_NAME).await;
+    browser.fill_ask_form(&bo, "#ask-name", MARKUP_NAME).await;
     assert_eq!(browser.asked_for_name(&bo).await, refusal);
     // A name someone has: the server says so, and the page asks again.
-    browser.give_name(&bo, "ana").await;
+    browser.fill_ask_form(&bo, "#ask-name", "ana").await;
     browser
         .wait_until(
             &bo,
@@ -459,7 +442,7 @@ async fn two_pages_and_a_terminal_client_chat_and_survive_a_restart() {
             "return document.getElementById('ask-error').textContent.startsWith(\"the name 'ana' is taken\")",
         )
         .await;
-    browser.give_name(&bo, "bo").await;
+    browser.fill_ask_form(&bo, "#ask-name", "bo").await;
     browser.wait_for_state(&bo, "connected").await;
     browser
         .wait_until(
@@ -596,7 +579,7 @@ async fn with_a_token_the_page_asks_for_it_or_takes_it_from_its_url() {
             .await,
         "This chat needs a token"
     );
-    browser.give_token(&tia, "wrong").await;
+    browser.fill_ask_form(&tia, "#ask-token", "wrong").await;
     browser
         .wait_until(
             &tia,
@@ -605,7 +588,7 @@ async fn with_a_token_the_page_asks_for_it_or_takes_it_from_its_url() {
              return !ask.hidden && document.getElementById('ask-error').textContent === 'that token was refused';",
         )
         .await;
-    browser.give_token(&tia, "s3cret").await;
+    browser.fill_ask_form(&tia, "#ask-token", "s3cret").await;
     browser
         .wait_for_line(&tia, "you are tia in vault; type /help for commands")
         .await;
@@ -1747,7 +1730,7 @@ async fn issue_19_a_taken_name_asks_before_joining_so_the_room_sees_one_arrival(
         "the name 'ana' is taken; pick another"
     );
     // Taken again in another letter case: asked again, still not joined.
-    browser.give_name(&second, "ANA").await;
+    browser.fill_ask_form(&second, "#ask-name", "ANA").await;
     browser
         .wait_until(
             &second,
@@ -1757,7 +1740,7 @@ async fn issue_19_a_taken_name_asks_before_joining_so_the_room_sees_one_arrival(
                === \"the name 'ANA' is taken; pick another\";",
         )
         .await;
-    browser.give_name(&second, "bo").await;
+    browser.fill_ask_form(&second, "#ask-name", "bo").await;
     browser.wait_for_line(&second, "→ bo joined once").await;
     browser.wait_for_state(&second, "connected").await;
     assert_eq!(browser.status(&second).await.0, "bo in once");
@@ -1793,7 +1776,6 @@ async fn issue_19_a_taken_name_asks_before_joining_so_the_room_sees_one_arrival(
 /// is never in the URL nor in the log. Signed in elsewhere (4004), it stops.
 #[tokio::test]
 async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_the_tab() {
-    const SECRET: &str = "hunter22pw";
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -1801,12 +1783,7 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
     let data = dir.path("data");
     let mut server = TestServer::start(&["--data-dir", &data]).await;
     let port = server.port;
-    let mut ana = enter(&server, "ana", "lobby").await;
-    ana.send(&format!("/register {SECRET}")).await;
-    ana.event_matching("registered", |e| matches!(e, Event::Registered { .. }))
-        .await;
-    ana.send("/quit").await;
-    ana.expect_close().await;
+    register_and_quit(&server, "ana", true).await;
     let mut obs = enter(&server, "obs", "lobby").await;
 
     let page = browser
@@ -1824,7 +1801,9 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
             .await,
         json!(["The name ana is registered", "password", "ana"])
     );
-    browser.give_password(&page, "not-the-password").await;
+    browser
+        .fill_ask_form(&page, "#ask-password", "not-the-password")
+        .await;
     browser
         .wait_until(
             &page,
@@ -1834,7 +1813,9 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
                && document.getElementById('ask-error').textContent === \"wrong password for 'ana'\";",
         )
         .await;
-    browser.give_password(&page, SECRET).await;
+    browser
+        .fill_ask_form(&page, "#ask-password", PASSWORD)
+        .await;
     browser.wait_for_line(&page, "→ ana joined lobby").await;
     browser.wait_for_state(&page, "connected").await;
     assert_eq!(browser.status(&page).await.0, "ana in lobby");
@@ -1873,8 +1854,7 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
     assert_eq!(browser.status(&page).await.0, "ana in lobby");
     assert_eq!(browser.status(&cy).await.0, "cy in lobby");
     let (mut obs, _) = server.join("obs", "lobby").await;
-    obs.event_matching("obs's own join", |e| matches!(e, Event::Join { .. }))
-        .await;
+    own_join(&mut obs, "lobby", "obs").await;
     obs.send("/who").await;
     let who = obs
         .event_matching("the who", |e| matches!(e, Event::Who { .. }))
@@ -1904,7 +1884,7 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
             .await;
         let seen = seen.as_str().expect("text");
         assert!(
-            [SECRET, "not-the-password", "cy-secret-1"]
+            [PASSWORD, "not-the-password", "cy-secret-1"]
                 .iter()
                 .all(|secret| !seen.contains(secret)),
             "a password shows: {seen}"
@@ -1914,7 +1894,7 @@ async fn issue_19_a_registered_name_asks_for_its_password_once_and_keeps_it_for_
     // The password given elsewhere takes the name: the page says so and
     // stays away, rather than take it back, and back again.
     let (mut elsewhere, _) = server.join("zz", "lobby").await;
-    elsewhere.send(&format!("/identify ana {SECRET}")).await;
+    elsewhere.send(&format!("/identify ana {PASSWORD}")).await;
     browser
         .wait_for_line(
             &page,

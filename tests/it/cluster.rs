@@ -13,7 +13,7 @@ use crate::support::events::{
     enter, enter_after, expect, expect_error, join, leave, message, next_untimed, private, say, who,
 };
 use crate::support::proxy::Proxy;
-use crate::support::redis::Redis;
+use crate::support::redis::{Redis, redis_cli};
 use crate::support::{TempDir, TestServer, WsClient, run_server};
 
 /// Ana on `one` and bo on `two`, both in the lobby, once ana has seen bo
@@ -460,20 +460,6 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("the clock is after 1970");
     u64::try_from(since_epoch.as_millis()).expect("a 64-bit time")
-}
-
-/// Runs one command on `redis`, as `redis-cli` would.
-async fn redis_cli<T: redis::FromRedisValue>(
-    redis: &mut redis::aio::MultiplexedConnection,
-    args: &[&str],
-) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    cmd.query_async(redis)
-        .await
-        .unwrap_or_else(|err| panic!("{args:?}: {err}"))
 }
 
 /// A message's JSON as a server puts it in Redis (id 0: Redis gives it).

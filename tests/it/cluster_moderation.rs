@@ -7,21 +7,18 @@
 
 use chat::protocol::{BanInfo, ErrorCode, Event};
 
-use crate::bans::{PROXY, connect_from, refused};
-use crate::support::TestServer;
-use crate::support::WsClient;
 use crate::support::events::{
-    enter, enter_after, expect, expect_error, join, leave, message, say, untimed, who_with_ops,
+    connect_sending, enter, enter_after, enter_registered, expect, expect_error, join, leave,
+    message, op, own_join, say, until_own_join, untimed, who_with_ops,
 };
-use crate::support::redis::Redis;
-
-const SECRET: &str = "s3cret-op";
+use crate::support::redis::{Redis, redis_cli};
+use crate::support::{OP_SECRET, PASSWORD, PROXY, TestServer, WsClient, connect_from, refused};
 
 /// Two servers with operators on one Redis.
 async fn two_servers(redis: &Redis) -> (TestServer, TestServer) {
     (
-        redis.server(&["--op-token", SECRET]).await,
-        redis.server(&["--op-token", SECRET]).await,
+        redis.server(&["--op-token", OP_SECRET]).await,
+        redis.server(&["--op-token", OP_SECRET]).await,
     )
 }
 
@@ -34,8 +31,7 @@ async fn operator_and_two(one: &TestServer, two: &TestServer) -> (WsClient, WsCl
     let cy = enter_after(two, "cy", "lobby", &["ana"]).await;
     expect(&mut ana, join("lobby", "cy")).await;
     expect(&mut bo, join("lobby", "cy")).await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    op(&mut ana, "ana").await;
     (ana, bo, cy)
 }
 
@@ -171,8 +167,7 @@ async fn an_operator_mutes_someone_on_another_server() {
     expect_error(&mut bo, ErrorCode::Muted, refusal).await;
 
     // Lifted from the other server by another operator.
-    cy.send(&format!("/op {SECRET}")).await;
-    expect(&mut cy, Event::Op { name: "cy".into() }).await;
+    op(&mut cy, "cy").await;
     cy.send("/unmute bo").await;
     let unmuted = Event::Unmute {
         name: "bo".into(),
@@ -218,7 +213,7 @@ async fn a_topic_is_kept_in_redis_and_told_on_every_server() {
     let Some(redis) = Redis::start().await else {
         return;
     };
-    let args = ["--op-token", SECRET, "--max-stored-rooms", "2"];
+    let args = ["--op-token", OP_SECRET, "--max-stored-rooms", "2"];
     let (one, two) = (redis.server(&args).await, redis.server(&args).await);
     let (mut ana, mut bo, mut cy) = operator_and_two(&one, &two).await;
 
@@ -261,11 +256,7 @@ async fn a_topic_is_kept_in_redis_and_told_on_every_server() {
     ana.send("/topic again").await;
     expect(&mut ana, topic("side", "again", Some("ana"))).await;
     let mut redis_link = redis.connection().await;
-    let kept: Option<String> = redis::cmd("GET")
-        .arg("chat:topic:side")
-        .query_async(&mut redis_link)
-        .await
-        .expect("GET");
+    let kept: Option<String> = redis_cli(&mut redis_link, &["GET", "chat:topic:side"]).await;
     assert_eq!(kept.as_deref(), Some("again"));
     expect(&mut cy, join("lobby", "dee")).await;
     expect(&mut cy, leave("lobby", "ana", "joined side")).await;
@@ -273,11 +264,7 @@ async fn a_topic_is_kept_in_redis_and_told_on_every_server() {
     let (mut gus, _) = one.join("gus", "third").await;
     expect(&mut gus, join("third", "gus")).await;
     say(&mut gus, 1, "third", "gus", "a third room").await;
-    let kept: Option<String> = redis::cmd("GET")
-        .arg("chat:topic:side")
-        .query_async(&mut redis_link)
-        .await
-        .expect("GET");
+    let kept: Option<String> = redis_cli(&mut redis_link, &["GET", "chat:topic:side"]).await;
     assert_eq!(kept, None, "dropped with the room");
 }
 
@@ -296,17 +283,12 @@ async fn enter_from_after(
         Some(from),
     )
     .await;
-    loop {
-        let event = untimed(client.next_event().await);
-        if event == join("lobby", name) {
-            return client;
-        }
-        assert!(
-            matches!(event, Event::Welcome { .. } | Event::Message { .. })
-                || earlier.iter().any(|other| event == join("lobby", other)),
-            "{event:?} before {name}'s own join"
-        );
-    }
+    until_own_join(&mut client, "lobby", name, |event| {
+        matches!(event, Event::Welcome { .. } | Event::Message { .. })
+            || earlier.iter().any(|other| *event == join("lobby", other))
+    })
+    .await;
+    client
 }
 
 /// A ban given on one server closes the person on the other with 4003
@@ -318,7 +300,7 @@ async fn an_operator_bans_someone_on_another_server() {
     let Some(redis) = Redis::start().await else {
         return;
     };
-    let args = ["--op-token", SECRET, PROXY[0], PROXY[1]];
+    let args = ["--op-token", OP_SECRET, PROXY[0], PROXY[1]];
     let (one, two) = (redis.server(&args).await, redis.server(&args).await);
     let mut ana = enter_from_after(&one, "ana", "203.0.113.1", &[]).await;
     let mut bo = enter_from_after(&two, "bo", "203.0.113.2", &["ana"]).await;
@@ -326,8 +308,7 @@ async fn an_operator_bans_someone_on_another_server() {
     let mut cy = enter_from_after(&two, "cy", "203.0.113.3", &["ana"]).await;
     expect(&mut ana, join("lobby", "cy")).await;
     expect(&mut bo, join("lobby", "cy")).await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    op(&mut ana, "ana").await;
 
     ana.send("/ban BO 2h spamming").await;
     let heard = untimed(ana.next_event().await);
@@ -432,8 +413,6 @@ async fn an_operator_bans_someone_on_another_server() {
     enter_from_after(&two, "bo", "203.0.113.2", &[]).await;
 }
 
-const PASSWORD: &str = "hunter22pw";
-
 /// The next `count` events of `client`, untimed.
 async fn next_events(client: &mut WsClient, count: usize) -> Vec<Event> {
     let mut events = Vec::new();
@@ -441,37 +420,6 @@ async fn next_events(client: &mut WsClient, count: usize) -> Vec<Event> {
         events.push(untimed(client.next_event().await));
     }
     events
-}
-
-/// A JSON client asking for `path_and_query` that sends `first` at once
-/// (as a connection held for its registered name must), with its welcome.
-async fn connect_sending(
-    server: &TestServer,
-    path_and_query: &str,
-    first: &str,
-) -> (WsClient, Event) {
-    let url = server.url_for(&format!("{path_and_query}&format=json"));
-    let mut client = WsClient::connect(&url).await;
-    client.send(first).await;
-    let welcome = client.next_event().await;
-    assert!(matches!(welcome, Event::Welcome { .. }), "{welcome:?}");
-    (client, welcome)
-}
-
-/// Ana in the lobby of `server`, her name registered in Redis.
-async fn registered_ana(server: &TestServer) -> WsClient {
-    let mut ana = enter(server, "ana", "lobby").await;
-    ana.send(&format!("/register {PASSWORD}")).await;
-    expect(
-        &mut ana,
-        Event::Registered {
-            name: "ana".into(),
-            durable: true,
-            changed: false,
-        },
-    )
-    .await;
-    ana
 }
 
 /// A name registered on one server is registered on every server (one
@@ -485,7 +433,7 @@ async fn a_name_registered_on_one_server_belongs_to_its_owner_on_every_server() 
         return;
     };
     let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
-    let mut ana = registered_ana(&one).await;
+    let mut ana = enter_registered(&one, "ana", true).await;
     let mut bo = enter_after(&two, "bo", "lobby", &["ana"]).await;
     expect(&mut ana, join("lobby", "bo")).await;
 
@@ -537,22 +485,12 @@ async fn a_name_registered_on_one_server_belongs_to_its_owner_on_every_server() 
     );
     expect(&mut cy, left).await;
     expect(&mut cy, join("lobby", "ana")).await;
-    loop {
-        let event = untimed(back.next_event().await);
-        if event == join("lobby", "ana") {
-            break;
-        }
-        assert!(
-            matches!(event, Event::Message { .. } | Event::Leave { .. }),
-            "{event:?}"
-        );
-    }
-    let (mut dee, _) = one.join("dee", "lobby").await;
-    dee.event_matching(
-        "the own join",
-        |e| matches!(e, Event::Join { name, .. } if name == "dee"),
-    )
+    until_own_join(&mut back, "lobby", "ana", |event| {
+        matches!(event, Event::Message { .. } | Event::Leave { .. })
+    })
     .await;
+    let (mut dee, _) = one.join("dee", "lobby").await;
+    own_join(&mut dee, "lobby", "dee").await;
 
     // Freed everywhere; the name stays its holder's while connected.
     expect(&mut back, join("lobby", "dee")).await;
@@ -595,7 +533,7 @@ async fn wrong_passwords_are_counted_on_every_server() {
         return;
     };
     let (one, two) = (redis.server(&[]).await, redis.server(&[]).await);
-    let mut ana = registered_ana(&one).await;
+    let mut ana = enter_registered(&one, "ana", true).await;
     // Each guesser alone in a room of its own: nothing else reaches them.
     let mut bo = enter(&two, "bo", "guess-two").await;
     let mut cy = enter(&one, "cy", "guess-one").await;

@@ -13,7 +13,7 @@ use chat::protocol::{Event, RoomInfo};
 
 use crate::support::WsClient;
 use crate::support::events::{enter, enter_after, expect, join, leave, presence, untimed, who};
-use crate::support::redis::Redis;
+use crate::support::redis::{Redis, redis_cli};
 
 /// The next `presence` summary `client` gets, with `ts: 0`, and when it
 /// came; every other event on the way must be none of presence's.
@@ -212,30 +212,18 @@ async fn issue_17_a_crashed_servers_people_leave_the_lists() {
     two.signal("KILL");
     // Gone for good: no heartbeat of its own can set its liveness key again.
     let _ = two.wait().await;
-    let mut redis_cli = redis.connection().await;
-    let servers: Vec<String> = redis::cmd("SMEMBERS")
-        .arg("chat:servers")
-        .query_async(&mut redis_cli)
-        .await
-        .expect("SMEMBERS");
+    let mut link = redis.connection().await;
+    let servers: Vec<String> = redis_cli(&mut link, &["SMEMBERS", "chat:servers"]).await;
     let mut dead = None;
     for server in servers {
-        let room: Option<String> = redis::cmd("HGET")
-            .arg(format!("chat:people:{server}"))
-            .arg("bo")
-            .query_async(&mut redis_cli)
-            .await
-            .expect("HGET");
+        let room: Option<String> =
+            redis_cli(&mut link, &["HGET", &format!("chat:people:{server}"), "bo"]).await;
         if room.is_some() {
             dead = Some(server);
         }
     }
     let dead = dead.expect("bo's server is listed");
-    let _: i64 = redis::cmd("DEL")
-        .arg(format!("chat:alive:{dead}"))
-        .query_async(&mut redis_cli)
-        .await
-        .expect("DEL");
+    let _: i64 = redis_cli(&mut link, &["DEL", &format!("chat:alive:{dead}")]).await;
 
     ana.send("/who").await;
     expect(&mut ana, who("lobby", &["ana"])).await;
@@ -250,12 +238,7 @@ async fn issue_17_a_crashed_servers_people_leave_the_lists() {
         },
     )
     .await;
-    let listed: bool = redis::cmd("SISMEMBER")
-        .arg("chat:servers")
-        .arg(&dead)
-        .query_async(&mut redis_cli)
-        .await
-        .expect("SISMEMBER");
+    let listed: bool = redis_cli(&mut link, &["SISMEMBER", "chat:servers", &dead]).await;
     assert!(!listed, "a dead server with nobody left stays in the set");
 }
 

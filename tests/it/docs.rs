@@ -25,7 +25,8 @@
 //! [`NOT_MADE_LIVE`], and every other example must have been received.
 //!
 //! One file for the checks of the docs, since they share one small reader of
-//! Markdown (headings and their anchors, tables, links, code blocks).
+//! Markdown (headings and their anchors, tables, links, code blocks; its
+//! lines and sections are in `support::markdown`, which readme.rs uses too).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -33,9 +34,9 @@ use std::process::Command;
 
 use chat::protocol::Event;
 
-use crate::bans::connect_from;
 use crate::support::client::CLIENT;
-use crate::support::{SERVER, TempDir, TestServer, WsClient};
+use crate::support::markdown::{Line, heading, lines, section};
+use crate::support::{SERVER, TempDir, TestServer, WsClient, connect_from};
 
 /// The repository's root, where the Markdown files are.
 fn root() -> PathBuf {
@@ -47,46 +48,8 @@ fn read(path: &Path) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Reading Markdown: enough of it for headings, tables, links and code blocks.
-
-/// One line of a Markdown file, and whether it is inside a fenced code block
-/// (fences included), where nothing is a heading, a table or a link.
-struct Line<'a> {
-    text: &'a str,
-    in_code: bool,
-}
-
-fn lines(markdown: &str) -> Vec<Line<'_>> {
-    let mut in_code = false;
-    markdown
-        .lines()
-        .map(|text| {
-            let fence = text.trim_start().starts_with("```");
-            let line = Line {
-                text,
-                in_code: in_code || fence,
-            };
-            if fence {
-                in_code = !in_code;
-            }
-            line
-        })
-        .collect()
-}
-
-/// A heading line's level and text (`## The server's flags` → 2, "The
-/// server's flags"), outside code blocks.
-fn heading(line: &Line<'_>) -> Option<(usize, String)> {
-    if line.in_code {
-        return None;
-    }
-    let level = line.text.chars().take_while(|&c| c == '#').count();
-    let rest = line.text.get(level..)?;
-    if level == 0 || level > 6 || !rest.starts_with(' ') {
-        return None;
-    }
-    Some((level, rest.trim().trim_end_matches('#').trim().to_owned()))
-}
+// Reading Markdown: headings' anchors, tables and links, on top of
+// support::markdown's lines, headings and sections.
 
 /// `text` without its code spans' backticks, and with each link reduced to
 /// its text: what GitHub shows of a heading.
@@ -134,22 +97,6 @@ fn anchors(markdown: &str) -> BTreeSet<String> {
         }
     }
     out
-}
-
-/// The lines of the section under the heading `title` (any level), up to the
-/// next heading of that level or above; `None` if there is no such heading.
-fn section<'a>(markdown: &'a str, title: &str) -> Option<Vec<Line<'a>>> {
-    let all = lines(markdown);
-    let start = all
-        .iter()
-        .position(|line| heading(line).is_some_and(|(_, text)| text == title))?;
-    let (level, _) = heading(&all[start]).expect("a heading");
-    Some(
-        all.into_iter()
-            .skip(start + 1)
-            .take_while(|line| heading(line).is_none_or(|(l, _)| l > level))
-            .collect(),
-    )
 }
 
 /// `text` split on the `|` that are not inside a code span.
@@ -274,21 +221,14 @@ fn flags(help: &str) -> Vec<Flag> {
         .collect()
 }
 
-/// The section of the client's flags: in docs/operating.md once the README
-/// sends it there, else still in README.md.
-fn client_flags_section() -> (String, String) {
-    const TITLE: &str = "The client's flags";
-    let operating = read(&root().join("docs/operating.md"));
-    for (file, markdown) in [
-        ("docs/operating.md", operating),
-        ("README.md", read(&root().join("README.md"))),
-    ] {
-        if let Some(lines) = section(&markdown, TITLE) {
-            let text: Vec<&str> = lines.iter().map(|line| line.text).collect();
-            return (file.to_owned(), text.join("\n"));
-        }
-    }
-    panic!("no section \"{TITLE}\" in docs/operating.md nor README.md");
+/// The text of the section `title` of the Markdown file `file` (relative to
+/// the repository's root), its lines joined; fails the test if there is none.
+fn section_text(file: &str, title: &str) -> String {
+    let markdown = read(&root().join(file));
+    let lines =
+        section(&markdown, title).unwrap_or_else(|| panic!("no section {title:?} in {file}"));
+    let text: Vec<&str> = lines.iter().map(|line| line.text).collect();
+    text.join("\n")
 }
 
 /// Environment variables a binary reads by itself rather than through clap,
@@ -404,11 +344,8 @@ fn check_table(file: &str, section: &str, flags: &[Flag]) -> Vec<String> {
 fn issue_20_the_servers_flags_table_is_its_help() {
     let flags = flags(&help(SERVER));
     assert!(flags.len() > 30, "read only {flags:?}");
-    let operating = read(&root().join("docs/operating.md"));
-    let lines =
-        section(&operating, "The server's flags").expect("a section \"The server's flags\"");
-    let text: Vec<&str> = lines.iter().map(|line| line.text).collect();
-    let wrong = check_table("docs/operating.md", &text.join("\n"), &flags);
+    let section = section_text("docs/operating.md", "The server's flags");
+    let wrong = check_table("docs/operating.md", &section, &flags);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
@@ -422,8 +359,8 @@ fn issue_20_the_clients_flags_table_is_its_help() {
         flags.iter().any(|flag| flag.long == "--name"),
         "read only {flags:?}"
     );
-    let (file, section) = client_flags_section();
-    let wrong = check_table(&file, &section, &flags);
+    let section = section_text("docs/operating.md", "The client's flags");
+    let wrong = check_table("docs/operating.md", &section, &flags);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
@@ -760,14 +697,11 @@ impl Shown {
             self.documented.contains(&wanted),
             "docs/protocol.md shows no {wanted:?}"
         );
-        crate::support::within(&format!("the frame {wanted:?}"), async {
-            loop {
-                if untimed_text(&client.next_text().await) == wanted {
-                    return;
-                }
-            }
-        })
-        .await;
+        client
+            .text_matching(&format!("the frame {wanted:?}"), |text| {
+                untimed_text(text) == wanted
+            })
+            .await;
         self.seen.insert(wanted);
     }
 
@@ -803,10 +737,9 @@ async fn text_client(server: &TestServer, path_and_query: &str) -> WsClient {
 /// Reads `client`'s frames up to exactly `wanted`: a frame the test needs
 /// to have passed, not a documented one.
 async fn pass(client: &mut WsClient, wanted: &str) {
-    crate::support::within(&format!("the frame {wanted:?}"), async {
-        while client.next_text().await != wanted {}
-    })
-    .await;
+    client
+        .text_matching(&format!("the frame {wanted:?}"), |text| text == wanted)
+        .await;
 }
 
 /// The events of docs/protocol.md happen on a real server, and a text

@@ -10,11 +10,12 @@
 use chat::protocol::{ErrorCode, Event};
 use futures_util::SinkExt as _;
 
-use crate::support::events::{enter, expect, expect_error, join, leave, message, nick, say};
+use crate::support::events::{
+    enter, expect, expect_error, join, leave, message, name_of, nick, own_join, register_and_quit,
+    say,
+};
 use crate::support::redis::Redis;
-use crate::support::{TestServer, WsClient};
-
-const PASSWORD: &str = "hunter22pw";
+use crate::support::{PASSWORD, TestServer, WsClient};
 
 /// Connects a JSON client with `wait=1` to `path_and_query`, reading
 /// nothing: a held connection is told why before any welcome.
@@ -35,17 +36,10 @@ fn registered_in_hold(name: &str) -> String {
     )
 }
 
-async fn welcome_name(client: &mut WsClient) -> String {
-    match client.next_event().await {
-        Event::Welcome { name, .. } => name,
-        other => panic!("not a welcome: {other:?}"),
-    }
-}
-
-/// Asserts that `watcher` was told nothing since: its own message comes
-/// back as its next event.
-async fn nothing_more(watcher: &mut WsClient, id: u64, name: &str, text: &str) {
-    say(watcher, id, "lobby", name, text).await;
+/// What a connection that asked for the taken `name` is told once it
+/// enters as `guest`.
+fn taken_as_guest(name: &str, guest: &str) -> String {
+    format!("the name '{name}' is taken; you are {guest} (/nick NAME to pick another)")
 }
 
 /// A taken name with `wait=1` is told `name_taken` at once and held; a
@@ -67,19 +61,19 @@ async fn issue_19_a_taken_name_waits_and_joins_once_after_nick() {
 
     let mut held = connect_waiting(&server, "/lobby?name=bo").await;
     expect_error(&mut held, ErrorCode::NameTaken, &taken_in_hold("bo")).await;
-    nothing_more(&mut obs, 1, "obs", "anyone new?").await;
+    say(&mut obs, 1, "lobby", "obs", "anyone new?").await;
     expect(&mut bo, message(1, "lobby", "obs", "anyone new?")).await;
     // Not in the room: what it says is not said to anyone yet.
     held.send("/nick obs").await;
     expect_error(&mut held, ErrorCode::NameTaken, &taken_in_hold("obs")).await;
     held.send("/nick eve").await;
-    assert_eq!(welcome_name(&mut held).await, "eve");
+    assert_eq!(name_of(&held.next_event().await), "eve");
     expect(&mut held, message(1, "lobby", "obs", "anyone new?")).await;
     expect(&mut held, join("lobby", "eve")).await;
     // The room reads exactly one arrival: eve's.
     expect(&mut obs, join("lobby", "eve")).await;
     expect(&mut bo, join("lobby", "eve")).await;
-    nothing_more(&mut obs, 2, "obs", "hi eve").await;
+    say(&mut obs, 2, "lobby", "obs", "hi eve").await;
     expect(&mut held, message(2, "lobby", "obs", "hi eve")).await;
     say(&mut held, 3, "lobby", "eve", "hi all").await;
     expect(&mut bo, message(2, "lobby", "obs", "hi eve")).await;
@@ -96,19 +90,19 @@ async fn issue_19_a_waiting_connection_becomes_a_guest_without_an_answer() {
     let mut bo = enter(&server, "bo", "lobby").await;
 
     let mut free = connect_waiting(&server, "/lobby?name=cy").await;
-    assert_eq!(welcome_name(&mut free).await, "cy");
+    assert_eq!(name_of(&free.next_event().await), "cy");
     expect(&mut free, join("lobby", "cy")).await;
     expect(&mut bo, join("lobby", "cy")).await;
 
     // Silent: the timeout.
     let mut silent = connect_waiting(&server, "/lobby?name=bo").await;
     expect_error(&mut silent, ErrorCode::NameTaken, &taken_in_hold("bo")).await;
-    let guest = welcome_name(&mut silent).await;
+    let guest = name_of(&silent.next_event().await);
     assert!(guest.starts_with("guest-"), "{guest}");
     expect_error(
         &mut silent,
         ErrorCode::NameTaken,
-        &format!("the name 'bo' is taken; you are {guest} (/nick NAME to pick another)"),
+        &taken_as_guest("bo", &guest),
     )
     .await;
     expect(&mut silent, join("lobby", &guest)).await;
@@ -118,18 +112,13 @@ async fn issue_19_a_waiting_connection_becomes_a_guest_without_an_answer() {
     let mut talker = connect_waiting(&server, "/lobby?name=bo").await;
     expect_error(&mut talker, ErrorCode::NameTaken, &taken_in_hold("bo")).await;
     talker.send("hello").await;
-    let guest = welcome_name(&mut talker).await;
-    talker
-        .event_matching("its name_taken", |e| {
-            matches!(
-                e,
-                Event::Error {
-                    code: ErrorCode::NameTaken,
-                    ..
-                }
-            )
-        })
-        .await;
+    let guest = name_of(&talker.next_event().await);
+    expect_error(
+        &mut talker,
+        ErrorCode::NameTaken,
+        &taken_as_guest("bo", &guest),
+    )
+    .await;
     expect(&mut talker, join("lobby", &guest)).await;
     expect(&mut talker, message(1, "lobby", &guest, "hello")).await;
 }
@@ -147,20 +136,15 @@ async fn issue_19_a_hold_takes_eight_answers_at_most() {
         expect_error(&mut persistent, ErrorCode::NameTaken, &taken_in_hold("Bo")).await;
     }
     persistent.send("/nick zed").await;
-    let guest = welcome_name(&mut persistent).await;
+    let guest = name_of(&persistent.next_event().await);
     assert!(guest.starts_with("guest-"), "{guest}");
     expect_error(
         &mut persistent,
         ErrorCode::NameTaken,
-        &format!("the name 'Bo' is taken; you are {guest} (/nick NAME to pick another)"),
+        &taken_as_guest("Bo", &guest),
     )
     .await;
-    persistent
-        .event_matching(
-            "its own join",
-            |e| matches!(e, Event::Join { name, .. } if *name == guest),
-        )
-        .await;
+    own_join(&mut persistent, "lobby", &guest).await;
     expect(&mut persistent, nick("lobby", &guest, "zed")).await;
 }
 
@@ -191,12 +175,7 @@ async fn issue_19_without_wait_a_taken_name_enters_as_a_guest() {
 #[tokio::test]
 async fn issue_19_a_registered_name_waits_for_its_password() {
     let server = TestServer::start(&[]).await;
-    let mut ana = enter(&server, "ana", "lobby").await;
-    ana.send(&format!("/register {PASSWORD}")).await;
-    ana.event_matching("registered", |e| matches!(e, Event::Registered { .. }))
-        .await;
-    ana.send("/quit").await;
-    ana.expect_close().await;
+    register_and_quit(&server, "ana", false).await;
     let mut bo = enter(&server, "bo", "lobby").await;
 
     let mut held = connect_waiting(&server, "/lobby?name=ana").await;
@@ -214,10 +193,10 @@ async fn issue_19_a_registered_name_waits_for_its_password() {
     )
     .await;
     held.send(&format!("/identify {PASSWORD}")).await;
-    assert_eq!(welcome_name(&mut held).await, "ana");
+    assert_eq!(name_of(&held.next_event().await), "ana");
     expect(&mut held, join("lobby", "ana")).await;
     expect(&mut bo, join("lobby", "ana")).await;
-    nothing_more(&mut bo, 1, "bo", "welcome back").await;
+    say(&mut bo, 1, "lobby", "bo", "welcome back").await;
 
     // From a taken name to the registered one, whose holder is signed out.
     let mut other = connect_waiting(&server, "/lobby?name=bo").await;
@@ -235,11 +214,11 @@ async fn issue_19_a_registered_name_waits_for_its_password() {
         (4004, "signed in elsewhere".to_owned())
     );
     expect(&mut bo, leave("lobby", "ana", "signed in elsewhere")).await;
-    assert_eq!(welcome_name(&mut other).await, "ana");
+    assert_eq!(name_of(&other.next_event().await), "ana");
     expect(&mut other, message(1, "lobby", "bo", "welcome back")).await;
     expect(&mut other, join("lobby", "ana")).await;
     expect(&mut bo, join("lobby", "ana")).await;
-    nothing_more(&mut bo, 2, "bo", "one ana only").await;
+    say(&mut bo, 2, "lobby", "bo", "one ana only").await;
 }
 
 /// With `--redis-url`, a name someone has on another server is held the
@@ -255,12 +234,8 @@ async fn issue_19_a_name_taken_on_another_server_waits_too() {
     let mut held = connect_waiting(&two, "/lobby?name=bo").await;
     expect_error(&mut held, ErrorCode::NameTaken, &taken_in_hold("bo")).await;
     held.send("/nick eve").await;
-    assert_eq!(welcome_name(&mut held).await, "eve");
-    held.event_matching(
-        "its own join",
-        |e| matches!(e, Event::Join { name, .. } if name == "eve"),
-    )
-    .await;
+    assert_eq!(name_of(&held.next_event().await), "eve");
+    own_join(&mut held, "lobby", "eve").await;
     expect(&mut bo, join("lobby", "eve")).await;
-    nothing_more(&mut bo, 1, "bo", "hi eve").await;
+    say(&mut bo, 1, "lobby", "bo", "hi eve").await;
 }

@@ -8,11 +8,9 @@ use chat::protocol::{ErrorCode, Event};
 
 use crate::support::client::{RunningClient, run_client};
 use crate::support::events::{
-    enter, expect, expect_error, join, leave, message, say, untimed, who_with_ops,
+    enter, enter_from, expect, expect_error, join, leave, message, op, say, untimed, who_with_ops,
 };
-use crate::support::{TempDir, TestServer, WsClient, assert_run};
-
-const SECRET: &str = "s3cret-op";
+use crate::support::{OP_SECRET, PROXY, TempDir, TestServer, WsClient, assert_run};
 
 /// A server with operators, and ana and bo in its lobby (ana has seen bo
 /// arrive).
@@ -32,9 +30,8 @@ fn who(names: &[&str], ops: &[&str]) -> Event {
 /// (JSON) and marks with `@` (text); a rename keeps it.
 #[tokio::test]
 async fn op_with_the_secret_makes_an_operator_shown_in_who() {
-    let (server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    let (server, mut ana, mut bo) = ana_and_bo(&["--op-token", OP_SECRET]).await;
+    op(&mut ana, "ana").await;
 
     bo.send("/who").await;
     expect(&mut bo, who(&["ana", "bo"], &["ana"])).await;
@@ -69,7 +66,7 @@ async fn text_client(server: &TestServer, name: &str) -> (WsClient, String) {
 /// right or wrong; an operator's arrival is logged.
 #[tokio::test]
 async fn op_with_a_wrong_secret_is_refused_and_no_secret_is_logged() {
-    let (mut server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    let (mut server, mut ana, mut bo) = ana_and_bo(&["--op-token", OP_SECRET]).await;
     ana.send("/op guess-123").await;
     expect_error(
         &mut ana,
@@ -79,15 +76,14 @@ async fn op_with_a_wrong_secret_is_refused_and_no_secret_is_logged() {
     .await;
     ana.send("/op").await;
     expect_error(&mut ana, ErrorCode::BadArguments, "usage: /op SECRET").await;
-    bo.send(&format!("/op {SECRET}")).await;
-    expect(&mut bo, Event::Op { name: "bo".into() }).await;
+    op(&mut bo, "bo").await;
     ana.send("/who").await;
     expect(&mut ana, who(&["ana", "bo"], &["bo"])).await;
 
     server.signal("TERM");
     server.wait().await;
     let log = server.log().await;
-    assert!(!log.contains(SECRET), "{log}");
+    assert!(!log.contains(OP_SECRET), "{log}");
     assert!(!log.contains("guess-123"), "{log}");
     assert!(
         log.lines()
@@ -119,9 +115,8 @@ async fn without_op_token_there_are_no_operators() {
 /// An operator who leaves is one no more: the name, taken again, is not.
 #[tokio::test]
 async fn an_operator_who_leaves_is_one_no_more() {
-    let (server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    let (server, mut ana, mut bo) = ana_and_bo(&["--op-token", OP_SECRET]).await;
+    op(&mut ana, "ana").await;
     ana.send("/quit").await;
     ana.expect_close().await;
     bo.event_matching("ana's leave", |e| matches!(e, Event::Leave { .. }))
@@ -137,12 +132,11 @@ async fn an_operator_who_leaves_is_one_no_more() {
 /// who kicked whom and why.
 #[tokio::test]
 async fn kick_closes_with_4001_and_tells_the_room() {
-    let (mut server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    let (mut server, mut ana, mut bo) = ana_and_bo(&["--op-token", OP_SECRET]).await;
     let (mut cy, _) = text_client(&server, "cy").await;
     expect(&mut ana, join("lobby", "cy")).await;
     expect(&mut bo, join("lobby", "cy")).await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    op(&mut ana, "ana").await;
 
     ana.send("/kick BO  spamming\nthe room").await;
     let kick = Event::Kick {
@@ -188,7 +182,7 @@ async fn kick_closes_with_4001_and_tells_the_room() {
 /// no name is `bad_arguments`; a long reason is cut to fit the close frame.
 #[tokio::test]
 async fn kick_is_for_operators_and_names_someone_connected() {
-    let (_server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    let (_server, mut ana, mut bo) = ana_and_bo(&["--op-token", OP_SECRET]).await;
     bo.send("/kick ana").await;
     expect_error(
         &mut bo,
@@ -196,8 +190,7 @@ async fn kick_is_for_operators_and_names_someone_connected() {
         "only operators may kick; see /op",
     )
     .await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    op(&mut ana, "ana").await;
     ana.send("/kick zed").await;
     expect_error(
         &mut ana,
@@ -233,7 +226,7 @@ async fn without_op_token_nobody_kicks() {
 async fn a_kick_is_never_folded_into_a_presence_summary() {
     let server = TestServer::start(&[
         "--op-token",
-        SECRET,
+        OP_SECRET,
         "--presence-limit",
         "1",
         "--presence-interval",
@@ -245,8 +238,7 @@ async fn a_kick_is_never_folded_into_a_presence_summary() {
     bo.event_matching("bo's own join", |e| matches!(e, Event::Join { .. }))
         .await;
     let mut op = enter(&server, "op", "ops").await;
-    op.send(&format!("/op {SECRET}")).await;
-    expect(&mut op, Event::Op { name: "op".into() }).await;
+    crate::support::events::op(&mut op, "op").await;
 
     op.send("/kick bo").await;
     let kick = Event::Kick {
@@ -278,10 +270,9 @@ async fn a_kick_is_never_folded_into_a_presence_summary() {
 /// on stderr and exits 9, reconnection on or not.
 #[tokio::test]
 async fn a_kicked_client_says_why_and_does_not_reconnect() {
-    let server = TestServer::start(&["--op-token", SECRET]).await;
+    let server = TestServer::start(&["--op-token", OP_SECRET]).await;
     let mut ana = enter(&server, "ana", "lobby").await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    op(&mut ana, "ana").await;
     let mut bo = RunningClient::start(&[&server.url, "--name", "bo"]);
     expect(&mut ana, join("lobby", "bo")).await;
 
@@ -309,9 +300,8 @@ async fn a_kicked_client_says_why_and_does_not_reconnect() {
 /// `kick` notice (the same departure, for member lists) is not printed.
 #[tokio::test]
 async fn the_client_shows_a_kick_once() {
-    let (server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    let (server, mut ana, mut bo) = ana_and_bo(&["--op-token", OP_SECRET]).await;
+    op(&mut ana, "ana").await;
     let mut cy = RunningClient::start(&[&server.url, "--name", "cy"]);
     cy.wait_for_line("-> cy joined lobby").await;
     expect(&mut ana, join("lobby", "cy")).await;
@@ -394,7 +384,7 @@ async fn anyone_sets_the_topic_without_operators_and_everyone_sees_it() {
 /// bytes is `too_long`.
 #[tokio::test]
 async fn with_operators_only_they_set_the_topic() {
-    let (_server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    let (_server, mut ana, mut bo) = ana_and_bo(&["--op-token", OP_SECRET]).await;
     bo.send("/topic mine").await;
     expect_error(
         &mut bo,
@@ -402,8 +392,7 @@ async fn with_operators_only_they_set_the_topic() {
         "only operators may set the topic; see /op",
     )
     .await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    op(&mut ana, "ana").await;
     ana.send(&format!("/topic {}", "x".repeat(201))).await;
     expect_error(
         &mut ana,
@@ -424,7 +413,7 @@ async fn with_operators_only_they_set_the_topic() {
 /// `/unmute` lifts it.
 #[tokio::test]
 async fn a_muted_person_reads_but_cannot_speak_until_unmuted() {
-    let (server, mut ana, mut bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    let (server, mut ana, mut bo) = ana_and_bo(&["--op-token", OP_SECRET]).await;
     bo.send("/mute ana").await;
     expect_error(
         &mut bo,
@@ -432,8 +421,7 @@ async fn a_muted_person_reads_but_cannot_speak_until_unmuted() {
         "only operators may mute; see /op",
     )
     .await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    op(&mut ana, "ana").await;
     ana.send("/mute BO 10m").await;
     let muted = Event::Mute {
         name: "bo".into(),
@@ -497,13 +485,12 @@ async fn a_muted_person_reads_but_cannot_speak_until_unmuted() {
 /// a bad duration is `bad_arguments`; an unknown name `no_such_user`.
 #[tokio::test]
 async fn a_mute_without_a_duration_lasts_until_unmuted() {
-    let (server, mut ana, _bo) = ana_and_bo(&["--op-token", SECRET]).await;
+    let (server, mut ana, _bo) = ana_and_bo(&["--op-token", OP_SECRET]).await;
     let mut cy = WsClient::connect(&server.url_for("/lobby?name=cy")).await;
     cy.next_text().await;
     assert_eq!(cy.next_text().await, "-> cy joined lobby");
     expect(&mut ana, join("lobby", "cy")).await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    op(&mut ana, "ana").await;
     ana.send("/mute cy 10").await;
     expect_error(
         &mut ana,
@@ -546,9 +533,9 @@ async fn a_mute_without_a_duration_lasts_until_unmuted() {
 #[tokio::test]
 async fn the_client_is_an_operator_again_after_a_restart_with_op_token_file() {
     let dir = TempDir::new();
-    let file = dir.write("op-token", &format!("{SECRET}\n"));
+    let file = dir.write("op-token", &format!("{OP_SECRET}\n"));
 
-    let server = TestServer::start(&["--op-token", SECRET]).await;
+    let server = TestServer::start(&["--op-token", OP_SECRET]).await;
     let port = server.port;
     let args = [
         "--port",
@@ -566,14 +553,14 @@ async fn the_client_is_an_operator_again_after_a_restart_with_op_token_file() {
 
     drop(bo);
     drop(server);
-    let server = TestServer::start_on("127.0.0.1", port, &["--op-token", SECRET]).await;
+    let server = TestServer::start_on("127.0.0.1", port, &["--op-token", OP_SECRET]).await;
     ana.wait_for_line("-- you are now an operator").await;
     let mut bo = enter(&server, "bo", "lobby").await;
     bo.send("/who").await;
     expect(&mut bo, who(&["ana", "bo"], &["ana"])).await;
     let run = ana.finish().await;
     assert!(
-        !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+        !run.stdout.contains(OP_SECRET) && !run.stderr.contains(OP_SECRET),
         "the secret was shown: {}{}",
         run.stdout,
         run.stderr
@@ -600,13 +587,11 @@ async fn the_client_is_an_operator_again_after_a_restart_with_op_token_file() {
 /// another address, someone else speaks.
 #[tokio::test]
 async fn a_mute_follows_the_address_under_another_name() {
-    use crate::bans::{PROXY, enter_from};
-    let server = TestServer::start(&["--op-token", SECRET, PROXY[0], PROXY[1]]).await;
+    let server = TestServer::start(&["--op-token", OP_SECRET, PROXY[0], PROXY[1]]).await;
     let mut ana = enter_from(&server, "ana", Some("203.0.113.1")).await;
     let mut bo = enter_from(&server, "bo", Some("203.0.113.2")).await;
     expect(&mut ana, join("lobby", "bo")).await;
-    ana.send(&format!("/op {SECRET}")).await;
-    expect(&mut ana, Event::Op { name: "ana".into() }).await;
+    op(&mut ana, "ana").await;
     ana.send("/mute bo 10m").await;
     ana.event_matching("the mute", |e| matches!(e, Event::Mute { .. }))
         .await;

@@ -8,7 +8,7 @@ use chat::protocol::Event;
 
 use crate::support::client::RunningClient;
 use crate::support::events::{expect, join, leave, nick, presence, who};
-use crate::support::{TestServer, WsClient, within};
+use crate::support::{TestServer, WsClient};
 
 /// The head count a welcome gives.
 fn people_in(welcome: &Event) -> Option<usize> {
@@ -123,15 +123,9 @@ async fn ask(client: &mut WsClient, command: &str) -> Event {
 /// Sends `command` to a text client and returns the `in ROOM` line that answers it.
 async fn ask_text(client: &mut WsClient, command: &str) -> String {
     client.send(command).await;
-    within("the text /who answer", async {
-        loop {
-            let line = client.next_text().await;
-            if line.starts_with("in ") {
-                return line;
-            }
-        }
-    })
-    .await
+    client
+        .text_matching("the text /who answer", |line| line.starts_with("in "))
+        .await
 }
 
 /// With many people `/who` lists the first hundred, sorted, with the head

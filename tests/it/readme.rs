@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use crate::support::TestServer;
 use crate::support::client::run_client;
+use crate::support::markdown::section;
 
 /// The README's section whose commands are run.
 const SECTION: &str = "## Install and first run";
@@ -40,14 +41,17 @@ enum Step {
 /// The commands of `readme`'s quick start, in order. Panics, naming the
 /// line, on a command that is neither one this test runs nor marked.
 fn quick_start(readme: &str) -> Vec<Step> {
-    let mut lines = readme.lines().skip_while(|line| *line != SECTION);
-    assert!(
-        lines.next().is_some(),
-        "the README has no section {SECTION:?}"
-    );
+    let title = SECTION.trim_start_matches("## ");
+    let lines =
+        section(readme, title).unwrap_or_else(|| panic!("the README has no section {SECTION:?}"));
     let mut steps = Vec::new();
     let mut in_sh = false;
-    for line in lines.take_while(|line| !line.starts_with("## ")) {
+    // Outside code blocks is prose; the fences and what is between them count.
+    for line in lines
+        .iter()
+        .filter(|line| line.in_code)
+        .map(|line| line.text)
+    {
         if line.starts_with("```") {
             assert!(
                 in_sh || line == "```" || line == "```sh",

@@ -9,51 +9,12 @@ use chat::protocol::{ErrorCode, Event};
 use tokio::process::Command;
 
 use crate::support::client::RunningClient;
-use crate::support::events::{enter, expect, expect_error, join, leave, message, nick, say};
+use crate::support::events::{
+    connect_sending, enter, enter_registered, expect, expect_error, join, leave, message, name_of,
+    nick, op, own_join, register_and_quit, registered, say,
+};
 use crate::support::raw_ws::{RawWs, upgrade_request};
-use crate::support::{SERVER, TempDir, TestServer, WsClient, with_query};
-
-const PASSWORD: &str = "hunter22pw";
-
-fn registered(name: &str, durable: bool, changed: bool) -> Event {
-    Event::Registered {
-        name: name.to_owned(),
-        durable,
-        changed,
-    }
-}
-
-/// `name`, in the lobby, registers itself with [`PASSWORD`] on a server
-/// without a data directory.
-async fn enter_registered(server: &TestServer, name: &str) -> WsClient {
-    let mut client = enter(server, name, "lobby").await;
-    client.send(&format!("/register {PASSWORD}")).await;
-    expect(&mut client, registered(name, false, false)).await;
-    client
-}
-
-/// Connects a JSON client asking for `path_and_query`, sends `first` at
-/// once (before anything arrives, as a held connection must), and returns
-/// it with its welcome.
-async fn connect_sending(
-    server: &TestServer,
-    path_and_query: &str,
-    first: &str,
-) -> (WsClient, Event) {
-    let url = server.url_for(&with_query(path_and_query, "format=json"));
-    let mut client = WsClient::connect(&url).await;
-    client.send(first).await;
-    let welcome = client.next_event().await;
-    assert!(matches!(welcome, Event::Welcome { .. }), "{welcome:?}");
-    (client, welcome)
-}
-
-fn name_of(welcome: &Event) -> String {
-    match welcome {
-        Event::Welcome { name, .. } => name.clone(),
-        other => panic!("not a welcome: {other:?}"),
-    }
-}
+use crate::support::{OP_SECRET, PASSWORD, SERVER, TempDir, TestServer, WsClient};
 
 /// `/identify ana PASSWORD` from another connection makes it ana: the
 /// older connection is closed with 4004, its room reads that it left
@@ -63,7 +24,7 @@ fn name_of(welcome: &Event) -> String {
 async fn identify_from_another_connection_closes_the_older_one_with_4004() {
     let server = TestServer::start(&[]).await;
     let mut bo = enter(&server, "bo", "lobby").await;
-    let mut ana = enter_registered(&server, "ana").await;
+    let mut ana = enter_registered(&server, "ana", false).await;
     expect(&mut bo, join("lobby", "ana")).await;
 
     let (mut phone, welcome) = server.connect_json("/lobby").await;
@@ -95,7 +56,7 @@ async fn identify_from_another_connection_closes_the_older_one_with_4004() {
     let (mut again, welcome) =
         connect_sending(&server, "/lobby?name=ana", &format!("/identify {PASSWORD}")).await;
     assert_eq!(name_of(&welcome), "ana");
-    own_join(&mut again, "ana").await;
+    own_join(&mut again, "lobby", "ana").await;
     let run = client.exit().await;
     assert_eq!(run.status.code(), Some(9), "{}", run.stderr);
     assert!(
@@ -112,7 +73,7 @@ async fn identify_from_another_connection_closes_the_older_one_with_4004() {
 async fn a_registered_name_in_the_url_joins_once_after_identify() {
     let server = TestServer::start(&[]).await;
     let mut bo = enter(&server, "bo", "lobby").await;
-    let mut ana = enter_registered(&server, "ana").await;
+    let mut ana = enter_registered(&server, "ana", false).await;
     expect(&mut bo, join("lobby", "ana")).await;
     ana.send("/quit").await;
     expect(&mut bo, leave("lobby", "ana", "quit")).await;
@@ -136,7 +97,7 @@ async fn a_registered_name_in_the_url_joins_once_after_identify() {
     )
     .await;
     assert_eq!(name_of(&welcome), "ana");
-    own_join(&mut ana, "ana").await;
+    own_join(&mut ana, "lobby", "ana").await;
 }
 
 /// A held connection that says nothing within the handshake timeout, or
@@ -147,7 +108,7 @@ async fn a_registered_name_in_the_url_joins_once_after_identify() {
 async fn a_held_connection_without_identify_becomes_a_guest() {
     let server = TestServer::start(&["--handshake-timeout", "1"]).await;
     let mut bo = enter(&server, "bo", "lobby").await;
-    let mut ana = enter_registered(&server, "ana").await;
+    let mut ana = enter_registered(&server, "ana", false).await;
     expect(&mut bo, join("lobby", "ana")).await;
     ana.send("/quit").await;
     expect(&mut bo, leave("lobby", "ana", "quit")).await;
@@ -205,7 +166,7 @@ async fn a_held_connection_without_identify_becomes_a_guest() {
         ),
         "{next:?}"
     );
-    own_join(&mut wrong, &guest).await;
+    own_join(&mut wrong, "lobby", &guest).await;
 }
 
 /// `/nick` to a registered name (in any letter case) is refused the same
@@ -213,7 +174,7 @@ async fn a_held_connection_without_identify_becomes_a_guest() {
 #[tokio::test]
 async fn nick_to_a_registered_name_is_refused() {
     let server = TestServer::start(&[]).await;
-    let mut ana = enter_registered(&server, "ana").await;
+    let mut ana = enter_registered(&server, "ana", false).await;
     let mut bo = enter(&server, "bo", "lobby").await;
     expect(&mut ana, join("lobby", "bo")).await;
     ana.send("/quit").await;
@@ -239,7 +200,7 @@ async fn nick_to_a_registered_name_is_refused() {
 #[tokio::test]
 async fn five_wrong_passwords_then_rate_limited() {
     let server = TestServer::start(&[]).await;
-    let mut ana = enter_registered(&server, "ana").await;
+    let mut ana = enter_registered(&server, "ana", false).await;
     let mut bo = enter(&server, "bo", "lobby").await;
     expect(&mut ana, join("lobby", "bo")).await;
     for n in 1..=5 {
@@ -325,8 +286,8 @@ async fn an_address_registers_three_names_at_most() {
 /// its holder is told; anyone else is refused.
 #[tokio::test]
 async fn unregister_own_and_by_an_operator() {
-    let server = TestServer::start(&["--op-token", "op-secret"]).await;
-    let mut ana = enter_registered(&server, "ana").await;
+    let server = TestServer::start(&["--op-token", OP_SECRET]).await;
+    let mut ana = enter_registered(&server, "ana", false).await;
     ana.send("/unregister").await;
     expect(
         &mut ana,
@@ -355,8 +316,7 @@ async fn unregister_own_and_by_an_operator() {
         "only operators may unregister someone else's name; see /op",
     )
     .await;
-    bo.send("/op op-secret").await;
-    expect(&mut bo, Event::Op { name: "bo".into() }).await;
+    op(&mut bo, "bo").await;
     bo.send("/unregister ana").await;
     let freed = Event::Unregistered {
         name: "ana".into(),
@@ -475,7 +435,7 @@ async fn no_password_is_logged() {
     let mut env = Command::new("env");
     env.args(["RUST_LOG=debug", SERVER]);
     let mut server = TestServer::start_through(env, &["--handshake-timeout", "2"]).await;
-    let mut ana = enter_registered(&server, "ana").await;
+    let mut ana = enter_registered(&server, "ana", false).await;
     ana.send("/register second-secret").await;
     expect(&mut ana, registered("ana", false, true)).await;
     ana.send("/identify ana third-guess").await;
@@ -498,16 +458,6 @@ async fn no_password_is_logged() {
     for secret in [PASSWORD, "second-secret", "third-guess"] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
-}
-
-/// Reads `client`'s greeting (history included) up to its own join.
-async fn own_join(client: &mut WsClient, name: &str) {
-    client
-        .event_matching(
-            "its own join",
-            |e| matches!(e, Event::Join { name: n, .. } if n == name),
-        )
-        .await;
 }
 
 async fn stop(server: &mut TestServer) {
@@ -555,9 +505,7 @@ async fn a_password_over_a_plain_remote_connection_gets_a_warning() {
 #[tokio::test]
 async fn a_held_connection_is_closed_at_shutdown() {
     let mut server = TestServer::start(&["--handshake-timeout", "30"]).await;
-    let mut ana = enter_registered(&server, "ana").await;
-    ana.send("/quit").await;
-    ana.expect_close().await;
+    register_and_quit(&server, "ana", false).await;
     let url = server.url_for("/lobby?name=ana&format=json");
     let mut held = WsClient::connect(&url).await;
     let started = std::time::Instant::now();

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use chat::protocol::{ErrorCode, Event};
 
-use super::{Endpoint, WsClient};
+use super::{Endpoint, OP_SECRET, PASSWORD, WsClient, connect_from, with_query};
 
 /// Parses one JSON event: a frame from the server, or a line of
 /// `client --json`. Fails the test, quoting `text`, if it is not one.
@@ -160,12 +160,53 @@ pub fn who_with_ops(room: &str, names: &[&str], ops: &[&str]) -> Event {
     }
 }
 
+/// Reads `client`'s events up to and including `name`'s own join to `room`;
+/// every event before it must be one `may_come_first` allows (the history
+/// replayed, say, or the joins of people who entered just before).
+pub async fn until_own_join(
+    client: &mut WsClient,
+    room: &str,
+    name: &str,
+    may_come_first: impl Fn(&Event) -> bool,
+) {
+    let own = join(room, name);
+    loop {
+        let event = untimed(client.next_event().await);
+        if event == own {
+            return;
+        }
+        assert!(may_come_first(&event), "{event:?} before {name}'s own join");
+    }
+}
+
+/// Reads `client`'s greeting, whatever it holds (history included), up to
+/// its own join as `name` to `room`.
+pub async fn own_join(client: &mut WsClient, room: &str, name: &str) {
+    until_own_join(client, room, name, |_| true).await;
+}
+
 /// Joins `name` to `room` and reads everything up to and including its own
 /// `join` event (nobody has spoken in `room` yet).
 pub async fn enter(server: &Endpoint, name: &str, room: &str) -> WsClient {
     let (mut client, _) = server.join(name, room).await;
-    expect(&mut client, join(room, name)).await;
+    until_own_join(&mut client, room, name, |_| false).await;
     client
+}
+
+/// `name` in the lobby (JSON) from `from` (see [`connect_from`]), past its
+/// welcome and own join.
+pub async fn enter_from(server: &Endpoint, name: &str, from: Option<&str>) -> WsClient {
+    let mut client = connect_from(server, &format!("/lobby?format=json&name={name}"), from).await;
+    let welcome = client.next_event().await;
+    assert!(matches!(welcome, Event::Welcome { .. }), "{welcome:?}");
+    until_own_join(&mut client, "lobby", name, |_| false).await;
+    client
+}
+
+/// Makes `client`, called `name`, an operator with [`OP_SECRET`].
+pub async fn op(client: &mut WsClient, name: &str) {
+    client.send(&format!("/op {OP_SECRET}")).await;
+    expect(client, Event::Op { name: name.into() }).await;
 }
 
 /// `name` in `room` on `server`, past its own join. The joins of
@@ -173,15 +214,60 @@ pub async fn enter(server: &Endpoint, name: &str, room: &str) -> WsClient {
 /// first: that server's notice can reach this server after the newcomer.
 pub async fn enter_after(server: &Endpoint, name: &str, room: &str, earlier: &[&str]) -> WsClient {
     let (mut client, _) = server.join(name, room).await;
-    loop {
-        let event = untimed(client.next_event().await);
-        if event == join(room, name) {
-            return client;
-        }
-        assert!(
-            earlier.iter().any(|other| event == join(room, other)),
-            "{event:?} before {name}'s own join"
-        );
+    until_own_join(&mut client, room, name, |event| {
+        earlier.iter().any(|other| *event == join(room, other))
+    })
+    .await;
+    client
+}
+
+/// A `registered` answer.
+pub fn registered(name: &str, durable: bool, changed: bool) -> Event {
+    Event::Registered {
+        name: name.to_owned(),
+        durable,
+        changed,
+    }
+}
+
+/// `name`, in the lobby, registers itself with [`PASSWORD`]; `durable` is
+/// whether the server keeps the registration (`--data-dir`, Redis).
+pub async fn enter_registered(server: &Endpoint, name: &str, durable: bool) -> WsClient {
+    let mut client = enter(server, name, "lobby").await;
+    client.send(&format!("/register {PASSWORD}")).await;
+    expect(&mut client, registered(name, durable, false)).await;
+    client
+}
+
+/// Registers `name` (see [`enter_registered`]) and quits: the name is then
+/// registered and free to be asked for.
+pub async fn register_and_quit(server: &Endpoint, name: &str, durable: bool) {
+    let mut client = enter_registered(server, name, durable).await;
+    client.send("/quit").await;
+    client.expect_close().await;
+}
+
+/// Connects a JSON client asking for `path_and_query`, sends `first` at
+/// once (before anything arrives, as a connection held for its registered
+/// name must), and returns it with its welcome.
+pub async fn connect_sending(
+    server: &Endpoint,
+    path_and_query: &str,
+    first: &str,
+) -> (WsClient, Event) {
+    let url = server.url_for(&with_query(path_and_query, "format=json"));
+    let mut client = WsClient::connect(&url).await;
+    client.send(first).await;
+    let welcome = client.next_event().await;
+    assert!(matches!(welcome, Event::Welcome { .. }), "{welcome:?}");
+    (client, welcome)
+}
+
+/// The name a welcome gives its connection.
+pub fn name_of(welcome: &Event) -> String {
+    match welcome {
+        Event::Welcome { name, .. } => name.clone(),
+        other => panic!("not a welcome: {other:?}"),
     }
 }
 

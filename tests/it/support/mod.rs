@@ -13,6 +13,7 @@ pub mod certs;
 pub mod client;
 pub mod events;
 pub mod inprocess;
+pub mod markdown;
 pub mod proxy;
 pub mod raw_ws;
 pub mod redis;
@@ -209,6 +210,44 @@ pub fn with_query(path_and_query: &str, param: &str) -> String {
         '?'
     };
     format!("{path_and_query}{sep}{param}")
+}
+
+/// The operator secret (`--op-token`) of the tests that make operators
+/// (see [`events::op`]).
+pub const OP_SECRET: &str = "s3cret-op";
+
+/// The password the tests register names with.
+pub const PASSWORD: &str = "hunter22pw";
+
+/// Server flags trusting 127.0.0.1 as a proxy: every test client connects
+/// from there, and says where it "is" with `X-Forwarded-For`
+/// ([`connect_from`]), so that people's addresses differ.
+pub const PROXY: [&str; 2] = ["--trusted-proxy", "127.0.0.1/32"];
+
+/// A WebSocket client to `path_and_query` whose trusted proxy (see
+/// [`PROXY`]) says it comes from `from` (no header: `None`).
+pub async fn connect_from(server: &Endpoint, path_and_query: &str, from: Option<&str>) -> WsClient {
+    let uri = server.url_for(path_and_query).parse().expect("a valid URL");
+    let mut builder = ClientBuilder::from_uri(uri);
+    if let Some(from) = from {
+        builder = builder
+            .add_header(
+                http::HeaderName::from_static("x-forwarded-for"),
+                http::HeaderValue::from_str(from).expect("an address is a header value"),
+            )
+            .expect("X-Forwarded-For may be set");
+    }
+    let (ws, _) = within("the WebSocket handshake", builder.connect())
+        .await
+        .expect("the upgrade");
+    WsClient { ws }
+}
+
+/// The close a JSON connection to the lobby as `name`, from `from` (see
+/// [`connect_from`]), gets right after its upgrade.
+pub async fn refused(server: &Endpoint, name: &str, from: Option<&str>) -> (u16, String) {
+    let mut client = connect_from(server, &format!("/lobby?format=json&name={name}"), from).await;
+    client.expect_close().await
 }
 
 /// A running `server` binary, killed when dropped.
@@ -418,6 +457,20 @@ impl WsClient {
                 let event = self.next_event().await;
                 if pred(&event) {
                     return event;
+                }
+            }
+        })
+        .await
+    }
+
+    /// Reads text frames until one matches `pred`, returning it (the others
+    /// are dropped).
+    pub async fn text_matching(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        within(what, async {
+            loop {
+                let text = self.next_text().await;
+                if pred(&text) {
+                    return text;
                 }
             }
         })

@@ -146,3 +146,17 @@ async fn spawn(socket: &str, port: Option<u16>) -> Child {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     child
 }
+
+/// Runs one command on `redis`, as `redis-cli` would.
+pub async fn redis_cli<T: redis::FromRedisValue>(
+    redis: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query_async(redis)
+        .await
+        .unwrap_or_else(|err| panic!("{args:?}: {err}"))
+}

@@ -357,17 +357,15 @@ impl<R: Registry> Running<'_, R> {
         }
         // Redis's bans are the truth, those given and lifted meanwhile
         // elsewhere included (a ban given here while it was away is lost).
-        match super::moderation::read_bans(&mut self.session.connection).await {
-            Ok(bans) => self.registry.bans_loaded(bans),
-            Err(err) if is_link_failure(&err) => return Err(err),
-            Err(err) => tracing::warn!("cannot read the bans from Redis: {err}"),
+        let bans = super::moderation::read_bans(&mut self.session.connection).await;
+        if let Some(bans) = unless_refused(bans, "the bans")? {
+            self.registry.bans_loaded(bans);
         }
         // The registered names too: a name registered here while Redis
         // was away is lost, as a ban is.
-        match super::moderation::read_names(&mut self.session.connection).await {
-            Ok(names) => self.registry.names_loaded(names),
-            Err(err) if is_link_failure(&err) => return Err(err),
-            Err(err) => tracing::warn!("cannot read the registered names from Redis: {err}"),
+        let names = super::moderation::read_names(&mut self.session.connection).await;
+        if let Some(names) = unless_refused(names, "the registered names")? {
+            self.registry.names_loaded(names);
         }
         self.bridge
             .link
@@ -666,4 +664,17 @@ async fn count_of(connection: &mut MultiplexedConnection, cmd: Cmd) -> RedisResu
 /// Redis refused is logged where it failed).
 fn is_refused_claim(answer: &RedisResult<Value>) -> bool {
     matches!(answer, Ok(Value::Int(0)))
+}
+
+/// What a read of `what` gave, `None` if Redis refused it (logged: the
+/// session goes on without it); an error only if the link failed.
+fn unless_refused<T>(read: redis::RedisResult<T>, what: &str) -> redis::RedisResult<Option<T>> {
+    match read {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if is_link_failure(&err) => Err(err),
+        Err(err) => {
+            tracing::warn!("cannot read {what} from Redis: {err}");
+            Ok(None)
+        }
+    }
 }

@@ -82,6 +82,15 @@ pub(super) fn history(room: &str) -> String {
     format!("{HISTORY_PREFIX}{room}")
 }
 
+/// The sorted set of a room's people on every server (see
+/// [`MEMBERS_PREFIX`]), and one person's member in it.
+pub(super) fn members(room: &str, name: &str) -> (String, String) {
+    (
+        format!("{MEMBERS_PREFIX}{room}"),
+        format!("{} {name}", name.to_lowercase()),
+    )
+}
+
 /// A room's topic.
 pub(super) fn topic(room: &str) -> String {
     format!("{TOPIC_PREFIX}{room}")

@@ -428,13 +428,14 @@ impl Cluster {
     /// server's people until the next reap (`/who` reaps first).
     pub(crate) async fn head_count(&self, room: &str, name: &str) -> Result<usize, ClusterError> {
         let mut connection = self.connection().ok_or(ClusterError::Down)?;
+        let (members, member) = keys::members(room, name);
         let (count, listed): (Option<usize>, Option<f64>) = redis::pipe()
             .cmd("HGET")
             .arg(keys::HEAD_COUNTS)
             .arg(room)
             .cmd("ZSCORE")
-            .arg(format!("{}{room}", keys::MEMBERS_PREFIX))
-            .arg(format!("{} {name}", name.to_lowercase()))
+            .arg(members)
+            .arg(member)
             .query_async(&mut connection)
             .await?;
         Ok(count.unwrap_or(0) + usize::from(listed.is_none()))

@@ -27,7 +27,7 @@
 //! pipeline sent) are one round trip to Redis each, within the response
 //! timeout.
 //!
-//! One concept in some 670 lines: the session's loop, its resynchronisation
+//! One concept in some 680 lines: the session's loop, its resynchronisation
 //! and the filling of holes share the one connection and the link state, so
 //! they stay in the one type that owns them.
 

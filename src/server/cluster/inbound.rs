@@ -11,7 +11,7 @@
 //! `cluster` error), or install an id no counter will reach, after which the
 //! room would drop every real message as already delivered.
 //!
-//! One concept, about 590 lines and its tests: one set of checks for every
+//! One concept, about 580 lines and its tests: one set of checks for every
 //! way a byte comes in from Redis, so that none can be skipped by a path
 //! that forgot it.
 

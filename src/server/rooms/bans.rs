@@ -15,7 +15,7 @@
 //! backend keeps them (`--data-dir`: across restarts); the registry holds
 //! them all in memory, so that a connect never waits on the disk.
 //!
-//! One concept, some 430 lines and its tests: the bans and every check of
+//! One concept, some 420 lines and its tests: the bans and every check of
 //! them (connect, `/nick`, the address rules), since a ban given, kept,
 //! looked up and ended must agree on what it covers; mutes, which share
 //! the address rules, are `moderation`'s.

@@ -13,7 +13,7 @@
 //! Every action is logged at info, with who did what to whom and why, and
 //! never the secret.
 //!
-//! One concept, some 510 lines: what an operator may do to someone
+//! One concept, some 500 lines: what an operator may do to someone
 //! connected now, with the operator check every action shares. Bans, which
 //! outlive connections and have rules of their own, are `bans`'s; mutes
 //! borrow bans' address rules (`bans::address_to_ban`) rather than repeat

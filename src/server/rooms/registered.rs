@@ -22,7 +22,7 @@
 //! address ([`MAX_PER_ADDRESS`]) and in all ([`MAX_REGISTERED`]), since they
 //! outlive connections. Passwords are never logged.
 //!
-//! One concept, some 535 lines and its tests: the registrations and the
+//! One concept, some 500 lines and its tests: the registrations and the
 //! failures counted against guessing live under the one lock and are
 //! checked together by every command here; the hashing itself is
 //! `server::passwords`, the hold `connection::hold`.
